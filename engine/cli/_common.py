@@ -1,0 +1,119 @@
+"""What every `wb` command shares: the data dir, JSON output and error reporting."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+import pydantic
+
+from engine.errors import InputError, WorkbenchError
+
+
+@dataclass
+class Context:
+    """Per-invocation state: where the data lives, and how loud to be about errors."""
+
+    data_dir: Path
+    debug: bool = False
+    _store: Any = field(default=None, repr=False)
+
+    def store(self):
+        """The store of the data dir, opened (and migrated) on first use."""
+        if self._store is None:
+            from engine.store import Store
+
+            self._store = Store.open(self.data_dir)
+        return self._store
+
+
+pass_context = click.make_pass_decorator(Context)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, pd.DataFrame):
+        return _jsonable(value.to_dict(orient="records"))
+    if isinstance(value, pd.Series):
+        return _jsonable(value.to_dict())
+    if isinstance(value, pd.Timestamp | datetime | date):
+        return value.isoformat()
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        value = float(value)
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, pydantic.BaseModel):
+        return _jsonable(value.model_dump(mode="json"))
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as JSON (NaN becomes null, dates ISO strings)."""
+    click.echo(json.dumps(_jsonable(data), indent=2))
+
+
+def split_symbols(text: str | None) -> list[str] | None:
+    """``"aapl, msft"`` -> ``["AAPL", "MSFT"]``; None stays None."""
+    if text is None:
+        return None
+    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+    if not symbols:
+        raise InputError("no symbols given", hint="pass them comma-separated, e.g. --symbols AAPL,MSFT")
+    return symbols
+
+
+def format_validation_error(exc: pydantic.ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "value"
+        lines.append(f"{where}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def run_cli(group: click.Group, argv: list[str] | None) -> int:
+    """Run the click group; deliberate errors become one line on stderr and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        group.main(args=argv, prog_name="wb", standalone_mode=False)
+        return 0
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except WorkbenchError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"  what to do: {exc.hint}", err=True)
+        return exc.exit_code
+    except pydantic.ValidationError as exc:
+        if debug:
+            raise
+        click.echo(f"error: invalid input: {format_validation_error(exc)}", err=True)
+        return InputError.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130

@@ -1,0 +1,204 @@
+"""Short-lived DuckDB connections with retry on lock contention, and migrations."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pandas as pd
+
+from engine.errors import OperatorError, StoreBusyError
+
+T = TypeVar("T")
+
+DB_FILE = "workbench.duckdb"
+
+_migrated: set[Path] = set()
+_migrate_lock = threading.Lock()
+
+
+def _is_contention(exc: Exception) -> bool:
+    """True when ``exc`` means another writer is in the way, so trying again can succeed."""
+    if isinstance(exc, duckdb.TransactionException):
+        return "conflict" in str(exc).lower()
+    if isinstance(exc, duckdb.IOException):
+        text = str(exc).lower()
+        return "lock" in text
+    return False
+
+
+class Store:
+    """A DuckDB file under the data dir, opened briefly for each piece of work.
+
+    >>> store = Store.open(tmp_path)                                  # doctest: +SKIP
+    >>> store.transaction(lambda con: con.execute("insert ..."))      # doctest: +SKIP
+    >>> store.query("select count(*) as n from bars")                 # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 60.0):
+        self.path = Path(path).resolve()
+        self.busy_timeout = busy_timeout
+        #: Lock waits seen by this object; the concurrency benchmark reports them.
+        self.retries = 0
+
+    @classmethod
+    def open(cls, data_dir: str | Path, *, busy_timeout: float = 60.0) -> Store:
+        """The store of ``data_dir``, created and migrated to the newest schema if needed."""
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = cls(data_dir / DB_FILE, busy_timeout=busy_timeout)
+        store.migrate()
+        return store
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path.parent
+
+    # -- connections -----------------------------------------------------------------
+
+    def _retrying(self, work: Callable[[], T]) -> T:
+        """Run ``work`` until it gets past lock contention or ``busy_timeout`` runs out."""
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.002
+        while True:
+            try:
+                return work()
+            except (duckdb.IOException, duckdb.TransactionException) as exc:
+                if not _is_contention(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"the store {self.path} stayed locked for {self.busy_timeout:.0f}s",
+                        hint="another process is holding it; check `ps` for a stuck wb process",
+                    ) from exc
+                self.retries += 1
+                # Full jitter keeps several waiting processes from retrying in lock step.
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 0.25)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one short piece of work; closed (and the file freed) on exit.
+
+        Only opening is retried here; use :meth:`transaction` for work that must be
+        retried as a whole.
+        """
+        con = self._retrying(lambda: duckdb.connect(str(self.path)))
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def transaction(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``work(con, *args, **kwargs)`` in one transaction, retried on contention.
+
+        ``work`` must be safe to run again from the start: it runs in a fresh
+        transaction each try, and a failed try is rolled back whole.
+        """
+
+        def attempt() -> T:
+            con = duckdb.connect(str(self.path))
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    result = work(con, *args, **kwargs)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                return result
+            finally:
+                con.close()
+
+        return self._retrying(attempt)
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        """Run one writing statement in its own transaction."""
+        self.transaction(lambda con: con.execute(sql, params))
+
+    def query(self, sql: str, params: Any = None) -> pd.DataFrame:
+        """The result of one reading statement as a DataFrame."""
+
+        def attempt() -> pd.DataFrame:
+            con = duckdb.connect(str(self.path))
+            try:
+                return con.execute(sql, params).df()
+            finally:
+                con.close()
+
+        return self._retrying(attempt)
+
+    def scalar(self, sql: str, params: Any = None) -> Any:
+        """The first column of the first row of a reading statement (None if no rows)."""
+        frame = self.query(sql, params)
+        return None if frame.empty else frame.iat[0, 0]
+
+    # -- schema ------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        with self.connect() as con:
+            return _current_version(con)
+
+    def migrate(self) -> int:
+        """Apply the numbered migrations this database has not seen; returns its version.
+
+        Each migration and its ``schema_version`` row commit together, so a crash leaves
+        the database at the previous version, never half-migrated.
+        """
+        with _migrate_lock:
+            if self.path in _migrated:
+                return self.schema_version()
+            migrations = available_migrations()
+            newest = max(migrations, default=0)
+
+            def apply(con: duckdb.DuckDBPyConnection, version: int) -> None:
+                if version in _applied_versions(con):
+                    return  # another process got here first
+                con.execute(migrations[version][1])
+                con.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, now())",
+                    [version, migrations[version][0]],
+                )
+
+            with self.connect() as con:
+                con.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+                    " applied_at TIMESTAMP NOT NULL)"
+                )
+                current = _current_version(con)
+            if current > newest:
+                raise OperatorError(
+                    f"the store {self.path} is at schema version {current}, newer than this "
+                    f"code knows ({newest})",
+                    hint="upgrade the workbench before opening this data dir",
+                )
+            for version in sorted(v for v in migrations if v > current):
+                self.transaction(apply, version)
+            _migrated.add(self.path)
+            return max(current, newest)
+
+
+def available_migrations() -> dict[int, tuple[str, str]]:
+    """Migrations shipped with the code: version -> (name, SQL), from ``NNNN_name.sql``."""
+    found: dict[int, tuple[str, str]] = {}
+    for entry in resources.files("engine.store.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found[int(name[:4])] = (name[5:-4], entry.read_text())
+    return found
+
+
+def _applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    return {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
+
+
+def _current_version(con: duckdb.DuckDBPyConnection) -> int:
+    return max(_applied_versions(con), default=0)

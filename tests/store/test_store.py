@@ -1,0 +1,86 @@
+"""The store: migrations, all-or-nothing transactions, the audit trail."""
+
+import duckdb
+import pytest
+
+from engine.errors import OperatorError, StoreBusyError
+from engine.store import Store, append_event, read_events
+from engine.store.db import available_migrations
+
+
+def test_a_new_store_is_at_the_newest_schema(store):
+    newest = max(available_migrations())
+    assert store.schema_version() == newest
+    applied = store.query("SELECT version FROM schema_version ORDER BY version")["version"].tolist()
+    assert applied == sorted(available_migrations())
+
+
+def test_migrating_twice_changes_nothing(data_dir):
+    first = Store.open(data_dir)
+    before = first.query("SELECT * FROM schema_version")
+    again = Store(data_dir / "workbench.duckdb")
+    again.migrate()
+    assert again.query("SELECT * FROM schema_version").equals(before)
+
+
+def test_a_store_from_newer_code_is_refused(data_dir, store):
+    store.execute("INSERT INTO schema_version VALUES (9999, 'from the future', now())")
+    from engine.store import db
+
+    db._migrated.discard(store.path)
+    with pytest.raises(OperatorError, match="newer than this code knows"):
+        Store.open(data_dir)
+
+
+def test_a_failed_transaction_leaves_nothing_behind(store):
+    def half_written(con):
+        append_event(con, "test.partial", "tester", payload={"step": 1})
+        raise RuntimeError("crash between two writes")
+
+    with pytest.raises(RuntimeError):
+        store.transaction(half_written)
+    assert read_events(store, kinds=["test."]).empty
+
+
+def test_events_are_appended_with_who_what_and_payload(store):
+    store.transaction(lambda con: append_event(con, "config.approved", "alice", "abc123", {"why": "good OOS"}))
+    store.transaction(lambda con: append_event(con, "order.submitted", "loop", "AAPL", {"qty": 10}))
+    events = read_events(store)
+    assert events["kind"].tolist() == ["order.submitted", "config.approved"]  # newest first
+    approved = read_events(store, kinds=["config."], actor="alice")
+    assert approved.iloc[0]["subject"] == "abc123"
+    assert '"why": "good OOS"' in approved.iloc[0]["payload"]
+
+
+def test_a_lock_held_too_long_is_a_temporary_error_not_a_crash(data_dir, tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    store = Store.open(data_dir)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys, time
+            con = duckdb.connect({str(store.path)!r})
+            print("locked", flush=True)
+            time.sleep(30)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        impatient = Store(store.path, busy_timeout=0.5)
+        with pytest.raises(StoreBusyError) as caught:
+            impatient.query("SELECT 1")
+        assert "stayed locked" in str(caught.value)
+        assert impatient.retries > 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert Store(store.path).scalar("SELECT 42") == 42  # usable again once the holder is gone
+
+
+def test_non_lock_errors_are_not_retried(store):
+    with pytest.raises(duckdb.CatalogException):
+        store.query("SELECT * FROM no_such_table")
+    assert store.retries == 0

@@ -1,0 +1,68 @@
+"""The `wb` command line: help everywhere, one-line errors, JSON for scripts."""
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import cli
+
+
+def all_commands(group: click.Group, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from all_commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", list(all_commands(cli)), ids=" ".join)
+def test_every_command_has_help(path):
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 3
+
+
+def wb(*args, data_dir):
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", "--data-dir", str(data_dir), *args],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_an_error_is_one_clear_line_and_a_nonzero_exit(tmp_path):
+    result = wb("bars", "ZZZZ", data_dir=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: no stored bars for ZZZZ")
+    assert "what to do: ingest them first" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = wb("--debug", "bars", "ZZZZ", data_dir=tmp_path)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_ingest_then_bars_as_json(tmp_path):
+    first = wb("ingest", "--symbols", "AAPL,MSFT", "--json", data_dir=tmp_path)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["symbols"] == ["AAPL", "MSFT"] and summary["rows_added"] > 6000
+    again = json.loads(wb("ingest", "--symbols", "AAPL,MSFT", "--json", data_dir=tmp_path).stdout)
+    assert again["rows_added"] == 0 and again["rows_already_stored"] == summary["rows_added"]
+
+    shown = wb("bars", "aapl", "--start", "2013-12-30", "--json", data_dir=tmp_path)
+    bars = json.loads(shown.stdout)
+    assert [b["date"][:10] for b in bars["bars"]] == ["2013-12-30", "2013-12-31"]
+    assert bars["bars"][-1]["close"] == pytest.approx(561.02)  # as traded, unadjusted
+
+    check = json.loads(wb("data", "check", "--json", data_dir=tmp_path).stdout)
+    by_symbol = {s["symbol"]: s for s in check["symbols"]}
+    assert by_symbol["MSFT"]["checks"] == {"split_like_jump": 1}  # the 2003 2:1 split
+
+
+def test_a_bad_date_argument_is_reported_by_click(tmp_path):
+    result = wb("bars", "AAPL", "--start", "last tuesday", data_dir=tmp_path)
+    assert result.returncode == 2 and "Invalid value for '--start'" in result.stderr

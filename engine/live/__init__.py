@@ -1,0 +1,1 @@
+"""The live loop: each bar, apply commands, compute signals, gate, submit, reconcile."""

@@ -1,0 +1,182 @@
+"""Trader commands: the control room writes them, the live loop applies them.
+
+The control room never trades directly while the loop is alive: it appends a command,
+and the loop applies pending commands at the start of each step (and checks the kill
+switch before every submission), marking each applied or denied with the reason. Every
+command and every outcome is an event, so the audit trail shows who asked for what and
+what happened.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+import pandas as pd
+import pydantic
+
+from engine.errors import InputError, NotFoundError
+from engine.store import Store, append_event
+from engine.store.events import utcnow
+
+
+class _Command(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+
+class KillSwitch(_Command):
+    """Halt all trading (on) or lift the halt (off). On also cancels open entry orders."""
+
+    kind: Literal["kill_switch"] = "kill_switch"
+    on: bool
+
+
+class ResumeTrading(_Command):
+    """Return from HALTED or REDUCING to ACTIVE (after a drawdown halt, say)."""
+
+    kind: Literal["resume_trading"] = "resume_trading"
+
+
+class FlattenAll(_Command):
+    """Close every position at market and cancel open orders."""
+
+    kind: Literal["flatten_all"] = "flatten_all"
+
+
+class PauseStrategy(_Command):
+    """Stop new entries for one config; its open positions keep their stops."""
+
+    kind: Literal["pause_strategy"] = "pause_strategy"
+    config_id: str
+
+
+class ResumeStrategy(_Command):
+    kind: Literal["resume_strategy"] = "resume_strategy"
+    config_id: str
+
+
+class ClosePosition(_Command):
+    """Close one symbol's position at market."""
+
+    kind: Literal["close_position"] = "close_position"
+    symbol: str
+
+
+class ManualOrder(_Command):
+    """A trader's own order; it passes the same risk gate as a strategy's."""
+
+    kind: Literal["manual_order"] = "manual_order"
+    symbol: str
+    side: Literal["buy", "sell"]
+    qty: float = pydantic.Field(gt=0)
+    order_type: Literal["market", "limit", "stop"] = "market"
+    limit_price: float | None = pydantic.Field(default=None, gt=0)
+    stop_price: float | None = pydantic.Field(default=None, gt=0)
+
+    @pydantic.model_validator(mode="after")
+    def _prices_fit_the_type(self):
+        if self.order_type == "limit" and self.limit_price is None:
+            raise ValueError("a limit order needs a limit price")
+        if self.order_type == "stop" and self.stop_price is None:
+            raise ValueError("a stop order needs a stop price")
+        if self.order_type == "market" and (self.limit_price or self.stop_price):
+            raise ValueError("a market order takes no limit or stop price")
+        return self
+
+
+class TightenStop(_Command):
+    """Move a position's protective stop closer to the price (never further away)."""
+
+    kind: Literal["tighten_stop"] = "tighten_stop"
+    symbol: str
+    stop_price: float = pydantic.Field(gt=0)
+
+
+class SetRiskLimits(_Command):
+    """Replace the risk limits in force (validated as RiskLimits by the loop)."""
+
+    kind: Literal["set_risk_limits"] = "set_risk_limits"
+    limits: dict
+
+
+Command = Annotated[
+    KillSwitch | ResumeTrading | FlattenAll | PauseStrategy | ResumeStrategy | ClosePosition
+    | ManualOrder | TightenStop | SetRiskLimits,
+    pydantic.Field(discriminator="kind"),
+]
+_adapter = pydantic.TypeAdapter(Command)
+KINDS = [
+    "kill_switch", "resume_trading", "flatten_all", "pause_strategy", "resume_strategy",
+    "close_position", "manual_order", "tighten_stop", "set_risk_limits",
+]
+
+
+def parse_command(data: dict) -> _Command:
+    """A command from its JSON form; a clear InputError when it does not fit its kind."""
+    try:
+        return _adapter.validate_python(data)
+    except pydantic.ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'kind'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InputError(f"invalid {data.get('kind', 'command')}: {details}",
+                         hint=f"command kinds: {', '.join(KINDS)}") from exc
+
+
+def submit_command(store: Store, command: _Command, actor: str) -> int:
+    """Queue ``command`` for the live loop; returns its id. Audited as ``command.submitted``."""
+    if isinstance(command, ManualOrder | ClosePosition | TightenStop):
+        command = command.model_copy(update={"symbol": command.symbol.strip().upper()})
+    payload = command.model_dump(mode="json")
+
+    def write(con) -> int:
+        command_id = con.execute(
+            "INSERT INTO commands (created_at, actor, kind, payload, status) VALUES (?, ?, ?, ?, 'pending')"
+            " RETURNING id",
+            [utcnow(), actor, command.kind, json.dumps(payload)],
+        ).fetchone()[0]
+        append_event(con, "command.submitted", actor, subject=str(command_id), payload=payload)
+        return int(command_id)
+
+    return store.transaction(write)
+
+
+def pending_commands(store: Store) -> list[tuple[int, str, _Command]]:
+    """Commands not yet applied or denied, oldest first: (id, actor, command)."""
+    rows = store.query("SELECT id, actor, payload FROM commands WHERE status = 'pending' ORDER BY id")
+    return [(int(r.id), r.actor, parse_command(json.loads(r.payload))) for r in rows.itertuples()]
+
+
+def resolve_command(store: Store, command_id: int, *, applied: bool, result: str, by: str, con=None) -> None:
+    """Mark a pending command applied or denied with what happened; once only.
+
+    Pass ``con`` to do it inside the caller's transaction (the loop marks a command applied
+    in the same transaction as the state change it made).
+    """
+
+    def write(con) -> None:
+        row = con.execute("SELECT status, actor, kind FROM commands WHERE id = ?", [command_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no command {command_id}")
+        if row[0] != "pending":
+            return  # already resolved (a repeated step): nothing to do
+        status = "applied" if applied else "denied"
+        con.execute(
+            "UPDATE commands SET status = ?, decided_at = ?, decided_by = ?, result = ? WHERE id = ?",
+            [status, utcnow(), by, result, command_id],
+        )
+        append_event(con, f"command.{status}", by, subject=str(command_id),
+                     payload={"kind": row[2], "asked_by": row[1], "result": result})
+
+    if con is not None:
+        write(con)
+    else:
+        store.transaction(write)
+
+
+def recent_commands(store: Store, limit: int = 50) -> pd.DataFrame:
+    """The newest commands with their status, for the control room."""
+    return store.query(
+        "SELECT id, created_at, actor, kind, payload, status, decided_at, decided_by, result"
+        f" FROM commands ORDER BY id DESC LIMIT {int(limit)}"
+    )

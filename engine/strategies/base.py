@@ -15,6 +15,7 @@ import pandas as pd
 import pydantic
 
 from engine.data.bars import Bars
+from engine.errors import InputError
 
 
 class StrategyParams(pydantic.BaseModel):
@@ -54,3 +55,15 @@ class Strategy:
     #: Optional: signals for many params sets in one vectorized call (columns: params levels
     #: then symbol). Sweeps use it when present; otherwise they call signal_fn per set.
     grid_fn: Callable[[Bars, list[StrategyParams]], Signals] | None = None
+
+
+class StrategyError(InputError):
+    """A strategy misbehaved (raised, or returned signals that do not fit its bars).
+
+    The message names the strategy; ``strategy`` holds its name for callers that group
+    failures (a sweep, the live loop).
+    """
+
+    def __init__(self, strategy: str, message: str, *, hint: str | None = None):
+        super().__init__(f"strategy {strategy!r}: {message}", hint=hint)
+        self.strategy = strategy

@@ -1,0 +1,38 @@
+"""Strategies: pure, vectorized functions from bars and frozen params to signals.
+
+    >>> from engine import strategies
+    >>> from engine.data.sample import sample_bars
+    >>> bars = sample_bars(["AAPL", "GE"])
+    >>> strategies.names()
+    ['bollinger_reversion', 'donchian_breakout', 'momentum_rotation', 'rsi_reversion', 'sma_crossover']
+    >>> signals = strategies.compute_signals("sma_crossover", bars, {"fast": 10, "slow": 30})
+    >>> signals.entries.shape == bars.close.shape
+    True
+
+Call strategies through :func:`compute_signals` (one params set) or
+:func:`signals_for_grid` (a sweep): both check what the strategy returns. Write your own
+with :func:`register` and prove it with :func:`check_lookahead`.
+"""
+
+from engine.strategies import builtins  # noqa: F401  (importing it registers the built-ins)
+from engine.strategies.base import Signals, Strategy, StrategyError, StrategyParams
+from engine.strategies.grid import grid_columns, signals_for_grid
+from engine.strategies.guard import compute_signals
+from engine.strategies.lookahead import LookaheadResult, check_lookahead
+from engine.strategies.registry import get, make_params, names, register
+
+__all__ = [
+    "LookaheadResult",
+    "Signals",
+    "Strategy",
+    "StrategyError",
+    "StrategyParams",
+    "check_lookahead",
+    "compute_signals",
+    "get",
+    "grid_columns",
+    "make_params",
+    "names",
+    "register",
+    "signals_for_grid",
+]

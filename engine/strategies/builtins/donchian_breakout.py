@@ -1,0 +1,46 @@
+"""Donchian breakout: trend following on new highs, with an ATR-based protective stop.
+
+Enters when the close is above the highest high of the ``entry_window`` bars before it (a
+breakout), exits when the close is below the lowest low of the ``exit_window`` bars before
+it. The stop distance is ``atr_stop`` average true ranges (over ``atr_window`` bars), so the
+risk per share -- and with risk-based sizing, the position -- scales with volatility.
+"""
+
+from __future__ import annotations
+
+import pydantic
+
+from engine.data.bars import Bars
+from engine.strategies.base import Signals, StrategyParams
+from engine.strategies.indicators import above, atr, below, prior_high, prior_low
+from engine.strategies.registry import register
+
+
+class DonchianBreakoutParams(StrategyParams):
+    """Channel windows in bars, and the stop in multiples of the ATR."""
+
+    entry_window: int = pydantic.Field(
+        20, ge=1, description="Bars whose highest high a close must beat to enter."
+    )
+    exit_window: int = pydantic.Field(
+        10, ge=1, description="Bars whose lowest low a close must break to exit."
+    )
+    atr_window: int = pydantic.Field(14, ge=1, description="Bars in the average true range.")
+    atr_stop: float = pydantic.Field(
+        2.0, gt=0, description="Stop distance below the entry, in ATRs."
+    )
+
+
+@register(
+    "donchian_breakout",
+    DonchianBreakoutParams,
+    "Breakout: long on a close above the prior N-bar high, out on a close below the prior M-bar low; stop k x ATR.",
+    warmup=lambda p: max(p.entry_window, p.exit_window, p.atr_window),
+)
+def donchian_breakout(bars: Bars, params: DonchianBreakoutParams) -> Signals:
+    """Entries on a close above the prior channel high; exits below the prior channel low."""
+    close = bars.close
+    entries = above(close, prior_high(bars.high, params.entry_window))
+    exits = below(close, prior_low(bars.low, params.exit_window))
+    stop_distance = params.atr_stop * atr(bars.high, bars.low, close, params.atr_window)
+    return Signals(entries=entries, exits=exits, stop_distance=stop_distance)

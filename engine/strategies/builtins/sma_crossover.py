@@ -1,0 +1,93 @@
+"""SMA crossover: trend following on two simple moving averages of the close.
+
+Enters when the fast SMA crosses above the slow SMA (an uptrend starting) and exits when
+it crosses back below. In a sweep, every distinct window is averaged once (vectorbt's MA
+indicator) and shared by all the pairs that use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pydantic
+
+from engine.data.bars import Bars
+from engine.strategies.base import Signals, StrategyParams
+from engine.strategies.grid import grid_columns
+from engine.strategies.indicators import TIE_TOLERANCE
+from engine.strategies.registry import register
+
+
+class SmaCrossoverParams(StrategyParams):
+    """Windows of the two averages, in bars."""
+
+    fast: int = pydantic.Field(10, ge=1, description="Bars in the fast average.")
+    slow: int = pydantic.Field(30, ge=2, description="Bars in the slow average.")
+
+    @pydantic.model_validator(mode="after")
+    def _fast_below_slow(self):
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be less than slow ({self.slow})")
+        return self
+
+
+def _moving_averages(close: pd.DataFrame, windows: Sequence[int]) -> dict[int, np.ndarray]:
+    # Imported here: vectorbt takes seconds to import, and the registry must load fast
+    # for `wb --help` and the control room.
+    import vectorbt as vbt
+
+    windows = sorted(set(windows))
+    averages = vbt.MA.run(close, window=windows, short_name="sma").ma.to_numpy()
+    blocks = averages.reshape(len(close), len(windows), close.shape[1])
+    return {window: blocks[:, i, :] for i, window in enumerate(windows)}
+
+
+def _crossings(fast: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fast crossed above slow, fast crossed below slow) on each bar; False on the first.
+
+    The same rule as :func:`~engine.strategies.indicators.crossed_above` (a difference
+    within rounding noise is a tie), written on arrays because a sweep runs it per pair.
+    """
+    gap = fast - slow
+    tie = TIE_TOLERANCE * np.fmax(np.abs(fast), np.abs(slow))
+    above, below = gap > tie, gap < -tie
+    crossed_above = np.zeros(gap.shape, dtype=bool)
+    crossed_below = np.zeros(gap.shape, dtype=bool)
+    # NaN compares False: no cross from a bar without both averages.
+    crossed_above[1:] = above[1:] & (gap[:-1] <= tie[:-1])
+    crossed_below[1:] = below[1:] & (gap[:-1] >= -tie[:-1])
+    return crossed_above, crossed_below
+
+
+def sma_crossover_grid(bars: Bars, params_list: Sequence[SmaCrossoverParams]) -> Signals:
+    """Crossover signals for every (fast, slow) pair, columns (fast, slow, symbol)."""
+    close = bars.close
+    averages = _moving_averages(close, [w for p in params_list for w in (p.fast, p.slow)])
+    pairs = [_crossings(averages[p.fast], averages[p.slow]) for p in params_list]
+    columns = grid_columns(params_list, bars.symbols)
+    entries = np.concatenate([entry for entry, _ in pairs], axis=1)
+    exits = np.concatenate([exit_ for _, exit_ in pairs], axis=1)
+    return Signals(
+        entries=pd.DataFrame(entries, index=close.index, columns=columns, copy=False),
+        exits=pd.DataFrame(exits, index=close.index, columns=columns, copy=False),
+    )
+
+
+@register(
+    "sma_crossover",
+    SmaCrossoverParams,
+    "Trend following: long when the fast SMA crosses above the slow SMA, out when it crosses below.",
+    warmup=lambda p: p.slow,
+    grid_fn=sma_crossover_grid,
+)
+def sma_crossover(bars: Bars, params: SmaCrossoverParams) -> Signals:
+    """Entries where the fast SMA crosses above the slow one; exits where it crosses below."""
+    averages = _moving_averages(bars.close, [params.fast, params.slow])
+    entries, exits = _crossings(averages[params.fast], averages[params.slow])
+    close = bars.close
+    return Signals(
+        entries=pd.DataFrame(entries, index=close.index, columns=close.columns),
+        exits=pd.DataFrame(exits, index=close.index, columns=close.columns),
+    )

@@ -1,0 +1,149 @@
+"""The strategies by name: register one, look one up, and build its parameters from user input.
+
+>>> from engine import strategies
+>>> sma = strategies.get("sma_crossover")
+>>> strategies.make_params(sma, {"fast": "10", "slow": "30"})
+SmaCrossoverParams(fast=10, slow=30)
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pydantic
+
+from engine.errors import InputError, NotFoundError
+from engine.strategies.base import SignalFn, Signals, Strategy, StrategyParams
+
+_STRATEGIES: dict[str, Strategy] = {}
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def register(
+    name: str,
+    params: type[StrategyParams],
+    summary: str,
+    warmup: Callable[[StrategyParams], int] = lambda p: 0,
+    grid_fn: Callable[[Any, list[StrategyParams]], Signals] | None = None,
+) -> Callable[[SignalFn], SignalFn]:
+    """A decorator that registers a signal function under ``name``; gives the function back.
+
+    ``params`` is the strategy's frozen params model, ``summary`` one sentence saying what
+    it trades on, ``warmup(params)`` the number of bars it needs before its first
+    meaningful signal, ``grid_fn`` an optional vectorized version for many params sets.
+    """
+    if not _NAME.match(name):
+        raise ValueError(f"strategy name {name!r} must be lower_snake_case")
+    if not (isinstance(params, type) and issubclass(params, StrategyParams)):
+        raise TypeError(f"strategy {name!r}: params must subclass StrategyParams")
+    if "symbol" in params.model_fields:
+        # Sweep columns are (params fields..., "symbol"): a field of that name would clash.
+        raise ValueError(f"strategy {name!r}: a parameter may not be called 'symbol'")
+
+    def decorate(signal_fn: SignalFn) -> SignalFn:
+        existing = _STRATEGIES.get(name)
+        # Re-running a module (autoreload in a notebook) re-registers the same function.
+        if existing is not None and _qualified(existing.signal_fn) != _qualified(signal_fn):
+            raise ValueError(
+                f"strategy {name!r} is already registered by {_qualified(existing.signal_fn)}"
+            )
+        _STRATEGIES[name] = Strategy(
+            name=name,
+            params=params,
+            signal_fn=signal_fn,
+            summary=summary,
+            warmup=warmup,
+            grid_fn=grid_fn,
+        )
+        return signal_fn
+
+    return decorate
+
+
+def _qualified(fn: Callable) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def names() -> list[str]:
+    """The registered strategy names, sorted."""
+    return sorted(_STRATEGIES)
+
+
+def get(name: str | Strategy) -> Strategy:
+    """The strategy registered as ``name`` (a Strategy is passed through unchanged)."""
+    if isinstance(name, Strategy):
+        return name
+    try:
+        return _STRATEGIES[name]
+    except KeyError:
+        raise NotFoundError(
+            f"unknown strategy {name!r}{_did_you_mean(str(name), names())}",
+            hint=f"known strategies: {', '.join(names())}",
+        ) from None
+
+
+def make_params(strategy: str | Strategy, values: Mapping[str, Any] | StrategyParams | None = None):
+    """The strategy's params model built from ``values`` (strings from the CLI are coerced).
+
+    Unknown names get a "did you mean" hint; values the model rejects (``fast >= slow``)
+    become one :class:`InputError` naming the strategy and every problem.
+    """
+    strategy = get(strategy)
+    model = strategy.params
+    if isinstance(values, model):
+        return values
+    if isinstance(values, StrategyParams):
+        raise InputError(
+            f"{strategy.name} takes {model.__name__}, not {type(values).__name__}",
+            hint=f"build them with make_params({strategy.name!r}, {{...}})",
+        )
+    values = dict(values or {})
+    known = list(model.model_fields)
+    unknown = [key for key in values if key not in model.model_fields]
+    if unknown:
+        problems = [f"{key!r}{_did_you_mean(key, known)}" for key in unknown]
+        raise InputError(
+            f"{strategy.name} has no parameter {'; no parameter '.join(problems)}",
+            hint=f"{strategy.name} takes {describe_params(model)}",
+        )
+    try:
+        return model.model_validate(values)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(_pydantic_problem(err) for err in exc.errors())
+        raise InputError(
+            f"invalid parameters for {strategy.name}: {problems}",
+            hint=f"{strategy.name} takes {describe_params(model)}",
+        ) from None
+
+
+def describe_params(model: type[StrategyParams]) -> str:
+    """``fast (int, default 10), slow (int, default 30)``: the fields a user can set."""
+    parts = []
+    for key, field in model.model_fields.items():
+        kind = getattr(field.annotation, "__name__", str(field.annotation))
+        default = "required" if field.is_required() else f"default {field.default}"
+        parts.append(f"{key} ({kind}, {default})")
+    return ", ".join(parts)
+
+
+def _pydantic_problem(err: Mapping[str, Any]) -> str:
+    message = str(err["msg"]).removeprefix("Value error, ")
+    where = ".".join(str(part) for part in err["loc"])
+    if not where:  # a model validator (fast < slow) speaks for the whole set
+        return message
+    if err["type"] == "missing":
+        return f"{where} is required"
+    return f"{where}={err['input']!r}: {message}"
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    lowered = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=3, cutoff=0.6)
+    # "sma" is far from "sma_crossover" by edit ratio, but a user typing it means it.
+    close += [c for c in lowered if len(word) >= 3 and word.lower() in c and c not in close]
+    if not close:
+        return ""
+    return f"; did you mean {' or '.join(repr(lowered[c]) for c in close[:3])}?"

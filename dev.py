@@ -53,8 +53,7 @@ def setup() -> None:
 
 def test(extra: list[str]) -> int:
     say("lint: ruff check")
-    lint = subprocess.run([BIN / "ruff", "check", "engine", "app", "jobs", "tests", "benchmarks",
-                           "streamlit_app.py", "dev.py"], cwd=ROOT)
+    lint = subprocess.run([BIN / "ruff", "check", "."], cwd=ROOT)
     if lint.returncode:
         return lint.returncode
     say("tests: pytest")

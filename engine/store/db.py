@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -22,6 +23,19 @@ DB_FILE = "workbench.duckdb"
 
 _migrated: set[Path] = set()
 _migrate_lock = threading.Lock()
+_path_locks: dict[Path, threading.RLock] = {}
+_path_locks_guard = threading.Lock()
+
+
+def _path_lock(path: Path) -> threading.RLock:
+    """One lock per database file for this process.
+
+    DuckDB fails (rather than waits) when threads of one process open and close the same
+    file at the same moment, and the control room serves each browser session from its
+    own thread; so threads take turns here. Re-entrant: work inside a transaction may read.
+    """
+    with _path_locks_guard:
+        return _path_locks.setdefault(path, threading.RLock())
 
 
 def _is_contention(exc: Exception) -> bool:
@@ -45,6 +59,7 @@ class Store:
     def __init__(self, path: str | Path, *, busy_timeout: float = 60.0):
         self.path = Path(path).resolve()
         self.busy_timeout = busy_timeout
+        self._lock = _path_lock(self.path)
         #: Lock waits seen by this object; the concurrency benchmark reports them.
         self.retries = 0
 
@@ -90,11 +105,12 @@ class Store:
         Only opening is retried here; use :meth:`transaction` for work that must be
         retried as a whole.
         """
-        con = self._retrying(lambda: duckdb.connect(str(self.path)))
-        try:
-            yield con
-        finally:
-            con.close()
+        with self._lock:
+            con = self._retrying(lambda: duckdb.connect(str(self.path)))
+            try:
+                yield con
+            finally:
+                con.close()
 
     def transaction(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``work(con, *args, **kwargs)`` in one transaction, retried on contention.
@@ -104,18 +120,22 @@ class Store:
         """
 
         def attempt() -> T:
-            con = duckdb.connect(str(self.path))
-            try:
-                con.execute("BEGIN TRANSACTION")
+            with self._lock:
+                con = duckdb.connect(str(self.path))
                 try:
-                    result = work(con, *args, **kwargs)
-                    con.execute("COMMIT")
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
-                return result
-            finally:
-                con.close()
+                    con.execute("BEGIN TRANSACTION")
+                    try:
+                        result = work(con, *args, **kwargs)
+                        con.execute("COMMIT")
+                    except BaseException:
+                        # A failed COMMIT has already ended the transaction; don't let the
+                        # rollback's own complaint hide the real error.
+                        with contextlib.suppress(duckdb.Error):
+                            con.execute("ROLLBACK")
+                        raise
+                    return result
+                finally:
+                    con.close()
 
         return self._retrying(attempt)
 
@@ -127,11 +147,12 @@ class Store:
         """The result of one reading statement as a DataFrame."""
 
         def attempt() -> pd.DataFrame:
-            con = duckdb.connect(str(self.path))
-            try:
-                return con.execute(sql, params).df()
-            finally:
-                con.close()
+            with self._lock:
+                con = duckdb.connect(str(self.path))
+                try:
+                    return con.execute(sql, params).df()
+                finally:
+                    con.close()
 
         return self._retrying(attempt)
 

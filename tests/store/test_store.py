@@ -84,3 +84,32 @@ def test_non_lock_errors_are_not_retried(store):
     with pytest.raises(duckdb.CatalogException):
         store.query("SELECT * FROM no_such_table")
     assert store.retries == 0
+
+
+def test_threads_of_one_process_share_the_store_without_errors(store):
+    import threading
+
+    errors = []
+
+    def worker(name):
+        try:
+            for i in range(15):
+                store.transaction(lambda con, i=i: append_event(con, "test.thread", name, str(i)))
+                store.query("SELECT count(*) FROM events")
+        except Exception as exc:  # any error at all fails the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"t{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.scalar("SELECT count(*) FROM events WHERE kind = 'test.thread'") == 60
+
+
+def test_a_failed_commit_reports_the_real_error(store):
+    store.execute("CREATE TABLE uniq (k INTEGER PRIMARY KEY)")
+    store.execute("INSERT INTO uniq VALUES (1)")
+    with pytest.raises(duckdb.ConstraintException):
+        store.transaction(lambda con: con.execute("INSERT INTO uniq VALUES (1)"))

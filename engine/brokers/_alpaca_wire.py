@@ -1,0 +1,236 @@
+"""Alpaca on the wire: workbench records to alpaca-py requests, and answers back.
+
+Also how each failure is read: which are worth another try (429, 5xx, lost answers),
+whether the request may have landed anyway, and which become workbench errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.trading import requests as alpaca_requests
+from alpaca.trading.enums import OrderSide as AlpacaSide
+from alpaca.trading.enums import TimeInForce as AlpacaTIF
+
+from engine.brokers.base import (
+    Order,
+    OrderRejected,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+)
+from engine.errors import InputError, NotFoundError
+
+log = logging.getLogger("engine.brokers.alpaca")
+
+KEY_ENV = "APCA_API_KEY_ID"
+SECRET_ENV = "APCA_API_SECRET_KEY"
+
+# Failures after which the request may or may not have been acted on.
+UNCERTAIN = (
+    requests.exceptions.ConnectionError,  # includes a connection dropped before the answer
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.JSONDecodeError,  # a truncated answer
+)
+
+STATUS = {
+    "new": OrderStatus.NEW,
+    "partially_filled": OrderStatus.PARTIALLY_FILLED,
+    "filled": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "replaced": OrderStatus.CANCELED,  # closed: another order took its place
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+    "pending_cancel": OrderStatus.PENDING_CANCEL,
+    # Taken by Alpaca and still live, but not working at the venue right now.
+    "accepted": OrderStatus.ACCEPTED,
+    "pending_new": OrderStatus.ACCEPTED,
+    "accepted_for_bidding": OrderStatus.ACCEPTED,
+    "pending_review": OrderStatus.ACCEPTED,
+    "pending_replace": OrderStatus.ACCEPTED,
+    "held": OrderStatus.ACCEPTED,
+    "suspended": OrderStatus.ACCEPTED,
+    "stopped": OrderStatus.ACCEPTED,
+    "done_for_day": OrderStatus.ACCEPTED,
+}
+
+
+@dataclass(frozen=True)
+class Transient:
+    """A failure worth another try: what happened, whether the request may have landed."""
+
+    what: str
+    uncertain: bool
+    retry_after: float | None = None
+
+
+# -- translation -----------------------------------------------------------------------
+
+
+def alpaca_request(order: OrderRequest) -> alpaca_requests.OrderRequest:
+    common = {
+        "symbol": order.symbol,
+        "qty": order.qty,
+        "side": AlpacaSide(order.side.value),
+        "time_in_force": AlpacaTIF(order.time_in_force.value),
+        "client_order_id": order.client_order_id,
+    }
+    if order.type == OrderType.LIMIT:
+        return alpaca_requests.LimitOrderRequest(**common, limit_price=order.limit_price)
+    if order.type == OrderType.STOP:
+        return alpaca_requests.StopOrderRequest(**common, stop_price=order.stop_price)
+    return alpaca_requests.MarketOrderRequest(**common)
+
+
+def order_from_alpaca(raw) -> Order:
+    status = getattr(raw.status, "value", raw.status)
+    mapped = STATUS.get(status)
+    if mapped is None:
+        log.warning("alpaca: unknown order status %r for %s; treating it as open", status, raw.id)
+        mapped = OrderStatus.ACCEPTED
+    order_type = raw.type or raw.order_type
+    return Order(
+        id=str(raw.id),
+        client_order_id=raw.client_order_id,
+        symbol=raw.symbol or "",
+        side=Side(getattr(raw.side, "value", raw.side)),
+        qty=num(raw.qty),
+        type=OrderType(getattr(order_type, "value", order_type)),
+        time_in_force=TimeInForce(getattr(raw.time_in_force, "value", raw.time_in_force)),
+        status=mapped,
+        filled_qty=num(raw.filled_qty),
+        filled_avg_price=num_or_none(raw.filled_avg_price),
+        limit_price=num_or_none(raw.limit_price),
+        stop_price=num_or_none(raw.stop_price),
+        submitted_at=naive_utc(raw.submitted_at),
+        updated_at=naive_utc(raw.updated_at),
+    )
+
+
+def position_from_alpaca(raw) -> Position:
+    qty = abs(num(raw.qty))
+    if getattr(raw.side, "value", raw.side) == "short":
+        qty = -qty
+    return Position(
+        symbol=raw.symbol,
+        qty=qty,
+        avg_entry_price=num(raw.avg_entry_price),
+        market_price=num_or_none(raw.current_price),
+        market_value=num_or_none(raw.market_value),
+        unrealized_pl=num_or_none(raw.unrealized_pl),
+    )
+
+
+def num(value) -> float:
+    return 0.0 if value in (None, "") else float(value)
+
+
+def num_or_none(value) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+def naive_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def aware_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+def alpaca_message(exc: APIError) -> str:
+    """Alpaca's own words for an error (its JSON ``message``, else the body's start)."""
+    try:
+        return str(json.loads(str(exc))["message"])
+    except (ValueError, KeyError, TypeError):
+        text = str(exc).strip()
+        return text[:200] or f"HTTP {exc.status_code}"
+
+
+def _code(exc: APIError):
+    try:
+        return json.loads(str(exc)).get("code")
+    except (ValueError, AttributeError):
+        return None
+
+
+def is_duplicate_client_id(exc: APIError) -> bool:
+    text = alpaca_message(exc).lower()
+    return exc.status_code == 422 and "client_order_id" in text and "unique" in text
+
+
+def transient(exc: Exception) -> Transient | None:
+    """How to retry ``exc``, or None when trying again cannot help."""
+    if isinstance(exc, APIError):
+        status = exc.status_code or 0
+        if status == 429:
+            return Transient(
+                "HTTP 429 rate limited", uncertain=False, retry_after=_retry_after(exc)
+            )
+        if status >= 500:
+            # A gateway's 5xx can come after Alpaca took the order: treat it as unknown.
+            return Transient(f"HTTP {status}", uncertain=True, retry_after=_retry_after(exc))
+        return None
+    return Transient(type(exc).__name__, uncertain=True)
+
+
+def _retry_after(exc: APIError) -> float | None:
+    """The server's wait in seconds from Retry-After or Alpaca's X-RateLimit-Reset."""
+    headers = getattr(exc.response, "headers", None) or {}
+    try:
+        if headers.get("Retry-After") is not None:
+            return max(float(headers["Retry-After"]), 0.0)
+        if headers.get("X-RateLimit-Reset") is not None:
+            return max(float(headers["X-RateLimit-Reset"]) - time.time(), 0.0)
+    except ValueError:
+        pass  # an HTTP-date Retry-After: fall back to our own backoff
+    return None
+
+
+def refusal(exc: APIError, client_order_id: str) -> Exception:
+    """The workbench error for a 4xx answer to a submit."""
+    if exc.status_code == 401:
+        return api_error(exc, f"submit {client_order_id}")
+    return OrderRejected(
+        alpaca_message(exc),
+        client_order_id=client_order_id,
+        broker="alpaca",
+        status_code=exc.status_code,
+        code=_code(exc),
+    )
+
+
+def api_error(exc: APIError, what: str) -> Exception:
+    status, message = exc.status_code, alpaca_message(exc)
+    if status == 401 or (status == 403 and "not authorized" in message.lower()):
+        return InputError(
+            f"Alpaca refused the API keys (HTTP {status}: {message})",
+            hint=f"check {KEY_ENV} and {SECRET_ENV}; paper keys work only on the paper API, "
+            "live keys only with live=True",
+        )
+    if status == 404:
+        return NotFoundError(f"Alpaca could not {what}: {message}")
+    return InputError(f"Alpaca refused to {what} (HTTP {status}: {message})")
+
+
+def unknown_order(kind: str, value: str) -> NotFoundError:
+    return NotFoundError(
+        f"Alpaca has no order with {kind} {value!r}",
+        hint="list orders with broker.orders('all')",
+    )

@@ -1,0 +1,345 @@
+"""The paper broker's books in the store: reads, bulk writes and row conversions.
+
+Every function takes the caller's connection, so a whole submit or bar runs in one
+transaction. Writes are set-based (one statement per table, whatever the number of
+orders) because a step of the live loop may place or fill hundreds at once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pandas as pd
+
+from engine.brokers.base import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from engine.brokers.paper_rules import Costs, reserve_for
+from engine.data import calendar
+from engine.data.bars import Bars
+from engine.errors import InputError
+from engine.store.events import utcnow
+
+T = TypeVar("T")
+
+OPEN = [s.value for s in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)]
+ORDER_COLUMNS = [
+    "id", "client_order_id", "symbol", "side", "qty", "type", "time_in_force", "status",
+    "filled_qty", "filled_avg_price", "limit_price", "stop_price", "submitted_at", "updated_at",
+]  # fmt: skip
+FILL_COLUMNS = [
+    "id", "order_id", "client_order_id", "symbol", "side", "qty", "price", "fee", "filled_at",
+]  # fmt: skip
+_RACE_RETRIES = 12
+_LOCKS: dict[Path, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+# -- taking turns ----------------------------------------------------------------------
+
+
+def store_lock(path: Path) -> threading.RLock:
+    """One lock per store file, shared by every paper broker of this process.
+
+    DuckDB fails rather than waits when threads of one process open and close the same
+    file at once, so paper brokers take turns here; other processes are kept apart by
+    the store's file lock and by the unique constraints.
+    """
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(Path(path), threading.RLock())
+
+
+@contextmanager
+def reading(store, lock: threading.RLock) -> Iterator[duckdb.DuckDBPyConnection]:
+    with lock, store.connect() as con:
+        yield con
+
+
+def writing(store, lock: threading.RLock, work: Callable[..., T], *args) -> T:
+    """``store.transaction(work, *args)``, run again whenever another writer won a race.
+
+    Two writers inserting the same client order id (or filling the same order) at once:
+    the database fails one on its unique constraint, at insert while the other is still
+    open, or at commit. Run again once the winner has committed, the loser reads the
+    winner's rows and returns them, which is exactly what its caller asked for.
+    """
+    for attempt in range(_RACE_RETRIES):
+        try:
+            with lock:
+                return store.transaction(work, *args)
+        except duckdb.Error as exc:
+            if not _lost_a_race(exc) or attempt == _RACE_RETRIES - 1:
+                raise
+            # The winner's transaction is short: give it time to commit.
+            time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
+    raise AssertionError("unreachable")
+
+
+def _lost_a_race(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or an error it arose from) is a unique-constraint violation."""
+    while exc is not None:
+        if isinstance(exc, duckdb.ConstraintException) or "constraint violation" in str(exc):
+            return True
+        exc = exc.__context__
+    return False
+
+
+# -- reads -----------------------------------------------------------------------------
+
+
+def find_order(con, account: str, key: str, value: str) -> Order | None:
+    row = con.execute(
+        f"SELECT {', '.join(ORDER_COLUMNS)} FROM paper_orders WHERE account = ? AND {key} = ?",
+        [account, value],
+    ).fetchall()
+    return order_from_row(row[0]) if row else None
+
+
+def orders_by_client_id(con, account: str, client_order_ids: list[str]) -> dict[str, Order]:
+    rows = con.execute(
+        f"SELECT {', '.join(ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
+        " AND client_order_id IN (SELECT unnest(?))",
+        [account, client_order_ids],
+    ).fetchall()
+    return {o.client_order_id: o for o in map(order_from_row, rows)}
+
+
+def open_orders(con, account: str, *, placed_before: date | None = None) -> list[Order]:
+    """Open orders in submission order; with ``placed_before``, only those placed before that bar."""
+    sql = f"SELECT {', '.join(ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
+    sql += " AND status IN (SELECT unnest(?))"
+    params: list[Any] = [account, OPEN]
+    if placed_before is not None:
+        sql += " AND (after_bar IS NULL OR after_bar < ?)"
+        params.append(placed_before)
+    return [order_from_row(r) for r in con.execute(sql + " ORDER BY seq", params).fetchall()]
+
+
+def last_bar(con, account: str) -> date | None:
+    # fetchall, never fetchone, in this module: DuckDB keeps a half-read result open and
+    # a later register() on the same connection then fails.
+    row = con.execute(
+        "SELECT last_bar_date FROM paper_accounts WHERE account = ?", [account]
+    ).fetchall()
+    return row[0][0] if row else None
+
+
+def cash(con, account: str, starting_cash: float) -> float:
+    """Starting cash, less what buys cost, plus what sells brought, less every fee."""
+    flow = con.execute(
+        "SELECT coalesce(sum(CASE WHEN side = 'sell' THEN qty * price ELSE -qty * price END"
+        " - fee), 0) FROM paper_fills WHERE account = ?",
+        [account],
+    ).fetchall()[0][0]
+    return starting_cash + float(flow)
+
+
+def held_qty(con, account: str) -> dict[str, float]:
+    """Signed shares held per symbol (symbols traded back to flat show 0)."""
+    rows = con.execute(
+        "SELECT symbol, sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END)"
+        " FROM paper_fills WHERE account = ? GROUP BY symbol",
+        [account],
+    ).fetchall()
+    return {symbol: float(qty) for symbol, qty in rows}
+
+
+def marks(con, account: str) -> dict[str, float]:
+    """The last close seen per symbol."""
+    return dict(
+        con.execute("SELECT symbol, price FROM paper_marks WHERE account = ?", [account]).fetchall()
+    )
+
+
+def signed_fills(con, account: str) -> list[tuple[str, float, float]]:
+    """(symbol, signed qty, price) of every fill in time order."""
+    return con.execute(
+        "SELECT symbol, CASE WHEN side = 'buy' THEN qty ELSE -qty END, price"
+        " FROM paper_fills WHERE account = ? ORDER BY seq",
+        [account],
+    ).fetchall()
+
+
+def reserved_cash(open_: Sequence[Order], prices: dict[str, float], costs: Costs) -> float:
+    """Cash that open buy orders will need, at their limit, stop or the last close."""
+    return sum(
+        reserve_for(o.remaining_qty, o.limit_price or o.stop_price or prices.get(o.symbol), costs)
+        for o in open_
+        if o.side == Side.BUY
+    )
+
+
+# -- writes ----------------------------------------------------------------------------
+
+
+def insert_rows(con, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` in one statement."""
+    if not rows:
+        return
+    frame = pd.DataFrame(rows)
+    name = f"new_{table}"
+    con.register(name, frame)
+    try:
+        columns = ", ".join(frame.columns)
+        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {name}")
+    finally:
+        con.unregister(name)
+
+
+def set_status(con, updates: list[dict[str, Any]]) -> None:
+    """Update orders' status, filled qty and average price from dicts keyed by ``id``."""
+    if not updates:
+        return
+    con.register("order_updates", pd.DataFrame(updates))
+    try:
+        con.execute(
+            "UPDATE paper_orders SET status = u.status, filled_qty = u.filled_qty,"
+            " filled_avg_price = u.filled_avg_price, updated_at = u.updated_at"
+            " FROM order_updates u WHERE paper_orders.id = u.id"
+        )
+    finally:
+        con.unregister("order_updates")
+
+
+def append_events(con, actor: str, events: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Append ``(kind, subject, payload)`` events in one statement, in this order.
+
+    The same rows as :func:`engine.store.append_event` writes, for many at once.
+    """
+    if not events:
+        return
+    now = utcnow()
+    insert_rows(
+        con,
+        "events",
+        [
+            {
+                "ts": now,
+                "actor": actor,
+                "kind": kind,
+                "subject": subject,
+                "payload": json.dumps(payload, default=str),
+            }
+            for kind, subject, payload in events
+        ],
+    )
+
+
+def upsert_marks(con, account: str, day: date, closes: pd.Series) -> None:
+    frame = pd.DataFrame({"symbol": closes.index, "price": closes.to_numpy(dtype=float)})
+    con.register("bar_closes", frame)
+    try:
+        con.execute(
+            "INSERT INTO paper_marks SELECT ?, symbol, ?, price FROM bar_closes"
+            " ON CONFLICT (account, symbol) DO UPDATE SET date = excluded.date,"
+            " price = excluded.price",
+            [account, day],
+        )
+    finally:
+        con.unregister("bar_closes")
+
+
+# -- rows and frames -------------------------------------------------------------------
+
+
+def order_from_row(row) -> Order:
+    (oid, cid, symbol, side, qty, type_, tif, status, filled, avg, limit, stop, sub, upd) = row
+    return Order(
+        id=oid,
+        client_order_id=cid,
+        symbol=symbol,
+        side=Side(side),
+        qty=qty,
+        type=OrderType(type_),
+        time_in_force=TimeInForce(tif),
+        status=OrderStatus(status),
+        filled_qty=filled,
+        filled_avg_price=avg,
+        limit_price=limit,
+        stop_price=stop,
+        submitted_at=sub,
+        updated_at=upd,
+    )
+
+
+def order_row(order: Order, account: str, after_bar: date | None) -> dict[str, Any]:
+    return {
+        **{c: getattr(order, c) for c in ORDER_COLUMNS},
+        "side": order.side.value,
+        "type": order.type.value,
+        "time_in_force": order.time_in_force.value,
+        "status": order.status.value,
+        "account": account,
+        "after_bar": after_bar,
+    }
+
+
+def fill_from_row(row) -> Fill:
+    fid, oid, cid, symbol, side, qty, price, fee, at = row
+    return Fill(
+        id=fid,
+        order_id=oid,
+        client_order_id=cid,
+        symbol=symbol,
+        side=Side(side),
+        qty=qty,
+        price=price,
+        fee=fee,
+        filled_at=at,
+    )
+
+
+def fill_row(fill: Fill, account: str, day: date) -> dict[str, Any]:
+    return {
+        **{c: getattr(fill, c) for c in FILL_COLUMNS},
+        "side": fill.side.value,
+        "account": account,
+        "bar_date": day,
+    }
+
+
+def bar_frame(day: pd.Timestamp, bars: Bars | pd.DataFrame) -> pd.DataFrame:
+    """One row per symbol (the index) with open, high, low and close of ``day``."""
+    fields = ["open", "high", "low", "close"]
+    if isinstance(bars, Bars):
+        if day not in bars.index:
+            raise InputError(
+                f"the bars given have no row for {day.date()}",
+                hint=f"they run from {bars.index[0].date()} to {bars.index[-1].date()}",
+            )
+        return pd.DataFrame({f: bars[f].loc[day] for f in fields}).astype(float)
+    if not isinstance(bars, pd.DataFrame):
+        raise InputError("process_bar takes Bars or a DataFrame of one day's bars by symbol")
+    frame = bars.set_index("symbol") if "symbol" in bars.columns else bars
+    missing = [f for f in fields if f not in frame.columns]
+    if missing:
+        raise InputError(
+            f"the bars for {day.date()} lack {', '.join(missing)}",
+            hint="pass a frame indexed by symbol with open, high, low and close",
+        )
+    if frame.index.has_duplicates:
+        raise InputError(f"the bars for {day.date()} name a symbol twice")
+    return frame[fields].astype(float)
+
+
+def session_open(day: date) -> datetime:
+    """The session's open in naive UTC (midnight when the calendar has no session then)."""
+    # One schedule per year (cached by the calendar): a replay over years stays quick.
+    sessions = calendar.schedule(date(day.year, 1, 1), date(day.year, 12, 31))
+    when = pd.Timestamp(day)
+    if when in sessions.index:
+        return naive_utc(sessions.at[when, "market_open"])
+    return datetime(day.year, day.month, day.day)
+
+
+def naive_utc(ts) -> datetime:
+    ts = pd.Timestamp(ts)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.tz_localize(None).to_pydatetime()

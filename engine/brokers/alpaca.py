@@ -1,0 +1,358 @@
+"""Alpaca through alpaca-py's ``TradingClient``, behind the workbench's broker interface.
+
+What this adapter adds to alpaca-py, and why:
+
+- **One retry policy.** alpaca-py on its own retries 429 and 504 three times, 3 seconds
+  apart, without jitter, ignoring Retry-After, and re-POSTs an order after a 504 that may
+  have been accepted. It also sends requests with no timeout at all. We switch its retries
+  off and give its session a timeout, then retry 429, 5xx, timeouts and dropped
+  connections ourselves with exponential backoff and full jitter, a bounded number of
+  times, honouring Retry-After.
+- **No second order, ever.** Whenever a submit's outcome is unknown (a timeout, a dropped
+  connection, a 5xx) we look the order up by its client order id *before* sending it
+  again, and a "client_order_id must be unique" answer is resolved the same way.
+- **Errors in the workbench's terms.** Alpaca's 4xx refusals of an order become
+  :class:`~engine.brokers.base.OrderRejected` with Alpaca's message; giving up on an
+  unreachable Alpaca is :class:`~engine.brokers.base.BrokerUnavailable`.
+- **Keys stay secret.** They come from the arguments or APCA_API_KEY_ID /
+  APCA_API_SECRET_KEY and appear in no message, log line or repr.
+
+Live trading needs ``live=True`` spelled out; everything else is Alpaca's paper API.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import requests
+from alpaca.common.enums import Sort
+from alpaca.common.exceptions import APIError
+from alpaca.trading import requests as alpaca_requests
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import QueryOrderStatus
+
+from engine.brokers import _alpaca_wire as wire
+from engine.brokers._alpaca_wire import KEY_ENV, SECRET_ENV
+from engine.brokers.base import (
+    Account,
+    Broker,
+    BrokerUnavailable,
+    Clock,
+    Order,
+    OrderRequest,
+    Position,
+    check_cancel_target,
+    check_order_query,
+    existing_or_conflict,
+)
+from engine.errors import InputError, NotFoundError, OperatorError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Alpaca returns at most this many orders per page.
+PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: ``max_attempts`` calls in all, waits doubling from ``backoff``.
+
+    Each wait is drawn uniformly from [0, min(max_backoff, backoff * 2**n)] ("full
+    jitter", so many clients do not retry in step), and never shorter than the server's
+    Retry-After (itself capped at ``max_retry_after``).
+    """
+
+    max_attempts: int = 6
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0
+
+    def __post_init__(self):
+        if self.max_attempts < 1:
+            raise InputError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.backoff < 0 or self.max_backoff < 0 or self.max_retry_after < 0:
+            raise InputError("backoff times must be zero or positive")
+
+    def wait(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        wait = rng.uniform(0, ceiling)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return wait
+
+
+class _TimeoutSession(requests.Session):
+    """A requests session that gives every request a timeout (alpaca-py passes none)."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, method, url, **kwargs):
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, **kwargs)
+
+
+class AlpacaBroker(Broker):
+    """Alpaca's trading API (paper unless ``live=True``) as a workbench broker.
+
+    - ``api_key``, ``secret_key``: default to APCA_API_KEY_ID and APCA_API_SECRET_KEY.
+    - ``live``: trade real money. Only ever set from an explicit live flag.
+    - ``url_override``: another base URL, e.g. the loopback stand-in in tests.
+    - ``timeout``: seconds to wait for each answer before treating it as lost.
+    - ``retry``: the :class:`RetryPolicy` for 429, 5xx, timeouts and dropped connections.
+    - ``sleep``, ``rng``: injectable for tests.
+    """
+
+    name = "alpaca"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+        live: bool = False,
+        url_override: str | None = None,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ):
+        api_key = api_key or os.environ.get(KEY_ENV)
+        secret_key = secret_key or os.environ.get(SECRET_ENV)
+        missing = [
+            env for env, value in ((KEY_ENV, api_key), (SECRET_ENV, secret_key)) if not value
+        ]
+        if missing:
+            raise InputError(
+                f"Alpaca needs API keys: {' and '.join(missing)} not set",
+                hint=f"export {KEY_ENV}=... and {SECRET_ENV}=... (paper keys from the Alpaca "
+                "dashboard), or use the paper broker",
+            )
+        if not timeout > 0:
+            raise InputError(f"timeout must be positive seconds, got {timeout!r}")
+        self.live = bool(live)
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.client = TradingClient(
+            api_key=api_key, secret_key=secret_key, paper=not self.live, url_override=url_override
+        )
+        _take_over_retries_and_timeouts(self.client, timeout)
+        self.base_url = str(getattr(self.client._base_url, "value", self.client._base_url))
+        if self.live:
+            log.warning(
+                "Alpaca broker on the LIVE API (%s): orders trade real money", self.base_url
+            )
+
+    def __repr__(self) -> str:
+        return f"AlpacaBroker({'LIVE' if self.live else 'paper'}, {self.base_url})"
+
+    # -- orders ------------------------------------------------------------------------
+
+    def submit(self, order: OrderRequest) -> Order:
+        request = wire.alpaca_request(order)
+        cid = order.client_order_id
+        look_up_first = False
+        last: wire.Transient | None = None
+        for attempt in range(1, self.retry.max_attempts + 1):
+            looking_up = look_up_first
+            try:
+                if looking_up:
+                    # The last try may have placed it: find out before sending it again.
+                    existing = self._find_by_client_id(cid)
+                    if existing is not None:
+                        log.info("alpaca: order %s was placed after all; not resending", cid)
+                        return existing_or_conflict(order, existing)
+                    look_up_first = looking_up = False
+                return wire.order_from_alpaca(self.client.submit_order(request))
+            except APIError as exc:
+                if not looking_up and wire.is_duplicate_client_id(exc):
+                    look_up_first = True
+                    last = wire.Transient("client order id already taken", uncertain=True)
+                    continue  # no wait: the order is there, go and read it
+                last = wire.transient(exc)
+                if last is None:
+                    if looking_up:
+                        raise wire.api_error(exc, f"look up order {cid}") from None
+                    raise wire.refusal(exc, cid) from None
+                look_up_first = look_up_first or last.uncertain
+            except wire.UNCERTAIN as exc:
+                last = wire.transient(exc)
+                look_up_first = True
+            if attempt < self.retry.max_attempts:
+                self._wait(attempt, last, f"submit {cid}")
+        raise BrokerUnavailable(
+            f"Alpaca did not confirm order {cid!r} after {self.retry.max_attempts} attempts "
+            f"(last: {last.what if last else 'unknown'})",
+            hint="the order may have reached Alpaca; submitting again with the same client "
+            "order id finds it instead of placing a second one",
+        )
+
+    def cancel(self, order_id: str | None = None, *, client_order_id: str | None = None) -> Order:
+        check_cancel_target(order_id, client_order_id)
+        order = (
+            self.get_order(order_id)
+            if order_id is not None
+            else self.get_order_by_client_id(client_order_id)
+        )
+        if not order.is_open:
+            return order
+        try:
+            self._call(f"cancel {order.client_order_id}", self.client.cancel_order_by_id, order.id)
+        except InputError as exc:
+            # 422 "order is not cancelable": it closed (filled) since we looked.
+            if not isinstance(exc, NotFoundError):
+                log.info("alpaca: cancel of %s refused (%s)", order.client_order_id, exc.message)
+        return self.get_order(order.id)
+
+    def get_order(self, order_id: str) -> Order:
+        try:
+            uuid.UUID(str(order_id))
+        except ValueError:
+            raise wire.unknown_order("order id", order_id) from None
+        return wire.order_from_alpaca(
+            self._call(f"get order {order_id}", self.client.get_order_by_id, order_id)
+        )
+
+    def get_order_by_client_id(self, client_order_id: str) -> Order:
+        order = self._call(f"look up {client_order_id}", self._find_by_client_id, client_order_id)
+        if order is None:
+            raise wire.unknown_order("client order id", client_order_id)
+        return order
+
+    def orders(self, status: str = "open", *, after: datetime | None = None) -> list[Order]:
+        status = check_order_query(status)
+        found: dict[str, Order] = {}
+        until = None
+        while True:  # Alpaca pages by time: walk back from the newest
+            page = self._call(
+                f"list {status} orders",
+                self.client.get_orders,
+                alpaca_requests.GetOrdersRequest(
+                    status=QueryOrderStatus(status),
+                    limit=PAGE_SIZE,
+                    direction=Sort.DESC,
+                    after=wire.aware_utc(after),
+                    until=until,
+                ),
+            )
+            new = [o for o in map(wire.order_from_alpaca, page) if o.id not in found]
+            found.update((o.id, o) for o in new)
+            if len(page) < PAGE_SIZE or not new:
+                break
+            # `until` is exclusive: step just past the oldest so orders sharing its
+            # timestamp are read again (and de-duplicated) rather than skipped.
+            until = wire.aware_utc(min(o.submitted_at for o in new)) + timedelta(microseconds=1)
+        return sorted(found.values(), key=lambda o: o.submitted_at or datetime.min, reverse=True)
+
+    # -- account -----------------------------------------------------------------------
+
+    def positions(self) -> list[Position]:
+        return sorted(
+            (
+                wire.position_from_alpaca(p)
+                for p in self._call("list positions", self.client.get_all_positions)
+            ),
+            key=lambda p: p.symbol,
+        )
+
+    def account(self) -> Account:
+        raw = self._call("read the account", self.client.get_account)
+        return Account(
+            equity=wire.num(raw.equity),
+            cash=wire.num(raw.cash),
+            buying_power=wire.num(raw.buying_power),
+            long_market_value=wire.num(raw.long_market_value),
+            short_market_value=wire.num(raw.short_market_value),
+            day_trade_count=raw.daytrade_count,
+            pattern_day_trader=raw.pattern_day_trader,
+            trading_blocked=bool(raw.trading_blocked or raw.account_blocked),
+            currency=raw.currency or "USD",
+        )
+
+    def clock(self) -> Clock:
+        raw = self._call("read the clock", self.client.get_clock)
+        return Clock(
+            timestamp=wire.naive_utc(raw.timestamp),
+            is_open=raw.is_open,
+            next_open=wire.naive_utc(raw.next_open),
+            next_close=wire.naive_utc(raw.next_close),
+        )
+
+    # -- calls and retries -------------------------------------------------------------
+
+    def _find_by_client_id(self, client_order_id: str) -> Order | None:
+        """The order with this client order id, or None when Alpaca has none (one call)."""
+        try:
+            return wire.order_from_alpaca(self.client.get_order_by_client_id(client_order_id))
+        except APIError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
+    def _call(self, what: str, fn: Callable[..., T], *args) -> T:
+        """``fn(*args)`` retried through 429, 5xx and lost answers; only for repeatable calls."""
+        last: wire.Transient | None = None
+        for attempt in range(1, self.retry.max_attempts + 1):
+            try:
+                return fn(*args)
+            except APIError as exc:
+                last = wire.transient(exc)
+                if last is None:
+                    raise wire.api_error(exc, what) from None
+            except wire.UNCERTAIN as exc:
+                last = wire.transient(exc)
+            if attempt < self.retry.max_attempts:
+                self._wait(attempt, last, what)
+        raise BrokerUnavailable(
+            f"Alpaca could not {what} after {self.retry.max_attempts} attempts "
+            f"(last: {last.what if last else 'unknown'})"
+        )
+
+    def _wait(self, attempt: int, failure: wire.Transient, what: str) -> None:
+        wait = self.retry.wait(attempt, self._rng, failure.retry_after)
+        log.warning(
+            "alpaca: %s failed (%s); retry %d of %d in %.2fs",
+            what,
+            failure.what,
+            attempt,
+            self.retry.max_attempts - 1,
+            wait,
+        )
+        self._sleep(wait)
+
+
+# -- alpaca-py internals we depend on --------------------------------------------------
+
+
+def _take_over_retries_and_timeouts(client: TradingClient, timeout: float) -> None:
+    """Switch off alpaca-py's own retries and give its HTTP session a timeout.
+
+    alpaca-py (0.40 to 0.44 at least) keeps both in private attributes of its RESTClient:
+    ``_retry`` (extra tries on 429/504) and ``_session`` (a requests.Session used without a
+    timeout). If a release renames them we stop here rather than trade without timeouts.
+    """
+    if not (
+        hasattr(client, "_retry")
+        and isinstance(getattr(client, "_session", None), requests.Session)
+    ):
+        raise OperatorError(
+            "this alpaca-py version no longer has the _retry/_session attributes the Alpaca "
+            "broker relies on for retries and timeouts",
+            hint="pin alpaca-py to a tested version (see pyproject.toml) or update engine/brokers/alpaca.py",
+        )
+    client._retry = 0
+    client._retry_codes = []
+    client._session = _TimeoutSession(timeout)

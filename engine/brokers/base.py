@@ -1,0 +1,463 @@
+"""The one broker interface the live loop trades through, and the plain records it speaks.
+
+Every broker (the paper broker in the store, Alpaca through alpaca-py) takes an
+:class:`OrderRequest` and gives back :class:`Order`, :class:`Position`, :class:`Account`
+and :class:`Clock` records, so the loop, the control room and the tests never see a
+vendor's types.
+
+Two promises every broker keeps:
+
+- **Idempotent submit.** An order is named by its client order id. Submitting the same
+  client order id again returns the order that already exists, never a second one, even
+  when the first answer was lost to a timeout. The same id with a *different* order is a
+  caller's bug and raises :class:`~engine.errors.InputError`.
+- **Errors say what to do.** A broker that refuses an order raises :class:`OrderRejected`
+  with the broker's reason (fix the order or the account); a broker that cannot be reached
+  raises :class:`BrokerUnavailable` (retry later; resubmitting the same client order id is
+  safe).
+
+All timestamps are naive UTC, as the store keeps them.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from engine.errors import InputError, NetworkError, NotFoundError
+
+#: Alpaca's limit on client order ids; the paper broker keeps the same so ids port over.
+MAX_CLIENT_ORDER_ID = 128
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    # Read-only: orders placed outside the workbench (e.g. on Alpaca's website) may have
+    # these; the workbench itself submits only the three above.
+    STOP_LIMIT = "stop_limit"
+    TRAILING_STOP = "trailing_stop"
+
+
+SUBMITTABLE_TYPES = (OrderType.MARKET, OrderType.LIMIT, OrderType.STOP)
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"  # lives for one session (one bar for the paper broker)
+    GTC = "gtc"  # good till canceled
+    OPG = "opg"
+    CLS = "cls"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"  # at the venue, working
+    ACCEPTED = "accepted"  # taken by the broker, waiting for the market (or the next bar)
+    PARTIALLY_FILLED = "partially_filled"
+    PENDING_CANCEL = "pending_cancel"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"  # a day order the session closed on
+    REJECTED = "rejected"  # refused after it was accepted (refusals at submit raise instead)
+
+
+OPEN_STATUSES = frozenset(
+    {
+        OrderStatus.NEW,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.PENDING_CANCEL,
+    }
+)
+ORDER_QUERIES = ("open", "closed", "all")
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+class OrderRejected(InputError):
+    """The broker refused the order; ``reason`` is the broker's own words."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        client_order_id: str | None = None,
+        broker: str = "broker",
+        status_code: int | None = None,
+        code: int | str | None = None,
+        hint: str | None = None,
+    ):
+        self.reason = reason
+        self.client_order_id = client_order_id
+        self.broker = broker
+        self.status_code = status_code
+        self.code = code
+        what = f"order {client_order_id!r}" if client_order_id else "order"
+        super().__init__(
+            f"{what} rejected by {broker}: {reason}",
+            hint=hint or "change the order or the account (size, price, cash), then submit again",
+        )
+
+
+class BrokerUnavailable(NetworkError):
+    """The broker could not be reached or kept failing; retry later, unchanged."""
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(
+            message,
+            hint=hint
+            or "retry later; submitting again with the same client order id never places a "
+            "second order",
+        )
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+def _choice(enum: type[StrEnum], value, field: str) -> StrEnum:
+    """``value`` as a member of ``enum``, or an InputError naming the valid choices."""
+    try:
+        return enum(str(value).lower())
+    except ValueError:
+        choices = ", ".join(m.value for m in enum)
+        raise InputError(f"{field} {value!r} is not one of: {choices}") from None
+
+
+def _price(value, field: str) -> float | None:
+    if value is None:
+        return None
+    price = float(value)
+    if not math.isfinite(price) or price <= 0:
+        raise InputError(f"{field} must be a positive price, got {value!r}")
+    return price
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderRequest:
+    """An order the caller wants placed, named by its client order id.
+
+    Keyword-only so that a quantity can never be passed where a price was meant.
+
+    - ``symbol``: the ticker, e.g. ``"AAPL"`` (upper-cased for you).
+    - ``side``: ``"buy"`` or ``"sell"``.
+    - ``qty``: shares, positive (fractions only where the broker allows them).
+    - ``client_order_id``: the caller's unique name for this order (at most 128 characters);
+      the live loop derives it from (config, symbol, side, bar) so a repeated step reuses it.
+    - ``type``: ``"market"`` (default), ``"limit"`` (needs ``limit_price``) or ``"stop"``
+      (needs ``stop_price``).
+    - ``time_in_force``: ``"day"`` (default) or ``"gtc"``.
+    """
+
+    symbol: str
+    side: Side
+    qty: float
+    client_order_id: str
+    type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+
+    def __post_init__(self):
+        set_ = object.__setattr__  # frozen: normalise once, here
+        symbol = str(self.symbol or "").strip().upper()
+        if not symbol:
+            raise InputError("an order needs a symbol", hint="e.g. symbol='AAPL'")
+        set_(self, "symbol", symbol)
+        set_(self, "side", _choice(Side, self.side, "side"))
+        set_(self, "type", _choice(OrderType, self.type, "order type"))
+        set_(self, "time_in_force", _choice(TimeInForce, self.time_in_force, "time_in_force"))
+        if self.type not in SUBMITTABLE_TYPES:
+            raise InputError(
+                f"order type {self.type.value!r} cannot be submitted from the workbench",
+                hint="use market, limit or stop",
+            )
+        qty = float(self.qty)
+        if not math.isfinite(qty) or qty <= 0:
+            raise InputError(
+                f"order qty must be a positive number of shares, got {self.qty!r}",
+                hint="the side says buy or sell; qty is always positive",
+            )
+        set_(self, "qty", qty)
+        set_(self, "limit_price", _price(self.limit_price, "limit_price"))
+        set_(self, "stop_price", _price(self.stop_price, "stop_price"))
+        needs = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}
+        for order_type, field in needs.items():
+            given = getattr(self, field) is not None
+            if self.type == order_type and not given:
+                raise InputError(f"a {order_type.value} order needs {field}")
+            if self.type != order_type and given:
+                raise InputError(
+                    f"{field} is only for {order_type.value} orders, not {self.type.value}",
+                    hint=f"drop {field} or use type={order_type.value!r}",
+                )
+        cid = self.client_order_id
+        if not isinstance(cid, str) or not cid.strip() or len(cid) > MAX_CLIENT_ORDER_ID:
+            raise InputError(
+                f"client_order_id must be 1 to {MAX_CLIENT_ORDER_ID} characters, got {cid!r}",
+                hint="use a deterministic id such as '<config>-<symbol>-<side>-<date>', "
+                "or new_client_order_id() for a one-off manual order",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Order:
+    """An order as the broker holds it now."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: float
+    type: OrderType
+    time_in_force: TimeInForce
+    status: OrderStatus
+    filled_qty: float = 0.0
+    filled_avg_price: float | None = None
+    limit_price: float | None = None
+    stop_price: float | None = None
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+    reject_reason: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while the order can still fill or be canceled."""
+        return self.status in OPEN_STATUSES
+
+    @property
+    def remaining_qty(self) -> float:
+        """Shares still to fill (0 once the order is closed)."""
+        return max(self.qty - self.filled_qty, 0.0) if self.is_open else 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fill:
+    """One execution: ``qty`` shares of an order at ``price``, costing ``fee``."""
+
+    id: str
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: float
+    price: float
+    fee: float
+    filled_at: datetime
+
+    @property
+    def signed_qty(self) -> float:
+        return self.qty if self.side == Side.BUY else -self.qty
+
+
+@dataclass(frozen=True, kw_only=True)
+class Position:
+    """Shares held in one symbol: ``qty`` is negative for a short."""
+
+    symbol: str
+    qty: float
+    avg_entry_price: float
+    market_price: float | None = None
+    market_value: float | None = None
+    unrealized_pl: float | None = None
+
+    @property
+    def side(self) -> str:
+        return "long" if self.qty > 0 else "short"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Account:
+    """Money in the account: ``equity`` = ``cash`` + the market value of positions."""
+
+    equity: float
+    cash: float
+    buying_power: float
+    long_market_value: float = 0.0
+    short_market_value: float = 0.0
+    #: Day trades in the last five business days, when the broker counts them (None: unknown).
+    day_trade_count: int | None = None
+    pattern_day_trader: bool | None = None
+    #: True when the broker will not take orders on this account (None: not reported).
+    trading_blocked: bool | None = None
+    currency: str = "USD"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clock:
+    """The market clock as the broker sees it."""
+
+    timestamp: datetime
+    is_open: bool
+    next_open: datetime
+    next_close: datetime
+
+
+# -- pure helpers ----------------------------------------------------------------------
+
+
+def new_client_order_id(prefix: str = "manual") -> str:
+    """A fresh client order id for a one-off order (a trader's manual order, a close)."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def same_intent(request: OrderRequest, order: Order) -> bool:
+    """True when ``order`` is what ``request`` asks for (so a resubmission is a repeat)."""
+
+    def close(a: float | None, b: float | None) -> bool:
+        if a is None or b is None:
+            return a is None and b is None
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+    return (
+        request.symbol == order.symbol
+        and request.side == order.side
+        and request.type == order.type
+        and request.time_in_force == order.time_in_force
+        and close(request.qty, order.qty)
+        and close(request.limit_price, order.limit_price)
+        and close(request.stop_price, order.stop_price)
+    )
+
+
+def existing_or_conflict(request: OrderRequest, existing: Order) -> Order:
+    """The existing order for a repeated client order id, or an InputError if it differs.
+
+    Returning a different order than the one asked for would silently trade the wrong
+    thing, so a reused id with a new meaning is the caller's bug and is said so.
+    """
+    if same_intent(request, existing):
+        return existing
+    raise InputError(
+        f"client order id {request.client_order_id!r} is already used by a different order "
+        f"({existing.side} {existing.qty:g} {existing.symbol} {existing.type}, {existing.status})",
+        hint="client order ids must name one order; derive them from (config, symbol, side, bar)",
+    )
+
+
+# -- the interface ---------------------------------------------------------------------
+
+
+class Broker(ABC):
+    """Where orders go: the paper broker or Alpaca, behind the same methods.
+
+    Implementations: :class:`engine.brokers.paper.PaperBroker` (default; state in the
+    store) and :class:`engine.brokers.alpaca.AlpacaBroker` (alpaca-py).
+    """
+
+    #: Short name for messages and events, e.g. "paper" or "alpaca".
+    name: str = "broker"
+
+    @abstractmethod
+    def submit(self, order: OrderRequest) -> Order:
+        """The order placed for ``order.client_order_id`` (the existing one if already placed).
+
+        Raises :class:`OrderRejected` when the broker refuses it and
+        :class:`BrokerUnavailable` when the broker cannot be reached.
+        """
+
+    def submit_many(self, orders: list[OrderRequest]) -> list[Order | OrderRejected]:
+        """Each order placed, in the same order; a refused one gives its OrderRejected instead.
+
+        Any other error (e.g. :class:`BrokerUnavailable`) is raised; the orders before it
+        stand, and submitting the whole list again is safe (client order ids).
+        """
+        results: list[Order | OrderRejected] = []
+        for request in orders:
+            try:
+                results.append(self.submit(request))
+            except OrderRejected as rejected:
+                results.append(rejected)
+        return results
+
+    @abstractmethod
+    def cancel(self, order_id: str | None = None, *, client_order_id: str | None = None) -> Order:
+        """The order after asking to cancel it, named by broker id or client order id.
+
+        An order that had already closed (filled, canceled, expired) is returned as it is,
+        not as an error: check ``status``. An unknown order raises NotFoundError.
+        """
+
+    @abstractmethod
+    def get_order(self, order_id: str) -> Order:
+        """The order with this broker id; NotFoundError if there is none."""
+
+    @abstractmethod
+    def get_order_by_client_id(self, client_order_id: str) -> Order:
+        """The order with this client order id; NotFoundError if there is none."""
+
+    @abstractmethod
+    def orders(self, status: str = "open", *, after: datetime | None = None) -> list[Order]:
+        """Orders that are ``"open"``, ``"closed"`` or ``"all"``, newest first.
+
+        ``after`` keeps only orders submitted after that time (naive UTC).
+        """
+
+    @abstractmethod
+    def positions(self) -> list[Position]:
+        """Every open position, by symbol."""
+
+    @abstractmethod
+    def account(self) -> Account:
+        """Equity, cash and buying power now."""
+
+    @abstractmethod
+    def clock(self) -> Clock:
+        """Whether the market is open, and its next open and close."""
+
+    # -- conveniences built on the methods above ---------------------------------------
+
+    def position(self, symbol: str) -> Position | None:
+        """The position in ``symbol``, or None when flat."""
+        symbol = symbol.strip().upper()
+        return next((p for p in self.positions() if p.symbol == symbol), None)
+
+    def close_position(self, symbol: str, *, client_order_id: str | None = None) -> Order:
+        """The market order that closes the whole position in ``symbol``.
+
+        Goes through :meth:`submit` with a client order id (rather than a broker's own
+        "close position" call, which has none) so that a lost answer is resolved by lookup,
+        never by a second closing order.
+        """
+        held = self.position(symbol)
+        if held is None or held.qty == 0:
+            raise NotFoundError(
+                f"no open position in {symbol.upper()} at {self.name}",
+                hint="see the open positions with broker.positions()",
+            )
+        return self.submit(
+            OrderRequest(
+                symbol=held.symbol,
+                side=Side.SELL if held.qty > 0 else Side.BUY,
+                qty=abs(held.qty),
+                client_order_id=client_order_id or new_client_order_id(f"close-{held.symbol}"),
+            )
+        )
+
+
+def check_order_query(status: str) -> str:
+    """``status`` checked as one of open/closed/all."""
+    status = str(status).lower()
+    if status not in ORDER_QUERIES:
+        raise InputError(f"order status filter {status!r} is not one of: open, closed, all")
+    return status
+
+
+def check_cancel_target(order_id: str | None, client_order_id: str | None) -> None:
+    """InputError unless exactly one of ``order_id`` and ``client_order_id`` is given."""
+    if (order_id is None) == (client_order_id is None):
+        raise InputError(
+            "name the order to cancel by exactly one of order_id or client_order_id",
+            hint="e.g. broker.cancel(client_order_id='ma-cross-AAPL-buy-2024-05-01')",
+        )

@@ -1,0 +1,482 @@
+"""The paper broker: simulated fills on real bars, with its whole state in the store.
+
+Orders wait for the next bar: the loop calls :meth:`PaperBroker.process_bar` with each
+new bar, and orders submitted before that bar fill at its prices (see
+:func:`engine.brokers.paper_rules.fill_price`). Everything (accounts, orders, fills, the
+last close per symbol) lives in the store, and every change writes an event in the same
+transaction, so a new ``PaperBroker`` on the same store, in this process or another,
+carries on exactly where the last one stopped.
+
+Events (``subject`` is the symbol; the payload names the account, order and client
+order id): ``paper.account.opened``, ``paper.order.submitted``,
+``paper.order.rejected`` (with the reason), ``paper.order.filled`` (qty, price, fee,
+bar date: enough to rebuild positions from the log), ``paper.order.canceled``,
+``paper.order.expired``.
+
+>>> broker = PaperBroker(store, cash=100_000, fees=0.0005, slippage=0.0005)   # doctest: +SKIP
+>>> broker.submit(OrderRequest(symbol="AAPL", side="buy", qty=10,
+...                            client_order_id="demo-AAPL-buy-2010-01-04"))   # doctest: +SKIP
+>>> broker.process_bar("2010-01-05", bars)   # fills at 2010-01-05's open + 5 bps  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from engine.brokers import _paper_books as books
+from engine.brokers.base import (
+    Account,
+    Broker,
+    Clock,
+    Fill,
+    Order,
+    OrderRejected,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    Side,
+    TimeInForce,
+    check_cancel_target,
+    check_order_query,
+    existing_or_conflict,
+)
+from engine.brokers.paper_rules import (
+    Costs,
+    fill_price,
+    positions_from_fills,
+    rejection_reason,
+    reserve_for,
+)
+from engine.data import calendar
+from engine.data.bars import Bars
+from engine.errors import InputError, NotFoundError
+from engine.store import Store, append_event
+from engine.store.events import utcnow
+
+DEFAULT_CASH = 100_000.0
+PAPER_TIFS = (TimeInForce.DAY, TimeInForce.GTC)
+
+# (placed or existing order, refusal reason): exactly one of the two is set.
+_Outcome = tuple[Order | None, str | None]
+
+
+class PaperBroker(Broker):
+    """A simulated broker whose books live in ``store`` under the name ``account``.
+
+    - ``cash``: starting cash when the account is first opened (default 100,000); an
+      existing account keeps its own, and a different figure here is an error.
+    - ``fees``, ``fixed_fees``, ``slippage``: see :class:`~engine.brokers.paper_rules.Costs`.
+    - ``allow_short``: let sells exceed the shares held (off: such sells are refused).
+    - ``actor``: who the events name as acting (e.g. ``"loop"`` or a trader).
+    - ``now``: the clock, naive UTC; replay passes its simulated one.
+    """
+
+    name = "paper"
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        fees: float = 0.0,
+        fixed_fees: float = 0.0,
+        slippage: float = 0.0,
+        cash: float | None = None,
+        account: str = "paper",
+        allow_short: bool = False,
+        actor: str = "paper",
+        now: Callable[[], datetime] = utcnow,
+    ):
+        if not account or not str(account).strip():
+            raise InputError("a paper account needs a name", hint="e.g. account='paper'")
+        self.store = store
+        self.costs = Costs(fees=fees, fixed_fees=fixed_fees, slippage=slippage)
+        self.account_name = str(account)
+        self.allow_short = allow_short
+        self.actor = actor
+        self.now = now
+        self._lock = books.store_lock(store.path)
+        self.starting_cash = self._write(self._open_account, cash)
+
+    def __repr__(self) -> str:
+        return f"PaperBroker(account={self.account_name!r}, store={str(self.store.path)!r})"
+
+    def _write(self, work: Callable[..., Any], *args) -> Any:
+        return books.writing(self.store, self._lock, work, *args)
+
+    def _read(self):
+        return books.reading(self.store, self._lock)
+
+    # -- account -----------------------------------------------------------------------
+
+    def _open_account(self, con: duckdb.DuckDBPyConnection, cash: float | None) -> float:
+        rows = con.execute(
+            "SELECT starting_cash FROM paper_accounts WHERE account = ?", [self.account_name]
+        ).fetchall()
+        row = rows[0] if rows else None
+        if row is not None:
+            if cash is not None and abs(float(cash) - row[0]) > 1e-9:
+                raise InputError(
+                    f"paper account {self.account_name!r} already exists with starting cash "
+                    f"{row[0]:,.2f}, not {float(cash):,.2f}",
+                    hint="omit cash to carry on with it, or name a new account",
+                )
+            return float(row[0])
+        starting = DEFAULT_CASH if cash is None else float(cash)
+        if not starting > 0:
+            raise InputError(f"starting cash must be positive, got {cash!r}")
+        con.execute(
+            "INSERT INTO paper_accounts VALUES (?, ?, ?, NULL)",
+            [self.account_name, starting, self.now()],
+        )
+        append_event(
+            con, "paper.account.opened", self.actor, self.account_name, {"starting_cash": starting}
+        )
+        return starting
+
+    def account(self) -> Account:
+        with self._read() as con:
+            cash = books.cash(con, self.account_name, self.starting_cash)
+            positions = self._positions(con)
+            prices = books.marks(con, self.account_name)
+            reserved = books.reserved_cash(
+                books.open_orders(con, self.account_name), prices, self.costs
+            )
+        long_value = float(sum(p.market_value for p in positions if p.qty > 0))
+        short_value = float(sum(p.market_value for p in positions if p.qty < 0))
+        return Account(
+            equity=cash + long_value + short_value,
+            cash=cash,
+            buying_power=max(cash - reserved, 0.0),
+            long_market_value=long_value,
+            short_market_value=short_value,
+        )
+
+    def clock(self) -> Clock:
+        now = pd.Timestamp(books.naive_utc(self.now())).tz_localize("UTC")
+        sessions = calendar.schedule(
+            now.tz_convert(calendar.TZ).date(), now + pd.Timedelta(days=14)
+        )
+        opens, closes = sessions["market_open"], sessions["market_close"]
+        return Clock(
+            timestamp=books.naive_utc(now),
+            is_open=calendar.is_open(now),
+            next_open=books.naive_utc(opens[opens > now].iloc[0]),
+            next_close=books.naive_utc(closes[closes > now].iloc[0]),
+        )
+
+    def last_bar_date(self) -> date | None:
+        """The newest bar this account has processed (None before the first)."""
+        with self._read() as con:
+            return books.last_bar(con, self.account_name)
+
+    # -- orders ------------------------------------------------------------------------
+
+    def submit(self, order: OrderRequest) -> Order:
+        ((placed, refusal),) = self._submit_all([order])
+        if refusal:
+            raise OrderRejected(refusal, client_order_id=order.client_order_id, broker=self.name)
+        return existing_or_conflict(order, placed)
+
+    def submit_many(self, orders: list[OrderRequest]) -> list[Order | OrderRejected]:
+        """Each order placed, as :meth:`Broker.submit_many`, all in one store transaction."""
+        return [
+            OrderRejected(refusal, client_order_id=req.client_order_id, broker=self.name)
+            if refusal
+            else existing_or_conflict(req, placed)
+            for req, (placed, refusal) in zip(orders, self._submit_all(orders), strict=True)
+        ]
+
+    def _submit_all(self, orders: list[OrderRequest]) -> list[_Outcome]:
+        for order in orders:
+            if order.time_in_force not in PAPER_TIFS:
+                raise InputError(
+                    f"the paper broker takes day or gtc orders, not {order.time_in_force}",
+                    hint="use time_in_force='day' or 'gtc'",
+                )
+        return self._write(self._place, orders) if orders else []
+
+    def _place(self, con, requests: list[OrderRequest]) -> list[_Outcome]:
+        """Check and place each request in turn, each seeing the ones before it."""
+        account = self.account_name
+        known = books.orders_by_client_id(con, account, [r.client_order_id for r in requests])
+        held = books.held_qty(con, account)
+        prices = books.marks(con, account)
+        waiting = books.open_orders(con, account)
+        cash = books.cash(con, account, self.starting_cash)
+        reserved = books.reserved_cash(waiting, prices, self.costs)
+        pending_sells: dict[str, float] = defaultdict(float)
+        for o in waiting:
+            if o.side == Side.SELL:
+                pending_sells[o.symbol] += o.remaining_qty
+        after_bar, now = books.last_bar(con, account), self.now()
+
+        outcomes: list[_Outcome] = []
+        rows, events = [], []
+        for req in requests:
+            if req.client_order_id in known:
+                outcomes.append((known[req.client_order_id], None))
+                continue
+            price = req.limit_price or req.stop_price or prices.get(req.symbol)
+            refusal = rejection_reason(
+                req.side,
+                req.qty,
+                price=price,
+                cash=cash,
+                reserved_cash=reserved,
+                held_qty=held.get(req.symbol, 0.0),
+                pending_sell_qty=pending_sells[req.symbol],
+                allow_short=self.allow_short,
+                costs=self.costs,
+            )
+            payload = {**_request_payload(req), "account": account}
+            if refusal:
+                events.append(("paper.order.rejected", req.symbol, {**payload, "reason": refusal}))
+                outcomes.append((None, refusal))
+                continue
+            order = Order(
+                id=str(uuid.uuid4()),
+                client_order_id=req.client_order_id,
+                symbol=req.symbol,
+                side=req.side,
+                qty=req.qty,
+                type=req.type,
+                time_in_force=req.time_in_force,
+                status=OrderStatus.ACCEPTED,
+                limit_price=req.limit_price,
+                stop_price=req.stop_price,
+                submitted_at=now,
+                updated_at=now,
+            )
+            known[req.client_order_id] = order  # a repeat later in this batch gets this one
+            if req.side == Side.BUY:
+                reserved += reserve_for(req.qty, price, self.costs)
+            else:
+                pending_sells[req.symbol] += req.qty
+            rows.append(books.order_row(order, account, after_bar))
+            events.append(("paper.order.submitted", req.symbol, {**payload, "order_id": order.id}))
+            outcomes.append((order, None))
+        books.insert_rows(con, "paper_orders", rows)
+        books.append_events(con, self.actor, events)
+        return outcomes
+
+    def cancel(self, order_id: str | None = None, *, client_order_id: str | None = None) -> Order:
+        check_cancel_target(order_id, client_order_id)
+        key, value = (
+            ("id", order_id) if order_id is not None else ("client_order_id", client_order_id)
+        )
+        return self._write(self._cancel, key, value)
+
+    def _cancel(self, con, key: str, value: str) -> Order:
+        order = books.find_order(con, self.account_name, key, value)
+        if order is None:
+            raise _unknown_order(key, value)
+        if not order.is_open:
+            return order
+        con.execute(
+            "UPDATE paper_orders SET status = 'canceled', updated_at = ? WHERE id = ?",
+            [self.now(), order.id],
+        )
+        append_event(
+            con, "paper.order.canceled", self.actor, order.symbol, _order_payload(order, self)
+        )
+        return books.find_order(con, self.account_name, "id", order.id)
+
+    def get_order(self, order_id: str) -> Order:
+        with self._read() as con:
+            order = books.find_order(con, self.account_name, "id", order_id)
+        if order is None:
+            raise _unknown_order("id", order_id)
+        return order
+
+    def get_order_by_client_id(self, client_order_id: str) -> Order:
+        with self._read() as con:
+            order = books.find_order(con, self.account_name, "client_order_id", client_order_id)
+        if order is None:
+            raise _unknown_order("client_order_id", client_order_id)
+        return order
+
+    def orders(self, status: str = "open", *, after: datetime | None = None) -> list[Order]:
+        status = check_order_query(status)
+        sql = f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
+        params: list[Any] = [self.account_name]
+        if status != "all":
+            sql += f" AND status {'IN' if status == 'open' else 'NOT IN'} (SELECT unnest(?))"
+            params.append(books.OPEN)
+        if after is not None:
+            sql += " AND submitted_at > ?"
+            params.append(after)
+        with self._read() as con:
+            rows = con.execute(sql + " ORDER BY seq DESC", params).fetchall()
+        return [books.order_from_row(row) for row in rows]
+
+    # -- positions and fills -----------------------------------------------------------
+
+    def positions(self) -> list[Position]:
+        with self._read() as con:
+            return self._positions(con)
+
+    def _positions(self, con) -> list[Position]:
+        prices = books.marks(con, self.account_name)
+        positions = []
+        for symbol, (qty, avg) in sorted(
+            positions_from_fills(books.signed_fills(con, self.account_name)).items()
+        ):
+            mark = prices.get(symbol)
+            valued_at = avg if mark is None else mark
+            positions.append(
+                Position(
+                    symbol=symbol,
+                    qty=qty,
+                    avg_entry_price=avg,
+                    market_price=mark,
+                    market_value=qty * valued_at,
+                    unrealized_pl=(valued_at - avg) * qty,
+                )
+            )
+        return positions
+
+    def fills(self, *, order_id: str | None = None, after: datetime | None = None) -> list[Fill]:
+        """Executions of this account in time order, optionally of one order or after a time."""
+        sql = f"SELECT {', '.join(books.FILL_COLUMNS)} FROM paper_fills WHERE account = ?"
+        params: list[Any] = [self.account_name]
+        if order_id is not None:
+            sql += " AND order_id = ?"
+            params.append(order_id)
+        if after is not None:
+            sql += " AND filled_at > ?"
+            params.append(after)
+        with self._read() as con:
+            rows = con.execute(sql + " ORDER BY seq", params).fetchall()
+        return [books.fill_from_row(row) for row in rows]
+
+    # -- the market moves --------------------------------------------------------------
+
+    def process_bar(self, day, bars: Bars | pd.DataFrame) -> list[Fill]:
+        """The fills that the bar of ``day`` gives the orders waiting for it.
+
+        ``bars`` is either :class:`~engine.data.bars.Bars` holding ``day`` or a frame
+        indexed by symbol with ``open``, ``high``, ``low`` and ``close`` for that day.
+        Orders submitted before this bar was first processed fill by the rules of
+        :func:`~engine.brokers.paper_rules.fill_price`; a day order the bar does not fill
+        expires (also when its symbol has no bar that day); the bar's closes become the
+        marks for equity. Processing the same day again changes nothing (a restarted loop
+        may repeat its last step); a day older than the newest processed is an error.
+        """
+        day = pd.Timestamp(day).normalize()
+        frame = books.bar_frame(day, bars)
+        return self._write(self._process_bar, day.date(), frame, books.session_open(day.date()))
+
+    def _process_bar(self, con, day: date, frame: pd.DataFrame, filled_at: datetime) -> list[Fill]:
+        account = self.account_name
+        last = books.last_bar(con, account)
+        if last is not None and day < last:
+            raise InputError(
+                f"bar {day} is older than the newest bar this paper account has processed ({last})",
+                hint="feed bars in date order; a replay over older dates needs a new account",
+            )
+        now = self.now()
+        fills, updates, events = [], [], []
+        for order in books.open_orders(con, account, placed_before=day):
+            price = None
+            if order.symbol in frame.index:
+                bar = frame.loc[order.symbol]
+                price = fill_price(
+                    order.side,
+                    order.type,
+                    open=float(bar["open"]),
+                    high=float(bar["high"]),
+                    low=float(bar["low"]),
+                    limit_price=order.limit_price,
+                    stop_price=order.stop_price,
+                    slippage=self.costs.slippage,
+                )
+            if price is not None:
+                fill = Fill(
+                    id=str(uuid.uuid4()),
+                    order_id=order.id,
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    side=order.side,
+                    qty=order.qty,
+                    price=price,
+                    fee=self.costs.fee(order.qty, price),
+                    filled_at=filled_at,
+                )
+                fills.append(fill)
+                updates.append(_status(order, OrderStatus.FILLED, now, order.qty, price))
+                events.append(("paper.order.filled", order.symbol, _fill_payload(fill, day, self)))
+            elif order.time_in_force == TimeInForce.DAY:
+                # A day order gets one session; a symbol with no bar that day had none.
+                updates.append(_status(order, OrderStatus.EXPIRED, now))
+                events.append(("paper.order.expired", order.symbol, _order_payload(order, self)))
+        books.insert_rows(con, "paper_fills", [books.fill_row(f, account, day) for f in fills])
+        books.set_status(con, updates)
+        books.append_events(con, self.actor, events)
+        books.upsert_marks(con, account, day, frame["close"].dropna())
+        con.execute("UPDATE paper_accounts SET last_bar_date = ? WHERE account = ?", [day, account])
+        return fills
+
+
+# -- payloads --------------------------------------------------------------------------
+
+
+def _status(order: Order, status: OrderStatus, now, filled_qty=None, avg_price=None) -> dict:
+    return {
+        "id": order.id,
+        "status": status.value,
+        "filled_qty": order.filled_qty if filled_qty is None else filled_qty,
+        "filled_avg_price": order.filled_avg_price if avg_price is None else avg_price,
+        "updated_at": now,
+    }
+
+
+def _request_payload(req: OrderRequest) -> dict[str, Any]:
+    return {
+        "client_order_id": req.client_order_id,
+        "side": req.side.value,
+        "qty": req.qty,
+        "type": req.type.value,
+        "time_in_force": req.time_in_force.value,
+        "limit_price": req.limit_price,
+        "stop_price": req.stop_price,
+    }
+
+
+def _order_payload(order: Order, broker: PaperBroker) -> dict[str, Any]:
+    return {
+        "account": broker.account_name,
+        "order_id": order.id,
+        "client_order_id": order.client_order_id,
+        "side": order.side.value,
+        "qty": order.qty,
+        "filled_qty": order.filled_qty,
+    }
+
+
+def _fill_payload(fill: Fill, day: date, broker: PaperBroker) -> dict[str, Any]:
+    return {
+        "account": broker.account_name,
+        "order_id": fill.order_id,
+        "client_order_id": fill.client_order_id,
+        "fill_id": fill.id,
+        "side": fill.side.value,
+        "qty": fill.qty,
+        "price": fill.price,
+        "fee": fill.fee,
+        "bar_date": day.isoformat(),
+    }
+
+
+def _unknown_order(key: str, value: str) -> NotFoundError:
+    what = "client order id" if key == "client_order_id" else "order id"
+    return NotFoundError(
+        f"the paper broker has no order with {what} {value!r}",
+        hint="list orders with broker.orders('all')",
+    )

@@ -1,0 +1,1 @@
+"""Loopback stand-ins for the network services the workbench talks to."""

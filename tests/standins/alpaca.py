@@ -1,0 +1,657 @@
+"""A loopback stand-in for Alpaca's trading API, with faults on demand.
+
+A small threaded HTTP server on 127.0.0.1 that speaks the endpoints alpaca-py's
+``TradingClient`` uses (account, clock, orders including lookup by client order id,
+positions) with JSON shaped like Alpaca's, so the real client is pointed at it with
+``url_override=server.url``. It keeps its own books, written independently of the
+workbench's paper broker so that the shared contract tests check one against the other.
+
+Faults are asked for on the server object and recorded as they are injected::
+
+    server.faults.add("500", method="POST", path="/v2/orders", count=2)
+    server.faults.add("429", path="/v2/*", retry_after=1)
+    server.faults.add("drop_after_accept", method="POST", path="/v2/orders")
+    server.faults.add("slow", delay=1.0)                      # answer after the client gave up
+    server.faults.add("503", path="*", count=None, probability=1/3)
+    server.faults.add(["500", "429", "drop", "slow"], count=None, probability=1/3)  # one of
+
+Kinds: an HTTP status (``"429"``, ``"500"``, ``"502"``, ``"503"``, ``"504"``, ``"403"``,
+``"422"``; the request is not acted on), ``"drop"`` (connection closed before acting),
+``"drop_after_accept"`` (acted on, e.g. the order placed, then closed without an answer),
+``"slow"`` (acted on, answered after ``delay``), ``"slow_before"`` (waits ``delay``, then
+acts), ``"partial"`` (a new market order fills only ``fraction`` of its qty).
+
+Use the ``alpaca_standin`` fixture (import it into a conftest) or ``with AlpacaStandIn()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+import pytest
+
+from engine.data import calendar
+from tests.standins.faults import Fault, Faults
+
+API_KEY = "standin-key-id"
+SECRET_KEY = "standin-secret-key"
+ERROR_KINDS = {"400", "403", "404", "422", "429", "500", "502", "503", "504"}
+FAULT_KINDS = ERROR_KINDS | {"drop", "drop_after_accept", "slow", "slow_before", "partial"}
+_DEFAULT_ERRORS = {
+    "403": (40310000, "forbidden"),
+    "422": (40010001, "request is not valid"),
+    "429": (42910000, "rate limit exceeded"),
+    "500": (50010000, "internal server error occurred"),
+    "502": (50210000, "bad gateway"),
+    "503": (50310000, "service unavailable"),
+    "504": (50410000, "gateway timeout"),
+}
+_OPEN = {"new", "accepted", "partially_filled", "pending_new"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the server saw and what became of it (status None: no answer sent)."""
+
+    method: str
+    path: str
+    query: dict
+    status: int | None
+    fault: str | None
+    client_order_id: str | None
+
+
+# -- the server ------------------------------------------------------------------------
+
+
+class AlpacaStandIn:
+    """Alpaca's trading API on a random loopback port, with books you can read and steer.
+
+    - ``prices``: the price per symbol that market orders fill at and positions are
+      marked to; ``auto_fill`` fills a market order on arrival when its symbol has one.
+    - ``unique_client_order_ids``: refuse a repeated client order id with 422, as Alpaca
+      does (switch off to prove a client never sends a second order by itself).
+    - ``now``: the clock behind /v2/clock (aware UTC).
+    """
+
+    def __init__(
+        self,
+        *,
+        cash: float = 100_000.0,
+        api_key: str = API_KEY,
+        secret_key: str = SECRET_KEY,
+        seed: int = 0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.api_key, self.secret_key = api_key, secret_key
+        self.faults = Faults(FAULT_KINDS, seed)
+        self.now = now
+        self.lock = threading.RLock()
+        self.requests: list[Request] = []
+        self.auto_fill = True
+        self.unique_client_order_ids = True
+        self.allow_short = False
+        self.symbols: set[str] | None = None  # None: any symbol is tradable
+        self.reset(cash=cash)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> AlpacaStandIn:
+        handler = type("Handler", (_Handler,), {"standin": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> AlpacaStandIn:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL to give alpaca-py as ``url_override``."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def reset(self, *, cash: float = 100_000.0) -> None:
+        """Empty books with ``cash``; faults and the request log are cleared too."""
+        with self.lock:
+            self.cash = float(cash)
+            self.orders: dict[str, dict] = {}  # by id, in arrival order
+            self.positions: dict[str, dict] = {}  # symbol -> {"qty", "avg"}
+            self.prices: dict[str, float] = {}
+            self.requests.clear()
+            self.faults.clear()
+            self.faults.injected.clear()
+
+    # -- reading the books -------------------------------------------------------------
+
+    def order_count(self) -> int:
+        return len(self.orders)
+
+    def client_order_ids(self) -> Counter:
+        """How many orders each client order id has (more than 1 is a duplicate)."""
+        with self.lock:
+            return Counter(o["client_order_id"] for o in self.orders.values())
+
+    def count(self, method: str, path: str = "*") -> int:
+        """How many requests matched ``method`` and the ``path`` pattern."""
+        return sum(
+            1 for r in self.requests if r.method == method and fnmatch.fnmatchcase(r.path, path)
+        )
+
+    # -- the market --------------------------------------------------------------------
+
+    def set_prices(self, prices: dict[str, float]) -> None:
+        with self.lock:
+            self.prices.update({s.upper(): float(p) for s, p in prices.items()})
+
+    def fill(self, order_ref: str, qty: float | None = None, price: float | None = None) -> dict:
+        """Fill ``qty`` (default: all that is left) of an order (id or client order id)."""
+        with self.lock:
+            order = self._find(str(order_ref))
+            if order is None or order["status"] not in _OPEN:
+                raise ValueError(f"no open order {order_ref!r}")
+            left = float(order["qty"]) - float(order["filled_qty"])
+            qty = left if qty is None else min(float(qty), left)
+            price = float(price if price is not None else self.prices[order["symbol"]])
+            self._execute(order, qty, price)
+            return dict(order)
+
+    def fill_open_orders(self, prices: dict[str, float] | None = None) -> int:
+        """Fill every open order that ``prices`` (or the current prices) reach; how many filled."""
+        if prices:
+            self.set_prices(prices)
+        filled = 0
+        with self.lock:
+            for order in list(self.orders.values()):
+                price = self.prices.get(order["symbol"])
+                if order["status"] not in _OPEN or price is None:
+                    continue
+                buy, kind = order["side"] == "buy", order["type"]
+                limit = order["limit_price"] and float(order["limit_price"])
+                stop = order["stop_price"] and float(order["stop_price"])
+                if kind == "limit" and (price > limit if buy else price < limit):
+                    continue
+                if kind == "stop" and (price < stop if buy else price > stop):
+                    continue
+                left = float(order["qty"]) - float(order["filled_qty"])
+                self._execute(order, left, price)
+                filled += 1
+        return filled
+
+    # -- request handling (called by the handler, under no lock) -----------------------
+
+    def dispatch(
+        self,
+        method: str,
+        path: str,
+        query: dict,
+        body: Any,
+        kind: str | None = None,
+        fault: Fault | None = None,
+    ):
+        """(status, JSON body or None) for one request; ``kind`` is the fault being injected."""
+        with self.lock:
+            parts = [p for p in path.split("/") if p]
+            if parts[:1] != ["v2"]:
+                return _error(404, 40410000, "endpoint not found")
+            parts = parts[1:]
+            route = (method, parts[0] if parts else "", len(parts))
+            if route == ("GET", "account", 1):
+                return 200, self._account_json()
+            if route == ("GET", "clock", 1):
+                return 200, self._clock_json()
+            if route == ("GET", "orders", 1):
+                return 200, self._list_orders(query)
+            if route == ("POST", "orders", 1):
+                partial = fault.fraction if kind == "partial" else None
+                return self._submit(body or {}, partial)
+            if route == ("DELETE", "orders", 1):
+                return 207, [
+                    {"id": o["id"], "status": 200, "body": self._cancel(o)}
+                    for o in list(self.orders.values())
+                    if o["status"] in _OPEN
+                ]
+            if route == ("GET", "orders:by_client_order_id", 1):
+                order = self._find_cid(query.get("client_order_id", ""))
+                if order is None:
+                    return _error(404, 40410000, "order not found")
+                return 200, dict(order)
+            if route[:2] in (("GET", "orders"), ("DELETE", "orders")) and len(parts) == 2:
+                order = self.orders.get(parts[1])
+                if order is None:
+                    return _error(404, 40410000, f"order not found for {parts[1]}")
+                if method == "GET":
+                    return 200, dict(order)
+                if order["status"] not in _OPEN:
+                    return _error(422, 42210000, "order is not cancelable")
+                self._cancel(order)
+                return 204, None
+            if route == ("GET", "positions", 1):
+                return 200, [self._position_json(s) for s in sorted(self.positions)]
+            if route[:2] in (("GET", "positions"), ("DELETE", "positions")) and len(parts) == 2:
+                symbol = parts[1].upper()
+                if symbol not in self.positions:
+                    return _error(404, 40410000, "position does not exist")
+                if method == "GET":
+                    return 200, self._position_json(symbol)
+                return self._close_position(symbol)
+            return _error(404, 40410000, f"endpoint not found: {method} {path}")
+
+    # -- the books (callers hold the lock) ---------------------------------------------
+
+    def _find(self, ref: str) -> dict | None:
+        return self.orders.get(ref) or self._find_cid(ref)
+
+    def _find_cid(self, cid: str) -> dict | None:
+        # The newest order with this id (there is only one unless uniqueness is off).
+        return next(
+            (o for o in reversed(self.orders.values()) if o["client_order_id"] == cid), None
+        )
+
+    def _submit(self, body: dict, partial: float | None = None):
+        symbol = str(body.get("symbol") or "").upper()
+        side, kind = body.get("side"), body.get("type")
+        tif = body.get("time_in_force")
+        cid = body.get("client_order_id") or str(uuid.uuid4())
+        if not symbol:
+            return _error(422, 40010001, "symbol is required")
+        if self.symbols is not None and symbol not in self.symbols:
+            return _error(422, 40010001, f'asset "{symbol}" not found')
+        if body.get("qty") in (None, "") or float(body["qty"]) <= 0:
+            return _error(422, 40010001, "qty must be > 0")
+        if side not in ("buy", "sell"):
+            return _error(422, 40010001, "side must be buy or sell")
+        if kind not in ("market", "limit", "stop"):
+            return _error(422, 40010001, f"order type {kind!r} is not supported here")
+        if tif not in ("day", "gtc", "opg", "cls", "ioc", "fok"):
+            return _error(422, 40010001, "invalid time_in_force")
+        if kind == "limit" and body.get("limit_price") is None:
+            return _error(422, 40010001, "limit_price is required for limit orders")
+        if kind == "stop" and body.get("stop_price") is None:
+            return _error(422, 40010001, "stop_price is required for stop orders")
+        if len(cid) > 128:
+            return _error(422, 40010001, "client_order_id must be no more than 128 characters")
+        if self.unique_client_order_ids and self._find_cid(cid) is not None:
+            return _error(422, 40010001, "client_order_id must be unique")
+        qty = float(body["qty"])
+        if side == "buy":
+            price = body.get("limit_price") or body.get("stop_price") or self.prices.get(symbol)
+            if price is not None and qty * float(price) > self._buying_power() + 1e-6:
+                return _error(403, 40310000, "insufficient buying power")
+        else:
+            held = self.positions.get(symbol, {"qty": 0.0})["qty"]
+            pending = sum(
+                float(o["qty"]) - float(o["filled_qty"])
+                for o in self.orders.values()
+                if o["symbol"] == symbol and o["side"] == "sell" and o["status"] in _OPEN
+            )
+            available = max(held - pending, 0.0)
+            if not self.allow_short and qty > available + 1e-9:
+                return _error(
+                    403,
+                    40310000,
+                    f"insufficient qty available for order (requested: {qty:g}, available: {available:g})",
+                )
+        now = _stamp(self.now())
+        order = {
+            "id": str(uuid.uuid4()),
+            "client_order_id": cid,
+            "created_at": now,
+            "updated_at": now,
+            "submitted_at": now,
+            "filled_at": None,
+            "expired_at": None,
+            "canceled_at": None,
+            "failed_at": None,
+            "replaced_at": None,
+            "replaced_by": None,
+            "replaces": None,
+            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"alpaca-asset:{symbol}")),
+            "symbol": symbol,
+            "asset_class": "us_equity",
+            "notional": None,
+            "qty": _text(qty),
+            "filled_qty": "0",
+            "filled_avg_price": None,
+            "order_class": "",
+            "order_type": kind,
+            "type": kind,
+            "side": side,
+            "position_intent": "buy_to_open" if side == "buy" else "sell_to_close",
+            "time_in_force": tif,
+            "limit_price": _price_text(body.get("limit_price")),
+            "stop_price": _price_text(body.get("stop_price")),
+            "status": "accepted",
+            "extended_hours": bool(body.get("extended_hours", False)),
+            "legs": None,
+            "trail_percent": None,
+            "trail_price": None,
+            "hwm": None,
+            "subtag": None,
+            "source": None,
+            "expires_at": None,
+        }
+        self.orders[order["id"]] = order
+        price = self.prices.get(symbol)
+        if kind == "market" and price is not None:
+            if partial is not None:
+                self._execute(order, qty * partial, price)
+            elif self.auto_fill:
+                self._execute(order, qty, price)
+        return 200, dict(order)
+
+    def _execute(self, order: dict, qty: float, price: float) -> None:
+        """Book a fill: the order, the position (average cost) and cash."""
+        filled_before = float(order["filled_qty"])
+        filled = filled_before + qty
+        avg_before = float(order["filled_avg_price"] or 0.0)
+        order["filled_avg_price"] = _text((avg_before * filled_before + price * qty) / filled)
+        order["filled_qty"] = _text(filled)
+        order["status"] = "filled" if filled >= float(order["qty"]) - 1e-9 else "partially_filled"
+        now = _stamp(self.now())
+        order["updated_at"] = now
+        if order["status"] == "filled":
+            order["filled_at"] = now
+        signed = qty if order["side"] == "buy" else -qty
+        self.cash -= signed * price
+        pos = self.positions.get(order["symbol"], {"qty": 0.0, "avg": 0.0})
+        new_qty = pos["qty"] + signed
+        if abs(new_qty) < 1e-9:
+            self.positions.pop(order["symbol"], None)
+            return
+        if pos["qty"] == 0 or (pos["qty"] > 0) == (signed > 0):
+            pos["avg"] = (pos["qty"] * pos["avg"] + signed * price) / new_qty
+        elif (pos["qty"] > 0) != (new_qty > 0):
+            pos["avg"] = price
+        pos["qty"] = new_qty
+        self.positions[order["symbol"]] = pos
+
+    def _cancel(self, order: dict) -> dict:
+        now = _stamp(self.now())
+        order.update(status="canceled", canceled_at=now, updated_at=now)
+        return dict(order)
+
+    def _close_position(self, symbol: str):
+        qty = self.positions[symbol]["qty"]
+        return self._submit(
+            {
+                "symbol": symbol,
+                "qty": abs(qty),
+                "side": "sell" if qty > 0 else "buy",
+                "type": "market",
+                "time_in_force": "day",
+            }
+        )
+
+    def _buying_power(self) -> float:
+        reserved = 0.0
+        for o in self.orders.values():
+            if o["side"] == "buy" and o["status"] in _OPEN:
+                price = o["limit_price"] or o["stop_price"] or self.prices.get(o["symbol"])
+                if price is not None:
+                    reserved += (float(o["qty"]) - float(o["filled_qty"])) * float(price)
+        return max(self.cash - reserved, 0.0)
+
+    def _mark(self, symbol: str) -> float:
+        return self.prices.get(symbol, self.positions[symbol]["avg"])
+
+    def _position_json(self, symbol: str) -> dict:
+        pos = self.positions[symbol]
+        qty, avg, price = pos["qty"], pos["avg"], self._mark(symbol)
+        cost = qty * avg
+        return {
+            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"alpaca-asset:{symbol}")),
+            "symbol": symbol,
+            "exchange": "NASDAQ",
+            "asset_class": "us_equity",
+            "asset_marginable": True,
+            "qty": _text(qty),
+            "qty_available": _text(qty),
+            "avg_entry_price": _text(avg),
+            "side": "long" if qty > 0 else "short",
+            "market_value": _text(qty * price),
+            "cost_basis": _text(cost),
+            "unrealized_pl": _text((price - avg) * qty),
+            "unrealized_plpc": _text((price - avg) / avg if avg else 0.0),
+            "unrealized_intraday_pl": "0",
+            "unrealized_intraday_plpc": "0",
+            "current_price": _text(price),
+            "lastday_price": _text(price),
+            "change_today": "0",
+        }
+
+    def _account_json(self) -> dict:
+        long_value = sum(
+            p["qty"] * self._mark(s) for s, p in self.positions.items() if p["qty"] > 0
+        )
+        short_value = sum(
+            p["qty"] * self._mark(s) for s, p in self.positions.items() if p["qty"] < 0
+        )
+        equity = self.cash + long_value + short_value
+        buying_power = self._buying_power()
+        return {
+            "id": "e6fe16f3-64a4-4921-8928-cadf02f92f98",
+            "account_number": "PA0STANDIN",
+            "status": "ACTIVE",
+            "crypto_status": "ACTIVE",
+            "currency": "USD",
+            "buying_power": _text(buying_power),
+            "regt_buying_power": _text(buying_power),
+            "daytrading_buying_power": "0",
+            "non_marginable_buying_power": _text(buying_power),
+            "cash": _text(self.cash),
+            "accrued_fees": "0",
+            "pending_transfer_in": "0",
+            "portfolio_value": _text(equity),
+            "pattern_day_trader": False,
+            "trading_blocked": False,
+            "transfers_blocked": False,
+            "account_blocked": False,
+            "created_at": "2024-01-02T15:00:00.000000Z",
+            "trade_suspended_by_user": False,
+            "multiplier": "1",
+            "shorting_enabled": self.allow_short,
+            "equity": _text(equity),
+            "last_equity": _text(equity),
+            "long_market_value": _text(long_value),
+            "short_market_value": _text(short_value),
+            "initial_margin": "0",
+            "maintenance_margin": "0",
+            "last_maintenance_margin": "0",
+            "sma": "0",
+            "daytrade_count": 0,
+        }
+
+    def _clock_json(self) -> dict:
+        now = pd.Timestamp(self.now()).tz_convert("UTC")
+        sessions = calendar.schedule(
+            now.tz_convert(calendar.TZ).date(), now + pd.Timedelta(days=14)
+        )
+        opens, closes = sessions["market_open"], sessions["market_close"]
+        ny = calendar.TZ
+        return {
+            "timestamp": now.tz_convert(ny).isoformat(),
+            "is_open": bool(calendar.is_open(now)),
+            "next_open": opens[opens > now].iloc[0].tz_convert(ny).isoformat(),
+            "next_close": closes[closes > now].iloc[0].tz_convert(ny).isoformat(),
+        }
+
+    def _list_orders(self, query: dict) -> list[dict]:
+        status = query.get("status", "open")
+        limit = min(int(query.get("limit", 50)), 500)
+        after = _parse_time(query.get("after"))
+        until = _parse_time(query.get("until"))
+        symbols = set(query["symbols"].split(",")) if query.get("symbols") else None
+        chosen = []
+        for o in self.orders.values():
+            is_open = o["status"] in _OPEN
+            if (status == "open" and not is_open) or (status == "closed" and is_open):
+                continue
+            submitted = _parse_time(o["submitted_at"])
+            if (after and submitted <= after) or (until and submitted >= until):
+                continue
+            if symbols and o["symbol"] not in symbols:
+                continue
+            if query.get("side") and o["side"] != query["side"]:
+                continue
+            chosen.append(o)
+        chosen.sort(
+            key=lambda o: o["submitted_at"], reverse=query.get("direction", "desc") == "desc"
+        )
+        return [dict(o) for o in chosen[:limit]]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    standin: AlpacaStandIn  # set on the subclass made by AlpacaStandIn.start
+    protocol_version = "HTTP/1.0"  # one request per connection: a drop drops only that one
+
+    def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
+        pass
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    def do_PATCH(self):
+        self._handle("PATCH")
+
+    def _handle(self, method: str) -> None:
+        standin = self.standin
+        split = urlsplit(self.path)
+        path = split.path
+        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else None
+        cid = (body or {}).get("client_order_id") if isinstance(body, dict) else None
+        cid = cid or query.get("client_order_id")
+
+        def log(status: int | None, fault: str | None) -> None:
+            with standin.lock:
+                standin.requests.append(Request(method, path, query, status, fault, cid))
+
+        if (
+            self.headers.get("APCA-API-KEY-ID") != standin.api_key
+            or self.headers.get("APCA-API-SECRET-KEY") != standin.secret_key
+        ):
+            log(401, None)
+            return self._send(*_error(401, 40110000, "request is not authorized"))
+
+        picked = standin.faults.pick(method, path)
+        fault, kind = picked if picked else (None, None)
+        if fault is not None and kind != "partial":
+            standin.faults.record(method, path, kind, cid)
+        if kind in ERROR_KINDS:
+            code, message = _DEFAULT_ERRORS.get(kind, (int(kind) * 100000, "error"))
+            status, payload = _error(int(kind), fault.code or code, fault.message or message)
+            headers = {}
+            if kind == "429" and fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            log(status, kind)
+            return self._send(status, payload, headers)
+        if kind == "drop":
+            log(None, kind)
+            return self._drop()
+        if kind == "slow_before":
+            time.sleep(fault.delay)
+
+        status, payload = standin.dispatch(method, path, query, body, kind, fault)
+        if kind == "partial":
+            standin.faults.record(method, path, kind, cid)
+        if kind == "drop_after_accept":
+            log(None, kind)
+            return self._drop()
+        log(status, kind)
+        if kind == "slow":
+            time.sleep(fault.delay)
+        self._send(status, payload)
+
+    def _send(self, status: int, payload: Any, headers: dict | None = None) -> None:
+        data = b"" if payload is None else json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (a "slow" fault): that is the point
+
+    def _drop(self) -> None:
+        """Close the connection without a word, as a crashed proxy would."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+# -- JSON helpers ----------------------------------------------------------------------
+
+
+def _error(status: int, code: int, message: str):
+    return status, {"code": code, "message": message}
+
+
+def _text(value: float) -> str:
+    """A number as Alpaca writes it: a string, without float noise."""
+    return f"{float(value):.10g}" if value is not None else None
+
+
+def _price_text(value) -> str | None:
+    return None if value is None else _text(float(value))
+
+
+def _stamp(at: datetime) -> str:
+    return pd.Timestamp(at).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_time(text: str | None):
+    if not text:
+        return None
+    stamp = pd.Timestamp(text)
+    return stamp.tz_convert("UTC") if stamp.tzinfo else stamp.tz_localize("UTC")
+
+
+# -- pytest ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alpaca_standin():
+    """A running stand-in with 100,000 cash and no faults, stopped after the test."""
+    with AlpacaStandIn() as server:
+        yield server

@@ -19,7 +19,11 @@ from engine.cli._common import Context
 # Modules whose click commands become `wb` subcommands, in the order `wb --help` lists them.
 COMMAND_MODULES = [
     "engine.cli.data",
+    "engine.cli.backtest",
     "engine.cli.demo",
+    "engine.cli.configs",
+    "engine.cli.research_runs",
+    "engine.cli.jobs",
 ]
 
 

@@ -92,8 +92,9 @@ def run_cli(group: click.Group, argv: list[str] | None) -> int:
     """Run the click group; deliberate errors become one line on stderr and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        group.main(args=argv, prog_name="wb", standalone_mode=False)
-        return 0
+        code = group.main(args=argv, prog_name="wb", standalone_mode=False)
+        # A command may return an int as its exit code (e.g. 75 "busy, try later" for cron).
+        return code if isinstance(code, int) else 0
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130

@@ -1,0 +1,311 @@
+"""From a strategy's signals to fills: when orders may fill, their stops, and which books trade.
+
+The engine, not the strategy, decides when a signal can be acted on: with
+``execution="next_open"`` a signal of bar t is moved to bar t+1 here, once, for every
+backtest, sweep and walk-forward fold. Windows are cut *after* that shift, so a test
+window's first bar can act on the signal of the bar before it, and signals are always
+computed on the full history before the window (never on truncated data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import vectorbt as vbt
+from vectorbt.base.array_wrapper import ArrayWrapper
+from vectorbt.portfolio.enums import log_dt
+
+from engine.backtest._simulate import SIZE_ALL, SIZE_FRACTION, SIZE_RISK, simulate_nb
+from engine.backtest.settings import BacktestSettings
+from engine.data.bars import Bars
+from engine.errors import InputError
+from engine.strategies.base import Signals
+
+_SIZE_MODES = {"fraction": SIZE_FRACTION, "risk": SIZE_RISK, "all": SIZE_ALL}
+
+
+@dataclass(frozen=True)
+class Orders:
+    """Signals moved to the bar they may fill on: (bars x columns) arrays, plus the prices.
+
+    Columns are ``n_sets`` blocks of the bars' symbols (one block per parameter set).
+    """
+
+    index: pd.DatetimeIndex
+    columns: pd.Index
+    entries: np.ndarray
+    exits: np.ndarray
+    stop_distance: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    n_sets: int
+
+    @property
+    def n_symbols(self) -> int:
+        return self.close.shape[1]
+
+    def window(self, start: int, stop: int) -> Orders:
+        """The bars from position ``start`` up to (not including) ``stop``."""
+
+        def cut(values: np.ndarray) -> np.ndarray:
+            # A copy in Fortran order, like the whole: the order loop compiles for one layout.
+            return np.asfortranarray(values[start:stop])
+
+        return Orders(
+            index=self.index[start:stop],
+            columns=self.columns,
+            entries=cut(self.entries),
+            exits=cut(self.exits),
+            stop_distance=cut(self.stop_distance),
+            open=cut(self.open),
+            high=cut(self.high),
+            low=cut(self.low),
+            close=cut(self.close),
+            n_sets=self.n_sets,
+        )
+
+
+def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> Orders:
+    """The signals as orders: shifted for next-bar execution, with stop distances, cleaned.
+
+    A bar with both an entry and an exit signal is an exit. Stop distances come from the
+    strategy (``stop="strategy"``) or the engine's ATR (``stop="atr"``) as they stood on the
+    signal bar.
+    """
+    close = bars.close.to_numpy(dtype=float)
+    n_symbols = close.shape[1]
+    n_cols = signals.entries.shape[1]
+    if n_symbols == 0 or n_cols % n_symbols:
+        raise InputError(
+            f"signals have {n_cols} columns for {n_symbols} symbols",
+            hint="compute the signals on the same bars you backtest",
+        )
+    n_sets = n_cols // n_symbols
+    _check_prices(bars, close)
+
+    entries = signals.entries.to_numpy(dtype=bool)
+    exits = signals.exits.to_numpy(dtype=bool)
+    stop = _stop_distance(bars, signals, settings, n_sets)
+    if settings.execution == "next_open":
+        entries, exits, stop = (
+            _next_bar(a, fill) for a, fill in ((entries, False), (exits, False), (stop, np.nan))
+        )
+    entries = entries & ~exits
+
+    present = ~np.isnan(close)
+    # A missing open (or high/low) on a bar that has a close: trade at what is known.
+    open_ = np.where(
+        present & np.isnan(bars.open.to_numpy(dtype=float)), close, bars.open.to_numpy(dtype=float)
+    )
+    high = np.fmax(bars.high.to_numpy(dtype=float), np.fmax(open_, close))
+    low = np.fmin(bars.low.to_numpy(dtype=float), np.fmin(open_, close))
+    return Orders(
+        index=bars.index,
+        columns=signals.entries.columns,
+        entries=np.asfortranarray(entries),
+        exits=np.asfortranarray(exits),
+        stop_distance=np.asfortranarray(stop),
+        open=np.asfortranarray(open_),
+        high=np.asfortranarray(high),
+        low=np.asfortranarray(low),
+        close=np.asfortranarray(close),
+        n_sets=n_sets,
+    )
+
+
+def _next_bar(values: np.ndarray, fill) -> np.ndarray:
+    shifted = np.empty_like(values)
+    shifted[0] = fill
+    shifted[1:] = values[:-1]
+    return shifted
+
+
+def _check_prices(bars: Bars, close: np.ndarray) -> None:
+    bad = (close <= 0) | np.isinf(close)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise InputError(
+            f"{bars.symbols[col]} has a close of {close[row, col]} on "
+            f"{bars.index[row].date()}; prices must be positive",
+            hint="re-ingest the symbol and check it with the data quality report",
+        )
+
+
+def _stop_distance(bars: Bars, signals: Signals, settings: BacktestSettings, n_sets: int):
+    shape = signals.entries.shape
+    if settings.stop == "none":
+        return np.full(shape, np.nan)
+    if settings.stop == "strategy":
+        if signals.stop_distance is None:
+            raise InputError(
+                "stop='strategy' but this strategy gives no stop distance",
+                hint="use stop='atr' (the engine's ATR stop) or stop='none'",
+            )
+        return signals.stop_distance.to_numpy(dtype=float)
+    from engine.strategies.indicators import atr
+
+    distance = settings.atr_multiple * atr(bars.high, bars.low, bars.close, settings.atr_window)
+    return np.tile(distance.to_numpy(dtype=float), (1, n_sets))
+
+
+@dataclass
+class Simulation:
+    """What the order loop did: fills, each book's equity, and vectorbt's view of it on demand.
+
+    A book is a set of columns traded together (see :func:`simulate`); ``equity`` and
+    ``invested`` have one column per book.
+    """
+
+    orders: Orders
+    settings: BacktestSettings
+    records: np.ndarray
+    reasons: np.ndarray
+    equity: pd.DataFrame
+    invested: np.ndarray
+    book_of_col: np.ndarray
+    init_cash: np.ndarray
+    cash_sharing: bool
+    group_by: object = None
+    _portfolio: vbt.Portfolio | None = None
+
+    @property
+    def n_books(self) -> int:
+        return self.equity.shape[1]
+
+    def portfolio(self) -> vbt.Portfolio:
+        """The vectorbt Portfolio of these fills (built on first use): trades, plots, stats."""
+        if self._portfolio is None:
+            wrapper = ArrayWrapper(
+                index=self.orders.index,
+                columns=self.orders.columns,
+                ndim=2,
+                freq=self.settings.freq,
+                group_by=self.group_by,
+            )
+            # Valuation only: a symbol's value before it lists is 0 shares x its first price.
+            marks = pd.DataFrame(self.orders.close).ffill().bfill().to_numpy()
+            close = np.tile(marks, (1, self.orders.n_sets))
+            self._portfolio = vbt.Portfolio(
+                wrapper,
+                close,
+                self.records,
+                np.empty(0, dtype=log_dt),
+                self.init_cash,
+                self.cash_sharing,
+            )
+        return self._portfolio
+
+    def trades(self) -> dict[str, np.ndarray]:
+        """Every trade as flat arrays: col, book, entry/exit bar, size, prices, fees, pnl, closed.
+
+        Orders of a column alternate buy, sell (each exit sells the whole position), so a
+        buy and the sell after it are one trade; a last buy without a sell is a trade
+        still open, marked at the symbol's last close like vectorbt marks it.
+        """
+        records = self.records[np.lexsort((self.records["id"], self.records["col"]))]
+        buys = np.flatnonzero(records["side"] == 0)
+        follows = buys + 1
+        has_sell = follows < len(records)
+        has_sell[has_sell] = (
+            records["col"][follows[has_sell]] == records["col"][buys[has_sell]]
+        ) & (records["side"][follows[has_sell]] == 1)
+        entry = records[buys]
+        exit_ = records[np.where(has_sell, follows, buys)]
+        n_symbols = self.orders.n_symbols
+        last_mark = pd.DataFrame(self.orders.close).ffill().to_numpy()[-1]
+        mark = last_mark[entry["col"] % n_symbols]
+        exit_price = np.where(has_sell, exit_["price"], mark)
+        exit_fees = np.where(has_sell, exit_["fees"], 0.0)
+        pnl = entry["size"] * (exit_price - entry["price"]) - entry["fees"] - exit_fees
+        return {
+            "col": entry["col"],
+            "book": self.book_of_col[entry["col"]],
+            "entry_idx": entry["idx"],
+            "exit_idx": np.where(has_sell, exit_["idx"], len(self.orders.index) - 1),
+            "size": entry["size"],
+            "entry_price": entry["price"],
+            "exit_price": exit_price,
+            "fees": entry["fees"] + exit_fees,
+            "pnl": pnl,
+            "closed": has_sell,
+            # Records are numbered in the order the loop wrote them, as are their reasons.
+            "exit_reason": np.where(has_sell, self.reasons[exit_["id"]], -1),
+        }
+
+
+def simulate(
+    orders: Orders,
+    settings: BacktestSettings,
+    *,
+    books: str,
+    book_labels: pd.Index | None = None,
+    close_at_end: bool = False,
+) -> Simulation:
+    """The fills of trading ``orders`` under ``settings``, book by book.
+
+    ``books`` says which columns share a book: ``"one"`` (all columns: one strategy over
+    the universe), ``"per_set"`` (each parameter set's block of symbols) or
+    ``"per_column"`` (every symbol of every set alone). A book shares one cash pool and
+    ``max_positions`` when ``settings.cash_sharing``; otherwise each of its symbols gets an
+    equal slice of ``init_cash``. ``close_at_end`` sells what is still held at the last
+    close, costs included (a walk-forward test window ends flat).
+    """
+    n_cols = orders.entries.shape[1]
+    n_symbols = orders.n_symbols
+    book_size = {"one": n_cols, "per_set": n_symbols, "per_column": 1}[books]
+    n_books = n_cols // book_size
+    book_of_col = np.repeat(np.arange(n_books), book_size)
+    shared = settings.cash_sharing and book_size > 1
+    if shared:
+        group_lens = np.full(n_books, book_size, dtype=np.int64)
+        init_cash = np.full(n_books, settings.init_cash)
+    else:
+        group_lens = np.ones(n_cols, dtype=np.int64)
+        init_cash = np.full(n_cols, settings.init_cash / book_size)
+
+    sym_of_col = np.tile(np.arange(n_symbols, dtype=np.int64), orders.n_sets)
+    max_orders = 2 * int(orders.entries.sum()) + 1  # an entry, then at most one exit
+    records, reasons, equity, invested = simulate_nb(
+        orders.open,
+        orders.high,
+        orders.low,
+        orders.close,
+        sym_of_col,
+        orders.entries,
+        orders.exits,
+        orders.stop_distance,
+        group_lens,
+        init_cash,
+        settings.execution == "next_open",
+        _SIZE_MODES[settings.size],
+        settings.fraction,
+        settings.risk_per_trade,
+        settings.fees,
+        settings.slippage,
+        settings.trailing_stop,
+        settings.max_positions,
+        close_at_end,
+        max_orders,
+    )
+    if not shared and book_size > 1:  # one loop group per column: add them up per book
+        starts = np.arange(0, n_cols, book_size)
+        equity = np.add.reduceat(equity, starts, axis=1)
+        invested = np.add.reduceat(invested, starts, axis=1)
+    if book_labels is None:
+        book_labels = orders.columns if books == "per_column" else pd.RangeIndex(n_books)
+    return Simulation(
+        orders=orders,
+        settings=settings,
+        records=records,
+        reasons=reasons,
+        equity=pd.DataFrame(equity, index=orders.index, columns=book_labels),
+        invested=invested,
+        book_of_col=book_of_col,
+        init_cash=init_cash,
+        cash_sharing=shared,
+        group_by=None if books == "per_column" else book_of_col,
+    )

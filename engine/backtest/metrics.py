@@ -1,0 +1,245 @@
+"""Performance figures of a backtest, annualised by a bar frequency that is stated, never guessed.
+
+Every figure is per book (a column, or a group of columns sharing cash) and vectorised, so
+a sweep of thousands of books costs one call. Conventions a trader reads them by:
+
+- ``total_return``, ``cagr``: fractions (0.25 is +25%).
+- ``sharpe``, ``sortino``: annualised with ``bars_per_year`` bars (252 for daily bars), zero
+  risk-free rate; NaN when the equity never moved.
+- ``max_drawdown``: the deepest fall from a peak (the starting cash counts as one, which
+  vectorbt's drawdowns leave out), as a positive fraction (0.2 is a 20% fall); ``max_drawdown_duration``: the most bars spent
+  below a previous peak; ``calmar``: cagr / max_drawdown.
+- ``win_rate``, ``profit_factor``: over closed trades (gross wins / gross losses, after
+  costs); ``trades``: positions opened, including one still open at the end.
+- ``exposure``: the average share of equity held in positions (1.0 is always fully
+  invested); ``turnover``: value traded one way per year, in multiples of average equity.
+
+vectorbt's own functions compute the ratios (``vbt.returns.nb``), with the annualisation
+factor passed in explicitly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import vectorbt as vbt
+from numba import njit
+from vectorbt.returns import nb as returns_nb
+
+from engine.backtest.settings import BARS_PER_YEAR
+from engine.errors import InputError
+
+METRICS = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "max_drawdown_duration",
+    "win_rate",
+    "profit_factor",
+    "exposure",
+    "trades",
+    "turnover",
+)
+
+#: Metrics where more is better: the objectives a walk-forward may pick by.
+OBJECTIVES = ("sharpe", "sortino", "calmar", "cagr", "total_return", "profit_factor", "win_rate")
+
+
+def bars_per_year(freq: str) -> int:
+    """Bars in a year at bar size ``freq`` ("1D" -> 252 trading days)."""
+    try:
+        return BARS_PER_YEAR[freq]
+    except KeyError:
+        raise InputError(
+            f"unknown bar size {freq!r}",
+            hint=f"use one of {', '.join(BARS_PER_YEAR)}",
+        ) from None
+
+
+def compute_metrics(result, *, freq: str) -> pd.DataFrame:
+    """The metrics of each book of ``result``: one row per book, figures annualised at ``freq``.
+
+    ``result`` is a vectorbt ``Portfolio`` (a book is a column, or a group of columns if
+    grouped) or the engine's own simulation (its books, without building a Portfolio,
+    which is what keeps sweeps fast). ``freq`` is the bar size, e.g. "1D".
+    """
+    from engine.backtest._execution import Simulation
+
+    if isinstance(result, Simulation):
+        return _simulation_metrics(result, bars_per_year(freq))
+    if isinstance(result, vbt.Portfolio):
+        return _portfolio_metrics(result, bars_per_year(freq))
+    raise InputError(
+        f"cannot compute metrics of a {type(result).__name__}",
+        hint="pass a vectorbt Portfolio or a backtest's simulation",
+    )
+
+
+def _simulation_metrics(simulation, per_year: int) -> pd.DataFrame:
+    equity = simulation.equity.to_numpy()
+    # Every book starts with init_cash, shared or sliced equally among its symbols.
+    book_cash = np.full(simulation.n_books, simulation.settings.init_cash)
+    trades = simulation.trades()
+    fills = simulation.records
+    traded = np.bincount(
+        simulation.book_of_col[fills["col"]],
+        weights=fills["size"] * fills["price"],
+        minlength=simulation.n_books,
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exposure = np.where(equity > 0, simulation.invested / equity, 0.0).mean(axis=0)
+    table = summarize(
+        equity,
+        book_cash,
+        trade_book=trades["book"],
+        trade_pnl=trades["pnl"],
+        trade_closed=trades["closed"],
+        traded_value=traded,
+        exposure=exposure,
+        bars_per_year=per_year,
+    )
+    table.index = simulation.equity.columns
+    return table
+
+
+def _portfolio_metrics(portfolio: vbt.Portfolio, per_year: int) -> pd.DataFrame:
+    wrapper = portfolio.wrapper
+    grouped = wrapper.grouper.is_grouped()
+    books = wrapper.get_columns()
+    value = np.asarray(portfolio.value()).reshape(len(wrapper.index), len(books))
+    init_cash = np.asarray(portfolio.init_cash, dtype=float).reshape(len(books))
+    exposure = np.asarray(portfolio.gross_exposure()).reshape(value.shape).mean(axis=0)
+
+    book_of_col = (
+        wrapper.grouper.get_groups() if grouped else np.arange(len(wrapper.columns))
+    ).astype(np.int64)
+    orders = portfolio.orders.values
+    traded = np.bincount(
+        book_of_col[orders["col"]],
+        weights=orders["size"] * orders["price"],
+        minlength=len(books),
+    )
+    trades = portfolio.trades.values
+    table = summarize(
+        value,
+        init_cash,
+        trade_book=book_of_col[trades["col"]],
+        trade_pnl=trades["pnl"],
+        trade_closed=trades["status"] == 1,
+        traded_value=traded,
+        exposure=exposure,
+        bars_per_year=per_year,
+    )
+    table.index = books
+    return table
+
+
+def summarize(
+    value: np.ndarray,
+    init_cash: np.ndarray,
+    *,
+    trade_book: np.ndarray,
+    trade_pnl: np.ndarray,
+    trade_closed: np.ndarray,
+    traded_value: np.ndarray,
+    exposure: np.ndarray,
+    bars_per_year: int,
+) -> pd.DataFrame:
+    """The metrics table (one row per book) from plain arrays.
+
+    ``value`` is each book's equity at every bar's close (bars x books), ``init_cash`` its
+    value before the first bar. Trades are given as flat arrays, each trade's book,
+    profit and whether it is closed. ``traded_value`` is the value bought plus sold per
+    book, ``exposure`` the average share of equity invested per book.
+    """
+    value = np.asarray(value, dtype=float)
+    n_bars, n_books = value.shape
+    init_cash = np.asarray(init_cash, dtype=float)
+    before = np.empty_like(value, order="F")
+    before[0] = init_cash
+    before[1:] = value[:-1]
+    # Fortran order: vectorbt's ratio functions walk one book's column at a time.
+    returns = np.asfortranarray(value / before - 1.0)
+
+    total_return = value[-1] / init_cash - 1.0
+    cagr = returns_nb.annualized_return_nb(returns, float(bars_per_year))
+    moved = np.any(returns != 0.0, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpe = np.where(moved, returns_nb.sharpe_ratio_nb(returns, float(bars_per_year)), np.nan)
+        sortino = np.where(
+            moved, returns_nb.sortino_ratio_nb(returns, float(bars_per_year)), np.nan
+        )
+        max_dd, max_dd_bars = _drawdowns_nb(np.ascontiguousarray(value.T), init_cash)
+        calmar = np.where(max_dd > 0, cagr / max_dd, np.nan)
+
+        closed = np.asarray(trade_closed, dtype=bool)
+        book, pnl = np.asarray(trade_book)[closed], np.asarray(trade_pnl, dtype=float)[closed]
+        n_closed = np.bincount(book, minlength=n_books)
+        wins = np.bincount(book, weights=pnl > 0, minlength=n_books)
+        gross_win = np.bincount(book, weights=np.where(pnl > 0, pnl, 0.0), minlength=n_books)
+        gross_loss = -np.bincount(book, weights=np.where(pnl < 0, pnl, 0.0), minlength=n_books)
+        win_rate = np.where(n_closed > 0, wins / n_closed, np.nan)
+        profit_factor = np.where(
+            n_closed == 0, np.nan, np.where(gross_loss > 0, gross_win / gross_loss, np.inf)
+        )
+        profit_factor = np.where(
+            (n_closed > 0) & (gross_win == 0) & (gross_loss == 0), np.nan, profit_factor
+        )
+        mean_equity = value.mean(axis=0)
+        turnover = (
+            np.asarray(traded_value, dtype=float) / 2.0 / mean_equity * bars_per_year / n_bars
+        )
+    n_trades = np.bincount(np.asarray(trade_book), minlength=n_books)
+
+    return pd.DataFrame(
+        {
+            "total_return": total_return,
+            "cagr": cagr,
+            "sharpe": sharpe,
+            "sortino": sortino,
+            "calmar": calmar,
+            "max_drawdown": max_dd,
+            "max_drawdown_duration": max_dd_bars,
+            "win_rate": win_rate,
+            "profit_factor": profit_factor,
+            "exposure": np.asarray(exposure, dtype=float),
+            "trades": n_trades.astype(np.int64),
+            "turnover": turnover,
+        }
+    )
+
+
+@njit(cache=True)
+def _drawdowns_nb(value_by_book, init_cash):
+    """(deepest fall from a peak as a positive fraction, most bars spent below a peak) per book."""
+    n_books, n_bars = value_by_book.shape
+    depth = np.zeros(n_books)
+    duration = np.zeros(n_books, dtype=np.int64)
+    for book in range(n_books):
+        peak = init_cash[book]
+        under = 0
+        for i in range(n_bars):
+            v = value_by_book[book, i]
+            if v >= peak:
+                peak = v
+                under = 0
+            else:
+                under += 1
+                if under > duration[book]:
+                    duration[book] = under
+                fall = 1.0 - v / peak
+                if fall > depth[book]:
+                    depth[book] = fall
+    return depth, duration
+
+
+def metrics_dict(row: pd.Series) -> dict[str, float | int]:
+    """One book's metrics as a plain dict (floats, ``trades`` and the duration as ints)."""
+    out: dict[str, float | int] = {}
+    for name in METRICS:
+        figure = row[name]
+        out[name] = int(figure) if name in ("trades", "max_drawdown_duration") else float(figure)
+    return out

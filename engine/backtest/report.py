@@ -1,0 +1,249 @@
+"""Self-contained plotly HTML reports: a backtest's equity, drawdown and trades; a sweep's heatmap.
+
+The HTML embeds plotly.js, so a report opens on a machine without network access.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from engine.backtest.metrics import METRICS
+from engine.errors import InputError
+
+
+def write_report(result, path: str | Path, *, metric: str = "sharpe") -> Path:
+    """The path of the HTML report written for ``result``.
+
+    A :class:`~engine.backtest.runner.BacktestResult` gets equity, drawdown and its trades
+    on price (one symbol at a time, chosen from a menu); a
+    :class:`~engine.backtest.sweep.SweepResult` a heatmap of ``metric`` over its first two
+    varying parameters (averaged over symbols); a
+    :class:`~engine.backtest.walkforward.WalkForwardResult` the stitched out-of-sample
+    equity with its folds marked.
+    """
+    from engine.backtest.runner import BacktestResult
+    from engine.backtest.sweep import SweepResult
+    from engine.backtest.walkforward import WalkForwardResult
+
+    if isinstance(result, BacktestResult):
+        figure = backtest_figure(result)
+    elif isinstance(result, SweepResult):
+        figure = sweep_figure(result, metric)
+    elif isinstance(result, WalkForwardResult):
+        figure = walk_forward_figure(result)
+    else:
+        raise InputError(
+            f"cannot report on a {type(result).__name__}",
+            hint="pass the result of run_backtest, sweep or walk_forward",
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    return path
+
+
+def _drawdown(equity: pd.Series, start: float) -> pd.Series:
+    peak = np.maximum(equity.cummax(), start)
+    return equity / peak - 1.0
+
+
+def _metrics_line(metrics: dict) -> str:
+    shown = []
+    for name in METRICS:
+        value = metrics.get(name)
+        if value is None or (isinstance(value, float) and not np.isfinite(value)):
+            text = "n/a"
+        elif name in ("total_return", "cagr", "max_drawdown", "win_rate", "exposure"):
+            text = f"{value:.1%}"
+        elif name in ("trades", "max_drawdown_duration"):
+            text = f"{value:.0f}"
+        else:
+            text = f"{value:.2f}"
+        shown.append(f"{name} {text}")
+    return " | ".join(shown)
+
+
+def backtest_figure(result) -> go.Figure:
+    """Equity, drawdown, and trades on price (a menu picks the symbol)."""
+    equity = result.equity
+    figure = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.4, 0.2, 0.4],
+        vertical_spacing=0.04,
+        subplot_titles=("Equity", "Drawdown", "Trades on price"),
+    )
+    figure.add_trace(go.Scatter(x=equity.index, y=equity, name="equity"), row=1, col=1)
+    drawdown = _drawdown(equity, result.settings.init_cash)
+    figure.add_trace(
+        go.Scatter(
+            x=drawdown.index,
+            y=drawdown,
+            name="drawdown",
+            fill="tozeroy",
+            line={"color": "firebrick"},
+        ),
+        row=2,
+        col=1,
+    )
+    figure.update_yaxes(tickformat=".0%", row=2, col=1)
+
+    symbols = result.bars.symbols
+    fixed = len(figure.data)
+    per_symbol = 3
+    for position, symbol in enumerate(symbols):
+        visible = position == 0
+        close = result.bars.close[symbol]
+        trades = result.trades[result.trades["symbol"] == symbol]
+        closed = trades[trades["status"] == "closed"]
+        figure.add_trace(
+            go.Scatter(
+                x=close.index,
+                y=close,
+                name=f"{symbol} close",
+                visible=visible,
+                line={"color": "grey"},
+            ),
+            row=3,
+            col=1,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=trades["entry_date"],
+                y=trades["entry_price"],
+                mode="markers",
+                name="entry",
+                visible=visible,
+                marker={"symbol": "triangle-up", "size": 9, "color": "green"},
+            ),
+            row=3,
+            col=1,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=closed["exit_date"],
+                y=closed["exit_price"],
+                mode="markers",
+                name="exit",
+                visible=visible,
+                marker={"symbol": "triangle-down", "size": 9, "color": "red"},
+                text=closed["exit_reason"],
+            ),
+            row=3,
+            col=1,
+        )
+    if len(symbols) > 1:
+        buttons = []
+        for position, symbol in enumerate(symbols):
+            visible = [True] * fixed + [False] * (per_symbol * len(symbols))
+            for k in range(per_symbol):
+                visible[fixed + per_symbol * position + k] = True
+            buttons.append({"label": symbol, "method": "update", "args": [{"visible": visible}]})
+        figure.update_layout(
+            updatemenus=[{"buttons": buttons, "x": 1.0, "y": 0.38, "xanchor": "left"}]
+        )
+    params = ", ".join(f"{k}={v}" for k, v in result.params.model_dump().items())
+    figure.update_layout(
+        title={
+            "text": f"{result.strategy} ({params}) on {', '.join(symbols)}<br>"
+            f"<sub>{_metrics_line(result.metrics)}</sub>"
+        },
+        height=900,
+        showlegend=False,
+    )
+    return figure
+
+
+def sweep_figure(result, metric: str = "sharpe") -> go.Figure:
+    """A heatmap of ``metric`` over the first two parameters that vary (mean over symbols)."""
+    if metric not in result.table.columns:
+        raise InputError(
+            f"the sweep has no metric {metric!r}", hint=f"use one of {', '.join(METRICS)}"
+        )
+    varying = [p for p in result.param_names if result.table[p].nunique() > 1]
+    table = result.table
+    title = f"{result.strategy}: {metric} " + (
+        "(mean over symbols)" if result.per == "symbol" else "(universe as one book)"
+    )
+    if len(varying) >= 2:
+        x_name, y_name = varying[:2]
+        grid = table.groupby([y_name, x_name])[metric].mean().unstack(x_name)
+        figure = go.Figure(
+            go.Heatmap(
+                z=grid.to_numpy(),
+                x=[str(v) for v in grid.columns],
+                y=[str(v) for v in grid.index],
+                colorscale="RdYlGn",
+                colorbar={"title": metric},
+                hovertemplate=f"{x_name}=%{{x}}<br>{y_name}=%{{y}}<br>{metric}=%{{z:.3f}}<extra></extra>",
+            )
+        )
+        figure.update_xaxes(title=x_name, type="category")
+        figure.update_yaxes(title=y_name, type="category")
+        if len(varying) > 2:
+            title += f"; also averaged over {', '.join(varying[2:])}"
+    else:
+        name = varying[0] if varying else result.param_names[0]
+        line = table.groupby(name)[metric].mean()
+        figure = go.Figure(go.Bar(x=[str(v) for v in line.index], y=line.to_numpy()))
+        figure.update_xaxes(title=name, type="category")
+        figure.update_yaxes(title=metric)
+    figure.update_layout(
+        title=f"{title}; {result.n_combinations} combinations, {result.skipped} skipped", height=650
+    )
+    return figure
+
+
+def walk_forward_figure(result) -> go.Figure:
+    """The stitched out-of-sample equity and its drawdown, each fold's test window marked."""
+    equity = result.oos_equity
+    figure = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.7, 0.3],
+        vertical_spacing=0.06,
+        subplot_titles=("Out-of-sample equity (stitched)", "Drawdown"),
+    )
+    figure.add_trace(go.Scatter(x=equity.index, y=equity, name="equity"), row=1, col=1)
+    drawdown = _drawdown(equity, result.settings.init_cash)
+    figure.add_trace(
+        go.Scatter(
+            x=drawdown.index,
+            y=drawdown,
+            fill="tozeroy",
+            line={"color": "firebrick"},
+            name="drawdown",
+        ),
+        row=2,
+        col=1,
+    )
+    figure.update_yaxes(tickformat=".0%", row=2, col=1)
+    for fold in result.folds:
+        params = ", ".join(f"{k}={v}" for k, v in fold.params.items())
+        figure.add_vline(x=fold.test_start, line={"dash": "dot", "color": "grey"})
+        figure.add_annotation(
+            x=fold.test_start,
+            y=1.0,
+            yref="paper",
+            text=params,
+            showarrow=False,
+            xanchor="left",
+            font={"size": 10},
+        )
+    figure.update_layout(
+        title={
+            "text": f"{result.strategy} walk-forward by {result.objective}, "
+            f"{len(result.folds)} folds, {result.n_trials} trials<br>"
+            f"<sub>{_metrics_line(result.oos_metrics)}</sub>"
+        },
+        height=750,
+        showlegend=False,
+    )
+    return figure

@@ -1,0 +1,128 @@
+"""One backtest: a strategy with one set of params over a universe traded as one book.
+
+>>> from engine.data.sample import sample_bars
+>>> result = run_backtest(sample_bars(["AAPL", "GE"]), "sma_crossover",
+...                       {"fast": 10, "slow": 30})                     # doctest: +SKIP
+>>> result.metrics["total_return"], len(result.trades)                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import vectorbt as vbt
+
+from engine.backtest._execution import Simulation, prepare_orders, simulate
+from engine.backtest._simulate import REASON_END, REASON_SIGNAL, REASON_STOP
+from engine.backtest.metrics import compute_metrics, metrics_dict
+from engine.backtest.settings import BacktestSettings
+from engine.data.bars import Bars
+from engine.strategies import compute_signals, get, make_params
+from engine.strategies.base import Strategy, StrategyParams
+
+TRADE_COLUMNS = [
+    "symbol",
+    "entry_date",
+    "exit_date",
+    "size",
+    "entry_price",
+    "exit_price",
+    "fees",
+    "pnl",
+    "return",
+    "status",
+    "exit_reason",
+]
+_EXIT_REASONS = {REASON_SIGNAL: "signal", REASON_STOP: "stop", REASON_END: "end"}
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """What a backtest did: its vectorbt portfolio, metrics, trades and equity curve."""
+
+    strategy: str
+    params: StrategyParams
+    settings: BacktestSettings
+    bars: Bars
+    portfolio: vbt.Portfolio
+    #: See :mod:`engine.backtest.metrics` for what each figure means.
+    metrics: dict[str, float | int]
+    #: One row per trade (see TRADE_COLUMNS); an open trade is marked at the last close.
+    trades: pd.DataFrame
+    #: The book's value at each bar's close.
+    equity: pd.Series
+
+    def summary(self) -> dict[str, Any]:
+        """The result as plain data, for ``--json`` and notebooks."""
+        return {
+            "strategy": self.strategy,
+            "params": self.params.model_dump(mode="json"),
+            "symbols": self.bars.symbols,
+            "start": self.equity.index[0].date().isoformat(),
+            "end": self.equity.index[-1].date().isoformat(),
+            "freq": self.settings.freq,
+            "settings": self.settings.model_dump(mode="json"),
+            "final_equity": float(self.equity.iloc[-1]),
+            **self.metrics,
+        }
+
+
+def run_backtest(
+    bars: Bars,
+    strategy: str | Strategy,
+    params: StrategyParams | Mapping[str, Any] | None = None,
+    settings: BacktestSettings | None = None,
+) -> BacktestResult:
+    """The backtest of ``strategy`` with ``params`` on ``bars``, all symbols in one book.
+
+    ``params`` may be the strategy's params model or a dict (None: its defaults);
+    ``settings`` the execution, cost and sizing rules (None: the defaults, which fill a
+    signal at the next bar's open).
+    """
+    strategy = get(strategy)
+    params = make_params(strategy, params)
+    settings = settings or BacktestSettings()
+    signals = compute_signals(strategy, bars, params)
+    orders = prepare_orders(bars, signals, settings)
+    simulation = simulate(orders, settings, books="one", book_labels=pd.Index(["book"]))
+    metrics = compute_metrics(simulation, freq=settings.freq).iloc[0]
+    return BacktestResult(
+        strategy=strategy.name,
+        params=params,
+        settings=settings,
+        bars=bars,
+        portfolio=simulation.portfolio(),
+        metrics=metrics_dict(metrics),
+        trades=trade_table(simulation, bars.symbols),
+        equity=simulation.equity.iloc[:, 0].rename("equity"),
+    )
+
+
+def trade_table(simulation: Simulation, symbols: list[str]) -> pd.DataFrame:
+    """The simulation's trades in a trader's words, with why each one was closed."""
+    trades = simulation.trades()
+    if not len(trades["col"]):
+        return pd.DataFrame(columns=TRADE_COLUMNS)
+    index = simulation.orders.index
+    closed = trades["closed"]
+    cost = trades["size"] * trades["entry_price"]
+    table = pd.DataFrame(
+        {
+            "symbol": np.asarray(symbols, dtype=object)[trades["col"] % len(symbols)],
+            "entry_date": index[trades["entry_idx"]],
+            "exit_date": pd.DatetimeIndex(np.where(closed, index[trades["exit_idx"]], pd.NaT)),
+            "size": trades["size"],
+            "entry_price": trades["entry_price"],
+            "exit_price": trades["exit_price"],
+            "fees": trades["fees"],
+            "pnl": trades["pnl"],
+            "return": trades["pnl"] / cost,
+            "status": np.where(closed, "closed", "open"),
+            "exit_reason": [_EXIT_REASONS.get(int(code), "open") for code in trades["exit_reason"]],
+        }
+    )
+    return table.sort_values(["entry_date", "symbol"], ignore_index=True)

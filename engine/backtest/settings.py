@@ -1,0 +1,111 @@
+"""How a backtest trades: cash, costs, when orders fill, how positions are sized and stopped.
+
+The same settings travel inside a :class:`~engine.config.models.StrategyConfig`, so the
+live loop follows the rules its evidence was produced under. This module imports nothing
+heavy: configs and the control room load it without vectorbt.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+from pydantic import Field
+
+#: Bars per year for each bar size we annualise over. Daily bars are trading days (252),
+#: not calendar days: vectorbt's default year of 365 days would inflate a daily Sharpe
+#: by sqrt(365/252).
+BARS_PER_YEAR: dict[str, int] = {
+    "1D": 252,
+    "1W": 52,
+    "1h": 252 * 7,  # 6.5 regular hours make 7 hourly bars when the last one is partial
+    "30min": 252 * 13,
+    "15min": 252 * 26,
+    "5min": 252 * 78,
+    "1min": 252 * 390,
+}
+
+
+class BacktestSettings(pydantic.BaseModel):
+    """Execution, cost, sizing and stop rules of a backtest (frozen; unknown fields rejected).
+
+    >>> BacktestSettings(size="all", fees=0, slippage=0).execution
+    'next_open'
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    init_cash: float = Field(100_000.0, gt=0, description="Starting cash of the book.")
+    fees: float = Field(
+        0.0005, ge=0, lt=0.1, description="Commission per fill, as a fraction of its value."
+    )
+    slippage: float = Field(
+        0.0005,
+        ge=0,
+        lt=0.1,
+        description="Adverse price move per fill, as a fraction of the price (buys pay more, "
+        "sells get less), stop exits included.",
+    )
+    execution: Literal["next_open", "close"] = Field(
+        "next_open",
+        description="When a signal is acted on: 'next_open' fills a signal of bar t at bar "
+        "t+1's open; 'close' fills it at bar t's own close (only when a strategy's signals "
+        "are known before the close, e.g. computed from the prior bars).",
+    )
+    size: Literal["fraction", "risk", "all"] = Field(
+        "fraction",
+        description="'fraction': each entry buys `fraction` of equity; 'risk': each entry "
+        "risks `risk_per_trade` of equity down to its stop (shares = equity x risk / stop "
+        "distance; needs a stop); 'all': each entry buys with all available cash "
+        "(fractional shares), for hand-checkable runs.",
+    )
+    fraction: float = Field(
+        0.2, gt=0, le=1, description="Share of equity per position when size='fraction'."
+    )
+    risk_per_trade: float = Field(
+        0.01, gt=0, le=0.1, description="Share of equity lost at the stop when size='risk'."
+    )
+    stop: Literal["none", "strategy", "atr"] = Field(
+        "none",
+        description="Protective stop below each entry: 'strategy' uses the strategy's own "
+        "stop_distance, 'atr' uses atr_multiple x the ATR over atr_window bars.",
+    )
+    atr_multiple: float = Field(2.0, gt=0, description="Stop distance in ATRs when stop='atr'.")
+    atr_window: int = Field(14, ge=1, description="Bars in the ATR when stop='atr'.")
+    trailing_stop: bool = Field(
+        False,
+        description="Trail the stop up behind the highest high since entry, keeping the "
+        "entry's distance as a fraction of price.",
+    )
+    max_positions: int = Field(5, ge=1, description="Most positions open at once in the book.")
+    freq: str = Field(
+        "1D", description="Bar size; every annualised metric uses it (never guessed)."
+    )
+    cash_sharing: bool = Field(
+        True,
+        description="One book: all symbols draw on one cash pool and share max_positions. "
+        "False gives each symbol an equal, separate slice of init_cash.",
+    )
+
+    @pydantic.field_validator("freq")
+    @classmethod
+    def _known_freq(cls, freq: str) -> str:
+        if freq not in BARS_PER_YEAR:
+            raise ValueError(f"unknown bar size {freq!r}; use one of {', '.join(BARS_PER_YEAR)}")
+        return freq
+
+    @pydantic.model_validator(mode="after")
+    def _stop_when_needed(self) -> BacktestSettings:
+        if self.size == "risk" and self.stop == "none":
+            raise ValueError(
+                "size='risk' sizes each entry by its stop distance, so it needs a stop: "
+                "set stop='strategy' or stop='atr'"
+            )
+        if self.trailing_stop and self.stop == "none":
+            raise ValueError("trailing_stop needs a stop to trail: set stop='strategy' or 'atr'")
+        return self
+
+    @property
+    def bars_per_year(self) -> int:
+        """Bars in a year at this bar size: the annualisation factor of every metric."""
+        return BARS_PER_YEAR[self.freq]

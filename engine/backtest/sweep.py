@@ -1,0 +1,261 @@
+"""Parameter sweeps: every combination of a grid over many symbols as vectorised vectorbt work.
+
+    >>> grid = {"fast": parse_grid_arg("fast=5:50:5")["fast"], "slow": [20, 50, 100]}
+    >>> result = sweep(bars, "sma_crossover", grid)                        # doctest: +SKIP
+    >>> result.table.sort_values("sharpe").tail()                          # doctest: +SKIP
+
+There is no Python loop doing one backtest per combination: the strategy computes the
+signals of a whole chunk of combinations in one call (its ``grid_fn``), and one pass of the
+order loop trades all of their columns; chunks only bound memory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pydantic
+from tqdm.auto import tqdm
+
+from engine.backtest._execution import prepare_orders, simulate
+from engine.backtest.metrics import compute_metrics
+from engine.backtest.settings import BacktestSettings
+from engine.data.bars import Bars
+from engine.errors import InputError
+from engine.strategies import get, signals_for_grid
+from engine.strategies.base import Strategy, StrategyParams
+
+#: Bars x columns simulated at once when the caller sets no ``max_columns``: about 4e6
+#: cells keeps a chunk's signals, prices, portfolio and metrics near half a gigabyte.
+CELLS_PER_CHUNK = 4_000_000
+
+Per = Literal["symbol", "portfolio"]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A sweep's metrics table and how many combinations it ran and skipped.
+
+    ``table`` has one row per symbol x combination (``per="symbol"``) or per combination
+    (``per="portfolio"``, the universe traded as one book): the params fields, then
+    ``symbol`` (per symbol only), then the metrics of :mod:`engine.backtest.metrics`.
+    """
+
+    strategy: str
+    table: pd.DataFrame
+    skipped: int
+    n_combinations: int
+    per: str
+    param_names: list[str]
+
+    def best(self, objective: str = "sharpe", n: int = 10) -> pd.DataFrame:
+        """The ``n`` rows with the highest ``objective``, best first (NaN last)."""
+        if objective not in self.table.columns:
+            raise InputError(
+                f"the sweep table has no column {objective!r}{_did_you_mean(objective, list(self.table.columns))}",
+                hint=f"columns: {', '.join(self.table.columns)}",
+            )
+        return self.table.sort_values(objective, ascending=False, na_position="last").head(n)
+
+
+# -- grids ------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_grid_arg(text: str) -> dict[str, list]:
+    """``"fast=5:50:5"`` -> ``{"fast": [5, 10, ..., 45]}``; ``"slow=20,50"`` -> ``{"slow": [20, 50]}``.
+
+    A range is ``start:stop:step`` with ``stop`` excluded (as Python's range); a list is
+    comma-separated; a single value is a list of one.
+    """
+    name, sep, spec = text.partition("=")
+    name, spec = name.strip(), spec.strip()
+    example = "e.g. --grid fast=5:50:5 or --grid slow=20,50,100"
+    if not sep or not name or not spec:
+        raise InputError(f"cannot read grid {text!r}: expected NAME=VALUES", hint=example)
+    if ":" in spec:
+        return {name: _parse_range(name, spec, example)}
+    values = [_scalar(part.strip()) for part in spec.split(",") if part.strip()]
+    if not values:
+        raise InputError(f"grid {text!r} has no values", hint=example)
+    return {name: list(dict.fromkeys(values))}
+
+
+def _parse_range(name: str, spec: str, example: str) -> list:
+    parts = spec.split(":")
+    if len(parts) != 3 or not all(_NUMBER.match(p.strip()) for p in parts):
+        raise InputError(
+            f"cannot read range {name}={spec!r}: expected start:stop:step, all numbers",
+            hint=example,
+        )
+    start, stop, step = (_scalar(p.strip()) for p in parts)
+    if step <= 0:
+        raise InputError(f"range {name}={spec}: the step must be positive", hint=example)
+    if stop <= start:
+        raise InputError(
+            f"range {name}={spec} is empty: stop ({stop}) must be above start ({start}); "
+            "stop is excluded",
+            hint=example,
+        )
+    if all(isinstance(v, int) for v in (start, stop, step)):
+        return list(range(start, stop, step))
+    count = math.ceil((stop - start) / step - 1e-9)
+    return [round(start + k * step, 10) for k in range(count)]
+
+
+def _scalar(text: str) -> Any:
+    if _NUMBER.match(text):
+        number = float(text)
+        return (
+            int(number)
+            if number.is_integer() and "." not in text and "e" not in text.lower()
+            else number
+        )
+    return text
+
+
+def expand_grid(
+    strategy: str | Strategy, grid: Mapping[str, Sequence[Any]]
+) -> tuple[list[StrategyParams], int]:
+    """(the params of every valid combination, how many combinations the params model rejected).
+
+    Combinations the model rejects (``fast >= slow``) are skipped and counted; an unknown
+    parameter name, or a grid with no valid combination at all, is an :class:`InputError`.
+    Parameters left out of the grid keep their defaults.
+    """
+    strategy = get(strategy)
+    fields = list(strategy.params.model_fields)
+    unknown = [name for name in grid if name not in fields]
+    if unknown:
+        problems = "; ".join(f"{name!r}{_did_you_mean(name, fields)}" for name in unknown)
+        raise InputError(
+            f"{strategy.name} has no parameter {problems}",
+            hint=f"{strategy.name} takes {', '.join(fields)}",
+        )
+    names = list(grid)
+    value_lists = [list(dict.fromkeys(_as_list(grid[name]))) for name in names]
+    empty = [name for name, values in zip(names, value_lists, strict=True) if not values]
+    if empty:
+        raise InputError(
+            f"the grid gives no values for {', '.join(empty)}, so it has no combinations",
+            hint="give each parameter at least one value, e.g. fast=5:50:5",
+        )
+
+    params_list: list[StrategyParams] = []
+    skipped = 0
+    first_reason = ""
+    for combination in itertools.product(*value_lists):
+        try:
+            params_list.append(
+                strategy.params.model_validate(dict(zip(names, combination, strict=True)))
+            )
+        except pydantic.ValidationError as exc:
+            skipped += 1
+            if not first_reason:
+                first_reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+    if not params_list:
+        raise InputError(
+            f"none of the grid's {skipped} combinations are valid for {strategy.name} "
+            f"(e.g. {first_reason})",
+            hint="widen the ranges so that some combinations pass, e.g. fast below slow",
+        )
+    return params_list, skipped
+
+
+def _as_list(values: Any) -> list:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray | range):
+        return [values]
+    return list(values)
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+# -- the sweep --------------------------------------------------------------------------
+
+
+def sweep(
+    bars: Bars,
+    strategy: str | Strategy,
+    grid: Mapping[str, Sequence[Any]],
+    settings: BacktestSettings | None = None,
+    *,
+    per: Per = "symbol",
+    progress: bool = True,
+    max_columns: int | None = None,
+) -> SweepResult:
+    """The metrics of every valid combination of ``grid`` on ``bars`` (see SweepResult).
+
+    ``per="symbol"`` backtests each symbol alone with each combination (a column each);
+    ``per="portfolio"`` trades the whole universe as one book per combination, with
+    shared cash and ``max_positions``, as a config would trade it. ``max_columns`` bounds
+    the columns simulated at once (default: about 4 million bars x columns).
+    """
+    if per not in ("symbol", "portfolio"):
+        raise InputError(f"per must be 'symbol' or 'portfolio', not {per!r}")
+    strategy = get(strategy)
+    settings = settings or BacktestSettings()
+    params_list, skipped = expand_grid(strategy, grid)
+    chunks = combination_chunks(params_list, len(bars.symbols), len(bars), max_columns)
+
+    tables = []
+    bar = tqdm(
+        total=len(params_list), desc=f"sweep {strategy.name}", unit="combo", disable=not progress
+    )
+    with bar:
+        for chunk in chunks:
+            tables.append(_sweep_chunk(bars, strategy, chunk, settings, per))
+            bar.update(len(chunk))
+    return SweepResult(
+        strategy=strategy.name,
+        table=pd.concat(tables, ignore_index=True),
+        skipped=skipped,
+        n_combinations=len(params_list),
+        per=per,
+        param_names=list(type(params_list[0]).model_fields),
+    )
+
+
+def combination_chunks(
+    params_list: list, n_symbols: int, n_bars: int, max_columns: int | None
+) -> list[list]:
+    """``params_list`` cut into chunks of at most ``max_columns`` columns (combinations x symbols).
+
+    A combination's symbols always stay in one chunk (a book cannot be split). None means
+    about CELLS_PER_CHUNK bars x columns per chunk.
+    """
+    if max_columns is None:
+        max_columns = max(1, CELLS_PER_CHUNK // max(n_bars, 1))
+    if max_columns < 1:
+        raise InputError(f"max_columns must be at least 1, not {max_columns}")
+    per_chunk = max(1, max_columns // max(n_symbols, 1))
+    return [params_list[k : k + per_chunk] for k in range(0, len(params_list), per_chunk)]
+
+
+def _sweep_chunk(
+    bars: Bars,
+    strategy: Strategy,
+    params_list: list[StrategyParams],
+    settings: BacktestSettings,
+    per: str,
+) -> pd.DataFrame:
+    signals = signals_for_grid(strategy, bars, params_list, progress=False)
+    orders = prepare_orders(bars, signals, settings)
+    if per == "symbol":
+        simulation = simulate(orders, settings, books="per_column")
+        keys = orders.columns.to_frame(index=False)
+    else:
+        simulation = simulate(orders, settings, books="per_set")
+        keys = pd.DataFrame([params.model_dump() for params in params_list])
+    metrics = compute_metrics(simulation, freq=settings.freq).reset_index(drop=True)
+    return pd.concat([keys, metrics], axis=1)

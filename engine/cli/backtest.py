@@ -1,0 +1,230 @@
+"""`wb backtest` and `wb sweep`: a strategy on stored bars, once or over a parameter grid.
+
+Engine imports happen inside the commands so that `wb --help` stays quick.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
+from engine.errors import InputError
+
+date_type = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _day(value):
+    return None if value is None else value.date()
+
+
+def settings_options(command):
+    """The execution, cost and sizing options `wb backtest` and `wb sweep` share."""
+    options = [
+        click.option("--start", type=date_type, help="First date, YYYY-MM-DD."),
+        click.option("--end", type=date_type, help="Last date, YYYY-MM-DD (inclusive)."),
+        click.option(
+            "--fees",
+            type=float,
+            help="Commission per fill, a fraction of its value [default 0.0005].",
+        ),
+        click.option(
+            "--slippage",
+            type=float,
+            help="Adverse price move per fill, a fraction [default 0.0005].",
+        ),
+        click.option(
+            "--size",
+            type=click.Choice(["fraction", "risk", "all"]),
+            help="Sizing: a fraction of equity, risk to the stop, or all cash [default fraction].",
+        ),
+        click.option(
+            "--execution",
+            type=click.Choice(["next_open", "close"]),
+            help="Fill a signal at the next bar's open, or at its own close [default next_open].",
+        ),
+        click.option(
+            "--stop",
+            type=click.Choice(["none", "strategy", "atr"]),
+            help="Protective stop: none, the strategy's own, or the engine's ATR stop [default none].",
+        ),
+        click.option(
+            "--trailing-stop",
+            is_flag=True,
+            default=None,
+            help="Trail the stop behind the highest high.",
+        ),
+        click.option("--max-positions", type=int, help="Most positions open at once [default 5]."),
+        click.option("--init-cash", type=float, help="Starting cash [default 100000]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _settings(**overrides):
+    from engine.backtest.settings import BacktestSettings
+
+    return BacktestSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _params(param_args: tuple[str, ...]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for arg in param_args:
+        name, sep, value = arg.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise InputError(
+                f"cannot read --param {arg!r}: expected NAME=VALUE",
+                hint="e.g. --param fast=10 --param slow=30",
+            )
+        params[name.strip()] = value.strip()
+    return params
+
+
+@click.command()
+@click.option("--strategy", required=True, help="Strategy name, e.g. sma_crossover.")
+@click.option("--symbols", required=True, help="Comma-separated tickers, traded as one book.")
+@click.option(
+    "--param",
+    "param_args",
+    multiple=True,
+    help="A parameter, NAME=VALUE (repeat per parameter; the rest keep their defaults).",
+)
+@settings_options
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write an HTML report (equity, drawdown, trades on price) to this file.",
+)
+@json_option
+@pass_context
+def backtest(ctx: Context, strategy, symbols, param_args, start, end, report, as_json, **settings):
+    """Backtest STRATEGY on stored bars of --symbols and print its metrics.
+
+    `--fees 0 --slippage 0 --size all` on one symbol gives a run you can check by hand.
+    """
+    from engine.backtest.report import write_report
+    from engine.backtest.runner import run_backtest
+    from engine.data import load_bars
+
+    run_settings = _settings(**settings)
+    bars = load_bars(ctx.store(), split_symbols(symbols), _day(start), _day(end))
+    result = run_backtest(bars, strategy, _params(param_args), run_settings)
+    if report:
+        write_report(result, report)
+    if as_json:
+        emit_json(
+            {
+                **result.summary(),
+                "trade_list": result.trades,
+                "report": str(report) if report else None,
+            }
+        )
+        return
+    summary = result.summary()
+    params = " ".join(f"{k}={v}" for k, v in summary["params"].items())
+    click.echo(
+        f"{summary['strategy']} ({params}) on {', '.join(summary['symbols'])}, "
+        f"{summary['start']} .. {summary['end']}, {run_settings.freq} bars"
+    )
+    m = result.metrics
+    click.echo(
+        f"  total return {m['total_return']:.2%}  CAGR {m['cagr']:.2%}  Sharpe {m['sharpe']:.2f}  "
+        f"Sortino {m['sortino']:.2f}  max drawdown {m['max_drawdown']:.2%} "
+        f"({m['max_drawdown_duration']} bars)"
+    )
+    click.echo(
+        f"  {m['trades']} trades, win rate {m['win_rate']:.1%}, profit factor "
+        f"{m['profit_factor']:.2f}, exposure {m['exposure']:.1%}, turnover {m['turnover']:.1f}x/yr"
+    )
+    click.echo(f"  final equity {summary['final_equity']:,.2f} from {run_settings.init_cash:,.2f}")
+    if report:
+        click.echo(f"  report: {report}")
+
+
+@click.command()
+@click.option("--strategy", required=True, help="Strategy name, e.g. sma_crossover.")
+@click.option("--symbols", required=True, help="Comma-separated tickers.")
+@click.option(
+    "--grid",
+    "grid_args",
+    multiple=True,
+    required=True,
+    help="A parameter's values: NAME=start:stop:step (stop excluded) or NAME=a,b,c. "
+    "Repeat per parameter.",
+)
+@click.option(
+    "--per",
+    type=click.Choice(["symbol", "portfolio"]),
+    default="symbol",
+    show_default=True,
+    help="symbol: each symbol alone per combination; portfolio: the universe as one book.",
+)
+@click.option("--top", type=int, default=10, show_default=True, help="Rows to print, best first.")
+@click.option(
+    "--sort", "sort_by", default="sharpe", show_default=True, help="Metric to rank the rows by."
+)
+@settings_options
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write an HTML heatmap of --sort over the first two parameters to this file.",
+)
+@json_option
+@pass_context
+def sweep(
+    ctx: Context,
+    strategy,
+    symbols,
+    grid_args,
+    per,
+    top,
+    sort_by,
+    start,
+    end,
+    report,
+    as_json,
+    **settings,
+):
+    """Backtest every combination of --grid for STRATEGY; combinations its params reject are skipped."""
+    from engine.backtest.report import write_report
+    from engine.backtest.sweep import parse_grid_arg
+    from engine.backtest.sweep import sweep as run_sweep
+    from engine.data import load_bars
+
+    grid: dict = {}
+    for arg in grid_args:
+        grid.update(parse_grid_arg(arg))
+    run_settings = _settings(**settings)
+    bars = load_bars(ctx.store(), split_symbols(symbols), _day(start), _day(end))
+    result = run_sweep(bars, strategy, grid, run_settings, per=per, progress=not as_json)
+    best = result.best(sort_by, n=len(result.table))
+    if report:
+        write_report(result, report, metric=sort_by)
+    if as_json:
+        emit_json(
+            {
+                "strategy": result.strategy,
+                "per": per,
+                "n_combinations": result.n_combinations,
+                "skipped": result.skipped,
+                "freq": run_settings.freq,
+                "table": best,
+                "report": str(report) if report else None,
+            }
+        )
+        return
+    click.echo(
+        f"{result.strategy}: {result.n_combinations} combinations x "
+        f"{len(bars.symbols) if per == 'symbol' else 1} book(s), {result.skipped} skipped "
+        f"(rejected by the params), {run_settings.freq} bars; best {min(top, len(best))} "
+        f"by {sort_by}:"
+    )
+    shown = best.head(top)
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if report:
+        click.echo(f"report: {report}")
+
+
+COMMANDS = [backtest, sweep]

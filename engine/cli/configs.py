@@ -1,0 +1,303 @@
+"""`wb validate` and `wb configs`: turn a strategy into a validated config, and manage configs.
+
+Imports of the engine happen inside the commands so that `wb --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from pathlib import Path
+
+import click
+
+from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
+from engine.cli.backtest import settings_options
+
+user_option = click.option(
+    "--user",
+    default=None,
+    help="Who is acting, for the audit trail [default: $USER].",
+)
+
+
+def _actor(user: str | None) -> str:
+    """The person acting: --user, else $USER, else the login name."""
+    if user and user.strip():
+        return user.strip()
+    if os.environ.get("USER"):
+        return os.environ["USER"]
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return ""  # the registry then asks for --user
+
+
+# -- wb validate -------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option(
+    "--strategy",
+    required=True,
+    help="Strategy name, e.g. sma_crossover (a wrong name lists them all).",
+)
+@click.option("--symbols", required=True, help="Comma-separated tickers: the universe.")
+@click.option(
+    "--grid",
+    "grid_args",
+    multiple=True,
+    required=True,
+    help="A parameter's values: name=start:stop:step (stop exclusive) or name=a,b,c. Repeat per parameter.",
+)
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML file of validation thresholds [default: the built-in policy].",
+)
+@click.option(
+    "--folds", default=3, show_default=True, type=click.IntRange(min=2), help="Walk-forward folds."
+)
+@click.option(
+    "--anchored", is_flag=True, help="Anchored walk-forward: every fold trains from the first bar."
+)
+@click.option(
+    "--objective",
+    default="sharpe",
+    show_default=True,
+    help="Metric the in-sample picks the best params by.",
+)
+@settings_options  # the same execution, cost and sizing flags as wb backtest
+@click.option(
+    "--setting",
+    "setting_args",
+    multiple=True,
+    help="Any other backtest setting the config will trade by, KEY=VALUE (e.g. fraction=0.1, "
+    "atr_multiple=3). Repeat per setting.",
+)
+@click.option("--run-id", help="The notebook run that produced this proposal, if any.")
+@user_option
+@json_option
+@pass_context
+def validate(
+    ctx: Context,
+    strategy,
+    symbols,
+    grid_args,
+    policy_file,
+    folds,
+    anchored,
+    objective,
+    setting_args,
+    run_id,
+    user,
+    as_json,
+    start,
+    end,
+    **setting_flags,
+):
+    """Walk-forward STRATEGY over a grid, apply the guards and the policy, register the config.
+
+    Prints the config id and whether it was validated or rejected, with every reason.
+    """
+    from engine.backtest.sweep import parse_grid_arg
+    from engine.data.repository import load_bars
+    from engine.research.propose import propose
+    from engine.research.registry import get_config, yaml_path
+    from engine.research.validation import load_policy
+
+    policy = load_policy(policy_file)
+    grid: dict = {}
+    for arg in grid_args:
+        grid.update(parse_grid_arg(arg))
+    settings = _settings(setting_args, **setting_flags)
+    store = ctx.store()
+    bars = load_bars(store, split_symbols(symbols), _day(start), _day(end))
+    config, verdict = propose(
+        store,
+        bars,
+        strategy,
+        grid,
+        settings,
+        policy,
+        folds=folds,
+        anchored=anchored,
+        objective=objective,
+        run_id=run_id,
+        actor=_actor(user),
+        progress=not as_json,
+    )
+    record = get_config(store, config.config_id)
+    if as_json:
+        emit_json(
+            {
+                **record.summary(),
+                "verdict": verdict.status,
+                "evidence": config.evidence,
+                "yaml": yaml_path(ctx.data_dir, config.config_id),
+            }
+        )
+        return
+    click.echo(_verdict_text(record, verdict, yaml_path(ctx.data_dir, config.config_id)))
+
+
+def _settings(setting_args, **flags):
+    """BacktestSettings from ``--setting KEY=VALUE`` pairs and the flags (the flags win)."""
+    from engine.backtest.settings import BacktestSettings
+    from engine.config.loading import validate_model
+    from engine.errors import InputError
+
+    values: dict = {}
+    for arg in setting_args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key.strip():
+            raise InputError(
+                f"cannot read --setting {arg!r}: expected KEY=VALUE",
+                hint="e.g. --setting size=risk --setting stop=atr",
+            )
+        values[key.strip()] = value.strip()
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return validate_model(BacktestSettings, values, source="the backtest settings")
+
+
+def _verdict_text(record, verdict, path) -> str:
+    config, evidence = record.config, record.config.evidence
+    oos, ins = evidence.out_of_sample, evidence.in_sample
+    params = " ".join(f"{k}={v}" for k, v in config.params.items())
+    last = evidence.folds[-1] if evidence.folds else None
+    lines = [
+        f"config {record.config_id}  {config.strategy} on {', '.join(config.universe)}: "
+        f"{verdict.status.upper()}",
+        f"  params: {params}"
+        + (
+            f"  (the last fold's in-sample best, {last.train_start}..{last.train_end})"
+            if last
+            else ""
+        ),
+        f"  out of sample: Sharpe {_fmt(oos.get('sharpe'))}, max drawdown "
+        f"{_pct(oos.get('max_drawdown'))}, {_fmt(oos.get('trades'), '.0f')} trades, "
+        f"total return {_pct(oos.get('total_return'))}; in sample: Sharpe {_fmt(ins.get('sharpe'))}",
+        f"  guards: deflated Sharpe {_fmt(evidence.deflated_sharpe)} over {evidence.n_trials} trials, "
+        f"PBO {_fmt(evidence.pbo)}, look-ahead {'passed' if evidence.lookahead_passed else 'FAILED'}",
+    ]
+    if record.status != verdict.status:
+        lines.append(f"  status stays {record.status}: a trader has already acted on this config")
+    lines += [f"  warning: {warning}" for warning in evidence.warnings]
+    if verdict.reasons:
+        lines.append("  why rejected:")
+        lines += [f"   - {reason}" for reason in verdict.reasons]
+    lines.append(f"  written to {path}")
+    if record.status == "validated":
+        lines.append(f"  next: wb configs approve {record.config_id} --reason '...'")
+    return "\n".join(lines)
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{abs(value):.1%}" if value < 0 else f"{value:.1%}"
+
+
+def _day(value):
+    return None if value is None else value.date()
+
+
+# -- wb configs --------------------------------------------------------------------------------
+
+
+@click.group()
+def configs():
+    """List, show, approve, pause, resume and retire strategy configs."""
+
+
+@configs.command("list")
+@click.option(
+    "--status",
+    help="Only configs in this status (draft, validated, rejected, approved, paused, retired).",
+)
+@json_option
+@pass_context
+def list_command(ctx: Context, status, as_json):
+    """List configs, most recently changed first."""
+    from engine.research.registry import list_configs
+
+    records = list_configs(ctx.store(), status)
+    if as_json:
+        emit_json([r.summary() for r in records])
+        return
+    if not records:
+        click.echo(
+            "no configs" + (f" in status {status}" if status else "") + "; wb validate proposes one"
+        )
+        return
+    for r in records:
+        oos = (r.config.evidence.out_of_sample if r.config.evidence else {}).get("sharpe")
+        params = " ".join(f"{k}={v}" for k, v in r.config.params.items())
+        click.echo(
+            f"{r.config_id}  {r.status:9}  {r.strategy:20}  {','.join(r.config.universe):24}  "
+            f"{params}  OOS Sharpe {_fmt(oos)}  {r.updated_at:%Y-%m-%d %H:%M}"
+        )
+
+
+@configs.command("show")
+@click.argument("config_id")
+@json_option
+@pass_context
+def show(ctx: Context, config_id, as_json):
+    """Show config CONFIG_ID (an id or unique prefix) as YAML, with its history."""
+    from engine.research.registry import get_config, record_yaml
+    from engine.store import read_events
+
+    store = ctx.store()
+    record = get_config(store, config_id)
+    history = read_events(store, kinds=["config."], subject=record.config_id)
+    if as_json:
+        events = [
+            {**row, "payload": json.loads(row["payload"])} for row in history.to_dict("records")
+        ]
+        emit_json({**record.summary(), "config": record.config, "history": events})
+        return
+    click.echo(record_yaml(record), nl=False)
+    click.echo("# history (newest first):")
+    for event in history.itertuples():
+        click.echo(
+            f"#   {event.ts:%Y-%m-%d %H:%M:%S}  {event.kind:18}  by {event.actor}: "
+            f"{_why(event.payload)}"
+        )
+
+
+def _why(payload: str) -> str:
+    return str(json.loads(payload).get("why", ""))
+
+
+def _action_command(action: str, summary: str):
+    @click.argument("config_id")
+    @click.option("--reason", default="", help="Why, for the audit trail (required).")
+    @user_option
+    @json_option
+    @pass_context
+    def command(ctx: Context, config_id, reason, user, as_json):
+        from engine.research.registry import act
+
+        record = act(ctx.store(), config_id, action, _actor(user), reason)
+        if as_json:
+            emit_json(record.summary())
+            return
+        click.echo(f"config {record.config_id} ({record.strategy}) is now {record.status}")
+
+    command.__doc__ = summary
+    return configs.command(action)(command)
+
+
+_action_command("approve", "Approve validated config CONFIG_ID for the live loop to trade.")
+_action_command(
+    "pause", "Pause approved config CONFIG_ID: the live loop stops trading it until resumed."
+)
+_action_command("resume", "Resume paused config CONFIG_ID: it is approved again.")
+_action_command("retire", "Retire config CONFIG_ID for good.")
+
+COMMANDS = [validate, configs]

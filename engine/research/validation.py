@@ -1,0 +1,204 @@
+"""The validation gate: a policy of thresholds turns a config's evidence into a verdict.
+
+Every threshold is checked and every failure is listed, in a trader's words with the
+figure and the limit, so that a rejected config says exactly what it would take to pass.
+A figure that could not be computed (no trades, too few folds) fails its check: the gate
+fails closed, because a config that cannot show its evidence must not reach real money.
+
+The defaults are a reasonable bar for a daily US-equity strategy:
+
+========================  =======  =====================================================
+threshold                 default  why
+========================  =======  =====================================================
+min_oos_sharpe            0.5      annualised, on the stitched out-of-sample equity;
+                                   below it the edge rarely survives costs and slippage
+max_drawdown              0.25     deepest out-of-sample fall from a peak, as a fraction
+min_oos_trades            30       fewer trades cannot tell skill from a few lucky ones
+min_deflated_sharpe       0.95     probability the true Sharpe is above zero after
+                                   correcting for the number of combinations tried
+max_pbo                   0.4      probability of backtest overfitting; 0.5 is a coin
+                                   flip (the selection would add nothing)
+max_sharpe_degradation    0.5      the out-of-sample Sharpe may fall at most this
+                                   fraction below the in-sample one
+========================  =======  =====================================================
+
+Look-ahead must pass: it is not a threshold and no policy can turn it off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+from pydantic import Field
+
+from engine.config.loading import parse_yaml_mapping, read_text, validate_model
+from engine.config.models import Evidence
+
+# Names of the figures in the backtest's metrics dicts.
+SHARPE = "sharpe"
+MAX_DRAWDOWN = "max_drawdown"
+TRADES = "trades"
+
+
+class ValidationPolicy(pydantic.BaseModel):
+    """Thresholds a config's evidence must clear to be validated (see the module docs)."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    min_oos_sharpe: float = 0.5
+    max_drawdown: float = Field(0.25, gt=0, le=1)
+    min_oos_trades: int = Field(30, ge=0)
+    min_deflated_sharpe: float = Field(0.95, ge=0, le=1)
+    max_pbo: float = Field(0.4, ge=0, le=1)
+    max_sharpe_degradation: float = Field(0.5, ge=0)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "the policy") -> ValidationPolicy:
+        """The policy in YAML ``text``; fields left out keep their defaults."""
+        return validate_model(cls, parse_yaml_mapping(text, source=source), source=source)
+
+    @classmethod
+    def from_yaml_file(cls, path: str | Path) -> ValidationPolicy:
+        """The policy in the YAML file at ``path`` (``--policy FILE``)."""
+        return cls.from_yaml(read_text(path, what="policy"), source=f"policy file {path}")
+
+
+def load_policy(path: str | Path | None) -> ValidationPolicy:
+    """The policy in ``path``, or the defaults when no file is given."""
+    return ValidationPolicy() if path is None else ValidationPolicy.from_yaml_file(path)
+
+
+class Verdict(pydantic.BaseModel):
+    """The gate's answer: validated, or rejected with every reason it failed."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    status: Literal["validated", "rejected"]
+    reasons: list[str] = Field(default_factory=list)
+
+    @property
+    def validated(self) -> bool:
+        return self.status == "validated"
+
+
+def evaluate(evidence: Evidence | None, policy: ValidationPolicy) -> Verdict:
+    """The verdict of ``policy`` on ``evidence``: every failed check, with figure and limit."""
+    if evidence is None:
+        return Verdict(
+            status="rejected",
+            reasons=["no evidence: the config was never walked forward (run wb validate)"],
+        )
+    reasons = [
+        reason
+        for check in (
+            _lookahead,
+            _oos_sharpe,
+            _drawdown,
+            _trades,
+            _deflated_sharpe,
+            _pbo,
+            _degradation,
+        )
+        if (reason := check(evidence, policy)) is not None
+    ]
+    return Verdict(status="rejected" if reasons else "validated", reasons=reasons)
+
+
+# Each check gives back the reason it failed, or None when it passed.
+
+
+def _lookahead(evidence: Evidence, policy: ValidationPolicy) -> str | None:
+    if evidence.lookahead_passed:
+        return None
+    detail = f": {evidence.lookahead_detail}" if evidence.lookahead_detail else ""
+    return (
+        "look-ahead check failed: its past signals change when future bars are removed, "
+        f"so its backtest used information it could not have had{detail}"
+    )
+
+
+def _oos_sharpe(evidence: Evidence, policy: ValidationPolicy) -> str | None:
+    sharpe = evidence.out_of_sample.get(SHARPE)
+    if sharpe is None:
+        return (
+            "out-of-sample Sharpe is not available (no out-of-sample returns), so it cannot "
+            f"clear the minimum {policy.min_oos_sharpe:.2f}"
+        )
+    if sharpe < policy.min_oos_sharpe:
+        return f"out-of-sample Sharpe {sharpe:.2f} is below the minimum {policy.min_oos_sharpe:.2f}"
+    return None
+
+
+def _drawdown(evidence: Evidence, policy: ValidationPolicy) -> str | None:
+    drawdown = evidence.out_of_sample.get(MAX_DRAWDOWN)
+    if drawdown is None:
+        return (
+            "out-of-sample max drawdown is not available, so it cannot be held to the "
+            f"limit {policy.max_drawdown:.1%}"
+        )
+    # Reported as a positive fraction whatever sign the metrics use.
+    if abs(drawdown) > policy.max_drawdown:
+        return (
+            f"out-of-sample max drawdown {abs(drawdown):.1%} is deeper than the "
+            f"limit {policy.max_drawdown:.1%}"
+        )
+    return None
+
+
+def _trades(evidence: Evidence, policy: ValidationPolicy) -> str | None:
+    trades = evidence.out_of_sample.get(TRADES)
+    count = 0 if trades is None else int(trades)
+    if count < policy.min_oos_trades:
+        return (
+            f"only {count} out-of-sample trades, fewer than the {policy.min_oos_trades} "
+            "needed to tell skill from luck"
+        )
+    return None
+
+
+def _deflated_sharpe(evidence: Evidence, policy: ValidationPolicy) -> str | None:
+    dsr = evidence.deflated_sharpe
+    if dsr is None:
+        return (
+            "deflated Sharpe could not be computed, so it cannot clear the minimum "
+            f"{policy.min_deflated_sharpe:.2f}"
+        )
+    if dsr < policy.min_deflated_sharpe:
+        return (
+            f"deflated Sharpe {dsr:.2f} is below the minimum {policy.min_deflated_sharpe:.2f}: "
+            f"with {evidence.n_trials} combinations tried, the edge may be luck"
+        )
+    return None
+
+
+def _pbo(evidence: Evidence, policy: ValidationPolicy) -> str | None:
+    pbo = evidence.pbo
+    if pbo is None:
+        return (
+            "probability of backtest overfitting could not be computed, so it cannot be held "
+            f"to the limit {policy.max_pbo:.2f}"
+        )
+    if pbo > policy.max_pbo:
+        return (
+            f"probability of backtest overfitting {pbo:.2f} is above the limit "
+            f"{policy.max_pbo:.2f}: the in-sample best often does worse than average out of sample"
+        )
+    return None
+
+
+def _degradation(evidence: Evidence, policy: ValidationPolicy) -> str | None:
+    in_sample = evidence.in_sample.get(SHARPE)
+    out_of_sample = evidence.out_of_sample.get(SHARPE)
+    # With no positive in-sample Sharpe there is nothing to degrade from; the out-of-sample
+    # minimum already judges such a config.
+    if in_sample is None or out_of_sample is None or in_sample <= 0:
+        return None
+    degradation = 1.0 - out_of_sample / in_sample
+    if degradation > policy.max_sharpe_degradation:
+        return (
+            f"out-of-sample Sharpe {out_of_sample:.2f} is {degradation:.0%} below the "
+            f"in-sample {in_sample:.2f}, more than the {policy.max_sharpe_degradation:.0%} allowed"
+        )
+    return None

@@ -1,0 +1,187 @@
+"""`wb backtest` and `wb sweep` on a temp data dir filled with the bundled sample bars."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import cli
+from engine.cli._common import run_cli
+from engine.data.sample import sample_rows
+from engine.store import Store
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A data dir whose store holds AAPL and GE for 2008-2011, inserted directly."""
+    path = tmp_path_factory.mktemp("wb-data")
+    rows = sample_rows(["AAPL", "GE"], start="2008-01-01", end="2011-12-31").copy()
+    rows["source"] = "sample"
+    rows["ingested_at"] = pd.Timestamp("2024-01-01")
+    rows = rows[
+        [
+            "symbol",
+            "date",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "adj_close",
+            "source",
+            "ingested_at",
+        ]
+    ]
+
+    def insert(con):
+        con.register("sample_rows", rows)
+        con.execute("INSERT INTO bars SELECT * FROM sample_rows")
+
+    Store.open(path).transaction(insert)
+    return path
+
+
+def wb(data_dir: Path, *args: str):
+    result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_a_frictionless_all_in_backtest_is_checkable_by_hand(data_dir):
+    out = wb(
+        data_dir,
+        "backtest",
+        "--strategy",
+        "sma_crossover",
+        "--symbols",
+        "AAPL",
+        "--param",
+        "fast=10",
+        "--param",
+        "slow=30",
+        "--fees",
+        "0",
+        "--slippage",
+        "0",
+        "--size",
+        "all",
+        "--json",
+    )
+    summary = json.loads(out.output)
+    trades = pd.DataFrame(summary["trade_list"])
+    assert summary["trades"] == len(trades) > 5
+    # All cash in at each entry, no costs: equity compounds trade by trade, exit / entry
+    # (an open last trade is marked at the last close).
+    growth = np.prod(trades["exit_price"] / trades["entry_price"])
+    assert summary["total_return"] == pytest.approx(growth - 1)
+    assert summary["final_equity"] == pytest.approx(100_000 * growth)
+    assert summary["params"] == {"fast": 10, "slow": 30}
+    assert summary["settings"]["execution"] == "next_open"
+
+
+def test_backtest_prints_metrics_and_writes_a_report(data_dir, tmp_path):
+    report = tmp_path / "out" / "report.html"
+    out = wb(
+        data_dir,
+        "backtest",
+        "--strategy",
+        "sma_crossover",
+        "--symbols",
+        "AAPL,GE",
+        "--stop",
+        "atr",
+        "--trailing-stop",
+        "--report",
+        str(report),
+    )
+    assert "total return" in out.output and "Sharpe" in out.output and "trades" in out.output
+    html = report.read_text()
+    assert "plotly" in html and "Drawdown" in html and "Trades on price" in html
+
+
+def test_sweep_as_json_counts_the_skipped_combinations(data_dir, tmp_path):
+    report = tmp_path / "heatmap.html"
+    out = wb(
+        data_dir,
+        "sweep",
+        "--strategy",
+        "sma_crossover",
+        "--symbols",
+        "AAPL,GE",
+        "--grid",
+        "fast=10:40:10",
+        "--grid",
+        "slow=20,40",
+        "--json",
+        "--report",
+        str(report),
+    )
+    summary = json.loads(out.output)
+    # fast 10, 20, 30 x slow 20, 40: (20, 20) and (30, 20) fail fast < slow.
+    assert summary["n_combinations"] == 4 and summary["skipped"] == 2
+    table = pd.DataFrame(summary["table"])
+    assert len(table) == 4 * 2 and set(table["symbol"]) == {"AAPL", "GE"}
+    assert {"fast", "slow", "total_return", "sharpe", "trades"} <= set(table.columns)
+    assert table["sharpe"].is_monotonic_decreasing  # best first
+    assert "heatmap" in report.read_text().lower()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["backtest", "--strategy", "sma_crosover", "--symbols", "AAPL"],
+            "did you mean 'sma_crossover'",
+        ),
+        (
+            [
+                "backtest",
+                "--strategy",
+                "sma_crossover",
+                "--symbols",
+                "AAPL",
+                "--param",
+                "fast=30",
+                "--param",
+                "slow=10",
+            ],
+            "fast (30) must be less than slow (10)",
+        ),
+        (
+            ["backtest", "--strategy", "sma_crossover", "--symbols", "ZZZZ"],
+            "no stored bars for ZZZZ",
+        ),
+        (
+            ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--param", "fast"],
+            "expected NAME=VALUE",
+        ),
+        (
+            [
+                "sweep",
+                "--strategy",
+                "sma_crossover",
+                "--symbols",
+                "AAPL",
+                "--grid",
+                "fast=50:60:5",
+                "--grid",
+                "slow=10,20",
+            ],
+            "none of the grid's 4 combinations",
+        ),
+        (
+            ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--size", "risk"],
+            "needs a stop",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_code_2(data_dir, capsys, args, message):
+    code = run_cli(cli, ["--data-dir", str(data_dir), *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and "Traceback" not in err

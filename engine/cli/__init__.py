@@ -19,6 +19,7 @@ from engine.cli._common import Context
 # Modules whose click commands become `wb` subcommands, in the order `wb --help` lists them.
 COMMAND_MODULES = [
     "engine.cli.data",
+    "engine.cli.strategies",
     "engine.cli.backtest",
     "engine.cli.demo",
     "engine.cli.configs",

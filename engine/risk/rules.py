@@ -1,0 +1,416 @@
+"""The gate's rules about trading state, order hygiene, exposure and drawdown.
+
+Each rule is a plain function ``rule(intent, ctx) -> Outcome | None``: None lets the order
+pass; a :class:`Deny` stops it with a reason in a trader's words that carries the numbers;
+a :class:`Resize` lets it pass smaller; an :class:`Escalate` moves the account to a
+stricter trading state. Rules never raise for an order they dislike and never touch the
+store or a broker. The compliance rules (session, day trading, wash sales) live in
+:mod:`engine.risk.compliance`; :mod:`engine.risk.gate` runs them all in order.
+
+The book is long-only: a buy adds exposure, a sell reduces it. Exposure limits apply to
+buys only, so nothing here can stop a position from being reduced except the trading
+state, the session, the day-trade rule and a malformed order.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from engine.risk.context import GateContext
+from engine.risk.decision import Deny, Escalate, Outcome, Resize
+from engine.risk.model import OrderIntent, Purpose, TradingState
+from engine.risk.sizing import whole
+
+_EPSILON = 1e-9  # money compared after float arithmetic
+
+
+def money(value: float) -> str:
+    """``1234.5`` -> ``"$1,234.50"``; negatives as ``"-$1,234.50"``."""
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.2f}"
+
+
+def shares(qty: float) -> str:
+    """``100.0`` -> ``"100"``; fractional quantities keep their decimals."""
+    return f"{qty:,.0f}" if float(qty).is_integer() else f"{qty:,.6g}"
+
+
+def describe_order(intent: OrderIntent) -> str:
+    """``"buy 100 AAPL"``: how a reason names the order."""
+    return f"{intent.side} {shares(intent.qty)} {intent.symbol}"
+
+
+def _halt_allows(intent: OrderIntent) -> bool:
+    """Under a halt, only a trader's orders that reduce exposure may go."""
+    return intent.is_manual and not intent.adds_exposure
+
+
+# -- hard stops: malformed orders and trading state -------------------------------------
+
+
+def order_shape(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """Deny a fractional quantity on an account that trades whole shares."""
+    if not ctx.limits.fractional_shares and not float(intent.qty).is_integer():
+        return Deny(
+            "order_shape",
+            f"{describe_order(intent)} refused: this account trades whole shares only "
+            "(fractional_shares is off)",
+        )
+    return None
+
+
+def kill_switch(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """The kill switch HALTS trading: only a trader's orders that reduce positions still go."""
+    if not ctx.state.kill_switch:
+        return None
+    reason = "the kill switch is engaged"
+    change = None if ctx.trading_state is TradingState.HALTED else TradingState.HALTED
+    if _halt_allows(intent):
+        return Escalate("kill_switch", TradingState.HALTED, reason) if change else None
+    return Deny(
+        "kill_switch",
+        f"{describe_order(intent)} refused: {reason}; only a trader's orders that reduce positions "
+        "are accepted until a trader releases it",
+        state_change=change,
+        state_reason=reason,
+    )
+
+
+def weekly_hard_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """A weekly loss past the hard limit HALTS trading until a trader resumes."""
+    if ctx.trading_state is TradingState.HALTED:
+        return None
+    down = ctx.losses.weekly_since_resume
+    limit = ctx.limits.weekly_hard_loss
+    if down < limit:
+        return None
+    reason = (
+        f"equity is down {down:.2%} this week, past the hard limit of {limit:.0%}: "
+        "trading HALTED until a trader resumes"
+    )
+    if _halt_allows(intent):
+        return Escalate("weekly_hard_loss", TradingState.HALTED, reason)
+    return Deny(
+        "weekly_hard_loss",
+        f"{describe_order(intent)} refused: {reason}",
+        TradingState.HALTED,
+        state_reason=reason,
+    )
+
+
+def trading_state(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """REDUCING lets only orders that reduce exposure go; HALTED only a trader's such orders."""
+    state = ctx.trading_state
+    why = f" ({ctx.state_reason})" if ctx.state_reason else ""
+    if state is TradingState.REDUCING and intent.adds_exposure:
+        return Deny(
+            "trading_state",
+            f"{describe_order(intent)} refused: trading is REDUCING{why}; only exits and stops are accepted",
+        )
+    if state is TradingState.HALTED and not _halt_allows(intent):
+        return Deny(
+            "trading_state",
+            f"{describe_order(intent)} refused: trading is HALTED{why}; only a trader's orders that "
+            "reduce positions are accepted until a trader resumes",
+        )
+    return None
+
+
+def paused_strategy(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """A paused config may not open or add; its exits and stops still go, so it can unwind."""
+    if intent.config_id in ctx.state.paused_configs and intent.adds_exposure:
+        return Deny(
+            "paused_strategy",
+            f"{describe_order(intent)} refused: config {intent.config_id} is paused; "
+            "it may only exit its positions until a trader resumes it",
+        )
+    return None
+
+
+# -- order hygiene ----------------------------------------------------------------------
+
+
+def restricted_list(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """Nobody buys a symbol on the restricted list."""
+    if intent.adds_exposure and intent.symbol in ctx.limits.restricted_symbols:
+        return Deny(
+            "restricted_list",
+            f"{describe_order(intent)} refused: {intent.symbol} is on the restricted list",
+        )
+    return None
+
+
+def long_only(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """A sell may not exceed the shares held (less those already being sold): no shorts."""
+    if intent.adds_exposure:
+        return None
+    held = ctx.state.position_qty(intent.symbol)
+    if held <= 0:
+        return Deny(
+            "long_only",
+            f"{describe_order(intent)} refused: no {intent.symbol} is held and the book is long-only",
+        )
+    # A protective stop replaces the position's stop, so it may cover every held share.
+    selling = (
+        0.0 if intent.purpose is Purpose.STOP else ctx.state.working_sells.get(intent.symbol, 0)
+    )
+    available = held - selling
+    if intent.qty > available + _EPSILON:
+        already = f", {shares(selling)} already being sold" if selling else ""
+        return Deny(
+            "long_only",
+            f"{describe_order(intent)} refused: {shares(held)} {intent.symbol} held{already}; "
+            f"at most {shares(max(available, 0))} can be sold (the book is long-only)",
+        )
+    return None
+
+
+def stops_only_tighten(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """A protective stop may only move toward the price, and must sit below it."""
+    if intent.purpose is not Purpose.STOP:
+        return None
+    position = ctx.state.positions.get(intent.symbol)
+    new = intent.stop_price
+    if position is not None and position.stop_price is not None and new < position.stop_price:
+        return Deny(
+            "stops_only_tighten",
+            f"stop on {intent.symbol} refused: moving it from {money(position.stop_price)} down "
+            f"to {money(new)} would loosen it; stops only tighten",
+        )
+    last = ctx.state.last_price(intent.symbol)
+    if last is not None and new >= last:
+        return Deny(
+            "stops_only_tighten",
+            f"stop on {intent.symbol} refused: a sell stop at {money(new)} is at or above the "
+            f"last price {money(last)} and would fill at once; send an exit instead",
+        )
+    return None
+
+
+def duplicate_order(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """The same source may not send the same side of a symbol twice for one bar.
+
+    A trader's order has no bar: the same order from the same trader within
+    ``duplicate_window_seconds`` is taken for a double click.
+    """
+    if intent.bar is not None:
+        if (intent.source, intent.symbol, intent.side, intent.bar) in ctx.state.sent_keys:
+            return Deny(
+                "duplicate_order",
+                f"{describe_order(intent)} refused: {intent.source} already sent a {intent.side} of "
+                f"{intent.symbol} for the bar of {intent.bar:%Y-%m-%d %H:%M} UTC",
+            )
+        return None
+    window = timedelta(seconds=ctx.limits.duplicate_window_seconds)
+    for order in reversed(ctx.state.recent_orders):
+        if order.submitted_at < ctx.now - window:
+            break
+        if (order.source, order.symbol, order.side, order.qty) == (
+            intent.source,
+            intent.symbol,
+            intent.side,
+            intent.qty,
+        ):
+            ago = (ctx.now - order.submitted_at).total_seconds()
+            return Deny(
+                "duplicate_order",
+                f"{describe_order(intent)} refused: the same order was sent by {intent.source} "
+                f"{ago:.0f}s ago; send it again after "
+                f"{ctx.limits.duplicate_window_seconds:.0f}s if it is meant",
+            )
+    return None
+
+
+def order_throttle(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """At most ``max_orders_per_minute`` buys in any 60 seconds (a runaway-loop guard).
+
+    Orders that reduce exposure are not throttled: a flatten of the whole book must go out
+    at once, and the long-only rule already bounds how much can be sold.
+    """
+    if not intent.adds_exposure:
+        return None
+    sent, limit = ctx.buys_last_minute, ctx.limits.max_orders_per_minute
+    if sent >= limit:
+        return Deny(
+            "order_throttle",
+            f"{describe_order(intent)} refused: {sent} buy orders in the last 60 seconds reached "
+            f"the limit of {limit} per minute",
+        )
+    return None
+
+
+# -- universe filters (buys only) -------------------------------------------------------
+
+
+def price_known(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """A buy needs a price (its limit, or the last trade) for every dollar limit after this."""
+    if intent.adds_exposure and ctx.price(intent) is None:
+        return Deny(
+            "price_known",
+            f"{describe_order(intent)} refused: no last price for {intent.symbol}, so its cost cannot "
+            "be checked; send a limit order or refresh the market data",
+        )
+    return None
+
+
+def price_filter(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """Buys only of shares priced between ``min_price`` and ``max_price``."""
+    if not intent.adds_exposure:
+        return None
+    price, limits = ctx.price(intent), ctx.limits
+    if price is None:
+        return price_known(intent, ctx)
+    if price < limits.min_price:
+        return Deny(
+            "price_filter",
+            f"{describe_order(intent)} refused: {intent.symbol} at {money(price)} is below the "
+            f"minimum price {money(limits.min_price)}",
+        )
+    if limits.max_price is not None and price > limits.max_price:
+        return Deny(
+            "price_filter",
+            f"{describe_order(intent)} refused: {intent.symbol} at {money(price)} is above the "
+            f"maximum price {money(limits.max_price)}",
+        )
+    return None
+
+
+def liquidity_filter(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """Buys only of symbols trading at least ``min_avg_dollar_volume`` a day on average."""
+    floor = ctx.limits.min_avg_dollar_volume
+    if not intent.adds_exposure or floor <= 0:
+        return None
+    snapshot = ctx.state.market.get(intent.symbol)
+    volume = snapshot.avg_dollar_volume if snapshot else None
+    if volume is None:
+        return Deny(
+            "liquidity_filter",
+            f"{describe_order(intent)} refused: the average dollar volume of {intent.symbol} is "
+            f"unknown and the minimum is {money(floor)} a day",
+        )
+    if volume < floor:
+        return Deny(
+            "liquidity_filter",
+            f"{describe_order(intent)} refused: {intent.symbol} trades {money(volume)} a day on "
+            f"average, below the minimum of {money(floor)}",
+        )
+    return None
+
+
+# -- drawdown (buys only, the hard halt above) ------------------------------------------
+
+
+def daily_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """No new entries for the rest of a day that is down ``daily_loss_limit`` or more."""
+    if not intent.adds_exposure:
+        return None
+    down, limit = ctx.losses.daily, ctx.limits.daily_loss_limit
+    if down >= limit:
+        return Deny(
+            "daily_loss",
+            f"{describe_order(intent)} refused: equity is down {down:.2%} since the prior close, "
+            f"past the daily limit of {limit:.0%}: no new entries today",
+        )
+    return None
+
+
+def weekly_soft_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """Past the weekly soft loss, new buys are cut to ``weekly_soft_size_factor`` of their size."""
+    if not intent.adds_exposure:
+        return None
+    down, limits = ctx.losses.weekly, ctx.limits
+    if down < limits.weekly_soft_loss:
+        return None
+    qty = whole(intent.qty * limits.weekly_soft_size_factor, limits.fractional_shares)
+    why = (
+        f"equity is down {down:.2%} this week, past the soft limit of "
+        f"{limits.weekly_soft_loss:.0%}: sizes are cut to {limits.weekly_soft_size_factor:.0%}"
+    )
+    if qty <= 0:
+        return Deny(
+            "weekly_soft_loss", f"{describe_order(intent)} refused: {why}, which leaves 0 shares"
+        )
+    return Resize("weekly_soft_loss", qty, f"{describe_order(intent)} cut to {shares(qty)}: {why}")
+
+
+# -- exposure (buys only) ---------------------------------------------------------------
+
+
+def max_positions(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """A buy of a new symbol may not take the book past ``max_positions`` symbols."""
+    if not intent.adds_exposure:
+        return None
+    open_symbols, limit = ctx.state.open_symbols, ctx.limits.max_positions
+    if intent.symbol in open_symbols or len(open_symbols) < limit:
+        return None
+    return Deny(
+        "max_positions",
+        f"{describe_order(intent)} refused: {len(open_symbols)} positions held or being bought "
+        f"({', '.join(sorted(open_symbols))}) already reach the limit of {limit}",
+    )
+
+
+def position_cap(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """A position (held, being bought and this order) may not exceed ``max_position_pct`` of equity."""
+    if not intent.adds_exposure:
+        return None
+    price, state, limits = ctx.price(intent), ctx.state, ctx.limits
+    if price is None:
+        return price_known(intent, ctx)
+    cap = limits.max_position_pct * state.equity
+    existing = state.position_qty(intent.symbol) + state.working_buys.get(intent.symbol, (0, 0))[0]
+    value = (existing + intent.qty) * price
+    if value <= cap + _EPSILON:
+        return None
+    if state.equity <= 0:
+        return Deny(
+            "position_cap",
+            f"{describe_order(intent)} refused: equity {money(state.equity)} leaves no room "
+            "for a position",
+        )
+    room = whole(max(cap / price - existing, 0.0), limits.fractional_shares)
+    return Deny(
+        "position_cap",
+        f"{describe_order(intent)} refused: the position would be worth {money(value)}, "
+        f"{value / state.equity:.1%} of equity {money(state.equity)}, above the cap of "
+        f"{limits.max_position_pct:.0%} ({money(cap)}); at most {shares(room)} more shares fit",
+    )
+
+
+def order_notional(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """A buy may not cost more than ``max_order_notional`` dollars (a fat-finger guard)."""
+    if not intent.adds_exposure:
+        return None
+    if (price := ctx.price(intent)) is None:
+        return price_known(intent, ctx)
+    cost, limit = intent.qty * price, ctx.limits.max_order_notional
+    if cost > limit + _EPSILON:
+        return Deny(
+            "order_notional",
+            f"{describe_order(intent)} refused: it costs {money(cost)}, above the largest order "
+            f"allowed, {money(limit)}",
+        )
+    return None
+
+
+def cash_buffer(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
+    """After a buy (and the buys still working), cash must stay above ``cash_buffer`` of equity."""
+    if not intent.adds_exposure:
+        return None
+    if (price := ctx.price(intent)) is None:
+        return price_known(intent, ctx)
+    state, limits = ctx.state, ctx.limits
+    cost = intent.qty * price
+    left = state.cash - state.committed_cash - cost
+    floor = limits.cash_buffer * state.equity
+    if left >= floor - _EPSILON:
+        return None
+    committed = (
+        f" and {money(state.committed_cash)} in working buys" if state.committed_cash else ""
+    )
+    return Deny(
+        "cash_buffer",
+        f"{describe_order(intent)} refused: it costs {money(cost)}, leaving {money(left)} of cash "
+        f"{money(state.cash)}{committed}; the buffer keeps {money(floor)} "
+        f"({limits.cash_buffer:.0%} of equity)",
+    )

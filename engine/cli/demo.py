@@ -1,15 +1,32 @@
-"""`wb demo`: a new user's first run, offline or online."""
+"""`wb demo`: a new user's first run, offline or online.
+
+1. ingest bars (Yahoo when it answers within a few seconds, else the bundled sample);
+2. research two built-in strategies with the research notebook under papermill;
+3. approve the best validated config, labelled as a demo approval in the audit trail;
+4. replay the live loop over the last year of bars with the paper broker;
+5. start the job scheduler and the control room until Ctrl-C (skipped with --no-ui).
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import time
+from pathlib import Path
 
 import click
 
 from engine.cli._common import Context, pass_context
 
 DEMO_UNIVERSE = ["AAPL", "BA", "CAT", "F", "GE", "IBM", "MSFT"]
+#: Two strategies and their grids; both trade with ATR protective stops (2 x ATR(14)).
+DEMO_STRATEGIES = {
+    "sma_crossover": {"fast": [10, 20, 50], "slow": [100, 150, 200]},
+    "donchian_breakout": {"entry_window": [20, 55, 100], "exit_window": [10, 20, 50]},
+}
+DEMO_SETTINGS = {"stop": "atr"}
+DEMO_ACTOR = "demo"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "strategy_research.ipynb"
 
 
 def yahoo_reachable(timeout: float = 3.0) -> bool:
@@ -23,28 +40,101 @@ def yahoo_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def step(number: int, text: str) -> None:
+    click.secho(f"\n{number}. {text}", bold=True)
+
+
+def ingest_bars(ctx: Context, offline: bool) -> tuple[list[str], str, str]:
+    """Bars for the demo universe; returns (symbols, first date, last date) of what is stored."""
+    from engine.cli.data import store_summary
+    from engine.data.ingest import ingest
+    from engine.data.sources import SampleSource, YahooSource
+
+    store = ctx.store()
+    if not offline and yahoo_reachable():
+        click.echo("   from Yahoo Finance (the network answered)")
+        source, symbols, start = YahooSource(), DEMO_UNIVERSE, "2014-01-01"
+    else:
+        click.echo("   from the bundled sample bars (Yahoo is not reachable from here, or --offline)")
+        source, symbols, start = SampleSource(), DEMO_UNIVERSE, None
+    result = ingest(store, source, symbols, start, policy="reject", actor=DEMO_ACTOR)
+    click.echo(f"   {result.rows_added} bars added, {result.rows_already_stored} already stored")
+    summary = store_summary(store)
+    summary = summary[summary["symbol"].isin(DEMO_UNIVERSE)]
+    return DEMO_UNIVERSE, str(summary["first"].max()), str(summary["last"].min())
+
+
+def research(ctx: Context, symbols: list[str], first: str, last: str) -> list:
+    """Run the research notebook for each demo strategy; returns the proposed config records."""
+    from engine.research.registry import get_config
+    from engine.research.runs import run_notebook
+
+    proposed = []
+    for strategy, grid in DEMO_STRATEGIES.items():
+        started = time.monotonic()
+        record = run_notebook(
+            ctx.store(), NOTEBOOK,
+            {"strategy": strategy, "symbols": symbols, "start": first, "end": last, "grid": grid,
+             "folds": 4, "settings": DEMO_SETTINGS},
+            data_dir=ctx.data_dir, actor=DEMO_ACTOR,
+        )
+        took = time.monotonic() - started
+        if not record.succeeded:
+            click.secho(f"   {strategy}: the run failed ({record.error}); "
+                        f"see {record.output_path}", fg="red")
+            continue
+        click.echo(f"   {strategy}: run {record.run_id} in {took:.0f}s -> {record.output_path}")
+        for proposal in record.configs_proposed:
+            config = get_config(ctx.store(), proposal.config_id)
+            colour = "green" if config.status == "validated" else "yellow"
+            click.secho(f"     config {config.config_id} {config.status.upper()} "
+                        f"params {config.config.params}", fg=colour)
+            for reason in config.reasons:
+                click.echo(f"       - {reason}")
+            proposed.append(config)
+    return proposed
+
+
+def approve_best(ctx: Context, proposed: list):
+    """Approve the validated config with the best out-of-sample Sharpe, as a labelled demo act."""
+    from engine.research.registry import act, get_config
+
+    def oos_sharpe(record) -> float:
+        evidence = record.config.evidence
+        value = (evidence.out_of_sample or {}).get("sharpe") if evidence else None
+        return float("-inf") if value is None else float(value)
+
+    candidates = [get_config(ctx.store(), p.config_id) for p in proposed]
+    validated = [c for c in candidates if c.status in ("validated", "approved")]
+    if not validated:
+        click.secho("   no config was validated, so nothing is approved: the policy did its job",
+                    fg="yellow")
+        return None
+    best = max(validated, key=oos_sharpe)
+    if best.status == "validated":
+        best = act(ctx.store(), best.config_id, "approve", DEMO_ACTOR,
+                   "DEMO APPROVAL by `wb demo`, not a trader's decision")
+    click.echo(f"   approved {best.config_id} ({best.strategy}, OOS Sharpe {oos_sharpe(best):.2f});"
+               " the audit log records it as a demo approval")
+    return best
+
+
 @click.command()
 @click.option("--no-ui", is_flag=True, help="Run the steps and exit (for scripts and tests).")
 @click.option("--offline", is_flag=True, help="Do not try Yahoo; use the bundled sample bars.")
 @pass_context
 def demo(ctx: Context, no_ui: bool, offline: bool):
-    """Run the demo: ingest bars (Yahoo if reachable, else the bundled sample) and summarise them."""
-    from engine.cli.data import _summary_text
-    from engine.data.ingest import ingest
-    from engine.data.sources import SampleSource, YahooSource
-
-    store = ctx.store()
+    """Run the demo: ingest, research two strategies, approve the best, replay it on paper."""
+    started = time.monotonic()
     click.echo(f"demo data dir: {ctx.data_dir.resolve()}")
-    if not offline and yahoo_reachable():
-        click.echo("1. ingesting bars from Yahoo Finance (the network answered)")
-        source, symbols, start = YahooSource(), DEMO_UNIVERSE, "2015-01-01"
-    else:
-        click.echo("1. ingesting the bundled sample bars (Yahoo is not reachable from here, "
-                   "or --offline was given)")
-        source, symbols, start = SampleSource(), None, None
-    result = ingest(store, source, symbols, start, policy="reject", actor="demo")
-    click.echo(f"   {result.rows_added} bars added, {result.rows_already_stored} already stored")
-    click.echo(_summary_text(ctx))
+    step(1, "Ingesting daily bars")
+    symbols, first, last = ingest_bars(ctx, offline)
+    click.echo(f"   universe {', '.join(symbols)}: {first} .. {last}")
+    step(2, "Researching two strategies with the research notebook (papermill)")
+    proposed = research(ctx, symbols, first, last)
+    step(3, "Approving the best validated config")
+    approve_best(ctx, proposed)
+    click.echo(f"\ndemo steps done in {time.monotonic() - started:.0f}s")
 
 
 COMMANDS = [demo]

@@ -1,0 +1,37 @@
+"""The README's demo, end to end, as a new user runs it (without the UI, offline)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from engine.research.registry import list_configs
+from engine.store import Store, read_events
+
+
+@pytest.mark.slow
+def test_the_demo_runs_end_to_end_offline(tmp_path):
+    data_dir = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "--data-dir", str(data_dir), "demo", "--no-ui"],
+        capture_output=True, text=True, timeout=1200,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "from the bundled sample bars" in out  # WB_OFFLINE: it says which source it used
+
+    store = Store.open(data_dir)
+    configs = list_configs(store)
+    assert {c.strategy for c in configs} == {"sma_crossover", "donchian_breakout"}
+    for config in configs:  # each verdict and its reasons are shown
+        verdict = "VALIDATED" if config.status == "approved" else config.status.upper()
+        assert f"config {config.config_id} {verdict}" in out
+        for reason in config.reasons:
+            assert reason in out
+
+    approved = [c for c in configs if c.status == "approved"]
+    assert len(approved) == 1
+    assert f"approved {approved[0].config_id}" in out
+    approvals = read_events(store, kinds=["config.approved"])
+    assert approvals["actor"].tolist() == ["demo"]
+    assert "DEMO APPROVAL" in approvals.iloc[0]["payload"]

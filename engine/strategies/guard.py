@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from engine.data.bars import FIELDS, Bars
-from engine.errors import InputError, WorkbenchError
+from engine.errors import InputError, OperatorError, TemporaryError, WorkbenchError
 from engine.strategies.base import Signals, Strategy, StrategyError, StrategyParams
 from engine.strategies.registry import get, make_params
 
@@ -109,7 +109,9 @@ def call_strategy(strategy: Strategy, fn, *args):
     """``fn(*args)``, with any failure turned into a StrategyError naming the strategy."""
     try:
         return fn(*args)
-    except StrategyError:
+    except (StrategyError, OperatorError, TemporaryError):
+        # A changed model file or an unreachable service is not bad input: the caller
+        # (the live loop above all) must stop or retry, not treat it as a fixable argument.
         raise
     except WorkbenchError as exc:  # the strategy's own complaint: keep its words and hint
         raise StrategyError(strategy.name, exc.message, hint=exc.hint) from exc

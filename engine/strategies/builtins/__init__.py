@@ -7,6 +7,7 @@ whose validators reject combinations that make no sense (``fast >= slow``).
 from engine.strategies.builtins import (  # noqa: F401  (imported to register)
     bollinger_reversion,
     donchian_breakout,
+    ml_classifier,
     momentum_rotation,
     rsi_reversion,
     sma_crossover,

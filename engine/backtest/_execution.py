@@ -2,9 +2,11 @@
 
 The engine, not the strategy, decides when a signal can be acted on: with
 ``execution="next_open"`` a signal of bar t is moved to bar t+1 here, once, for every
-backtest, sweep and walk-forward fold. Windows are cut *after* that shift, so a test
-window's first bar can act on the signal of the bar before it, and signals are always
-computed on the full history before the window (never on truncated data).
+backtest, sweep and walk-forward fold, together with the close it was decided at (sizes
+and stop levels come from that close, see :mod:`engine.backtest.rules`). Windows are cut
+*after* that shift, so a test window's first bar can act on the signal of the bar before
+it, and signals are always computed on the full history before the window (never on
+truncated data).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import vectorbt as vbt
 from vectorbt.base.array_wrapper import ArrayWrapper
 from vectorbt.portfolio.enums import log_dt
 
-from engine.backtest._simulate import SIZE_ALL, SIZE_FRACTION, SIZE_RISK, simulate_nb
+from engine.backtest._simulate import simulate_nb
+from engine.backtest.rules import SIZE_MODES
 from engine.backtest.settings import BacktestSettings
+from engine.backtest.stops import stop_distances
 from engine.data.bars import Bars
 from engine.errors import InputError
 from engine.strategies.base import Signals
-
-_SIZE_MODES = {"fraction": SIZE_FRACTION, "risk": SIZE_RISK, "all": SIZE_ALL}
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Orders:
     """Signals moved to the bar they may fill on: (bars x columns) arrays, plus the prices.
 
     Columns are ``n_sets`` blocks of the bars' symbols (one block per parameter set).
+    ``decision_price`` (bars x symbols) is the close each row's signals were decided at:
+    the bar before for ``next_open`` (NaN on the first bar), the bar itself for ``close``.
     """
 
     index: pd.DatetimeIndex
@@ -42,6 +46,7 @@ class Orders:
     high: np.ndarray
     low: np.ndarray
     close: np.ndarray
+    decision_price: np.ndarray
     n_sets: int
 
     @property
@@ -65,6 +70,7 @@ class Orders:
             high=cut(self.high),
             low=cut(self.low),
             close=cut(self.close),
+            decision_price=cut(self.decision_price),
             n_sets=self.n_sets,
         )
 
@@ -89,10 +95,12 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
 
     entries = signals.entries.to_numpy(dtype=bool)
     exits = signals.exits.to_numpy(dtype=bool)
-    stop = _stop_distance(bars, signals, settings, n_sets)
+    stop = stop_distances(bars, signals, settings, n_sets)
+    decision_price = close
     if settings.execution == "next_open":
-        entries, exits, stop = (
-            _next_bar(a, fill) for a, fill in ((entries, False), (exits, False), (stop, np.nan))
+        entries, exits, stop, decision_price = (
+            _next_bar(a, fill)
+            for a, fill in ((entries, False), (exits, False), (stop, np.nan), (close, np.nan))
         )
     entries = entries & ~exits
 
@@ -113,6 +121,7 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
         high=np.asfortranarray(high),
         low=np.asfortranarray(low),
         close=np.asfortranarray(close),
+        decision_price=np.asfortranarray(decision_price),
         n_sets=n_sets,
     )
 
@@ -133,23 +142,6 @@ def _check_prices(bars: Bars, close: np.ndarray) -> None:
             f"{bars.index[row].date()}; prices must be positive",
             hint="re-ingest the symbol and check it with the data quality report",
         )
-
-
-def _stop_distance(bars: Bars, signals: Signals, settings: BacktestSettings, n_sets: int):
-    shape = signals.entries.shape
-    if settings.stop == "none":
-        return np.full(shape, np.nan)
-    if settings.stop == "strategy":
-        if signals.stop_distance is None:
-            raise InputError(
-                "stop='strategy' but this strategy gives no stop distance",
-                hint="use stop='atr' (the engine's ATR stop) or stop='none'",
-            )
-        return signals.stop_distance.to_numpy(dtype=float)
-    from engine.strategies.indicators import atr
-
-    distance = settings.atr_multiple * atr(bars.high, bars.low, bars.close, settings.atr_window)
-    return np.tile(distance.to_numpy(dtype=float), (1, n_sets))
 
 
 @dataclass
@@ -274,6 +266,7 @@ def simulate(
         orders.high,
         orders.low,
         orders.close,
+        orders.decision_price,
         sym_of_col,
         orders.entries,
         orders.exits,
@@ -281,7 +274,7 @@ def simulate(
         group_lens,
         init_cash,
         settings.execution == "next_open",
-        _SIZE_MODES[settings.size],
+        SIZE_MODES[settings.size],
         settings.fraction,
         settings.risk_per_trade,
         settings.fees,

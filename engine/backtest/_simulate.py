@@ -4,27 +4,38 @@ vectorbt's ``Portfolio.from_signals`` cannot size an entry by the book's equity 
 amounts, values and shares of *cash*) nor cap the number of positions a shared book holds,
 and its ``from_order_func`` costs ~7x more per bar. So this loop decides *when* and *how
 much* to trade, and vectorbt does everything else: every fill goes through vectorbt's own
-``process_order_nb`` (fees, slippage, partial fills on short cash), the stop arithmetic is
-vectorbt's (``stop_price = anchor * (1 - stop)``, a gap through the stop fills at the open),
-and the order records it writes become a ``vbt.Portfolio``. Where the two can be compared
-(one symbol, size 'all', the same stops) the fills equal ``from_signals`` exactly; the
-tests hold them to it.
+``process_order_nb`` (fees, slippage, partial fills on short cash), and the order records
+it writes become a ``vbt.Portfolio``.
 
-Each bar of a book, in time order:
+**The rules are those of** :mod:`engine.backtest.rules`, which states them once for this
+loop and the live loop alike: every sizing and stop decision below is a call into it.
+In short, each bar of a book, in time order:
 
-- ``execution="next_open"``: exits at the open (a stop the open has gapped through, then
-  exit signals); entries at the open, in column order while the book has slots and cash;
-  then stops hit inside the bar (entries of this bar included: their stop is live from
-  the fill); then trailing stops move up to the bar's high.
+- ``execution="next_open"``: first the decisions of the close before, from what was known
+  then (:func:`~engine.backtest.rules.plan_close`: exits, free slots, the cash budget,
+  entry sizes at that close); then at the open, stops the open gapped through and the
+  planned exits, then the planned entries in column order (a buy the cash at the open
+  cannot pay in full fills in part); then stops hit inside the bar (this bar's entries
+  included: their stop is live from the fill, at a level set from the decision's close);
+  then trailing stops move up to the bar's high.
 - ``execution="close"``: stops hit inside the bar, trailing stops move up, then exit
-  signals at the close, then entries at the close (their stops start on the next bar).
+  signals at the close, then entries at the close, sized at that close (their stops start
+  on the next bar). A symbol that exits on a bar does not re-enter on the same bar.
 
-A symbol that exits on a bar does not re-enter on the same bar. Prices are per symbol
-(``sym_of_col`` maps each signal column to its price column), so a sweep over thousands of
-parameter sets does not copy the prices once per set.
+Prices are per symbol (``sym_of_col`` maps each signal column to its price column), so a
+sweep over thousands of parameter sets does not copy the prices once per set.
+
+numba keys a cached function to its own file only, not to the files of the functions it
+calls; :data:`RULES_SOURCE_SHA` ties this file to ``rules.py`` so that the cache of this
+loop goes stale exactly when the rules change (a test checks the fingerprint).
 """
 
 from __future__ import annotations
+
+import hashlib
+import types
+import warnings
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -38,9 +49,49 @@ from vectorbt.portfolio.enums import (
 )
 from vectorbt.portfolio.nb import order_nb, process_order_nb
 
-SIZE_FRACTION = 0
-SIZE_RISK = 1
-SIZE_ALL = 2
+from engine.backtest import rules
+from engine.backtest.rules import SIZE_ALL, SIZE_FRACTION, SIZE_RISK  # noqa: F401 (re-exported)
+
+#: sha256 of engine/backtest/rules.py. Change it with the rules: that edit of this file is
+#: what makes numba recompile the loop instead of running a stale cached copy.
+RULES_SOURCE_SHA = "e9a5457f2c498fdd0bd8d6b18a1cc84124cb695acbf1058b876d8a15f4d29f3a"
+
+
+def rules_fingerprint() -> str:
+    """The sha256 of the rules' source as it is on disk now."""
+    return hashlib.sha256(Path(rules.__file__).read_bytes()).hexdigest()
+
+
+_CACHE = rules_fingerprint() == RULES_SOURCE_SHA
+if not _CACHE:  # a developer changed the rules: correct but slow until the line above is updated
+    warnings.warn(
+        "engine/backtest/rules.py changed: set RULES_SOURCE_SHA in engine/backtest/_simulate.py "
+        f"to {rules_fingerprint()}; compiling the order loop without numba's cache meanwhile",
+        stacklevel=1,
+    )
+
+
+def _compiled(fn, helpers: dict | None = None):
+    """``fn`` (plain Python in rules.py) compiled by numba, calling the compiled ``helpers``.
+
+    The rules call each other by name; numba needs compiled callees, so the same code is
+    compiled with the compiled helpers in its namespace. The live loop runs the originals.
+    """
+    if helpers:
+        namespace = {**fn.__globals__, **helpers}
+        fn = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__)
+    return njit(cache=_CACHE)(fn)
+
+
+_HELPERS = {
+    name: _compiled(getattr(rules, name))
+    for name in ("unit_cost", "sale_proceeds", "stop_fraction", "stop_level", "trailed_anchor")
+}
+_entry_size = _compiled(rules.entry_size, _HELPERS)
+_plan_close = _compiled(rules.plan_close, {**_HELPERS, "entry_size": _entry_size})
+_stop_fraction = _HELPERS["stop_fraction"]
+_stop_level = _HELPERS["stop_level"]
+_trailed_anchor = _HELPERS["trailed_anchor"]
 
 #: Why an order was placed, one code per order record (see ``simulate_nb``).
 REASON_ENTRY = 0
@@ -49,7 +100,7 @@ REASON_STOP = 2
 REASON_END = 3  # closed at the last bar's close because the window ended
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def _fill(i, col, group, cash, position, size, price, fees, slippage, records, oidx, logs):
     """Send one long-only order through vectorbt; gives back (cash, position, oidx, filled)."""
     state = ProcessOrderState(
@@ -75,12 +126,13 @@ def _fill(i, col, group, cash, position, size, price, fees, slippage, records, o
     return new_state.cash, new_state.position, new_state.oidx, filled
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def simulate_nb(
     open_,
     high,
     low,
     close,
+    decision_price,
     sym_of_col,
     entries,
     exits,
@@ -102,12 +154,13 @@ def simulate_nb(
     equity at every bar's close, the part of it held in positions).
 
     Prices are (bars x symbols); ``entries``/``exits``/``stop_dist`` are (bars x columns)
-    and already aligned to the bar on which they may fill. Columns are laid out group by
-    group (``group_lens``); a group is one book with one cash balance (``init_cash[g]``)
-    and at most ``max_positions`` open positions. ``close`` is NaN where a symbol has no
-    bar: nothing trades or triggers there. With ``close_at_end``, positions still open
-    after the last bar are sold at its close (at the last known close for a symbol that
-    has no bar then), costs included.
+    and already aligned to the bar on which they may fill, as is ``decision_price`` (bars x
+    symbols: the close each signal was decided at). Columns are laid out group by group
+    (``group_lens``); a group is one book with one cash balance (``init_cash[g]``) and at
+    most ``max_positions`` open positions. ``close`` is NaN where a symbol has no bar:
+    nothing trades or triggers there. With ``close_at_end``, positions still open after
+    the last bar are sold at its close (at the last known close for a symbol that has no
+    bar then), costs included.
     """
     n_bars = close.shape[0]
     n_cols = entries.shape[1]
@@ -119,6 +172,11 @@ def simulate_nb(
     stop_anchor = np.full(n_cols, np.nan)
     last_price = np.full(n_cols, np.nan)
     exited = np.zeros(n_cols, dtype=np.bool_)
+    widest = 0
+    for g in range(len(group_lens)):
+        widest = max(widest, group_lens[g])
+    exiting = np.zeros(widest, dtype=np.bool_)
+    buy_qty = np.zeros(widest)
     # Stored group-major so that each group's curve is contiguous (Fortran order once
     # transposed back to bars x groups), as the per-column metric loops read it.
     equity_out = np.empty((len(group_lens), n_bars))
@@ -128,10 +186,34 @@ def simulate_nb(
     from_col = 0
     for group in range(len(group_lens)):
         to_col = from_col + group_lens[group]
+        width = to_col - from_col
         cash = float(init_cash[group])
         n_open = 0
         for i in range(n_bars):
-            # 1. Exits that come before any entry of this bar.
+            if at_open:
+                # 0. The decisions of the close before: exits, then entries and their sizes.
+                _plan_close(
+                    entries[i, from_col:to_col],
+                    exits[i, from_col:to_col],
+                    stop_dist[i, from_col:to_col],
+                    decision_price[i],
+                    sym_of_col[from_col:to_col],
+                    position[from_col:to_col],
+                    last_price[from_col:to_col],
+                    stop_frac[from_col:to_col],
+                    stop_anchor[from_col:to_col],
+                    cash,
+                    max_positions,
+                    size_mode,
+                    fraction,
+                    risk_per_trade,
+                    fees,
+                    slippage,
+                    exiting[:width],
+                    buy_qty[:width],
+                )
+
+            # 1. Exits: at the open (next_open), or stops then signals at the close.
             for col in range(from_col, to_col):
                 exited[col] = False
                 sym = sym_of_col[col]
@@ -143,22 +225,23 @@ def simulate_nb(
                 reason = REASON_SIGNAL
                 has_stop = not np.isnan(stop_frac[col])
                 if has_stop:
-                    level = stop_anchor[col] * (1 - stop_frac[col])
+                    level = _stop_level(stop_anchor[col], stop_frac[col])
                     if bar_open <= level:
                         price = bar_open
                         reason = REASON_STOP
                     elif not at_open and low[i, sym] <= level:
                         price = level
                         reason = REASON_STOP
-                    if (
-                        not at_open
-                        and np.isnan(price)
-                        and trailing
-                        and high[i, sym] > stop_anchor[col]
-                    ):
-                        stop_anchor[col] = high[i, sym]
-                if np.isnan(price) and exits[i, col]:
-                    price = bar_open if at_open else bar_close
+                    if not at_open and np.isnan(price) and trailing:
+                        stop_anchor[col] = _trailed_anchor(stop_anchor[col], high[i, sym])
+                if np.isnan(price):
+                    if at_open:
+                        if exiting[col - from_col]:
+                            price = bar_open
+                            # Planned without an exit signal: the stop rose to the close.
+                            reason = REASON_SIGNAL if exits[i, col] else REASON_STOP
+                    elif exits[i, col]:
+                        price = bar_close
                 if np.isnan(price):
                     continue
                 cash, position[col], new_oidx, filled = _fill(
@@ -184,47 +267,63 @@ def simulate_nb(
                     stop_frac[col] = np.nan
                     stop_anchor[col] = np.nan
 
-            # 2. Entries, in column order, while the book has a free slot and cash.
-            equity = np.nan
-            for col in range(from_col, to_col):
-                if n_open >= max_positions or cash <= 0:
-                    break
-                if not entries[i, col] or position[col] != 0 or exited[col]:
-                    continue
-                sym = sym_of_col[col]
-                if np.isnan(close[i, sym]):
-                    continue
-                price = open_[i, sym] if at_open else close[i, sym]
-                distance = stop_dist[i, col]
-                if np.isnan(equity):
-                    # The book's value at this moment: held positions at this bar's price.
-                    equity = cash
-                    for other in range(from_col, to_col):
-                        if position[other] != 0:
-                            other_sym = sym_of_col[other]
-                            mark = open_[i, other_sym] if at_open else close[i, other_sym]
-                            if np.isnan(mark):
-                                mark = last_price[other]
-                            equity += position[other] * mark
-                if size_mode == SIZE_ALL:
-                    size = np.inf
-                elif size_mode == SIZE_FRACTION:
-                    size = fraction * equity / price
-                else:
-                    if not distance > 0:
-                        continue  # no stop distance, so no risk to size by
-                    size = equity * risk_per_trade / distance
-                cash, position[col], new_oidx, filled = _fill(
-                    i, col, group, cash, 0.0, size, price, fees, slippage, records, oidx, logs
-                )
-                if filled:
-                    reasons[oidx] = REASON_ENTRY
-                    oidx = new_oidx
-                    n_open += 1
-                    equity = np.nan  # costs were paid: value the book afresh for the next
-                    if distance > 0:
-                        stop_frac[col] = distance / price
-                        stop_anchor[col] = price
+            # 2. Entries, in column order.
+            if at_open:
+                for col in range(from_col, to_col):
+                    size = buy_qty[col - from_col]
+                    if size <= 0:
+                        continue
+                    sym = sym_of_col[col]
+                    if np.isnan(close[i, sym]):
+                        continue  # no bar today: the order lapses, as a day order expires
+                    cash, position[col], new_oidx, filled = _fill(
+                        i, col, group, cash, 0.0, size, open_[i, sym], fees, slippage,
+                        records, oidx, logs,
+                    )  # fmt: skip
+                    if filled:
+                        reasons[oidx] = REASON_ENTRY
+                        oidx = new_oidx
+                        n_open += 1
+                        price = decision_price[i, sym]
+                        stop_frac[col] = _stop_fraction(price, stop_dist[i, col])
+                        stop_anchor[col] = price if not np.isnan(stop_frac[col]) else np.nan
+            else:
+                equity = np.nan
+                for col in range(from_col, to_col):
+                    if n_open >= max_positions or cash <= 0:
+                        break
+                    if not entries[i, col] or position[col] != 0 or exited[col]:
+                        continue
+                    sym = sym_of_col[col]
+                    price = close[i, sym]
+                    if np.isnan(price):
+                        continue
+                    if np.isnan(equity):
+                        # The book's value at this close: held positions at their last price.
+                        equity = cash
+                        for other in range(from_col, to_col):
+                            if position[other] != 0:
+                                mark = close[i, sym_of_col[other]]
+                                if np.isnan(mark):
+                                    mark = last_price[other]
+                                equity += position[other] * mark
+                    distance = stop_dist[i, col]
+                    size = _entry_size(
+                        size_mode, equity, cash, price, distance, fraction, risk_per_trade,
+                        fees, slippage,
+                    )  # fmt: skip
+                    if size <= 0:
+                        continue
+                    cash, position[col], new_oidx, filled = _fill(
+                        i, col, group, cash, 0.0, size, price, fees, slippage, records, oidx, logs
+                    )
+                    if filled:
+                        reasons[oidx] = REASON_ENTRY
+                        oidx = new_oidx
+                        n_open += 1
+                        equity = np.nan  # costs were paid: value the book afresh for the next
+                        stop_frac[col] = _stop_fraction(price, distance)
+                        stop_anchor[col] = price if not np.isnan(stop_frac[col]) else np.nan
 
             # 3. At the open, stops are live for the rest of the bar, this bar's entries too.
             if at_open:
@@ -234,8 +333,9 @@ def simulate_nb(
                     sym = sym_of_col[col]
                     if np.isnan(close[i, sym]):
                         continue
-                    level = stop_anchor[col] * (1 - stop_frac[col])
+                    level = _stop_level(stop_anchor[col], stop_frac[col])
                     if low[i, sym] <= level:
+                        # An entry's level, set at the decision's close, may be above its open.
                         cash, position[col], new_oidx, filled = _fill(
                             i,
                             col,
@@ -243,7 +343,7 @@ def simulate_nb(
                             cash,
                             position[col],
                             -position[col],
-                            level,
+                            min(open_[i, sym], level),
                             fees,
                             slippage,
                             records,
@@ -257,8 +357,8 @@ def simulate_nb(
                             n_open -= 1
                             stop_frac[col] = np.nan
                             stop_anchor[col] = np.nan
-                    elif trailing and high[i, sym] > stop_anchor[col]:
-                        stop_anchor[col] = high[i, sym]
+                    elif trailing:
+                        stop_anchor[col] = _trailed_anchor(stop_anchor[col], high[i, sym])
 
             # 4. The book at the close: positions marked at their last known price.
             for col in range(from_col, to_col):

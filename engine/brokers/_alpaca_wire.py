@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading import requests as alpaca_requests
+from alpaca.trading.enums import OrderClass
 from alpaca.trading.enums import OrderSide as AlpacaSide
 from alpaca.trading.enums import TimeInForce as AlpacaTIF
 
@@ -85,6 +87,13 @@ def alpaca_request(order: OrderRequest) -> alpaca_requests.OrderRequest:
         "time_in_force": AlpacaTIF(order.time_in_force.value),
         "client_order_id": order.client_order_id,
     }
+    if order.stop_loss_price is not None:
+        # One-triggers-other: Alpaca places the stop leg when the buy fills. Stop prices
+        # go in whole cents (sub-penny prices are refused), rounded down for a sell stop.
+        common["order_class"] = OrderClass.OTO
+        common["stop_loss"] = alpaca_requests.StopLossRequest(
+            stop_price=math.floor(order.stop_loss_price * 100 + 1e-9) / 100
+        )
     if order.type == OrderType.LIMIT:
         return alpaca_requests.LimitOrderRequest(**common, limit_price=order.limit_price)
     if order.type == OrderType.STOP:

@@ -122,6 +122,18 @@ def open_orders(con, account: str, *, placed_before: date | None = None) -> list
     return [order_from_row(r) for r in con.execute(sql + " ORDER BY seq", params).fetchall()]
 
 
+def attached_stops(con, account: str, order_ids: list[str]) -> dict[str, float]:
+    """The protective stop price attached to each of these orders that carries one."""
+    if not order_ids:
+        return {}
+    rows = con.execute(
+        "SELECT id, stop_loss_price FROM paper_orders WHERE account = ?"
+        " AND id IN (SELECT unnest(?)) AND stop_loss_price IS NOT NULL",
+        [account, order_ids],
+    ).fetchall()
+    return dict(rows)
+
+
 def last_bar(con, account: str) -> date | None:
     # fetchall, never fetchone, in this module: DuckDB keeps a half-read result open and
     # a later register() on the same connection then fails.
@@ -139,6 +151,19 @@ def cash(con, account: str, starting_cash: float) -> float:
         [account],
     ).fetchall()[0][0]
     return starting_cash + float(flow)
+
+
+def cash_and_held(con, account: str, starting_cash: float) -> tuple[float, dict[str, float]]:
+    """:func:`cash` and :func:`held_qty` in one read."""
+    rows = con.execute(
+        "SELECT symbol, sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END),"
+        " sum(CASE WHEN side = 'sell' THEN qty * price ELSE -qty * price END - fee)"
+        " FROM paper_fills WHERE account = ? GROUP BY symbol",
+        [account],
+    ).fetchall()
+    return starting_cash + sum(float(flow) for _, _, flow in rows), {
+        symbol: float(qty) for symbol, qty, _ in rows
+    }
 
 
 def held_qty(con, account: str) -> dict[str, float]:
@@ -179,9 +204,20 @@ def reserved_cash(open_: Sequence[Order], prices: dict[str, float], costs: Costs
 # -- writes ----------------------------------------------------------------------------
 
 
+#: Below this many rows a prepared statement per row beats registering a frame.
+SMALL_BATCH = 16
+
+
 def insert_rows(con, table: str, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table`` in one statement."""
     if not rows:
+        return
+    if len(rows) < SMALL_BATCH:
+        columns = list(rows[0])
+        con.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [[row[c] for c in columns] for row in rows],
+        )
         return
     frame = pd.DataFrame(rows)
     name = f"new_{table}"
@@ -196,6 +232,16 @@ def insert_rows(con, table: str, rows: list[dict[str, Any]]) -> None:
 def set_status(con, updates: list[dict[str, Any]]) -> None:
     """Update orders' status, filled qty and average price from dicts keyed by ``id``."""
     if not updates:
+        return
+    if len(updates) < SMALL_BATCH:
+        con.executemany(
+            "UPDATE paper_orders SET status = ?, filled_qty = ?, filled_avg_price = ?,"
+            " updated_at = ? WHERE id = ?",
+            [
+                [u["status"], u["filled_qty"], u["filled_avg_price"], u["updated_at"], u["id"]]
+                for u in updates
+            ],
+        )
         return
     con.register("order_updates", pd.DataFrame(updates))
     try:
@@ -269,7 +315,14 @@ def order_from_row(row) -> Order:
     )
 
 
-def order_row(order: Order, account: str, after_bar: date | None) -> dict[str, Any]:
+def order_row(
+    order: Order,
+    account: str,
+    after_bar: date | None,
+    *,
+    stop_loss_price: float | None = None,
+    parent_id: str | None = None,
+) -> dict[str, Any]:
     return {
         **{c: getattr(order, c) for c in ORDER_COLUMNS},
         "side": order.side.value,
@@ -278,6 +331,8 @@ def order_row(order: Order, account: str, after_bar: date | None) -> dict[str, A
         "status": order.status.value,
         "account": account,
         "after_bar": after_bar,
+        "stop_loss_price": stop_loss_price,
+        "parent_id": parent_id,
     }
 
 

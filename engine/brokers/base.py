@@ -158,6 +158,10 @@ class OrderRequest:
     - ``type``: ``"market"`` (default), ``"limit"`` (needs ``limit_price``) or ``"stop"``
       (needs ``stop_price``).
     - ``time_in_force``: ``"day"`` (default) or ``"gtc"``.
+    - ``stop_loss_price``: for a buy, a protective sell stop at this price attached to it
+      (one-triggers-other): placed for the filled shares the moment the buy fills, so it
+      is live from the fill on. Its client order id is this one plus ``"-stop"`` where the
+      broker lets us name it (the paper broker).
     """
 
     symbol: str
@@ -168,6 +172,7 @@ class OrderRequest:
     limit_price: float | None = None
     stop_price: float | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
+    stop_loss_price: float | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -192,6 +197,12 @@ class OrderRequest:
         set_(self, "qty", qty)
         set_(self, "limit_price", _price(self.limit_price, "limit_price"))
         set_(self, "stop_price", _price(self.stop_price, "stop_price"))
+        set_(self, "stop_loss_price", _price(self.stop_loss_price, "stop_loss_price"))
+        if self.stop_loss_price is not None and self.side != Side.BUY:
+            raise InputError(
+                "stop_loss_price attaches a protective sell stop to a buy, not to a sell",
+                hint="send the stop as its own order: side='sell', type='stop'",
+            )
         needs = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}
         for order_type, field in needs.items():
             given = getattr(self, field) is not None

@@ -2,7 +2,12 @@
 
 Orders wait for the next bar: the loop calls :meth:`PaperBroker.process_bar` with each
 new bar, and orders submitted before that bar fill at its prices (see
-:func:`engine.brokers.paper_rules.fill_price`). Everything (accounts, orders, fills, the
+:func:`engine.brokers.paper_rules.fill_price`), in the order a session trades: at the open
+sells then buys, then what the bar reaches later (the rules the backtest shares, see
+:mod:`engine.backtest.rules`). A buy fills only what the cash then pays for; a sell only
+the shares held (unless shorting is on); a position sold down to nothing takes its
+waiting sell orders (its stop) with it; a buy with ``stop_loss_price`` gets its protective
+stop the moment it fills. Everything (accounts, orders, fills, the
 last close per symbol) lives in the store, and every change writes an event in the same
 transaction, so a new ``PaperBroker`` on the same store, in this process or another,
 carries on exactly where the last one stopped.
@@ -31,6 +36,7 @@ import duckdb
 import pandas as pd
 
 from engine.brokers import _paper_books as books
+from engine.brokers._paper_session import trade_session
 from engine.brokers.base import (
     Account,
     Broker,
@@ -40,6 +46,7 @@ from engine.brokers.base import (
     OrderRejected,
     OrderRequest,
     OrderStatus,
+    OrderType,
     Position,
     Side,
     TimeInForce,
@@ -49,10 +56,10 @@ from engine.brokers.base import (
 )
 from engine.brokers.paper_rules import (
     Costs,
-    fill_price,
     positions_from_fills,
     rejection_reason,
     reserve_for,
+    sale_proceeds,
 )
 from engine.data import calendar
 from engine.data.bars import Bars
@@ -212,9 +219,12 @@ class PaperBroker(Broker):
         cash = books.cash(con, account, self.starting_cash)
         reserved = books.reserved_cash(waiting, prices, self.costs)
         pending_sells: dict[str, float] = defaultdict(float)
+        # What open market sells of held shares bring at the next open: a buy may use it.
+        proceeds, counted = 0.0, defaultdict(float)
         for o in waiting:
             if o.side == Side.SELL:
                 pending_sells[o.symbol] += o.remaining_qty
+                proceeds += self._pending_proceeds(o, held, prices, counted)
         after_bar, now = books.last_bar(con, account), self.now()
 
         outcomes: list[_Outcome] = []
@@ -234,6 +244,7 @@ class PaperBroker(Broker):
                 pending_sell_qty=pending_sells[req.symbol],
                 allow_short=self.allow_short,
                 costs=self.costs,
+                pending_proceeds=proceeds,
             )
             payload = {**_request_payload(req), "account": account}
             if refusal:
@@ -258,13 +269,28 @@ class PaperBroker(Broker):
             if req.side == Side.BUY:
                 reserved += reserve_for(req.qty, price, self.costs)
             else:
+                proceeds += self._pending_proceeds(order, held, prices, counted)
                 pending_sells[req.symbol] += req.qty
-            rows.append(books.order_row(order, account, after_bar))
+            rows.append(
+                books.order_row(order, account, after_bar, stop_loss_price=req.stop_loss_price)
+            )
             events.append(("paper.order.submitted", req.symbol, {**payload, "order_id": order.id}))
             outcomes.append((order, None))
         books.insert_rows(con, "paper_orders", rows)
         books.append_events(con, self.actor, events)
         return outcomes
+
+    def _pending_proceeds(self, order: Order, held, prices, counted) -> float:
+        """What a waiting market sell brings at the next open at the last close (0: none).
+
+        Only shares held and not already counted for another market sell count.
+        """
+        mark = prices.get(order.symbol)
+        if order.type != OrderType.MARKET or mark is None:
+            return 0.0
+        qty = min(order.remaining_qty, max(held.get(order.symbol, 0.0) - counted[order.symbol], 0))
+        counted[order.symbol] += qty
+        return sale_proceeds(qty, mark, self.costs)
 
     def cancel(self, order_id: str | None = None, *, client_order_id: str | None = None) -> Order:
         check_cancel_target(order_id, client_order_id)
@@ -272,6 +298,12 @@ class PaperBroker(Broker):
             ("id", order_id) if order_id is not None else ("client_order_id", client_order_id)
         )
         return self._write(self._cancel, key, value)
+
+    def cancel_many(self, order_ids: list[str]) -> list[Order]:
+        """Each order after asking to cancel it (as :meth:`cancel`), in one store transaction."""
+        if not order_ids:
+            return []
+        return self._write(lambda con: [self._cancel(con, "id", oid) for oid in order_ids])
 
     def _cancel(self, con, key: str, value: str) -> Order:
         order = books.find_order(con, self.account_name, key, value)
@@ -381,60 +413,93 @@ class PaperBroker(Broker):
                 f"bar {day} is older than the newest bar this paper account has processed ({last})",
                 hint="feed bars in date order; a replay over older dates needs a new account",
             )
-        now = self.now()
-        fills, updates, events = [], [], []
-        for order in books.open_orders(con, account, placed_before=day):
-            price = None
-            if order.symbol in frame.index:
-                bar = frame.loc[order.symbol]
-                price = fill_price(
-                    order.side,
-                    order.type,
-                    open=float(bar["open"]),
-                    high=float(bar["high"]),
-                    low=float(bar["low"]),
-                    limit_price=order.limit_price,
-                    stop_price=order.stop_price,
-                    slippage=self.costs.slippage,
-                )
-            if price is not None:
-                fill = Fill(
-                    id=str(uuid.uuid4()),
-                    order_id=order.id,
-                    client_order_id=order.client_order_id,
-                    symbol=order.symbol,
-                    side=order.side,
-                    qty=order.qty,
-                    price=price,
-                    fee=self.costs.fee(order.qty, price),
-                    filled_at=filled_at,
-                )
-                fills.append(fill)
-                updates.append(_status(order, OrderStatus.FILLED, now, order.qty, price))
-                events.append(("paper.order.filled", order.symbol, _fill_payload(fill, day, self)))
-            elif order.time_in_force == TimeInForce.DAY:
-                # A day order gets one session; a symbol with no bar that day had none.
-                updates.append(_status(order, OrderStatus.EXPIRED, now))
-                events.append(("paper.order.expired", order.symbol, _order_payload(order, self)))
-        books.insert_rows(con, "paper_fills", [books.fill_row(f, account, day) for f in fills])
-        books.set_status(con, updates)
-        books.append_events(con, self.actor, events)
+        waiting = books.open_orders(con, account, placed_before=day)
+        cash, held = books.cash_and_held(con, account, self.starting_cash)
+        done = trade_session(
+            waiting,
+            books.attached_stops(con, account, [o.id for o in waiting if o.side == Side.BUY]),
+            frame,
+            cash=cash,
+            held=held,
+            costs=self.costs,
+            allow_short=self.allow_short,
+            now=self.now(),
+            filled_at=filled_at,
+        )
+        # Attached stops first: the status updates may already close one of them.
+        books.insert_rows(
+            con,
+            "paper_orders",
+            [books.order_row(child, account, None, parent_id=pid) for child, pid in done.placed],
+        )
+        books.insert_rows(con, "paper_fills", [books.fill_row(f, account, day) for f in done.fills])
+        books.set_status(con, done.updates)
+        books.append_events(
+            con,
+            self.actor,
+            [
+                (kind, subject, _session_payload(kind, payload, account, day))
+                for kind, subject, payload in done.events
+            ],
+        )
         books.upsert_marks(con, account, day, frame["close"].dropna())
         con.execute("UPDATE paper_accounts SET last_bar_date = ? WHERE account = ?", [day, account])
-        return fills
+        return done.fills
+
+    # -- the loop's one read -----------------------------------------------------------
+
+    def snapshot(self, order_ids: list[str] | None = None, closed_since: datetime | None = None):
+        """(account, positions, open orders, the orders named by ``order_ids`` and those that
+        closed after ``closed_since``) in one read.
+
+        The live loop reads these every step; one connection instead of four.
+        """
+        order_ids = list(order_ids or [])
+        with self._read() as con:
+            cash = books.cash(con, self.account_name, self.starting_cash)
+            positions = self._positions(con)
+            prices = books.marks(con, self.account_name)
+            open_ = books.open_orders(con, self.account_name)
+            named = []
+            if order_ids:
+                rows = con.execute(
+                    f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders"
+                    " WHERE account = ? AND id IN (SELECT unnest(?))",
+                    [self.account_name, order_ids],
+                ).fetchall()
+                named = [books.order_from_row(row) for row in rows]
+            if closed_since is not None:
+                rows = con.execute(
+                    f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders"
+                    " WHERE account = ? AND updated_at > ? AND status NOT IN (SELECT unnest(?))",
+                    [self.account_name, closed_since, books.OPEN],
+                ).fetchall()
+                named += [books.order_from_row(row) for row in rows]
+        reserved = books.reserved_cash(open_, prices, self.costs)
+        long_value = float(sum(p.market_value for p in positions if p.qty > 0))
+        short_value = float(sum(p.market_value for p in positions if p.qty < 0))
+        account = Account(
+            equity=cash + long_value + short_value,
+            cash=cash,
+            buying_power=max(cash - reserved, 0.0),
+            long_market_value=long_value,
+            short_market_value=short_value,
+        )
+        return account, positions, sorted(open_, key=_newest_first), named
+
+
+def _newest_first(order: Order):
+    return -(order.submitted_at or datetime.min).timestamp()
+
+
+def _session_payload(kind: str, payload: dict, account: str, day: date) -> dict:
+    payload = {**payload, "account": account}
+    if kind == "paper.order.filled":
+        payload["bar_date"] = day.isoformat()
+    return payload
 
 
 # -- payloads --------------------------------------------------------------------------
-
-
-def _status(order: Order, status: OrderStatus, now, filled_qty=None, avg_price=None) -> dict:
-    return {
-        "id": order.id,
-        "status": status.value,
-        "filled_qty": order.filled_qty if filled_qty is None else filled_qty,
-        "filled_avg_price": order.filled_avg_price if avg_price is None else avg_price,
-        "updated_at": now,
-    }
 
 
 def _request_payload(req: OrderRequest) -> dict[str, Any]:
@@ -457,20 +522,6 @@ def _order_payload(order: Order, broker: PaperBroker) -> dict[str, Any]:
         "side": order.side.value,
         "qty": order.qty,
         "filled_qty": order.filled_qty,
-    }
-
-
-def _fill_payload(fill: Fill, day: date, broker: PaperBroker) -> dict[str, Any]:
-    return {
-        "account": broker.account_name,
-        "order_id": fill.order_id,
-        "client_order_id": fill.client_order_id,
-        "fill_id": fill.id,
-        "side": fill.side.value,
-        "qty": fill.qty,
-        "price": fill.price,
-        "fee": fill.fee,
-        "bar_date": day.isoformat(),
     }
 
 

@@ -87,6 +87,50 @@ def fill_price(
     raise InputError(f"the paper broker cannot fill {order_type} orders")
 
 
+def fills_at_open(
+    side: Side,
+    order_type: OrderType,
+    *,
+    open: float,
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+) -> bool:
+    """True when the bar's open alone fills the order: a market order, or a limit or stop the
+    open has already gone through (the rest can only fill later in the bar)."""
+    if math.isnan(open):
+        return False
+    buy = side == Side.BUY
+    if order_type == OrderType.MARKET:
+        return True
+    if order_type == OrderType.LIMIT:
+        return open < limit_price if buy else open > limit_price
+    if order_type == OrderType.STOP:
+        return open >= stop_price if buy else open <= stop_price
+    return False
+
+
+def affordable_qty(qty: float, price: float, cash: float, costs: Costs) -> float:
+    """Shares of a buy of ``qty`` at ``price`` (slippage included) that ``cash`` pays for, fee too.
+
+    The whole order when the cash covers it (within vectorbt's rounding tolerance: 1e-9
+    relative), else what the cash buys after the fee, else 0: the same arithmetic as
+    vectorbt's partial fill, so a backtest and the paper broker cut a buy alike.
+    """
+    total = qty * price + costs.fee(qty, price)
+    if total <= cash or abs(total - cash) <= max(1e-9 * max(abs(total), abs(cash)), 1e-12):
+        return qty
+    spendable = (cash - costs.fixed_fees) / (1 + costs.fees)
+    if spendable <= 0:
+        return 0.0
+    return min(spendable / price, qty)
+
+
+def sale_proceeds(qty: float, price: float, costs: Costs) -> float:
+    """Cash a sale of ``qty`` at about ``price`` brings, slippage and fee taken off."""
+    price = costs.slipped(Side.SELL, price)
+    return qty * price - costs.fee(qty, price)
+
+
 def rejection_reason(
     side: Side,
     qty: float,
@@ -98,18 +142,21 @@ def rejection_reason(
     pending_sell_qty: float,
     allow_short: bool,
     costs: Costs,
+    pending_proceeds: float = 0.0,
 ) -> str | None:
     """Why the paper broker refuses this order (in Alpaca's words), or None to accept it.
 
     ``price`` is the best estimate of the fill (the limit, the stop, else the last close;
     None when no bar has been seen, and then buying power cannot be checked yet).
-    ``reserved_cash`` is what open buy orders already need.
+    ``reserved_cash`` is what open buy orders already need; ``pending_proceeds`` what open
+    market sells of held shares will bring at the next open (at the last close), which a
+    buy placed with them may count on.
     """
     if side == Side.BUY:
         if price is None:
             return None
         needed = reserve_for(qty, price, costs)
-        available = cash - reserved_cash
+        available = cash - reserved_cash + pending_proceeds
         if needed > available + 1e-6:
             return (
                 f"insufficient buying power: the order needs ${needed:,.2f}, "

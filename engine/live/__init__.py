@@ -1,1 +1,27 @@
-"""The live loop: each bar, apply commands, compute signals, gate, submit, reconcile."""
+"""The live loop: each bar, apply commands, compute signals, gate, submit, reconcile.
+
+Approved configs trade through one loop whose decisions are the backtest's decisions:
+the same signal function (:func:`engine.strategies.compute_signals`) and the same sizing
+and stop rules (:mod:`engine.backtest.rules`), so a replay with the paper broker makes the
+trades of the vectorbt backtest (:mod:`engine.live.parity`, ``wb parity``).
+
+    >>> from engine.live.setup import open_loop                          # doctest: +SKIP
+    >>> from engine.live.runner import run_replay                        # doctest: +SKIP
+    >>> opened = open_loop(store, mode="replay", config_ids=["5c0f3e9a"],
+    ...                    start="2012-01-03", end="2012-12-31")         # doctest: +SKIP
+    >>> reports = run_replay(opened.loop, opened.days)                   # doctest: +SKIP
+
+Modules, in the order a step uses them:
+
+- :mod:`~engine.live.setup` builds a loop from a mode, configs and a broker, with the
+  safety checks (approved configs only; real money only behind an explicit flag);
+- :mod:`~engine.live.runner` runs it: a replay over stored sessions, or paper and live
+  trading on the NYSE clock (:mod:`~engine.live.clock`, bars from :mod:`~engine.live.feed`);
+- :mod:`~engine.live.loop` is one step; :mod:`~engine.live.overrides` applies the trader's
+  commands (:mod:`~engine.live.commands`); :mod:`~engine.live.reconcile` compares the
+  store with the broker (:mod:`~engine.live.market`); :mod:`~engine.live.decisions` decides;
+  :mod:`~engine.live.gate_state` is the risk gate's view; :mod:`~engine.live.books` is the
+  loop's tables; :mod:`~engine.live.ids` names every order by its decision;
+- :mod:`~engine.live.alerts` tells a person (log, webhook); :mod:`~engine.live.heartbeat`
+  says whether a loop is alive; :mod:`~engine.live.job` is the scheduler's ``live_step``.
+"""

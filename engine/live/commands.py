@@ -100,14 +100,28 @@ class SetRiskLimits(_Command):
 
 
 Command = Annotated[
-    KillSwitch | ResumeTrading | FlattenAll | PauseStrategy | ResumeStrategy | ClosePosition
-    | ManualOrder | TightenStop | SetRiskLimits,
+    KillSwitch
+    | ResumeTrading
+    | FlattenAll
+    | PauseStrategy
+    | ResumeStrategy
+    | ClosePosition
+    | ManualOrder
+    | TightenStop
+    | SetRiskLimits,
     pydantic.Field(discriminator="kind"),
 ]
 _adapter = pydantic.TypeAdapter(Command)
 KINDS = [
-    "kill_switch", "resume_trading", "flatten_all", "pause_strategy", "resume_strategy",
-    "close_position", "manual_order", "tighten_stop", "set_risk_limits",
+    "kill_switch",
+    "resume_trading",
+    "flatten_all",
+    "pause_strategy",
+    "resume_strategy",
+    "close_position",
+    "manual_order",
+    "tighten_stop",
+    "set_risk_limits",
 ]
 
 
@@ -119,8 +133,10 @@ def parse_command(data: dict) -> _Command:
         details = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'][1:]) or 'kind'}: {e['msg']}" for e in exc.errors()
         )
-        raise InputError(f"invalid {data.get('kind', 'command')}: {details}",
-                         hint=f"command kinds: {', '.join(KINDS)}") from exc
+        raise InputError(
+            f"invalid {data.get('kind', 'command')}: {details}",
+            hint=f"command kinds: {', '.join(KINDS)}",
+        ) from exc
 
 
 def submit_command(store: Store, command: _Command, actor: str) -> int:
@@ -143,11 +159,15 @@ def submit_command(store: Store, command: _Command, actor: str) -> int:
 
 def pending_commands(store: Store) -> list[tuple[int, str, _Command]]:
     """Commands not yet applied or denied, oldest first: (id, actor, command)."""
-    rows = store.query("SELECT id, actor, payload FROM commands WHERE status = 'pending' ORDER BY id")
+    rows = store.query(
+        "SELECT id, actor, payload FROM commands WHERE status = 'pending' ORDER BY id"
+    )
     return [(int(r.id), r.actor, parse_command(json.loads(r.payload))) for r in rows.itertuples()]
 
 
-def resolve_command(store: Store, command_id: int, *, applied: bool, result: str, by: str, con=None) -> None:
+def resolve_command(
+    store: Store, command_id: int, *, applied: bool, result: str, by: str, con=None
+) -> None:
     """Mark a pending command applied or denied with what happened; once only.
 
     Pass ``con`` to do it inside the caller's transaction (the loop marks a command applied
@@ -155,7 +175,9 @@ def resolve_command(store: Store, command_id: int, *, applied: bool, result: str
     """
 
     def write(con) -> None:
-        row = con.execute("SELECT status, actor, kind FROM commands WHERE id = ?", [command_id]).fetchone()
+        row = con.execute(
+            "SELECT status, actor, kind FROM commands WHERE id = ?", [command_id]
+        ).fetchone()
         if row is None:
             raise NotFoundError(f"no command {command_id}")
         if row[0] != "pending":
@@ -165,8 +187,13 @@ def resolve_command(store: Store, command_id: int, *, applied: bool, result: str
             "UPDATE commands SET status = ?, decided_at = ?, decided_by = ?, result = ? WHERE id = ?",
             [status, utcnow(), by, result, command_id],
         )
-        append_event(con, f"command.{status}", by, subject=str(command_id),
-                     payload={"kind": row[2], "asked_by": row[1], "result": result})
+        append_event(
+            con,
+            f"command.{status}",
+            by,
+            subject=str(command_id),
+            payload={"kind": row[2], "asked_by": row[1], "result": result},
+        )
 
     if con is not None:
         write(con)

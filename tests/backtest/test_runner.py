@@ -77,8 +77,9 @@ def test_close_execution_fills_at_the_signal_bars_own_close():
 
 
 def test_the_stop_is_live_on_the_entry_bar_when_filling_at_the_open():
-    # Entry at bar 2's open (20) with a stop 2 below it (18); bar 2 trades down to 17.
-    prices = {"XYZ": [(10, 10, 10, 10), (10, 10, 10, 10), (20, 21, 17, 19), (19, 20, 18.5, 19)]}
+    # Decided at bar 1's close (20) with a stop 2 below it (18), filled at bar 2's open;
+    # bar 2 trades down to 17.
+    prices = {"XYZ": [(10, 10, 10, 10), (20, 20, 20, 20), (20, 21, 17, 19), (19, 20, 18.5, 19)]}
     settings = BacktestSettings(**FRICTIONLESS_ALL_IN, stop="strategy")
     result = run_backtest(
         ohlc_bars(prices), scripted({"XYZ": [1]}, stop_distance={"XYZ": 2.0}), {}, settings
@@ -90,8 +91,9 @@ def test_the_stop_is_live_on_the_entry_bar_when_filling_at_the_open():
 
 
 def test_a_gap_through_the_stop_fills_at_the_open_not_the_stop():
+    # The stop sits 2 below the signal bar's close (20): 18; bar 3 opens at 15.
     prices = {
-        "XYZ": [(10, 10, 10, 10), (10, 10, 10, 10), (20, 21, 19, 20), (15, 16, 14, 15)],
+        "XYZ": [(10, 10, 10, 10), (20, 20, 20, 20), (20, 21, 19, 20), (15, 16, 14, 15)],
     }
     settings = BacktestSettings(**FRICTIONLESS_ALL_IN, stop="strategy")
     result = run_backtest(
@@ -107,8 +109,8 @@ def test_a_trailing_stop_follows_the_highest_high():
     prices = {
         "XYZ": [
             (10, 10, 10, 10),
-            (10, 10, 10, 10),
-            (20, 21, 19.5, 21),  # entry at 20, stop 10% below: 18; the high lifts it to 18.9
+            (20, 20, 20, 20),  # decided at the close of 20: a stop 2 (10%) below, 18
+            (20, 21, 19.5, 21),  # entry at 20; the high lifts the stop to 18.9
             (22, 30, 21, 29),  # high 30: the stop trails to 27
             (28, 29, 26, 26),  # low 26 crosses 27: out at 27
         ]
@@ -123,7 +125,7 @@ def test_a_trailing_stop_follows_the_highest_high():
 
 
 def test_risk_sizing_loses_the_risk_budget_at_the_stop():
-    prices = {"XYZ": [(10, 10, 10, 10), (10, 10, 10, 10), (20, 21, 19, 20), (20, 20, 17, 18)]}
+    prices = {"XYZ": [(10, 10, 10, 10), (20, 20, 20, 20), (20, 21, 19, 20), (20, 20, 17, 18)]}
     settings = BacktestSettings(
         fees=0, slippage=0, init_cash=1000, size="risk", risk_per_trade=0.01, stop="strategy"
     )
@@ -164,12 +166,15 @@ def test_without_cash_sharing_each_symbol_trades_its_own_slice():
 # -- against vectorbt, on real bars --------------------------------------------------------
 
 
-def _from_signals(bars: Bars, entries, exits, *, price, sl_stop, trail: bool) -> vbt.Portfolio:
+def _from_signals(
+    bars: Bars, entries, exits, *, price, sl_stop, trail: bool, size=np.inf
+) -> vbt.Portfolio:
     # Every call passes the same kinds of arguments, so numba compiles vectorbt's loop once.
     return vbt.Portfolio.from_signals(
         bars.close,
         entries,
         exits,
+        size=size,
         price=price,
         open=bars.open,
         high=bars.high,
@@ -188,10 +193,27 @@ def _from_signals(bars: Bars, entries, exits, *, price, sl_stop, trail: bool) ->
 @pytest.mark.parametrize("symbol", ["AAPL", "GE"])
 def test_next_open_equals_vectorbt_from_signals_on_shifted_signals(real_bars, symbol):
     bars = real_bars.select([symbol])
-    settings = BacktestSettings(size="all", fees=0.001, slippage=0.0005)
+    fees, slippage = 0.001, 0.0005
+    settings = BacktestSettings(size="all", fees=fees, slippage=slippage)
     result = run_backtest(bars, "sma_crossover", {"fast": 10, "slow": 40}, settings)
 
+    # Sizes are decided at the signal bar's close (engine/backtest/rules.py): "all" budgets
+    # the cash in hand there at that close's price, costs included, and a fill at an open
+    # above that close buys only what the cash pays for (vectorbt's partial fill).
+    trades = result.trades
+    position = bars.index.get_indexer(trades["entry_date"])
+    cash = result.equity.to_numpy()[position - 1]  # flat before each entry: equity is cash
+    signal_close = bars.close[symbol].to_numpy()[position - 1]
+    unit = (1 + slippage) * (1 + fees)
+    shares = np.minimum(
+        cash / (signal_close * unit), cash / (bars.open[symbol].to_numpy()[position] * unit)
+    )
+    np.testing.assert_allclose(trades["size"].to_numpy(), shares, rtol=1e-9)
+
+    # vectorbt's own loop, given those sizes, fills and values the book exactly alike.
     signals = compute_signals("sma_crossover", bars, {"fast": 10, "slow": 40})
+    size = pd.Series(np.nan, index=bars.index)
+    size.iloc[position] = shares
     reference = _from_signals(
         bars,
         signals.entries.shift(1, fill_value=False),  # act on bar t at bar t+1's open
@@ -199,6 +221,7 @@ def test_next_open_equals_vectorbt_from_signals_on_shifted_signals(real_bars, sy
         price=bars.open,
         sl_stop=bars.close * np.nan,
         trail=False,
+        size=size.to_frame(symbol),
     )
     assert len(result.trades) == len(reference.trades.values) > 10
     np.testing.assert_allclose(result.equity.to_numpy(), reference.value().to_numpy().ravel())

@@ -31,10 +31,21 @@ def test_a_command_is_pending_until_the_loop_resolves_it(store):
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"kind": "manual_order", "symbol": "AAPL", "side": "buy", "qty": 0}, "qty: Input should be greater than 0"),
+        (
+            {"kind": "manual_order", "symbol": "AAPL", "side": "buy", "qty": 0},
+            "qty: Input should be greater than 0",
+        ),
         ({"kind": "manual_order", "symbol": "AAPL", "side": "hold", "qty": 1}, "side"),
-        ({"kind": "manual_order", "symbol": "AAPL", "side": "buy", "qty": 1, "order_type": "limit"},
-         "a limit order needs a limit price"),
+        (
+            {
+                "kind": "manual_order",
+                "symbol": "AAPL",
+                "side": "buy",
+                "qty": 1,
+                "order_type": "limit",
+            },
+            "a limit order needs a limit price",
+        ),
         ({"kind": "tighten_stop", "symbol": "AAPL", "stop_price": -5}, "stop_price"),
         ({"kind": "launch_rockets"}, "command kinds"),
     ],

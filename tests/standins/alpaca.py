@@ -21,6 +21,11 @@ Kinds: an HTTP status (``"429"``, ``"500"``, ``"502"``, ``"503"``, ``"504"``, ``
 ``"slow"`` (acted on, answered after ``delay``), ``"slow_before"`` (waits ``delay``, then
 acts), ``"partial"`` (a new market order fills only ``fraction`` of its qty).
 
+One-triggers-other orders (``order_class="oto"`` with ``stop_loss.stop_price``) are taken
+as Alpaca takes them: the stop leg waits ("held") until the buy fills, then works. To play
+daily bars through the books, :meth:`AlpacaStandIn.trade_bar` fills what a bar's open and
+range reach (the paper broker's order of a session, without its costs).
+
 Use the ``alpaca_standin`` fixture (import it into a conftest) or ``with AlpacaStandIn()``.
 """
 
@@ -61,6 +66,7 @@ _DEFAULT_ERRORS = {
     "504": (50410000, "gateway timeout"),
 }
 _OPEN = {"new", "accepted", "partially_filled", "pending_new"}
+_LISTED_OPEN = _OPEN | {"held"}  # a stop leg waiting for its buy is listed as open
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,45 @@ class AlpacaStandIn:
                 filled += 1
         return filled
 
+    def trade_bar(self, bar: dict[str, tuple[float, float, float, float]]) -> int:
+        """Play one daily bar per symbol, (open, high, low, close), through the open orders.
+
+        At the open: market orders, and stops or limits the open went through, fill at the
+        open, sells first; then the stops and limits the range reaches fill at their price
+        (or the open, if better for the market); then prices are the closes. No costs.
+        Gives the number of orders filled.
+        """
+        filled = 0
+        with self.lock:
+            self.set_prices({s: b[0] for s, b in bar.items()})
+            working = [o for o in self.orders.values() if o["status"] in _OPEN]
+            at_open = [o for o in working if _opens_through(o, bar)]
+            for order in sorted(at_open, key=lambda o: o["side"] == "buy"):
+                filled += self._fill_whole(order, bar[order["symbol"]][0])
+            for order in [o for o in self.orders.values() if o["status"] in _OPEN]:
+                if order["symbol"] not in bar:
+                    continue
+                open_, high, low, _ = bar[order["symbol"]]
+                if _reached(order, open_, high, low):
+                    level = float(order["stop_price"] or order["limit_price"])
+                    # The level, unless the open was already past it (then the open): the
+                    # higher of the two for a buy stop or a sell limit, else the lower.
+                    higher = (order["side"] == "buy") == (order["type"] == "stop")
+                    price = max(open_, level) if higher else min(open_, level)
+                    filled += self._fill_whole(order, price)
+            self.set_prices({s: b[3] for s, b in bar.items()})
+        return filled
+
+    def _fill_whole(self, order: dict, price: float) -> int:
+        left = float(order["qty"]) - float(order["filled_qty"])
+        if order["side"] == "sell" and not self.allow_short:
+            left = min(left, self.positions.get(order["symbol"], {"qty": 0.0})["qty"])
+        if left <= 1e-9:
+            self._cancel(order)
+            return 0
+        self._execute(order, left, price)
+        return 1
+
     # -- request handling (called by the handler, under no lock) -----------------------
 
     def dispatch(
@@ -238,7 +283,7 @@ class AlpacaStandIn:
                 return 207, [
                     {"id": o["id"], "status": 200, "body": self._cancel(o)}
                     for o in list(self.orders.values())
-                    if o["status"] in _OPEN
+                    if o["status"] in _LISTED_OPEN
                 ]
             if route == ("GET", "orders:by_client_order_id", 1):
                 order = self._find_cid(query.get("client_order_id", ""))
@@ -251,7 +296,7 @@ class AlpacaStandIn:
                     return _error(404, 40410000, f"order not found for {parts[1]}")
                 if method == "GET":
                     return 200, dict(order)
-                if order["status"] not in _OPEN:
+                if order["status"] not in _LISTED_OPEN:
                     return _error(422, 42210000, "order is not cancelable")
                 self._cancel(order)
                 return 204, None
@@ -292,6 +337,12 @@ class AlpacaStandIn:
             return _error(422, 40010001, "side must be buy or sell")
         if kind not in ("market", "limit", "stop"):
             return _error(422, 40010001, f"order type {kind!r} is not supported here")
+        order_class = body.get("order_class") or ""
+        stop_loss = (body.get("stop_loss") or {}).get("stop_price")
+        if order_class not in ("", "simple", "oto"):
+            return _error(422, 40010001, f"order_class {order_class!r} is not supported here")
+        if order_class == "oto" and (side != "buy" or stop_loss is None):
+            return _error(422, 40010001, "oto orders here are buys with stop_loss.stop_price")
         if tif not in ("day", "gtc", "opg", "cls", "ioc", "fok"):
             return _error(422, 40010001, "invalid time_in_force")
         if kind == "limit" and body.get("limit_price") is None:
@@ -342,7 +393,7 @@ class AlpacaStandIn:
             "qty": _text(qty),
             "filled_qty": "0",
             "filled_avg_price": None,
-            "order_class": "",
+            "order_class": order_class if order_class != "simple" else "",
             "order_type": kind,
             "type": kind,
             "side": side,
@@ -361,6 +412,22 @@ class AlpacaStandIn:
             "expires_at": None,
         }
         self.orders[order["id"]] = order
+        if order_class == "oto":
+            leg = {
+                **order,
+                "id": str(uuid.uuid4()),
+                "client_order_id": str(uuid.uuid4()),  # Alpaca names legs itself
+                "order_type": "stop",
+                "type": "stop",
+                "side": "sell",
+                "position_intent": "sell_to_close",
+                "stop_price": _price_text(stop_loss),
+                "limit_price": None,
+                "status": "held",
+                "legs": None,
+            }
+            order["legs"] = [leg]  # the same dict: the parent shows the leg as it is now
+            self.orders[leg["id"]] = leg
         price = self.prices.get(symbol)
         if kind == "market" and price is not None:
             if partial is not None:
@@ -381,6 +448,9 @@ class AlpacaStandIn:
         order["updated_at"] = now
         if order["status"] == "filled":
             order["filled_at"] = now
+            for leg in order.get("legs") or []:
+                if leg["status"] == "held":  # the buy filled: its stop works from now on
+                    leg.update(status="new", qty=_text(filled), updated_at=now)
         signed = qty if order["side"] == "buy" else -qty
         self.cash -= signed * price
         pos = self.positions.get(order["symbol"], {"qty": 0.0, "avg": 0.0})
@@ -398,6 +468,9 @@ class AlpacaStandIn:
     def _cancel(self, order: dict) -> dict:
         now = _stamp(self.now())
         order.update(status="canceled", canceled_at=now, updated_at=now)
+        for leg in order.get("legs") or []:
+            if leg["status"] == "held":
+                leg.update(status="canceled", canceled_at=now, updated_at=now)
         return dict(order)
 
     def _close_position(self, symbol: str):
@@ -513,7 +586,7 @@ class AlpacaStandIn:
         symbols = set(query["symbols"].split(",")) if query.get("symbols") else None
         chosen = []
         for o in self.orders.values():
-            is_open = o["status"] in _OPEN
+            is_open = o["status"] in _LISTED_OPEN
             if (status == "open" and not is_open) or (status == "closed" and is_open):
                 continue
             submitted = _parse_time(o["submitted_at"])
@@ -618,6 +691,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _opens_through(order: dict, bar: dict) -> bool:
+    if order["symbol"] not in bar:
+        return False
+    open_ = bar[order["symbol"]][0]
+    return _reached(order, open_, open_, open_)
+
+
+def _reached(order: dict, open_, high, low) -> bool:
+    """True when prices open..high/low reach the order (a market order: any price)."""
+    if open_ is None:
+        return False
+    kind, buy = order["type"], order["side"] == "buy"
+    if kind == "market":
+        return True
+    level = float(order["stop_price"] if kind == "stop" else order["limit_price"])
+    if kind == "stop":
+        return high >= level if buy else low <= level
+    return low < level if buy else high > level
 
 
 # -- JSON helpers ----------------------------------------------------------------------

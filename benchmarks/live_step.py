@@ -1,0 +1,217 @@
+"""What one step of the live loop costs: 500 symbols, one strategy, a year of lookback.
+
+    .venv/bin/python benchmarks/live_step.py
+
+The paper loop as it runs every evening: bars read from the store (252 bars of history
+per step), a Donchian breakout with ATR stops and risk sizing over 500 symbols (up to 20
+positions), the full risk gate, the paper broker in the same store file. Synthetic random
+walks stand in for 500 real symbols (the bundled sample has 11). Each step's time is split
+into data (reading the bars), signals (the strategy), gate (the account state and every
+check), broker (the paper broker's bar, reads and orders) and store (the loop's own reads
+and its one write); the ratio is a step's time over computing the same signals alone.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import save  # noqa: E402
+from engine.backtest.settings import BacktestSettings  # noqa: E402
+from engine.brokers import PaperBroker  # noqa: E402
+from engine.config.models import StrategyConfig  # noqa: E402
+from engine.data import calendar  # noqa: E402
+from engine.live import books  # noqa: E402
+from engine.live import loop as loop_module  # noqa: E402
+from engine.live.alerts import LogNotifier, Notifiers  # noqa: E402
+from engine.live.clock import ReplayClock  # noqa: E402
+from engine.live.commands import SetRiskLimits, submit_command  # noqa: E402
+from engine.live.feed import StoreFeed  # noqa: E402
+from engine.live.loop import LiveLoop, LoopOptions  # noqa: E402
+from engine.risk import RiskGate, RiskLimits  # noqa: E402
+from engine.store import Store  # noqa: E402
+from engine.strategies import compute_signals  # noqa: E402
+
+SYMBOLS = [f"S{i:03d}" for i in range(500)]
+LOOKBACK = 252
+STEPS = 15
+PARAMS = {"entry_window": 20, "exit_window": 10, "atr_window": 14}
+
+
+def synthetic_rows(days: pd.DatetimeIndex) -> pd.DataFrame:
+    """Daily OHLCV random walks for every symbol (drift and volatility vary by symbol)."""
+    rng = np.random.default_rng(7)
+    n, m = len(days), len(SYMBOLS)
+    vol = rng.uniform(0.01, 0.03, m)
+    returns = rng.normal(0.0004, 1.0, (n, m)) * vol
+    close = rng.uniform(20, 200, m) * np.exp(np.cumsum(returns, axis=0))
+    open_ = close * np.exp(rng.normal(0, 0.3, (n, m)) * vol)
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 1, (n, m)) * vol)
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 1, (n, m)) * vol)
+    frame = pd.DataFrame(
+        {
+            "symbol": np.tile(SYMBOLS, n),
+            "date": np.repeat(days.date, m),
+            "open": open_.ravel(),
+            "high": high.ravel(),
+            "low": low.ravel(),
+            "close": close.ravel(),
+            "volume": rng.uniform(1e6, 5e6, n * m),
+        }
+    )
+    frame["adj_close"] = frame["close"]
+    frame["source"] = "synthetic"
+    frame["ingested_at"] = pd.Timestamp("2024-01-01")
+    return frame
+
+
+def prepared_store(days) -> Store:
+    store = Store.open(tempfile.mkdtemp(prefix="wb-live-step-"))
+    rows = synthetic_rows(days)
+
+    def insert(con):
+        con.register("synthetic", rows)
+        con.execute("INSERT INTO bars SELECT symbol, date, open, high, low, close, volume,"
+                    " adj_close, source, ingested_at FROM synthetic")  # fmt: skip
+
+    store.transaction(insert)
+    return store
+
+
+class Phases:
+    """Seconds spent per phase within the current step."""
+
+    def __init__(self):
+        self.now: dict[str, float] = defaultdict(float)
+        self.steps: list[dict[str, float]] = []
+
+    @contextmanager
+    def timing(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.now[phase] += time.perf_counter() - start
+
+    def wrap(self, owner, name: str, phase: str) -> None:
+        original = getattr(owner, name)
+        phases = self
+
+        def timed(*args, **kwargs):
+            with phases.timing(phase):
+                return original(*args, **kwargs)
+
+        setattr(owner, name, timed)
+
+    def close_step(self, total: float) -> None:
+        self.now["total"] = total
+        self.steps.append(dict(self.now))
+        self.now = defaultdict(float)
+
+
+def main() -> None:
+    days = calendar.sessions("2022-01-03", "2023-03-31")
+    store = prepared_store(days)
+    limits = RiskLimits(
+        allow_outside_session=True,
+        max_positions=20,
+        max_position_pct=0.2,
+        max_order_notional=1e9,
+        max_orders_per_minute=1000,
+        day_trade_policy="off",
+    )
+    submit_command(store, SetRiskLimits(limits=limits.to_mapping()), actor="benchmark")
+    config = StrategyConfig(
+        strategy="donchian_breakout",
+        params=PARAMS,
+        universe=SYMBOLS,
+        settings=BacktestSettings(
+            stop="strategy",
+            size="risk",
+            risk_per_trade=0.005,
+            max_positions=20,
+            trailing_stop=True,
+            init_cash=1_000_000,
+        ),  # fmt: skip
+        created_by="benchmark",
+    )
+    clock = ReplayClock()
+    broker = PaperBroker(store, cash=1_000_000, fees=0.0005, slippage=0.0005, now=clock.now)
+    feed = StoreFeed(store, SYMBOLS, lookback=LOOKBACK)
+    loop = LiveLoop(
+        store, broker, [config], feed, clock,
+        options=LoopOptions(mode="paper", check_registry=False),
+        notifier=Notifiers(LogNotifier()),
+    )  # fmt: skip
+
+    phases = Phases()
+    phases.wrap(feed, "window", "data")
+    phases.wrap(loop_module, "bar_signals", "signals")
+    phases.wrap(loop_module, "account_state", "gate")
+    phases.wrap(RiskGate, "check_all", "gate")
+    phases.wrap(loop.market, "advance", "broker")
+    phases.wrap(loop_module, "broker_view", "broker")
+    phases.wrap(loop, "_send", "broker")
+    phases.wrap(books, "read_records", "store")
+    phases.wrap(books, "known_orders", "store")
+    phases.wrap(loop, "_record_step", "store")
+    phases.wrap(loop, "_kill_switch_engaged", "store")
+    import engine.live.overrides as overrides
+
+    phases.wrap(overrides, "pending_commands", "store")
+
+    steps = [d.date() for d in days[LOOKBACK + 5 : LOOKBACK + 5 + STEPS]]
+    loop.start(steps[0])
+    phases.now.clear()
+    for day in steps:
+        start = time.perf_counter()
+        report = loop.step(day)
+        phases.close_step(time.perf_counter() - start)
+        print(report.summary())
+
+    # The same signals alone, on the same windows, for the ratio.
+    alone = []
+    for day in steps:
+        window = feed.window(day)
+        start = time.perf_counter()
+        compute_signals(config.strategy, window, config.params)
+        alone.append(time.perf_counter() - start)
+
+    def median(key: str) -> float:
+        return round(statistics.median(s.get(key, 0.0) for s in phases.steps), 4)
+
+    total = median("total")
+    figures = {
+        "symbols": len(SYMBOLS),
+        "lookback_bars": LOOKBACK,
+        "steps_timed": len(steps),
+        "positions_at_end": len(broker.positions()),
+        "orders_sent": int(broker.store.scalar("SELECT count(*) FROM paper_orders")),
+        "step_seconds_median": total,
+        "step_seconds_max": round(max(s["total"] for s in phases.steps), 4),
+        "data_seconds_median": median("data"),
+        "signals_seconds_median": median("signals"),
+        "gate_seconds_median": median("gate"),
+        "broker_seconds_median": median("broker"),
+        "store_seconds_median": median("store"),
+        "other_seconds_median": round(
+            total - sum(median(k) for k in ("data", "signals", "gate", "broker", "store")), 4
+        ),
+        "signals_alone_seconds_median": round(statistics.median(alone), 4),
+        "step_over_signals_alone": round(total / statistics.median(alone), 2),
+    }
+    save("live_step", figures)
+
+
+if __name__ == "__main__":
+    main()

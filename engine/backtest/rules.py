@@ -1,0 +1,200 @@
+"""The trading rules a backtest and the live loop share: what is decided at a close, and how.
+
+One source of truth. The backtest's order loop (:func:`engine.backtest._simulate.simulate_nb`,
+which compiles these functions with numba) and the live loop (:mod:`engine.live`, which
+calls them as plain Python) make every sizing and stop decision here, so a replay of a
+config with the paper broker makes the trades its backtest made.
+
+With ``execution="next_open"`` everything is decided at the close of the signal bar t, from
+what is known then, and filled at bar t+1's open:
+
+- **What is known at the close.** The book's cash; its positions marked at their last
+  close (``mark``); its equity, ``cash + sum(position * mark)``; each symbol's close (the
+  decision price); the strategy's signals and stop distances of bar t.
+- **Exits.** A held position exits at the next open when bar t signals an exit, or when its
+  stop level is at or above its close (a trailing stop lifted by a high that the close fell
+  back from: a sell stop cannot rest above the market, so it is a market exit instead).
+- **Free slots** are ``max_positions`` minus the positions still held after those exits.
+- **The cash budget** is the cash plus what the exits are expected to bring:
+  ``qty * mark * (1 - slippage) * (1 - fees)`` each (:func:`sale_proceeds`).
+- **Entries** go in column order (the universe's order: that is how ties are broken) while
+  a slot is free and the budget lasts. A symbol qualifies when bar t signals an entry and
+  no exit, and it is not held. Its shares (:func:`entry_size`) come from the sizing rule at
+  the decision price -- ``fraction * equity / price``, ``equity * risk_per_trade /
+  stop_distance`` or, for ``"all"``, the whole budget -- and are cut to what the remaining
+  budget pays at ``price * (1 + slippage) * (1 + fees)`` a share (:func:`unit_cost`). The
+  last entry may be cut short; one with no stop distance under risk sizing is skipped.
+- **The stop** of an entry is set from the decision: ``fraction = stop_distance / price``
+  and ``anchor = price``, so its level is ``anchor * (1 - fraction)`` (:func:`stop_level`),
+  i.e. ``close_t - stop_distance_t``. It is live from the fill, on the fill bar too. A
+  trailing stop moves its anchor up to each bar's high once the bar is over
+  (:func:`trailed_anchor`), keeping the fraction.
+
+At the fill bar (the paper broker and the backtest do the same, in this order):
+
+1. At the open, sells: a stop the open has gapped through fills at the open; planned exits
+   fill at the open. Then buys, in column order, at the open. **Cash shortfalls:** a buy
+   whose cost at the actual open exceeds the cash then in hand fills only the shares that
+   cash pays for (vectorbt's partial fill; the rest is canceled). A planned order whose
+   symbol has no bar that day lapses (a day order expires).
+2. Inside the bar, stops (those of this bar's entries included): a low at or below the
+   level fills at the level, or at the open if the open was already below it. Slippage
+   and fees apply to every fill, stops included.
+3. At the close, trailing anchors move up to the bar's high; positions are marked to it.
+
+**Last bar.** Decisions taken at the close of the last bar have no bar to fill on: the
+backtest drops them, and a replay leaves them as open orders at the broker.
+
+With ``execution="close"`` a signal fills at its own bar's close: decision and fill see the
+same price, so the order loop sizes with :func:`entry_size` at that close (budget: the
+cash in hand after that close's exits), and stops start on the next bar.
+
+Everything here is arithmetic on floats and numpy arrays, written so that numba compiles
+it unchanged: no Python objects, no exceptions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIZE_FRACTION = 0
+SIZE_RISK = 1
+SIZE_ALL = 2
+
+#: Sizing rule names (BacktestSettings.size) to their codes.
+SIZE_MODES = {"fraction": SIZE_FRACTION, "risk": SIZE_RISK, "all": SIZE_ALL}
+
+#: A budget left below this share of equity is rounding residue, not cash to buy with.
+BUDGET_RESIDUE = 1e-9
+
+
+def unit_cost(price: float, fees: float, slippage: float) -> float:
+    """Cash one share bought at ``price`` costs: slippage against the buyer, then the fee."""
+    return price * (1.0 + slippage) * (1.0 + fees)
+
+
+def sale_proceeds(qty: float, price: float, fees: float, slippage: float) -> float:
+    """Cash ``qty`` shares sold at ``price`` bring: slippage against the seller, less the fee."""
+    return qty * price * (1.0 - slippage) * (1.0 - fees)
+
+
+def entry_size(
+    size_mode: int,
+    equity: float,
+    budget: float,
+    price: float,
+    stop_distance: float,
+    fraction: float,
+    risk_per_trade: float,
+    fees: float,
+    slippage: float,
+) -> float:
+    """Shares an entry decided at ``price`` buys: the sizing rule's, cut to ``budget``; 0.0 for none.
+
+    ``stop_distance`` is the price distance per share to the stop (NaN: none; risk sizing
+    then skips the entry).
+    """
+    if not price > 0.0 or not budget > 0.0:
+        return 0.0
+    cost = unit_cost(price, fees, slippage)
+    if size_mode == SIZE_ALL:
+        qty = budget / cost
+    elif size_mode == SIZE_FRACTION:
+        qty = fraction * equity / price
+    else:
+        if not stop_distance > 0.0:
+            return 0.0
+        qty = equity * risk_per_trade / stop_distance
+    if qty * cost > budget:
+        qty = budget / cost
+    if not qty > 0.0:
+        return 0.0
+    return qty
+
+
+def stop_fraction(price: float, stop_distance: float) -> float:
+    """The stop's distance as a fraction of the decision ``price`` (NaN: no stop)."""
+    if stop_distance > 0.0 and price > 0.0:
+        return stop_distance / price
+    return np.nan
+
+
+def stop_level(anchor: float, fraction: float) -> float:
+    """The price at which a long position's stop sells: ``anchor * (1 - fraction)``."""
+    return anchor * (1.0 - fraction)
+
+
+def trailed_anchor(anchor: float, high: float) -> float:
+    """A trailing stop's anchor after a bar with this ``high``: the higher of the two."""
+    if high > anchor:
+        return high
+    return anchor
+
+
+def plan_close(
+    entries,
+    exits,
+    stop_distance,
+    price_row,
+    sym_of_col,
+    position,
+    mark,
+    stop_frac,
+    stop_anchor,
+    cash: float,
+    max_positions: int,
+    size_mode: int,
+    fraction: float,
+    risk_per_trade: float,
+    fees: float,
+    slippage: float,
+    exiting,
+    qty,
+) -> None:
+    """Fill ``exiting`` (bool) and ``qty`` (shares to buy, 0.0 for none): the book's decisions.
+
+    One book at the close of a bar, per column: ``entries``/``exits`` are that bar's
+    signals, ``stop_distance`` its stop distances, ``position`` the shares held, ``mark``
+    the last close of each held symbol, ``stop_frac``/``stop_anchor`` each position's stop
+    (NaN: none). ``price_row[sym_of_col[k]]`` is column k's decision price. See the module
+    docstring for the rules; ``exiting`` and ``qty`` are written for every column.
+    """
+    n = len(entries)
+    equity = cash
+    budget = cash
+    held = 0
+    for k in range(n):
+        exiting[k] = False
+        qty[k] = 0.0
+        if position[k] > 0.0:
+            equity += position[k] * mark[k]
+            leaving = exits[k]
+            if not leaving and not np.isnan(stop_frac[k]):
+                leaving = stop_level(stop_anchor[k], stop_frac[k]) >= mark[k]
+            if leaving:
+                exiting[k] = True
+                budget += sale_proceeds(position[k], mark[k], fees, slippage)
+            else:
+                held += 1
+    slots = max_positions - held
+    for k in range(n):
+        if slots <= 0 or budget <= equity * BUDGET_RESIDUE:
+            break
+        if not entries[k] or exits[k] or position[k] != 0.0:
+            continue
+        price = price_row[sym_of_col[k]]
+        size = entry_size(
+            size_mode,
+            equity,
+            budget,
+            price,
+            stop_distance[k],
+            fraction,
+            risk_per_trade,
+            fees,
+            slippage,
+        )
+        if size > 0.0:
+            qty[k] = size
+            budget -= size * unit_cost(price, fees, slippage)
+            slots -= 1

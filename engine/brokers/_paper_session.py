@@ -1,0 +1,285 @@
+"""One bar of the paper market: which waiting orders fill, in what order, at what price.
+
+A pure function of the orders, the account and the bar, so that the order of a session
+is written down once and checked with plain data. A session trades in this order (the
+same as the backtest's, see :mod:`engine.backtest.rules`):
+
+1. **At the open**: orders the open alone fills (market orders, and limits or stops the
+   open has gone through), sells first (they free cash), then buys, each in the order
+   they were placed. A buy with an attached stop gets that stop the moment it fills.
+2. **In the bar**: the remaining limit and stop orders the bar reaches, the stops just
+   attached included, in the order they were placed.
+3. Day orders the bar did not fill expire (a symbol without a bar that day had no session).
+
+Every fill is bounded by the account: a buy fills only the shares the cash then in hand
+pays for, fee included (the rest is canceled, as vectorbt's partial fill); without
+shorting, a sell fills only the shares held, and a position sold down to nothing takes
+its other waiting sell orders (its protective stop) with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from engine.brokers.base import (
+    MAX_CLIENT_ORDER_ID,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from engine.brokers.paper_rules import (
+    QTY_EPSILON,
+    Costs,
+    affordable_qty,
+    fill_price,
+    fills_at_open,
+)
+
+#: What an attached stop's client order id adds to its buy's.
+STOP_SUFFIX = "-stop"
+
+
+@dataclass
+class SessionResult:
+    """What one bar did to the books: fills, order status changes, events, new stop orders."""
+
+    fills: list[Fill] = field(default_factory=list)
+    #: Dicts for books.set_status: id, status, filled_qty, filled_avg_price, updated_at.
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    #: (kind, subject, payload-without-account) in the order they happened.
+    events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    #: Attached stops placed by a fill: (order, parent id). Insert them before applying
+    #: ``updates``, which may already close them.
+    placed: list[tuple[Order, str]] = field(default_factory=list)
+
+
+def attached_stop_id(client_order_id: str) -> str:
+    """The client order id of the stop attached to the buy named ``client_order_id``."""
+    return client_order_id[: MAX_CLIENT_ORDER_ID - len(STOP_SUFFIX)] + STOP_SUFFIX
+
+
+def trade_session(
+    waiting: list[Order],
+    attached: dict[str, float],
+    bar: pd.DataFrame,
+    *,
+    cash: float,
+    held: dict[str, float],
+    costs: Costs,
+    allow_short: bool,
+    now: datetime,
+    filled_at: datetime,
+) -> SessionResult:
+    """What the bar (one row per symbol: open, high, low, close) does to ``waiting`` orders.
+
+    ``waiting`` are the open orders placed before this bar, in the order they were
+    placed; ``attached`` maps a buy's order id to its protective stop price; ``cash`` and
+    ``held`` (signed shares by symbol) are the account before the bar.
+    """
+    session = _Session(bar, dict(held), cash, costs, allow_short, now, filled_at, attached)
+    for order in waiting:
+        if order.side == Side.SELL:
+            session.waiting_sells[order.symbol].append(order)
+    opening = [o for o in waiting if session.opens_through(o)]
+    for order in sorted(opening, key=lambda o: o.side == Side.BUY):  # stable: sells first
+        session.fill(order, at_open=True)
+    for order in [*waiting, *(child for child, _ in session.result.placed)]:
+        if order.id not in session.done:
+            session.fill(order, at_open=False)
+    for order in waiting:
+        if order.id not in session.done and order.time_in_force == TimeInForce.DAY:
+            session.close(order, OrderStatus.EXPIRED, "paper.order.expired", None)
+    return session.result
+
+
+class _Session:
+    def __init__(self, bar, held, cash, costs, allow_short, now, filled_at, attached):
+        self.bar = bar
+        self.held = defaultdict(float, held)
+        self.cash = cash
+        self.costs = costs
+        self.allow_short = allow_short
+        self.now = now
+        self.filled_at = filled_at
+        self.attached = attached
+        self.done: set[str] = set()
+        self.result = SessionResult()
+        self.waiting_sells: dict[str, list[Order]] = defaultdict(list)
+
+    def prices(self, order: Order) -> dict[str, float] | None:
+        if order.symbol not in self.bar.index:
+            return None
+        row = self.bar.loc[order.symbol]
+        return {f: float(row[f]) for f in ("open", "high", "low")}
+
+    def opens_through(self, order: Order) -> bool:
+        prices = self.prices(order)
+        return prices is not None and fills_at_open(
+            order.side,
+            order.type,
+            open=prices["open"],
+            limit_price=order.limit_price,
+            stop_price=order.stop_price,
+        )
+
+    def fill(self, order: Order, *, at_open: bool) -> None:
+        prices = self.prices(order)
+        if prices is None:
+            return
+        price = fill_price(
+            order.side,
+            order.type,
+            **prices,
+            limit_price=order.limit_price,
+            stop_price=order.stop_price,
+            slippage=self.costs.slippage,
+        )
+        if price is None:
+            return
+        if order.side == Side.BUY:
+            qty = affordable_qty(order.qty, price, self.cash, self.costs)
+            short_of = "the cash in hand at the fill"
+        else:
+            held = self.held[order.symbol]
+            qty = order.qty if self.allow_short else min(order.qty, max(held, 0.0))
+            short_of = "the shares held at the fill"
+        if qty <= QTY_EPSILON:
+            self.close(order, OrderStatus.CANCELED, "paper.order.canceled", f"{short_of}: none")
+            return
+        fee = self.costs.fee(qty, price)
+        fill = Fill(
+            id=str(uuid.uuid4()),
+            order_id=order.id,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=qty,
+            price=price,
+            fee=fee,
+            filled_at=self.filled_at,
+        )
+        signed = qty if order.side == Side.BUY else -qty
+        self.cash -= signed * price + fee
+        self.held[order.symbol] += signed
+        self.done.add(order.id)
+        whole = qty >= order.qty - QTY_EPSILON
+        self.result.fills.append(fill)
+        self.result.updates.append(
+            _update(
+                order, OrderStatus.FILLED if whole else OrderStatus.CANCELED, self.now, qty, price
+            )
+        )
+        self.result.events.append(("paper.order.filled", order.symbol, _fill_payload(fill)))
+        if not whole:
+            self.result.events.append(
+                (
+                    "paper.order.canceled",
+                    order.symbol,
+                    {
+                        **_order_payload(order),
+                        "filled_qty": qty,
+                        "reason": f"{short_of} covered {qty:g} of {order.qty:g} shares; "
+                        "the rest is canceled",
+                    },
+                )
+            )
+        if order.side == Side.BUY and order.id in self.attached:
+            self._attach_stop(order, qty, at_open)
+        if (
+            order.side == Side.SELL
+            and not self.allow_short
+            and self.held[order.symbol] <= QTY_EPSILON
+        ):
+            for other in self.waiting_sells[order.symbol]:
+                if other.id not in self.done:
+                    self.close(
+                        other,
+                        OrderStatus.CANCELED,
+                        "paper.order.canceled",
+                        f"the {order.symbol} position it was selling is closed",
+                    )
+
+    def _attach_stop(self, parent: Order, qty: float, at_open: bool) -> None:
+        """Place the buy's protective stop for the shares it got, live from the fill."""
+        child = Order(
+            id=str(uuid.uuid4()),
+            client_order_id=attached_stop_id(parent.client_order_id),
+            symbol=parent.symbol,
+            side=Side.SELL,
+            qty=qty,
+            type=OrderType.STOP,
+            time_in_force=TimeInForce.GTC,
+            status=OrderStatus.ACCEPTED,
+            stop_price=self.attached[parent.id],
+            submitted_at=self.now,
+            updated_at=self.now,
+        )
+        self.waiting_sells[parent.symbol].append(child)
+        if not at_open:
+            # Bought inside the bar: which of the bar's prices came after the fill is not
+            # known, so the stop is judged from the next bar on.
+            self.done.add(child.id)
+        self.result.placed.append((child, parent.id))
+        self.result.events.append(
+            (
+                "paper.order.submitted",
+                child.symbol,
+                {
+                    **_order_payload(child),
+                    "type": child.type.value,
+                    "stop_price": child.stop_price,
+                    "time_in_force": child.time_in_force.value,
+                    "parent_id": parent.id,
+                    "reason": "the protective stop attached to the buy, placed as it filled",
+                },
+            )
+        )
+
+    def close(self, order: Order, status: OrderStatus, kind: str, reason: str | None) -> None:
+        self.done.add(order.id)
+        self.result.updates.append(_update(order, status, self.now))
+        payload = _order_payload(order)
+        if reason:
+            payload["reason"] = reason
+        self.result.events.append((kind, order.symbol, payload))
+
+
+def _update(order: Order, status: OrderStatus, now, filled_qty=None, avg_price=None) -> dict:
+    return {
+        "id": order.id,
+        "status": status.value,
+        "filled_qty": order.filled_qty if filled_qty is None else filled_qty,
+        "filled_avg_price": order.filled_avg_price if avg_price is None else avg_price,
+        "updated_at": now,
+    }
+
+
+def _order_payload(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.id,
+        "client_order_id": order.client_order_id,
+        "side": order.side.value,
+        "qty": order.qty,
+        "filled_qty": order.filled_qty,
+    }
+
+
+def _fill_payload(fill: Fill) -> dict[str, Any]:
+    return {
+        "order_id": fill.order_id,
+        "client_order_id": fill.client_order_id,
+        "fill_id": fill.id,
+        "side": fill.side.value,
+        "qty": fill.qty,
+        "price": fill.price,
+        "fee": fill.fee,
+    }

@@ -1,0 +1,253 @@
+"""`wb live`, `wb parity`, `wb loop-status` and the trader's commands from the shell.
+
+``wb live`` runs the loop (a replay over stored bars, or paper and live trading on the NYSE
+clock); ``wb parity`` checks that a config's replay trades as its backtest; ``wb
+kill-switch``, ``wb flatten``, ``wb close-position`` and ``wb resume-trading`` queue the
+same commands the control room does (the running loop applies them and says so).
+Engine imports happen inside the commands so that `wb --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import click
+
+from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
+from engine.cli.configs import _actor, user_option
+
+date_type = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _day(value):
+    return None if value is None else value.date()
+
+
+def _ids(text: str) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+@click.command()
+@click.option(
+    "--mode",
+    type=click.Choice(["replay", "paper", "live"]),
+    default="replay",
+    show_default=True,
+    help="replay: step through stored bars; paper/live: trade at each NYSE close.",
+)
+@click.option("--config", "configs", required=True, help="Approved config ids, comma-separated.")
+@click.option(
+    "--broker", type=click.Choice(["paper", "alpaca"]), default="paper", show_default=True
+)
+@click.option("--start", type=date_type, help="First session to replay, YYYY-MM-DD.")
+@click.option("--end", type=date_type, help="Last session to replay (inclusive).")
+@click.option(
+    "--account", help="Paper account name [replay: one per configs and dates; else 'paper']."
+)
+@click.option(
+    "--i-understand-this-is-real-money",
+    "real_money",
+    is_flag=True,
+    help="Required with --mode live: orders go to Alpaca's live API and trade real money.",
+)
+@click.option(
+    "--adopt-broker-state",
+    is_flag=True,
+    help="At start-up, take the broker's positions, orders and cash as the truth where the "
+    "store disagrees (each difference is recorded) instead of refusing to trade.",
+)
+@click.option("--webhook", help="Alert webhook URL (Slack/Discord style) [env WB_ALERT_WEBHOOK].")
+@click.option("--lookback", type=int, help="Bars of history each paper/live step sees [300].")
+@click.option("--sessions", type=int, help="Paper/live: stop after this many sessions.")
+@click.option(
+    "--tick",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds between heartbeats while waiting.",
+)
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar in a replay.")
+@json_option
+@pass_context
+def live(ctx: Context, mode, configs, broker, start, end, account, real_money,
+         adopt_broker_state, webhook, lookback, sessions, tick, progress, as_json):  # fmt: skip
+    """Run the live loop: apply commands, signals, risk gate, orders, reconcile, each close.
+
+    Examples: `wb live --config 5c0f3e9a --start 2012-01-03 --end 2012-12-31` replays a
+    config with the paper broker; `wb live --mode paper --config 5c0f3e9a` paper-trades it
+    at every NYSE close (bars from the data refresh job).
+    """
+    from engine.live.runner import run_market, run_replay
+    from engine.live.setup import open_loop
+
+    opened = open_loop(
+        ctx.store(),
+        mode=mode,
+        config_ids=_ids(configs),
+        broker=broker,
+        start=_day(start),
+        end=_day(end),
+        account=account,
+        real_money=real_money,
+        adopt_broker_state=adopt_broker_state,
+        webhook=webhook,
+        lookback=lookback,
+    )
+    loop = opened.loop
+    if mode == "replay":
+        reports = run_replay(loop, opened.days, progress=progress and not as_json)
+    else:
+        click.echo(
+            f"{mode} trading {', '.join(loop.by_id)} on {loop.book}; Ctrl-C to stop", err=True
+        )
+        try:
+            reports = run_market(loop, opened.clock, tick=tick, sessions=sessions)
+        except KeyboardInterrupt:
+            loop.stop("interrupted")
+            raise
+    account_now = loop.broker.account()
+    summary = {
+        "mode": mode,
+        "book": loop.book,
+        "configs": list(loop.by_id),
+        "steps": len(reports),
+        "fills": sum(r.fills for r in reports),
+        "orders_sent": sum(len(r.submitted) for r in reports),
+        "denied": sum(len(r.denied) for r in reports),
+        "rejected": sum(len(r.rejected) for r in reports),
+        "last_bar": loop.last_bar,
+        "equity": account_now.equity,
+        "cash": account_now.cash,
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(
+        f"{summary['book']}: {summary['steps']} steps to {summary['last_bar']}, "
+        f"{summary['orders_sent']} orders sent, {summary['fills']} fills, "
+        f"{summary['denied']} denied, {summary['rejected']} rejected; "
+        f"equity {summary['equity']:,.2f}"
+    )
+
+
+@click.command()
+@click.option("--config", "config_id", required=True, help="The config id (or a unique prefix).")
+@click.option("--start", type=date_type, help="First date, YYYY-MM-DD [the first stored bar].")
+@click.option("--end", type=date_type, help="Last date (inclusive) [the last stored bar].")
+@json_option
+@pass_context
+def parity(ctx: Context, config_id, start, end, as_json):
+    """Check that replaying a config through the loop makes its backtest's trades.
+
+    Runs the vectorbt backtest and a bar-by-bar replay with the paper broker over the same
+    stored bars and lists both sides' trades and every difference. Exit code 1 when they
+    differ.
+    """
+    from engine.live.parity import parity_report
+
+    report = parity_report(ctx.store(), config_id, _day(start), _day(end), progress=not as_json)
+    if as_json:
+        emit_json(report.to_dict())
+        return 0 if report.matches else 1
+    click.echo(
+        f"config {report.config_id}, {report.start} to {report.end}: "
+        f"{len(report.backtest)} trades in the backtest, {len(report.replay)} in the replay; "
+        f"final equity {report.backtest_equity:,.2f} vs {report.replay_equity:,.2f}"
+    )
+    for side, trades in (("backtest", report.backtest), ("replay", report.replay)):
+        click.echo(f"{side} trades:")
+        for row in trades.itertuples():
+            exit_day = "open" if row.exit_date != row.exit_date else f"{row.exit_date:%Y-%m-%d}"
+            click.echo(
+                f"  {row.symbol:6} {row.entry_date:%Y-%m-%d} -> {exit_day:10} "
+                f"{row.size:12.4f} @ {row.entry_price:10.4f} -> {row.exit_price:10.4f}"
+                f"  pnl {row.pnl:12.2f}"
+            )
+    if report.matches:
+        click.echo("the replay made the same trades: parity holds")
+        return 0
+    click.echo(f"{len(report.differences)} difference(s):")
+    for difference in report.differences:
+        click.echo(f"  {difference.line()}")
+    return 1
+
+
+@click.command("loop-status")
+@click.option("--stale-after", type=float, default=120.0, show_default=True, help="Seconds.")
+@json_option
+@pass_context
+def loop_status(ctx: Context, stale_after, as_json):
+    """Say whether a live loop is running, judged by its heartbeat."""
+    from engine.live.heartbeat import loop_health
+
+    health = loop_health(ctx.store(), stale_after=stale_after)
+    if as_json:
+        emit_json(health.to_dict())
+        return 0 if health.alive else 1
+    where = (
+        f" ({health.mode}, {health.book}, bar {health.bar_date}, {health.trading_state})"
+        if health.loop_id
+        else ""
+    )
+    click.echo(f"{health.status}: {health.why}{where}")
+    return 0 if health.alive else 1
+
+
+def _queue(ctx: Context, command, user, as_json) -> None:
+    from engine.live.commands import submit_command
+
+    command_id = submit_command(ctx.store(), command, _actor(user) or "cli")
+    if as_json:
+        emit_json({"command_id": command_id, "kind": command.kind, "status": "pending"})
+        return
+    click.echo(
+        f"command {command_id} ({command.kind}) queued: the live loop applies it at its next step"
+    )
+
+
+@click.command("kill-switch")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@user_option
+@json_option
+@pass_context
+def kill_switch(ctx: Context, state, user, as_json):
+    """Engage (on) or release (off) the kill switch: on HALTS trading and cancels open entries."""
+    from engine.live.commands import KillSwitch
+
+    _queue(ctx, KillSwitch(on=state == "on"), user, as_json)
+
+
+@click.command()
+@user_option
+@json_option
+@pass_context
+def flatten(ctx: Context, user, as_json):
+    """Close every position at market and cancel every open order (applied by the loop)."""
+    from engine.live.commands import FlattenAll
+
+    _queue(ctx, FlattenAll(), user, as_json)
+
+
+@click.command("close-position")
+@click.argument("symbol")
+@user_option
+@json_option
+@pass_context
+def close_position(ctx: Context, symbol, user, as_json):
+    """Close one position at market (applied by the loop)."""
+    from engine.live.commands import ClosePosition
+
+    (symbol,) = split_symbols(symbol)
+    _queue(ctx, ClosePosition(symbol=symbol), user, as_json)
+
+
+@click.command("resume-trading")
+@user_option
+@json_option
+@pass_context
+def resume_trading(ctx: Context, user, as_json):
+    """Return trading to ACTIVE after a halt (the kill switch must be off)."""
+    from engine.live.commands import ResumeTrading
+
+    _queue(ctx, ResumeTrading(), user, as_json)
+
+
+COMMANDS = [live, parity, loop_status, kill_switch, flatten, close_position, resume_trading]

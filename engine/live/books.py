@@ -1,0 +1,365 @@
+"""The live loop's books in the store: one read at the start of a step, one write at its end.
+
+Tables (migrations 0004 and 0006): ``live_orders`` (every order the loop sent, with what
+the broker last said of it), ``live_positions`` (each open position's owner and stop),
+``live_books`` (each book's last reconciled cash and bar), ``trading_state`` (the controls
+that outlive a loop), ``heartbeats`` and the equity and position snapshots the control room
+draws. A book is one broker account, named ``paper:<account>``, ``alpaca:paper`` or
+``alpaca:live``; several loops over time (restarts) carry on the same book.
+
+Every write of a step is one transaction with its events, so the audit trail and the
+books never disagree, and a crash before it leaves the step to be repeated whole.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from engine.brokers.paper_rules import positions_from_fills
+from engine.live.model import Controls, LiveOrder, LivePosition
+from engine.risk import EquityMark, RealisedSale
+from engine.store import append_event
+from engine.store.events import utcnow
+
+ORDER_FIELDS = [f.name for f in fields(LiveOrder)]
+POSITION_FIELDS = [f.name for f in fields(LivePosition)]
+#: How far back the gate looks at the loop's own orders (the throttle, duplicate guard).
+RECENT_ORDERS = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class BookRow:
+    """What the loop last recorded of a book."""
+
+    cash: float
+    equity: float
+    bar_date: date | None
+    configs: dict[str, float]
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Records:
+    """Everything a step reads from the store, read in one go."""
+
+    controls: Controls
+    tracked: dict[str, LiveOrder]  # open orders by client order id
+    positions: dict[str, LivePosition]
+    flows: dict[str | None, float]  # config id -> what its fills did to cash
+    book: BookRow | None
+    statuses: dict[str, str]  # config id -> registry status
+    marks: tuple[EquityMark, ...]
+    day_trades: tuple[date, ...]
+    sales: tuple[RealisedSale, ...]
+    recent: tuple[LiveOrder, ...]
+
+
+def read_records(
+    store, book: str, config_ids: list[str], now: datetime, *, marks: bool = True
+) -> Records:
+    """The loop's books for ``book`` as a step starts (one connection, a few small queries).
+
+    ``marks`` False leaves out the equity marks (a gate without drawdown rules needs none).
+    """
+    order_columns = ", ".join(ORDER_FIELDS)
+    with store.connect() as con:
+        values = {
+            key: json.loads(value)
+            for key, value in con.execute("SELECT key, value FROM trading_state").fetchall()
+        }
+        # Open orders, and those that filled or were sent lately (day trades, wash sales,
+        # the throttle): never the whole history.
+        orders = con.execute(
+            f"SELECT {order_columns} FROM live_orders WHERE book = ? AND (status = 'open'"
+            " OR (filled_qty > 0 AND filled_at >= ?) OR created_at >= ?)",
+            [book, now - timedelta(days=31), now - RECENT_ORDERS],
+        ).fetchall()
+        flows = con.execute(
+            "SELECT config_id, sum(CASE WHEN side = 'sell' THEN filled_qty * filled_avg_price"
+            " ELSE -filled_qty * filled_avg_price END - fees) FROM live_orders"
+            " WHERE book = ? AND filled_qty > 0 GROUP BY config_id",
+            [book],
+        ).fetchall()
+        held = con.execute(
+            f"SELECT {', '.join(POSITION_FIELDS)} FROM live_positions WHERE book = ?", [book]
+        ).fetchall()
+        row = con.execute(
+            "SELECT cash, equity, bar_date, configs, updated_at FROM live_books WHERE book = ?",
+            [book],
+        ).fetchall()
+        statuses = dict(
+            con.execute(
+                "SELECT config_id, status FROM configs WHERE config_id IN (SELECT unnest(?))",
+                [list(config_ids)],
+            ).fetchall()
+            if config_ids
+            else []
+        )
+        marks = (
+            con.execute(
+                "SELECT s.ts, s.equity FROM equity_snapshots s JOIN heartbeats h USING (loop_id)"
+                " WHERE h.book = ? AND s.ts <= ? AND s.ts >= ? ORDER BY s.ts DESC LIMIT 40",
+                [book, now, now - timedelta(days=20)],
+            ).fetchall()
+            if marks
+            else []
+        )
+    live = [_order(dict(zip(ORDER_FIELDS, r, strict=True))) for r in orders]
+    return Records(
+        controls=Controls.from_values(values),
+        tracked={o.client_order_id: o for o in live if o.is_open},
+        positions={
+            p.symbol: p
+            for p in (_position(dict(zip(POSITION_FIELDS, r, strict=True))) for r in held)
+        },
+        flows={config_id: float(flow) for config_id, flow in flows},
+        book=BookRow(row[0][0], row[0][1], row[0][2], json.loads(row[0][3]), row[0][4])
+        if row
+        else None,
+        statuses=statuses,
+        marks=tuple(EquityMark(ts, equity) for ts, equity in marks),
+        day_trades=_day_trades(live, now),
+        sales=tuple(
+            RealisedSale(o.symbol, o.filled_at, o.filled_qty, o.realised_pnl)
+            for o in live
+            if o.side == "sell"
+            and o.realised_pnl is not None
+            and o.filled_at is not None
+            and o.filled_at >= now - timedelta(days=31)
+        ),
+        recent=tuple(
+            o for o in live if o.created_at is not None and o.created_at >= now - RECENT_ORDERS
+        ),
+    )
+
+
+def read_controls(store) -> Controls:
+    """The trading controls alone (a heartbeat between steps needs nothing else)."""
+    rows = store.query("SELECT key, value FROM trading_state")
+    return Controls.from_values(
+        {key: json.loads(value) for key, value in zip(rows["key"], rows["value"], strict=True)}
+    )
+
+
+def _clean(value):
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _order(row: dict) -> LiveOrder:
+    data = {k: _clean(v) for k, v in row.items()}
+    data["fees"] = data["fees"] or 0.0
+    data["filled_qty"] = data["filled_qty"] or 0.0
+    return LiveOrder(**data)
+
+
+def _position(row: dict) -> LivePosition:
+    data = {k: _clean(v) for k, v in row.items()}
+    for name in ("stop_fraction", "stop_anchor"):
+        data[name] = math.nan if data[name] is None else float(data[name])
+    data["trails"] = bool(data["trails"])
+    return LivePosition(**data)
+
+
+def _day_trades(orders: Iterable[LiveOrder], now: datetime) -> tuple[date, ...]:
+    """One date per symbol and day on which the loop both bought and sold it (last 10 days)."""
+    since = now - timedelta(days=10)
+    sides: dict[tuple[str, date], set[str]] = {}
+    for order in orders:
+        if order.filled_qty > 0 and order.filled_at is not None and order.filled_at >= since:
+            sides.setdefault((order.symbol, order.filled_at.date()), set()).add(order.side)
+    return tuple(sorted(day for (_, day), seen in sides.items() if len(seen) == 2))
+
+
+def known_orders(store, book: str, client_order_ids: list[str]) -> set[str]:
+    """Which of these client order ids the loop has recorded already (any status)."""
+    if not client_order_ids:
+        return set()
+    rows = store.query(
+        "SELECT client_order_id FROM live_orders WHERE book = ?"
+        " AND client_order_id IN (SELECT unnest(?))",
+        [book, client_order_ids],
+    )
+    return set(rows["client_order_id"])
+
+
+# -- writes (inside the caller's transaction) ------------------------------------------
+
+
+def save_orders(con, book: str, orders: Iterable[LiveOrder], now: datetime) -> None:
+    """Insert or update the loop's records of these orders."""
+    rows = {o.client_order_id: _order_row(o, book, now) for o in orders}
+    _upsert(con, "live_orders", list(rows.values()), ["book", "client_order_id"])
+
+
+def save_positions(
+    con,
+    book: str,
+    positions: Iterable[LivePosition],
+    closed: Iterable[str],
+    now: datetime,
+    *,
+    before: dict[str, LivePosition] | None = None,
+) -> None:
+    """The book's open positions after a step: these upserted, ``closed`` removed.
+
+    Positions equal to their record in ``before`` are left as they are.
+    """
+    before = before or {}
+    positions = [p for p in positions if before.get(p.symbol) != p]
+    closed = list(closed)
+    if closed:
+        con.execute(
+            "DELETE FROM live_positions WHERE book = ? AND symbol IN (SELECT unnest(?))",
+            [book, closed],
+        )
+    rows = [
+        {
+            **{f: _stored(getattr(p, f)) for f in POSITION_FIELDS},
+            "book": book,
+            "updated_at": now,
+        }
+        for p in positions
+    ]
+    _upsert(con, "live_positions", rows, ["book", "symbol"])
+
+
+def save_book(
+    con, book: str, *, mode: str, broker: str, configs: dict[str, float], cash: float,
+    equity: float, bar: date | None, now: datetime,
+) -> None:  # fmt: skip
+    con.execute(
+        "INSERT INTO live_books VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (book) DO UPDATE SET"
+        " mode = excluded.mode, broker = excluded.broker, configs = excluded.configs,"
+        " cash = excluded.cash, equity = excluded.equity,"
+        " bar_date = coalesce(excluded.bar_date, live_books.bar_date),"
+        " updated_at = greatest(live_books.updated_at, excluded.updated_at)",
+        [book, mode, broker, json.dumps(configs), cash, equity, bar, now],
+    )
+
+
+def set_control(con, key: str, value: Any, actor: str, *, reason: str = "") -> None:
+    """Store one trading-state value, with an event saying who changed it and why."""
+    con.execute(
+        "INSERT INTO trading_state VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+        " value = excluded.value, updated_at = excluded.updated_at,"
+        " updated_by = excluded.updated_by",
+        [key, json.dumps(value, default=str), utcnow(), actor],
+    )
+    append_event(con, f"trading.{key}", actor, key, {"value": value, "reason": reason})
+
+
+def beat(
+    con, loop_id: str, *, mode: str, broker: str, book: str, pid: int, started_at: datetime,
+    bar: date | None, state: str, configs: list[str], stopped: bool = False,
+) -> None:  # fmt: skip
+    """The loop's heartbeat: the control room's proof that it is alive (wall clock)."""
+    now = utcnow()
+    con.execute(
+        "INSERT INTO heartbeats (loop_id, mode, broker, pid, started_at, beat_at, bar_date,"
+        " trading_state, configs, stopped_at, book) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (loop_id) DO UPDATE SET beat_at = excluded.beat_at,"
+        " bar_date = coalesce(excluded.bar_date, heartbeats.bar_date),"
+        " trading_state = excluded.trading_state, stopped_at = excluded.stopped_at",
+        [loop_id, mode, broker, pid, started_at, now, bar, state, json.dumps(configs),
+         now if stopped else None, book],
+    )  # fmt: skip
+
+
+def snapshot(
+    con, loop_id: str, bar: date, at: datetime, *, cash: float, equity: float,
+    positions: Iterable[tuple[LivePosition, float]],
+) -> None:  # fmt: skip
+    """The book marked at ``bar``'s close: equity and each position (with its mark)."""
+    positions = list(positions)
+    value = sum(p.qty * mark for p, mark in positions)
+    con.execute(
+        "INSERT INTO equity_snapshots VALUES (?, ?, ?, ?, ?, ?)",
+        [loop_id, at, bar, equity, cash, value],
+    )
+    rows = [
+        {
+            "loop_id": loop_id,
+            "bar_date": bar,
+            "symbol": p.symbol,
+            "qty": p.qty,
+            "avg_price": p.avg_price,
+            "price": mark,
+            "stop_price": p.stop_price,
+            "config_id": p.config_id,
+        }
+        for p, mark in positions
+    ]
+    if rows:  # one step per bar per loop: never a row twice
+        columns = list(rows[0])
+        con.executemany(
+            f"INSERT INTO position_snapshots ({', '.join(columns)})"
+            f" VALUES ({', '.join('?' * len(columns))})",
+            [[row[c] for c in columns] for row in rows],
+        )
+
+
+def append_events(con, actor: str, events: Iterable[tuple[str, str | None, dict]]) -> None:
+    """Append ``(kind, subject, payload)`` events in this order (the rows append_event writes)."""
+    now = utcnow()
+    rows = [
+        [now, actor, kind, subject, json.dumps(payload, default=str)]
+        for kind, subject, payload in events
+    ]
+    if rows:
+        con.executemany(
+            "INSERT INTO events (ts, actor, kind, subject, payload) VALUES (?, ?, ?, ?, ?)", rows
+        )
+
+
+def replayed_positions(store, book: str) -> dict[str, float]:
+    """Positions rebuilt from the loop's ``order.filled`` events alone (the audit trail's view)."""
+    rows = store.query(
+        "SELECT subject, payload FROM events WHERE kind = 'order.filled'"
+        " AND json_extract_string(payload, '$.book') = ? ORDER BY id",
+        [book],
+    )
+    fills = []
+    for subject, payload in zip(rows["subject"], rows["payload"], strict=True):
+        data = json.loads(payload)
+        qty = data["qty"] if data["side"] == "buy" else -data["qty"]
+        fills.append((subject, qty, data["price"]))
+    return {s: q for s, (q, _) in positions_from_fills(fills).items()}
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _stored(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _order_row(order: LiveOrder, book: str, now: datetime) -> dict[str, Any]:
+    row = {f: _stored(getattr(order, f)) for f in ORDER_FIELDS}
+    row["created_at"] = order.created_at or now
+    return {**row, "book": book, "updated_at": now}
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], keys: list[str]) -> None:
+    """Insert ``rows`` into ``table``, updating the rows whose ``keys`` already exist."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    con.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+        [[row[c] for c in columns] for row in rows],
+    )

@@ -1,0 +1,74 @@
+"""The events a step writes, one kind per thing that happened, their payloads in one place.
+
+``order.filled`` (enough to rebuild positions from the log alone, see
+:func:`engine.live.books.replayed_positions`), ``order.submitted``, ``order.rejected``,
+``order.denied``, ``reconcile.adopted`` / ``reconcile.difference``, ``loop.step``.
+Every payload names the book.
+"""
+
+from __future__ import annotations
+
+from engine.live.model import Difference, LiveOrder
+from engine.live.reconcile import FillSeen
+
+Event = tuple[str, str | None, dict]
+
+
+def fills(book: str, seen: list[FillSeen]) -> list[Event]:
+    return [
+        (
+            "order.filled",
+            f.order.symbol,
+            {
+                "book": book,
+                "client_order_id": f.order.client_order_id,
+                "config_id": f.order.config_id,
+                "side": f.order.side,
+                "purpose": f.order.purpose,
+                "qty": f.qty,
+                "price": f.price,
+                "fee": f.fee,
+                "realised_pnl": f.realised_pnl,
+            },
+        )
+        for f in seen
+    ]
+
+
+def orders(book: str, sent: list[LiveOrder]) -> list[Event]:
+    return [
+        (
+            "order.rejected" if o.status == "rejected" else "order.submitted",
+            o.symbol,
+            {
+                "book": book,
+                "client_order_id": o.client_order_id,
+                "config_id": o.config_id,
+                "side": o.side,
+                "purpose": o.purpose,
+                "qty": o.qty,
+                "type": o.type,
+                "stop_price": o.stop_price,
+                "stop_loss_price": o.stop_loss_price,
+                "decision_bar": o.decision_bar,
+                "broker_order_id": o.broker_order_id,
+                "reason": o.reason,
+            },
+        )
+        for o in sent
+    ]
+
+
+def differences(book: str, found: list[Difference]) -> list[Event]:
+    return [
+        (
+            "reconcile.adopted" if d.explained else "reconcile.difference",
+            d.subject,
+            {**d.payload(), "book": book},
+        )
+        for d in found
+    ]
+
+
+def denied(book: str, decision) -> Event:
+    return ("order.denied", decision.intent.symbol, {**decision.to_event_payload(), "book": book})

@@ -1,0 +1,275 @@
+"""Parity: a config replayed by the live loop through the paper broker trades as its backtest did.
+
+:func:`parity_report` runs both on the same stored bars -- the vectorbt backtest
+(:func:`engine.backtest.run_backtest`) and a replay of the live loop, bar by bar, with the
+paper broker in a private in-memory store -- and compares their trades: symbol, entry and
+exit bars, size, prices and P&L. ``wb parity`` prints it; the tests hold every built-in
+strategy to it.
+
+The replay runs the loop's own code with one difference: the risk gate keeps only the
+rules about the order itself and the trading state (:data:`PARITY_RULES`), because the
+backtest does not model the trader's risk limits (drawdown halts, exposure caps, the
+session clock); a limit that would have changed a trade is the gate doing its job, not a
+difference between research and production. Entries may buy fractions of a share, as in
+the backtest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from engine.brokers import PaperBroker
+from engine.config.models import StrategyConfig
+from engine.data.bars import Bars
+from engine.data.repository import load_bars
+from engine.live.alerts import LogNotifier, Notifiers
+from engine.live.clock import ReplayClock
+from engine.live.feed import FrameFeed
+from engine.live.loop import LiveLoop, LoopOptions
+from engine.live.scratch import ScratchStore
+from engine.risk import rules as risk_rules
+
+#: The gate's rules in a parity replay: the order's own shape and the trading state only.
+PARITY_RULES = (
+    risk_rules.kill_switch,
+    risk_rules.trading_state,
+    risk_rules.paused_strategy,
+    risk_rules.long_only,
+    risk_rules.duplicate_order,
+)
+
+TRADE_FIELDS = [
+    "symbol",
+    "entry_date",
+    "exit_date",
+    "size",
+    "entry_price",
+    "exit_price",
+    "fees",
+    "pnl",
+]
+#: Relative tolerances: prices and sizes agree to rounding; P&L to fee rounding.
+PRICE_RTOL = 1e-9
+SIZE_RTOL = 1e-6
+PNL_ATOL = 0.01
+
+
+@dataclass(frozen=True)
+class TradeDifference:
+    """A trade the two sides do not agree on, and how."""
+
+    what: str  # "only in the backtest", "only in the replay", or "differs"
+    symbol: str
+    entry_date: date
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (backtest, replay)
+
+    def line(self) -> str:
+        head = f"{self.symbol} entered {self.entry_date}: {self.what}"
+        if not self.fields:
+            return head
+        return head + ": " + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in self.fields.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "what": self.what,
+            "symbol": self.symbol,
+            "entry_date": self.entry_date.isoformat(),
+            "fields": {k: {"backtest": a, "replay": b} for k, (a, b) in self.fields.items()},
+        }
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """Both sides' trades and every difference between them."""
+
+    config_id: str
+    start: date
+    end: date
+    backtest: pd.DataFrame
+    replay: pd.DataFrame
+    differences: list[TradeDifference]
+    backtest_equity: float
+    replay_equity: float
+
+    @property
+    def matches(self) -> bool:
+        return not self.differences
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config_id": self.config_id,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "backtest_trades": len(self.backtest),
+            "replay_trades": len(self.replay),
+            "matches": self.matches,
+            "backtest_final_equity": self.backtest_equity,
+            "replay_final_equity": self.replay_equity,
+            "differences": [d.to_dict() for d in self.differences],
+        }
+
+
+def parity_report(
+    store, config_id: str, start=None, end=None, *, progress: bool = False
+) -> ParityReport:
+    """The backtest and the replay of the stored config ``config_id`` over stored bars, compared."""
+    from engine.research.registry import get_config
+
+    config = get_config(store, config_id).config
+    bars = load_bars(store, config.universe, start, end)
+    return compare_config(config, bars, progress=progress)
+
+
+def compare_config(config: StrategyConfig, bars: Bars, *, progress: bool = False) -> ParityReport:
+    """The backtest of ``config`` on ``bars`` and its replay through the live loop, compared."""
+    from engine.backtest import run_backtest
+
+    backtest = run_backtest(bars, config.strategy, config.params, config.settings)
+    replay, equity = replay_trades(config, bars, progress=progress)
+    ours = backtest.trades[TRADE_FIELDS].copy()
+    return ParityReport(
+        config_id=config.config_id,
+        start=bars.index[0].date(),
+        end=bars.index[-1].date(),
+        backtest=ours,
+        replay=replay,
+        differences=compare_trades(ours, replay),
+        backtest_equity=float(backtest.equity.iloc[-1]),
+        replay_equity=equity,
+    )
+
+
+def replay_trades(config: StrategyConfig, bars: Bars, *, progress: bool = False):
+    """(the trades, the final equity) of the live loop replaying ``config`` over ``bars``."""
+    store = ScratchStore()
+    try:
+        clock = ReplayClock()
+        settings = config.settings
+        broker = PaperBroker(
+            store,
+            cash=settings.init_cash,
+            fees=settings.fees,
+            slippage=settings.slippage,
+            account="parity",
+            actor="parity",
+            now=clock.now,
+        )
+        feed = FrameFeed(bars)
+        options = LoopOptions(
+            mode="replay", gate_rules=PARITY_RULES, check_registry=False, fractional_shares=True
+        )
+        loop = LiveLoop(
+            store, broker, [config], feed, clock, options=options, notifier=Notifiers(LogNotifier())
+        )
+        days = feed.sessions()
+        loop.start(days[0])
+        for day in _progress(days, progress, config.config_id):
+            loop.step(day)
+        trades = trades_from_fills(broker.fills(), bars)
+        return trades, broker.account().equity
+    finally:
+        store.close()
+
+
+def _progress(days, show: bool, label: str):
+    if not show:
+        return days
+    from tqdm import tqdm
+
+    return tqdm(days, desc=f"replay {label}", unit="bar")
+
+
+def trades_from_fills(fills, bars: Bars) -> pd.DataFrame:
+    """Round trips from a long-only book's fills: each buy opens a trade, sells close it.
+
+    A trade still open is marked at its symbol's last close, as the backtest marks it.
+    """
+    marks = bars.close.ffill().iloc[-1]
+    open_: dict[str, dict] = {}
+    rows = []
+    for fill in fills:
+        day = _session_date(fill.filled_at)
+        if fill.side == "buy":
+            open_[fill.symbol] = {
+                "symbol": fill.symbol,
+                "entry_date": day,
+                "size": fill.qty,
+                "entry_price": fill.price,
+                "fees": fill.fee,
+                "left": fill.qty,
+                "proceeds": 0.0,
+            }
+            continue
+        trade = open_.get(fill.symbol)
+        if trade is None:
+            continue
+        trade["left"] -= fill.qty
+        trade["fees"] += fill.fee
+        trade["proceeds"] += fill.qty * fill.price
+        trade["exit_date"] = day
+        if trade["left"] <= 1e-9 * trade["size"]:
+            rows.append(_closed(open_.pop(fill.symbol)))
+    for symbol, trade in open_.items():
+        trade["proceeds"] += trade["left"] * float(marks[symbol])
+        trade["exit_date"] = pd.NaT
+        rows.append(_closed(trade))
+    table = pd.DataFrame(rows, columns=TRADE_FIELDS)
+    return table.sort_values(["entry_date", "symbol"], ignore_index=True)
+
+
+def _closed(trade: dict) -> dict:
+    exit_price = trade["proceeds"] / trade["size"]
+    pnl = trade["proceeds"] - trade["size"] * trade["entry_price"] - trade["fees"]
+    return {**{k: trade.get(k) for k in TRADE_FIELDS}, "exit_price": exit_price, "pnl": pnl}
+
+
+def _session_date(at) -> pd.Timestamp:
+    stamp = pd.Timestamp(at)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return pd.Timestamp(stamp.tz_convert("America/New_York").date())
+
+
+def compare_trades(backtest: pd.DataFrame, replay: pd.DataFrame) -> list[TradeDifference]:
+    """Every trade the two tables do not agree on, matched by symbol and entry date."""
+    ours = {(r.symbol, pd.Timestamp(r.entry_date)): r for r in backtest.itertuples()}
+    theirs = {(r.symbol, pd.Timestamp(r.entry_date)): r for r in replay.itertuples()}
+    differences = []
+    for key in sorted(set(ours) | set(theirs)):
+        symbol, entry = key
+        a, b = ours.get(key), theirs.get(key)
+        if a is None or b is None:
+            what = "only in the replay" if a is None else "only in the backtest"
+            differences.append(TradeDifference(what, symbol, entry.date()))
+            continue
+        fields = {}
+        if not _same_day(a.exit_date, b.exit_date):
+            fields["exit_date"] = (_day(a.exit_date), _day(b.exit_date))
+        for name, rtol in (
+            ("size", SIZE_RTOL),
+            ("entry_price", PRICE_RTOL),
+            ("exit_price", PRICE_RTOL),
+        ):
+            x, y = getattr(a, name), getattr(b, name)
+            if not math.isclose(x, y, rel_tol=rtol, abs_tol=1e-12):
+                fields[name] = (x, y)
+        tolerance = PNL_ATOL + SIZE_RTOL * abs(a.size * a.entry_price)
+        if abs(a.pnl - b.pnl) > tolerance:
+            fields["pnl"] = (a.pnl, b.pnl)
+        if fields:
+            differences.append(TradeDifference("differs", symbol, entry.date(), fields))
+    return differences
+
+
+def _same_day(a, b) -> bool:
+    if pd.isna(a) or pd.isna(b):
+        return pd.isna(a) and pd.isna(b)
+    return pd.Timestamp(a).normalize() == pd.Timestamp(b).normalize()
+
+
+def _day(value) -> str | None:
+    return None if pd.isna(value) else pd.Timestamp(value).date().isoformat()

@@ -1,0 +1,345 @@
+"""Reconciliation: the store's view of the book against the broker's, and what to believe.
+
+The broker is the truth about orders, fills, positions and cash. Every step (and at
+start-up) the loop compares what it recorded with what the broker says:
+
+- An order it sent that filled, in whole or in part, since it last looked: a fill, booked
+  to the order's config. One that was canceled, expired or rejected: its new status.
+- An open order at the broker with one of the loop's own client order ids that the store
+  does not know: sent by an earlier run of a step that crashed before recording it
+  (ids are deterministic, :mod:`engine.live.ids`): adopted. A sell stop on a symbol the
+  loop holds: the stop attached to its entry (the broker placed it as the entry filled):
+  adopted.
+- A position whose quantity the fills explain: taken as the broker has it.
+
+Anything else cannot be explained: a position or an order nobody in the workbench placed,
+a position gone without a sale, an order the broker no longer knows, cash that moved
+with no fill (at start-up). Each is a :class:`~engine.live.model.Difference` with
+``explained=False``; the loop then refuses to trade (an OperatorError saying which) unless
+a person has told it to adopt the broker's view.
+
+Pure: plain records in, plain records out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+
+from engine.brokers.base import Account, Order, OrderStatus, OrderType, Position, Side
+from engine.live import ids
+from engine.live.model import FILLED, OPEN, Difference, LiveOrder, LivePosition
+
+#: Share quantities closer than this are equal (float residue).
+QTY_EPSILON = 1e-6
+
+_STATUS = {
+    OrderStatus.FILLED: "filled",
+    OrderStatus.CANCELED: "canceled",
+    OrderStatus.EXPIRED: "expired",
+    OrderStatus.REJECTED: "rejected",
+}
+
+
+@dataclass(frozen=True)
+class BrokerView:
+    """What the broker says now: the account, positions by symbol and the orders that matter."""
+
+    account: Account
+    positions: dict[str, Position]
+    open_orders: list[Order]
+    #: The broker's current record of orders the loop tracks but that are no longer open.
+    looked_up: dict[str, Order] = field(default_factory=dict)
+    #: Orders closed recently (the broker kept trading while the loop was down).
+    recent_closed: list[Order] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FillSeen:
+    """New shares of an order filled since the loop last looked."""
+
+    order: LiveOrder  # as updated
+    qty: float
+    price: float
+    fee: float
+    realised_pnl: float | None  # a sell's profit over the average cost, fee included
+
+    @property
+    def signed_qty(self) -> float:
+        return self.qty if self.order.side == "buy" else -self.qty
+
+    @property
+    def cash_flow(self) -> float:
+        value = self.qty * self.price
+        return (value if self.order.side == "sell" else -value) - self.fee
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """The book after reconciling: changed order records, fills, positions, differences."""
+
+    changed: list[LiveOrder]
+    fills: list[FillSeen]
+    positions: dict[str, LivePosition]
+    closed: list[str]
+    differences: list[Difference]
+
+    @property
+    def unexplained(self) -> list[Difference]:
+        return [d for d in self.differences if not d.explained]
+
+
+def reconcile(
+    tracked: dict[str, LiveOrder],
+    positions: dict[str, LivePosition],
+    broker: BrokerView,
+    *,
+    config_ids: set[str],
+    trails: Callable[[str | None], bool],
+    fee: Callable[[float, float], float],
+    now: datetime,
+    bar: date | None = None,
+    expected_cash: float | None = None,
+    cash_tolerance: float = 0.01,
+) -> Reconciled:
+    """The book after taking in what the broker says (see the module docstring).
+
+    ``tracked`` are the loop's open orders by client order id; ``positions`` its open
+    positions by symbol; ``config_ids`` the configs whose order ids count as its own;
+    ``trails(config_id)`` whether a config's stops trail; ``fee(qty, price)`` what the
+    broker charges a fill. Orders the loop decided at ``bar`` (the bar being stepped) are
+    left to the step, which decides them again and finds them. With ``expected_cash`` (the
+    cash the loop last recorded, at start-up) a cash change no fill explains is a difference.
+    """
+    differences: list[Difference] = []
+    changed: dict[str, LiveOrder] = {}
+    fills: list[FillSeen] = []
+    by_cid = {o.client_order_id: o for o in [*broker.recent_closed, *broker.open_orders]}
+
+    # 1. The orders the loop sent: fills and final statuses.
+    for cid, mine in tracked.items():
+        theirs = broker.looked_up.get(mine.broker_order_id or "") or by_cid.get(cid)
+        if theirs is None:
+            differences.append(
+                Difference(
+                    "order",
+                    cid,
+                    f"the broker has no order {cid} ({mine.side} {mine.qty:g} {mine.symbol}) "
+                    "that the loop sent",
+                    explained=False,
+                    why="was the account reset or the order deleted at the broker?",
+                )
+            )
+            continue
+        updated, fill = _take_in(mine, theirs, fee, now)
+        if updated != mine:
+            changed[cid] = updated
+        if fill is not None:
+            fills.append(fill)
+
+    # 2. Orders at the broker the loop does not know.
+    held = {s for s, p in broker.positions.items() if abs(p.qty) > QTY_EPSILON}
+    owners = {s: p.config_id for s, p in positions.items()}
+    entering = {o.symbol: o for o in tracked.values() if o.side == "buy" and o.config_id}
+    for order in [*broker.recent_closed, *broker.open_orders]:
+        if order.client_order_id in tracked or order.client_order_id in changed:
+            continue
+        decided = ids.parse_decision_id(order.client_order_id)
+        if decided is not None and decided.bar == bar and decided.config_id in config_ids:
+            continue  # this very step's decision: the step finds it when it decides again
+        adopted = _adopt(order, config_ids, held, owners, entering, now)
+        if adopted is None:
+            if order.is_open:
+                differences.append(
+                    Difference(
+                        "order",
+                        order.client_order_id,
+                        f"an open order {order.client_order_id} ({order.side} {order.qty:g} "
+                        f"{order.symbol} {order.type}) that no part of the workbench placed",
+                        explained=False,
+                        why="cancel it at the broker, or adopt it on purpose",
+                    )
+                )
+            continue
+        record, why = adopted
+        updated, fill = _take_in(record, order, fee, now)
+        changed[order.client_order_id] = updated
+        if fill is not None:
+            fills.append(fill)
+        if why:  # an attached stop is simply the loop's, not a difference
+            differences.append(
+                Difference("order", order.client_order_id, _describe(order), True, why)
+            )
+
+    # 3. Positions: the broker's quantities, explained by the fills.
+    fills = _with_realised(fills, positions)
+    after: dict[str, LivePosition] = {}
+    closed: list[str] = []
+    for symbol in sorted(set(positions) | set(broker.positions) | {f.order.symbol for f in fills}):
+        mine = positions.get(symbol)
+        theirs = broker.positions.get(symbol)
+        seen = [f for f in fills if f.order.symbol == symbol]
+        expected = (mine.qty if mine else 0.0) + sum(f.signed_qty for f in seen)
+        actual = theirs.qty if theirs else 0.0
+        if abs(actual - expected) > QTY_EPSILON * max(1.0, abs(expected)):
+            differences.append(
+                Difference(
+                    "position",
+                    symbol,
+                    f"the broker holds {actual:g} {symbol}; the loop expected {expected:g} "
+                    f"({mine.qty if mine else 0:g} recorded, {expected - (mine.qty if mine else 0):+g} "
+                    "from fills)",
+                    explained=False,
+                    why="a trade outside the workbench? check the account's activity",
+                )
+            )
+        if abs(actual) <= QTY_EPSILON:
+            if mine is not None:
+                closed.append(symbol)
+            continue
+        after[symbol] = _position_after(symbol, mine, theirs, seen, trails, now)
+
+    # 4. Cash, when the loop knows what it last recorded.
+    if expected_cash is not None:
+        expected = expected_cash + sum(f.cash_flow for f in fills)
+        gap = broker.account.cash - expected
+        if abs(gap) > cash_tolerance:
+            differences.append(
+                Difference(
+                    "cash",
+                    "cash",
+                    f"the broker's cash is {broker.account.cash:,.2f}; the loop expected "
+                    f"{expected:,.2f} ({gap:+,.2f})",
+                    explained=False,
+                    why="a deposit, withdrawal, dividend or fee? check the account's activity",
+                )
+            )
+    return Reconciled(list(changed.values()), fills, after, closed, differences)
+
+
+def _take_in(mine: LiveOrder, theirs: Order, fee, now) -> tuple[LiveOrder, FillSeen | None]:
+    """The record after the broker's news of it, and the new fill in it (if any)."""
+    status = OPEN if theirs.is_open else _STATUS.get(theirs.status, "canceled")
+    filled = float(theirs.filled_qty or 0.0)
+    new_qty = filled - mine.filled_qty
+    updated = replace(mine, status=status, broker_order_id=theirs.id)
+    if new_qty <= QTY_EPSILON:
+        if status != FILLED and filled < mine.qty - QTY_EPSILON and status != OPEN:
+            updated = replace(updated, reason=updated.reason or f"{status} at the broker")
+        return updated, None
+    avg = float(theirs.filled_avg_price)
+    before = mine.filled_qty * (mine.filled_avg_price or 0.0)
+    price = (filled * avg - before) / new_qty if mine.filled_qty else avg
+    charged = fee(new_qty, price)
+    updated = replace(
+        updated,
+        filled_qty=filled,
+        filled_avg_price=avg,
+        fees=mine.fees + charged,
+        filled_at=now,
+    )
+    if status == "canceled" and filled < mine.qty - QTY_EPSILON:
+        updated = replace(updated, reason=f"filled {filled:g} of {mine.qty:g}; the rest canceled")
+    return updated, FillSeen(updated, new_qty, price, charged, None)
+
+
+def _adopt(order: Order, config_ids, held, owners, entering, now):
+    """(a record of ``order``, why it is the loop's although unrecorded -- "" for a stop the
+    broker attached to an entry, which is simply the loop's) or None when it is not the loop's."""
+    decision = ids.parse_decision_id(order.client_order_id)
+    if decision is not None and decision.config_id in config_ids:
+        purpose = {"buy": "entry", "sell": "exit", "stop": "stop"}[decision.action]
+        why = f"sent by the step of {decision.bar} before a restart; recorded now"
+        return _record(order, decision.config_id, purpose, decision.bar, now), why
+    if ids.is_command_order(order.client_order_id):
+        owner = owners.get(order.symbol)
+        return _record(
+            order, owner, "manual", None, now
+        ), "a trader's command sent before a restart"
+    protective = order.side == Side.SELL and order.type == OrderType.STOP
+    attached = ids.attached_stop_of(order.client_order_id)
+    # A broker that names an attached stop itself (Alpaca) lists it before its buy fills
+    # (status held), on the symbol being entered.
+    if protective and (attached is not None or order.symbol in held or order.symbol in entering):
+        parent = entering.get(order.symbol)
+        owner = owners.get(order.symbol) or (attached.config_id if attached else None)
+        owner = owner or (parent.config_id if parent else None)
+        if owner is None or owner in config_ids:
+            return _record(order, owner, "stop", None, now), ""
+    return None
+
+
+def _record(order: Order, config_id, purpose, bar, now) -> LiveOrder:
+    return LiveOrder(
+        client_order_id=order.client_order_id,
+        config_id=config_id,
+        symbol=order.symbol,
+        side=order.side.value,
+        purpose=purpose,
+        qty=order.qty,
+        type=order.type.value,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        decision_bar=bar,
+        broker_order_id=order.id,
+        created_at=order.submitted_at or now,
+    )
+
+
+def _with_realised(fills: list[FillSeen], positions: dict[str, LivePosition]) -> list[FillSeen]:
+    """The fills in book order (each symbol's buys before its sells), sells with their P&L."""
+    ordered = sorted(fills, key=lambda f: (f.order.symbol, f.order.side != "buy"))
+    qty = {s: p.qty for s, p in positions.items()}
+    avg = {s: p.avg_price for s, p in positions.items()}
+    out = []
+    for fill in ordered:
+        symbol = fill.order.symbol
+        held, cost = qty.get(symbol, 0.0), avg.get(symbol, 0.0)
+        if fill.order.side == "buy":
+            total = held + fill.qty
+            avg[symbol] = (held * cost + fill.qty * fill.price) / total if total else fill.price
+            qty[symbol] = total
+            out.append(fill)
+            continue
+        pnl = (fill.price - cost) * fill.qty - fill.fee
+        qty[symbol] = held - fill.qty
+        out.append(
+            replace(
+                fill,
+                realised_pnl=pnl,
+                order=replace(fill.order, realised_pnl=(fill.order.realised_pnl or 0.0) + pnl),
+            )
+        )
+    return out
+
+
+def _position_after(symbol, mine, theirs, seen, trails, now) -> LivePosition:
+    bought = [f for f in seen if f.order.side == "buy"]
+    if mine is not None:
+        position = replace(mine, qty=theirs.qty, avg_price=theirs.avg_entry_price)
+        return replace(position, last_buy_at=now) if bought else position
+    entry = next((f.order for f in bought if f.order.purpose == "entry"), None)
+    owner = entry.config_id if entry else (bought[0].order.config_id if bought else None)
+    fraction = entry.stop_fraction if entry and entry.stop_fraction is not None else math.nan
+    return LivePosition(
+        symbol=symbol,
+        config_id=owner,
+        qty=theirs.qty,
+        avg_price=theirs.avg_entry_price,
+        opened_at=now,
+        last_buy_at=now,
+        entry_bar=entry.decision_bar if entry else None,
+        stop_fraction=fraction,
+        stop_anchor=entry.decision_price if entry and not math.isnan(fraction) else math.nan,
+        trails=bool(entry) and trails(owner) and not math.isnan(fraction),
+    )
+
+
+def _describe(order: Order) -> str:
+    price = f" at {order.stop_price or order.limit_price:g}" if order.type != "market" else ""
+    return (
+        f"{order.side} {order.qty:g} {order.symbol} {order.type}{price} "
+        f"({order.client_order_id}, {order.status})"
+    )

@@ -1,0 +1,145 @@
+"""Running a loop: a replay over stored sessions, or paper and live trading on the NYSE clock.
+
+A run starts by reconciling (:meth:`LiveLoop.start`), then steps each session it has not
+stepped yet: a replay started again after a crash picks up at the first session whose step
+did not finish (the book remembers the last one that did). Trouble outside us (the broker
+unreachable, the store locked) is recorded, alerted and retried with backoff; trouble that
+needs a person (OperatorError) stops the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import date
+
+from engine.errors import TemporaryError
+from engine.live import books
+from engine.live.alerts import Alert
+from engine.live.loop import LiveLoop, StepReport
+
+log = logging.getLogger("engine.live")
+
+
+def run_replay(
+    loop: LiveLoop,
+    days: list[date],
+    *,
+    progress: bool = False,
+    attempts: int = 6,
+    sleep: Callable[[float], None] = time.sleep,
+    on_step: Callable[[StepReport], None] | None = None,
+) -> list[StepReport]:
+    """Step ``loop`` through ``days`` (skipping those its book already stepped); gives the reports."""
+    if not days:
+        return []
+    loop.start(_first_undone(loop, days) or days[0])
+    todo = [d for d in days if loop.last_bar is None or d > loop.last_bar]
+    reports = []
+    for day in _progress(todo, progress, loop):
+        report = step_with_retries(loop, day, attempts=attempts, sleep=sleep)
+        reports.append(report)
+        if on_step is not None:
+            on_step(report)
+    loop.stop("replay finished")
+    return reports
+
+
+def _first_undone(loop: LiveLoop, days: list[date]) -> date | None:
+    book = books.read_records(loop.store, loop.book, list(loop.by_id), loop.clock.now()).book
+    done = book.bar_date if book else None
+    return next((d for d in days if done is None or d > done), None)
+
+
+def step_with_retries(
+    loop: LiveLoop, day: date, *, attempts: int = 6, sleep: Callable[[float], None] = time.sleep
+) -> StepReport:
+    """``loop.step(day)``, tried again after temporary trouble (recorded and alerted each time)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return loop.step(day)
+        except TemporaryError as exc:
+            _record_trouble(loop, day, exc, attempt, attempts)
+            if attempt == attempts:
+                raise
+            sleep(random.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1))))
+    raise AssertionError("unreachable")
+
+
+def _record_trouble(loop: LiveLoop, day: date, exc: TemporaryError, attempt: int, attempts: int):
+    loop.notifier.send(
+        Alert("broker", f"step {day} failed (attempt {attempt} of {attempts}): {exc.message}")
+    )
+
+    faults = loop.faults.events()
+
+    def write(con):
+        failed = {"error": exc.message, "attempt": attempt}
+        books.append_events(con, loop.actor, [*faults, ("loop.step_failed", str(day), failed)])
+
+    try:
+        loop.store.transaction(write)
+        loop.faults.written(len(faults))
+    except TemporaryError:
+        log.warning("could not record the failed step %s: the store is busy", day)
+
+
+def run_market(
+    loop: LiveLoop,
+    clock,
+    *,
+    tick: float = 30.0,
+    stale_retry: float = 300.0,
+    sessions: int | None = None,
+) -> list[StepReport]:
+    """Trade on the NYSE clock: sleep until each close (beating the heartbeat and applying
+    commands every ``tick`` seconds), then step; a stale feed is retried every
+    ``stale_retry`` seconds until the next session's close. ``sessions`` bounds the run.
+    """
+    from engine.live.overrides import apply_pending
+
+    loop.start(clock.next_session(_last_done(loop)))
+    reports: list[StepReport] = []
+
+    def idle():
+        apply_pending(loop, clock.now())
+        loop.heartbeat()
+
+    while sessions is None or len(reports) < sessions:
+        day = clock.next_session(loop.last_bar)
+        clock.wait_until(clock.due(day), tick=tick, on_tick=idle)
+        report = step_with_retries(loop, day)
+        deadline = clock.due(clock.next_session(day))
+        while report.skipped and clock.now() < deadline:
+            clock.wait_until(min(_after(clock, stale_retry), deadline), tick=tick, on_tick=idle)
+            report = step_with_retries(loop, day)
+        if report.skipped:
+            loop.notifier.send(
+                Alert("stale_data", f"no decisions were taken for {day}: {report.skipped}")
+            )
+            loop.last_bar = day  # the session is gone: move on to the next
+        reports.append(report)
+        log.info("%s", report.summary())
+    loop.stop("finished")
+    return reports
+
+
+def _last_done(loop: LiveLoop) -> date | None:
+    book = books.read_records(loop.store, loop.book, list(loop.by_id), loop.clock.now()).book
+    return book.bar_date if book else None
+
+
+def _after(clock, seconds: float):
+    from datetime import timedelta
+
+    return clock.now() + timedelta(seconds=seconds)
+
+
+def _progress(days, show: bool, loop: LiveLoop):
+    if not show:
+        return days
+    from tqdm import tqdm
+
+    return tqdm(days, desc=f"replay {loop.book}", unit="bar")

@@ -1,0 +1,173 @@
+"""Building a loop from what a person asks for: mode, configs, broker, dates.
+
+``wb live``, the ``live_step`` job and the tests all come through :func:`open_loop`, so
+the safety checks live in one place: only approved configs trade; real money needs the
+Alpaca broker, ``live`` mode, an explicit acknowledgement and approved configs; a replay
+runs on the paper broker over stored bars, in an account of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from engine.brokers import PaperBroker
+from engine.config.models import StrategyConfig
+from engine.data.repository import load_bars
+from engine.errors import InputError
+from engine.live.alerts import Notifiers, notifier_from
+from engine.live.clock import MarketClock, ReplayClock
+from engine.live.decisions import warmup_bars
+from engine.live.feed import FrameFeed, StoreFeed
+from engine.live.loop import MODES, LiveLoop, LoopOptions
+
+#: The flag a person must pass to trade real money.
+REAL_MONEY_FLAG = "--i-understand-this-is-real-money"
+#: Bars of history a paper or live step sees (a year, plus room for the longest warmup).
+DEFAULT_LOOKBACK = 300
+
+
+@dataclass
+class Opened:
+    """A loop ready to run, and what to run it over."""
+
+    loop: LiveLoop
+    days: list[date]  # a replay's sessions (empty for paper and live)
+    clock: Any
+
+
+def load_configs(store, config_ids: list[str]) -> list[StrategyConfig]:
+    """The approved configs named (ids or unique prefixes); an InputError for any other."""
+    from engine.research.registry import get_config
+
+    if not config_ids:
+        raise InputError("name the configs to trade", hint="--config ID[,ID...] (wb configs list)")
+    configs = []
+    for config_id in config_ids:
+        record = get_config(store, config_id)
+        if record.status != "approved":
+            raise InputError(
+                f"config {record.config_id} is {record.status}, not approved: the loop trades "
+                "approved configs only",
+                hint=f"approve it first (wb configs approve {record.config_id} --reason ...)",
+            )
+        configs.append(record.config)
+    return configs
+
+
+def replay_account(configs: list[StrategyConfig], start, end) -> str:
+    """The paper account a replay of these configs over these dates uses (the same on a restart)."""
+    key = ",".join(sorted(c.config_id for c in configs)) + f"|{start}|{end}"
+    return f"replay-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def open_loop(
+    store,
+    *,
+    mode: str,
+    config_ids: list[str],
+    broker: str = "paper",
+    start=None,
+    end=None,
+    account: str | None = None,
+    real_money: bool = False,
+    adopt_broker_state: bool = False,
+    webhook: str | None = None,
+    lookback: int | None = None,
+    notifier: Notifiers | None = None,
+    alpaca_options: dict | None = None,
+    market=None,
+    actor: str = "loop",
+    clock=None,
+) -> Opened:
+    """A :class:`LiveLoop` for ``mode`` (replay, paper or live), checked for safety.
+
+    ``clock`` replaces the NYSE wall clock of paper and live trading (tests).
+    """
+    if mode not in MODES:
+        raise InputError(f"mode {mode!r} is not one of: {', '.join(MODES)}")
+    configs = load_configs(store, config_ids)
+    if mode == "live":
+        if broker != "alpaca":
+            raise InputError("live trading goes through Alpaca", hint="pass --broker alpaca")
+        if not real_money:
+            raise InputError(
+                "live mode trades REAL MONEY and needs an explicit acknowledgement",
+                hint=f"add {REAL_MONEY_FLAG} if that is what you mean; otherwise use --mode paper",
+            )
+    elif real_money:
+        raise InputError(f"{REAL_MONEY_FLAG} only goes with --mode live")
+    if mode == "replay" and broker != "paper" and market is None:
+        raise InputError(
+            "a replay runs on the paper broker over stored bars",
+            hint="use --broker paper (Alpaca's accounts cannot replay history)",
+        )
+    notifier = notifier or notifier_from(webhook)
+    symbols = list(dict.fromkeys(s for c in configs for s in c.universe))
+    costs = _costs(configs)
+    if mode == "replay":
+        clock = ReplayClock()
+        feed, days = _replay_feed(store, configs, symbols, start, end)
+        account = account or replay_account(configs, days[0], days[-1])
+    else:
+        clock = clock or MarketClock()
+        feed, days = StoreFeed(store, symbols, lookback=lookback or DEFAULT_LOOKBACK), []
+        account = account or "paper"
+    if broker == "paper":
+        the_broker = PaperBroker(
+            store,
+            cash=_starting_cash(store, account, configs),
+            account=account,
+            actor=actor,
+            now=clock.now,
+            **costs,
+        )
+        stop_tick = None
+    else:
+        from engine.brokers.alpaca import AlpacaBroker
+
+        the_broker = AlpacaBroker(live=mode == "live", **(alpaca_options or {}))
+        stop_tick = 0.01
+    options = LoopOptions(
+        mode=mode, adopt_broker_state=adopt_broker_state, stop_tick=stop_tick, actor=actor
+    )
+    loop = LiveLoop(
+        store, the_broker, configs, feed, clock, options=options, notifier=notifier, market=market
+    )
+    return Opened(loop, days, clock)
+
+
+def _costs(configs: list[StrategyConfig]) -> dict[str, float]:
+    """The paper account's costs: the configs' own (the dearest, when they differ)."""
+    return {
+        "fees": max(c.settings.fees for c in configs),
+        "slippage": max(c.settings.slippage for c in configs),
+    }
+
+
+def _starting_cash(store, account: str, configs) -> float | None:
+    """Cash for a new paper account (the configs' sub-books together); None for an existing one."""
+    exists = store.scalar("SELECT count(*) FROM paper_accounts WHERE account = ?", [account])
+    return None if exists else float(sum(c.settings.init_cash for c in configs))
+
+
+def _replay_feed(store, configs, symbols, start, end):
+    if start is None:
+        raise InputError("a replay needs a first date", hint="pass --start YYYY-MM-DD")
+    start = pd.Timestamp(start)
+    history = max(warmup_bars(c) for c in configs)
+    # Enough bars before the first replayed session for the strategies to signal on it.
+    first = start - pd.Timedelta(days=int(history * 1.6) + 10)
+    bars = load_bars(store, symbols, first, end)
+    feed = FrameFeed(bars)
+    days = feed.sessions(start, end)
+    if not days:
+        raise InputError(
+            f"no stored bars between {start.date()} and {end or 'the end'}",
+            hint="ingest bars for these dates (wb ingest) or choose dates that have them",
+        )
+    return feed, days

@@ -1,0 +1,65 @@
+"""Fixtures for the live loop's tests: stores with sample bars and approved configs."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.backtest.settings import BacktestSettings
+from engine.config.models import StrategyConfig
+from engine.live.commands import SetRiskLimits, submit_command
+from engine.research.registry import act, save_proposal
+from engine.research.validation import Verdict
+from engine.risk import RiskLimits
+from tests.standins.alpaca import alpaca_standin  # noqa: F401
+
+#: Risk limits a replay of the sample bars can trade under: orders go out after the close
+#: for the next open, and the sample's prices and volumes are those of 2000-2013.
+REPLAY_LIMITS = RiskLimits(
+    allow_outside_session=True,
+    min_avg_dollar_volume=0,
+    max_order_notional=1_000_000,
+    max_position_pct=1.0,
+    max_orders_per_minute=1000,
+    day_trade_policy="off",
+    weekly_soft_loss=0.5,
+    weekly_hard_loss=0.9,
+    daily_loss_limit=0.5,
+)
+
+
+def approve(store, strategy: str, params: dict, universe: list[str], **settings) -> StrategyConfig:
+    """``strategy`` as an approved config in ``store``'s registry."""
+    config = StrategyConfig(
+        strategy=strategy,
+        params=params,
+        universe=universe,
+        settings=BacktestSettings(**settings),
+        created_by="ana",
+    )
+    save_proposal(store, config, Verdict(status="validated"), actor="ana")
+    act(store, config.config_id, "approve", "bob", "for the loop's tests")
+    return config
+
+
+def allow_replay(store) -> None:
+    """Queue the replay's risk limits (the loop applies them as it starts)."""
+    submit_command(store, SetRiskLimits(limits=REPLAY_LIMITS.to_mapping()), actor="bob")
+
+
+@pytest.fixture
+def replay_store(sample_store):
+    """The sample bars, a Donchian config approved (frequent trades, ATR stops), limits set."""
+    config = approve(
+        sample_store,
+        "donchian_breakout",
+        {"entry_window": 10, "exit_window": 5, "atr_window": 10},
+        ["AAPL", "BA", "CAT", "GE"],
+        stop="strategy",
+        size="risk",
+        risk_per_trade=0.01,
+        max_positions=3,
+        trailing_stop=True,
+    )
+    allow_replay(sample_store)
+    sample_store.config = config
+    return sample_store

@@ -1,0 +1,106 @@
+"""`wb live`, `wb parity`, `wb loop-status`, the command helpers and the live_step job."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.cli import cli
+from engine.cli._common import run_cli
+from engine.errors import InputError
+from engine.live.commands import pending_commands
+from engine.live.job import run_step
+from engine.research.registry import save_proposal
+from engine.research.validation import Verdict
+from tests.config.factories import make_config
+from tests.live.conftest import approve
+
+
+def wb(data_dir, *args: str, capsys) -> tuple[int, str, str]:
+    code = run_cli(cli, ["--data-dir", str(data_dir), *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_parity_prints_both_sides_and_says_it_holds(sample_store, data_dir, capsys):
+    config = approve(sample_store, "rsi_reversion", {"window": 5, "lower": 35, "upper": 65},
+                     ["AAPL", "GE"], size="fraction", fraction=0.4)  # fmt: skip
+    args = (
+        "parity",
+        "--config",
+        config.config_id[:8],
+        "--start",
+        "2011-01-03",
+        "--end",
+        "2011-04-29",
+    )
+    code, out, _ = wb(data_dir, *args, "--json", capsys=capsys)
+    report = json.loads(out)
+    assert code == 0
+    assert report["backtest_trades"] == report["replay_trades"] > 0
+    assert (report["differences"], report["matches"]) == ([], True)
+    code, out, _ = wb(data_dir, *args, capsys=capsys)
+    assert code == 0 and out.strip().endswith("the replay made the same trades: parity holds")
+
+
+def test_live_trading_needs_the_real_money_flag_and_alpaca(replay_store, data_dir, capsys):
+    config_id = replay_store.config.config_id
+    code, _, err = wb(data_dir, "live", "--mode", "live", "--config", config_id, capsys=capsys)
+    assert code == 2 and "live trading goes through Alpaca" in err
+    code, _, err = wb(
+        data_dir, "live", "--mode", "live", "--broker", "alpaca", "--config", config_id,
+        capsys=capsys,
+    )  # fmt: skip
+    assert code == 2
+    assert "REAL MONEY" in err and "--i-understand-this-is-real-money" in err
+
+
+def test_the_loop_trades_approved_configs_only(sample_store, data_dir, capsys):
+    waiting = make_config()
+    save_proposal(sample_store, waiting, Verdict(status="validated"), actor="ana")
+    code, _, err = wb(data_dir, "live", "--config", waiting.config_id, "--start", "2012-01-03",
+                      capsys=capsys)  # fmt: skip
+    assert code == 2
+    assert f"config {waiting.config_id} is validated, not approved" in err
+    assert f"wb configs approve {waiting.config_id}" in err
+
+
+def test_a_replay_from_the_command_line_reports_what_it_did(replay_store, data_dir, capsys):
+    code, out, _ = wb(data_dir, "live", "--config", replay_store.config.config_id,
+                      "--start", "2012-02-01", "--end", "2012-02-14", "--json", capsys=capsys)  # fmt: skip
+    summary = json.loads(out)
+    assert code == 0
+    assert (summary["mode"], summary["steps"], summary["last_bar"]) == ("replay", 10, "2012-02-14")
+    assert summary["orders_sent"] > 0
+    code, out, _ = wb(data_dir, "loop-status", "--json", capsys=capsys)
+    assert code == 1 and json.loads(out)["status"] == "stopped"  # a replay that finished
+
+
+def test_command_helpers_queue_what_the_control_room_would(sample_store, data_dir, capsys):
+    code, out, _ = wb(data_dir, "kill-switch", "on", "--user", "alice", "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["status"] == "pending"
+    wb(data_dir, "close-position", "aapl", "--user", "alice", capsys=capsys)
+    wb(data_dir, "flatten", "--user", "alice", capsys=capsys)
+    queued = [(actor, command.kind) for _, actor, command in pending_commands(sample_store)]
+    assert queued == [
+        ("alice", "kill_switch"),
+        ("alice", "close_position"),
+        ("alice", "flatten_all"),
+    ]
+    assert pending_commands(sample_store)[1][2].symbol == "AAPL"
+
+
+def test_loop_status_says_when_no_loop_ever_ran(store, data_dir, capsys):
+    code, out, _ = wb(data_dir, "loop-status", capsys=capsys)
+    assert code == 1 and out.startswith("never: no live loop has run on this data dir")
+
+
+def test_the_live_step_job_steps_the_newest_session_once(replay_store):
+    options = {"configs": [replay_store.config.config_id], "account": "job-paper"}
+    first = run_step(replay_store, options, actor="scheduler")
+    assert first.startswith("paper:job-paper: 2013-12-31:")
+    again = run_step(replay_store, options, actor="scheduler")
+    assert again == "paper:job-paper: 2013-12-31 already stepped"
+    with pytest.raises(InputError, match="unknown live_step option"):
+        run_step(replay_store, {"configz": "approved"}, actor="scheduler")

@@ -1,0 +1,137 @@
+"""Crash safety: the loop killed with SIGKILL at random points of its steps, again and again.
+
+Real processes (`wb live --mode replay`) on a store file. Each run is killed at a random
+moment while it steps, then started again with the same command, until one run finishes.
+The book must then be exactly what an uninterrupted run makes: the same orders (none
+twice), the same fills; positions equal to the broker's; the event log replaying to them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.brokers import PaperBroker
+from engine.live import books
+from engine.live.runner import run_replay
+from engine.live.setup import open_loop, replay_account
+from engine.store import Store
+from engine.store.db import DB_FILE
+from tests.live.conftest import allow_replay, approve
+
+ROOT = Path(__file__).resolve().parents[2]
+START, END = "2012-02-01", "2012-03-16"
+KILLS = 15
+
+
+def _wb(data_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "engine.cli", "--data-dir", str(data_dir), *args]
+
+
+def _stepped(store: Store) -> int:
+    """How many steps the loops have finished so far (read while a loop may be writing)."""
+    return int(store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.step'") or 0)
+
+
+def _book(data_dir: Path, account: str):
+    store = Store.open(data_dir)
+    broker = PaperBroker(store, account=account)
+    orders = store.query(
+        "SELECT client_order_id, symbol, side, qty, type, stop_price, status FROM paper_orders"
+        " WHERE account = ? ORDER BY client_order_id",
+        [account],
+    )
+    fills = store.query(
+        "SELECT client_order_id, symbol, side, qty, price, bar_date FROM paper_fills"
+        " WHERE account = ? ORDER BY bar_date, client_order_id",
+        [account],
+    )
+    return store, broker, orders, fills
+
+
+@pytest.fixture
+def crash_dir(sample_store, data_dir, tmp_path):
+    """A data dir with the sample bars, a frequently trading approved config and replay limits,
+    and an identical copy of it for the uninterrupted run."""
+    config = approve(
+        sample_store,
+        "donchian_breakout",
+        {"entry_window": 5, "exit_window": 3, "atr_window": 5},
+        ["AAPL", "BA", "CAT", "GE"],
+        stop="strategy",
+        size="risk",
+        max_positions=3,
+        trailing_stop=True,
+    )
+    allow_replay(sample_store)
+    twin = tmp_path / "uninterrupted"
+    twin.mkdir()
+    shutil.copy(data_dir / DB_FILE, twin / DB_FILE)
+    return data_dir, twin, config
+
+
+def test_sigkill_at_random_points_never_duplicates_an_order_or_loses_a_fill(crash_dir, tmp_path):
+    data_dir, twin, config = crash_dir
+    rng = random.Random(20240501)
+    command = _wb(data_dir, "live", "--config", config.config_id, "--start", START, "--end", END,
+                  "--no-progress")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    watcher = Store.open(data_dir)
+    kills = 0
+    errors = tmp_path / "stderr.txt"  # a file, not a pipe: an unread pipe would stall the loop
+    while True:
+        with errors.open("w") as sink:
+            child = subprocess.Popen(command, cwd=ROOT, env=env, stderr=sink)
+        if kills == KILLS:
+            break  # enough: let this one finish
+        before = _stepped(watcher)
+        # Wait until this run has finished a step, then kill it somewhere inside a later one.
+        deadline = time.monotonic() + 120
+        while child.poll() is None and _stepped(watcher) == before:
+            assert time.monotonic() < deadline, "the loop made no progress"
+            time.sleep(0.1)
+        if child.poll() is not None:
+            break  # it finished the replay before we could kill it again
+        time.sleep(rng.uniform(0.0, 0.6))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        kills += 1
+    child.wait(timeout=300)
+    assert child.returncode == 0, errors.read_text()[-2000:]
+    assert kills >= 10, f"only {kills} kills landed before the replay finished"
+
+    # The same replay, never interrupted.
+    reference = open_loop(
+        Store.open(twin), mode="replay", config_ids=[config.config_id], start=START, end=END
+    )
+    run_replay(reference.loop, reference.days)
+
+    account = replay_account([config], reference.days[0], reference.days[-1])
+    store, broker, orders, fills = _book(data_dir, account)
+    _, _, want_orders, want_fills = _book(twin, account)
+    assert len(want_fills) > 10, "the replay should trade"
+    # No order twice, none lost: exactly the uninterrupted run's orders and fills.
+    assert orders["client_order_id"].is_unique
+    pd.testing.assert_frame_equal(orders, want_orders)
+    pd.testing.assert_frame_equal(fills, want_fills)
+    # The loop's positions are the broker's, and the audit trail replays to them.
+    held = {p.symbol: p.qty for p in broker.positions()}
+    book = f"paper:{account}"
+    recorded = (
+        store.query("SELECT symbol, qty FROM live_positions WHERE book = ?", [book])
+        .set_index("symbol")["qty"]
+        .to_dict()
+    )
+    assert recorded == pytest.approx(held)
+    assert books.replayed_positions(store, book) == pytest.approx(held)
+    starts = store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.started'")
+    assert starts == kills + 1

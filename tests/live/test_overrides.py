@@ -1,0 +1,181 @@
+"""The trader's commands as the loop applies them: each resolved with its effect, audited.
+
+A replay stepped bar by bar in this process; commands are queued between steps exactly as
+the control room queues them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from engine.live.alerts import Notifiers
+from engine.live.commands import (
+    ClosePosition,
+    FlattenAll,
+    KillSwitch,
+    ManualOrder,
+    PauseStrategy,
+    ResumeStrategy,
+    SetRiskLimits,
+    TightenStop,
+    submit_command,
+)
+from engine.live.setup import open_loop
+from engine.store import read_events
+
+
+@pytest.fixture
+def stepping(replay_store):
+    """A started replay loop and a way to step it one session at a time."""
+    alerts = Notifiers()
+    opened = open_loop(
+        replay_store,
+        mode="replay",
+        config_ids=[replay_store.config.config_id],
+        start="2012-01-03",
+        end="2012-06-29",
+        notifier=alerts,
+    )
+    loop, days = opened.loop, iter(opened.days)
+    loop.start(opened.days[0])
+
+    def step():
+        return loop.step(next(days))
+
+    def until(condition):
+        for _ in range(120):
+            report = step()
+            if condition(report):
+                return report
+        raise AssertionError("the condition never came true")
+
+    return loop, step, until, alerts
+
+
+def command_row(store, command_id) -> dict:
+    return store.query("SELECT * FROM commands WHERE id = ?", [command_id]).iloc[0].to_dict()
+
+
+def buys_sent(report) -> list[str]:
+    return [cid for cid in report.submitted if "-buy-" in cid]
+
+
+def test_the_kill_switch_halts_entries_cancels_open_ones_and_is_audited(replay_store, stepping):
+    loop, step, until, alerts = stepping
+    report = until(lambda r: buys_sent(r))  # entry orders are waiting for the next open
+    waiting = [o for o in loop.broker.orders("open") if o.side == "buy"]
+    assert waiting
+    command_id = submit_command(replay_store, KillSwitch(on=True), actor="alice")
+
+    report = step()
+
+    row = command_row(replay_store, command_id)
+    assert (row["status"], row["decided_by"]) == ("applied", loop.actor)
+    assert f"{len(waiting)} open entry orders canceled" in row["result"]
+    assert all(loop.broker.get_order(o.id).status == "canceled" for o in waiting)
+    for _ in range(15):  # halted: the loop sends nothing that buys
+        assert buys_sent(report) == []
+        report = step()
+    state = replay_store.query("SELECT key, value, updated_by FROM trading_state")
+    values = {k: json.loads(v) for k, v in zip(state["key"], state["value"], strict=True)}
+    assert values["kill_switch"] == {"on": True}
+    assert values["state"]["state"] == "HALTED"
+    assert set(state.loc[state["key"].isin(["kill_switch", "state"]), "updated_by"]) == {"alice"}
+    audit = read_events(replay_store, kinds=["command.", "trading."]).iloc[::-1]
+    about = audit[(audit["subject"] == str(command_id)) | (audit["actor"] == "alice")]
+    assert list(about["kind"]) == [
+        "command.submitted", "trading.kill_switch", "trading.state", "command.applied"
+    ]  # fmt: skip
+    assert "halt" in [a.kind for a in alerts.sent]
+
+    submit_command(replay_store, KillSwitch(on=False), actor="alice")
+    until(lambda r: buys_sent(r))  # released: the loop enters again
+
+
+def test_flatten_closes_every_position_at_the_next_open(replay_store, stepping):
+    loop, step, until, _ = stepping
+    until(lambda r: len(loop.broker.positions()) >= 2)
+    held = {p.symbol for p in loop.broker.positions()}
+    # Paused too, as a trader flattening for the day would: nothing is bought back.
+    submit_command(
+        replay_store, PauseStrategy(config_id=replay_store.config.config_id), actor="bob"
+    )
+    command_id = submit_command(replay_store, FlattenAll(), actor="bob")
+    step()  # applied before the session: the closing orders sell at its open
+    row = command_row(replay_store, command_id)
+    assert row["status"] == "applied"
+    assert row["result"].startswith(f"flatten: {len(held)} closing orders sent")
+    closing = [
+        o for o in loop.broker.orders("all") if o.client_order_id.startswith(f"cmd{command_id}-")
+    ]
+    assert {o.symbol for o in closing} == held
+    assert {o.status for o in closing} == {"filled"}
+    assert loop.broker.positions() == []
+    assert [o for o in loop.broker.orders("open")] == []
+
+
+def test_a_paused_config_enters_nothing_until_resumed(replay_store, stepping):
+    loop, step, until, _ = stepping
+    config_id = replay_store.config.config_id
+    paused = submit_command(replay_store, PauseStrategy(config_id=config_id), actor="bob")
+    for _ in range(15):
+        assert buys_sent(step()) == []
+    assert command_row(replay_store, paused)["result"].startswith(f"config {config_id} paused")
+    submit_command(replay_store, ResumeStrategy(config_id=config_id), actor="bob")
+    until(lambda r: buys_sent(r))
+
+
+def test_close_position_and_a_stop_that_only_tightens(replay_store, stepping):
+    loop, step, until, _ = stepping
+    until(lambda r: loop.broker.positions())
+    position = loop.broker.positions()[0]
+    symbol = position.symbol
+    stop = next(o for o in loop.broker.orders("open") if o.symbol == symbol and o.type == "stop")
+    looser, tighter = (
+        submit_command(
+            replay_store, TightenStop(symbol=symbol, stop_price=stop.stop_price * f), "bob"
+        )
+        for f in (0.9, 1.001)
+    )
+    step()
+    assert command_row(replay_store, looser)["status"] == "denied"
+    assert "stops only move up" in command_row(replay_store, looser)["result"]
+    assert command_row(replay_store, tighter)["status"] == "applied"
+    # The trader's level is a floor the loop keeps (a trailing stop may lift it further).
+    (resting,) = [o for o in loop.broker.orders("open") if o.symbol == symbol and o.type == "stop"]
+    assert resting.stop_price >= stop.stop_price * 1.001 - 1e-9
+    kept = replay_store.scalar("SELECT manual_stop FROM live_positions WHERE symbol = ?", [symbol])
+    assert kept == pytest.approx(stop.stop_price * 1.001)
+    close = submit_command(replay_store, ClosePosition(symbol=symbol), actor="bob")
+    step()
+    row = command_row(replay_store, close)
+    assert (row["status"], row["result"]) == (
+        "applied",
+        f"sell {position.qty:g} {symbol} at market sent",
+    )
+    assert [o.symbol for o in loop.broker.orders("open") if o.type == "stop"].count(symbol) == 0
+
+
+def test_manual_orders_pass_the_gate_and_bad_limits_are_denied_with_the_problem(
+    replay_store, stepping
+):
+    loop, step, until, _ = stepping
+    step()
+    fat_finger = submit_command(
+        replay_store, ManualOrder(symbol="GE", side="buy", qty=1_000_000), actor="bob"
+    )
+    fine = submit_command(replay_store, ManualOrder(symbol="GE", side="buy", qty=10), actor="bob")
+    bad = submit_command(replay_store, SetRiskLimits(limits={"max_positons": 3}), actor="bob")
+    step()
+    assert command_row(replay_store, fat_finger)["status"] == "denied"
+    assert "refused" in command_row(replay_store, fat_finger)["result"]
+    assert command_row(replay_store, fine)["status"] == "applied"
+    assert any(o.client_order_id == f"cmd{fine}-GE-order" for o in loop.broker.orders("all"))
+    assert command_row(replay_store, bad)["status"] == "denied"
+    assert "did you mean 'max_positions'" in command_row(replay_store, bad)["result"]
+    step()
+    assert any(p.symbol == "GE" and p.qty >= 10 for p in loop.broker.positions())
+    assert loop.last_bar > date(2012, 1, 3)

@@ -1,0 +1,176 @@
+"""Reconciliation: what the store and the broker disagree on, what explains it, and refusal.
+
+The pure function on plain records first; then the loop at start-up refusing to trade (and
+saying why) when something is unexplained, and adopting the broker's view on request.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from engine.brokers import Account, Order, OrderStatus, OrderType, PaperBroker, Position, Side
+from engine.brokers.base import OrderRequest, TimeInForce
+from engine.errors import OperatorError
+from engine.live.alerts import Notifiers
+from engine.live.model import LiveOrder, LivePosition
+from engine.live.reconcile import BrokerView, reconcile
+from engine.live.runner import run_replay
+from engine.live.setup import open_loop
+from engine.store import read_events
+
+NOW = datetime(2024, 1, 3, 21, 1)
+BAR = date(2024, 1, 3)
+CONFIG = "0123456789abcdef"
+
+
+def broker_order(cid, side="buy", qty=10.0, status=OrderStatus.FILLED, type_="market", **kw):
+    return Order(
+        id=f"id-{cid}", client_order_id=cid, symbol=kw.pop("symbol", "AAA"), side=Side(side),
+        qty=qty, type=OrderType(type_), time_in_force=TimeInForce.DAY, status=status,
+        submitted_at=NOW, updated_at=NOW, **kw,
+    )  # fmt: skip
+
+
+def view(positions=(), open_orders=(), looked_up=(), cash=900.0) -> BrokerView:
+    return BrokerView(
+        account=Account(equity=1000.0, cash=cash, buying_power=cash),
+        positions={p.symbol: p for p in positions},
+        open_orders=list(open_orders),
+        looked_up={o.id: o for o in looked_up},
+    )
+
+
+def entry(cid=f"{CONFIG}-AAA-buy-20240102") -> LiveOrder:
+    return LiveOrder(
+        client_order_id=cid, config_id=CONFIG, symbol="AAA", side="buy", purpose="entry",
+        qty=10, decision_bar=date(2024, 1, 2), decision_price=10.0, stop_fraction=0.1,
+        broker_order_id=f"id-{cid}",
+    )  # fmt: skip
+
+
+def check(tracked, positions, broker, **kw):
+    return reconcile(
+        {o.client_order_id: o for o in tracked},
+        {p.symbol: p for p in positions},
+        broker,
+        config_ids={CONFIG},
+        trails=lambda config_id: True,
+        fee=lambda qty, price: 0.001 * qty * price,
+        now=NOW,
+        bar=BAR,
+        **kw,
+    )
+
+
+def test_a_fill_of_the_loops_own_order_explains_the_new_position():
+    filled = broker_order(entry().client_order_id, filled_qty=10, filled_avg_price=10.0)
+    found = check(
+        [entry()],
+        [],
+        view([Position(symbol="AAA", qty=10, avg_entry_price=10.0)], looked_up=[filled]),
+        expected_cash=1000.0,
+        cash_tolerance=0.5,
+    )
+    assert found.unexplained == []
+    (fill,) = found.fills
+    assert (fill.qty, fill.price, fill.fee) == (10, 10.0, pytest.approx(0.1))
+    position = found.positions["AAA"]
+    # The entry's decision gives the position its stop: 10% below the decision's close.
+    assert (position.config_id, position.stop_price, position.trails) == (CONFIG, 9.0, True)
+
+
+def test_a_position_no_fill_explains_is_unexplained():
+    found = check([], [], view([Position(symbol="ZZZ", qty=5, avg_entry_price=20.0)]))
+    (difference,) = found.unexplained
+    assert (difference.kind, difference.subject) == ("position", "ZZZ")
+    assert "the broker holds 5 ZZZ; the loop expected 0" in difference.what
+
+
+def test_a_position_gone_without_a_sale_is_unexplained():
+    held = LivePosition("AAA", CONFIG, 10, 10.0, NOW, NOW)
+    (difference,) = check([], [held], view()).unexplained
+    assert "the broker holds 0 AAA; the loop expected 10" in difference.what
+
+
+def test_orders_are_adopted_when_their_ids_say_they_are_the_loops_and_refused_otherwise():
+    earlier = broker_order(f"{CONFIG}-BBB-buy-20240102", status=OrderStatus.ACCEPTED, symbol="BBB")
+    this_step = broker_order(
+        f"{CONFIG}-CCC-buy-20240103", status=OrderStatus.ACCEPTED, symbol="CCC"
+    )
+    foreign = broker_order("someone-on-the-website", status=OrderStatus.ACCEPTED, symbol="DDD")
+    found = check([], [], view(open_orders=[earlier, this_step, foreign]))
+    assert [(d.subject, d.explained) for d in found.differences] == [
+        (earlier.client_order_id, True),  # sent before a crash: recorded now
+        ("someone-on-the-website", False),
+    ]  # this step's own order is left to the step, which decides it again and finds it
+    assert [o.client_order_id for o in found.changed] == [earlier.client_order_id]
+
+
+def test_a_stop_resting_on_a_held_symbol_is_the_attached_stop():
+    held = LivePosition("AAA", CONFIG, 10, 10.0, NOW, NOW)
+    leg = broker_order("a1b2c3-alpaca-named", "sell", 10, OrderStatus.NEW, "stop", stop_price=9.0)
+    found = check([], [held], view([Position(symbol="AAA", qty=10, avg_entry_price=10.0)], [leg]))
+    assert found.unexplained == []
+    (adopted,) = found.changed
+    assert (adopted.purpose, adopted.config_id) == ("stop", CONFIG)
+
+
+def test_cash_that_moved_without_a_fill_is_unexplained_at_start_up():
+    found = check([], [], view(cash=1500.0), expected_cash=1000.0, cash_tolerance=0.01)
+    (difference,) = found.unexplained
+    assert difference.kind == "cash" and "+500.00" in difference.what
+    assert (
+        check([], [], view(cash=1000.004), expected_cash=1000.0, cash_tolerance=0.01).unexplained
+        == []
+    )
+
+
+# -- the loop at start-up --------------------------------------------------------------
+
+
+def _replayed(store, end="2012-02-15"):
+    opened = open_loop(
+        store, mode="replay", config_ids=[store.config.config_id], start="2012-02-01", end=end
+    )
+    run_replay(opened.loop, opened.days)
+    return opened
+
+
+def test_the_loop_refuses_to_start_on_what_nothing_explains_and_says_why(replay_store):
+    opened = _replayed(replay_store)
+    broker = PaperBroker(replay_store, account=opened.loop.broker.account_name)
+    broker.submit(OrderRequest(symbol="GE", side="buy", qty=5, client_order_id="by-hand-1"))
+    again = open_loop(
+        replay_store,
+        mode="replay",
+        config_ids=[replay_store.config.config_id],
+        start="2012-02-01",
+        end="2012-02-15",
+        notifier=(alerts := Notifiers()),
+    )
+    with pytest.raises(OperatorError, match="by-hand-1") as refused:
+        again.loop.start(date(2012, 2, 16))
+    assert "--adopt-broker-state" in refused.value.hint
+    assert [a.kind for a in alerts.sent] == ["reconciliation"]
+    kinds = set(read_events(replay_store, kinds=["reconcile.", "loop.refused"])["kind"])
+    assert kinds == {"reconcile.difference", "loop.refused"}
+
+
+def test_adopting_the_brokers_view_starts_the_loop_and_records_each_difference(replay_store):
+    opened = _replayed(replay_store)
+    broker = PaperBroker(replay_store, account=opened.loop.broker.account_name)
+    broker.submit(OrderRequest(symbol="GE", side="buy", qty=5, client_order_id="by-hand-2"))
+    again = open_loop(
+        replay_store,
+        mode="replay",
+        config_ids=[replay_store.config.config_id],
+        start="2012-02-01",
+        end="2012-02-15",
+        adopt_broker_state=True,
+    )
+    differences = again.loop.start(date(2012, 2, 16))
+    assert [d.subject for d in differences if not d.explained] == ["by-hand-2"]
+    recorded = read_events(replay_store, kinds=["reconcile.difference"])
+    assert recorded["subject"].tolist() == ["by-hand-2"]

@@ -1,0 +1,222 @@
+"""The fast sweep: screen a whole grid per symbol in compiled, parallel code, then look closer.
+
+    >>> from engine.backtest.fast import fast_sweep                          # doctest: +SKIP
+    >>> screen = fast_sweep(bars, "sma_crossover", {"fast": range(5, 50, 5),
+    ...                                             "slow": range(20, 200, 10)})  # doctest: +SKIP
+    >>> screen.best("sharpe", n=5)                                          # doctest: +SKIP
+    >>> run_backtest(bars.select(["AAPL"]), "sma_crossover", {"fast": 10, "slow": 60})  # doctest: +SKIP
+
+:func:`engine.backtest.sweep.sweep` takes this path by itself for every sweep it can serve
+(``engine="auto"``), so most callers never import this module. Screen fast, analyse
+precisely: the table here has the sweep's columns and values; the few combinations worth
+a closer look then go through :func:`~engine.backtest.runner.run_backtest`, whose
+vectorbt Portfolio gives the trades, plots and evidence.
+
+How it is fast: each distinct indicator is computed once (the 150 SMA pairs of a 9 x 18
+grid read 24 averages), then one compiled kernel (``_kernel.screen_nb``) runs signals,
+fills and metrics for every (combination, symbol) in parallel, each in scratch arrays
+of one bar-length that stay in the CPU's cache, instead of building (bars x
+combinations) frames of signals, orders and equity.
+
+What it serves: ``per="symbol"`` sweeps (each symbol traded alone with all of
+``init_cash``) of sma_crossover, donchian_breakout, bollinger_reversion and
+rsi_reversion, under any :class:`~engine.backtest.settings.BacktestSettings`. A portfolio
+sweep (symbols sharing cash and slots) and momentum_rotation (its signals rank symbols
+against each other) take the general path; so does any other strategy.
+
+Decisions, the same as the general path's (the tests hold the two to each other):
+
+- Ties of parameters: a combination its params model rejects (``fast >= slow``, so
+  ``fast == slow``) is skipped and counted in ``skipped``, never run.
+- Ties of values: two prices or indicators within ``TIE_TOLERANCE`` of each other are
+  equal (engine.strategies.indicators), so an average touching another is no crossing.
+- A signal on the last bar: with ``execution="next_open"`` it would fill at a bar that
+  does not exist, so there is no trade (an exit signal leaves the position open); with
+  ``execution="close"`` it fills at that close.
+- A position still open after the last bar stays open: it is valued at the last close
+  (no exit costs), counts in ``trades`` and not in ``win_rate`` or ``profit_factor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numba import parallel_chunksize
+from tqdm.auto import tqdm
+
+from engine.backtest._execution import prepare_orders
+from engine.backtest.fast import _kernel
+from engine.backtest.fast._inputs import BUILDERS
+from engine.backtest.metrics import METRICS
+from engine.backtest.rules import SIZE_MODES
+from engine.backtest.settings import BacktestSettings
+from engine.backtest.sweep import SweepResult, expand_grid
+from engine.data.bars import Bars
+from engine.errors import InputError
+from engine.strategies import get
+from engine.strategies.base import Signals, Strategy
+from engine.strategies.guard import check_bars, check_history
+from engine.strategies.indicators import TIE_TOLERANCE
+
+__all__ = ["fast_path_refusal", "fast_sweep"]
+
+#: Bar-evaluations (combinations x symbols x bars) per kernel call: about a second of work
+#: on a loaded 2-core machine, so the progress bar moves and a huge grid stays interruptible.
+EVALUATIONS_PER_CALL = 200_000_000
+
+
+def fast_path_refusal(
+    strategy: str | Strategy, per: str = "symbol", executor: Any = "local"
+) -> str | None:
+    """Why the fast path cannot run this sweep, or None when it can."""
+    strategy = get(strategy)
+    if per != "symbol":
+        return (
+            f"per={per!r} trades the symbols as one book sharing cash and slots; the fast "
+            "path trades each symbol alone (per='symbol')"
+        )
+    if (strategy.signal_fn, strategy.params) not in BUILDERS:
+        why = (
+            "its signals rank the symbols against each other"
+            if strategy.name == "momentum_rotation"
+            else "only the built-ins " + ", ".join(_fast_names()) + " have one"
+        )
+        return f"{strategy.name} has no fast path: {why}"
+    where = getattr(executor, "name", executor)
+    if where != "local":
+        return f"the fast path runs in this process, not on the {where!r} executor"
+    return None
+
+
+def _fast_names() -> list[str]:
+    return [fn.__name__ for fn, _params in BUILDERS]
+
+
+def fast_sweep(
+    bars: Bars,
+    strategy: str | Strategy,
+    grid: Mapping[str, Sequence[Any]],
+    settings: BacktestSettings | None = None,
+    *,
+    progress: bool = True,
+    max_columns: int | None = None,
+) -> SweepResult:
+    """The per-symbol sweep table of every valid combination of ``grid``, screened fast.
+
+    The same table as ``sweep(bars, strategy, grid, settings, per="symbol")``'s general
+    path (columns: the params, ``symbol``, then the metrics). ``max_columns`` bounds the
+    combinations x symbols of one kernel call (default: about EVALUATIONS_PER_CALL
+    bar-evaluations). Raises InputError when the fast path cannot serve the strategy
+    (see :func:`fast_path_refusal`).
+    """
+    strategy = get(strategy)
+    refusal = fast_path_refusal(strategy)
+    if refusal is not None:
+        raise InputError(refusal, hint="use sweep(..., engine='full'), the general path")
+    if max_columns is not None and max_columns < 1:
+        raise InputError(f"max_columns must be at least 1, not {max_columns}")
+    settings = settings or BacktestSettings()
+    params_list, skipped = expand_grid(strategy, grid)
+    check_bars(strategy, bars)
+    for params in params_list:
+        check_history(strategy, bars, params)
+    build, gives_stop = BUILDERS[(strategy.signal_fn, strategy.params)]
+    prices = _prices(bars, settings, gives_stop)
+    inputs = build(bars, params_list)
+
+    n_symbols, n_bars = len(bars.symbols), len(bars)
+    columns = max_columns or max(1, EVALUATIONS_PER_CALL // max(n_bars, 1))
+    per_call = max(1, columns // n_symbols)
+    stop_source = {
+        "none": _kernel.STOP_NONE,
+        "strategy": _kernel.STOP_STRATEGY,
+        "atr": _kernel.STOP_ENGINE,
+    }[settings.stop]
+
+    parts = []
+    bar = tqdm(
+        total=len(params_list),
+        desc=f"fast sweep {strategy.name}",
+        unit="combo",
+        disable=not progress,
+    )
+    with bar:
+        for start in range(0, len(params_list), per_call):
+            end = start + per_call
+            # Blocks of tasks are handed out one at a time, not split in halves up front: on
+            # a shared machine one thread may get the CPU less often than the other.
+            with parallel_chunksize(1):
+                part = _kernel.screen_nb(
+                    inputs.kind,
+                    inputs.series,
+                    inputs.combo_series[start:end],
+                    inputs.combo_values[start:end],
+                    *prices,
+                    stop_source,
+                    settings.execution == "next_open",
+                    SIZE_MODES[settings.size],
+                    settings.fraction,
+                    settings.risk_per_trade,
+                    settings.fees,
+                    settings.slippage,
+                    settings.trailing_stop,
+                    settings.max_positions,
+                    settings.init_cash,
+                    float(settings.bars_per_year),
+                    TIE_TOLERANCE,
+                )
+            parts.append(part)
+            bar.update(len(part) // n_symbols)
+
+    table = _table(params_list, bars.symbols, np.concatenate(parts))
+    return SweepResult(
+        strategy=strategy.name,
+        table=table,
+        skipped=skipped,
+        n_combinations=len(params_list),
+        per="symbol",
+        param_names=list(type(params_list[0]).model_fields),
+    )
+
+
+def _table(params_list: list, symbols: list[str], figures: np.ndarray) -> pd.DataFrame:
+    """The sweep's table: the params fields, ``symbol``, then the metrics; a row per task.
+
+    The general path's columns and dtypes (``grid_columns`` order: each combination, then
+    each symbol), built from whole arrays: a MultiIndex of thousands of tuples costs more
+    than the backtests behind it.
+    """
+    n_symbols = len(symbols)
+    columns: dict[str, np.ndarray] = {
+        name: np.repeat(np.array([getattr(p, name) for p in params_list]), n_symbols)
+        for name in type(params_list[0]).model_fields
+    }
+    columns["symbol"] = np.tile(np.array(symbols, dtype=object), len(params_list))
+    for k, name in enumerate(METRICS):
+        whole = name in ("trades", "max_drawdown_duration")
+        columns[name] = figures[:, k].astype(np.int64) if whole else figures[:, k]
+    return pd.DataFrame(columns)
+
+
+def _prices(bars: Bars, settings: BacktestSettings, gives_stop: bool) -> tuple[np.ndarray, ...]:
+    """(open, high, low, close, engine stop distance), each (symbols x bars), as orders see them.
+
+    The general path's own preparation on blank signals: the same checks (positive
+    prices; a stop='strategy' needs a strategy that gives one), the same repair of
+    missing opens, highs and lows, and the engine's ATR stop moved to the bar it fills on.
+    """
+    blank = pd.DataFrame(False, index=bars.index, columns=bars.close.columns)
+    own_stop = (
+        pd.DataFrame(np.nan, index=bars.index, columns=bars.close.columns) if gives_stop else None
+    )
+    orders = prepare_orders(bars, Signals(blank, blank, own_stop), settings)
+    # The orders are (bars x symbols) in Fortran order: transposed, each symbol's bars are
+    # contiguous, as the kernel walks them. Always fresh writeable copies: numba compiles
+    # (for seconds) once per combination of array flags, and pandas hands out read-only views.
+    return tuple(
+        np.array(values.T, order="C")
+        for values in (orders.open, orders.high, orders.low, orders.close, orders.stop_distance)
+    )

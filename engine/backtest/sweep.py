@@ -7,6 +7,10 @@
 There is no Python loop doing one backtest per combination: the strategy computes the
 signals of a whole chunk of combinations in one call (its ``grid_fn``), and one pass of the
 order loop trades all of their columns; chunks only bound memory.
+
+``executor="ray"`` runs the chunks as tasks on a Ray cluster, cut finer (and, per symbol,
+by symbols too) to keep every worker busy; the table is the same as a local run's
+(see :mod:`engine.executors`).
 """
 
 from __future__ import annotations
@@ -22,21 +26,22 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pydantic
-from tqdm.auto import tqdm
 
 from engine.backtest._execution import prepare_orders, simulate
 from engine.backtest.metrics import compute_metrics
 from engine.backtest.settings import BacktestSettings
 from engine.data.bars import Bars
 from engine.errors import InputError
+from engine.executors import Executor, Task, plan_tasks, resolve_executor
 from engine.strategies import get, signals_for_grid
-from engine.strategies.base import Strategy, StrategyParams
+from engine.strategies.base import Signals, Strategy, StrategyParams
 
 #: Bars x columns simulated at once when the caller sets no ``max_columns``: about 4e6
 #: cells keeps a chunk's signals, prices, portfolio and metrics near half a gigabyte.
 CELLS_PER_CHUNK = 4_000_000
 
 Per = Literal["symbol", "portfolio"]
+Engine = Literal["auto", "fast", "full"]
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,8 @@ def sweep(
     per: Per = "symbol",
     progress: bool = True,
     max_columns: int | None = None,
+    executor: str | Executor = "local",
+    engine: Engine = "auto",
 ) -> SweepResult:
     """The metrics of every valid combination of ``grid`` on ``bars`` (see SweepResult).
 
@@ -200,25 +207,57 @@ def sweep(
     ``per="portfolio"`` trades the whole universe as one book per combination, with
     shared cash and ``max_positions``, as a config would trade it. ``max_columns`` bounds
     the columns simulated at once (default: about 4 million bars x columns).
+    ``executor`` is where the chunks run: "local" (this process), "ray", or an executor.
+    ``engine`` is the path: "fast" screens the grid in compiled parallel code (per-symbol
+    sweeps of the built-ins that allow it, on the local executor; the same table, see
+    :mod:`engine.backtest.fast`), "full" the general path, "auto" the fast one where it can.
     """
     if per not in ("symbol", "portfolio"):
         raise InputError(f"per must be 'symbol' or 'portfolio', not {per!r}")
+    if engine not in ("auto", "fast", "full"):
+        raise InputError(f"engine must be 'auto', 'fast' or 'full', not {engine!r}")
     strategy = get(strategy)
     settings = settings or BacktestSettings()
+    if engine != "full":
+        from engine.backtest.fast import fast_path_refusal, fast_sweep  # it imports this module
+
+        refusal = fast_path_refusal(strategy, per, executor)
+        if refusal is None:
+            return fast_sweep(
+                bars, strategy, grid, settings, progress=progress, max_columns=max_columns
+            )
+        if engine == "fast":
+            raise InputError(
+                f"engine='fast' cannot run this sweep: {refusal}",
+                hint="use engine='auto' (the general path where the fast one cannot go) or 'full'",
+            )
     params_list, skipped = expand_grid(strategy, grid)
     chunks = combination_chunks(params_list, len(bars.symbols), len(bars), max_columns)
 
-    tables = []
-    bar = tqdm(
-        total=len(params_list), desc=f"sweep {strategy.name}", unit="combo", disable=not progress
+    # A per-symbol sweep may also be cut by symbols; a portfolio's book cannot be.
+    runner = resolve_executor(executor)
+    n_parts = len(bars.symbols) if per == "symbol" else 1
+    cells = len(params_list) * len(bars.symbols) * len(bars)
+    plan = plan_tasks([len(c) for c in chunks], n_parts, runner.wanted_tasks(cells))
+    tasks = [
+        Task(
+            label=chunk_label(params_list, combos, bars.symbols if n_parts > 1 else None, parts),
+            payload=(params_list[combos.start : combos.stop], list(parts) if n_parts > 1 else None),
+            weight=len(combos) * len(parts),
+        )
+        for combos, parts in plan
+    ]
+    tables = runner.run(
+        _sweep_task,
+        (bars, strategy, settings, per),
+        tasks,
+        desc=f"sweep {strategy.name}",
+        unit="backtest",
+        progress=progress,
     )
-    with bar:
-        for chunk in chunks:
-            tables.append(_sweep_chunk(bars, strategy, chunk, settings, per))
-            bar.update(len(chunk))
     return SweepResult(
         strategy=strategy.name,
-        table=pd.concat(tables, ignore_index=True),
+        table=_in_local_order(tables, plan, n_parts),
         skipped=skipped,
         n_combinations=len(params_list),
         per=per,
@@ -242,14 +281,62 @@ def combination_chunks(
     return [params_list[k : k + per_chunk] for k in range(0, len(params_list), per_chunk)]
 
 
+def chunk_label(
+    params_list: list[StrategyParams],
+    combos: range,
+    symbols: list[str] | None = None,
+    parts: range | None = None,
+) -> str:
+    """A task's name for progress and errors, e.g. ``combinations 1-20 of 150 (fast=5 slow=20 .. fast=10 slow=40), symbols AAPL..F``."""
+
+    def named(params: StrategyParams) -> str:
+        return " ".join(f"{k}={v}" for k, v in params.model_dump().items())
+
+    first, last = params_list[combos.start], params_list[combos.stop - 1]
+    label = (
+        f"combinations {combos.start + 1}-{combos.stop} of {len(params_list)} "
+        f"({named(first)}{f' .. {named(last)}' if len(combos) > 1 else ''})"
+    )
+    if symbols is not None and parts is not None and len(parts) < len(symbols):
+        chosen = symbols[parts.start : parts.stop]
+        label += f", symbols {chosen[0]}{f'..{chosen[-1]}' if len(chosen) > 1 else ''}"
+    return label
+
+
+def _sweep_task(shared, payload) -> pd.DataFrame:
+    """One task of a sweep (on any executor): a chunk of combinations, on some or all symbols."""
+    bars, strategy, settings, per = shared
+    params_list, symbol_positions = payload
+    return _sweep_chunk(bars, strategy, params_list, settings, per, symbol_positions)
+
+
+def _in_local_order(tables: list[pd.DataFrame], plan: list[tuple[range, range]], n_parts: int):
+    """The tasks' tables as one, rows in the order one local pass gives (combination, then symbol)."""
+    positions = np.concatenate(
+        [
+            (np.array(combos)[:, None] * n_parts + np.array(parts)[None, :]).ravel()
+            for combos, parts in plan
+        ]
+    )
+    table = pd.concat(tables, ignore_index=True)
+    if np.all(positions[1:] > positions[:-1]):
+        return table
+    return table.take(np.argsort(positions, kind="stable")).reset_index(drop=True)
+
+
 def _sweep_chunk(
     bars: Bars,
     strategy: Strategy,
     params_list: list[StrategyParams],
     settings: BacktestSettings,
     per: str,
+    symbol_positions: list[int] | None = None,
 ) -> pd.DataFrame:
     signals = signals_for_grid(strategy, bars, params_list, progress=False)
+    if symbol_positions is not None:
+        # Signals come from the whole universe (a rotation ranks every symbol), then only
+        # these symbols are traded: each symbol is its own book, so the rest change nothing.
+        bars, signals = _only_symbols(bars, signals, [bars.symbols[k] for k in symbol_positions])
     orders = prepare_orders(bars, signals, settings)
     if per == "symbol":
         simulation = simulate(orders, settings, books="per_column")
@@ -259,3 +346,17 @@ def _sweep_chunk(
         keys = pd.DataFrame([params.model_dump() for params in params_list])
     metrics = compute_metrics(simulation, freq=settings.freq).reset_index(drop=True)
     return pd.concat([keys, metrics], axis=1)
+
+
+def _only_symbols(bars: Bars, signals: Signals, symbols: list[str]) -> tuple[Bars, Signals]:
+    """These symbols' bars, and their columns of a grid's signals (kept in the grid's order)."""
+    keep = signals.entries.columns.get_level_values("symbol").isin(symbols)
+
+    def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if frame is None else frame.loc[:, keep]
+
+    return bars.select(symbols), Signals(
+        entries=cut(signals.entries),
+        exits=cut(signals.exits),
+        stop_distance=cut(signals.stop_distance),
+    )

@@ -11,6 +11,10 @@ exactly the signals it would have seen live, warm-up included (a test window's a
 are never computed on a history truncated at its start). Trading is confined to the
 window: a test window starts with cash only and sells what it still holds at its last
 close, costs included.
+
+The trials (every combination over the full history and over each training window) are
+the bulk of the work; ``executor="ray"`` runs them as tasks on a Ray cluster, cut by
+combinations and then by folds, with the same result as a local run.
 """
 
 from __future__ import annotations
@@ -22,15 +26,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from engine.backtest._execution import prepare_orders, simulate
 from engine.backtest.metrics import OBJECTIVES, compute_metrics, metrics_dict, summarize
 from engine.backtest.runner import trade_table
 from engine.backtest.settings import BacktestSettings
-from engine.backtest.sweep import combination_chunks, expand_grid
+from engine.backtest.sweep import chunk_label, combination_chunks, expand_grid
 from engine.data.bars import Bars
 from engine.errors import InputError
+from engine.executors import Executor, Task, plan_tasks, resolve_executor
 from engine.strategies import get, signals_for_grid
 from engine.strategies.base import Strategy, StrategyParams
 
@@ -164,12 +168,14 @@ def walk_forward(
     objective: str = "sharpe",
     progress: bool = True,
     max_columns: int | None = None,
+    executor: str | Executor = "local",
 ) -> WalkForwardResult:
     """The walk-forward of ``strategy`` over ``grid`` on ``bars`` (see the module docstring).
 
     ``objective`` is the metric the in-sample best is chosen by (one of OBJECTIVES);
     ``anchored`` trains every fold from the first training bar instead of a rolling window.
-    ``max_columns`` bounds the columns simulated at once, as in a sweep.
+    ``max_columns`` bounds the columns simulated at once, as in a sweep; ``executor`` is
+    where the trials run: "local" (this process), "ray", or an executor.
     """
     if objective not in OBJECTIVES:
         close = difflib.get_close_matches(objective, OBJECTIVES, n=1, cutoff=0.5)
@@ -184,7 +190,7 @@ def walk_forward(
     windows = fold_windows(len(bars), folds, train_bars, test_bars, anchored)
 
     trial_returns, in_sample = _trials(
-        bars, strategy, params_list, settings, windows, max_columns, progress
+        bars, strategy, params_list, settings, windows, max_columns, progress, executor
     )
     fold_results, equity_parts, trade_parts = [], [], []
     traded_value, exposure_bars = 0.0, 0.0
@@ -253,37 +259,69 @@ def _trials(
     windows: list[tuple[int, int, int, int]],
     max_columns: int | None,
     progress: bool,
+    executor: str | Executor = "local",
 ) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """(every combination's per-bar returns over the full history, each fold's in-sample table).
 
     Each combination trades the universe as one book; chunks of combinations bound memory.
     The in-sample tables have one row per combination, in ``params_list`` order.
     """
-    returns_parts: list[pd.DataFrame] = []
-    in_sample_parts: list[list[pd.DataFrame]] = [[] for _ in windows]
+    # Part 0 of a combination is its run over the full history; part k its run over fold
+    # k-1's training window. A task runs some parts of a chunk of combinations.
+    n_parts = len(windows) + 1
     chunks = combination_chunks(params_list, len(bars.symbols), len(bars), max_columns)
-    bar = tqdm(
-        total=len(params_list) * (len(windows) + 1),
-        unit="backtest",
+    runner = resolve_executor(executor)
+    cells = len(params_list) * len(bars.symbols) * len(bars) * 2  # full history + the windows
+    plan = plan_tasks([len(c) for c in chunks], n_parts, runner.wanted_tasks(cells))
+    tasks = [
+        Task(
+            label=chunk_label(params_list, combos) + _parts_label(parts, n_parts),
+            payload=(params_list[combos.start : combos.stop], list(parts)),
+            weight=len(combos) * len(parts),
+        )
+        for combos, parts in plan
+    ]
+    results = runner.run(
+        _trials_task,
+        (bars, strategy, settings, windows),
+        tasks,
         desc=f"walk-forward {strategy.name}",
-        disable=not progress,
+        unit="backtest",
+        progress=progress,
     )
-    with bar:
-        for chunk in chunks:
-            signals = signals_for_grid(strategy, bars, chunk, progress=False)
-            orders = prepare_orders(bars, signals, settings)
+    # Tasks go combinations first, so each part's pieces come back in params_list order.
+    trial_returns = pd.concat([r[0] for r in results if 0 in r], axis=1)
+    in_sample = [
+        pd.concat([r[part] for r in results if part in r], ignore_index=True)
+        for part in range(1, n_parts)
+    ]
+    return trial_returns, in_sample
+
+
+def _trials_task(shared, payload) -> dict[int, pd.DataFrame]:
+    """One task of the trials (on any executor): some parts of a chunk of combinations."""
+    bars, strategy, settings, windows = shared
+    chunk, parts = payload
+    signals = signals_for_grid(strategy, bars, chunk, progress=False)
+    orders = prepare_orders(bars, signals, settings)
+    results: dict[int, pd.DataFrame] = {}
+    for part in parts:
+        if part == 0:
             keys = pd.MultiIndex.from_frame(pd.DataFrame([p.model_dump() for p in chunk]))
             equity = simulate(orders, settings, books="per_set", book_labels=keys).equity
-            returns_parts.append(equity / equity.shift(1).fillna(settings.init_cash) - 1.0)
-            bar.update(len(chunk))
-            for number, (train_start, train_stop, _, _) in enumerate(windows):
-                window = orders.window(train_start, train_stop)
-                simulation = simulate(window, settings, books="per_set")
-                table = compute_metrics(simulation, freq=settings.freq).reset_index(drop=True)
-                in_sample_parts[number].append(table)
-                bar.update(len(chunk))
-    trial_returns = pd.concat(returns_parts, axis=1)
-    return trial_returns, [pd.concat(parts, ignore_index=True) for parts in in_sample_parts]
+            results[0] = equity / equity.shift(1).fillna(settings.init_cash) - 1.0
+        else:
+            train_start, train_stop, _, _ = windows[part - 1]
+            simulation = simulate(orders.window(train_start, train_stop), settings, books="per_set")
+            results[part] = compute_metrics(simulation, freq=settings.freq).reset_index(drop=True)
+    return results
+
+
+def _parts_label(parts: range, n_parts: int) -> str:
+    if len(parts) == n_parts:
+        return ""
+    named = ["full history" if part == 0 else f"fold {part}" for part in parts]
+    return ", " + ", ".join(named)
 
 
 def _mean(values: list[float]) -> float:

@@ -63,6 +63,33 @@ def settings_options(command):
     return command
 
 
+def executor_options(command):
+    """`--executor` and `--ray-address`: where a sweep or walk-forward runs (`wb sweep`, `wb validate`)."""
+    command = click.option(
+        "--ray-address",
+        metavar="ADDR",
+        help="A running Ray cluster, e.g. 10.0.0.5:6379 or ray://head:10001 (with --executor "
+        "ray) [env RAY_ADDRESS; default: start Ray on this machine].",
+    )(command)
+    return click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where the backtests run: this process, or a Ray cluster (pip install "
+        "'trading-workbench[ray]').",
+    )(command)
+
+
+def resolve_cli_executor(executor: str, ray_address: str | None, *, as_json: bool = False):
+    """The executor the --executor and --ray-address options name."""
+    from engine.executors import RayExecutor, resolve_executor
+
+    if executor == "ray" and as_json:  # workers' own output must not land in the JSON
+        return RayExecutor(ray_address, log_to_driver=False)
+    return resolve_executor(executor, ray_address=ray_address)
+
+
 def _settings(**overrides):
     from engine.backtest.settings import BacktestSettings
 
@@ -166,6 +193,7 @@ def backtest(ctx: Context, strategy, symbols, param_args, start, end, report, as
     "--sort", "sort_by", default="sharpe", show_default=True, help="Metric to rank the rows by."
 )
 @settings_options
+@executor_options
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -183,6 +211,8 @@ def sweep(
     sort_by,
     start,
     end,
+    executor,
+    ray_address,
     report,
     as_json,
     **settings,
@@ -197,8 +227,11 @@ def sweep(
     for arg in grid_args:
         grid.update(parse_grid_arg(arg))
     run_settings = _settings(**settings)
+    runner = resolve_cli_executor(executor, ray_address, as_json=as_json)
     bars = load_bars(ctx.store(), split_symbols(symbols), _day(start), _day(end))
-    result = run_sweep(bars, strategy, grid, run_settings, per=per, progress=not as_json)
+    result = run_sweep(
+        bars, strategy, grid, run_settings, per=per, progress=not as_json, executor=runner
+    )
     best = result.best(sort_by, n=len(result.table))
     if report:
         write_report(result, report, metric=sort_by)

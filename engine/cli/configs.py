@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
-from engine.cli.backtest import settings_options
+from engine.cli.backtest import executor_options, resolve_cli_executor, settings_options
 
 user_option = click.option(
     "--user",
@@ -70,6 +70,7 @@ def _actor(user: str | None) -> str:
     help="Metric the in-sample picks the best params by.",
 )
 @settings_options  # the same execution, cost and sizing flags as wb backtest
+@executor_options  # --executor ray [--ray-address ADDR], as wb sweep
 @click.option(
     "--setting",
     "setting_args",
@@ -96,6 +97,8 @@ def validate(
     as_json,
     start,
     end,
+    executor,
+    ray_address,
     **setting_flags,
 ):
     """Walk-forward STRATEGY over a grid, apply the guards and the policy, register the config.
@@ -113,6 +116,7 @@ def validate(
     for arg in grid_args:
         grid.update(parse_grid_arg(arg))
     settings = _settings(setting_args, **setting_flags)
+    runner = resolve_cli_executor(executor, ray_address, as_json=as_json)
     store = ctx.store()
     bars = load_bars(store, split_symbols(symbols), _day(start), _day(end))
     config, verdict = propose(
@@ -128,6 +132,7 @@ def validate(
         run_id=run_id,
         actor=_actor(user),
         progress=not as_json,
+        executor=runner,
     )
     record = get_config(store, config.config_id)
     if as_json:

@@ -13,7 +13,7 @@ Each parameter's type comes from its annotation, else from its default (``5`` is
 float is declared is fine). Parameters with a trading meaning are also checked for that
 meaning, whichever notebook declares them: ``strategy`` must be registered, ``start``,
 ``end`` and ``date`` must be dates, ``symbols`` must name at least one ticker,
-``executor`` must be one this version has (``local``).
+``executor`` must be one the engine has (``local`` or ``ray``, with Ray installed).
 """
 
 from __future__ import annotations
@@ -283,17 +283,17 @@ def _check_symbols(value: Any) -> str | None:
     return None
 
 
-#: Where sweeps can run. Ray is planned (see DESIGN.md, Scale); add it here when the backtest
-#: engine can use it.
-EXECUTORS = ("local",)
-
-
 def _check_executor(value: Any) -> str | None:
-    if value in EXECUTORS:
-        return None
-    if value == "ray":
-        return "the Ray executor is not available in this version; use local"
-    return f"{value!r} is not an executor; use {' or '.join(EXECUTORS)}"
+    import importlib.util
+
+    from engine.executors import EXECUTORS
+    from engine.executors.ray_cluster import PIP_INSTALL
+
+    if value not in EXECUTORS:
+        return f"{value!r} is not an executor; use {' or '.join(EXECUTORS)}"
+    if value == "ray" and importlib.util.find_spec("ray") is None:  # found without importing it
+        return f"the Ray executor needs Ray, which is not installed: {PIP_INSTALL}"
+    return None
 
 
 #: Checks of what a value means, applied to the parameter of that name in any notebook.

@@ -28,7 +28,7 @@ evidence that is missing is not evidence.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
@@ -38,6 +38,9 @@ from engine.data.bars import Bars
 from engine.errors import InputError
 from engine.research.registry import save_proposal
 from engine.research.validation import ValidationPolicy, Verdict, evaluate
+
+if TYPE_CHECKING:
+    from engine.executors import Executor
 
 #: Cut points of the look-ahead check on the proposed params.
 LOOKAHEAD_POINTS = 12
@@ -60,12 +63,15 @@ def propose(
     actor: str,
     notes: str = "",
     progress: bool = False,
+    executor: str | Executor = "local",
 ) -> tuple[StrategyConfig, Verdict]:
     """(the proposed config with its evidence, the policy's verdict), saved in the registry.
 
     ``bars`` are the universe exactly as it would trade (its symbols, in its order);
     ``grid`` maps each parameter to the values tried; ``folds``/``anchored``/``objective``
     shape the walk-forward; ``run_id`` names the notebook run that proposed it, if any.
+    ``executor`` runs the walk-forward's trials ("local", "ray" or an executor, see
+    :mod:`engine.executors`); if it cannot finish them, nothing is saved.
     """
     config = build_proposal(
         bars,
@@ -79,6 +85,7 @@ def propose(
         actor=actor,
         notes=notes,
         progress=progress,
+        executor=executor,
     )
     verdict = evaluate(config.evidence, policy)
     save_proposal(store, config, verdict, actor)
@@ -98,6 +105,7 @@ def build_proposal(
     actor: str,
     notes: str = "",
     progress: bool = False,
+    executor: str | Executor = "local",
 ) -> StrategyConfig:
     """The proposed config with its evidence, judged and saved by nobody (see :func:`propose`)."""
     from engine.backtest.overfitting import (
@@ -123,6 +131,7 @@ def build_proposal(
             anchored=anchored,
             objective=objective,
             progress=progress,
+            executor=executor,
         )
         params = make_params(strategy, result.params)
         steps.update()

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from engine.cli import cli
 from engine.cli._common import run_cli
-from engine.data.sample import sample_rows
+from engine.data.sample import sample_bars, sample_rows
 from engine.store import Store
 
 
@@ -75,11 +74,19 @@ def test_a_frictionless_all_in_backtest_is_checkable_by_hand(data_dir):
     summary = json.loads(out.output)
     trades = pd.DataFrame(summary["trade_list"])
     assert summary["trades"] == len(trades) > 5
-    # All cash in at each entry, no costs: equity compounds trade by trade, exit / entry
-    # (an open last trade is marked at the last close).
-    growth = np.prod(trades["exit_price"] / trades["entry_price"])
-    assert summary["total_return"] == pytest.approx(growth - 1)
-    assert summary["final_equity"] == pytest.approx(100_000 * growth)
+    # All cash budgeted at each decision, no costs (engine/backtest/rules.py): an entry buys
+    # the cash over the signal bar's close in shares, cut to what the cash pays at the
+    # fill's open; equity then compounds trade by trade (an open last trade is marked at
+    # the last close).
+    close = sample_bars(["AAPL"], "2008-01-01", "2011-12-31").close["AAPL"]
+    cash = 100_000.0
+    for trade in trades.itertuples():
+        signal_close = close.iloc[close.index.get_loc(pd.Timestamp(trade.entry_date)) - 1]
+        shares = min(cash / signal_close, cash / trade.entry_price)
+        assert trade.size == pytest.approx(shares, rel=1e-9)
+        cash += shares * (trade.exit_price - trade.entry_price)
+    assert summary["final_equity"] == pytest.approx(cash, rel=1e-9)
+    assert summary["total_return"] == pytest.approx(cash / 100_000 - 1, rel=1e-9)
     assert summary["params"] == {"fast": 10, "slow": 30}
     assert summary["settings"]["execution"] == "next_open"
 

@@ -66,7 +66,7 @@ def test_a_research_run_puts_a_config_with_its_evidence_in_the_registry(sample_s
             "unknown strategy 'sma_crosover'; did you mean 'sma_crossover'?",
         ),
         ({"folds": "three"}, "'folds' takes int (default 3), not 'three'"),
-        ({"executor": "ray"}, "the Ray executor is not available in this version"),
+        ({"executor": "spark"}, "'spark' is not an executor; use local or ray"),
         ({"symbol": ["AAPL"]}, "unknown parameter 'symbol' (did you mean 'symbols'?)"),
     ],
 )

@@ -1,0 +1,204 @@
+"""The trader's override controls: buttons, confirmations, and where each command stands.
+
+Only a trader ever sees these (pages call them behind ``visitor.can_trade``), and
+:mod:`app.facade` refuses a viewer again. A destructive override (kill switch on,
+flatten, close, manual order, retire, new limits) opens a confirmation first. Every
+submitted command is tracked in the session and shown pending -> applied/denied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from app import facade, views
+from app.figures import LoopStatus, TradingStatus
+from engine.errors import InputError, WorkbenchError
+from engine.live.commands import FlattenAll, KillSwitch, ResumeTrading
+
+CONFIRM_KEY = "confirming"
+TRACKED_KEY = "my_commands"
+NOTICE_KEY = "notice"
+
+
+# -- confirmations ---------------------------------------------------------------------------
+
+
+def ask(what: str, **details) -> None:
+    """Open the confirmation for ``what`` on the next run (details travel with it)."""
+    st.session_state[CONFIRM_KEY] = {"what": what, **details}
+
+
+def asking(what: str) -> dict | None:
+    """The details of the open confirmation if it is for ``what``."""
+    current = st.session_state.get(CONFIRM_KEY)
+    return current if current and current.get("what") == what else None
+
+
+def _close() -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+
+
+def confirm(
+    title: str, body: str, action: Callable[[], str | None], *, label: str, danger: bool = True
+) -> None:
+    """A modal asking to confirm; ``action`` runs on yes and returns a notice to show."""
+
+    @st.dialog(title, on_dismiss=_close)
+    def dialog() -> None:
+        st.markdown(body)
+        left, right = st.columns(2)
+        if left.button(
+            label, type="primary" if danger else "secondary", key="confirm_yes", width="stretch"
+        ):
+            try:
+                notice = action()
+            except WorkbenchError as exc:
+                st.error(str(exc))
+                return
+            _close()
+            if notice:
+                st.session_state[NOTICE_KEY] = notice
+            st.rerun()
+        if right.button("Cancel", key="confirm_no", width="stretch"):
+            _close()
+            st.rerun()
+
+    dialog()
+
+
+def notices() -> None:
+    """The outcome of the last confirmed override, shown once as a toast.
+
+    A toast leaves the page's layout alone; "Your commands" keeps the lasting record.
+    """
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        st.toast(notice, icon=":material/check_circle:", duration="long")
+
+
+# -- tracking commands -----------------------------------------------------------------------
+
+
+def track(command_id: int) -> str:
+    """Remember a command this session submitted; returns the notice for the trader."""
+    st.session_state.setdefault(TRACKED_KEY, []).insert(0, int(command_id))
+    return f"Command #{command_id} queued: pending until the live loop applies it."
+
+
+def submit(store, visitor, command) -> str:
+    """Queue ``command`` in the visitor's name; the notice to show."""
+    return track(facade.submit(store, command, visitor))
+
+
+@st.fragment(run_every="2s")
+def my_commands(store) -> None:
+    """This session's commands, refreshed every 2 seconds until the loop decides them."""
+    tracked = st.session_state.get(TRACKED_KEY, [])
+    if not tracked:
+        return
+    st.markdown("###### Your commands")
+    views.commands_table(facade.command_status(store, tracked[:20]), key="my_commands_table")
+
+
+# -- the overrides on the Overview page ------------------------------------------------------
+
+
+def trading_controls(store, visitor, loop: LoopStatus, trading: TradingStatus) -> None:
+    """Kill switch, resume trading and flatten all, each behind a confirmation."""
+    with st.container(horizontal=True, gap="small"):
+        if trading.kill_switch:
+            if st.button("Kill switch OFF", icon=":material/play_arrow:", key="kill_off"):
+                ask("kill_off")
+        elif st.button("KILL SWITCH", type="primary", icon=":material/block:", key="kill_on"):
+            ask("kill_on")
+        if trading.state != "ACTIVE" and st.button(
+            "Resume trading", icon=":material/restart_alt:", key="resume_trading"
+        ):
+            ask("resume_trading")
+        if st.button("Flatten all", icon=":material/close_fullscreen:", key="flatten_all"):
+            ask("flatten")
+    queued = "" if loop.running else "\n\n_No live loop is running: it is applied when one starts._"
+    if asking("kill_on"):
+        confirm(
+            "Turn the kill switch ON?",
+            "All trading halts: no new orders, open entry orders are canceled. Exits and "
+            f"protective stops still work.{queued}",
+            lambda: submit(store, visitor, KillSwitch(on=True)),
+            label="Yes, kill switch ON",
+        )
+    if asking("kill_off"):
+        confirm(
+            "Turn the kill switch off?",
+            f"Trading may resume under the risk limits.{queued}",
+            lambda: submit(store, visitor, KillSwitch(on=False)),
+            label="Turn it off",
+            danger=False,
+        )
+    if asking("resume_trading"):
+        confirm(
+            "Resume trading?",
+            f"The state goes from **{trading.state}** back to ACTIVE"
+            + (f" (it is {trading.state} because: {trading.reason})" if trading.reason else "")
+            + f".{queued}",
+            lambda: submit(store, visitor, ResumeTrading()),
+            label="Resume trading",
+            danger=False,
+        )
+    if asking("flatten"):
+        _confirm_flatten(store, visitor, loop)
+
+
+def _confirm_flatten(store, visitor, loop: LoopStatus) -> None:
+    if loop.running:
+        confirm(
+            "Flatten everything?",
+            "The live loop closes **every position at market** and cancels open orders at its next step.",
+            lambda: submit(store, visitor, FlattenAll()),
+            label="Yes, flatten all",
+        )
+        return
+    broker_name = (loop.book or loop.broker or "paper").split(":")[0]
+
+    def flatten() -> str:
+        broker = direct_broker(store, loop, visitor.name)  # built only once the trader confirms
+        done = facade.flatten_direct(store, visitor, broker, kill_switch=True)
+        track(done.command_id)
+        lines = "; ".join(done.orders) or "no positions were open"
+        problems = f" Problems: {'; '.join(done.problems)}" if done.problems else ""
+        return (
+            f"Flattened directly through {broker.name} (command #{done.command_id}): {lines}; "
+            f"{done.canceled} open orders canceled.{problems}"
+        )
+
+    confirm(
+        "Flatten everything, directly?",
+        f"**No live loop is running** ({loop.why}), so the control room sends the closing "
+        f"orders **straight to the {broker_name} broker** now and cancels open orders. The kill "
+        "switch is queued ON too, so that a loop started later does not buy the book back.",
+        flatten,
+        label="Yes, flatten now",
+    )
+
+
+def direct_broker(store, loop: LoopStatus, actor: str):
+    """The broker of the book the last loop traded, to flatten without it.
+
+    The book is ``paper:<account>`` (the paper broker in this store; the account must
+    exist, since there is nothing to flatten in one never opened), ``alpaca:paper`` or
+    ``alpaca:live`` (keys from the environment, never shown).
+    """
+    book = (loop.book or (f"alpaca:{loop.mode}" if (loop.broker or "").startswith("alpaca")
+                          else "paper:paper")).lower()  # fmt: skip
+    kind, _, account = book.partition(":")
+    if kind == "alpaca":
+        from engine.brokers.alpaca import AlpacaBroker
+
+        return AlpacaBroker(live=account == "live")
+    from engine.brokers import PaperBroker
+
+    account = account or "paper"
+    if account not in facade.paper_accounts(store):
+        raise InputError(f"there is no paper account {account!r} in this store: nothing to flatten")
+    return PaperBroker(store, account=account, actor=actor)

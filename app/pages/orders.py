@@ -1,0 +1,214 @@
+"""Orders and fills: filterable, each fill with its slippage against the decision price; order ticket."""
+
+import streamlit as st
+
+from app import facade, forms, overrides, session, views
+from engine.errors import InputError
+
+store, visitor = session.store(), session.visitor()
+views.page_title(
+    "Orders and fills",
+    "Slippage is measured against the decision price (the close of the bar the order was "
+    "decided on), in basis points; positive means it cost money.",
+)
+overrides.notices()
+
+filters = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+symbols = filters.multiselect(
+    "Symbols", facade.traded_symbols(store), key="of_symbols", width=320, placeholder="all"
+)
+side = filters.segmented_control("Side", ["buy", "sell"], key="of_side")
+status = filters.selectbox(
+    "Order status",
+    ["all", "open", "filled", "canceled", "expired", "rejected"],
+    key="of_status",
+    width=160,
+)
+since = filters.date_input("Since", value=None, key="of_since", width=160)
+limit = filters.selectbox("Rows", [100, 500, 2000], index=1, key="of_limit", width=100)
+
+MONEY = "dollar"
+
+
+@st.fragment(run_every="10s")
+def tables() -> None:
+    data = facade.orders_and_fills(
+        store,
+        symbols=symbols or None,
+        side=side,
+        status=None if status == "all" else status,
+        since=since,
+        limit=limit,
+    )
+    fills = data.fills
+    with st.container(horizontal=True, gap="small"):
+        st.metric("Orders shown", f"{len(data.orders):,}", border=True)
+        st.metric("Fills shown", f"{len(fills):,}", border=True)
+        st.metric("Traded", views.money(fills["notional"].sum() if len(fills) else 0), border=True)
+        st.metric("Fees", views.money(fills["fee"].sum() if len(fills) else 0), border=True)
+        mean = fills["slippage_bps"].mean() if len(fills) else None
+        st.metric(
+            "Mean slippage",
+            "—" if mean is None or mean != mean else f"{mean:+.1f} bps",
+            border=True,
+        )
+    orders_tab, fills_tab = st.tabs(["Orders", "Fills"])
+    with orders_tab:
+        if data.orders.empty:
+            views.empty_state(
+                "No orders match."
+                if (symbols or side or status != "all" or since)
+                else "No orders yet: the live loop (or a manual order) places them."
+            )
+        else:
+            st.dataframe(
+                views.coloured(data.orders, "status"),
+                hide_index=True,
+                width="stretch",
+                key="orders_table",
+                column_config={
+                    "submitted_at": st.column_config.DatetimeColumn(
+                        "Submitted (UTC)", format="YYYY-MM-DD HH:mm"
+                    ),
+                    "updated_at": st.column_config.DatetimeColumn(
+                        "Updated (UTC)", format="YYYY-MM-DD HH:mm"
+                    ),
+                    "limit_price": st.column_config.NumberColumn("Limit", format=MONEY),
+                    "stop_price": st.column_config.NumberColumn("Stop", format=MONEY),
+                    "filled_avg_price": st.column_config.NumberColumn("Avg fill", format=MONEY),
+                    "qty": st.column_config.NumberColumn("Qty", format="%.0f"),
+                    "filled_qty": st.column_config.NumberColumn("Filled", format="%.0f"),
+                    "decision_bar": st.column_config.DateColumn("Decision bar"),
+                    "symbol": "Symbol",
+                    "side": "Side",
+                    "type": "Type",
+                    "status": "Status",
+                    "time_in_force": "TIF",
+                    "purpose": "Purpose",
+                    "config_id": "Config",
+                    "reason": st.column_config.TextColumn("Reason", width="medium"),
+                    "client_order_id": st.column_config.TextColumn(
+                        "Client order id", width="medium"
+                    ),
+                    "id": st.column_config.TextColumn("Broker id", width="small"),
+                },
+            )
+    with fills_tab:
+        if fills.empty:
+            views.empty_state("No fills match." if (symbols or side or since) else "No fills yet.")
+        else:
+            st.dataframe(
+                fills,
+                hide_index=True,
+                width="stretch",
+                key="fills_table",
+                column_config={
+                    "filled_at": st.column_config.DatetimeColumn(
+                        "Filled (UTC)", format="YYYY-MM-DD HH:mm"
+                    ),
+                    "price": st.column_config.NumberColumn("Price", format=MONEY),
+                    "decision_price": st.column_config.NumberColumn("Decision price", format=MONEY),
+                    "slippage_bps": st.column_config.NumberColumn("Slippage (bps)", format="%+.1f"),
+                    "fee": st.column_config.NumberColumn("Fee", format=MONEY),
+                    "notional": st.column_config.NumberColumn("Notional", format=MONEY),
+                    "qty": st.column_config.NumberColumn("Qty", format="%.0f"),
+                    "bar_date": st.column_config.DateColumn("Fill bar"),
+                    "decision_bar": st.column_config.DateColumn("Decision bar"),
+                    "symbol": "Symbol",
+                    "side": "Side",
+                    "type": "Type",
+                    "purpose": "Purpose",
+                    "config_id": "Config",
+                    "client_order_id": st.column_config.TextColumn(
+                        "Client order id", width="medium"
+                    ),
+                    "order_id": st.column_config.TextColumn("Broker id", width="small"),
+                },
+            )
+
+
+tables()
+
+if visitor.can_trade:
+    st.markdown("###### Manual order")
+    universe = facade.universe(store)
+    if not universe:
+        views.empty_state(
+            "No symbols to trade: ingest bars (`wb ingest`) or approve a config first."
+        )
+    else:
+        with st.form("ticket", border=True):
+            row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+            symbol = row.selectbox(
+                "Symbol", universe, index=None, key="ticket_symbol", placeholder="symbol", width=160
+            )
+            ticket_side = row.segmented_control(
+                "Side", ["buy", "sell"], default="buy", key="ticket_side"
+            )
+            qty = row.number_input(
+                "Quantity",
+                min_value=0.0,
+                value=None,
+                step=1.0,
+                format="%.0f",
+                key="ticket_qty",
+                width=140,
+            )
+            order_type = row.selectbox(
+                "Type", ["market", "limit", "stop"], key="ticket_type", width=120
+            )
+            limit_price = row.number_input(
+                "Limit price",
+                min_value=0.0,
+                value=None,
+                step=0.01,
+                format="%.2f",
+                key="ticket_limit",
+                width=140,
+                help="Limit orders only",
+            )
+            stop_price = row.number_input(
+                "Stop price",
+                min_value=0.0,
+                value=None,
+                step=0.01,
+                format="%.2f",
+                key="ticket_stop",
+                width=140,
+                help="Stop orders only",
+            )
+            review = row.form_submit_button("Review order", key="ticket_review")
+        if review:
+            last = facade.last_price(store, symbol) if symbol else None
+            try:
+                order = forms.check_manual_order(
+                    symbol=symbol or "",
+                    side=ticket_side or "",
+                    qty=qty,
+                    order_type=order_type,
+                    limit_price=limit_price,
+                    stop_price=stop_price,
+                    universe=universe,
+                    last_price=last[0] if last else None,
+                )
+                overrides.ask("manual_order", order=order.model_dump(), last=last)
+            except InputError as exc:
+                st.error(str(exc))
+        pending = overrides.asking("manual_order")
+        if pending:
+            from engine.live.commands import ManualOrder
+
+            order = ManualOrder(**pending["order"])
+            last_price, last_day = pending["last"]
+            at = order.limit_price or order.stop_price
+            how = f"{order.order_type} ${at:,.2f}" if at else "at market"
+            overrides.confirm(
+                "Send this order?",
+                f"**{order.side.upper()} {order.qty:,.0f} {order.symbol} {how}** (last price "
+                f"${last_price:,.2f} on {last_day}; about {views.money(order.qty * (at or last_price))})."
+                "\n\nThe live loop passes it through the same risk gate as a strategy's orders; "
+                "the gate may deny it, with the reason.",
+                lambda: overrides.submit(store, visitor, order),
+                label="Send order",
+            )
+    overrides.my_commands(store)

@@ -1,0 +1,94 @@
+"""Overview: is the loop alive, what is the book worth, what changed today, what needs attention."""
+
+import streamlit as st
+
+from app import facade, figures, overrides, session, views
+
+store, visitor = session.store(), session.visitor()
+views.page_title("Overview")
+overrides.notices()
+
+
+@st.cache_data(ttl=2, show_spinner=False)
+def load(path: str) -> facade.Overview:
+    # The live parts below refresh on their own; they share one read of the store.
+    return facade.overview(session.store())
+
+
+@st.fragment(run_every="5s")
+def headline() -> None:
+    data = load(str(session.data_dir()))
+    loop, book = data.loop, data.book
+    equity = book.equity
+    with st.container(horizontal=True, gap="small"):
+        st.metric("Equity", views.money(equity), border=True)
+        st.metric(
+            "Today's P&L",
+            views.money(data.todays_pnl, signed=True),
+            delta=views.pct(data.todays_pnl_pct, signed=True)
+            if data.todays_pnl_pct is not None
+            else None,
+            border=True,
+        )
+        st.metric("Open positions", f"{len(book.positions)}", border=True)
+        st.metric(
+            "Open risk (to stops)",
+            views.money(book.open_risk),
+            delta=views.pct(book.open_risk / equity) + " of equity" if equity else None,
+            delta_color="off",
+            delta_arrow="off",
+            border=True,
+        )
+        st.metric("Cash", views.money(book.cash), border=True)
+        st.metric(
+            "Heartbeat",
+            "—" if loop.age_s is None else figures.age_text(loop.age_s),
+            delta="alive" if loop.running else ("NOT RUNNING" if loop.ever_ran else "no loop"),
+            delta_color="green" if loop.running else ("red" if loop.ever_ran else "gray"),
+            delta_arrow="off",
+            border=True,
+        )
+
+
+@st.fragment(run_every="5s")
+def chart() -> None:
+    data = load(str(session.data_dir()))
+    st.markdown("###### Equity and drawdown")
+    if data.curve.empty:
+        views.empty_state("No equity marks yet: the live loop marks equity every step (`wb live`).")
+        return
+    st.plotly_chart(
+        views.equity_chart(data.curve), key="equity_chart", config={"displayModeBar": False}
+    )
+    st.caption(f"Book {data.book.source}.")
+
+
+@st.fragment(run_every="5s")
+def alerts() -> None:
+    data = load(str(session.data_dir()))
+    st.markdown("###### Alerts")
+    if not data.alerts:
+        st.success("Nothing needs attention.", icon=":material/verified:")
+    for alert in data.alerts:
+        {"error": st.error, "warning": st.warning, "info": st.info}[alert.level](alert.text)
+
+
+@st.fragment(run_every="5s")
+def commands() -> None:
+    data = load(str(session.data_dir()))
+    st.markdown("###### Recent commands")
+    views.commands_table(data.commands.head(10), key="recent_commands")
+
+
+headline()
+left, right = st.columns([2.3, 1], gap="medium")
+with right:
+    if visitor.can_trade:
+        st.markdown("###### Controls")
+        overrides.trading_controls(store, visitor, *facade.status(store))
+    alerts()
+with left:
+    chart()
+commands()
+if visitor.can_trade:
+    overrides.my_commands(store)

@@ -1,0 +1,191 @@
+"""Small view helpers shared by the pages: numbers as a trader reads them, charts, the status bar."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.figures import LoopStatus, TradingStatus
+
+UP, DOWN, MUTED = "#26a69a", "#ef5350", "#8b949e"
+CHART_MARGIN = {"l": 8, "r": 8, "t": 28, "b": 8}
+STATE_COLOURS = {"ACTIVE": "green", "REDUCING": "orange", "HALTED": "red"}
+
+
+def money(value, signed: bool = False) -> str:
+    """``12345.6`` -> ``$12,346``; None or NaN -> an em dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{'+' if signed and value > 0 else ''}{'-' if value < 0 else ''}${abs(value):,.0f}"
+
+
+def pct(value, signed: bool = False, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:{'+' if signed else ''}.{digits}%}"
+
+
+def page_title(title: str, caption: str | None = None) -> None:
+    st.markdown(f"#### {title}")
+    if caption:
+        st.caption(caption)
+
+
+def empty_state(text: str) -> None:
+    """A friendly note where a table or chart would be, when there is nothing to show yet."""
+    st.info(text, icon=":material/inbox:")
+
+
+def loop_banner(loop: LoopStatus, trading: TradingStatus) -> None:
+    """The strip at the top of every page: loop alive or not (loudly), state, kill switch."""
+    if not loop.ever_ran:
+        st.warning(
+            "**No live loop is running** on this data dir (none has ever run). Commands are "
+            "queued until one starts with `wb live`.",
+            icon=":material/power_off:",
+        )
+    elif not loop.running:
+        st.error(
+            f"**LIVE LOOP NOT RUNNING** — {loop.why}. Commands are queued until a loop starts; "
+            "**Flatten all** goes straight to the broker.",
+            icon=":material/heart_broken:",
+        )
+    if trading.kill_switch:
+        st.error(
+            "**KILL SWITCH ON** — no new orders; only orders that reduce exposure.",
+            icon=":material/block:",
+        )
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        if not loop.ever_ran:
+            st.badge("Loop: none yet", icon=":material/power_off:", color="gray")
+        elif loop.running:
+            st.badge(
+                f"Loop: {loop.mode} · {loop.broker} · {loop.why}",
+                icon=":material/favorite:",
+                color="green",
+            )
+        else:
+            st.badge(
+                f"Loop: NOT RUNNING ({loop.mode})", icon=":material/heart_broken:", color="red"
+            )
+        if loop.bar_date:
+            st.badge(f"Bar {loop.bar_date}", color="gray")
+        st.badge(f"State: {trading.state}", color=STATE_COLOURS.get(trading.state, "gray"))
+        st.badge(
+            "Kill switch: ON" if trading.kill_switch else "Kill switch: off",
+            color="red" if trading.kill_switch else "gray",
+        )
+        if trading.paused_configs:
+            st.badge(f"{len(trading.paused_configs)} paused", color="orange")
+
+
+def equity_chart(curve: pd.DataFrame, height: int = 340) -> go.Figure:
+    """Equity over time, and beneath it the fall from its peak."""
+    from plotly.subplots import make_subplots
+
+    dates = pd.to_datetime(curve["bar_date"])
+    fall = curve["equity"] / curve["equity"].cummax() - 1
+    figure = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.74, 0.26], vertical_spacing=0.04
+    )
+    figure.add_scatter(
+        x=dates, y=curve["equity"], name="Equity", row=1, col=1, line={"color": UP, "width": 1.6}
+    )
+    figure.add_scatter(
+        x=dates,
+        y=fall,
+        name="Drawdown",
+        row=2,
+        col=1,
+        fill="tozeroy",
+        line={"color": DOWN, "width": 0.8},
+    )
+    figure.update_yaxes(tickprefix="$", tickformat=",.0f", row=1, col=1)
+    figure.update_yaxes(tickformat=".0%", row=2, col=1)
+    figure.update_layout(
+        height=height, margin=CHART_MARGIN, hovermode="x unified", showlegend=False
+    )
+    return figure
+
+
+def drawdown_chart(fall: pd.Series) -> go.Figure:
+    """The fall from peak over time (a positive fraction), drawn below zero."""
+    figure = go.Figure()
+    figure.add_scatter(x=fall.index, y=-fall.to_numpy(), fill="tozeroy", name="Drawdown",
+                       line={"color": DOWN, "width": 0.8})  # fmt: skip
+    figure.update_layout(height=220, margin=CHART_MARGIN, yaxis={"tickformat": ".0%"})
+    return figure
+
+
+def heatmap(matrix: pd.DataFrame, title: str) -> go.Figure:
+    """Correlations, red for moving together, blue for against, read top-left to bottom-right."""
+    figure = go.Figure(
+        go.Heatmap(z=matrix.to_numpy(), x=list(matrix.columns), y=list(matrix.index), zmin=-1,
+                   zmax=1, colorscale="RdBu_r", text=matrix.round(2).to_numpy(),
+                   texttemplate="%{text}", showscale=False)
+    )  # fmt: skip
+    figure.update_layout(height=340, margin=CHART_MARGIN, title={"text": title, "font": {"size": 13}},
+                         yaxis={"autorange": "reversed"})  # fmt: skip
+    return figure
+
+
+def bars(frame: pd.DataFrame, x: str, y: str, title: str, percent: bool = False) -> go.Figure:
+    colours = [UP if v >= 0 else DOWN for v in frame[y]]
+    figure = go.Figure(go.Bar(x=frame[x], y=frame[y], marker_color=colours))
+    figure.update_layout(
+        height=220,
+        margin=CHART_MARGIN,
+        title={"text": title, "font": {"size": 13}},
+        yaxis={"tickformat": ".1%" if percent else ",.2f"},
+    )
+    return figure
+
+
+STATUS_COLOURS = {
+    "pending": "#d29922", "running": "#d29922", "applied": UP, "succeeded": UP, "filled": UP,
+    "denied": DOWN, "failed": DOWN, "rejected": DOWN, "abandoned": DOWN, "canceled": MUTED,
+    "expired": MUTED, "ok": UP, "near": "#d29922", "at limit": DOWN,
+}  # fmt: skip
+
+
+def coloured(frame: pd.DataFrame, column: str):
+    """The frame with its status column coloured: amber waiting, green done, red refused."""
+    return frame.style.map(
+        lambda value: (
+            f"color: {STATUS_COLOURS[value]}; font-weight: 600" if value in STATUS_COLOURS else ""
+        ),
+        subset=[column],
+    )
+
+
+def commands_table(commands: pd.DataFrame, key: str) -> None:
+    """Commands with where they stand: pending, then applied or denied with the reason."""
+    if commands.empty:
+        empty_state("No commands yet.")
+        return
+    shown = commands[
+        ["id", "created_at", "actor", "kind", "status", "result", "decided_by", "decided_at"]
+    ]
+    st.dataframe(
+        coloured(shown, "status"),
+        hide_index=True,
+        key=key,
+        width="stretch",
+        column_config={
+            "id": st.column_config.NumberColumn("#", width="small"),
+            "created_at": st.column_config.DatetimeColumn(
+                "Asked (UTC)", format="YYYY-MM-DD HH:mm:ss"
+            ),
+            "decided_at": st.column_config.DatetimeColumn(
+                "Decided (UTC)", format="YYYY-MM-DD HH:mm:ss"
+            ),
+            "result": st.column_config.TextColumn("Result / reason", width="large"),
+            "actor": "Asked by",
+            "kind": "Command",
+            "status": "Status",
+            "decided_by": "Decided by",
+        },
+    )

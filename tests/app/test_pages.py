@@ -1,0 +1,133 @@
+"""Every page under Streamlit's AppTest, on a seeded store and on an empty one."""
+
+from __future__ import annotations
+
+from engine.brokers import PaperBroker
+from engine.research.registry import list_configs
+from engine.store import read_events
+from tests.app.conftest import PAGES, open_app, page, texts
+
+TABLES = {  # a column that tells each page's table apart
+    "positions_table": "risk_to_stop",
+    "fills_table": "slippage_bps",
+    "orders_table": "time_in_force",
+    "limits_table": "in_force",
+    "var_table": "cvar",
+    "configs_table": "deflated_sharpe",
+    "runs_table": "run_id",
+    "events_table": "payload",
+}
+
+
+def table(at, name: str):
+    """The DataFrame behind the page's table ``name`` (AppTest does not expose table keys)."""
+    for element in at.dataframe:
+        if TABLES[name] in element.value.columns:
+            return element.value
+    raise AssertionError(
+        f"no {name} on the page; tables: {[list(e.value.columns) for e in at.dataframe]}"
+    )
+
+
+def buttons(at) -> set[str]:
+    return {b.key for b in at.button if b.key}
+
+
+def test_every_page_renders_the_seeded_store_and_never_shows_broker_keys(on_seeded, app_env):
+    app_env.setenv("APCA_API_KEY_ID", "KEY-do-not-show-77aa")
+    app_env.setenv("APCA_API_SECRET_KEY", "SECRET-do-not-show-8c1f")
+    at = open_app()
+    for name in PAGES:
+        page(at, name)
+        assert not at.exception, f"{name}: {[e.value for e in at.exception]}"
+        rendered = texts(at)
+        assert len(rendered) > 200, f"{name} rendered next to nothing"
+        assert "do-not-show" not in rendered, name
+    assert "keys are set in the environment (never shown)" in texts(at)  # Settings says so
+
+
+def test_positions_page_shows_what_the_broker_holds_with_risk_to_stop(on_seeded):
+    at = page(open_app(), "positions")
+    shown = table(at, "positions_table").set_index("symbol")
+    held = {p.symbol: p.qty for p in PaperBroker(on_seeded).positions()}
+    assert held and dict(shown["qty"]) == held
+    with_stop = shown[shown["stop_price"].notna()]
+    expected = (with_stop["price"] - with_stop["stop_price"]) * with_stop["qty"]
+    assert (with_stop["risk_to_stop"] - expected).abs().max() < 1e-6
+    # Each held symbol gets its own close and tighten-stop controls.
+    assert {f"close_{s}" for s in held} | {f"tighten_{s}" for s in held} <= buttons(at)
+
+
+def test_orders_page_measures_slippage_against_the_decision_bar(on_seeded):
+    at = page(open_app(), "orders")
+    fills = table(at, "fills_table")
+    assert len(fills) > 0 and fills["decision_price"].notna().all()
+    buys = fills[fills["side"] == "buy"]
+    paid_more = buys["price"] > buys["decision_price"]
+    assert ((buys["slippage_bps"] > 0) == paid_more).all()
+    orders = table(at, "orders_table")
+    assert "accepted" in set(orders["status"])  # the resting GE limit order
+
+
+def test_risk_page_sets_each_limit_beside_its_use(on_seeded):
+    at = page(open_app(), "risk")
+    limits = table(at, "limits_table").set_index("limit")
+    held = len(PaperBroker(on_seeded).positions())
+    assert limits.loc["Open positions", "in_force"] == "6"  # the seeded limits, not the default 5
+    assert limits.loc["Open positions", "in_use"] == str(held)
+    var = table(at, "var_table")
+    assert len(var) == 4
+    for _, rows in var.groupby("method"):
+        ordered = rows.sort_values("confidence")
+        assert ordered["var"].is_monotonic_increasing  # 99% loses more than 95%
+        assert (ordered["cvar"] >= ordered["var"] - 1e-9).all()
+
+
+def test_strategies_page_lists_the_registry_with_its_evidence(on_seeded):
+    at = page(open_app(), "strategies")
+    shown = table(at, "configs_table")
+    stored = {r.config_id: r.status for r in list_configs(on_seeded)}
+    assert dict(zip(shown["config_id"], shown["status"], strict=True)) == stored
+    rejected = next(i for i, status in stored.items() if status == "rejected")
+    at.selectbox(key="cfg_chosen").set_value(rejected).run()
+    assert "Failed validation: PBO 0.70 is above 0.50" in [w.value for w in at.warning]
+
+
+def test_research_page_lists_runs_with_status_and_parameters(on_seeded):
+    at = page(open_app(), "research")
+    runs = table(at, "runs_table")
+    assert list(runs["status"]) == ["succeeded"]
+    assert '"lookback": 30' in runs["parameters"].iloc[0]
+
+
+def test_audit_page_filters_by_kind_and_actor(on_seeded):
+    at = page(open_app(), "audit")
+    events = table(at, "events_table")
+    assert list(events["id"]) == sorted(events["id"], reverse=True)
+    at.selectbox(key="audit_kind").set_value("command.").run()
+    at.selectbox(key="audit_actor").set_value("bob").run()
+    filtered = table(at, "events_table")
+    expected = read_events(on_seeded, kinds=["command."], actor="bob")
+    assert list(filtered["id"]) == list(expected["id"]) and len(filtered) > 0
+
+
+def test_an_empty_store_gets_friendly_empty_states_on_every_page(on_empty):
+    at = open_app()
+    for name in PAGES:
+        page(at, name)
+        assert not at.exception, f"{name}: {[e.value for e in at.exception]}"
+        assert not at.error, f"{name}: {[e.value for e in at.error]}"  # nothing is wrong yet
+        if name not in ("settings", "research"):
+            assert at.info, f"{name} shows no empty-state note"
+
+
+def test_a_stale_heartbeat_is_announced_loudly(on_seeded):
+    from tests.app.seed import make_stale
+
+    at = open_app()
+    assert not any("LIVE LOOP NOT RUNNING" in e.value for e in at.error)  # beating now
+    make_stale(on_seeded, minutes=10)
+    for name in ("overview", "positions"):
+        page(at, name)
+        banner = [e.value for e in at.error if "LIVE LOOP NOT RUNNING" in e.value]
+        assert banner and "10 min old" in banner[0], name

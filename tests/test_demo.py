@@ -1,5 +1,6 @@
 """The README's demo, end to end, as a new user runs it (without the UI, offline)."""
 
+import re
 import subprocess
 import sys
 
@@ -35,3 +36,11 @@ def test_the_demo_runs_end_to_end_offline(tmp_path):
     approvals = read_events(store, kinds=["config.approved"])
     assert approvals["actor"].tolist() == ["demo"]
     assert "DEMO APPROVAL" in approvals.iloc[0]["payload"]
+
+    # the replay of the last year: a line a month, and orders that really reached the broker
+    months = re.findall(r"^   (\d{4}-\d{2}): equity\s+([\d,.]+)", out, flags=re.M)
+    assert len(months) >= 12
+    sent = store.scalar("SELECT count(*) FROM paper_orders WHERE account = 'demo'")
+    assert sent > 0
+    final = float(months[-1][1].replace(",", ""))
+    assert f"paper book paper:demo: equity {final:,.2f}" in out

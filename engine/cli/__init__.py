@@ -25,6 +25,8 @@ COMMAND_MODULES = [
     "engine.cli.configs",
     "engine.cli.research_runs",
     "engine.cli.jobs",
+    "engine.cli.live",
+    "engine.cli.app",
 ]
 
 

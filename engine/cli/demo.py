@@ -21,7 +21,7 @@ from engine.cli._common import Context, pass_context
 DEMO_UNIVERSE = ["AAPL", "BA", "CAT", "F", "GE", "IBM", "MSFT"]
 #: Two strategies and their grids; both trade with ATR protective stops (2 x ATR(14)).
 DEMO_STRATEGIES = {
-    "sma_crossover": {"fast": [10, 20, 50], "slow": [100, 150, 200]},
+    "sma_crossover": {"fast": [10, 20, 30, 50], "slow": [100, 150, 200, 250]},
     "donchian_breakout": {"entry_window": [20, 55, 100], "exit_window": [10, 20, 50]},
 }
 DEMO_SETTINGS = {"stop": "atr"}
@@ -119,6 +119,83 @@ def approve_best(ctx: Context, proposed: list):
     return best
 
 
+def replay_last_year(ctx: Context, config, last: str) -> None:
+    """Replay the approved config over the last year of bars with the paper broker, a line a month."""
+    import pandas as pd
+
+    from engine.live.commands import SetRiskLimits, submit_command
+    from engine.live.runner import run_replay
+    from engine.live.setup import open_loop
+    from engine.risk import RiskLimits
+
+    # A daily-bar loop decides after the close and its orders queue for the next open, so
+    # the demo's limits allow orders outside the session (a trader sets this in Settings).
+    limits = RiskLimits(allow_outside_session=True).model_dump(mode="json")
+    submit_command(ctx.store(), SetRiskLimits(limits=limits), actor=DEMO_ACTOR)
+    end = pd.Timestamp(last).date()
+    start = (pd.Timestamp(last) - pd.DateOffset(years=1)).date()
+    opened = open_loop(ctx.store(), mode="replay", config_ids=[config.config_id], broker="paper",
+                       start=start, end=end, account="demo")
+    months: dict[str, dict] = {}
+
+    def on_step(report) -> None:
+        month = months.setdefault(report.bar.strftime("%Y-%m"), {"orders": 0, "fills": 0, "denied": 0})
+        month["orders"] += len(report.submitted)
+        month["fills"] += report.fills
+        month["denied"] += len(report.denied)
+        if report.equity is not None:
+            month.setdefault("first", report.equity)
+            month["equity"] = report.equity
+
+    run_replay(opened.loop, opened.days, on_step=on_step)
+    before = None
+    for name, m in months.items():
+        start_equity = before if before is not None else m.get("first")
+        change = (m["equity"] / start_equity - 1) if start_equity and "equity" in m else 0.0
+        click.echo(f"   {name}: equity {m.get('equity', float('nan')):>12,.2f} ({change:+.1%}),"
+                   f" {m['orders']} orders, {m['fills']} fills, {m['denied']} denied by the gate")
+        before = m.get("equity", before)
+    account = opened.loop.broker.account()
+    click.echo(f"   paper book {opened.loop.book}: equity {account.equity:,.2f}, cash {account.cash:,.2f}")
+
+
+def serve_ui(ctx: Context) -> None:
+    """Run the job scheduler and the control room until Ctrl-C, then stop both cleanly."""
+    import secrets
+    import signal
+    import subprocess
+    import sys
+
+    from app.auth import user_line
+
+    password = secrets.token_urlsafe(9)
+    env = {**os.environ, "WB_DATA_DIR": str(ctx.data_dir.resolve()),
+           "WB_APP_USERS": user_line("demo-trader", "trader", password)}
+    wb = [sys.executable, "-m", "engine.cli", "--data-dir", str(ctx.data_dir)]
+    children = [
+        subprocess.Popen([*wb, "jobs", "scheduler"], env=env),
+        subprocess.Popen([*wb, "app", "--port", "8501"], env=env),
+    ]
+    click.secho("\n   control room: http://127.0.0.1:8501", bold=True)
+    click.echo(f"   log in as demo-trader / {password} (a demo login, made for this run only)")
+    click.echo("   the job scheduler is running too; Ctrl-C stops everything")
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        click.echo("   stopped the control room and the scheduler")
+
+
 @click.command()
 @click.option("--no-ui", is_flag=True, help="Run the steps and exit (for scripts and tests).")
 @click.option("--offline", is_flag=True, help="Do not try Yahoo; use the bundled sample bars.")
@@ -133,8 +210,14 @@ def demo(ctx: Context, no_ui: bool, offline: bool):
     step(2, "Researching two strategies with the research notebook (papermill)")
     proposed = research(ctx, symbols, first, last)
     step(3, "Approving the best validated config")
-    approve_best(ctx, proposed)
+    approved = approve_best(ctx, proposed)
+    if approved is not None:
+        step(4, "Replaying the live loop over the last year of bars (paper broker)")
+        replay_last_year(ctx, approved, last)
     click.echo(f"\ndemo steps done in {time.monotonic() - started:.0f}s")
+    if not no_ui:
+        step(5, "Starting the job scheduler and the control room")
+        serve_ui(ctx)
 
 
 COMMANDS = [demo]

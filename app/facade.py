@@ -37,7 +37,7 @@ from app.figures import (
     slippage_bps,
     trading_status_from,
 )
-from engine.errors import InputError, NotFoundError
+from engine.errors import InputError
 from engine.live.commands import (
     FlattenAll,
     KillSwitch,
@@ -47,6 +47,7 @@ from engine.live.commands import (
     resolve_command,
     submit_command,
 )
+from engine.live.overrides import flatten_directly
 from engine.store.events import utcnow
 
 #: A heartbeat older than this (seconds) means the loop is not running: it beats every step.
@@ -653,37 +654,26 @@ def flatten_direct(store, visitor, broker, *, kill_switch: bool = True) -> Direc
 
     Recorded as a FlattenAll command resolved ``direct``, so the audit trail reads as when
     a loop applies it; with ``kill_switch`` a kill switch is queued too, so that a loop
-    started later does not buy the book straight back. Closing orders carry client order
-    ids derived from the command, so a retried request sends nothing twice.
+    started later does not buy the book straight back. The orders are the flatten
+    command's own (:func:`engine.live.overrides.flatten_directly`): client order ids
+    derived from the command, so a retried request sends nothing twice.
     """
     actor = _require_trader(visitor)
     if kill_switch:
         submit_command(store, KillSwitch(on=True), actor)
     command_id = submit_command(store, FlattenAll(), actor)
-    sent, problems, canceled = [], [], 0
     try:
-        for order in broker.orders("open"):
-            broker.cancel(order.id)
-            canceled += 1
-        for position in broker.positions():
-            try:
-                order = broker.close_position(
-                    position.symbol, client_order_id=f"flatten-{command_id}-{position.symbol}"
-                )
-                sent.append(f"{order.side} {order.qty:g} {order.symbol} at market ({order.status})")
-            except (InputError, NotFoundError) as exc:
-                problems.append(f"{position.symbol}: {exc.message}")
+        routed = flatten_directly(store, broker, command_id, actor)
     except Exception as exc:  # the broker failed: record it on the command, then tell the trader
         resolve_command(store, command_id, applied=False, by="direct",
-                        result=f"direct flatten failed after {len(sent)} orders: {exc}")  # fmt: skip
+                        result=f"direct flatten failed: {exc}")  # fmt: skip
         raise
-    result = (
-        f"no live loop: sent {len(sent)} closing orders, canceled {canceled} open orders directly"
-    )
-    if problems:
-        result += "; problems: " + "; ".join(problems)
-    resolve_command(store, command_id, applied=not problems, result=result, by="direct")
-    return DirectFlatten(command_id, sent, canceled, problems)
+    sent = [
+        f"{o.side} {o.qty:g} {o.symbol} at market ({routed.answers[o.client_order_id].status})"
+        for o in routed.sent
+        if o.client_order_id in routed.answers
+    ]
+    return DirectFlatten(command_id, sent, routed.canceled, routed.refusals)
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import streamlit as st
 
 from app import facade, views
 from app.figures import LoopStatus, TradingStatus
-from engine.errors import InputError, WorkbenchError
+from engine.brokers import open_book
+from engine.errors import InputError, NotFoundError, WorkbenchError
 from engine.live.commands import FlattenAll, KillSwitch, ResumeTrading
 
 CONFIRM_KEY = "confirming"
@@ -189,16 +190,8 @@ def direct_broker(store, loop: LoopStatus, actor: str):
     exist, since there is nothing to flatten in one never opened), ``alpaca:paper`` or
     ``alpaca:live`` (keys from the environment, never shown).
     """
-    book = (loop.book or (f"alpaca:{loop.mode}" if (loop.broker or "").startswith("alpaca")
-                          else "paper:paper")).lower()  # fmt: skip
-    kind, _, account = book.partition(":")
-    if kind == "alpaca":
-        from engine.brokers.alpaca import AlpacaBroker
-
-        return AlpacaBroker(live=account == "live")
-    from engine.brokers import PaperBroker
-
-    account = account or "paper"
-    if account not in facade.paper_accounts(store):
-        raise InputError(f"there is no paper account {account!r} in this store: nothing to flatten")
-    return PaperBroker(store, account=account, actor=actor)
+    book = loop.book or f"{loop.broker or 'paper'}:{'live' if loop.mode == 'live' else 'paper'}"
+    try:
+        return open_book(store, book, actor=actor)
+    except NotFoundError as exc:
+        raise InputError(f"{exc.message}: nothing to flatten") from None

@@ -33,6 +33,7 @@ from engine.config.models import StrategyConfig  # noqa: E402
 from engine.data import calendar  # noqa: E402
 from engine.live import books  # noqa: E402
 from engine.live import loop as loop_module  # noqa: E402
+from engine.live import router as router_module  # noqa: E402
 from engine.live.alerts import LogNotifier, Notifiers  # noqa: E402
 from engine.live.clock import ReplayClock  # noqa: E402
 from engine.live.commands import SetRiskLimits, submit_command  # noqa: E402
@@ -159,16 +160,15 @@ def main() -> None:
     phases.wrap(loop_module, "bar_signals", "signals")
     phases.wrap(loop_module, "account_state", "gate")
     phases.wrap(RiskGate, "check_all", "gate")
-    phases.wrap(loop.market, "advance", "broker")
-    phases.wrap(loop_module, "broker_view", "broker")
-    phases.wrap(loop, "_send", "broker")
+    phases.wrap(broker, "process_bar", "broker")
+    phases.wrap(broker, "snapshot", "broker")
+    phases.wrap(broker, "cancel_many", "broker")
+    phases.wrap(broker, "submit_many", "broker")
     phases.wrap(books, "read_records", "store")
     phases.wrap(books, "known_orders", "store")
     phases.wrap(loop, "_record_step", "store")
-    phases.wrap(loop, "_kill_switch_engaged", "store")
-    import engine.live.overrides as overrides
-
-    phases.wrap(overrides, "pending_commands", "store")
+    phases.wrap(router_module, "kill_switch_engaged", "store")
+    phases.wrap(loop_module, "pending_commands", "store")
 
     steps = [d.date() for d in days[LOOKBACK + 5 : LOOKBACK + 5 + STEPS]]
     loop.start(steps[0])

@@ -10,13 +10,15 @@ Every broker takes an :class:`OrderRequest` and answers in :class:`Order`,
 
 How the live loop is meant to drive one, step by step:
 
-1. Paper broker only: ``broker.process_bar(day, bars)`` with the new bar first. Orders
-   placed in earlier steps fill at this bar's prices; repeating a day is harmless.
+1. ``broker.process_bar(day, bars)`` with the new bar first: a simulated market (the
+   paper broker, ``broker.capabilities.simulated``) fills orders placed in earlier steps
+   at this bar's prices; a real one has moved by itself. Repeating a day is harmless.
 2. Compute signals, size, gate; then ``broker.submit_many(requests)`` (one store
    transaction for the paper broker). Client order ids must be deterministic, e.g.
    ``f"{config_id}-{symbol}-{side}-{bar_date}"``: a repeated step then gets the orders
    it already placed, never a second set.
-3. Reconcile from ``orders("all", after=...)``, ``positions()`` and ``account()``.
+3. Reconcile from ``broker.snapshot(...)``: account, positions, open orders and the news
+   of the orders it tracks (one read where the broker can).
 
 Refusals raise :class:`OrderRejected` (``.reason`` is the broker's words; the client
 order id is not used up); an unreachable broker raises :class:`BrokerUnavailable`
@@ -25,12 +27,17 @@ order id is not used up); an unreachable broker raises :class:`BrokerUnavailable
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 from typing import Any
 
 from engine.brokers.base import (
     Account,
     Broker,
+    BrokerSettings,
     BrokerUnavailable,
+    BrokerView,
+    Capabilities,
     Clock,
     Fill,
     Order,
@@ -47,34 +54,59 @@ from engine.brokers.paper import PaperBroker
 from engine.brokers.paper_rules import Costs
 from engine.errors import InputError
 
-BROKERS = ("paper", "alpaca")
+#: Every broker by name: ``module:Class`` of its :class:`Broker` (imported only when asked
+#: for, so alpaca-py loads only for Alpaca). A new broker is its module, its stand-in,
+#: its tests and one line here.
+BROKERS = {
+    "paper": "engine.brokers.paper:PaperBroker",
+    "alpaca": "engine.brokers.alpaca:AlpacaBroker",
+}
+_SETTINGS = {f.name for f in dataclasses.fields(BrokerSettings)}
 
 
-def open_broker(name: str, *, store=None, live: bool = False, **options: Any) -> Broker:
-    """The broker called ``name`` ("paper" or "alpaca"), built with ``options``.
+def open_broker(name: str, *, store=None, live: bool | None = False, **options: Any) -> Broker:
+    """The broker called ``name`` (one of :data:`BROKERS`), built from its settings.
 
-    ``store`` is required for the paper broker; ``live=True`` is only for Alpaca and
-    only from an explicit live flag. Options are the constructors' keywords.
+    ``store`` is where the paper broker keeps its books; ``live=True`` trades real money
+    and only ever comes from an explicit live flag. Options named like a
+    :class:`BrokerSettings` field (``account``, ``actor``, ``now``, ``opening_cash``,
+    ``fees``, ``slippage``, ``existing_only``) go to every broker, which takes those that
+    apply to it; the rest are that broker's own keywords.
     """
-    name = str(name).lower()
-    if name == "paper":
-        if live:
-            raise InputError("live trading needs the Alpaca broker", hint="use --broker alpaca")
-        if store is None:
-            raise InputError("the paper broker keeps its books in the store; pass store=")
-        return PaperBroker(store, **options)
-    if name == "alpaca":
-        from engine.brokers.alpaca import AlpacaBroker  # alpaca-py is only loaded when used
+    common = {key: options.pop(key) for key in list(options) if key in _SETTINGS}
+    settings = BrokerSettings(store=store, live=live, **common)
+    return broker_class(name).from_settings(settings, **options)
 
-        return AlpacaBroker(live=live, **options)
-    raise InputError(f"unknown broker {name!r}", hint=f"choose one of: {', '.join(BROKERS)}")
+
+def broker_class(name: str) -> type[Broker]:
+    """The :class:`Broker` called ``name``, to read its capabilities before building one."""
+    where = BROKERS.get(str(name).lower())
+    if where is None:
+        raise InputError(f"unknown broker {name!r}", hint=f"choose one of: {', '.join(BROKERS)}")
+    module, _, cls = where.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def open_book(store, book: str, *, actor: str) -> Broker:
+    """The broker account of an existing ``book`` (``paper:<account>``, ``alpaca:live``, ...).
+
+    What the control room flattens through when no loop runs. An account that was never
+    opened is a NotFoundError: there is nothing in it.
+    """
+    name, _, account = str(book).lower().partition(":")
+    return open_broker(
+        name, store=store, live=None, account=account or None, actor=actor, existing_only=True
+    )
 
 
 __all__ = [
     "BROKERS",
     "Account",
     "Broker",
+    "BrokerSettings",
     "BrokerUnavailable",
+    "BrokerView",
+    "Capabilities",
     "Clock",
     "Costs",
     "Fill",
@@ -87,6 +119,8 @@ __all__ = [
     "Position",
     "Side",
     "TimeInForce",
+    "broker_class",
     "new_client_order_id",
+    "open_book",
     "open_broker",
 ]

@@ -111,6 +111,12 @@ def orders_by_client_id(con, account: str, client_order_ids: list[str]) -> dict[
     return {o.client_order_id: o for o in map(order_from_row, rows)}
 
 
+def has_account(con, account: str) -> bool:
+    """True when the paper account ``account`` was ever opened."""
+    rows = con.execute("SELECT 1 FROM paper_accounts WHERE account = ?", [account]).fetchall()
+    return bool(rows)
+
+
 def open_orders(con, account: str, *, placed_before: date | None = None) -> list[Order]:
     """Open orders in submission order; with ``placed_before``, only those placed before that bar."""
     sql = f"SELECT {', '.join(ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"

@@ -44,7 +44,9 @@ from engine.brokers._alpaca_wire import KEY_ENV, SECRET_ENV
 from engine.brokers.base import (
     Account,
     Broker,
+    BrokerSettings,
     BrokerUnavailable,
+    Capabilities,
     Clock,
     Order,
     OrderRequest,
@@ -115,6 +117,9 @@ class AlpacaBroker(Broker):
     """
 
     name = "alpaca"
+    # Whole cents for stops; whole shares, since its fractional orders take neither GTC
+    # stops nor attached (OTO) stops, which the loop sends.
+    capabilities = Capabilities(tick_size=0.01, live_trading=True)
 
     def __init__(
         self,
@@ -155,6 +160,17 @@ class AlpacaBroker(Broker):
             log.warning(
                 "Alpaca broker on the LIVE API (%s): orders trade real money", self.base_url
             )
+
+    @classmethod
+    def from_settings(cls, settings: BrokerSettings, **options) -> AlpacaBroker:
+        """Alpaca's paper API, or its live one when ``settings.live`` says so.
+
+        Its books are ``alpaca:paper`` and ``alpaca:live``: reopening a book
+        (``settings.live`` None) trades in the API its name says. ``options`` are the
+        constructor's keywords (keys, ``url_override``, ``timeout``, ``retry``).
+        """
+        live = settings.live if settings.live is not None else settings.account == "live"
+        return cls(live=live, **options)
 
     def __repr__(self) -> str:
         return f"AlpacaBroker({'LIVE' if self.live else 'paper'}, {self.base_url})"

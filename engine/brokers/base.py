@@ -24,9 +24,11 @@ from __future__ import annotations
 import math
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any, ClassVar
 
 from engine.errors import InputError, NetworkError, NotFoundError
 
@@ -204,14 +206,14 @@ class OrderRequest:
                 hint="send the stop as its own order: side='sell', type='stop'",
             )
         needs = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}
-        for order_type, field in needs.items():
-            given = getattr(self, field) is not None
+        for order_type, price_field in needs.items():
+            given = getattr(self, price_field) is not None
             if self.type == order_type and not given:
-                raise InputError(f"a {order_type.value} order needs {field}")
+                raise InputError(f"a {order_type.value} order needs {price_field}")
             if self.type != order_type and given:
                 raise InputError(
-                    f"{field} is only for {order_type.value} orders, not {self.type.value}",
-                    hint=f"drop {field} or use type={order_type.value!r}",
+                    f"{price_field} is only for {order_type.value} orders, not {self.type.value}",
+                    hint=f"drop {price_field} or use type={order_type.value!r}",
                 )
         cid = self.client_order_id
         if not isinstance(cid, str) or not cid.strip() or len(cid) > MAX_CLIENT_ORDER_ID:
@@ -315,6 +317,66 @@ class Clock:
     next_close: datetime
 
 
+@dataclass(frozen=True)
+class BrokerView:
+    """What the broker says now: the account, positions by symbol and the orders that matter."""
+
+    account: Account
+    positions: dict[str, Position]
+    open_orders: list[Order]
+    #: The broker's current record of orders the loop tracks but that are no longer open.
+    looked_up: dict[str, Order] = field(default_factory=dict)
+    #: Orders closed recently (the broker kept trading while the loop was down).
+    recent_closed: list[Order] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    """What a broker can do beyond the interface's methods, declared once by each broker.
+
+    Callers read these; nobody probes a broker for attributes.
+    """
+
+    #: The price increment stop and limit prices are sent in (None: any price).
+    tick_size: float | None = None
+    #: Whether it takes fractional share quantities on every order the loop sends (stops
+    #: and attached stops included).
+    fractional_shares: bool = False
+    #: Whether its market moves only when :meth:`Broker.process_bar` hands it a bar, so it
+    #: can replay stored history (the paper broker); a real broker's market moves by itself.
+    simulated: bool = False
+    #: Whether it has a real-money account (opened only with ``live=True``).
+    live_trading: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class BrokerSettings:
+    """What any broker may be built with; each broker takes the fields that apply to it.
+
+    The loop's set-up, parity, the control room and the CLI build brokers from these
+    through :func:`engine.brokers.open_broker`, never by naming a broker class.
+    """
+
+    #: The workbench store (the paper broker keeps its books there).
+    store: Any = None
+    #: True: real money, only ever from an explicit live flag. None: as the account of the
+    #: book being reopened says (``alpaca:live``), see :func:`engine.brokers.open_book`.
+    live: bool | None = False
+    #: The account within the broker (a paper account's name); None: the broker's default.
+    account: str | None = None
+    #: Who its events name as acting.
+    actor: str = "loop"
+    #: The clock, naive UTC (a replay passes its simulated one); None: the wall clock.
+    now: Callable[[], datetime] | None = None
+    #: Cash a new simulated account opens with; an existing account keeps its own.
+    opening_cash: float | None = None
+    #: A simulated account's costs (see :class:`~engine.brokers.paper_rules.Costs`).
+    fees: float = 0.0
+    slippage: float = 0.0
+    #: Only open an account that already exists (flattening a book opens nothing new).
+    existing_only: bool = False
+
+
 # -- pure helpers ----------------------------------------------------------------------
 
 
@@ -369,6 +431,27 @@ class Broker(ABC):
 
     #: Short name for messages and events, e.g. "paper" or "alpaca".
     name: str = "broker"
+    #: What it can do (see :class:`Capabilities`); each broker declares its own.
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: True when its orders trade real money.
+    live: bool = False
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: BrokerSettings, **options: Any) -> Broker:
+        """The broker ``settings`` describe; ``options`` are its own constructor's keywords.
+
+        How :func:`engine.brokers.open_broker` builds every broker.
+        """
+
+    @property
+    def book(self) -> str:
+        """The name of the book this account is, e.g. ``paper:<account>`` or ``alpaca:live``.
+
+        The loop keeps its orders, positions and heartbeat under this name, and the control
+        room opens the same account again from it (:func:`engine.brokers.open_book`).
+        """
+        return f"{self.name}:{'live' if self.live else 'paper'}"
 
     @abstractmethod
     def submit(self, order: OrderRequest) -> Order:
@@ -426,6 +509,57 @@ class Broker(ABC):
     @abstractmethod
     def clock(self) -> Clock:
         """Whether the market is open, and its next open and close."""
+
+    # -- what a broker may do better; these defaults work for any broker ---------------
+
+    def cancel_many(self, order_ids: list[str]) -> list[Order]:
+        """Each order after asking to cancel it (as :meth:`cancel`), in the same order."""
+        return [self.cancel(order_id) for order_id in order_ids]
+
+    def snapshot(
+        self, order_ids: list[str] | None = None, closed_since: datetime | None = None
+    ) -> BrokerView:
+        """The account, positions, open orders, the orders named by ``order_ids`` that are no
+        longer open, and (with ``closed_since``) those that closed after that time.
+
+        The live loop reads this every step; a broker that can answer in one read does.
+        """
+        account, positions, open_orders = self.account(), self.positions(), self.orders("open")
+        still_open = {o.id for o in open_orders}
+        looked_up = {}
+        for order_id in order_ids or []:
+            if order_id in still_open:
+                continue
+            try:
+                looked_up[order_id] = self.get_order(order_id)
+            except NotFoundError:
+                continue  # reconciliation reports the order the broker no longer knows
+        recent = []
+        if closed_since is not None:
+            # Brokers filter by submission time: look a day further back, keep the late closes.
+            recent = [
+                o
+                for o in self.orders("closed", after=closed_since - timedelta(days=1))
+                if o.updated_at is None or o.updated_at > closed_since
+            ]
+        return BrokerView(
+            account=account,
+            positions={p.symbol: p for p in positions},
+            open_orders=list(open_orders),
+            looked_up=looked_up,
+            recent_closed=recent,
+        )
+
+    def process_bar(self, day: date | str, bars: Any) -> list[Fill]:
+        """The fills the bar of ``day`` gives a simulated market's waiting orders.
+
+        A real broker's market moves by itself: nothing to hand over, no fills to report.
+        """
+        return []
+
+    def fee(self, qty: float, price: float) -> float:
+        """What the broker charges for a fill of ``qty`` shares at ``price`` (0: commission-free)."""
+        return 0.0
 
     # -- conveniences built on the methods above ---------------------------------------
 

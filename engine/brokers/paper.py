@@ -40,6 +40,9 @@ from engine.brokers._paper_session import trade_session
 from engine.brokers.base import (
     Account,
     Broker,
+    BrokerSettings,
+    BrokerView,
+    Capabilities,
     Clock,
     Fill,
     Order,
@@ -86,6 +89,7 @@ class PaperBroker(Broker):
     """
 
     name = "paper"
+    capabilities = Capabilities(fractional_shares=True, simulated=True)
 
     def __init__(
         self,
@@ -113,6 +117,45 @@ class PaperBroker(Broker):
 
     def __repr__(self) -> str:
         return f"PaperBroker(account={self.account_name!r}, store={str(self.store.path)!r})"
+
+    @property
+    def book(self) -> str:
+        """``paper:<account>``: each paper account is a book of its own."""
+        return f"paper:{self.account_name}"
+
+    @classmethod
+    def from_settings(cls, settings: BrokerSettings, **options: Any) -> PaperBroker:
+        """The paper account ``settings`` name (default ``paper``) in ``settings.store``.
+
+        A new account opens with ``settings.opening_cash`` (an existing one keeps its own);
+        ``options`` are :class:`PaperBroker`'s other keywords (``cash`` given here is checked
+        against an existing account's, as the constructor does).
+        """
+        if settings.live:
+            raise InputError("live trading needs the Alpaca broker", hint="use --broker alpaca")
+        if settings.store is None:
+            raise InputError("the paper broker keeps its books in the store; pass store=")
+        account = settings.account or "paper"
+        exists = account_exists(settings.store, account)
+        if settings.existing_only and not exists:
+            raise NotFoundError(
+                f"there is no paper account {account!r} in this store",
+                hint="a paper account opens when a loop or a notebook first trades in it",
+            )
+        options.setdefault("cash", None if exists else settings.opening_cash)
+        return cls(
+            settings.store,
+            account=account,
+            actor=settings.actor,
+            now=settings.now or utcnow,
+            fees=settings.fees,
+            slippage=settings.slippage,
+            **options,
+        )
+
+    def fee(self, qty: float, price: float) -> float:
+        """The account's costs for a fill (:class:`~engine.brokers.paper_rules.Costs`)."""
+        return self.costs.fee(qty, price)
 
     def _write(self, work: Callable[..., Any], *args) -> Any:
         return books.writing(self.store, self._lock, work, *args)
@@ -149,21 +192,24 @@ class PaperBroker(Broker):
 
     def account(self) -> Account:
         with self._read() as con:
-            cash = books.cash(con, self.account_name, self.starting_cash)
-            positions = self._positions(con)
-            prices = books.marks(con, self.account_name)
-            reserved = books.reserved_cash(
-                books.open_orders(con, self.account_name), prices, self.costs
-            )
+            return self._account(con)[0]
+
+    def _account(self, con) -> tuple[Account, list[Position], list[Order]]:
+        """(the account, its positions, its open orders), read on ``con``."""
+        cash = books.cash(con, self.account_name, self.starting_cash)
+        positions = self._positions(con)
+        open_ = books.open_orders(con, self.account_name)
+        reserved = books.reserved_cash(open_, books.marks(con, self.account_name), self.costs)
         long_value = float(sum(p.market_value for p in positions if p.qty > 0))
         short_value = float(sum(p.market_value for p in positions if p.qty < 0))
-        return Account(
+        account = Account(
             equity=cash + long_value + short_value,
             cash=cash,
             buying_power=max(cash - reserved, 0.0),
             long_market_value=long_value,
             short_market_value=short_value,
         )
+        return account, positions, open_
 
     def clock(self) -> Clock:
         now = pd.Timestamp(books.naive_utc(self.now())).tz_localize("UTC")
@@ -448,18 +494,13 @@ class PaperBroker(Broker):
 
     # -- the loop's one read -----------------------------------------------------------
 
-    def snapshot(self, order_ids: list[str] | None = None, closed_since: datetime | None = None):
-        """(account, positions, open orders, the orders named by ``order_ids`` and those that
-        closed after ``closed_since``) in one read.
-
-        The live loop reads these every step; one connection instead of four.
-        """
+    def snapshot(
+        self, order_ids: list[str] | None = None, closed_since: datetime | None = None
+    ) -> BrokerView:
+        """As :meth:`Broker.snapshot`, in one read (the loop reads it every step)."""
         order_ids = list(order_ids or [])
         with self._read() as con:
-            cash = books.cash(con, self.account_name, self.starting_cash)
-            positions = self._positions(con)
-            prices = books.marks(con, self.account_name)
-            open_ = books.open_orders(con, self.account_name)
+            account, positions, open_ = self._account(con)
             named = []
             if order_ids:
                 rows = con.execute(
@@ -468,24 +509,28 @@ class PaperBroker(Broker):
                     [self.account_name, order_ids],
                 ).fetchall()
                 named = [books.order_from_row(row) for row in rows]
+            recent = []
             if closed_since is not None:
                 rows = con.execute(
                     f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders"
                     " WHERE account = ? AND updated_at > ? AND status NOT IN (SELECT unnest(?))",
                     [self.account_name, closed_since, books.OPEN],
                 ).fetchall()
-                named += [books.order_from_row(row) for row in rows]
-        reserved = books.reserved_cash(open_, prices, self.costs)
-        long_value = float(sum(p.market_value for p in positions if p.qty > 0))
-        short_value = float(sum(p.market_value for p in positions if p.qty < 0))
-        account = Account(
-            equity=cash + long_value + short_value,
-            cash=cash,
-            buying_power=max(cash - reserved, 0.0),
-            long_market_value=long_value,
-            short_market_value=short_value,
+                recent = [books.order_from_row(row) for row in rows]
+        looked_up = {o.id: o for o in named}
+        return BrokerView(
+            account=account,
+            positions={p.symbol: p for p in positions},
+            open_orders=sorted(open_, key=_newest_first),
+            looked_up=looked_up,
+            recent_closed=[o for o in recent if o.id not in looked_up],
         )
-        return account, positions, sorted(open_, key=_newest_first), named
+
+
+def account_exists(store: Store, account: str) -> bool:
+    """True when ``store`` has a paper account called ``account``."""
+    with books.reading(store, books.store_lock(store.path)) as con:
+        return books.has_account(con, account)
 
 
 def _newest_first(order: Order):

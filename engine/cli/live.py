@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import click
 
+from engine.brokers import BROKERS
 from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
 from engine.cli.configs import _actor, user_option
 
@@ -34,9 +35,7 @@ def _ids(text: str) -> list[str]:
     help="replay: step through stored bars; paper/live: trade at each NYSE close.",
 )
 @click.option("--config", "configs", required=True, help="Approved config ids, comma-separated.")
-@click.option(
-    "--broker", type=click.Choice(["paper", "alpaca"]), default="paper", show_default=True
-)
+@click.option("--broker", type=click.Choice(list(BROKERS)), default="paper", show_default=True)
 @click.option("--start", type=date_type, help="First session to replay, YYYY-MM-DD.")
 @click.option("--end", type=date_type, help="Last session to replay (inclusive).")
 @click.option(

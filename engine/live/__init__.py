@@ -17,9 +17,11 @@ Modules, in the order a step uses them:
   safety checks (approved configs only; real money only behind an explicit flag);
 - :mod:`~engine.live.runner` runs it: a replay over stored sessions, or paper and live
   trading on the NYSE clock (:mod:`~engine.live.clock`, bars from :mod:`~engine.live.feed`);
-- :mod:`~engine.live.loop` is one step; :mod:`~engine.live.overrides` applies the trader's
-  commands (:mod:`~engine.live.commands`); :mod:`~engine.live.reconcile` compares the
-  store with the broker (:mod:`~engine.live.market`); :mod:`~engine.live.decisions` decides;
+- :mod:`~engine.live.loop` is one step; :mod:`~engine.live.overrides` says what the
+  trader's commands (:mod:`~engine.live.commands`) do; :mod:`~engine.live.reconcile`
+  compares the store with the broker; :mod:`~engine.live.decisions` decides;
+  :mod:`~engine.live.router` is the one way orders are sent (gate, kill switch, cancel,
+  submit, record), for the step, the commands and the control room's direct flatten;
   :mod:`~engine.live.gate_state` is the risk gate's view; :mod:`~engine.live.books` is the
   loop's tables; :mod:`~engine.live.ids` names every order by its decision;
 - :mod:`~engine.live.alerts` tells a person (log, webhook); :mod:`~engine.live.heartbeat`

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine.brokers.base import Order
+from engine.brokers.base import BrokerView, Order
 from engine.data.bars import Bars
 from engine.live.books import Records
 from engine.live.model import LiveOrder, LivePosition
-from engine.live.reconcile import BrokerView
 from engine.risk import (
     AccountState,
     Position,

@@ -35,7 +35,9 @@ def fills(book: str, seen: list[FillSeen]) -> list[Event]:
     ]
 
 
-def orders(book: str, sent: list[LiveOrder]) -> list[Event]:
+def orders(book: str, sent: list[LiveOrder], *, command: int | None = None) -> list[Event]:
+    """``order.submitted`` or ``order.rejected`` for each order sent (naming the trader's
+    command that sent it, if one did)."""
     return [
         (
             "order.rejected" if o.status == "rejected" else "order.submitted",
@@ -53,6 +55,7 @@ def orders(book: str, sent: list[LiveOrder]) -> list[Event]:
                 "decision_bar": o.decision_bar,
                 "broker_order_id": o.broker_order_id,
                 "reason": o.reason,
+                **({"command": command} if command is not None else {}),
             },
         )
         for o in sent

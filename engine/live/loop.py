@@ -2,70 +2,56 @@
 
 One step, for the session that just closed (see :meth:`LiveLoop.step`):
 
-1. apply the trader's pending commands (:mod:`engine.live.overrides`), each resolved in
-   the same transaction as its effect (queued since the last close, they act before the
+1. apply the trader's pending commands (:mod:`engine.live.overrides` says what each does;
+   the loop writes each resolved in one transaction with its effects) (queued since the last close, they act before the
    session: a kill switch cancels entries still waiting for the open);
-2. the day's bars (a stale feed skips the step, with an alert); the paper broker's market
-   moves to the bar, so orders placed before it fill at its prices (a real broker's market
+2. the day's bars (a stale feed skips the step, with an alert); a simulated broker's
+   market (the paper broker's) moves to the bar, so orders placed before it fill at its prices (a real broker's market
    has moved by itself);
 3. reconcile with the broker (:mod:`engine.live.reconcile`): fills, statuses, positions;
    a difference nothing explains stops the loop (OperatorError) and alerts;
 4. each config's signals with the backtest's code and its decisions with the backtest's
    rules (:mod:`engine.live.decisions`): exits, resting stops (trailing ones move up),
    entries with their attached stops;
-5. the risk gate on every order; the kill switch checked once more right before sending;
-6. the orders sent (a position's stop canceled before it is replaced or exited), sells
-   first;
-7. one transaction records it all: orders, fills, positions, events, the equity and
+5. the orders sent through the one order path (:mod:`engine.live.router`): the risk gate
+   on every order, the kill switch checked once more right before sending, a position's
+   stop canceled before it is replaced or exited, sells first;
+6. one transaction records it all: orders, fills, positions, events, the equity and
    position snapshots, the book, the heartbeat.
 
-Client order ids are deterministic (:mod:`engine.live.ids`) and step 7 is the only write,
+Client order ids are deterministic (:mod:`engine.live.ids`) and step 6 is the only write,
 so a step repeated after a crash finds its orders at the broker and records them then:
 never a second order for one decision.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import uuid
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 
-from engine.brokers.base import Broker, OrderRejected
+from engine.brokers.base import Broker, BrokerView
 from engine.config.models import StrategyConfig
 from engine.data.bars import Bars
 from engine.errors import InputError, OperatorError
-from engine.live import books, journal
+from engine.live import books, journal, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
+from engine.live.commands import pending_commands
 from engine.live.decisions import Plan, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
 from engine.live.gate_state import account_state
-from engine.live.market import broker_view, market_for
-from engine.live.model import (
-    Controls,
-    Difference,
-    LiveOrder,
-    LivePosition,
-    LoopOptions,
-    StepReport,
-)
-from engine.live.orders import OrderRules, PendingOrder, orders_for
-from engine.live.reconcile import BrokerView, Reconciled, reconcile
+from engine.live.model import Controls, Difference, LivePosition, LoopOptions, StepReport
+from engine.live.orders import OrderRules, orders_for
+from engine.live.reconcile import Reconciled, reconcile
+from engine.live.router import Judge, OrderRouter
 from engine.risk import RULES, RiskGate, TradingState
 from engine.store.events import utcnow
 
 log = logging.getLogger("engine.live")
 
 MODES = ("replay", "paper", "live")
-
-
-def book_name(broker: Broker) -> str:
-    """The name of the book a broker account is: ``paper:<account>`` or ``alpaca:paper|live``."""
-    if hasattr(broker, "account_name"):
-        return f"paper:{broker.account_name}"
-    return f"{broker.name}:{'live' if getattr(broker, 'live', False) else 'paper'}"
 
 
 class LiveLoop:
@@ -83,6 +69,8 @@ class LiveLoop:
         notifier: Notifiers | None = None,
         market=None,
     ):
+        """``market`` moves a stand-in broker's market to each bar (tests); by default the
+        broker's own :meth:`~engine.brokers.base.Broker.process_bar` does."""
         self.options = options or LoopOptions()
         if self.options.mode not in MODES:
             raise InputError(f"mode {self.options.mode!r} is not one of: {', '.join(MODES)}")
@@ -103,16 +91,16 @@ class LiveLoop:
         self.symbols = list(dict.fromkeys(s for c in configs for s in c.universe))
         self.feed = feed
         self.clock = clock
-        self.market = market or market_for(broker)
+        self.market = market
         self.notifier = notifier or notifier_from(None)
-        self.book = book_name(broker)
+        self.book = broker.book
         self.loop_id = f"{self.options.mode}-{uuid.uuid4().hex[:10]}"
         self.pid = os.getpid()
         self.started_at = utcnow()
+        # The gate's rules and their facts; its limits are those in force at each judgement.
         self.gate = RiskGate(rules=self.options.gate_rules or RULES)
+        self.router = OrderRouter(store, broker, self.book, self.notifier)
         self.faults = BrokerFaults()
-        costs = getattr(broker, "costs", None)
-        self.fee = costs.fee if costs is not None else (lambda qty, price: 0.0)
         self.last_bar: date | None = None
 
     # -- identity ----------------------------------------------------------------------
@@ -188,16 +176,12 @@ class LiveLoop:
         self.faults.written(len(faults))
         # Commands queued while no loop ran (limits, kill switch, pauses) apply now; those
         # that trade wait for the first step's bars.
-        from engine.live.overrides import apply_pending
-
-        apply_pending(self, now)
+        self.apply_commands(now)
         self._check_limits(books.read_controls(self.store))
         return found.differences
 
     def _check_limits(self, controls: Controls) -> None:
-        from engine.risk.compliance import market_session
-
-        if market_session in self.gate.rules and not controls.limits.allow_outside_session:
+        if self.gate.judges_session and not controls.limits.allow_outside_session:
             raise InputError(
                 "the risk limits refuse orders outside the NYSE session "
                 "(allow_outside_session: false), and a daily-bar loop decides after the close "
@@ -210,21 +194,20 @@ class LiveLoop:
 
     def step(self, day: date) -> StepReport:
         """Act on the close of ``day`` (see the module docstring); gives what it did."""
-        from engine.live.overrides import apply_pending
-
         with self.faults.watching():
             # Commands queued since the last close apply before the session: a kill switch
             # cancels entries still waiting for the open; a close fills at that open.
-            apply_pending(self, self.clock.now())
+            self.apply_commands(self.clock.now())
             now = self.clock.at(day)
-            records = books.read_records(
-                self.store, self.book, self._registry_ids(), now, marks=self._needs_marks()
-            )
+            records = self._records(now, self._registry_ids())
             bars = self.feed.window(day)
             if len(bars) == 0 or bars.index[-1].date() != day:
                 return self._stale(day, bars, records)
             # The day has traded: orders placed before it filled at its prices.
-            self.market.advance(day, bars)
+            if self.market is not None:
+                self.market.advance(day, bars)
+            else:
+                self.broker.process_bar(day, bars)
             view = self._view(records)
         found = self._reconcile(records, view, day)
         self._handle_differences(found, at_start=False)
@@ -235,7 +218,8 @@ class LiveLoop:
         controls = records.controls
         paused = self._paused(records)
         plans = self._plans(bars, records, found, positions, paused)
-        rules = OrderRules(self.actor, self._fractional(controls), self.options.stop_tick)
+        tick = self.options.stop_tick or self.broker.capabilities.tick_size
+        rules = OrderRules(self.actor, self._fractional(controls), tick)
         # A repeated step finds some of its orders at the broker already: keep, never resend.
         at_broker = {o.client_order_id: o for o in view.open_orders}
         pending, placed = [], []
@@ -254,37 +238,74 @@ class LiveLoop:
             state=controls.state,
             reason=controls.reason,
         )
-        self.gate.limits = controls.limits
-        decisions = self.gate.check_all([p.intent for p in pending], state, now)
-        report = StepReport(bar=day, fills=len(found.fills), equity=view.account.equity)
-        approved, events, change = [], [], None
-        for item, decision in zip(pending, decisions, strict=True):
-            if decision.state_change is not None:
-                change = (decision.state_change, decision.state_reason)
-            if decision.approved:
-                approved.append(item.resized(decision.qty))
-                continue
-            report.denied.append(item.client_order_id)
-            events.append(journal.denied(self.book, decision))
-            if decision.rule not in ("kill_switch", "trading_state", "paused_strategy"):
-                self.notifier.send(Alert("limit", decision.reason, {"rule": decision.rule}))
-        if approved and self._kill_switch_engaged():
-            for item in approved:
-                report.denied.append(item.client_order_id)
-                why = "the kill switch was engaged during the step"
-                events.append(
-                    ("order.denied", item.intent.symbol,
-                     {"rule": "kill_switch", "reason": why, "client_order_id": item.client_order_id,
-                      "book": self.book})
-                )  # fmt: skip
-            approved = []
         with self.faults.watching():
-            sent = self._send(approved, report)
-        self._record_step(
-            day, now, bars, view, records, found, positions, [*placed, *sent], events, change
+            routed = self.router.send(pending, self._judge(controls, state, now))
+        report = StepReport(
+            bar=day,
+            fills=len(found.fills),
+            equity=view.account.equity,
+            submitted=routed.submitted,
+            denied=routed.denied,
+            rejected=routed.rejected,
         )
+        events = [*routed.events, *journal.orders(self.book, placed)]
+        self._record_step(
+            day, now, bars, view, records, found, positions, [*placed, *routed.sent], events,
+            routed.state_change, denied=len(routed.denied),
+        )  # fmt: skip
         self.last_bar = day
         return report
+
+    def _judge(self, controls: Controls, state, now: datetime) -> Judge:
+        """The risk gate, under the limits in force, against ``state`` at ``now``."""
+        gate = RiskGate(controls.limits, self.gate.rules)
+        return lambda intents: gate.check_all(intents, state, now)
+
+    # -- the trader's commands ---------------------------------------------------------
+
+    def apply_commands(self, now: datetime, day: date | None = None) -> int:
+        """Applies the pending commands, oldest first, each written with its effects in one
+        transaction; gives how many were applied.
+
+        Commands that trade wait for the first step (no bar seen yet, no price to gate by).
+        """
+        day = day or self.last_bar
+        applied = 0
+        for command_id, actor, command in pending_commands(self.store):
+            if isinstance(command, overrides.TRADING) and day is None:
+                continue
+            context = overrides.CommandContext(
+                now=now,
+                config_ids=frozenset(self.by_id),
+                records=lambda: self._records(now),
+                router=self.router,
+                judge=lambda intents: self._judge_commands(intents, now, day),
+            )
+            resolution = overrides.apply(context, command_id, actor, command)
+            self.store.transaction(
+                lambda con, done=resolution, cid=command_id, by=actor: overrides.write(
+                    con, done, command_id=cid, actor=by, book=self.book, by=self.actor, now=now
+                )
+            )
+            for alert in resolution.alerts:
+                self.notifier.send(alert)
+            applied += 1
+        return applied
+
+    def _judge_commands(self, intents, now: datetime, day: date):
+        """The gate's decisions on a command's orders, against the books and broker now."""
+        records = self._records(now)
+        controls = records.controls
+        state = account_state(
+            self.broker.snapshot(),
+            records,
+            records.positions,
+            self.feed.window(day),
+            paused=controls.paused,
+            state=controls.state,
+            reason=controls.reason,
+        )
+        return self._judge(controls, state, now)(intents)
 
     def _stale(self, day: date, bars: Bars, records) -> StepReport:
         newest = bars.index[-1].date() if len(bars) else None
@@ -302,11 +323,17 @@ class LiveLoop:
 
     # -- reconciliation ----------------------------------------------------------------
 
+    def _records(self, now: datetime, config_ids: list[str] | None = None) -> books.Records:
+        """The loop's books at ``now`` (equity marks only for a gate that reads them)."""
+        ids = list(self.by_id) if config_ids is None else config_ids
+        return books.read_records(self.store, self.book, ids, now, marks=self.gate.needs_marks)
+
     def _view(self, records) -> BrokerView:
         """The broker now, with the orders that closed since the last step (while the loop
         was down included) that the loop has not recorded yet."""
         since = records.book.updated_at if records.book else None
-        view = broker_view(self.broker, records.tracked, closed_since=since)
+        tracked = [o.broker_order_id for o in records.tracked.values() if o.broker_order_id]
+        view = self.broker.snapshot(tracked, closed_since=since)
         news = [o for o in view.recent_closed if o.client_order_id not in records.tracked]
         known = books.known_orders(self.store, self.book, [o.client_order_id for o in news])
         return replace(view, recent_closed=[o for o in news if o.client_order_id not in known])
@@ -318,7 +345,7 @@ class LiveLoop:
             view,
             config_ids=set(self.by_id),
             trails=self.trails,
-            fee=self.fee,
+            fee=self.broker.fee,
             now=self.clock.now(),
             bar=bar,
             expected_cash=expected_cash,
@@ -360,12 +387,6 @@ class LiveLoop:
     def _registry_ids(self) -> list[str]:
         return list(self.by_id) if self.options.check_registry else []
 
-    def _needs_marks(self) -> bool:
-        from engine.risk import rules as risk_rules
-
-        drawdown = (risk_rules.daily_loss, risk_rules.weekly_soft_loss, risk_rules.weekly_hard_loss)
-        return any(rule in self.gate.rules for rule in drawdown)
-
     def _paused(self, records) -> frozenset[str]:
         paused = set(records.controls.paused)
         if self.options.check_registry:
@@ -397,51 +418,13 @@ class LiveLoop:
     def _fractional(self, controls: Controls) -> bool:
         if self.options.fractional_shares is not None:
             return self.options.fractional_shares
-        return controls.limits.fractional_shares
-
-    def _kill_switch_engaged(self) -> bool:
-        """The kill switch as it stands now: set, or asked for by a command not yet applied."""
-        row = self.store.query(
-            "SELECT (SELECT value FROM trading_state WHERE key = 'kill_switch') AS kill,"
-            " (SELECT count(*) FROM commands WHERE status = 'pending' AND kind = 'kill_switch'"
-            "  AND json_extract(payload, '$.on')::BOOLEAN) AS asked"
-        ).iloc[0]
-        stored = {} if row["kill"] is None else {"kill_switch": json.loads(row["kill"])}
-        return Controls.from_values(stored).kill_switch or bool(row["asked"])
-
-    # -- sending -----------------------------------------------------------------------
-
-    def _send(self, approved: list[PendingOrder], report: StepReport) -> list[LiveOrder]:
-        """Cancel the stops being replaced or exited, then submit; gives the records to keep."""
-        replaced = [order.id for item in approved for order in item.replaces]
-        cancel_many = getattr(self.broker, "cancel_many", None)  # the paper broker: one write
-        if cancel_many is not None:
-            cancel_many(replaced)
-        else:
-            for order_id in replaced:
-                self.broker.cancel(order_id)
-        results = self.broker.submit_many([item.request for item in approved]) if approved else []
-        sent = []
-        for item, result in zip(approved, results, strict=True):
-            cid = item.client_order_id
-            if isinstance(result, OrderRejected):
-                report.rejected.append(cid)
-                sent.append(replace(item.record, status="rejected", reason=result.reason))
-                self.notifier.send(
-                    Alert(
-                        "rejected",
-                        f"{self.broker.name} rejected {cid}: {result.reason}",
-                        {"client_order_id": cid},
-                    )
-                )
-                continue
-            report.submitted.append(cid)
-            sent.append(replace(item.record, broker_order_id=result.id))
-        return sent
+        return controls.limits.fractional_shares and self.broker.capabilities.fractional_shares
 
     # -- recording ---------------------------------------------------------------------
 
-    def _record_step(self, day, now, bars, view, records, found, positions, sent, events, change):
+    def _record_step(
+        self, day, now, bars, view, records, found, positions, sent, events, change, *, denied
+    ):
         marks = bars.close.ffill().iloc[-1]
         held = [
             (p, float(marks[s]) if s in marks and marks[s] == marks[s] else _broker_mark(view, s))
@@ -453,7 +436,7 @@ class LiveLoop:
             "book": self.book,
             "fills": len(found.fills),
             "orders": [o.client_order_id for o in sent],
-            "denied": len(events),
+            "denied": denied,
             "equity": view.account.equity,
         }
 

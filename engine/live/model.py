@@ -149,10 +149,11 @@ class LoopOptions:
     adopt_broker_state: bool = False
     gate_rules: tuple | None = None
     check_registry: bool = True
-    #: The price increment stops are sent in (Alpaca: whole cents); None: any price.
+    #: The price increment stops are sent in; None: the broker's declared tick size.
     stop_tick: float | None = None
-    #: Whether entries may buy fractions of a share (None: as the risk limits say). The
-    #: backtest buys fractions; an account that trades whole shares rounds entries down.
+    #: Whether entries may buy fractions of a share (None: as the risk limits say, where
+    #: the broker takes fractions). The backtest buys fractions; an account that trades
+    #: whole shares rounds entries down.
     fractional_shares: bool | None = None
     actor: str = "loop"
 

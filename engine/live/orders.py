@@ -1,5 +1,6 @@
-"""From the configs' plans to the orders a step sends: each the gate's question, the broker's
-request and the loop's record, named by its decision (:mod:`engine.live.ids`).
+"""From the configs' plans (and a trader's commands) to the orders sent: each the gate's
+question, the broker's request and the loop's record, named by its decision or its
+command (:mod:`engine.live.ids`).
 
 Sending order: resting stops first (new or moved up), then exits, then entries, so that a
 broker sees the sales before the buys they pay for. A position's resting stop is replaced
@@ -11,10 +12,11 @@ that a trader's order is already selling (a close, a flatten) is left alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from engine.brokers.base import Order, OrderRequest
+from engine.brokers.base import Order, OrderRequest, Position
 from engine.live import ids
 from engine.live.decisions import Plan
 from engine.live.model import LiveOrder
@@ -156,3 +158,60 @@ class _Maker:
             created_at=self.now,
         )  # fmt: skip
         return PendingOrder(intent, request, record, list(replaces))
+
+
+# -- a trader's orders -------------------------------------------------------------------
+
+
+def command_order(
+    command: int,
+    actor: str,
+    now: datetime,
+    *,
+    symbol: str,
+    side: str,
+    qty: float,
+    what: str,
+    owner: str | None = None,
+    purpose: str = "manual",
+    type: str = "market",
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    replaces: Iterable[Order] = (),
+) -> PendingOrder:
+    """The order a trader's command ``command`` sends: ``what`` names it among the command's.
+
+    The gate sees a trader's order (no config behind it); the record books it to
+    ``owner``, the config whose position it acts on. A stop rests until canceled (GTC).
+    """
+    cid = ids.command_id(command, symbol, what)
+    prices = {"limit_price": limit_price, "stop_price": stop_price}
+    intent = OrderIntent(
+        symbol=symbol, side=side, qty=qty, purpose=purpose, order_type=type, actor=actor, **prices
+    )
+    request = OrderRequest(
+        symbol=symbol, side=side, qty=qty, client_order_id=cid, type=type,
+        time_in_force="gtc" if type == "stop" else "day", **prices,
+    )  # fmt: skip
+    record = LiveOrder(
+        client_order_id=cid, config_id=owner, symbol=symbol, side=side, purpose=purpose,
+        qty=qty, type=type, created_at=now, **prices,
+    )  # fmt: skip
+    return PendingOrder(intent, request, record, list(replaces))
+
+
+def closing_order(
+    command: int,
+    actor: str,
+    now: datetime,
+    position: Position,
+    *,
+    owner: str | None,
+    what: str,
+    replaces: Iterable[Order] = (),
+) -> PendingOrder:
+    """The market order that closes ``position`` (a sell for a long, a buy for a short)."""
+    return command_order(
+        command, actor, now, symbol=position.symbol, side="sell" if position.qty > 0 else "buy",
+        qty=abs(position.qty), what=what, owner=owner, replaces=replaces,
+    )  # fmt: skip

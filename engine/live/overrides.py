@@ -1,19 +1,22 @@
-"""The trader's commands, applied by the loop: each one resolved with its effect, audited.
+"""The trader's commands: what each one does, as a resolution the loop writes.
 
 The control room (or ``wb kill-switch``, ``wb flatten``, ...) queues commands
 (:mod:`engine.live.commands`); the loop applies the pending ones at the start of each step
-and between steps. Each command is marked applied or denied, with what happened or why
-not, in the same transaction as its effect on the store. Orders a command sends go
-through the risk gate like any other (a trader's order that reduces a position passes
-even a halt) and carry client order ids made from the command's number, so a command
-applied again after a crash sends nothing twice.
+and between steps (:meth:`engine.live.loop.LiveLoop.apply_commands`). A handler here sees
+only a :class:`CommandContext` (the books now, the order router, the gate), never the
+loop, and gives back a :class:`Resolution`: applied or denied, with what happened or why
+not, the orders it sent and the controls it sets. The loop writes each resolution in one
+transaction. Orders a command sends go through the one order path
+(:mod:`engine.live.router`): the risk gate like any other (a trader's order that reduces
+a position passes even a halt), and client order ids made from the command's number, so
+a command applied again after a crash sends nothing twice.
 
 - ``kill_switch`` on: trading HALTED, open entry orders canceled; off: the switch released
   (and a halt it caused lifted).
 - ``resume_trading``: ACTIVE again (refused while the kill switch is on).
-- ``flatten_all``: every open order canceled, every position sold at market.
+- ``flatten_all``: every open order canceled, every position closed at market.
 - ``pause_strategy`` / ``resume_strategy``: a config stops entering / may enter again.
-- ``close_position``: one position sold at market (its stop canceled first).
+- ``close_position``: one position closed at market (its stop canceled first).
 - ``manual_order``: the trader's order, through the gate.
 - ``tighten_stop``: a position's stop raised (never lowered), kept by the loop from then on.
 - ``set_risk_limits``: new limits, validated; the change is in the event.
@@ -21,12 +24,15 @@ applied again after a crash sends nothing twice.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import date, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
 
-from engine.brokers.base import OrderRejected, OrderRequest
-from engine.live import books, ids
-from engine.live.alerts import Alert
+from engine.brokers.base import Broker
+from engine.live import books
+from engine.live.alerts import Alert, notifier_from
+from engine.live.books import Records
 from engine.live.commands import (
     ClosePosition,
     FlattenAll,
@@ -37,358 +43,274 @@ from engine.live.commands import (
     ResumeTrading,
     SetRiskLimits,
     TightenStop,
-    pending_commands,
     resolve_command,
 )
-from engine.live.gate_state import account_state
-from engine.live.market import broker_view
-from engine.live.model import LiveOrder
-from engine.risk import LimitsError, OrderIntent, TradingState, limits_diff, limits_from_mapping
+from engine.live.journal import Event
+from engine.live.model import LiveOrder, LivePosition
+from engine.live.orders import closing_order, command_order
+from engine.live.router import Judge, OrderRouter, Routed
+from engine.risk import LimitsError, TradingState, limits_diff, limits_from_mapping
+from engine.store.events import utcnow
 
 #: Commands that send orders: they wait until the loop has stepped once (it prices them
 #: against the day's bars and checks them with the gate).
 TRADING = (FlattenAll, ClosePosition, ManualOrder, TightenStop)
 
 
-def apply_pending(loop, now: datetime, day: date | None = None) -> int:
-    """Apply the pending commands, oldest first; gives how many were applied."""
-    applied = 0
-    day = day or loop.last_bar
-    for command_id, actor, command in pending_commands(loop.store):
-        if isinstance(command, TRADING) and day is None:
-            continue  # no bar seen yet: applied at the first step
-        _Apply(loop, now, day).run(command_id, actor, command)
-        applied += 1
-    return applied
+@dataclass(frozen=True)
+class CommandContext:
+    """What a command may use: the time, the loop's configs, its books, the router, the gate."""
+
+    now: datetime
+    config_ids: frozenset[str]
+    records: Callable[[], Records]  # the loop's books as they are now
+    router: OrderRouter
+    judge: Judge  # the risk gate against the account as it is now
 
 
-class _Apply:
-    """One command against the loop's store and broker."""
+@dataclass
+class Resolution:
+    """What a command did, for the loop to write in one transaction with its resolution."""
 
-    def __init__(self, loop, now: datetime, day: date | None):
-        self.loop = loop
-        self.now = now
-        self.day = day
+    applied: bool
+    result: str
+    #: Trading controls the command sets: (key, value, reason), in the trader's name.
+    controls: list[tuple[str, Any, str]] = field(default_factory=list)
+    orders: list[LiveOrder] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    positions: list[LivePosition] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
 
-    def records(self):
-        return books.read_records(self.loop.store, self.loop.book, list(self.loop.by_id), self.now)
 
-    def run(self, command_id: int, actor: str, command) -> None:
-        handler = {
-            KillSwitch: self.kill_switch,
-            ResumeTrading: self.resume_trading,
-            FlattenAll: self.flatten,
-            PauseStrategy: self.pause,
-            ResumeStrategy: self.unpause,
-            ClosePosition: self.close_position,
-            ManualOrder: self.manual_order,
-            TightenStop: self.tighten_stop,
-            SetRiskLimits: self.set_limits,
-        }[type(command)]
-        handler(command_id, actor, command)
+def apply(context: CommandContext, command_id: int, actor: str, command) -> Resolution:
+    """What ``command`` (number ``command_id``, from ``actor``) does now."""
+    handler = {
+        KillSwitch: kill_switch,
+        ResumeTrading: resume_trading,
+        FlattenAll: flatten,
+        PauseStrategy: pause,
+        ResumeStrategy: unpause,
+        ClosePosition: close_position,
+        ManualOrder: manual_order,
+        TightenStop: tighten_stop,
+        SetRiskLimits: set_limits,
+    }[type(command)]
+    return handler(context, command_id, actor, command)
 
-    # -- resolving ---------------------------------------------------------------------
 
-    def resolve(self, command_id, applied: bool, result: str, effect=None, orders=()) -> None:
-        loop = self.loop
+def write(con, resolution: Resolution, *, command_id: int, actor: str, book: str, by: str,
+          now: datetime) -> None:  # fmt: skip
+    """Writes ``resolution`` of command ``command_id`` on ``con``: controls set in ``actor``'s
+    name, orders and positions in ``book``, the command resolved by ``by``."""
+    for key, value, reason in resolution.controls:
+        books.set_control(con, key, value, actor, reason=reason)
+    if resolution.positions:
+        books.save_positions(con, book, resolution.positions, [], now)
+    if resolution.orders:
+        books.save_orders(con, book, resolution.orders, now)
+    if resolution.events:
+        books.append_events(con, by, resolution.events)
+    resolve_command(
+        None, command_id, applied=resolution.applied, result=resolution.result, by=by, con=con
+    )
 
-        def write(con):
-            if effect is not None:
-                effect(con)
-            if orders:
-                books.save_orders(con, loop.book, orders, self.now)
-                books.append_events(
-                    con,
-                    loop.actor,
-                    [
-                        ("order.submitted" if o.status == "open" else "order.rejected", o.symbol,
-                         {"book": loop.book, "client_order_id": o.client_order_id, "side": o.side,
-                          "qty": o.qty, "type": o.type, "purpose": o.purpose, "command": command_id,
-                          "reason": o.reason})
-                        for o in orders
-                    ],
-                )  # fmt: skip
-            resolve_command(
-                loop.store, command_id, applied=applied, result=result, by=loop.actor, con=con
-            )
 
-        loop.store.transaction(write)
+def _sent(routed: Routed, applied: bool, result: str, **effects) -> Resolution:
+    """The resolution of a command whose orders went through ``routed``."""
+    return Resolution(applied, result, orders=routed.sent, events=routed.events, **effects)
 
-    def deny(self, command_id, why: str) -> None:
-        self.resolve(command_id, False, why)
 
-    # -- the commands ------------------------------------------------------------------
+# -- the commands that set controls ----------------------------------------------------
 
-    def kill_switch(self, command_id, actor, command: KillSwitch) -> None:
-        loop = self.loop
-        if command.on:
-            canceled = 0
-            for order in loop.broker.orders("open"):
-                if order.side == "buy":
-                    loop.broker.cancel(order.id)
-                    canceled += 1
-            why = f"kill switch engaged by {actor}"
 
-            def effect(con):
-                books.set_control(con, "kill_switch", {"on": True}, actor, reason=why)
-                books.set_control(
-                    con, "state", {"state": "HALTED", "reason": why}, actor, reason=why
-                )
-
-            self.resolve(
-                command_id,
-                True,
-                f"kill switch ON: trading HALTED; {canceled} open entry orders canceled",
-                effect,
-            )
-            loop.notifier.send(Alert("halt", f"{why}: trading HALTED"))
-            return
-        controls = self.records().controls
-        lifted = controls.state is TradingState.HALTED and controls.reason.startswith("kill switch")
-
-        def effect(con):
-            books.set_control(con, "kill_switch", {"on": False}, actor, reason="released")
-            if lifted:
-                books.set_control(
-                    con, "state", {"state": "ACTIVE", "reason": ""}, actor, reason="kill switch off"
-                )
-
-        result = "kill switch OFF" + ("; trading ACTIVE again" if lifted else "")
-        if controls.state is TradingState.HALTED and not lifted:
-            result += f"; trading stays HALTED ({controls.reason}) until a trader resumes it"
-        self.resolve(command_id, True, result, effect)
-
-    def resume_trading(self, command_id, actor, command) -> None:
-        controls = self.records().controls
-        if controls.kill_switch:
-            return self.deny(command_id, "the kill switch is still ON: release it first")
-        was = f"{controls.state.value}" + (f" ({controls.reason})" if controls.reason else "")
-
-        def effect(con):
-            books.set_control(
-                con, "state", {"state": "ACTIVE", "reason": ""}, actor, reason=f"resumed from {was}"
-            )
-            books.set_control(con, "resumed_at", self.now.isoformat(), actor, reason="resumed")
-
-        self.resolve(command_id, True, f"trading ACTIVE (was {was})", effect)
-
-    def pause(self, command_id, actor, command: PauseStrategy) -> None:
-        paused = set(self.records().controls.paused)
-        if command.config_id in paused:
-            return self.resolve(command_id, True, f"config {command.config_id} was already paused")
-        note = "" if command.config_id in self.loop.by_id else " (this loop does not trade it)"
-
-        def effect(con):
-            books.set_control(
-                con, "paused_configs", sorted(paused | {command.config_id}), actor, reason="pause"
-            )
-
-        self.resolve(
-            command_id, True, f"config {command.config_id} paused: no new entries{note}", effect
-        )
-
-    def unpause(self, command_id, actor, command: ResumeStrategy) -> None:
-        paused = set(self.records().controls.paused)
-        if command.config_id not in paused:
-            return self.deny(command_id, f"config {command.config_id} is not paused")
-
-        def effect(con):
-            books.set_control(
-                con, "paused_configs", sorted(paused - {command.config_id}), actor, reason="resume"
-            )
-
-        self.resolve(command_id, True, f"config {command.config_id} may enter again", effect)
-
-    def set_limits(self, command_id, actor, command: SetRiskLimits) -> None:
-        try:
-            new = limits_from_mapping(command.limits, source="the new risk limits")
-        except LimitsError as exc:
-            return self.deny(command_id, exc.message)
-        old = self.records().controls.limits
-        changed = limits_diff(old, new)
-
-        def effect(con):
-            books.set_control(
-                con, "risk_limits", new.to_mapping(), actor, reason=f"changed: {changed}"
-            )
-
-        listing = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "no change"
-        self.loop.gate.limits = new
-        self.resolve(command_id, True, f"risk limits set: {listing}", effect)
-
-    # -- commands that trade -----------------------------------------------------------
-
-    def _gate(self, intents: list[OrderIntent]):
-        loop = self.loop
-        records = self.records()
-        view = broker_view(loop.broker, records.tracked)
-        state = account_state(
-            view,
-            records,
-            records.positions,
-            loop.feed.window(self.day),
-            paused=records.controls.paused,
-            state=records.controls.state,
-            reason=records.controls.reason,
-        )
-        loop.gate.limits = records.controls.limits
-        return records, view, loop.gate.check_all(intents, state, self.now)
-
-    def _send(self, requests: list[OrderRequest], records: list[LiveOrder]) -> list[LiveOrder]:
-        results = self.loop.broker.submit_many(requests) if requests else []
-        out = []
-        for record, result in zip(records, results, strict=True):
-            if isinstance(result, OrderRejected):
-                out.append(replace(record, status="rejected", reason=result.reason))
-            else:
-                out.append(replace(record, broker_order_id=result.id))
-        return out
-
-    def _closing(self, command_id, actor, symbol: str, qty: float, owner, what: str):
-        cid = ids.command_id(command_id, symbol, what)
-        intent = OrderIntent(symbol=symbol, side="sell", qty=qty, purpose="manual", actor=actor)
-        request = OrderRequest(symbol=symbol, side="sell", qty=qty, client_order_id=cid)
-        record = LiveOrder(
-            client_order_id=cid, config_id=owner, symbol=symbol, side="sell", purpose="manual",
-            qty=qty, created_at=self.now,
-        )  # fmt: skip
-        return intent, request, record
-
-    def flatten(self, command_id, actor, command: FlattenAll) -> None:
-        broker = self.loop.broker
-        canceled = 0
-        for order in broker.orders("open"):
-            broker.cancel(order.id)
-            canceled += 1
-        records = self.records()
-        held = [p for p in broker.positions() if p.qty > 0]
-        planned = [
-            self._closing(
-                command_id,
-                actor,
-                p.symbol,
-                p.qty,
-                getattr(records.positions.get(p.symbol), "config_id", None),
-                "flatten",
-            )
-            for p in held
-        ]
-        _, _, decisions = self._gate([i for i, _, _ in planned])
-        go = [(r, rec) for (_, r, rec), d in zip(planned, decisions, strict=True) if d.approved]
-        refused = [d.reason for d in decisions if not d.approved]
-        sent = self._send([r for r, _ in go], [rec for _, rec in go])
-        rejected = [f"{o.symbol}: {o.reason}" for o in sent if o.status == "rejected"]
-        result = f"flatten: {len(go) - len(rejected)} closing orders sent, {canceled} open orders canceled"
-        if refused or rejected:
-            result += "; not closed: " + "; ".join([*refused, *rejected])
-        self.resolve(command_id, not (refused or rejected), result, orders=sent)
-
-    def close_position(self, command_id, actor, command: ClosePosition) -> None:
-        broker = self.loop.broker
-        held = broker.position(command.symbol)
-        if held is None or held.qty <= 0:
-            return self.deny(command_id, f"no open position in {command.symbol}")
-        owner = getattr(self.records().positions.get(command.symbol), "config_id", None)
-        intent, request, record = self._closing(
-            command_id, actor, command.symbol, held.qty, owner, "close"
-        )
-        _, view, (decision,) = self._gate([intent])
-        if not decision.approved:
-            return self.deny(command_id, decision.reason)
-        for order in view.open_orders:
-            if order.symbol == command.symbol and order.side == "sell":
-                broker.cancel(order.id)  # the stop holds the shares an exit must sell
-        (sent,) = self._send([request], [record])
-        if sent.status == "rejected":
-            return self.resolve(
-                command_id, False, f"{broker.name} rejected it: {sent.reason}", orders=[sent]
-            )
-        self.resolve(
-            command_id, True, f"sell {held.qty:g} {command.symbol} at market sent", orders=[sent]
-        )
-
-    def manual_order(self, command_id, actor, command: ManualOrder) -> None:
-        symbol = command.symbol
-        cid = ids.command_id(command_id, symbol, "order")
-        prices = {"limit_price": command.limit_price, "stop_price": command.stop_price}
-        intent = OrderIntent(
-            symbol=symbol, side=command.side, qty=command.qty, purpose="manual",
-            order_type=command.order_type, actor=actor, **prices,
-        )  # fmt: skip
-        records, _, (decision,) = self._gate([intent])
-        if not decision.approved:
-            return self.deny(command_id, decision.reason)
-        owner = getattr(records.positions.get(symbol), "config_id", None)
-        request = OrderRequest(
-            symbol=symbol, side=command.side, qty=decision.qty, client_order_id=cid,
-            type=command.order_type, **prices,
-        )  # fmt: skip
-        record = LiveOrder(
-            client_order_id=cid, config_id=owner, symbol=symbol, side=command.side,
-            purpose="manual", qty=decision.qty, type=command.order_type,
-            limit_price=command.limit_price, stop_price=command.stop_price, created_at=self.now,
-        )  # fmt: skip
-        (sent,) = self._send([request], [record])
-        if sent.status == "rejected":
-            return self.resolve(
-                command_id,
-                False,
-                f"{self.loop.broker.name} rejected it: {sent.reason}",
-                orders=[sent],
-            )
-        self.resolve(
-            command_id,
+def kill_switch(context: CommandContext, command_id, actor, command: KillSwitch) -> Resolution:
+    if command.on:
+        canceled = context.router.cancel_entries()
+        why = f"kill switch engaged by {actor}"
+        return Resolution(
             True,
-            f"{command.side} {decision.qty:g} {symbol} {command.order_type} sent"
-            + (f" ({'; '.join(decision.notes)})" if decision.notes else ""),
-            orders=[sent],
+            f"kill switch ON: trading HALTED; {canceled} open entry orders canceled",
+            controls=[
+                ("kill_switch", {"on": True}, why),
+                ("state", {"state": "HALTED", "reason": why}, why),
+            ],
+            alerts=[Alert("halt", f"{why}: trading HALTED")],
         )
+    controls = context.records().controls
+    lifted = controls.state is TradingState.HALTED and controls.reason.startswith("kill switch")
+    result = "kill switch OFF" + ("; trading ACTIVE again" if lifted else "")
+    if controls.state is TradingState.HALTED and not lifted:
+        result += f"; trading stays HALTED ({controls.reason}) until a trader resumes it"
+    changes = [("kill_switch", {"on": False}, "released")]
+    if lifted:
+        changes.append(("state", {"state": "ACTIVE", "reason": ""}, "kill switch off"))
+    return Resolution(True, result, controls=changes)
 
-    def tighten_stop(self, command_id, actor, command: TightenStop) -> None:
-        loop = self.loop
-        symbol, price = command.symbol, command.stop_price
-        records = self.records()
-        position = records.positions.get(symbol)
-        if position is None:
-            return self.deny(command_id, f"no open position in {symbol} that the loop keeps")
-        current = position.stop_price
-        if current is not None and price <= current:
-            return self.deny(
-                command_id,
-                f"a stop at {price:g} would not tighten the stop on {symbol} at {current:g}: "
-                "stops only move up",
-            )
-        intent = OrderIntent(
-            symbol=symbol, side="sell", qty=position.qty, purpose="stop", order_type="stop",
-            stop_price=price, actor=actor,
-        )  # fmt: skip
-        _, view, (decision,) = self._gate([intent])
-        if not decision.approved:
-            return self.deny(command_id, decision.reason)
-        for order in view.open_orders:
-            if order.symbol == symbol and order.side == "sell" and order.type == "stop":
-                loop.broker.cancel(order.id)
-        cid = ids.command_id(command_id, symbol, "stop")
-        request = OrderRequest(
-            symbol=symbol, side="sell", qty=position.qty, client_order_id=cid, type="stop",
-            stop_price=price, time_in_force="gtc",
-        )  # fmt: skip
-        record = LiveOrder(
-            client_order_id=cid, config_id=position.config_id, symbol=symbol, side="sell",
-            purpose="stop", qty=position.qty, type="stop", stop_price=price, created_at=self.now,
-        )  # fmt: skip
-        (sent,) = self._send([request], [record])
-        if sent.status == "rejected":
-            return self.resolve(
-                command_id, False, f"{loop.broker.name} rejected it: {sent.reason}", orders=[sent]
-            )
 
-        def effect(con):
-            books.save_positions(
-                con, loop.book, [replace(position, manual_stop=price)], [], self.now
-            )
+def resume_trading(context: CommandContext, command_id, actor, command) -> Resolution:
+    controls = context.records().controls
+    if controls.kill_switch:
+        return Resolution(False, "the kill switch is still ON: release it first")
+    was = f"{controls.state.value}" + (f" ({controls.reason})" if controls.reason else "")
+    return Resolution(
+        True,
+        f"trading ACTIVE (was {was})",
+        controls=[
+            ("state", {"state": "ACTIVE", "reason": ""}, f"resumed from {was}"),
+            ("resumed_at", context.now.isoformat(), "resumed"),
+        ],
+    )
 
-        was = f"{current:g}" if current is not None else "none"
-        self.resolve(
-            command_id, True, f"stop on {symbol} raised to {price:g} (was {was})", effect, [sent]
+
+def pause(context: CommandContext, command_id, actor, command: PauseStrategy) -> Resolution:
+    paused = set(context.records().controls.paused)
+    if command.config_id in paused:
+        return Resolution(True, f"config {command.config_id} was already paused")
+    note = "" if command.config_id in context.config_ids else " (this loop does not trade it)"
+    return Resolution(
+        True,
+        f"config {command.config_id} paused: no new entries{note}",
+        controls=[("paused_configs", sorted(paused | {command.config_id}), "pause")],
+    )
+
+
+def unpause(context: CommandContext, command_id, actor, command: ResumeStrategy) -> Resolution:
+    paused = set(context.records().controls.paused)
+    if command.config_id not in paused:
+        return Resolution(False, f"config {command.config_id} is not paused")
+    return Resolution(
+        True,
+        f"config {command.config_id} may enter again",
+        controls=[("paused_configs", sorted(paused - {command.config_id}), "resume")],
+    )
+
+
+def set_limits(context: CommandContext, command_id, actor, command: SetRiskLimits) -> Resolution:
+    try:
+        new = limits_from_mapping(command.limits, source="the new risk limits")
+    except LimitsError as exc:
+        return Resolution(False, exc.message)
+    changed = limits_diff(context.records().controls.limits, new)
+    listing = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "no change"
+    return Resolution(
+        True,
+        f"risk limits set: {listing}",
+        controls=[("risk_limits", new.to_mapping(), f"changed: {changed}")],
+    )
+
+
+# -- the commands that trade -----------------------------------------------------------
+
+
+def flatten(context: CommandContext, command_id, actor, command: FlattenAll) -> Resolution:
+    owners = {s: p.config_id for s, p in context.records().positions.items()}
+    routed = context.router.flatten(command_id, actor, context.now, context.judge, owners)
+    result = (
+        f"flatten: {len(routed.submitted)} closing orders sent, "
+        f"{routed.canceled} open orders canceled"
+    )
+    if routed.refusals:
+        result += "; not closed: " + "; ".join(routed.refusals)
+    return _sent(routed, not routed.refusals, result)
+
+
+def flatten_directly(store, broker: Broker, command_id: int, actor: str) -> Routed:
+    """Applies flatten command ``command_id`` through ``broker`` now, because no loop runs.
+
+    The control room's way out when the loop is down: the same cancels and closing orders
+    as :func:`flatten` (the same client order ids), sent ungated since no loop is there to
+    gate them, recorded in the broker's book and resolved ``direct`` in one transaction, so
+    a loop started later tracks them as its own.
+    """
+    now = utcnow()
+    book = broker.book
+    held = books.read_records(store, book, [], now, marks=False).positions
+    router = OrderRouter(store, broker, book, notifier_from(None))
+    routed = router.flatten(command_id, actor, now, None, {s: p.config_id for s, p in held.items()})
+    result = (
+        f"no live loop: sent {len(routed.submitted)} closing orders, canceled "
+        f"{routed.canceled} open orders directly"
+    )
+    if routed.refusals:
+        result += "; problems: " + "; ".join(routed.refusals)
+    resolution = _sent(routed, not routed.refusals, result)
+    store.transaction(
+        lambda con: write(
+            con, resolution, command_id=command_id, actor=actor, book=book, by="direct", now=now
         )
+    )
+    return routed
+
+
+def close_position(context: CommandContext, command_id, actor, command: ClosePosition):
+    router, symbol = context.router, command.symbol
+    held = router.broker.position(symbol)
+    if held is None or held.qty == 0:
+        return Resolution(False, f"no open position in {symbol}")
+    position = context.records().positions.get(symbol)
+    # The stop holds the shares an exit must sell: canceled once the close is approved.
+    stops = [o for o in router.broker.orders("open") if o.symbol == symbol and o.side == "sell"]
+    order = closing_order(
+        command_id, actor, context.now, held, what="close", replaces=stops,
+        owner=position.config_id if position else None,
+    )  # fmt: skip
+    routed = router.send([order], context.judge, command=command_id)
+    return _outcome(routed, router, f"{order.request.side} {held.qty:g} {symbol} at market sent")
+
+
+def manual_order(context: CommandContext, command_id, actor, command: ManualOrder) -> Resolution:
+    position = context.records().positions.get(command.symbol)
+    order = command_order(
+        command_id, actor, context.now, symbol=command.symbol, side=command.side,
+        qty=command.qty, what="order", owner=position.config_id if position else None,
+        type=command.order_type, limit_price=command.limit_price, stop_price=command.stop_price,
+    )  # fmt: skip
+    routed = context.router.send([order], context.judge, command=command_id)
+    qty = routed.sent[0].qty if routed.sent else command.qty
+    notes = f" ({'; '.join(routed.notes)})" if routed.notes else ""
+    return _outcome(
+        routed,
+        context.router,
+        f"{command.side} {qty:g} {command.symbol} {command.order_type} sent{notes}",
+    )
+
+
+def tighten_stop(context: CommandContext, command_id, actor, command: TightenStop) -> Resolution:
+    symbol, price = command.symbol, command.stop_price
+    position = context.records().positions.get(symbol)
+    if position is None:
+        return Resolution(False, f"no open position in {symbol} that the loop keeps")
+    current = position.stop_price
+    if current is not None and price <= current:
+        return Resolution(
+            False,
+            f"a stop at {price:g} would not tighten the stop on {symbol} at {current:g}: "
+            "stops only move up",
+        )
+    router = context.router
+    resting = [
+        o
+        for o in router.broker.orders("open")
+        if o.symbol == symbol and o.side == "sell" and o.type == "stop"
+    ]
+    order = command_order(
+        command_id, actor, context.now, symbol=symbol, side="sell", qty=position.qty,
+        what="stop", owner=position.config_id, purpose="stop", type="stop", stop_price=price,
+        replaces=resting,
+    )  # fmt: skip
+    routed = router.send([order], context.judge, command=command_id)
+    was = f"{current:g}" if current is not None else "none"
+    resolution = _outcome(routed, router, f"stop on {symbol} raised to {price:g} (was {was})")
+    if resolution.applied:
+        resolution.positions = [replace(position, manual_stop=price)]
+    return resolution
+
+
+def _outcome(routed: Routed, router: OrderRouter, done: str) -> Resolution:
+    """A one-order command's resolution: ``done`` if it went, else why not."""
+    if routed.denied:
+        return _sent(routed, False, routed.refusals[0])
+    if routed.rejected:
+        reason = routed.sent[0].reason
+        return _sent(routed, False, f"{router.broker.name} rejected it: {reason}")
+    return _sent(routed, True, done)

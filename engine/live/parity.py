@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from engine.brokers import PaperBroker
+from engine.brokers import open_broker
 from engine.config.models import StrategyConfig
 from engine.data.bars import Bars
 from engine.data.repository import load_bars
@@ -150,9 +150,10 @@ def replay_trades(config: StrategyConfig, bars: Bars, *, progress: bool = False)
     try:
         clock = ReplayClock()
         settings = config.settings
-        broker = PaperBroker(
-            store,
-            cash=settings.init_cash,
+        broker = open_broker(
+            "paper",
+            store=store,
+            opening_cash=settings.init_cash,
             fees=settings.fees,
             slippage=settings.slippage,
             account="parity",

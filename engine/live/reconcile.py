@@ -25,10 +25,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from engine.brokers.base import Account, Order, OrderStatus, OrderType, Position, Side
+from engine.brokers.base import (
+    BrokerView,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+)
 from engine.live import ids
 from engine.live.model import FILLED, OPEN, Difference, LiveOrder, LivePosition
 
@@ -41,19 +47,6 @@ _STATUS = {
     OrderStatus.EXPIRED: "expired",
     OrderStatus.REJECTED: "rejected",
 }
-
-
-@dataclass(frozen=True)
-class BrokerView:
-    """What the broker says now: the account, positions by symbol and the orders that matter."""
-
-    account: Account
-    positions: dict[str, Position]
-    open_orders: list[Order]
-    #: The broker's current record of orders the loop tracks but that are no longer open.
-    looked_up: dict[str, Order] = field(default_factory=dict)
-    #: Orders closed recently (the broker kept trading while the loop was down).
-    recent_closed: list[Order] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

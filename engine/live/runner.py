@@ -98,13 +98,11 @@ def run_market(
     commands every ``tick`` seconds), then step; a stale feed is retried every
     ``stale_retry`` seconds until the next session's close. ``sessions`` bounds the run.
     """
-    from engine.live.overrides import apply_pending
-
     loop.start(clock.next_session(_last_done(loop)))
     reports: list[StepReport] = []
 
     def idle():
-        apply_pending(loop, clock.now())
+        loop.apply_commands(clock.now())
         loop.heartbeat()
 
     while sessions is None or len(reports) < sessions:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from engine.brokers import PaperBroker
+from engine.brokers import broker_class, open_broker
 from engine.config.models import StrategyConfig
 from engine.data.repository import load_bars
 from engine.errors import InputError
@@ -90,9 +90,10 @@ def open_loop(
     """
     if mode not in MODES:
         raise InputError(f"mode {mode!r} is not one of: {', '.join(MODES)}")
+    capabilities = broker_class(broker).capabilities
     configs = load_configs(store, config_ids)
     if mode == "live":
-        if broker != "alpaca":
+        if not capabilities.live_trading:
             raise InputError("live trading goes through Alpaca", hint="pass --broker alpaca")
         if not real_money:
             raise InputError(
@@ -101,14 +102,13 @@ def open_loop(
             )
     elif real_money:
         raise InputError(f"{REAL_MONEY_FLAG} only goes with --mode live")
-    if mode == "replay" and broker != "paper" and market is None:
+    if mode == "replay" and not capabilities.simulated and market is None:
         raise InputError(
             "a replay runs on the paper broker over stored bars",
-            hint="use --broker paper (Alpaca's accounts cannot replay history)",
+            hint=f"use --broker paper ({broker} cannot replay history)",
         )
     notifier = notifier or notifier_from(webhook)
     symbols = list(dict.fromkeys(s for c in configs for s in c.universe))
-    costs = _costs(configs)
     if mode == "replay":
         clock = ReplayClock()
         feed, days = _replay_feed(store, configs, symbols, start, end)
@@ -116,25 +116,18 @@ def open_loop(
     else:
         clock = clock or MarketClock()
         feed, days = StoreFeed(store, symbols, lookback=lookback or DEFAULT_LOOKBACK), []
-        account = account or "paper"
-    if broker == "paper":
-        the_broker = PaperBroker(
-            store,
-            cash=_starting_cash(store, account, configs),
-            account=account,
-            actor=actor,
-            now=clock.now,
-            **costs,
-        )
-        stop_tick = None
-    else:
-        from engine.brokers.alpaca import AlpacaBroker
-
-        the_broker = AlpacaBroker(live=mode == "live", **(alpaca_options or {}))
-        stop_tick = 0.01
-    options = LoopOptions(
-        mode=mode, adopt_broker_state=adopt_broker_state, stop_tick=stop_tick, actor=actor
+    the_broker = open_broker(
+        broker,
+        store=store,
+        live=mode == "live",
+        account=account,
+        actor=actor,
+        now=clock.now,
+        opening_cash=float(sum(c.settings.init_cash for c in configs)),
+        **_costs(configs),
+        **(alpaca_options or {}),
     )
+    options = LoopOptions(mode=mode, adopt_broker_state=adopt_broker_state, actor=actor)
     loop = LiveLoop(
         store, the_broker, configs, feed, clock, options=options, notifier=notifier, market=market
     )
@@ -142,17 +135,11 @@ def open_loop(
 
 
 def _costs(configs: list[StrategyConfig]) -> dict[str, float]:
-    """The paper account's costs: the configs' own (the dearest, when they differ)."""
+    """A simulated account's costs: the configs' own (the dearest, when they differ)."""
     return {
         "fees": max(c.settings.fees for c in configs),
         "slippage": max(c.settings.slippage for c in configs),
     }
-
-
-def _starting_cash(store, account: str, configs) -> float | None:
-    """Cash for a new paper account (the configs' sub-books together); None for an existing one."""
-    exists = store.scalar("SELECT count(*) FROM paper_accounts WHERE account = ?", [account])
-    return None if exists else float(sum(c.settings.init_cash for c in configs))
 
 
 def _replay_feed(store, configs, symbols, start, end):

@@ -33,9 +33,11 @@ from engine.risk.context import GateContext
 from engine.risk.decision import Deny, Flag, Outcome
 from engine.risk.limits import PDT_WINDOW_SESSIONS, WASH_SALE_WINDOW_DAYS
 from engine.risk.model import OrderIntent, Purpose
+from engine.risk.rule_facts import rule
 from engine.risk.rules import describe_order, money, price_known
 
 
+@rule(judges_session=True)
 def market_session(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """Orders only while the NYSE regular session is open (half days close early)."""
     if ctx.limits.allow_outside_session or ctx.session is not None:

@@ -56,7 +56,8 @@ class Decision:
     ``rule`` names the rule that denied the order (``"approved"`` otherwise). ``notes``
     say what rules changed (a smaller size) or marked; ``flags`` are marks such as
     ``wash_sale``. ``state_change`` is a trading state the loop must persist (e.g. HALTED
-    after the weekly hard loss), with ``state_reason``.
+    after the weekly hard loss), with ``state_reason``. ``alerts`` says whether a denial
+    should reach a person (see :mod:`engine.risk.rule_facts`).
     """
 
     approved: bool
@@ -68,6 +69,8 @@ class Decision:
     notes: tuple[str, ...] = ()
     state_change: TradingState | None = None
     state_reason: str = ""
+    #: Whether a person should be alerted to this denial (the denying rule says).
+    alerts: bool = False
 
     def to_event_payload(self) -> dict[str, Any]:
         """The decision as the payload of an ``order.approved``/``order.denied`` event."""

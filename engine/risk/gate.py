@@ -42,11 +42,10 @@ from engine.risk.context import GateContext
 from engine.risk.decision import Decision, Deny, Escalate, Flag, Outcome, Resize
 from engine.risk.limits import RiskLimits
 from engine.risk.model import AccountState, OrderIntent, SubmittedOrder, TradingState
-
-Rule = Callable[[OrderIntent, GateContext], Outcome | None]
+from engine.risk.rule_facts import Rule, as_rules
 
 #: Every rule, in the order the gate runs them (see the module docstring for why).
-RULES: tuple[Rule, ...] = (
+RULES: tuple[Callable[[OrderIntent, GateContext], Outcome | None], ...] = (
     rules.order_shape,
     rules.kill_switch,
     rules.weekly_hard_loss,
@@ -75,9 +74,19 @@ RULES: tuple[Rule, ...] = (
 class RiskGate:
     """Approves or denies order intents against one set of :class:`RiskLimits`."""
 
-    def __init__(self, limits: RiskLimits | None = None, rules: Sequence[Rule] = RULES):
+    def __init__(self, limits: RiskLimits | None = None, rules: Sequence[Callable] = RULES):
         self.limits = limits or RiskLimits()
-        self.rules = tuple(rules)
+        self.rules: tuple[Rule, ...] = as_rules(rules)
+
+    @property
+    def needs_marks(self) -> bool:
+        """True when a rule reads the account's equity marks (the drawdown rules)."""
+        return any(r.needs_marks for r in self.rules)
+
+    @property
+    def judges_session(self) -> bool:
+        """True when a rule refuses orders outside the market session."""
+        return any(r.judges_session for r in self.rules)
 
     def check(self, intent: OrderIntent, state: AccountState, now: datetime) -> Decision:
         """The gate's decision on ``intent`` given the account ``state`` at time ``now``."""
@@ -87,7 +96,7 @@ class RiskGate:
         notes: list[str] = []
         change: TradingState | None = None
         for rule in self.rules:
-            outcome = rule(current, ctx)
+            outcome = rule.check(current, ctx)
             if outcome is None:
                 continue
             if isinstance(outcome, Deny):
@@ -104,6 +113,7 @@ class RiskGate:
                     state_reason=(outcome.state_reason or outcome.reason)
                     if outcome.state_change
                     else ctx.state_reason,
+                    alerts=rule.alerts,
                 )
             if isinstance(outcome, Resize):
                 current = replace(current, qty=outcome.qty)

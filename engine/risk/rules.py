@@ -1,7 +1,8 @@
 """The gate's rules about trading state, order hygiene, exposure and drawdown.
 
-Each rule is a plain function ``rule(intent, ctx) -> Outcome | None``: None lets the order
-pass; a :class:`Deny` stops it with a reason in a trader's words that carries the numbers;
+Each rule is a plain function ``rule(intent, ctx) -> Outcome | None`` (declared with
+:func:`~engine.risk.rule_facts.rule` where the loop must know a fact about it): None lets
+the order pass; a :class:`Deny` stops it with a reason in a trader's words that carries the numbers;
 a :class:`Resize` lets it pass smaller; an :class:`Escalate` moves the account to a
 stricter trading state. Rules never raise for an order they dislike and never touch the
 store or a broker. The compliance rules (session, day trading, wash sales) live in
@@ -19,6 +20,7 @@ from datetime import timedelta
 from engine.risk.context import GateContext
 from engine.risk.decision import Deny, Escalate, Outcome, Resize
 from engine.risk.model import OrderIntent, Purpose, TradingState
+from engine.risk.rule_facts import rule
 from engine.risk.sizing import whole
 
 _EPSILON = 1e-9  # money compared after float arithmetic
@@ -40,7 +42,7 @@ def describe_order(intent: OrderIntent) -> str:
     return f"{intent.side} {shares(intent.qty)} {intent.symbol}"
 
 
-def _halt_allows(intent: OrderIntent) -> bool:
+def halt_allows(intent: OrderIntent) -> bool:
     """Under a halt, only a trader's orders that reduce exposure may go."""
     return intent.is_manual and not intent.adds_exposure
 
@@ -59,13 +61,14 @@ def order_shape(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     return None
 
 
+@rule(alerts=False)
 def kill_switch(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """The kill switch HALTS trading: only a trader's orders that reduce positions still go."""
     if not ctx.state.kill_switch:
         return None
     reason = "the kill switch is engaged"
     change = None if ctx.trading_state is TradingState.HALTED else TradingState.HALTED
-    if _halt_allows(intent):
+    if halt_allows(intent):
         return Escalate("kill_switch", TradingState.HALTED, reason) if change else None
     return Deny(
         "kill_switch",
@@ -76,6 +79,7 @@ def kill_switch(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     )
 
 
+@rule(needs_marks=True)
 def weekly_hard_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """A weekly loss past the hard limit HALTS trading until a trader resumes."""
     if ctx.trading_state is TradingState.HALTED:
@@ -88,7 +92,7 @@ def weekly_hard_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
         f"equity is down {down:.2%} this week, past the hard limit of {limit:.0%}: "
         "trading HALTED until a trader resumes"
     )
-    if _halt_allows(intent):
+    if halt_allows(intent):
         return Escalate("weekly_hard_loss", TradingState.HALTED, reason)
     return Deny(
         "weekly_hard_loss",
@@ -98,6 +102,7 @@ def weekly_hard_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     )
 
 
+@rule(alerts=False)
 def trading_state(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """REDUCING lets only orders that reduce exposure go; HALTED only a trader's such orders."""
     state = ctx.trading_state
@@ -107,7 +112,7 @@ def trading_state(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
             "trading_state",
             f"{describe_order(intent)} refused: trading is REDUCING{why}; only exits and stops are accepted",
         )
-    if state is TradingState.HALTED and not _halt_allows(intent):
+    if state is TradingState.HALTED and not halt_allows(intent):
         return Deny(
             "trading_state",
             f"{describe_order(intent)} refused: trading is HALTED{why}; only a trader's orders that "
@@ -116,6 +121,7 @@ def trading_state(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     return None
 
 
+@rule(alerts=False)
 def paused_strategy(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """A paused config may not open or add; its exits and stops still go, so it can unwind."""
     if intent.config_id in ctx.state.paused_configs and intent.adds_exposure:
@@ -300,6 +306,7 @@ def liquidity_filter(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 # -- drawdown (buys only, the hard halt above) ------------------------------------------
 
 
+@rule(needs_marks=True)
 def daily_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """No new entries for the rest of a day that is down ``daily_loss_limit`` or more."""
     if not intent.adds_exposure:
@@ -314,6 +321,7 @@ def daily_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     return None
 
 
+@rule(needs_marks=True)
 def weekly_soft_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """Past the weekly soft loss, new buys are cut to ``weekly_soft_size_factor`` of their size."""
     if not intent.adds_exposure:

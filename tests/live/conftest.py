@@ -7,6 +7,7 @@ import pytest
 from engine.backtest.settings import BacktestSettings
 from engine.config.models import StrategyConfig
 from engine.live.commands import SetRiskLimits, submit_command
+from engine.live.setup import open_loop
 from engine.research.registry import act, save_proposal
 from engine.research.validation import Verdict
 from engine.risk import RiskLimits
@@ -63,3 +64,10 @@ def replay_store(sample_store):
     allow_replay(sample_store)
     sample_store.config = config
     return sample_store
+
+
+def open_replay(store, start="2012-01-03", end="2012-06-29", **options):
+    """``store``'s approved config replayed (first half of 2012 by default), not yet started."""
+    return open_loop(
+        store, mode="replay", config_ids=[store.config.config_id], start=start, end=end, **options
+    )

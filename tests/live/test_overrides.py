@@ -23,22 +23,15 @@ from engine.live.commands import (
     TightenStop,
     submit_command,
 )
-from engine.live.setup import open_loop
 from engine.store import read_events
+from tests.live.conftest import open_replay
 
 
 @pytest.fixture
 def stepping(replay_store):
     """A started replay loop and a way to step it one session at a time."""
     alerts = Notifiers()
-    opened = open_loop(
-        replay_store,
-        mode="replay",
-        config_ids=[replay_store.config.config_id],
-        start="2012-01-03",
-        end="2012-06-29",
-        notifier=alerts,
-    )
+    opened = open_replay(replay_store, notifier=alerts)
     loop, days = opened.loop, iter(opened.days)
     loop.start(opened.days[0])
 

@@ -1,0 +1,191 @@
+"""The one way an order leaves the workbench: gate, kill-switch recheck, cancel, submit, record.
+
+The loop's step, the trader's commands (:mod:`engine.live.overrides`) and the control
+room's direct flatten all send through :class:`OrderRouter`:
+
+1. **gate**: the caller's judge (the risk gate against the account as it is now) decides
+   each order; a denial becomes an ``order.denied`` event, and an alert when its rule
+   says so (:mod:`engine.risk.rule_facts`);
+2. **kill switch**: checked once more right before sending, because a trader may have
+   pressed it while the orders were being decided; the orders it stops are denied too;
+3. **cancel**: the resting orders the approved ones replace or exit (a broker reserves the
+   shares a stop would sell), in one call;
+4. **submit**: the approved orders together; a broker's refusal is recorded and alerted;
+5. **record**: the orders and their events come back for the caller to write in its own
+   transaction (a step's with its fills, a command's with its resolution).
+
+"Cancel everything, close each position" (:meth:`OrderRouter.flatten`) and the kill
+switch's cancels (:meth:`OrderRouter.cancel_entries`) are written here once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from engine.brokers.base import Broker, Order, OrderRejected
+from engine.live import journal
+from engine.live.alerts import Alert, Notifiers
+from engine.live.model import Controls, LiveOrder
+from engine.live.orders import PendingOrder, closing_order
+from engine.risk import Decision, OrderIntent, TradingState
+from engine.risk.rules import halt_allows
+
+#: Decides a batch of order intents together (the risk gate against the account now).
+Judge = Callable[[list[OrderIntent]], list[Decision]]
+
+KILL_SWITCH_DURING = "the kill switch was engaged during the step"
+
+
+@dataclass
+class Routed:
+    """What one send did: the orders to record, their events, and each order's fate."""
+
+    sent: list[LiveOrder] = field(default_factory=list)  # submitted or rejected
+    events: list[journal.Event] = field(default_factory=list)
+    submitted: list[str] = field(default_factory=list)  # client order ids
+    rejected: list[str] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)
+    #: Why each denied or rejected order did not go, in the trader's words.
+    refusals: list[str] = field(default_factory=list)
+    #: What the gate changed or marked on the orders it approved (a smaller size, a flag).
+    notes: list[str] = field(default_factory=list)
+    #: A trading state the gate found (e.g. HALTED), with its reason, for the caller to keep.
+    state_change: tuple[TradingState, str] | None = None
+    #: The broker's answer for each submitted order, by client order id.
+    answers: dict[str, Order] = field(default_factory=dict)
+    canceled: int = 0
+
+
+class OrderRouter:
+    """Sends orders to ``broker`` for ``book`` the one way (see the module docstring)."""
+
+    def __init__(self, store, broker: Broker, book: str, notifier: Notifiers):
+        self.store = store
+        self.broker = broker
+        self.book = book
+        self.notifier = notifier
+
+    # -- the one path ------------------------------------------------------------------
+
+    def send(
+        self, pending: list[PendingOrder], judge: Judge | None, *, command: int | None = None
+    ) -> Routed:
+        """Each of ``pending`` gated, checked against the kill switch, and sent.
+
+        ``judge`` None sends ungated: only for the control room's direct flatten, the
+        trader's own exit when no loop runs to gate it (it only closes positions).
+        ``command`` names the trader's command the orders carry out, in their events.
+        """
+        routed = Routed()
+        approved = pending if judge is None else self._gate(pending, judge, routed)
+        if judge is not None:
+            approved = self._recheck_kill_switch(approved, routed)
+        routed.canceled = self.cancel([o for item in approved for o in item.replaces])
+        self._submit(approved, routed)
+        routed.events += journal.orders(self.book, routed.sent, command=command)
+        return routed
+
+    def _gate(self, pending: list[PendingOrder], judge: Judge, routed: Routed):
+        approved = []
+        decisions = judge([p.intent for p in pending]) if pending else []
+        for item, decision in zip(pending, decisions, strict=True):
+            if decision.state_change is not None:
+                routed.state_change = (decision.state_change, decision.state_reason)
+            if decision.approved:
+                approved.append(item.resized(decision.qty))
+                routed.notes += decision.notes
+                continue
+            routed.denied.append(item.client_order_id)
+            routed.refusals.append(decision.reason)
+            routed.events.append(journal.denied(self.book, decision))
+            if decision.alerts:
+                self.notifier.send(Alert("limit", decision.reason, {"rule": decision.rule}))
+        return approved
+
+    def _recheck_kill_switch(self, approved: list[PendingOrder], routed: Routed):
+        """The approved orders the kill switch, as it stands now, still lets through.
+
+        It stops what the gate's kill-switch rule stops: all but a trader's orders that
+        reduce positions.
+        """
+        stoppable = [item for item in approved if not halt_allows(item.intent)]
+        if not stoppable or not kill_switch_engaged(self.store):
+            return approved
+        for item in stoppable:
+            routed.denied.append(item.client_order_id)
+            routed.refusals.append(KILL_SWITCH_DURING)
+            routed.events.append(
+                ("order.denied", item.intent.symbol,
+                 {"rule": "kill_switch", "reason": KILL_SWITCH_DURING,
+                  "client_order_id": item.client_order_id, "book": self.book})
+            )  # fmt: skip
+        return [item for item in approved if halt_allows(item.intent)]
+
+    def cancel(self, orders: list[Order]) -> int:
+        """Cancels ``orders`` at the broker (one call); gives how many were asked."""
+        if orders:
+            self.broker.cancel_many([o.id for o in orders])
+        return len(orders)
+
+    def _submit(self, approved: list[PendingOrder], routed: Routed) -> None:
+        results = self.broker.submit_many([item.request for item in approved]) if approved else []
+        for item, result in zip(approved, results, strict=True):
+            cid = item.client_order_id
+            if isinstance(result, OrderRejected):
+                routed.rejected.append(cid)
+                routed.refusals.append(f"{item.request.symbol}: {result.reason}")
+                routed.sent.append(replace(item.record, status="rejected", reason=result.reason))
+                self.notifier.send(
+                    Alert(
+                        "rejected",
+                        f"{self.broker.name} rejected {cid}: {result.reason}",
+                        {"client_order_id": cid},
+                    )
+                )
+                continue
+            routed.submitted.append(cid)
+            routed.answers[cid] = result
+            routed.sent.append(replace(item.record, broker_order_id=result.id))
+
+    # -- what a trader's overrides do --------------------------------------------------
+
+    def flatten(
+        self,
+        command: int,
+        actor: str,
+        now: datetime,
+        judge: Judge | None,
+        owners: dict[str, str | None],
+    ) -> Routed:
+        """Every open order canceled, then every position closed at market.
+
+        ``owners`` names the config each symbol's position belongs to, for the records.
+        The closing orders are named by the command, so flattening again sends nothing twice.
+        """
+        canceled = self.cancel(self.broker.orders("open"))
+        closing = [
+            closing_order(command, actor, now, p, owner=owners.get(p.symbol), what="flatten")
+            for p in self.broker.positions()
+            if p.qty != 0
+        ]
+        routed = self.send(closing, judge, command=command)
+        routed.canceled += canceled
+        return routed
+
+    def cancel_entries(self) -> int:
+        """Cancels every open buy (the kill switch stops new risk); gives how many."""
+        return self.cancel([o for o in self.broker.orders("open") if o.side == "buy"])
+
+
+def kill_switch_engaged(store) -> bool:
+    """The kill switch as it stands now: set, or asked for by a command not yet applied."""
+    row = store.query(
+        "SELECT (SELECT value FROM trading_state WHERE key = 'kill_switch') AS kill,"
+        " (SELECT count(*) FROM commands WHERE status = 'pending' AND kind = 'kill_switch'"
+        "  AND json_extract(payload, '$.on')::BOOLEAN) AS asked"
+    ).iloc[0]
+    stored = {} if row["kill"] is None else {"kill_switch": json.loads(row["kill"])}
+    return Controls.from_values(stored).kill_switch or bool(row["asked"])

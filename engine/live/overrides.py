@@ -249,13 +249,14 @@ def close_position(context: CommandContext, command_id, actor, command: ClosePos
         return Resolution(False, f"no open position in {symbol}")
     position = context.records().positions.get(symbol)
     # The stop holds the shares an exit must sell: canceled once the close is approved.
-    stops = [o for o in router.broker.orders("open") if o.symbol == symbol and o.side == "sell"]
+    sells = [o for o in router.broker.orders("open") if o.symbol == symbol and o.side == "sell"]
     order = closing_order(
-        command_id, actor, context.now, held, what="close", replaces=stops,
+        command_id, actor, context.now, held, what="close", replaces=sells,
         owner=position.config_id if position else None,
     )  # fmt: skip
     routed = router.send([order], context.judge, command=command_id)
-    return _outcome(routed, router, f"{order.request.side} {held.qty:g} {symbol} at market sent")
+    what = f"{order.request.side} {abs(held.qty):g} {symbol} at market sent"
+    return _outcome(routed, router, what)
 
 
 def manual_order(context: CommandContext, command_id, actor, command: ManualOrder) -> Resolution:

@@ -23,7 +23,7 @@ _LAZY = {
     "compute_metrics": "engine.backtest.metrics",
     "SweepResult": "engine.backtest.sweep",
     "expand_grid": "engine.backtest.sweep",
-    "parse_grid_arg": "engine.backtest.sweep",
+    "parse_grid_arg": "engine.backtest.grids",
     "run_sweep": "engine.backtest.sweep",  # the function sweep(); the name sweep is its module
     "WalkForwardResult": "engine.backtest.walkforward",
     "walk_forward": "engine.backtest.walkforward",

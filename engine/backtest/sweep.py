@@ -1,6 +1,6 @@
 """Parameter sweeps: every combination of a grid over many symbols as vectorised vectorbt work.
 
-    >>> grid = {"fast": parse_grid_arg("fast=5:50:5")["fast"], "slow": [20, 50, 100]}
+    >>> grid = {"fast": range(5, 50, 5), "slow": [20, 50, 100]}
     >>> result = sweep(bars, "sma_crossover", grid)                        # doctest: +SKIP
     >>> result.table.sort_values("sharpe").tail()                          # doctest: +SKIP
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,6 +26,7 @@ import pandas as pd
 import pydantic
 
 from engine.backtest._execution import prepare_orders, simulate
+from engine.backtest.grids import check_grid_size
 from engine.backtest.metrics import compute_metrics
 from engine.backtest.settings import BacktestSettings
 from engine.data.bars import Bars
@@ -72,69 +71,16 @@ class SweepResult:
 
 # -- grids ------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-
-
-def parse_grid_arg(text: str) -> dict[str, list]:
-    """``"fast=5:50:5"`` -> ``{"fast": [5, 10, ..., 45]}``; ``"slow=20,50"`` -> ``{"slow": [20, 50]}``.
-
-    A range is ``start:stop:step`` with ``stop`` excluded (as Python's range); a list is
-    comma-separated; a single value is a list of one.
-    """
-    name, sep, spec = text.partition("=")
-    name, spec = name.strip(), spec.strip()
-    example = "e.g. --grid fast=5:50:5 or --grid slow=20,50,100"
-    if not sep or not name or not spec:
-        raise InputError(f"cannot read grid {text!r}: expected NAME=VALUES", hint=example)
-    if ":" in spec:
-        return {name: _parse_range(name, spec, example)}
-    values = [_scalar(part.strip()) for part in spec.split(",") if part.strip()]
-    if not values:
-        raise InputError(f"grid {text!r} has no values", hint=example)
-    return {name: list(dict.fromkeys(values))}
-
-
-def _parse_range(name: str, spec: str, example: str) -> list:
-    parts = spec.split(":")
-    if len(parts) != 3 or not all(_NUMBER.match(p.strip()) for p in parts):
-        raise InputError(
-            f"cannot read range {name}={spec!r}: expected start:stop:step, all numbers",
-            hint=example,
-        )
-    start, stop, step = (_scalar(p.strip()) for p in parts)
-    if step <= 0:
-        raise InputError(f"range {name}={spec}: the step must be positive", hint=example)
-    if stop <= start:
-        raise InputError(
-            f"range {name}={spec} is empty: stop ({stop}) must be above start ({start}); "
-            "stop is excluded",
-            hint=example,
-        )
-    if all(isinstance(v, int) for v in (start, stop, step)):
-        return list(range(start, stop, step))
-    count = math.ceil((stop - start) / step - 1e-9)
-    return [round(start + k * step, 10) for k in range(count)]
-
-
-def _scalar(text: str) -> Any:
-    if _NUMBER.match(text):
-        number = float(text)
-        return (
-            int(number)
-            if number.is_integer() and "." not in text and "e" not in text.lower()
-            else number
-        )
-    return text
-
 
 def expand_grid(
-    strategy: str | Strategy, grid: Mapping[str, Sequence[Any]]
+    strategy: str | Strategy, grid: Mapping[str, Sequence[Any]], *, n_symbols: int = 1
 ) -> tuple[list[StrategyParams], int]:
     """(the params of every valid combination, how many combinations the params model rejected).
 
     Combinations the model rejects (``fast >= slow``) are skipped and counted; an unknown
-    parameter name, or a grid with no valid combination at all, is an :class:`InputError`.
-    Parameters left out of the grid keep their defaults.
+    parameter name, a grid with no valid combination at all, or one with more combinations
+    than a sweep on ``n_symbols`` symbols may build (see :mod:`engine.backtest.grids`) is an
+    :class:`InputError`. Parameters left out of the grid keep their defaults.
     """
     strategy = get(strategy)
     fields = list(strategy.params.model_fields)
@@ -146,6 +92,7 @@ def expand_grid(
             hint=f"{strategy.name} takes {', '.join(fields)}",
         )
     names = list(grid)
+    check_grid_size(grid, n_symbols)  # counted from the ranges, before anything is built
     value_lists = [list(dict.fromkeys(_as_list(grid[name]))) for name in names]
     empty = [name for name, values in zip(names, value_lists, strict=True) if not values]
     if empty:
@@ -218,6 +165,7 @@ def sweep(
         raise InputError(f"engine must be 'auto', 'fast' or 'full', not {engine!r}")
     strategy = get(strategy)
     settings = settings or BacktestSettings()
+    check_grid_size(grid, len(bars.symbols))  # before either path builds a combination
     if engine != "full":
         from engine.backtest.fast import fast_path_refusal, fast_sweep  # it imports this module
 
@@ -231,7 +179,7 @@ def sweep(
                 f"engine='fast' cannot run this sweep: {refusal}",
                 hint="use engine='auto' (the general path where the fast one cannot go) or 'full'",
             )
-    params_list, skipped = expand_grid(strategy, grid)
+    params_list, skipped = expand_grid(strategy, grid, n_symbols=len(bars.symbols))
     chunks = combination_chunks(params_list, len(bars.symbols), len(bars), max_columns)
 
     # A per-symbol sweep may also be cut by symbols; a portfolio's book cannot be.

@@ -186,7 +186,7 @@ def walk_forward(
         )
     strategy = get(strategy)
     settings = settings or BacktestSettings()
-    params_list, skipped = expand_grid(strategy, grid)
+    params_list, skipped = expand_grid(strategy, grid, n_symbols=len(bars.symbols))
     windows = fold_windows(len(bars), folds, train_bars, test_bars, anchored)
 
     trial_returns, in_sample = _trials(

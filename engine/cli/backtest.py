@@ -218,17 +218,21 @@ def sweep(
     **settings,
 ):
     """Backtest every combination of --grid for STRATEGY; combinations its params reject are skipped."""
-    from engine.backtest.report import write_report
-    from engine.backtest.sweep import parse_grid_arg
-    from engine.backtest.sweep import sweep as run_sweep
-    from engine.data import load_bars
+    from engine.backtest.grids import check_grid_size, parse_grid_arg
 
     grid: dict = {}
     for arg in grid_args:
         grid.update(parse_grid_arg(arg))
+    symbol_list = split_symbols(symbols)
+    check_grid_size(grid, len(symbol_list))  # refused before vectorbt loads or bars are read
+
+    from engine.backtest.report import write_report
+    from engine.backtest.sweep import sweep as run_sweep
+    from engine.data import load_bars
+
     run_settings = _settings(**settings)
     runner = resolve_cli_executor(executor, ray_address, as_json=as_json)
-    bars = load_bars(ctx.store(), split_symbols(symbols), _day(start), _day(end))
+    bars = load_bars(ctx.store(), symbol_list, _day(start), _day(end))
     result = run_sweep(
         bars, strategy, grid, run_settings, per=per, progress=not as_json, executor=runner
     )

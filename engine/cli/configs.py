@@ -105,20 +105,24 @@ def validate(
 
     Prints the config id and whether it was validated or rejected, with every reason.
     """
-    from engine.backtest.sweep import parse_grid_arg
+    from engine.backtest.grids import check_grid_size, parse_grid_arg
+
+    grid: dict = {}
+    for arg in grid_args:
+        grid.update(parse_grid_arg(arg))
+    symbol_list = split_symbols(symbols)
+    check_grid_size(grid, len(symbol_list))  # refused before vectorbt loads or bars are read
+
     from engine.data.repository import load_bars
     from engine.research.propose import propose
     from engine.research.registry import get_config, yaml_path
     from engine.research.validation import load_policy
 
     policy = load_policy(policy_file)
-    grid: dict = {}
-    for arg in grid_args:
-        grid.update(parse_grid_arg(arg))
     settings = _settings(setting_args, **setting_flags)
     runner = resolve_cli_executor(executor, ray_address, as_json=as_json)
     store = ctx.store()
-    bars = load_bars(store, split_symbols(symbols), _day(start), _day(end))
+    bars = load_bars(store, symbol_list, _day(start), _day(end))
     config, verdict = propose(
         store,
         bars,

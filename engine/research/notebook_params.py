@@ -13,7 +13,8 @@ Each parameter's type comes from its annotation, else from its default (``5`` is
 float is declared is fine). Parameters with a trading meaning are also checked for that
 meaning, whichever notebook declares them: ``strategy`` must be registered, ``start``,
 ``end`` and ``date`` must be dates, ``symbols`` must name at least one ticker,
-``executor`` must be one the engine has (``local`` or ``ray``, with Ray installed).
+``executor`` must be one the engine has (``local`` or ``ray``, with Ray installed),
+``folds`` must be 1 or more and a ``grid`` must be within the sweep's combination limit.
 """
 
 from __future__ import annotations
@@ -296,6 +297,24 @@ def _check_executor(value: Any) -> str | None:
     return None
 
 
+def _check_folds(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        return f"{value} is not a number of walk-forward folds; give a whole number, 1 or more"
+    return None
+
+
+def _check_grid(value: Any) -> str | None:
+    from engine.backtest.grids import check_grid_size
+
+    if not isinstance(value, dict):
+        return f"{value!r} is not a grid; give each parameter its values, e.g. {{fast: [5, 10]}}"
+    try:
+        check_grid_size(value)
+    except InputError as exc:
+        return exc.message
+    return None
+
+
 #: Checks of what a value means, applied to the parameter of that name in any notebook.
 MEANING_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "strategy": _check_strategy,
@@ -304,6 +323,8 @@ MEANING_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "date": _check_date,
     "symbols": _check_symbols,
     "executor": _check_executor,
+    "folds": _check_folds,
+    "grid": _check_grid,
 }
 
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from engine.backtest import BacktestSettings, run_backtest
-from engine.backtest.sweep import expand_grid, parse_grid_arg, sweep
+from engine.backtest.grids import parse_grid_arg
+from engine.backtest.sweep import expand_grid, sweep
 from engine.errors import InputError
 
 GRID = {"fast": [5, 10, 20], "slow": [10, 20, 40]}

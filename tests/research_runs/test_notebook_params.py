@@ -97,6 +97,8 @@ def test_values_that_fit_pass(declared):
         ({"start": "2013-02-30"}, "'start': '2013-02-30' is not a date"),
         ({"symbols": []}, "'symbols': [] names no tickers"),
         ({"fodls": 3}, "unknown parameter 'fodls' (did you mean 'folds'?)"),
+        ({"folds": -3}, "'folds': -3 is not a number of walk-forward folds"),
+        ({"folds": 0}, "'folds': 0 is not a number of walk-forward folds"),
     ],
 )
 def test_values_that_do_not_fit_are_named_with_what_was_expected(declared, parameters, says):
@@ -104,6 +106,17 @@ def test_values_that_do_not_fit_are_named_with_what_was_expected(declared, param
         check_parameters(parameters, declared, notebook="n.ipynb")
     assert says in refused.value.message
     assert refused.value.hint.startswith("valid parameters: folds, cost, symbols")
+
+
+def test_a_grid_above_the_sweep_limit_is_refused_before_a_kernel_starts(declared, monkeypatch):
+    monkeypatch.setenv("WB_MAX_COMBINATIONS", "100")
+    check_parameters({"grid": {"fast": list(range(10)), "slow": list(range(10))}}, declared,
+                     notebook="n.ipynb")  # fmt: skip
+    with pytest.raises(InputError, match=r"'grid': the grid has 110 combinations \(fast 11 x"):
+        check_parameters(
+            {"grid": {"fast": list(range(11)), "slow": list(range(10))}}, declared,
+            notebook="n.ipynb",
+        )  # fmt: skip
 
 
 def test_every_problem_is_reported_at_once(declared):

@@ -16,6 +16,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` from elsewhere still imports ap
     sys.path.insert(0, str(ROOT))
 
 from app import facade, session, views  # noqa: E402
+from engine.errors import StoreDamagedError  # noqa: E402
 
 st.set_page_config(
     page_title="Control room · Trading Workbench",
@@ -83,4 +84,8 @@ def status_strip() -> None:
     views.loop_banner(*facade.status(store))
 
 
-main()
+try:
+    main()
+except StoreDamagedError as exc:  # the disk lied: say how to restore, not a traceback
+    st.error(f"The store cannot be read: {exc.message}")
+    st.info(f"What to do: {exc.hint}")

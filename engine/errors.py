@@ -8,7 +8,7 @@ the caller how to react, and its ``hint`` tells a person what to do next:
 - :class:`TemporaryError` -- something outside us is busy or unreachable (the store's
   lock, the network, a broker's rate limit): retry later, unchanged.
 - :class:`OperatorError` -- the system is in a state it must not trade through (a
-  reconciliation mismatch, a corrupted file): stop and call a person.
+  reconciliation mismatch, a damaged store file): stop and call a person.
 """
 
 from __future__ import annotations
@@ -64,3 +64,7 @@ class OperatorError(WorkbenchError):
     """The system must not continue on its own: stop and call a person."""
 
     exit_code = 70  # EX_SOFTWARE
+
+
+class StoreDamagedError(OperatorError):
+    """The store's file is damaged (a failed checksum, a short file): restore it from a backup."""

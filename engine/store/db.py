@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,11 +16,24 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
-from engine.errors import OperatorError, StoreBusyError
+from engine.errors import InputError, OperatorError, StoreBusyError, StoreDamagedError
 
 T = TypeVar("T")
 
 DB_FILE = "workbench.duckdb"
+#: What DuckDB says when the file itself is damaged: a failed block checksum, a file cut
+#: short, a header that is not DuckDB's. No retry helps; a backup does.
+_DAMAGE_SIGNS = (
+    "corrupt database file",
+    "not a valid duckdb database file",
+    "could not read enough bytes",
+    "checksum",
+)
+#: What `wb` tells a person who meets a damaged store.
+RESTORE_HINT = (
+    "restore the newest backup with `wb restore` (`wb backup --list` shows them); the "
+    "damaged file is kept beside the store"
+)
 
 _migrated: set[Path] = set()
 _migrate_lock = threading.Lock()
@@ -48,6 +62,18 @@ def _is_contention(exc: Exception) -> bool:
     return False
 
 
+def _is_damage(exc: Exception) -> bool:
+    """True when ``exc`` says the database file is damaged (see _DAMAGE_SIGNS)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and any(sign in text for sign in _DAMAGE_SIGNS)
+
+
+def damaged(path: Path, exc: Exception) -> StoreDamagedError:
+    """The error a person sees for a damaged store file: what DuckDB found, and how to restore."""
+    found = str(exc).splitlines()[0].removeprefix("IO Error: ")
+    return StoreDamagedError(f"the store {path} is damaged: {found}", hint=RESTORE_HINT)
+
+
 class Store:
     """A DuckDB file under the data dir, opened briefly for each piece of work.
 
@@ -67,7 +93,18 @@ class Store:
     def open(cls, data_dir: str | Path, *, busy_timeout: float = 60.0) -> Store:
         """The store of ``data_dir``, created and migrated to the newest schema if needed."""
         data_dir = Path(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InputError(
+                f"the data dir {data_dir} is a file (or inside one), not a folder",
+                hint="point --data-dir (or WB_DATA_DIR) at a folder, or move that file away",
+            ) from None
+        except PermissionError:
+            raise InputError(
+                f"cannot create the data dir {data_dir}: permission denied",
+                hint="point --data-dir (or WB_DATA_DIR) at a folder you can write",
+            ) from None
         store = cls(data_dir / DB_FILE, busy_timeout=busy_timeout)
         store.migrate()
         return store
@@ -85,7 +122,9 @@ class Store:
         while True:
             try:
                 return work()
-            except (duckdb.IOException, duckdb.TransactionException) as exc:
+            except duckdb.Error as exc:
+                if _is_damage(exc):
+                    raise damaged(self.path, exc) from exc
                 if not _is_contention(exc):
                     raise
                 if time.monotonic() >= deadline:
@@ -109,6 +148,10 @@ class Store:
             con = self._retrying(lambda: duckdb.connect(str(self.path)))
             try:
                 yield con
+            except duckdb.Error as exc:
+                if _is_damage(exc):
+                    raise damaged(self.path, exc) from exc
+                raise
             finally:
                 con.close()
 
@@ -155,6 +198,34 @@ class Store:
                     con.close()
 
         return self._retrying(attempt)
+
+    def copy_to(self, target: Path, *, before: Callable[..., None] | None = None) -> None:
+        """Copy the database file to ``target``, consistent: nobody writes during the copy.
+
+        The copy holds the store's lock the way any writer does (DuckDB's lock on the
+        file, which every process waits for): ``before(con)`` commits first (an audit
+        event the copy should hold), a checkpoint moves the write-ahead log into the
+        file, and the file's bytes are copied. Other processes wait, as for any short
+        transaction, for as long as copying the bytes takes.
+        """
+
+        def attempt() -> None:
+            with self._lock:
+                con = duckdb.connect(str(self.path))
+                try:
+                    if before is not None:
+                        con.execute("BEGIN TRANSACTION")
+                        before(con)
+                        con.execute("COMMIT")
+                    con.execute("CHECKPOINT")
+                    shutil.copyfile(self.path, target)
+                    wal = wal_path(self.path)
+                    if wal.exists() and wal.stat().st_size:  # a checkpoint normally empties it
+                        shutil.copyfile(wal, wal_path(Path(target)))
+                finally:
+                    con.close()
+
+        self._retrying(attempt)
 
     def scalar(self, sql: str, params: Any = None) -> Any:
         """The first column of the first row of a reading statement (None if no rows)."""
@@ -205,6 +276,17 @@ class Store:
                 self.transaction(apply, version)
             _migrated.add(self.path)
             return max(current, newest)
+
+
+def wal_path(path: Path) -> Path:
+    """The write-ahead log DuckDB keeps beside the database file ``path``."""
+    return path.with_name(path.name + ".wal")
+
+
+def forget_migrated(path: Path) -> None:
+    """Make the next open of ``path`` in this process check its schema again (a restored file)."""
+    with _migrate_lock:
+        _migrated.discard(Path(path).resolve())
 
 
 def available_migrations() -> dict[int, tuple[str, str]]:

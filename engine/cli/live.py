@@ -170,7 +170,13 @@ def parity(ctx: Context, config_id, start, end, as_json):
 
 
 @click.command("loop-status")
-@click.option("--stale-after", type=float, default=120.0, show_default=True, help="Seconds.")
+@click.option(
+    "--stale-after",
+    type=click.FloatRange(min=0, min_open=True),
+    default=120.0,
+    show_default=True,
+    help="Seconds without a heartbeat after which the loop counts as stale (more than 0).",
+)
 @json_option
 @pass_context
 def loop_status(ctx: Context, stale_after, as_json):

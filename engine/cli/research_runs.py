@@ -60,7 +60,11 @@ def run_command(ctx: Context, notebook, pairs, parameters_file, cell_timeout, as
         from engine.config.loading import parse_yaml_mapping, read_text
 
         text = read_text(parameters_file, what="parameters")
-        parameters.update(parse_yaml_mapping(text, source=str(parameters_file)))
+        needs = (
+            "a parameters file maps each parameter to its value, e.g. `folds: 4` "
+            f"(wb research params {notebook} lists them)"
+        )
+        parameters.update(parse_yaml_mapping(text, source=str(parameters_file), needs=needs))
     parameters.update(parse_cli_parameters(notebook, pairs))
 
     record = run_notebook(

@@ -22,8 +22,16 @@ from engine.errors import InputError, NotFoundError
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
-def parse_yaml_mapping(text: str, *, source: str) -> dict[str, Any]:
-    """The top-level mapping of a YAML document; an InputError if it is not valid YAML or not a mapping."""
+#: What a file that is empty or not a mapping is told, when its reader says nothing better.
+MAPPING_HINT = "start from an exported file (wb configs show ID) and edit its values"
+
+
+def parse_yaml_mapping(text: str, *, source: str, needs: str = MAPPING_HINT) -> dict[str, Any]:
+    """The top-level mapping of a YAML document; an InputError if it is not valid YAML or not a mapping.
+
+    ``needs`` is the hint for an empty file or one that is not a mapping: what this kind of
+    file should hold.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -40,7 +48,7 @@ def parse_yaml_mapping(text: str, *, source: str) -> dict[str, Any]:
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise InputError(
             f"{source} must hold a mapping of `field: value` lines, but it is {kind}",
-            hint="start from an exported file (wb configs show ID) and edit its values",
+            hint=needs,
         )
     return data
 

@@ -196,6 +196,11 @@ JOB_KINDS: dict[str, type[_Job]] = {
     "command": CommandJob,
 }
 _FILE_KEYS = ("timezone", "root", "jobs")
+JOBS_FILE_NEEDS = (
+    "a jobs file needs `jobs:` followed by a list of jobs, each with name, kind and when "
+    "(e.g. `- {name: refresh, kind: ingest, when: \"every().day.at('16:30')\"}`); the "
+    "project's jobs/jobs.yaml is a complete example"
+)
 
 
 def load_jobs(path: str | Path) -> list[Job]:
@@ -205,7 +210,7 @@ def load_jobs(path: str | Path) -> list[Job]:
     notebook) is reported at once in one InputError naming the job and the field.
     """
     path = Path(path)
-    data = parse_yaml_mapping(read_text(path, what="jobs"), source=str(path))
+    data = parse_yaml_mapping(read_text(path, what="jobs"), source=str(path), needs=JOBS_FILE_NEEDS)
     problems = [_unknown_key(key) for key in data if key not in _FILE_KEYS]
     timezone = data.get("timezone", DEFAULT_TIMEZONE)
     root = (path.parent / str(data.get("root", ".."))).resolve()

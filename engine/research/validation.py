@@ -57,7 +57,13 @@ class ValidationPolicy(pydantic.BaseModel):
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "the policy") -> ValidationPolicy:
         """The policy in YAML ``text``; fields left out keep their defaults."""
-        return validate_model(cls, parse_yaml_mapping(text, source=source), source=source)
+        needs = (
+            "a policy file sets validation thresholds, one `name: value` per line, e.g. "
+            f"`min_oos_sharpe: 0.5` (names: {', '.join(cls.model_fields)}); leave out "
+            "--policy for the built-in policy"
+        )
+        data = parse_yaml_mapping(text, source=source, needs=needs)
+        return validate_model(cls, data, source=source)
 
     @classmethod
     def from_yaml_file(cls, path: str | Path) -> ValidationPolicy:

@@ -148,6 +148,17 @@ def read_controls(store) -> Controls:
     )
 
 
+def stored_control(store, key: str) -> tuple[Any, datetime, str] | None:
+    """(value as stored, not validated; when it was set; by whom) of one control, or None."""
+    rows = store.query(
+        "SELECT value, updated_at, updated_by FROM trading_state WHERE key = ?", [key]
+    )
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    return json.loads(row["value"]), row["updated_at"].to_pydatetime(), str(row["updated_by"])
+
+
 def _clean(value):
     if value is None:
         return None

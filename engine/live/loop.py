@@ -186,8 +186,8 @@ class LiveLoop:
                 "the risk limits refuse orders outside the NYSE session "
                 "(allow_outside_session: false), and a daily-bar loop decides after the close "
                 "for the next open",
-                hint="set allow_outside_session: true in the risk limits (control room "
-                "Settings, or a set_risk_limits command) before starting the loop",
+                hint="run `wb limits set allow_outside_session=true` (or set it on the control "
+                "room's Settings page) before starting the loop",
             )
 
     # -- one step ----------------------------------------------------------------------

@@ -50,9 +50,13 @@ def _loss(description: str, default: float) -> Any:
 
 
 class RiskLimits(pydantic.BaseModel):
-    """Every limit the risk gate enforces; frozen, and unknown names are an error."""
+    """Every limit the risk gate enforces; frozen, and unknown names are an error.
 
-    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+    Every number is finite: an infinite limit (``max_order_notional: .inf``) would switch
+    its guard off without saying so, so it is refused wherever limits come from.
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     # -- sizing ------------------------------------------------------------------------
     risk_per_trade: float = Field(
@@ -212,7 +216,7 @@ def limits_from_mapping(data: Any, *, source: str = "risk limits") -> RiskLimits
         raise LimitsError(
             f"{source} are invalid: {listed}",
             problems=problems,
-            hint="fix the named limits; every limit and its default: RiskLimits().to_yaml()",
+            hint="fix the named limits (`wb limits show` lists every limit and its value)",
         ) from None
 
 
@@ -239,6 +243,14 @@ def limits_diff(old: RiskLimits, new: RiskLimits) -> dict[str, tuple[Any, Any]]:
     return {name: (before[name], after[name]) for name in before if before[name] != after[name]}
 
 
+#: What an infinite (or NaN) value of these limits would do, said when one is refused.
+UNBOUNDED = {
+    "max_order_notional": "an unbounded largest buy order switches off the fat-finger guard; "
+    "give the largest buy in dollars, e.g. 25000",
+    "max_price": "for no cap on the share price leave max_price empty (null), not infinite",
+}
+
+
 def _problems(exc: pydantic.ValidationError, data: dict) -> dict[str, str]:
     known = list(RiskLimits.model_fields)
     problems: dict[str, str] = {}
@@ -248,5 +260,7 @@ def _problems(exc: pydantic.ValidationError, data: dict) -> dict[str, str]:
         if err["type"] == "extra_forbidden":
             close = difflib.get_close_matches(name, known, n=1)
             message = f"unknown limit (did you mean {close[0]!r}?)" if close else "unknown limit"
+        elif err["type"] == "finite_number":
+            message = UNBOUNDED.get(name, f"{err['input']} is not a finite number; give a number")
         problems[name] = message
     return problems

@@ -13,9 +13,9 @@ hash-password`` prints a line to paste.
   any other address it refuses to start (``wb app``) or to show anything (a plain
   ``streamlit run``).
 
->>> line = user_line("ana", "trader", "correct horse")
+>>> line = user_line("ana", "trader", "correct horse battery")
 >>> users = parse_users(line)
->>> verify(users, "ana", "correct horse").role
+>>> verify(users, "ana", "correct horse battery").role
 'trader'
 >>> verify(users, "ana", "wrong") is None
 True
@@ -30,13 +30,13 @@ import ipaddress
 import os
 import re
 import secrets
-import threading
-import time
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.login_throttle import Decision, LoginThrottle
+from app.password_policy import MIN_LENGTH, password_problem
 from engine.errors import InputError
 
 ROLES = ("viewer", "trader")
@@ -46,12 +46,9 @@ SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 2**20, "dklen": 32}
 SALT_BYTES = 16
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
-#: Failed logins per user name (this process serves every browser session): after
-#: MAX_FAILURES within LOCKOUT_S seconds, that name is refused until the window passes.
-MAX_FAILURES = 5
-LOCKOUT_S = 60.0
-_failures: dict[str, list[float]] = {}
-_failures_lock = threading.Lock()
+#: Failed logins of this server process (every browser session's), and the delays they
+#: impose: by source and by user name, never a lockout (see app.login_throttle).
+THROTTLE = LoginThrottle()
 
 
 @dataclass(frozen=True)
@@ -81,19 +78,40 @@ class Visitor:
         return self.role == "trader"
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """One try at the login form: who got in, or that the password was wrong, or to wait."""
+
+    outcome: str  # succeeded | failed | throttled
+    user: User | None = None
+    throttle: Decision | None = None  # for a throttled try: how long and why
+
+
 def hash_password(password: str, salt: bytes | None = None) -> tuple[str, str]:
     """(salt, hash) in hex for ``password``; a fresh random salt unless one is given."""
     if not password:
-        raise InputError("the password is empty", hint="choose a password of 12 or more characters")
+        raise InputError(
+            "the password is empty", hint=f"choose a password of {MIN_LENGTH} or more characters"
+        )
     salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
     digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
     return salt.hex(), digest.hex()
 
 
 def user_line(name: str, role: str, password: str) -> str:
-    """The ``name:role:salt:hash`` line that configures a user (the password is not in it)."""
+    """The ``name:role:salt:hash`` line that configures a user (the password is not in it).
+
+    A password that is short or well known is refused (see app.password_policy).
+    """
     _check_name(name)
     _check_role(role, name)
+    problem = password_problem(password, name)
+    if problem:
+        raise InputError(
+            f"the password for {name!r} {problem}",
+            hint=f"choose {MIN_LENGTH} or more characters that nobody would guess: a few "
+            "unrelated words make a good one",
+        )
     salt, digest = hash_password(password)
     return f"{name}:{role}:{salt}:{digest}"
 
@@ -172,38 +190,44 @@ def load_users(
 
 
 def verify(users: Mapping[str, User], name: str, password: str) -> User | None:
-    """The user if ``password`` is theirs; None otherwise (also for a locked-out name).
+    """The user if ``password`` is theirs; None otherwise.
 
     An unknown name costs the same scrypt as a known one, so timing does not reveal
     which names exist.
     """
     name = (name or "").strip()
-    if _locked_out(name):
-        return None
     user = users.get(name)
     salt = bytes.fromhex(user.salt) if user else b"\0" * SALT_BYTES
     _, digest = hash_password(password or " ", salt)
     expected = user.hash if user else "00" * SCRYPT["dklen"]
     if user is not None and password and hmac.compare_digest(digest, expected):
-        with _failures_lock:
-            _failures.pop(name, None)
         return user
-    with _failures_lock:
-        _failures.setdefault(name, []).append(time.monotonic())
     return None
 
 
-def locked_out(name: str) -> bool:
-    """True while ``name`` has failed to log in too often; the login form says so."""
-    return _locked_out((name or "").strip())
+def attempt_login(
+    users: Mapping[str, User],
+    name: str,
+    password: str,
+    source: str,
+    *,
+    throttle: LoginThrottle | None = None,
+) -> LoginAttempt:
+    """The outcome of ``source`` trying ``name`` and ``password`` (throttled tries are not checked).
 
-
-def _locked_out(name: str) -> bool:
-    now = time.monotonic()
-    with _failures_lock:
-        recent = [t for t in _failures.get(name, []) if now - t < LOCKOUT_S]
-        _failures[name] = recent
-        return len(recent) >= MAX_FAILURES
+    ``throttle`` defaults to this process's :data:`THROTTLE`.
+    """
+    throttle = throttle or THROTTLE
+    name = (name or "").strip()[:64]
+    decision = throttle.check(source, name)
+    if not decision.allowed:
+        return LoginAttempt("throttled", throttle=decision)
+    user = verify(users, name, password)
+    if user is None:
+        throttle.failed(source, name)
+        return LoginAttempt("failed")
+    throttle.succeeded(source)
+    return LoginAttempt("succeeded", user=user)
 
 
 def is_loopback(address: str | None) -> bool:

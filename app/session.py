@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
 import streamlit as st
 
 from app import auth
-from engine.errors import InputError
-from engine.store import Store
+from engine.errors import InputError, WorkbenchError
+from engine.store import Store, append_event
 
 log = logging.getLogger("wb.app")
 
@@ -89,19 +90,54 @@ def _login_form(users: dict[str, auth.User]) -> None:
             )
         if not submitted:
             return
-        if auth.locked_out(name):
+        source = login_source()
+        attempt = auth.attempt_login(users, name, password, source)
+        record_login(attempt, name, source)
+        if attempt.outcome == "throttled":
             st.error(
-                f"Too many failed logins for {name!r}: wait {auth.LOCKOUT_S:.0f}s and try again."
+                f"Too many failed logins: wait {math.ceil(attempt.throttle.wait_s)} s and try again."
             )
             return
-        user = auth.verify(users, name, password)
-        if user is None:
-            log.warning("failed control-room login for user %r", name)
+        if attempt.user is None:
             st.error("Wrong user or password.")
             return
-        log.info("control-room login: %s (%s)", user.name, user.role)
-        st.session_state[VISITOR_KEY] = auth.Visitor(user.name, user.role)
+        st.session_state[VISITOR_KEY] = auth.Visitor(attempt.user.name, attempt.user.role)
         st.rerun()
+
+
+def login_source() -> str:
+    """Where a login comes from: the client's address (``loopback`` for this machine).
+
+    Streamlit gives None for this machine (and no address at all under AppTest).
+    """
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "loopback"
+
+
+def record_login(attempt: auth.LoginAttempt, name: str, source: str) -> None:
+    """Put a login in the audit trail: each success and failure, a throttle once per wait.
+
+    A login is let in (or refused) even when the store cannot record it; the server log
+    then says so.
+    """
+    name = (name or "").strip()[:64]
+    if attempt.outcome == "throttled" and not attempt.throttle.first:
+        return  # one event per wait: a hammering client cannot flood the audit trail
+    from_source, for_name = auth.THROTTLE.failures(source, name)
+    payload = {"source": source, "failures_from_source": from_source, "failures_for_user": for_name}
+    if attempt.outcome == "throttled":
+        payload |= {"wait_s": round(attempt.throttle.wait_s, 1), "by": attempt.throttle.by}
+    actor = attempt.user.name if attempt.user else f"login-form:{source}"
+    log.log(
+        logging.INFO if attempt.user else logging.WARNING,
+        "control-room login %s: user %r from %s", attempt.outcome, name, source,
+    )  # fmt: skip
+    try:
+        store().transaction(
+            lambda con: append_event(con, f"login.{attempt.outcome}", actor, name, payload)
+        )
+    except WorkbenchError as exc:
+        log.error("could not record a login in the audit trail: %s", exc)
 
 
 def log_out() -> None:

@@ -26,7 +26,7 @@ from benchmarks._common import RESULTS, machine  # noqa: E402
 
 BENCHMARKS = [
     "ingest", "strategies_signals", "research_core", "sweep_fast", "ray_sweep", "research_run",
-    "risk", "brokers", "live_step", "control_room", "ml",
+    "risk", "brokers", "live_step", "control_room", "ml", "store_backup",
 ]
 PEERS = RESULTS / "peers"
 

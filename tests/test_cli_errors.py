@@ -32,7 +32,9 @@ def empty_file(tmp_path) -> Path:
 def test_an_empty_jobs_file_says_what_a_jobs_file_needs(data_dir, empty_file):
     code, err = wb(data_dir, "jobs", "list", "--jobs-file", str(empty_file))
     assert code == 2 and "Traceback" not in err
-    assert f"error: {empty_file} must hold a mapping of `field: value` lines, but it is empty" in err
+    assert (
+        f"error: {empty_file} must hold a mapping of `field: value` lines, but it is empty" in err
+    )
     assert "what to do: a jobs file needs `jobs:` followed by a list of jobs" in err
     assert "configs show" not in err
 

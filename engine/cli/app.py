@@ -68,8 +68,10 @@ def app(click_ctx: click.Context, ctx: Context, address: str, port: int):
 def hash_password(name: str, role: str, password_stdin: bool):
     """Print the `name:role:salt:hash` line that configures a control-room user.
 
-    Only the salted scrypt hash is printed, never the password. Put the line (several
-    joined with ';') in WB_APP_USERS, or under WB_APP_USERS in .streamlit/secrets.toml.
+    The password needs 12 or more characters and must not be a well-known one (a
+    common password with digits or symbols added counts as well known). Only the salted
+    scrypt hash is printed, never the password. Put the line (several joined with ';') in
+    WB_APP_USERS, or under WB_APP_USERS in .streamlit/secrets.toml.
     """
     from app.auth import user_line
 

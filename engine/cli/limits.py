@@ -101,7 +101,9 @@ def edit(ctx: Context, user, as_json):
             click.echo("not saved: nothing changed", err=True)
             return
         if problem is not None and edited == shown:
-            raise InputError(f"the edited limits are invalid: {problem}", hint="run wb limits edit again")
+            raise InputError(
+                f"the edited limits are invalid: {problem}", hint="run wb limits edit again"
+            )
         text = edited
         try:
             data = parse_yaml_mapping(text, source="the edited limits")

@@ -154,4 +154,3 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         parsed = value  # not YAML: the limit's own validation says what it expected
     return name.strip(), parsed
-

@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from app import auth
+from app.login_throttle import LoginThrottle
 from engine.store import Store
 from engine.store.db import DB_FILE
 from engine.store.events import utcnow
@@ -70,7 +71,7 @@ def app_env(monkeypatch, tmp_path):
             monkeypatch.delenv(name)
     monkeypatch.setattr(auth, "secrets_files", lambda: [tmp_path / "no-secrets.toml"])
     monkeypatch.setenv("WB_NOTEBOOKS_DIR", str(NOTEBOOKS))
-    auth._failures.clear()
+    monkeypatch.setattr(auth, "THROTTLE", LoginThrottle())
     return monkeypatch
 
 

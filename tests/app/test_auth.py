@@ -1,4 +1,4 @@
-"""Users, password hashes, lockout, and when the control room may serve without a login."""
+"""Users, password hashes and their strength, and when the control room may serve without a login."""
 
 from __future__ import annotations
 
@@ -6,13 +6,6 @@ import pytest
 
 from app import auth
 from engine.errors import InputError
-
-
-@pytest.fixture(autouse=True)
-def _no_failures():
-    auth._failures.clear()
-    yield
-    auth._failures.clear()
 
 
 def test_a_user_line_holds_a_salted_hash_that_checks_the_password():
@@ -31,7 +24,10 @@ def test_a_user_line_holds_a_salted_hash_that_checks_the_password():
 
 def test_several_users_and_their_roles():
     text = ";".join(
-        [auth.user_line("ana", "trader", "pw-a"), auth.user_line("vic", "viewer", "pw-v")]
+        [
+            auth.user_line("ana", "trader", "ana's long passphrase"),
+            auth.user_line("vic", "viewer", "vic watches quietly"),
+        ]
     )
     users = auth.parse_users(text)
     assert {u.name: u.can_trade for u in users.values()} == {"ana": True, "vic": False}
@@ -55,26 +51,51 @@ def test_a_bad_user_entry_is_refused_without_echoing_it(entry, message):
 
 
 def test_a_user_configured_twice_is_refused():
-    line = auth.user_line("ana", "trader", "pw")
+    line = auth.user_line("ana", "trader", "ana's long passphrase")
     with pytest.raises(InputError, match="configured twice"):
         auth.parse_users(f"{line};{line}")
 
 
-def test_repeated_failures_lock_the_name_out_even_for_the_right_password():
-    users = auth.parse_users(auth.user_line("ana", "trader", "right"))
-    for _ in range(auth.MAX_FAILURES):
-        assert auth.verify(users, "ana", "wrong") is None
-    assert auth.locked_out("ana")
-    assert auth.verify(users, "ana", "right") is None
-    assert not auth.locked_out("bob")  # other names are not affected
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [
+        ("x", "has 1 characters; use at least 12"),
+        ("short-phrase", None),
+        ("aaaaaaaaaaaaaaaa", "fewer than 5 different characters"),
+        ("123456789012", "is only digits and symbols"),
+        ("qwertyuiopasdfgh", None),
+        ("q1w2e3r4t5y6", "is a well-known password"),
+        ("Password2024!", "well-known password with digits or symbols added"),
+        ("iloveyou!!!!", "well-known password with digits or symbols added"),
+        ("monkeymonkey", "well-known password written twice"),
+        ("ana-2024-2025", "is the user name"),
+        ("correct horse battery staple", None),
+    ],
+)
+def test_a_password_must_be_long_and_not_well_known(password, says):
+    if says is None:
+        auth.parse_users(auth.user_line("ana", "trader", password))
+        return
+    with pytest.raises(InputError, match=says) as caught:
+        auth.user_line("ana", "trader", password)
+    assert password not in str(caught.value)  # never echoed
+    assert "12 or more characters" in caught.value.hint
+
+
+def test_the_well_known_list_is_bundled_with_its_source():
+    from app.password_policy import COMMON_FILE, common_passwords
+
+    assert "National Cyber Security Centre" in COMMON_FILE.read_text()[:800]
+    assert {"password", "qwerty", "iloveyou", "1qaz2wsx3edc"} <= common_passwords()
+    assert len(common_passwords()) > 500
 
 
 def test_users_come_from_the_environment_before_the_secrets_file(tmp_path):
     secrets = tmp_path / "secrets.toml"
-    from_file = auth.user_line("file_user", "viewer", "pw")
+    from_file = auth.user_line("file_user", "viewer", "file user's passphrase")
     secrets.write_text(f'WB_APP_USERS = ["{from_file}"]\n')
     assert list(auth.load_users({}, [secrets])) == ["file_user"]
-    from_env = auth.user_line("env_user", "trader", "pw")
+    from_env = auth.user_line("env_user", "trader", "env user's passphrase")
     assert list(auth.load_users({"WB_APP_USERS": from_env}, [secrets])) == ["env_user"]
     assert auth.load_users({}, [tmp_path / "missing.toml"]) == {}
 
@@ -99,7 +120,7 @@ def test_only_loopback_addresses_count_as_this_machine(address, loopback):
 
 
 def test_serving_beyond_loopback_needs_users():
-    users = auth.parse_users(auth.user_line("ana", "trader", "pw"))
+    users = auth.parse_users(auth.user_line("ana", "trader", "ana's long passphrase"))
     auth.check_bind("127.0.0.1", {})
     auth.check_bind("0.0.0.0", users)
     with pytest.raises(InputError, match="without a login") as caught:

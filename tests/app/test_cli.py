@@ -74,3 +74,16 @@ def test_hash_password_prints_a_line_that_logs_the_user_in(monkeypatch, capsys):
     assert "s3cret" not in line
     users = auth.parse_users(line)
     assert auth.verify(users, "vic", "s3cret phrase").role == "viewer"
+
+
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [("x", "has 1 characters; use at least 12"), ("Password2024!", "is a well-known password")],
+)
+def test_hash_password_refuses_a_short_or_well_known_password(monkeypatch, capsys, password, says):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{password}\n"))
+    code = run_cli(cli, ["app", "hash-password", "--user", "vic", "--password-stdin"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""  # no line to paste
+    assert err.startswith(f"error: the password for 'vic' {says}") and password not in err
+    assert "what to do: choose 12 or more characters" in err

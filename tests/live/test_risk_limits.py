@@ -139,7 +139,9 @@ def test_edit_opens_the_limits_in_an_editor_and_reopens_an_invalid_edit(
     code, out, err = wb(capsys, store, "limits", "edit", "--user", "tina")
     assert code == 0, err
     first, second = (tmp_path / "seen0.yaml").read_text(), (tmp_path / "seen1.yaml").read_text()
-    assert "# Largest buy order in dollars (a fat-finger guard).\nmax_order_notional: 25000.0" in first
+    assert (
+        "# Largest buy order in dollars (a fat-finger guard).\nmax_order_notional: 25000.0" in first
+    )
     assert second.startswith("# problem: max_order_notional: an unbounded largest buy order")
     assert "max_order_notional: 25000.0 -> 10000.0" in out
     assert limits_in_force(store).limits.max_order_notional == 10_000

@@ -131,8 +131,14 @@ def take_backup(
         store.copy_to(partial, before=record)
         _fsync(partial)
         backup = inspect_backup(partial, taken_at=taken_at)
-    except BaseException:
+    except BaseException as exc:
         _remove(partial)
+        if isinstance(exc, Exception):  # say so beside the `store.backup` record, if we can
+            failed = {"path": str(target), "error": str(exc)}
+            with contextlib.suppress(Exception):  # a damaged store may refuse this write too
+                store.transaction(
+                    lambda con: append_event(con, "store.backup.failed", actor, target.name, failed)
+                )
         raise
     if wal_path(partial).exists():
         os.replace(wal_path(partial), wal_path(target))

@@ -60,7 +60,12 @@ def test_ingest_then_bars_as_json(tmp_path):
 
     check = json.loads(wb("data", "check", "--json", data_dir=tmp_path).stdout)
     by_symbol = {s["symbol"]: s for s in check["symbols"]}
-    assert by_symbol["MSFT"]["checks"] == {"split_like_jump": 1}  # the 2003 2:1 split
+    # MSFT's 2003 2:1 split has no split record, but adj_close accounts for it
+    assert by_symbol["MSFT"]["checks"] == {"price_jump": 1}
+    # AAPL's recorded splits (2000, 2005) are no finding; its real -52% day in 2000 is a jump
+    jumps = [f for f in check["findings"] if f["symbol"] == "AAPL"]
+    assert [(f["date"][:10], f["check"]) for f in jumps] == [("2000-09-29", "price_jump")]
+    assert "a real jump" in jumps[0]["reason"] and "split" not in jumps[0]["reason"].split(":")[-1]
 
 
 def test_a_bad_date_argument_is_reported_by_click(tmp_path):

@@ -8,47 +8,76 @@ import click
 import pandas as pd
 
 from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
-from engine.data.quality import Policy, check_bars
+from engine.data.bar_sizes import BAR_SIZES, DAILY
+from engine.data.bars import SYNTHETIC_SOURCES
+from engine.data.quality import Policy
 from engine.data.sources import SOURCES, make_source
 from engine.errors import InputError, NotFoundError
 
 date_type = click.DateTime(formats=["%Y-%m-%d"])
+bar_size_option = click.option(
+    "--bar-size", type=click.Choice(BAR_SIZES), default=DAILY, show_default=True,
+    help="Bar size: 1m, 5m, 15m, 30m, 1h (exchange time, New York) or 1d.")
+SYNTHETIC_NOTE = "SYNTHETIC: generated from real daily bars, not real trades"
 
 
 def _day(value):
     return None if value is None else value.date()
 
 
+def _label(sources) -> str:
+    """The source names, with SYNTHETIC spelled out when any of them is."""
+    names = sorted(set(sources))
+    text = ", ".join(names) or "none"
+    return f"{text} ({SYNTHETIC_NOTE})" if SYNTHETIC_SOURCES.intersection(names) else text
+
+
 @click.command()
 @click.option("--source", type=click.Choice(SOURCES), default="sample", show_default=True,
-              help="sample: bundled real bars; csv: a file (--path); yahoo: yfinance.")
-@click.option("--symbols", help="Comma-separated tickers [default: every symbol the source has; yahoo needs them].")
-@click.option("--start", type=date_type, help="First date, YYYY-MM-DD.")
-@click.option("--end", type=date_type, help="Last date, YYYY-MM-DD (inclusive).")
+              help="sample: bundled real daily bars (with an intraday --bar-size: SYNTHETIC bars "
+                   "generated from them); csv: a file (--path); yahoo: yfinance; alpaca: Alpaca market "
+                   "data (keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY).")
+@click.option("--symbols", help="Comma-separated tickers [default: every symbol the source has; "
+                                "yahoo and alpaca need them].")
+@click.option("--start", type=date_type, help="First session, YYYY-MM-DD.")
+@click.option("--end", type=date_type, help="Last session, YYYY-MM-DD (inclusive).")
+@bar_size_option
+@click.option("--extended-hours", is_flag=True,
+              help="Keep pre- and post-market bars too (intraday only; stored apart from the "
+                   "regular session and read only when asked for).")
 @click.option("--path", type=click.Path(path_type=Path), help="The CSV file for --source csv.")
+@click.option("--date-format",
+              help="strptime format of the CSV's dates, e.g. %d/%m/%Y [default: ISO 8601 only, so "
+                   "02/01/2014 is refused rather than guessed].")
+@click.option("--feed", type=click.Choice(["iex", "sip"]),
+              help="Alpaca feed [default: env WB_ALPACA_FEED, else iex; sip needs a paid plan].")
 @click.option("--on-error", "policy", type=click.Choice([p.value for p in Policy]), default="reject",
               show_default=True,
               help="Rows failing a check: reject the whole batch, drop them, or keep and flag them.")
 @json_option
 @pass_context
-def ingest(ctx: Context, source, symbols, start, end, path, policy, as_json):
-    """Load daily bars into the store (only dates it lacks; running it twice changes nothing)."""
+def ingest(ctx: Context, source, symbols, start, end, bar_size, extended_hours, path, date_format,
+           feed, policy, as_json):
+    """Load bars into the store (only those it lacks; running it twice changes nothing)."""
     from engine.data.ingest import ingest as run_ingest
 
+    chosen = make_source(source, path=path, bar_size=bar_size, date_format=date_format, feed=feed)
     result = run_ingest(
-        ctx.store(), make_source(source, path=path), split_symbols(symbols), _day(start), _day(end),
-        policy=policy, actor=_actor(), progress=not as_json,
+        ctx.store(), chosen, split_symbols(symbols), _day(start), _day(end),
+        bar_size=bar_size, extended_hours=extended_hours, policy=policy, actor=_actor(),
+        progress=not as_json,
     )
     if as_json:
         emit_json(result.as_dict())
         return
     click.echo(
-        f"{result.source}: {result.rows_added} bars added, {result.rows_already_stored} already stored,"
-        f" {result.rows_dropped} dropped, for {len(result.symbols)} symbol(s)"
+        f"{_label([result.source])}: {result.rows_added} {result.bar_size} bars added,"
+        f" {result.rows_already_stored} already stored, {result.rows_dropped} dropped,"
+        f" for {len(result.symbols)} symbol(s)"
     )
     if not result.report.findings.empty:
         click.echo(result.report.describe())
-    click.echo(_summary_text(ctx))
+    click.echo(_summary_text(ctx, result.bar_size))
 
 
 def _actor() -> str:
@@ -60,44 +89,54 @@ def _actor() -> str:
         return "cli"
 
 
-def store_summary(store) -> pd.DataFrame:
-    """Per symbol: first and last date and number of stored bars."""
-    summary = store.query(
-        "SELECT symbol, min(date) AS first, max(date) AS last, count(*) AS bars"
-        " FROM bars GROUP BY symbol ORDER BY symbol"
-    )
-    for col in ("first", "last"):
-        summary[col] = pd.to_datetime(summary[col]).dt.date
-    return summary
+def store_summary(store, bar_size: str | None = DAILY) -> pd.DataFrame:
+    """Per symbol (and bar size): first and last session, stored bars, sources."""
+    from engine.data.repository import stored_summary
+
+    return stored_summary(store, bar_size)
 
 
-def _summary_text(ctx: Context) -> str:
-    summary = store_summary(ctx.store())
+def _summary_text(ctx: Context, bar_size: str) -> str:
+    summary = store_summary(ctx.store(), bar_size)
     if summary.empty:
-        return "the store has no bars yet"
-    lines = [f"store {ctx.store().path}: {int(summary['bars'].sum())} bars, {len(summary)} symbols"]
-    lines += [f"  {r.symbol:6} {r.first} .. {r.last}  {r.bars:6d} bars" for r in summary.itertuples()]
+        return f"the store has no {bar_size} bars yet"
+    lines = [f"store {ctx.store().path}: {int(summary['bars'].sum())} {bar_size} bars, {len(summary)} symbols"]
+    lines += [f"  {r.symbol:6} {r.first} .. {r.last}  {r.bars:8d} bars  {_label(r.sources.split(','))}"
+              for r in summary.itertuples()]
     return "\n".join(lines)
 
 
 @click.command()
 @click.argument("symbol")
-@click.option("--start", type=date_type, help="First date, YYYY-MM-DD.")
-@click.option("--end", type=date_type, help="Last date, YYYY-MM-DD (inclusive).")
+@click.option("--start", type=date_type, help="First session, YYYY-MM-DD.")
+@click.option("--end", type=date_type, help="Last session, YYYY-MM-DD (inclusive).")
+@bar_size_option
+@click.option("--extended-hours", is_flag=True, help="Show pre- and post-market bars too (intraday).")
 @click.option("--adjusted", is_flag=True, help="Show split- and dividend-adjusted prices.")
 @json_option
 @pass_context
-def bars(ctx: Context, symbol, start, end, adjusted, as_json):
-    """Show stored bars for SYMBOL (as traded, unless --adjusted)."""
+def bars(ctx: Context, symbol, start, end, bar_size, extended_hours, adjusted, as_json):
+    """Show stored bars for SYMBOL (as traded, unless --adjusted; intraday in New York time)."""
     from engine.data.repository import load_bars
 
     symbol = symbol.strip().upper()
-    loaded = load_bars(ctx.store(), [symbol], _day(start), _day(end), adjust=adjusted)
+    loaded = load_bars(ctx.store(), [symbol], _day(start), _day(end), adjust=adjusted,
+                       bar_size=bar_size, extended_hours=extended_hours)
     frame = loaded.to_long().drop(columns="symbol")
+    prices = "adjusted for splits and dividends" if adjusted else "as traded"
     if as_json:
-        emit_json({"symbol": symbol, "adjusted": adjusted, "bars": frame})
+        emit_json({"symbol": symbol, "bar_size": bar_size, "adjusted": adjusted,
+                   "timezone": "America/New_York" if loaded.is_intraday else None,
+                   "extended_hours": extended_hours, "sources": list(loaded.sources),
+                   "synthetic": loaded.synthetic, "bars": frame})
         return
-    frame["date"] = frame["date"].dt.date
+    hours = ", extended hours" if extended_hours else (", regular hours" if loaded.is_intraday else "")
+    zone = ", New York time" if loaded.is_intraday else ""
+    click.echo(f"{symbol} {bar_size} bars, {prices}{zone}{hours}; source: {_label(loaded.sources)}")
+    if loaded.is_intraday:
+        frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%d %H:%M")
+    else:
+        frame["date"] = frame["date"].dt.date
     with pd.option_context("display.max_rows", 40, "display.width", 120):
         click.echo(frame.to_string(index=False) if len(frame) <= 40 else frame)
 
@@ -109,46 +148,78 @@ def data():
 
 @data.command("check")
 @click.option("--symbols", help="Comma-separated tickers [default: all stored].")
+@click.option("--bar-size", type=click.Choice(BAR_SIZES),
+              help="Only this bar size [default: every bar size stored].")
 @json_option
 @pass_context
-def data_check(ctx: Context, symbols, as_json):
-    """Report data quality per symbol: range, bars, errors, warnings by check."""
+def data_check(ctx: Context, symbols, bar_size, as_json):
+    """Re-apply every quality check to the stored bars: range, bars, errors, warnings by check.
+
+    Finds bad rows whatever let them in (an older version, a hand edit). Exits 1 when it
+    finds errors, so a script or job can stop on them.
+    """
+    from engine.data.quality import QualityReport, check_bars
+    from engine.data.repository import read_rows, stored_splits
+
     store = ctx.store()
     wanted = split_symbols(symbols)
-    summary = store_summary(store)
+    summary = store_summary(store, bar_size)
     if wanted:
         unknown = sorted(set(wanted) - set(summary["symbol"]))
         if unknown:
-            raise NotFoundError(f"no stored bars for {', '.join(unknown)}",
+            size = f" {bar_size}" if bar_size else ""
+            raise NotFoundError(f"no stored{size} bars for {', '.join(unknown)}",
                                 hint="ingest them first with wb ingest")
         summary = summary[summary["symbol"].isin(wanted)]
     if summary.empty:
         raise InputError("the store has no bars to check", hint="run wb ingest --source sample first")
-    rows = store.query(
-        "SELECT date, symbol, open, high, low, close, volume, adj_close FROM bars"
-        " WHERE symbol IN (SELECT unnest(?)) ORDER BY symbol, date",
-        [summary["symbol"].tolist()],
-    )
-    rows["date"] = pd.to_datetime(rows["date"])
-    report = check_bars(rows)
+    splits = stored_splits(store, summary["symbol"].unique().tolist())
+    per_symbol, reports = [], []
+    for size, group in summary.groupby("bar_size", sort=False):
+        # Daily bars in one go; intraday bars a symbol at a time, to bound memory.
+        chunks = [group] if size == DAILY else [group.iloc[[i]] for i in range(len(group))]
+        for chunk in chunks:
+            rows = read_rows(store, chunk["symbol"].tolist(), bar_size=size, extended_hours=True)
+            report = check_bars(rows.drop(columns="source"), bar_size=size,
+                                extended_hours=bool(size != DAILY), splits=splits)
+            reports.append(QualityReport(report.findings.assign(bar_size=size), report.rows_checked))
+            per_symbol += _per_symbol(chunk, report)
+    report = QualityReport.combine(reports)
+    errors = len(report.errors)
+    if as_json:
+        emit_json({"symbols": per_symbol, "findings": report.findings.drop(columns="row"), "errors": errors})
+        return 1 if errors else 0
+    for s in per_symbol:
+        detail = ", ".join(f"{k} {v}" for k, v in s["checks"].items()) or "clean"
+        synthetic = "  SYNTHETIC" if s["synthetic"] else ""
+        click.echo(f"{s['symbol']:6} {s['bar_size']:>3} {s['first']} .. {s['last']} {s['bars']:8d} bars  "
+                   f"{s['errors']} errors, {s['warnings']} warnings  ({detail}){synthetic}")
+    if errors:
+        click.echo("\n" + report.describe(limit=20))
+        click.echo("\nerrors found: delete or re-ingest those bars; research on them cannot be trusted",
+                   err=True)
+    return 1 if errors else 0
+
+
+def _per_symbol(summary: pd.DataFrame, report) -> list[dict]:
     counts = report.summary()
-    per_symbol = []
+    out = []
     for r in summary.itertuples():
         mine = counts[counts["symbol"] == r.symbol]
-        per_symbol.append({
-            "symbol": r.symbol, "first": r.first, "last": r.last, "bars": int(r.bars),
+        findings = report.findings[report.findings["symbol"] == r.symbol]
+        missing = findings.loc[findings["check"] == "missing_bars", "count"]
+        entry = {
+            "symbol": r.symbol, "bar_size": r.bar_size, "first": r.first, "last": r.last,
+            "bars": int(r.bars), "sources": r.sources.split(","),
+            "synthetic": bool(SYNTHETIC_SOURCES.intersection(r.sources.split(","))),
             "errors": int(mine.loc[mine["severity"] == "error", "count"].sum()),
             "warnings": int(mine.loc[mine["severity"] == "warning", "count"].sum()),
             "checks": {row.check: int(row.count) for row in mine.itertuples()},
-        })
-    if as_json:
-        findings = report.findings.drop(columns="row")
-        emit_json({"symbols": per_symbol, "findings": findings})
-        return
-    for s in per_symbol:
-        detail = ", ".join(f"{k} {v}" for k, v in s["checks"].items()) or "clean"
-        click.echo(f"{s['symbol']:6} {s['first']} .. {s['last']} {s['bars']:6d} bars  "
-                   f"{s['errors']} errors, {s['warnings']} warnings  ({detail})")
+        }
+        if len(missing):
+            entry["bars_missing"] = int(missing.sum())
+        out.append(entry)
+    return out
 
 
 COMMANDS = [ingest, bars, data]

@@ -47,3 +47,15 @@ def sample_bars(symbols: list[str] | None = None, start=None, end=None, *, adjus
     For tests and examples that need real bars without a store.
     """
     return Bars.from_long(sample_rows(symbols or CORE_SYMBOLS, start, end), adjust=adjust)
+
+
+@lru_cache(maxsize=1)
+def sample_splits() -> pd.DataFrame:
+    """The splits WIKI records for the sample's symbols (symbol, date, ratio).
+
+    Only AAPL, BA, CAT, DELL, EBAY, F and GE come with split records; FB, GOOG, IBM and
+    MSFT have only their adj_close (see data/sample/SOURCE.md).
+    """
+    actions = pd.read_csv(SAMPLE_DIR / "actions.csv.gz", dtype={"symbol": str}, parse_dates=["date"])
+    splits = actions[actions["split_ratio"] != 1.0]
+    return splits.rename(columns={"split_ratio": "ratio"})[["symbol", "date", "ratio"]].reset_index(drop=True)

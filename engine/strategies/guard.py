@@ -47,7 +47,7 @@ def private_view(bars: Bars) -> Bars:
     that writes into its bars (``close.iloc[0] = ...``, ``fillna(inplace=True)``) changes only
     its own view, never the bars the backtest or the live loop goes on to trade."""
     frames = (getattr(bars, field).copy(deep=False) for field in FIELDS)
-    return Bars(*frames, freq=bars.freq)
+    return bars.with_frames(**dict(zip(FIELDS, frames, strict=True)))
 
 
 def check_bars(strategy: Strategy, bars: Bars) -> None:

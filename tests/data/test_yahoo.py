@@ -30,9 +30,11 @@ class Recorded:
     def __init__(self, answers):
         self.answers = answers
         self.calls = []
+        self.options = []
 
-    def __call__(self, symbol, start, end):
+    def __call__(self, symbol, start, end, **options):
         self.calls.append((symbol, start, end))
+        self.options.append(options)
         answer = self.answers[symbol]
         if isinstance(answer, list):
             answer = answer.pop(0)

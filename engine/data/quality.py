@@ -285,7 +285,7 @@ def _session_checks(r: _Rows, dated: pd.Series, bar_size: str, extended_hours: b
             found.append(r.finding(off, "off_grid", "error",
                                    f"a {bar_size} bar must start on the {size}-minute grid from the 9:30 open"
                                    " (4:00 before it, the close after it)"))
-        found.append(_missing_bars(r, regular, times, bar_size, stored_last, now))
+        found.append(_missing_bars(r, regular & ~off, times, bar_size, stored_last, now))
     found.append(_missing_sessions(r, open_days, times, stored_last))
     return found
 

@@ -185,6 +185,12 @@ def test_unknown_and_malformed_symbols_are_named(server):
         source(server).fetch(["AA$PL"], "2023-11-21", "2023-11-21", bar_size="5m")
 
 
+def test_a_first_intraday_fetch_must_say_how_far_back(server):
+    with pytest.raises(InputError, match="say how far back") as caught:
+        source(server).fetch(["AAPL"], None, "2023-11-27", bar_size="1m")
+    assert "--start" in caught.value.hint and server.requests == []
+
+
 def test_ingest_from_alpaca_is_incremental_and_loads_as_bars(server, store):
     first = ingest(store, source(server), ["AAPL", "MSFT"], "2023-11-21", "2023-11-22",
                    bar_size="5m", progress=False)

@@ -36,9 +36,10 @@ def session_checks(r: Rows, dated: pd.Series, copies: np.ndarray, bar_size: str,
         outside = pd.Series(False, index=r.rows.index)
         outside[open_days] = ~allowed
         if outside.any():
-            hours = "extended hours (4:00-20:00)" if extended_hours else "the regular session"
-            found.append(r.finding(outside, "outside_session", "error",
-                                   f"the bar starts outside {hours}"))
+            reason = ("the bar starts outside extended hours (4:00-20:00)" if extended_hours else
+                      "the bar starts outside the regular session (--extended-hours keeps pre- and "
+                      "post-market bars)")
+            found.append(r.finding(outside, "outside_session", "error", reason))
         size = MINUTES[bar_size]
         off = pd.Series(False, index=r.rows.index)
         off[open_days] = allowed & (bin_starts(minute, day_times["pre"].to_numpy(), opens, closes, size) != minute)

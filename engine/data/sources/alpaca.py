@@ -132,6 +132,12 @@ class AlpacaSource:
         bar_size = served(self, bar_size)
         if not symbols:
             raise InputError("Alpaca needs symbols", hint="pass --symbols, e.g. --symbols AAPL,MSFT")
+        if start is None and bar_size != DAILY:
+            raise InputError(
+                f"say how far back to fetch {bar_size} bars from Alpaca",
+                hint="add --start YYYY-MM-DD (a year of 1m bars is about 98,000 rows a symbol); "
+                "later ingests continue from the last stored bar by themselves",
+            )
         first = pd.Timestamp(start or "2016-01-01").normalize()  # Alpaca's history begins in 2016
         last = pd.Timestamp(end).normalize() if end is not None else pd.Timestamp.now(tz=TZ).tz_localize(None).normalize()
         if last < first:

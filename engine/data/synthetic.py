@@ -96,7 +96,7 @@ def sessions_of_bars(day: dict[str, np.ndarray], starts: np.ndarray, ends: np.nd
     highs = np.maximum(opens, closes) + wick[0]
     lows = np.minimum(opens, closes) - wick[1]
     args = (low, bottom, top, high, lows.min(axis=1, keepdims=True), highs.max(axis=1, keepdims=True))
-    bars = {k: np.round(np.clip(_stretch(v, *args), low, high), 4)
+    bars = {k: np.clip(np.round(_stretch(v, *args), 4), low, high)  # rounding never leaves the range
             for k, v in (("open", opens), ("high", highs), ("low", lows), ("close", closes))}
     bars["open"][:, 0], bars["close"][:, -1] = d_open[:, 0], d_close[:, 0]
     rows = np.arange(len(d_open))

@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.data.ingest import ingest
 from engine.data.repository import load_bars
@@ -94,3 +96,20 @@ def test_wb_says_synthetic_wherever_it_shows_the_bars(tmp_path):
     assert as_json["bars"][0]["timestamp"] == "2013-12-23T09:30:00-05:00"
     check = wb("data", "check", "--bar-size", "5m", data_dir=tmp_path)
     assert check.returncode == 0 and "SYNTHETIC" in check.stdout and "clean" in check.stdout
+
+
+@settings(max_examples=60, deadline=None)
+@given(low=st.floats(0.5, 500), span=st.floats(0.0, 0.5), at=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+       volume=st.one_of(st.integers(0, 10**9).map(float), st.floats(0, 1e6)),
+       size=st.sampled_from(["1m", "5m", "30m", "1h"]), day=st.sampled_from(["2013-11-29", "2013-12-02"]))
+def test_property_any_valid_day_is_kept_exactly(low, span, at, volume, size, day):
+    high = low * (1 + span)
+    open_, close = (low + (high - low) * f for f in at)
+    daily = pd.DataFrame({"date": [pd.Timestamp(day)], "symbol": ["X"], "open": [open_], "high": [high],
+                          "low": [low], "close": [close], "volume": [volume], "adj_close": [close]})
+    bars = intraday_from_daily(daily, size)
+    back = resample(bars, "1d", source_size=size).iloc[0]
+    assert (back["open"], back["high"], back["low"], back["close"]) == (open_, high, low, close)
+    assert back["volume"] == pytest.approx(volume, rel=1e-12, abs=1e-6)
+    assert (bars["high"] >= bars[["open", "close"]].max(axis=1)).all()
+    assert (bars["low"] <= bars[["open", "close"]].min(axis=1)).all()

@@ -266,13 +266,16 @@ class Store:
                     " applied_at TIMESTAMP NOT NULL)"
                 )
                 current = _current_version(con)
+                seen = _applied_versions(con)
             if current > newest:
                 raise OperatorError(
                     f"the store {self.path} is at schema version {current}, newer than this "
                     f"code knows ({newest})",
                     hint="upgrade the workbench before opening this data dir",
                 )
-            for version in sorted(v for v in migrations if v > current):
+            # Every migration not yet applied, lower numbers included: branches merged in
+            # any order may add a lower number after a store has seen a higher one.
+            for version in sorted(v for v in migrations if v not in seen):
                 self.transaction(apply, version)
             _migrated.add(self.path)
             return max(current, newest)

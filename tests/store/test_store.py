@@ -113,3 +113,20 @@ def test_a_failed_commit_reports_the_real_error(store):
     store.execute("INSERT INTO uniq VALUES (1)")
     with pytest.raises(duckdb.ConstraintException):
         store.transaction(lambda con: con.execute("INSERT INTO uniq VALUES (1)"))
+
+
+def test_a_lower_numbered_migration_added_later_is_still_applied(data_dir, monkeypatch):
+    """A store that saw migration N+1 first (branches merged in another order) still gets N."""
+    from engine.store import db
+
+    real = available_migrations()
+    newest = max(real)
+    skipped = newest - 1
+    without = {v: m for v, m in real.items() if v != skipped}
+    monkeypatch.setattr(db, "available_migrations", lambda: without)
+    Store.open(data_dir)
+    db.forget_migrated(data_dir / db.DB_FILE)
+    monkeypatch.setattr(db, "available_migrations", lambda: real)
+    store = Store.open(data_dir)
+    applied = {int(v) for v in store.query("SELECT version FROM schema_version")["version"]}
+    assert skipped in applied and applied == set(real)

@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "engine.cli.live",
     "engine.cli.limits",
     "engine.cli.risk",
+    "engine.cli.earnings",
     "engine.cli.store",
     "engine.cli.app",
 ]

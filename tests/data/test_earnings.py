@@ -108,6 +108,27 @@ def test_a_moved_date_replaces_yahoos_old_one_and_a_csv_date_stays(store, tmp_pa
     assert sources[pd.Timestamp("2024-05-06")] == "csv:mine.csv"
 
 
+def test_online_the_refresh_asks_yfinance_for_the_next_and_recent_reports(store, monkeypatch):
+    import yfinance
+
+    asked = []
+
+    class Ticker:  # yfinance's Ticker as far as the refresh uses it; no network
+        def __init__(self, symbol):
+            self.symbol = symbol
+
+        def get_earnings_dates(self, limit=12):
+            asked.append((self.symbol, limit))
+            return AAPL_2024
+
+    monkeypatch.delenv("WB_OFFLINE")
+    monkeypatch.setattr(yfinance, "Ticker", Ticker)
+    done = earnings.refresh(store, ["AAPL"], actor="job")
+
+    assert asked == [("AAPL", earnings.YAHOO_LIMIT)]
+    assert done.found == {"AAPL": earnings.dates_from_yfinance(AAPL_2024)}
+
+
 def test_offline_the_refresh_is_skipped_and_says_so(store, monkeypatch):
     monkeypatch.setenv("WB_OFFLINE", "1")
     done = earnings.refresh(store, ["AAPL"], actor="job")

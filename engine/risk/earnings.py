@@ -55,6 +55,8 @@ def earnings_blackout(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
             f"{day}{last}, so the earnings blackout could not be checked; {HINT}",
         )
     reports = known[i]
+    if (reports - day).days > 2 * window + 7:  # N sessions never span that many days
+        return None
     left = sessions.sessions_until(day, reports)
     if left > window:
         return None

@@ -426,6 +426,21 @@ def risk(store) -> RiskPicture:
 
 
 @_one_connection
+def stress(store, book: str | None = None):
+    """The book (default: the newest marked) under the stress shocks, or why there is none.
+
+    A :class:`engine.risk.stress.StressReport`, or a sentence when no loop has marked a book.
+    """
+    from engine.errors import NotFoundError
+    from engine.live.book_stress import stress_book
+
+    try:
+        return stress_book(store, book)
+    except NotFoundError as exc:
+        return exc.message
+
+
+@_one_connection
 def _risk_rows(store):
     from engine.data import calendar
 

@@ -131,7 +131,8 @@ LIMIT_GROUPS = {
     "Day trading": ["day_trade_policy", "pdt_equity_threshold", "pdt_max_day_trades",
                     "allow_protective_stop_as_4th_day_trade"],
     "Compliance and universe": ["wash_sale_policy", "allow_outside_session", "min_price",
-                                "max_price", "min_avg_dollar_volume", "restricted_symbols"],
+                                "max_price", "min_avg_dollar_volume", "restricted_symbols",
+                                "earnings_blackout_sessions"],
 }  # fmt: skip
 
 

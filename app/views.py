@@ -144,6 +144,30 @@ def bars(frame: pd.DataFrame, x: str, y: str, title: str, percent: bool = False)
     return figure
 
 
+def stress_chart(frame: pd.DataFrame, equity: float, limits) -> go.Figure:
+    """Each stress scenario's P&L in dollars, with the daily and weekly-hard loss limits marked."""
+    colours = [DOWN if kind == "historical" else "#f0883e" for kind in frame["kind"]]
+    labels = [f"{money(p)} ({pct(q, signed=True, digits=1)})" for p, q in zip(frame["pnl"], frame["pnl_pct"], strict=True)]
+    figure = go.Figure(go.Bar(x=frame["pnl"], y=frame["scenario"], orientation="h", marker_color=colours,
+                              text=labels, textposition="auto", hovertext=frame["what"]))  # fmt: skip
+    worst = -float(frame["pnl"].min()) if len(frame) else 0.0
+    for limit, name in ((limits.daily_loss_limit, "daily loss limit"),
+                        (limits.weekly_hard_loss, "weekly halt")):  # fmt: skip
+        if limit * equity > 1.25 * worst:
+            continue  # far beyond every scenario: a line there would squash the bars
+        figure.add_vline(x=-limit * equity, line={"color": MUTED, "dash": "dash", "width": 1},
+                         annotation_text=f"{name} {limit:.0%}", annotation_font_size=11,
+                         annotation_position="bottom left")  # fmt: skip
+    figure.update_layout(
+        height=60 + 34 * len(frame),
+        margin={**CHART_MARGIN, "t": 36},
+        title={"text": "P&L by scenario (red: historical, orange: hypothetical)", "font": {"size": 13}},
+        xaxis={"tickprefix": "$", "tickformat": ",.0f"},
+        yaxis={"autorange": "reversed"},
+    )
+    return figure
+
+
 STATUS_COLOURS = {
     "pending": "#d29922", "running": "#d29922", "applied": UP, "succeeded": UP, "filled": UP,
     "denied": DOWN, "failed": DOWN, "rejected": DOWN, "abandoned": DOWN, "canceled": MUTED,

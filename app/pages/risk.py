@@ -1,4 +1,4 @@
-"""Risk: each limit beside its use, value at risk, correlations and drawdown."""
+"""Risk: each limit beside its use, value at risk, correlations, drawdown and stress tests."""
 
 import streamlit as st
 
@@ -17,6 +17,12 @@ def picture(path: str, marker) -> facade.RiskPicture:
     # Cached per data dir and newest mark: VaR and correlations need bars, so they are not
     # recomputed on every refresh while nothing has changed.
     return facade.risk(session.store())
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def stress_report(path: str, marker):
+    # The stress test reads each crash's bars: recomputed only when the book changes.
+    return facade.stress(session.store())
 
 
 @st.fragment(run_every="15s")
@@ -98,6 +104,62 @@ def body() -> None:
                 key="exposure_chart",
                 config={"displayModeBar": False},
             )
+
+    stress_panel(stress_report(str(session.data_dir()), facade.book_marker(store)))
+
+
+def stress_panel(report) -> None:
+    """The book under historical and hypothetical shocks: a chart of P&L, then the details."""
+    st.markdown("###### Stress tests")
+    if isinstance(report, str):
+        views.empty_state(f"No stress test: {report}.")
+        return
+    if not report.results:
+        views.empty_state(" ".join(report.notes) or "Nothing to stress.")
+        return
+    held = report.book
+    st.caption(
+        f"{held.source}: equity {views.money(held.equity)}, cash {views.money(held.cash)}. "
+        "A stop the price gaps through fills at the gapped price (the open), not at the "
+        "stop. Buying power after is the cash after (a cash account); fees left out. "
+        + " ".join(report.notes)
+    )
+    frame = report.frame()
+    st.plotly_chart(
+        views.stress_chart(frame, held.equity, report.limits),
+        key="stress_chart",
+        config={"displayModeBar": False},
+    )
+    st.dataframe(
+        frame.style.map(_halt_colour, subset=["halt"]),
+        hide_index=True,
+        width="stretch",
+        key="stress_table",
+        column_order=["scenario", "what", "pnl", "pnl_pct", "stops_hit", "stops_gapped",
+                      "cash_after", "buying_power_after", "halt", "halts"],  # fmt: skip
+        column_config={
+            "scenario": st.column_config.TextColumn("Scenario", width="medium"),
+            "what": st.column_config.TextColumn("What moves", width="large"),
+            "pnl": st.column_config.NumberColumn("P&L", format="dollar"),
+            "pnl_pct": st.column_config.NumberColumn("% equity", format="percent"),
+            "stops_hit": st.column_config.NumberColumn("Stops hit", format="%d"),
+            "stops_gapped": st.column_config.TextColumn("Gapped through", width="large"),
+            "cash_after": st.column_config.NumberColumn("Cash after", format="dollar"),
+            "buying_power_after": st.column_config.NumberColumn("Buying power", format="dollar"),
+            "halt": st.column_config.TextColumn("Halt", width="small"),
+            "halts": st.column_config.TextColumn("Why", width="large"),
+        },
+    )
+    with st.expander("What each scenario assumed"):
+        for result in report.results:
+            notes = "; ".join(result.notes) or "nothing assumed"
+            st.markdown(f"**{result.name}** ({result.description}): {notes}")
+
+
+def _halt_colour(halt: str) -> str:
+    """A scenario's halts coloured as the limits table colours a limit's state."""
+    colour = {"none": views.UP, "HALTED": views.DOWN}.get(halt, "#d29922")
+    return f"color: {colour}; font-weight: 600"
 
 
 body()

@@ -27,6 +27,8 @@ COMMAND_MODULES = [
     "engine.cli.jobs",
     "engine.cli.live",
     "engine.cli.limits",
+    "engine.cli.risk",
+    "engine.cli.earnings",
     "engine.cli.store",
     "engine.cli.app",
 ]

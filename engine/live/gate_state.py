@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from engine.brokers.base import BrokerView, Order
+from engine.data import earnings
 from engine.data.bars import Bars
 from engine.live.books import Records
 from engine.live.model import LiveOrder, LivePosition
@@ -12,6 +14,7 @@ from engine.risk import (
     AccountState,
     Position,
     Purpose,
+    RiskLimits,
     SubmittedOrder,
     TradingState,
     market_snapshot,
@@ -69,6 +72,14 @@ def account_state(
         market=market_snapshot(bars),
         resumed_at=records.controls.resumed_at,
     )
+
+
+def with_earnings(store, state: AccountState, limits: RiskLimits, now: datetime) -> AccountState:
+    """``state`` with the stored earnings dates, when the earnings blackout is on (else as is)."""
+    if not limits.earnings_blackout_sessions:
+        return state
+    since = (now - timedelta(days=7)).date()  # the rule looks on from the order's session
+    return replace(state, earnings=earnings.known_dates(store, since=since))
 
 
 def _working(order: Order, mine: LiveOrder | None) -> SubmittedOrder:

@@ -41,7 +41,7 @@ from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.commands import pending_commands
 from engine.live.decisions import Plan, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
-from engine.live.gate_state import account_state
+from engine.live.gate_state import account_state, with_earnings
 from engine.live.model import Controls, Difference, LivePosition, LoopOptions, StepReport
 from engine.live.orders import OrderRules, orders_for
 from engine.live.reconcile import Reconciled, reconcile
@@ -259,6 +259,7 @@ class LiveLoop:
     def _judge(self, controls: Controls, state, now: datetime) -> Judge:
         """The risk gate, under the limits in force, against ``state`` at ``now``."""
         gate = RiskGate(controls.limits, self.gate.rules)
+        state = with_earnings(self.store, state, controls.limits, now)
         return lambda intents: gate.check_all(intents, state, now)
 
     # -- the trader's commands ---------------------------------------------------------

@@ -20,7 +20,7 @@ reads is the most fundamental one. The order is:
    the trading state, a paused strategy, the market session;
 2. order hygiene: the restricted list, long-only, stops only tighten, duplicates, the
    order-rate throttle;
-3. the universe: a known price, the price range, liquidity;
+3. the universe: a known price, the price range, liquidity, the earnings blackout;
 4. drawdown: the daily loss stops entries, the weekly soft loss cuts their size (so the
    exposure limits below judge the smaller order);
 5. exposure: max positions, the position cap, the order notional, the cash buffer;
@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from engine.risk import compliance, rules
+from engine.risk import compliance, earnings, rules
 from engine.risk.context import GateContext
 from engine.risk.decision import Decision, Deny, Escalate, Flag, Outcome, Resize
 from engine.risk.limits import RiskLimits
@@ -60,6 +60,7 @@ RULES: tuple[Callable[[OrderIntent, GateContext], Outcome | None], ...] = (
     rules.price_known,
     rules.price_filter,
     rules.liquidity_filter,
+    earnings.earnings_blackout,
     rules.daily_loss,
     rules.weekly_soft_loss,
     rules.max_positions,

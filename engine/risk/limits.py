@@ -146,6 +146,15 @@ class RiskLimits(pydantic.BaseModel):
     restricted_symbols: frozenset[str] = Field(
         frozenset(), description="Symbols nobody may buy (a compliance restricted list)."
     )
+    earnings_blackout_sessions: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description=(
+            "No new entries in a symbol within this many sessions before its earnings date, "
+            "nor on it (0: off; dates from `wb earnings refresh` or `wb earnings import`)."
+        ),
+    )
 
     # -- validation --------------------------------------------------------------------
     @field_validator("daily_loss_limit", "weekly_soft_loss", "weekly_hard_loss", mode="before")

@@ -244,6 +244,8 @@ class AccountState:
     recent_orders: tuple[SubmittedOrder, ...] = ()
     market: Mapping[str, SymbolSnapshot] = field(default_factory=dict)
     resumed_at: datetime | None = None
+    #: Known earnings dates by symbol, oldest first (read only when the blackout is on).
+    earnings: Mapping[str, tuple[date, ...]] = field(default_factory=dict)
     #: Figures the gate works out once per state and trading day (see GateContext).
     memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -268,6 +270,7 @@ class AccountState:
         )
         if self.resumed_at is not None:
             set_(self, "resumed_at", as_utc(self.resumed_at))
+        set_(self, "earnings", {s: tuple(sorted(days)) for s, days in self.earnings.items()})
 
     def position_qty(self, symbol: str) -> float:
         """Shares of ``symbol`` held (0 when none)."""

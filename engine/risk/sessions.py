@@ -91,6 +91,15 @@ def next_session_day(after: date) -> date:
     raise LookupError(f"no NYSE session after {after} in the calendar")
 
 
+def sessions_until(day: date, until: date) -> int:
+    """How many trading dates fall after ``day`` up to and including ``until`` (0 if none)."""
+    count = 0
+    for year in range(day.year, until.year + 1):
+        days = _year(year).days
+        count += bisect.bisect_right(days, until) - bisect.bisect_right(days, day)
+    return max(count, 0)
+
+
 def session_days_back(day: date, count: int) -> list[date]:
     """The ``count`` trading dates ending at ``day`` (included when it is a session), oldest first."""
     found: list[date] = []

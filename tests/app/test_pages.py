@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.brokers import PaperBroker
 from engine.research.registry import list_configs
 from engine.store import read_events
@@ -13,6 +15,7 @@ TABLES = {  # a column that tells each page's table apart
     "orders_table": "time_in_force",
     "limits_table": "in_force",
     "var_table": "cvar",
+    "stress_table": "buying_power_after",
     "configs_table": "deflated_sharpe",
     "runs_table": "run_id",
     "events_table": "payload",
@@ -81,6 +84,27 @@ def test_risk_page_sets_each_limit_beside_its_use(on_seeded):
         ordered = rows.sort_values("confidence")
         assert ordered["var"].is_monotonic_increasing  # 99% loses more than 95%
         assert (ordered["cvar"] >= ordered["var"] - 1e-9).all()
+
+
+def test_risk_page_stresses_the_book_the_loop_marked(on_seeded):
+    from app import facade
+
+    at = page(open_app(), "risk")
+    stress = table(at, "stress_table").set_index("scenario")
+    book = facade.book(on_seeded)
+    assert list(stress.index) == [
+        "2008 worst day", "2008 worst week", "March 2020", "1987-style day",
+        "Every position -10%", "One symbol -30% overnight", "Correlations to one",
+    ]  # fmt: skip
+    held_value = book.equity - book.cash
+    assert stress.loc["Every position -10%", "pnl"] == pytest.approx(-0.10 * held_value)
+    assert stress.loc["Every position -10%", "pnl_pct"] == pytest.approx(-0.10 * held_value / book.equity)
+    assert (stress["cash_after"] >= book.cash).all()  # stops only turn shares into cash
+    rendered = texts(at)
+    assert "as the live loop replay-seed marked it on" in rendered
+    assert "moved with the S&P 500 (-20.5%" in rendered  # 1987 is not in the sample bars
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("P&L by scenario" in spec for spec in charts)
 
 
 def test_strategies_page_lists_the_registry_with_its_evidence(on_seeded):

@@ -19,11 +19,12 @@ def _jobs_file(tmp_path: Path, body: str) -> Path:
     return path
 
 
-def test_the_shipped_jobs_are_three_trading_day_jobs_and_a_daily_backup():
+def test_the_shipped_jobs_are_four_trading_day_jobs_and_a_daily_backup():
     jobs = {job.name: job for job in load_jobs(REPO / "jobs" / "jobs.yaml")}
 
     assert {name: job.kind for name, job in jobs.items()} == {
         "refresh-bars": "ingest",
+        "refresh-earnings": "command",
         "daily-report": "report",
         "nightly-research": "notebook",
         "backup-store": "command",
@@ -32,6 +33,7 @@ def test_the_shipped_jobs_are_three_trading_day_jobs_and_a_daily_backup():
     assert [name for name, job in jobs.items() if not job.trading_days_only] == ["backup-store"]
     assert jobs["backup-store"].command == "backup --keep 14"
     assert jobs["refresh-bars"].when.text == "every().day.at('16:30')"
+    assert jobs["refresh-earnings"].command == "earnings refresh"
     # notebook paths are resolved against the project, so any working directory will do
     assert Path(jobs["nightly-research"].notebook) == REPO / "notebooks" / "strategy_research.ipynb"
 

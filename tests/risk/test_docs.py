@@ -6,10 +6,10 @@ import doctest
 
 import pytest
 
-from engine.risk import gate, limits, sizing
+from engine.risk import earnings, gate, limits, sizing
 
 
-@pytest.mark.parametrize("module", [gate, limits, sizing], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [earnings, gate, limits, sizing], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

@@ -47,7 +47,9 @@ def rebalance_days(index: pd.DatetimeIndex, every: int) -> np.ndarray:
     "momentum_rotation",
     MomentumRotationParams,
     "Cross-sectional momentum: hold the top N symbols by trailing return, re-ranked on a fixed schedule.",
-    warmup=lambda p: p.lookback,
+    # The first rebalance with a trailing return marks every top symbol as joining (nothing
+    # was held before it): one more block of rebalance days before its signals are its own.
+    warmup=lambda p: p.lookback + p.rebalance_every,
 )
 def momentum_rotation(bars: Bars, params: MomentumRotationParams) -> Signals:
     """Entries when a symbol joins the top set on a rebalance day; exits when it leaves."""

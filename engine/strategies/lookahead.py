@@ -148,7 +148,10 @@ def check_lookahead(
 
     violations: list[dict[str, Any]] = []
     failed = False
-    for cut in tqdm(cuts, desc=f"look-ahead {strategy.name}", unit="cut", disable=not progress):
+    cutting = tqdm(
+        cuts, desc=f"look-ahead {strategy.name}", unit="cut", disable=not progress, leave=False
+    )
+    for cut in cutting:
         cut_signals = compute_signals(strategy, bars.iloc(slice(0, int(cut))), params)
         found = _differences(full, cut_signals, 0, 0, int(cut))
         failed = failed or bool(found)

@@ -69,7 +69,16 @@ class Family:
 
 def combination_key(params: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
     """The ledger's key of one combination: the hash of its params and backtest settings."""
-    return _digest(canonical_json({"params": dict(params), "settings": dict(settings)}))
+    return _combination_key(canonical_json(dict(params)), _settings_key(settings))
+
+
+def _settings_key(settings: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(dict(settings)).encode()).hexdigest()
+
+
+def _combination_key(params_json: str, settings_key: str) -> str:
+    # The settings are hashed once per run, not once per combination: a sweep has thousands.
+    return _digest(f"{params_json}|{settings_key}")
 
 
 def record_trials(
@@ -92,7 +101,8 @@ def record_trials(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-    keys = sorted({combination_key(params, settings) for params in params_list})
+    settings_key = _settings_key(settings)
+    keys = sorted({_combination_key(canonical_json(p), settings_key) for p in params_list})
     if not keys:
         raise ValueError("a run with no combinations has nothing to record")
     family_id = family.family_id

@@ -76,12 +76,11 @@ class LookaheadResult:
                 f"{self.trading_bars} bars where the strategy trades and at "
                 f"{self.points_checked - self.trading_bars} more points"
             )
-        shown = [
-            f"{v['symbol']} {v['date']}: {v['what']} (data cut after {v['data_end']})"
-            for v in self.violations[:3]
-        ]
-        more = len(self.violations) - len(shown)
-        return "; ".join(shown) + (f"; and {more} more" if more > 0 else "") + f": {_LOOKAHEAD_WHY}"
+        return _failure(
+            [f"{v['symbol']} {v['date']}: {v['what']} (data cut after {v['data_end']})"
+             for v in self.violations],
+            _LOOKAHEAD_WHY,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -106,13 +105,11 @@ class WarmupResult:
                 f"signals more than the declared warm-up of {self.warmup} bars after the start "
                 f"unchanged when the history started at {self.starts_checked} later dates"
             )
-        shown = [
-            f"{v['symbol']} {v['date']}: {v['what']}, {v['bars_after_start']} bars after that "
-            f"start (declared warm-up {self.warmup})"
-            for v in self.violations[:3]
-        ]
-        more = len(self.violations) - len(shown)
-        return "; ".join(shown) + (f"; and {more} more" if more > 0 else "") + f": {_WARMUP_WHY}"
+        return _failure(
+            [f"{v['symbol']} {v['date']}: {v['what']}, {v['bars_after_start']} bars after that "
+             f"start (declared warm-up {self.warmup})" for v in self.violations],
+            _WARMUP_WHY,
+        )  # fmt: skip
 
 
 def check_lookahead(
@@ -235,6 +232,12 @@ def trading_bars(signals: Signals) -> np.ndarray:
         trades[bar] = enter.any() or leave.any()
         held = (held | enter) & ~leave
     return np.flatnonzero(trades)
+
+
+def _failure(changes: list[str], why: str, shown: int = 3) -> str:
+    """The first ``shown`` changes, how many more, and why they mean the backtest cannot be trusted."""
+    more = len(changes) - shown
+    return "; ".join(changes[:shown]) + (f"; and {more} more" if more > 0 else "") + f": {why}"
 
 
 def _warmup(strategy: Strategy, params: StrategyParams) -> int:

@@ -138,6 +138,7 @@ def backtest(ctx: Context, strategy, symbols, param_args, start, end, report, as
     run_settings = _settings(**settings)
     bars = load_bars(ctx.store(), split_symbols(symbols), _day(start), _day(end))
     result = run_backtest(bars, strategy, _params(param_args), run_settings)
+    _record_backtest(ctx, result)
     if report:
         write_report(result, report)
     if as_json:
@@ -266,6 +267,14 @@ def sweep(
         click.echo(f"trial ledger: {ledger.describe()} (wb trials --strategy {result.strategy})")
     if report:
         click.echo(f"report: {report}")
+
+
+def _record_backtest(ctx: Context, result) -> None:
+    """Count the backtest's combination in its family's trial ledger."""
+    from engine.cli.configs import _actor
+    from engine.research.trials import record_backtest
+
+    record_backtest(ctx.store(), result, actor=_actor(None) or "cli")
 
 
 def _record_sweep(ctx: Context, result, bars, settings, executor: str):

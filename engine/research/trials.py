@@ -6,8 +6,8 @@
 
 The deflated Sharpe ratio is only honest with an honest count of trials: an analyst who
 runs ten sweeps and validates the best has tried far more than the last grid. So every
-sweep, walk-forward and validation -- from the CLI, a notebook, a scheduled notebook run, on
-this machine or on Ray (the driver records) -- records what it evaluated here, per
+backtest, sweep, walk-forward and validation -- from the CLI, a notebook, a scheduled notebook
+run, on this machine or on Ray (the driver records) -- records what it evaluated here, per
 **family**: a strategy on a universe (its symbols as a set) at a bar size. A validation
 deflates its Sharpe by the family's count, and its evidence says both numbers.
 
@@ -35,7 +35,7 @@ from engine.config.models import TrialCount, canonical_json
 from engine.errors import StoreBusyError
 from engine.store.events import utcnow
 
-KINDS = ("sweep", "walk_forward", "validation")
+KINDS = ("backtest", "sweep", "walk_forward", "validation")
 _HASH_LENGTH = 16
 
 
@@ -170,6 +170,23 @@ def record_sweep(
         run_id=run_id,
         executor=executor,
         bars=bars,
+    )
+
+
+def record_backtest(
+    store, result, *, actor: str, run_id: str | None = None
+) -> TrialCount | None:
+    """The family's count after recording one backtest's combination (see :func:`record_sweep`):
+    a person trying params by hand is trying combinations too."""
+    return _record_safely(
+        store,
+        Family.of(result.strategy, result.bars.symbols, _bar_size(result.bars)),
+        [result.params.model_dump(mode="json")],
+        result.settings,
+        kind="backtest",
+        actor=actor,
+        run_id=run_id,
+        bars=result.bars,
     )
 
 

@@ -136,11 +136,14 @@ def test_wb_trials_lists_a_familys_runs(sample_store, data_dir, capsys):
         wb("sweep", "--strategy", "sma_crossover", "--symbols", "AAPL,GE", "--start",
            "2010-01-01", "--grid", f"fast={fast}", "--grid", "slow=50", "--json")  # fmt: skip
 
+    wb("backtest", "--strategy", "sma_crossover", "--symbols", "GE,AAPL", "--start",
+       "2010-01-01", "--param", "fast=30", "--param", "slow=50", "--json")  # fmt: skip
+
     text = wb("trials", "--strategy", "sma_crossover")
     listed = json.loads(wb("trials", "--strategy", "sma_crossover", "--json"))
 
-    assert "sma_crossover on AAPL,GE (1d): 3 combinations in the ledger since" in text
-    assert [(r["combinations"], r["new_combinations"], r["in_ledger"]) for r in listed] == [
-        (2, 2, 2),
-        (2, 1, 3),
-    ]
+    # A backtest by hand is a trial too; its universe in another order is the same family.
+    assert "sma_crossover on AAPL,GE (1d): 4 combinations in the ledger since" in text
+    assert [
+        (r["kind"], r["combinations"], r["new_combinations"], r["in_ledger"]) for r in listed
+    ] == [("sweep", 2, 2, 2), ("sweep", 2, 1, 3), ("backtest", 1, 1, 4)]

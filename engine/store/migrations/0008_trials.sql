@@ -1,6 +1,6 @@
--- The trial ledger: every run that evaluated parameter combinations (a sweep, a validation,
--- a notebook run, on this machine or Ray), per family: a strategy on a universe (its symbols
--- as a set) at a bar size. Owner: engine.research.trials. Times are UTC.
+-- The trial ledger: every run that evaluated parameter combinations (a backtest, a sweep, a
+-- validation, a notebook run, on this machine or Ray), per family: a strategy on a universe
+-- (its symbols as a set) at a bar size. Owner: engine.research.trials. Times are UTC.
 CREATE SEQUENCE trial_runs_seq;
 CREATE TABLE trial_runs (
     id            BIGINT PRIMARY KEY DEFAULT nextval('trial_runs_seq'),
@@ -8,7 +8,7 @@ CREATE TABLE trial_runs (
     strategy      VARCHAR NOT NULL,
     universe      JSON NOT NULL,          -- the symbols, sorted
     bar_size      VARCHAR NOT NULL,
-    kind          VARCHAR NOT NULL,       -- 'sweep', 'walk_forward', 'validation'
+    kind          VARCHAR NOT NULL,       -- 'backtest', 'sweep', 'walk_forward', 'validation'
     combinations  INTEGER NOT NULL,       -- combinations this run evaluated
     new_combinations INTEGER NOT NULL,    -- of those, the ones the family had never tried
     grid_digest   VARCHAR NOT NULL,       -- sha256 of the run's sorted combination hashes, 16 hex

@@ -54,7 +54,9 @@ def summary_row(record) -> dict:
         "deflated_sharpe": evidence.deflated_sharpe if evidence else None,
         "pbo": evidence.pbo if evidence else None,
         "lookahead": ("passed" if evidence.lookahead_passed else "FAILED") if evidence else "—",
-        "trials": evidence.n_trials if evidence else None,
+        "trials": (evidence.trials.in_ledger if evidence.trials else evidence.n_trials)
+        if evidence
+        else None,
         "updated_at": record.updated_at,
         "created_by": record.created_by,
     }
@@ -76,7 +78,9 @@ st.dataframe(
         "strategy": "Strategy",
         "universe": "Universe",
         "lookahead": "Look-ahead",
-        "trials": "Trials",
+        "trials": st.column_config.NumberColumn(
+            "Trials", help="Combinations its family has tried (the trial ledger)"
+        ),
         "created_by": "Proposed by",
         "oos_sharpe": st.column_config.NumberColumn("OOS Sharpe", format="%.2f"),
         "oos_max_drawdown": st.column_config.NumberColumn("OOS max DD", format="percent"),

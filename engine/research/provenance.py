@@ -20,6 +20,7 @@ import ast
 import hashlib
 import importlib.util
 import platform
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -228,6 +229,8 @@ def _imports(tree: ast.AST, module: str) -> set[str]:
 
 
 def _is_module(name: str) -> bool:
+    if name in sys.modules:
+        return True
     try:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError, AttributeError):
@@ -235,14 +238,26 @@ def _is_module(name: str) -> bool:
 
 
 def _tree(name: str) -> ast.Module | None:
+    path = _source_file(name)
+    if path is None:
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return ast.parse(handle.read())
+
+
+def _source_file(name: str) -> str | None:
+    """The .py file of module ``name``: as loaded (a user's strategy may be loaded from a path
+    no import finds), else as an import would find it."""
+    loaded = getattr(sys.modules.get(name), "__file__", None)
+    if loaded:
+        return loaded if loaded.endswith(".py") else None
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return None
-    with open(spec.origin, encoding="utf-8") as handle:
-        return ast.parse(handle.read())
+    return spec.origin
 
 
 def _module_hash(name: str) -> str:

@@ -495,6 +495,13 @@ def strategies(store) -> list:
     return list_configs(store)
 
 
+def code_drift(config):
+    """How the code that would trade ``config`` differs from what validated it (None: it does not)."""
+    from engine.research.provenance import code_drift as drift
+
+    return drift(config) if config.evidence is not None else None
+
+
 @_one_connection
 def config_events(store, config_id: str, limit: int = 50) -> pd.DataFrame:
     """The lifecycle history of one config: who moved it where, and why."""

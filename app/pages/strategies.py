@@ -54,7 +54,9 @@ def summary_row(record) -> dict:
         "deflated_sharpe": evidence.deflated_sharpe if evidence else None,
         "pbo": evidence.pbo if evidence else None,
         "lookahead": ("passed" if evidence.lookahead_passed else "FAILED") if evidence else "—",
-        "trials": evidence.n_trials if evidence else None,
+        "trials": (evidence.trials.in_ledger if evidence.trials else evidence.n_trials)
+        if evidence
+        else None,
         "updated_at": record.updated_at,
         "created_by": record.created_by,
     }
@@ -76,7 +78,9 @@ st.dataframe(
         "strategy": "Strategy",
         "universe": "Universe",
         "lookahead": "Look-ahead",
-        "trials": "Trials",
+        "trials": st.column_config.NumberColumn(
+            "Trials", help="Combinations its family has tried (the trial ledger)"
+        ),
         "created_by": "Proposed by",
         "oos_sharpe": st.column_config.NumberColumn("OOS Sharpe", format="%.2f"),
         "oos_max_drawdown": st.column_config.NumberColumn("OOS max DD", format="percent"),
@@ -131,13 +135,73 @@ with left:
         st.dataframe(metrics, width="stretch", key="evidence_metrics")
         st.caption(
             f"Walk-forward on {evidence.data_start} to {evidence.data_end}, objective "
-            f"{evidence.objective}, {evidence.n_trials} combinations tried. Deflated Sharpe "
+            f"{evidence.objective}, "
+            + (
+                evidence.trials.describe()
+                if evidence.trials
+                else f"{evidence.n_trials} combinations tried"
+            )
+            + ". Deflated Sharpe "
             f"{views.pct(evidence.deflated_sharpe, digits=0) if evidence.deflated_sharpe is not None else 'n/a'}, "
             f"PBO {views.pct(evidence.pbo, digits=0) if evidence.pbo is not None else 'n/a'}, "
             f"look-ahead {'passed' if evidence.lookahead_passed else 'FAILED'}"
             + (f" ({evidence.lookahead_detail})" if evidence.lookahead_detail else "")
+            + (
+                f", warm-up {'passed' if evidence.warmup_passed else 'FAILED'}"
+                if evidence.warmup_passed is not None
+                else ""
+            )
             + "."
         )
+        if evidence.confidence:
+            st.markdown("###### Confidence (out of sample)")
+            spread = evidence.confidence
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        name: figure.model_dump()
+                        for name, figure in (
+                            ("Sharpe", spread.sharpe),
+                            ("max drawdown", spread.max_drawdown),
+                            ("profit factor", spread.profit_factor),
+                            ("max drawdown, trades reshuffled", spread.reshuffled_drawdown),
+                        )
+                    }
+                ).T.rename(columns={"p05": "5th pct", "median": "median", "p95": "95th pct"}),
+                width="stretch",
+                key="confidence_table",
+            )
+            st.caption(spread.method)
+        origin = evidence.provenance
+        with st.expander("Where it came from (bars, code, libraries, notebook run)"):
+            if origin is None:
+                st.caption("Not recorded: validated before the workbench kept provenance.")
+            else:
+                drift = facade.code_drift(record.config)
+                if drift is None:
+                    st.success("The code that would trade it is the code it was validated on.")
+                else:
+                    st.warning(drift.text)
+                st.markdown(
+                    f"Bars `{origin.bars_sha256[:16]}` · code `{origin.source_sha256}` · engine "
+                    f"{origin.engine_version} · "
+                    + ", ".join(f"{k} {v}" for k, v in origin.libraries.items() if v)
+                )
+                if origin.run_id:
+                    st.markdown(
+                        f"Notebook run `{origin.run_id}`: {origin.notebook} → "
+                        f"`{origin.executed_notebook}`"
+                    )
+                for name, sha in origin.artifacts.items():
+                    st.markdown(f"{name}: `{sha}`")
+                st.dataframe(
+                    pd.DataFrame(
+                        {"module": list(origin.sources), "hash": list(origin.sources.values())}
+                    ),
+                    hide_index=True,
+                    width="stretch",
+                    key="sources_table",
+                )
     else:
         views.empty_state("No evidence: this config was never walked forward.")
 with right:

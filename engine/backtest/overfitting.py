@@ -83,15 +83,26 @@ def per_bar_sharpe(returns: pd.DataFrame | np.ndarray) -> np.ndarray:
         return np.where(std > 0, mean / std, 0.0)
 
 
-def deflated_sharpe_of_trials(trial_returns: pd.DataFrame, selected=None) -> float:
+def deflated_sharpe_of_trials(
+    trial_returns: pd.DataFrame, selected=None, n_trials: int | None = None
+) -> float:
     """The deflated Sharpe of one trial of a sweep, given all trials' per-bar returns.
 
     ``selected`` is the chosen trial: its column label, or its params as a dict (e.g. a
     walk-forward's ``result.params``, matched against the columns' level names). None
     takes the trial with the best Sharpe, which is what selecting by Sharpe over the full
-    history would pick.
+    history would pick. ``n_trials`` is how many combinations were tried in all, e.g. a
+    family's trial ledger (default: the columns); the spread of the Sharpe ratios is
+    estimated from the columns given.
     """
     _check_trials(trial_returns, min_trials=1)
+    if n_trials is None:
+        n_trials = trial_returns.shape[1]
+    if n_trials < trial_returns.shape[1]:
+        raise InputError(
+            f"n_trials={n_trials} is fewer than the {trial_returns.shape[1]} trials given",
+            hint="count every combination tried, these included",
+        )
     sharpes = per_bar_sharpe(trial_returns)
     if selected is None:
         position = int(np.argmax(sharpes))
@@ -110,7 +121,7 @@ def deflated_sharpe_of_trials(trial_returns: pd.DataFrame, selected=None) -> flo
     flat = np.std(chosen) == 0
     return deflated_sharpe_ratio(
         float(sharpes[position]),
-        n_trials=trial_returns.shape[1],
+        n_trials=n_trials,
         sharpe_variance=variance,
         n_obs=len(chosen),
         skew=0.0 if flat else float(stats.skew(chosen)),

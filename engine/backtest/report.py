@@ -247,3 +247,30 @@ def walk_forward_figure(result) -> go.Figure:
         showlegend=False,
     )
     return figure
+
+
+def confidence_figure(spread) -> go.Figure:
+    """Histograms of the bootstrap out-of-sample Sharpe and max drawdown, and of the max
+    drawdown with the trades reshuffled, each with its 5th and 95th percentiles marked.
+
+    ``spread`` is an :class:`~engine.backtest.confidence.OutOfSampleConfidence`.
+    """
+    panels = [
+        ("Sharpe (bootstrap)", spread.sharpe, 1.0),
+        ("max drawdown % (bootstrap)", spread.max_drawdown, 100.0),
+        ("max drawdown % (trades reshuffled)", spread.reshuffled_drawdown, 100.0),
+    ]
+    figure = make_subplots(rows=1, cols=3, subplot_titles=[title for title, _, _ in panels])
+    for column, (title, draws, scale) in enumerate(panels, start=1):
+        values = draws[np.isfinite(draws)] * scale
+        if not len(values):
+            continue
+        figure.add_histogram(x=values, nbinsx=40, name=title, showlegend=False, row=1, col=column)
+        for quantile in np.percentile(values, [5, 95]):
+            figure.add_vline(x=quantile, line_dash="dot", line_color="gray", row=1, col=column)
+    figure.update_layout(
+        height=300,
+        margin={"l": 40, "r": 20, "t": 40, "b": 30},
+        title_text=f"Out of sample: {spread.resamples} draws, 5th and 95th percentiles dotted",
+    )
+    return figure

@@ -138,6 +138,7 @@ def backtest(ctx: Context, strategy, symbols, param_args, start, end, report, as
     run_settings = _settings(**settings)
     bars = load_bars(ctx.store(), split_symbols(symbols), _day(start), _day(end))
     result = run_backtest(bars, strategy, _params(param_args), run_settings)
+    _record_backtest(ctx, result)
     if report:
         write_report(result, report)
     if as_json:
@@ -236,6 +237,7 @@ def sweep(
     result = run_sweep(
         bars, strategy, grid, run_settings, per=per, progress=not as_json, executor=runner
     )
+    ledger = _record_sweep(ctx, result, bars, run_settings, executor)
     best = result.best(sort_by, n=len(result.table))
     if report:
         write_report(result, report, metric=sort_by)
@@ -248,6 +250,7 @@ def sweep(
                 "skipped": result.skipped,
                 "freq": run_settings.freq,
                 "table": best,
+                "trials": ledger,
                 "report": str(report) if report else None,
             }
         )
@@ -260,8 +263,28 @@ def sweep(
     )
     shown = best.head(top)
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if ledger is not None:
+        click.echo(f"trial ledger: {ledger.describe()} (wb trials --strategy {result.strategy})")
     if report:
         click.echo(f"report: {report}")
+
+
+def _record_backtest(ctx: Context, result) -> None:
+    """Count the backtest's combination in its family's trial ledger."""
+    from engine.cli.configs import _actor
+    from engine.research.trials import record_backtest
+
+    record_backtest(ctx.store(), result, actor=_actor(None) or "cli")
+
+
+def _record_sweep(ctx: Context, result, bars, settings, executor: str):
+    """The family's trial count with this sweep recorded (None if the store stayed busy)."""
+    from engine.cli.configs import _actor
+    from engine.research.trials import record_sweep
+
+    return record_sweep(
+        ctx.store(), result, bars, settings, actor=_actor(None) or "cli", executor=executor
+    )
 
 
 COMMANDS = [backtest, sweep]

@@ -188,8 +188,13 @@ def _verdict_text(record, verdict, path) -> str:
         f"  out of sample: Sharpe {_fmt(oos.get('sharpe'))}, max drawdown "
         f"{_pct(oos.get('max_drawdown'))}, {_fmt(oos.get('trades'), '.0f')} trades, "
         f"total return {_pct(oos.get('total_return'))}; in sample: Sharpe {_fmt(ins.get('sharpe'))}",
-        f"  guards: deflated Sharpe {_fmt(evidence.deflated_sharpe)} over {evidence.n_trials} trials, "
-        f"PBO {_fmt(evidence.pbo)}, look-ahead {'passed' if evidence.lookahead_passed else 'FAILED'}",
+        f"  guards: deflated Sharpe {_fmt(evidence.deflated_sharpe)} "
+        f"({_trials_text(evidence)}), PBO {_fmt(evidence.pbo)}",
+        f"  peeking: look-ahead {'passed' if evidence.lookahead_passed else 'FAILED'}, warm-up "
+        f"{_passed(evidence.warmup_passed)}",
+        *_classifier_lines(evidence),
+        *_confidence_lines(evidence),
+        *_provenance_lines(evidence),
     ]
     if record.status != verdict.status:
         lines.append(f"  status stays {record.status}: a trader has already acted on this config")
@@ -201,6 +206,61 @@ def _verdict_text(record, verdict, path) -> str:
     if record.status == "validated":
         lines.append(f"  next: wb configs approve {record.config_id} --reason '...'")
     return "\n".join(lines)
+
+
+def _trials_text(evidence) -> str:
+    if evidence.trials is None:
+        return f"{evidence.n_trials} tried in this run, no trial ledger"
+    return evidence.trials.describe()
+
+
+def _passed(flag) -> str:
+    return "not run" if flag is None else "passed" if flag else "FAILED"
+
+
+def _classifier_lines(evidence) -> list[str]:
+    oos = evidence.out_of_sample
+    if "auc" not in oos:
+        return []
+    return [
+        f"  classifier out of sample: AUC {_fmt(oos.get('auc'), '.3f')}, precision at the "
+        f"threshold {_pct(oos.get('precision_at_threshold'))} (base rate "
+        f"{_pct(oos.get('base_rate'))})"
+    ]
+
+
+def _confidence_lines(evidence) -> list[str]:
+    spread = evidence.confidence
+    if spread is None:
+        return []
+
+    def interval(figure, spec) -> str:
+        return f"{_fmt(figure.p05, spec)} .. {_fmt(figure.p95, spec)}"
+
+    return [
+        f"  90% intervals (bootstrap): Sharpe {interval(spread.sharpe, '.2f')}, max drawdown "
+        f"{interval(spread.max_drawdown, '.1%')}, profit factor "
+        f"{interval(spread.profit_factor, '.2f')}; trades reshuffled: max drawdown "
+        f"{interval(spread.reshuffled_drawdown, '.1%')}"
+    ]
+
+
+def _provenance_lines(evidence) -> list[str]:
+    origin = evidence.provenance
+    if origin is None:
+        return ["  provenance: not recorded (validated before the workbench kept it)"]
+    libraries = ", ".join(f"{k} {v}" for k, v in origin.libraries.items() if v)
+    lines = [
+        f"  provenance: bars {origin.bars_sha256[:12]}, code {origin.source_sha256} over "
+        f"{len(origin.sources)} modules, engine {origin.engine_version}; {libraries}"
+    ]
+    if origin.run_id:
+        lines.append(
+            f"  notebook run {origin.run_id}: {origin.notebook or '?'} -> "
+            f"{origin.executed_notebook or 'no executed notebook'}"
+        )
+    lines += [f"  artifact {name}: {sha}" for name, sha in origin.artifacts.items()]
+    return lines
 
 
 def _fmt(value, spec: str = ".2f") -> str:
@@ -264,19 +324,47 @@ def show(ctx: Context, config_id, as_json):
     store = ctx.store()
     record = get_config(store, config_id)
     history = read_events(store, kinds=["config."], subject=record.config_id)
+    drift = _code_drift(record.config)
     if as_json:
         events = [
             {**row, "payload": json.loads(row["payload"])} for row in history.to_dict("records")
         ]
-        emit_json({**record.summary(), "config": record.config, "history": events})
+        emit_json(
+            {
+                **record.summary(),
+                "config": record.config,
+                "code": {"unchanged": drift is None, "drift": drift.text if drift else None},
+                "history": events,
+            }
+        )
         return
     click.echo(record_yaml(record), nl=False)
+    evidence = record.config.evidence
+    if evidence is not None:
+        click.echo("# where it came from:")
+        for line in _provenance_lines(evidence) + _confidence_lines(evidence):
+            click.echo("# " + line.strip())
+        click.echo(f"# trials: {_trials_text(evidence)}")
+        click.echo(
+            "# code: "
+            + (
+                "the code that would trade it is the code it was validated on"
+                if drift is None
+                else drift.text
+            )
+        )
     click.echo("# history (newest first):")
     for event in history.itertuples():
         click.echo(
             f"#   {event.ts:%Y-%m-%d %H:%M:%S}  {event.kind:18}  by {event.actor}: "
             f"{_why(event.payload)}"
         )
+
+
+def _code_drift(config):
+    from engine.research.provenance import code_drift
+
+    return code_drift(config) if config.evidence is not None else None
 
 
 def _why(payload: str) -> str:
@@ -309,4 +397,59 @@ _action_command(
 _action_command("resume", "Resume paused config CONFIG_ID: it is approved again.")
 _action_command("retire", "Retire config CONFIG_ID for good.")
 
-COMMANDS = [validate, configs]
+# -- wb trials ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--strategy", required=True, help="Strategy name, e.g. sma_crossover.")
+@click.option(
+    "--symbols",
+    help="The family's universe, comma-separated, any order [default: every universe tried].",
+)
+@json_option
+@pass_context
+def trials(ctx: Context, strategy, symbols, as_json):
+    """List the trial ledger of STRATEGY: every run that evaluated its parameter combinations.
+
+    The deflated Sharpe of a validation counts the distinct combinations of its family (the
+    strategy on the same symbols): each run's new ones add up to the ledger's count.
+    """
+    from engine.research.trials import family_runs
+    from engine.strategies import get
+
+    name = get(strategy).name
+    runs = family_runs(ctx.store(), name, split_symbols(symbols))
+    if as_json:
+        emit_json(runs.to_dict("records"))
+        return
+    if runs.empty:
+        where = f" on {symbols}" if symbols else ""
+        click.echo(f"no trials of {name}{where} recorded yet; wb sweep and wb validate record them")
+        return
+    for family_id, family in runs.groupby("family_id", sort=False):
+        first = family.iloc[0]
+        click.echo(
+            f"{name} on {','.join(first['universe'])} ({first['bar_size']}): "
+            f"{int(family['new_combinations'].sum())} combinations in the ledger since "
+            f"{first['recorded_at']:%Y-%m-%d}  [family {family_id}]"
+        )
+        for run in family.itertuples():
+            grid = " ".join(
+                f"{k}={_values(v)}"
+                for k, v in run.grid.items()
+                if isinstance(v, list) and len(v) > 1
+            )
+            source = f"run {run.run_id}" if run.run_id else run.actor
+            click.echo(
+                f"  {run.recorded_at:%Y-%m-%d %H:%M}  {run.kind:12} {run.combinations:6} tried "
+                f"{run.new_combinations:6} new  {run.in_ledger:7} in ledger  {run.executor:5}  "
+                f"{source}  {grid}"
+            )
+
+
+def _values(values: list) -> str:
+    shown = ",".join(str(v) for v in values[:6])
+    return shown + (f",.. ({len(values)})" if len(values) > 6 else "")
+
+
+COMMANDS = [validate, configs, trials]

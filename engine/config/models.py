@@ -26,7 +26,7 @@ import hashlib
 import json
 import math
 import re
-from datetime import date
+from datetime import date, datetime
 from numbers import Number
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +105,84 @@ class FoldEvidence(pydantic.BaseModel):
         return self
 
 
+class TrialCount(pydantic.BaseModel):
+    """The combinations tried for a config: in its own run, and in its family's trial ledger.
+
+    The deflated Sharpe is deflated for ``in_ledger``: every distinct combination the family
+    (strategy, universe, bar size) has been evaluated with, by sweeps, validations, notebook
+    runs and Ray, since ``since`` -- this run's included.
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    this_run: int = Field(ge=1)
+    in_ledger: int = Field(ge=1)
+    #: When the family's first trial was recorded (UTC).
+    since: datetime
+    family: str
+
+    def describe(self) -> str:
+        """``12 tried in this run, 148 in the ledger since 2024-01-05``."""
+        return f"{self.this_run} tried in this run, {self.in_ledger} in the ledger since {self.since:%Y-%m-%d}"
+
+
+class Provenance(pydantic.BaseModel):
+    """Where a config came from: the exact bars, the code, the libraries, the notebook run."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    #: sha256 of the bars validated on (dates, symbols, OHLCV as given to the strategy).
+    bars_sha256: str
+    engine_version: str
+    #: sha256 over ``sources``: the code that computes its signals and applies its rules.
+    source_sha256: str
+    #: Each of those modules' own hash (of its code, comments and docstrings left out).
+    sources: dict[str, str] = Field(default_factory=dict)
+    #: Versions of the libraries that shape the results (vectorbt, numba, pandas, ...).
+    libraries: dict[str, str | None] = Field(default_factory=dict)
+    #: The notebook run that proposed it, its notebook and the executed copy, if any.
+    run_id: str | None = None
+    notebook: str | None = None
+    executed_notebook: str | None = None
+    #: Files the config trades besides code, by sha256 (e.g. a pinned model).
+    artifacts: dict[str, str] = Field(default_factory=dict)
+
+
+class Interval(pydantic.BaseModel):
+    """A figure's bootstrap distribution: its 5th percentile, median and 95th percentile."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    p05: float | None
+    median: float | None
+    p95: float | None
+
+    @field_validator("p05", "median", "p95", mode="before")
+    @classmethod
+    def _plain_number(cls, value: Any) -> Any:
+        return _clean_number(value)
+
+
+class Confidence(pydantic.BaseModel):
+    """How sure the out-of-sample figures are: bootstrap intervals, and trade-order luck.
+
+    ``sharpe`` and ``max_drawdown`` resample the out-of-sample bar returns in blocks
+    (``method`` says how); ``profit_factor`` resamples the out-of-sample trades;
+    ``reshuffled_drawdown`` is the max drawdown of the trades' P&L taken in random orders
+    (Monte Carlo), what the same trades could have cost in another sequence.
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    method: str
+    resamples: int = Field(ge=1)
+    seed: int
+    sharpe: Interval
+    max_drawdown: Interval
+    profit_factor: Interval
+    reshuffled_drawdown: Interval
+
+
 class Evidence(pydantic.BaseModel):
     """Why a config can be trusted: out-of-sample results and the overfitting guards.
 
@@ -113,6 +191,7 @@ class Evidence(pydantic.BaseModel):
     true Sharpe is above zero given ``n_trials`` combinations were tried (Bailey & Lopez de
     Prado); ``pbo`` the probability that the in-sample best is below the median out of
     sample. None means the figure could not be computed, which a policy treats as a failure.
+    ``n_trials`` counts this run's combinations; ``trials`` the family's ledger as well.
     """
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
@@ -133,6 +212,16 @@ class Evidence(pydantic.BaseModel):
     anchored: bool = False
     #: What could not be computed, and why (a figure left None says so here).
     warnings: list[str] = Field(default_factory=list)
+    # Added later: evidence stored before them loads with None (not recorded).
+    #: Whether signals from the declared warm-up on stayed put when the history began later.
+    warmup_passed: bool | None = None
+    warmup_detail: str = ""
+    #: This run's and the family's trial counts; the deflated Sharpe uses the latter.
+    trials: TrialCount | None = None
+    provenance: Provenance | None = None
+    confidence: Confidence | None = None
+    #: The validation policy's thresholds the config was judged by.
+    policy: dict[str, Any] | None = None
 
     @field_validator("in_sample", "out_of_sample", mode="before")
     @classmethod

@@ -124,7 +124,10 @@ class LiveLoop:
         ``next_bar`` is the session the loop steps next (orders decided for it are its own
         and are left to that step). Gives every difference found; an unexplained one raises
         :class:`OperatorError` unless the loop was started to adopt the broker's view.
+        A config whose code changed since it was validated raises an alert, and is refused
+        (InputError) when its validation policy requires re-validation.
         """
+        self._check_code()
         last = books.read_records(self.store, self.book, [], self.clock.now(), marks=False).book
         if last is not None and last.bar_date is not None:
             self.clock.at(last.bar_date)  # a replay resumes at the last session it finished
@@ -179,6 +182,30 @@ class LiveLoop:
         self.apply_commands(now)
         self._check_limits(books.read_controls(self.store))
         return found.differences
+
+    def _check_code(self) -> None:
+        """Alert on every config whose code changed since validation; refuse those whose policy says so."""
+        from engine.research.provenance import code_drift
+
+        refused = []
+        for config in self.configs:
+            drift = code_drift(config)
+            if drift is None:
+                continue
+            if drift.unknown:  # validated before code was recorded: worth a line, not an alert
+                log.warning("%s", drift.text)
+                continue
+            self.notifier.send(
+                Alert("code_changed", drift.text, {"config_id": config.config_id, **drift.details})
+            )
+            if drift.refuse:
+                refused.append(drift)
+        if refused:
+            raise InputError(
+                "; ".join(drift.text for drift in refused),
+                hint="validate it again (wb validate) on the current code, approve the new "
+                "evidence, then start the loop",
+            )
 
     def _check_limits(self, controls: Controls) -> None:
         if self.gate.judges_session and not controls.limits.allow_outside_session:

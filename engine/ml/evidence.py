@@ -12,11 +12,12 @@ Every probability scored here comes from a model trained only on bars before it 
 is the share of wins among the bars whose probability is above the entry threshold: what
 an entry signal has been worth, against the base rate of wins among all bars scored.
 
-:func:`propose_ml` walks the strategy forward like any other proposal (its backtest
-metrics are those of trading the out-of-sample predictions), adds the classifier's
-figures to the evidence, trains the model to trade on the latest window, saves it next to
-the store as ``models/<sha256>.joblib``, and registers a config whose params pin that file
-and its hash: the live loop trades exactly that model and never retrains it.
+:func:`ml_evidence` is the strategy's evidence hook: every proposal of ``ml_classifier``
+(``wb validate``, the notebooks, :func:`propose_ml`) walks it forward like any other
+strategy (its backtest metrics are those of trading the out-of-sample predictions), and the
+hook adds the classifier's figures to the evidence, trains the model to trade on the latest
+window, saves it next to the store as ``models/<sha256>.joblib``, and pins that file and its
+hash in the config's params: the live loop trades exactly that model and never retrains it.
 """
 
 from __future__ import annotations
@@ -146,23 +147,21 @@ def propose_ml(
 ):
     """(the config, the policy's verdict, the classifier report): an ML proposal, registered.
 
-    As :func:`engine.research.propose.propose` for ``ml_classifier`` over ``grid``, plus:
-    the classifier's out-of-sample AUC and precision in the evidence, and the model to trade
-    trained on the latest window, saved in ``models_dir`` (default ``<data dir>/models``),
-    with its path and sha256 pinned in the config's params.
+    :func:`engine.research.propose.propose` for ``ml_classifier`` over ``grid`` (``wb
+    validate --strategy ml_classifier`` is the same), returning the classifier's report too:
+    its evidence hook (:func:`ml_evidence`) adds the out-of-sample AUC and precision and pins
+    the model trained on the latest window, saved in ``models_dir`` (default
+    ``<data dir>/models``).
     """
-    from engine.config.models import Evidence, StrategyConfig
-    from engine.research.propose import build_proposal
-    from engine.research.registry import save_proposal
-    from engine.research.validation import evaluate
-    from engine.strategies import get, make_params
+    from engine.research.propose import build_proposal, judge
 
-    _check_grid_is_not_pinned(grid)
-    walked = build_proposal(
+    proposal = build_proposal(
+        store,
         bars,
         STRATEGY,
         grid,
         settings,
+        policy,
         folds=folds,
         objective=objective,
         anchored=anchored,
@@ -171,16 +170,38 @@ def propose_ml(
         notes=notes,
         progress=progress,
         executor=executor,
+        models_dir=models_dir,
     )
-    evidence = walked.evidence
-    params = make_params(get(STRATEGY), walked.params)
-    first_test = evidence.folds[0].test_start if evidence.folds else None
+    verdict = judge(store, proposal.config, policy, actor)
+    return proposal.config, verdict, proposal.addition.report
+
+
+def ml_evidence(context):
+    """The classifier's part of a proposal's evidence (an :class:`EvidenceAddition`).
+
+    Scores the chosen params' walk-forward models over the out-of-sample windows, trains the
+    model to trade on the latest window, saves it as ``models/<sha256>.joblib`` and pins its
+    path and hash in the params the config trades.
+    """
+    from engine.research.propose import EvidenceAddition
+
+    params = context.params
+    first_test = context.folds[0].test_start if context.folds else None
+    bars = context.bars
     report = classifier_report(bars, params, start=first_test, end=bars.index[-1])
     saved = train_final_model(bars, TrainingPlan.from_params(params))
-    directory = Path(models_dir) if models_dir is not None else store.data_dir / MODELS_DIR
+    if context.models_dir is not None:
+        directory = context.models_dir
+    elif context.store is not None:
+        directory = context.store.data_dir / MODELS_DIR
+    else:
+        raise InputError(
+            "the ML proposal needs somewhere to save its model",
+            hint="pass a store or models_dir",
+        )
     path, sha256 = save_model(saved, directory)
 
-    warnings = list(evidence.warnings)
+    warnings = []
     if report.auc is None:
         warnings.append("out-of-sample AUC not computed: only one class among the scored bars")
     if report.precision is None:
@@ -188,31 +209,18 @@ def propose_ml(
             f"precision not computed: no out-of-sample probability was above "
             f"{params.entry_probability}"
         )
-    evidence = Evidence.model_validate(
-        {
-            **evidence.model_dump(),
-            "out_of_sample": {**evidence.out_of_sample, **report.metrics()},
-            "warnings": warnings,
-        }
+    return EvidenceAddition(
+        params={**params.model_dump(), "model_file": str(path.resolve()), "model_sha256": sha256},
+        out_of_sample=report.metrics(),
+        warnings=warnings,
+        notes=(
+            f"model {sha256[:12]}: {params.classifier}, trained on {saved.train_start:%Y-%m-%d}.."
+            f"{saved.train_end:%Y-%m-%d} ({saved.rows} rows), trades from "
+            f"{saved.trained_through:%Y-%m-%d}"
+        ),
+        artifacts={"model": sha256},
+        report=report,
     )
-    pinned = {**params.model_dump(), "model_file": str(path.resolve()), "model_sha256": sha256}
-    model_note = (
-        f"model {sha256[:12]}: {params.classifier}, trained on {saved.train_start:%Y-%m-%d}.."
-        f"{saved.train_end:%Y-%m-%d} ({saved.rows} rows), trades from {saved.trained_through:%Y-%m-%d}"
-    )
-    config = StrategyConfig(
-        strategy=walked.strategy,
-        params=pinned,
-        universe=walked.universe,
-        bar_size=walked.bar_size,
-        settings=walked.settings,
-        created_by=walked.created_by,
-        notes="\n".join(part for part in (walked.notes, model_note) if part),
-        evidence=evidence,
-    )
-    verdict = evaluate(config.evidence, policy)
-    save_proposal(store, config, verdict, actor)
-    return config, verdict, report
 
 
 def _check_grid_is_not_pinned(grid: Mapping[str, Sequence[Any]]) -> None:
@@ -223,3 +231,14 @@ def _check_grid_is_not_pinned(grid: Mapping[str, Sequence[Any]]) -> None:
             hint="leave model_file and model_sha256 out of the grid; propose_ml pins the model "
             "it trains",
         )
+
+
+def _register() -> None:
+    from engine.research.propose import EvidenceHook, register_evidence_hook
+
+    register_evidence_hook(
+        STRATEGY, EvidenceHook(add=ml_evidence, check_grid=_check_grid_is_not_pinned)
+    )
+
+
+_register()

@@ -20,9 +20,15 @@ max_pbo                   0.4      probability of backtest overfitting; 0.5 is a
                                    flip (the selection would add nothing)
 max_sharpe_degradation    0.5      the out-of-sample Sharpe may fall at most this
                                    fraction below the in-sample one
+min_sharpe_p05            off      the 5th percentile of the bootstrap out-of-sample
+                                   Sharpe must reach it (0: confidently above zero)
+max_drawdown_p95          off      the 95th percentile of the bootstrap out-of-sample
+                                   max drawdown may not exceed it
+revalidate_on_code_change off      the live loop refuses the config once the code that
+                                   computes its signals or applies its rules changes
 ========================  =======  =====================================================
 
-Look-ahead must pass: it is not a threshold and no policy can turn it off.
+Look-ahead and warm-up must pass: they are not thresholds and no policy can turn them off.
 """
 
 from __future__ import annotations
@@ -53,6 +59,9 @@ class ValidationPolicy(pydantic.BaseModel):
     min_deflated_sharpe: float = Field(0.95, ge=0, le=1)
     max_pbo: float = Field(0.4, ge=0, le=1)
     max_sharpe_degradation: float = Field(0.5, ge=0)
+    min_sharpe_p05: float | None = None
+    max_drawdown_p95: float | None = Field(None, gt=0, le=1)
+    revalidate_on_code_change: bool = False
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "the policy") -> ValidationPolicy:
@@ -100,12 +109,15 @@ def evaluate(evidence: Evidence | None, policy: ValidationPolicy) -> Verdict:
         reason
         for check in (
             _lookahead,
+            _warmup,
             _oos_sharpe,
             _drawdown,
             _trades,
             _deflated_sharpe,
             _pbo,
             _degradation,
+            _sharpe_p05,
+            _drawdown_p95,
         )
         if (reason := check(evidence, policy)) is not None
     ]
@@ -122,6 +134,18 @@ def _lookahead(evidence: Evidence, policy: ValidationPolicy) -> str | None:
     return (
         "look-ahead check failed: its past signals change when future bars are removed, "
         f"so its backtest used information it could not have had{detail}"
+    )
+
+
+def _warmup(evidence: Evidence, policy: ValidationPolicy) -> str | None:
+    if evidence.warmup_passed:
+        return None
+    if evidence.warmup_passed is None:
+        return "the warm-up check was not run, so signals may depend on where the data begins"
+    detail = f": {evidence.warmup_detail}" if evidence.warmup_detail else ""
+    return (
+        "warm-up check failed: its signals change when the history starts later, so the live "
+        f"loop would not trade as its backtest did{detail}"
     )
 
 
@@ -172,9 +196,11 @@ def _deflated_sharpe(evidence: Evidence, policy: ValidationPolicy) -> str | None
             f"{policy.min_deflated_sharpe:.2f}"
         )
     if dsr < policy.min_deflated_sharpe:
+        tried = evidence.trials.in_ledger if evidence.trials else evidence.n_trials
+        where = f" ({evidence.trials.describe()})" if evidence.trials else ""
         return (
             f"deflated Sharpe {dsr:.2f} is below the minimum {policy.min_deflated_sharpe:.2f}: "
-            f"with {evidence.n_trials} combinations tried, the edge may be luck"
+            f"with {tried} combinations tried{where}, the edge may be luck"
         )
     return None
 
@@ -206,5 +232,39 @@ def _degradation(evidence: Evidence, policy: ValidationPolicy) -> str | None:
         return (
             f"out-of-sample Sharpe {out_of_sample:.2f} is {degradation:.0%} below the "
             f"in-sample {in_sample:.2f}, more than the {policy.max_sharpe_degradation:.0%} allowed"
+        )
+    return None
+
+
+def _sharpe_p05(evidence: Evidence, policy: ValidationPolicy) -> str | None:
+    if policy.min_sharpe_p05 is None:
+        return None
+    low = evidence.confidence.sharpe.p05 if evidence.confidence else None
+    if low is None:
+        return (
+            "the out-of-sample Sharpe's bootstrap interval is not available, so its 5th "
+            f"percentile cannot be held to the minimum {policy.min_sharpe_p05:.2f}"
+        )
+    if low < policy.min_sharpe_p05:
+        return (
+            f"the out-of-sample Sharpe's 5th percentile (bootstrap) is {low:.2f}, below the "
+            f"minimum {policy.min_sharpe_p05:.2f}: the edge is not confidently there"
+        )
+    return None
+
+
+def _drawdown_p95(evidence: Evidence, policy: ValidationPolicy) -> str | None:
+    if policy.max_drawdown_p95 is None:
+        return None
+    high = evidence.confidence.max_drawdown.p95 if evidence.confidence else None
+    if high is None:
+        return (
+            "the out-of-sample max drawdown's bootstrap interval is not available, so its 95th "
+            f"percentile cannot be held to the limit {policy.max_drawdown_p95:.1%}"
+        )
+    if high > policy.max_drawdown_p95:
+        return (
+            f"the out-of-sample max drawdown's 95th percentile (bootstrap) is {high:.1%}, "
+            f"deeper than the limit {policy.max_drawdown_p95:.1%}"
         )
     return None

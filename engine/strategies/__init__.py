@@ -11,14 +11,19 @@
 
 Call strategies through :func:`compute_signals` (one params set) or
 :func:`signals_for_grid` (a sweep): both check what the strategy returns. Write your own
-with :func:`register` and prove it with :func:`check_lookahead`.
+with :func:`register` and prove it with :func:`check_lookahead` and :func:`check_warmup`.
 """
 
 from engine.strategies import builtins  # noqa: F401  (importing it registers the built-ins)
 from engine.strategies.base import Signals, Strategy, StrategyError, StrategyParams
 from engine.strategies.grid import grid_columns, signals_for_grid
 from engine.strategies.guard import compute_signals
-from engine.strategies.lookahead import LookaheadResult, check_lookahead
+from engine.strategies.lookahead import (
+    LookaheadResult,
+    WarmupResult,
+    check_lookahead,
+    check_warmup,
+)
 from engine.strategies.registry import get, make_params, names, register
 
 __all__ = [
@@ -27,7 +32,9 @@ __all__ = [
     "Strategy",
     "StrategyError",
     "StrategyParams",
+    "WarmupResult",
     "check_lookahead",
+    "check_warmup",
     "compute_signals",
     "get",
     "grid_columns",

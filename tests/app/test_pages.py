@@ -117,6 +117,33 @@ def test_strategies_page_lists_the_registry_with_its_evidence(on_seeded):
     assert "Failed validation: PBO 0.70 is above 0.50" in [w.value for w in at.warning]
 
 
+def test_strategies_page_shows_confidence_provenance_and_a_change_of_code(on_seeded):
+    from engine.config.models import Confidence, Interval, StrategyConfig
+    from engine.research.registry import save_proposal
+    from engine.research.validation import Verdict
+    from tests.config.factories import make_evidence
+    from tests.research.test_provenance import _config_validated_on, _stale_code
+
+    stale = _config_validated_on(*_stale_code(), revalidate=False)
+    interval = Interval(p05=-0.1, median=0.6, p95=1.2)
+    evidence = make_evidence(
+        provenance=stale.evidence.provenance,
+        confidence=Confidence(method="stationary block bootstrap", resamples=2000, seed=19,
+                              sharpe=interval, max_drawdown=interval, profit_factor=interval,
+                              reshuffled_drawdown=interval),  # fmt: skip
+    )
+    config = StrategyConfig(**{**stale.model_dump(exclude={"evidence"}), "evidence": evidence})
+    save_proposal(on_seeded, config, Verdict(status="validated"), actor="ana")
+
+    at = page(open_app(), "strategies")
+    at.selectbox(key="cfg_chosen").set_value(config.config_id).run()
+
+    confidence = next(e.value for e in at.dataframe if "5th pct" in e.value.columns)
+    assert confidence.loc["Sharpe", "5th pct"] == -0.1
+    assert any("changed: engine.strategies.builtins.sma_crossover" in w.value for w in at.warning)
+    assert "Bars `bbbbbbbbbbbbbbbb`" in texts(at)
+
+
 def test_research_page_lists_runs_with_status_and_parameters(on_seeded):
     at = page(open_app(), "research")
     runs = table(at, "runs_table")

@@ -35,6 +35,7 @@ def make_evidence(**changes: Any) -> Evidence:
         "pbo": 0.1,
         "lookahead_passed": True,
         "lookahead_detail": "12 points checked",
+        "warmup_passed": True,
         "n_trials": 40,
         "data_start": date(2004, 1, 2),
         "data_end": date(2013, 12, 31),

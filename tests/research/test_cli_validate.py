@@ -115,3 +115,28 @@ def test_a_misspelled_policy_threshold_is_named(wb, tmp_path):
     code, _, err = wb(*VALIDATE, "--policy", str(policy))
     assert code == 2
     assert "unknown field 'min_oos_sharp': did you mean 'min_oos_sharpe'" in err
+
+
+@pytest.mark.slow
+def test_validate_gives_the_ml_classifier_its_own_evidence(wb, data_dir):
+    from engine.ml.model import file_sha256
+
+    small = ["train_bars=252", "boosting_rounds=20", "max_depth=2", "entry_probability=0.55,0.6"]
+    grid = [arg for value in small for arg in ("--grid", value)]
+    args = ["validate", "--strategy", "ml_classifier", "--symbols", "AAPL,GE,CAT", *grid,
+            "--folds", "2", "--user", "ana"]  # fmt: skip
+
+    code, out, err = wb(*args, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    oos, params = result["evidence"]["out_of_sample"], result["params"]
+    assert 0.3 < oos["auc"] < 0.7  # out of sample, on real bars: little skill, but scored
+    assert oos["precision_at_threshold"] is not None and oos["scored_predictions"] > 500
+    # The model the config trades is pinned by its hash, in the params and the provenance.
+    assert file_sha256(params["model_file"]) == params["model_sha256"]
+    assert result["evidence"]["provenance"]["artifacts"] == {"model": params["model_sha256"]}
+
+    code, text, err = wb(*args)
+    assert code == 0, err
+    assert "classifier out of sample: AUC" in text
+    assert f"artifact model: {params['model_sha256']}" in text

@@ -9,7 +9,10 @@ Rebalance days are fixed by the calendar, not by where the data starts: weekdays
 counted from Monday 2000-01-03 in blocks of ``rebalance_every``, and the first bar of each
 block rebalances (``rebalance_every=5``: the first trading day of each week). So a backtest
 over years and the live loop over its short recent history rebalance on the same days.
-A symbol with no bar on a rebalance day keeps its place until it trades again.
+A symbol with no bar on a rebalance day keeps its place until it trades again. There is no
+signal before the warm-up (``lookback`` bars and one block of rebalance days): a symbol
+already in the top set when the data begins has not *joined* it, so a backtest, like a live
+loop started today, buys only the symbols that join after that.
 """
 
 from __future__ import annotations
@@ -43,11 +46,17 @@ def rebalance_days(index: pd.DatetimeIndex, every: int) -> np.ndarray:
     return np.r_[True, block[1:] != block[:-1]] if len(block) else np.zeros(0, dtype=bool)
 
 
+def _warmup(params: MomentumRotationParams) -> int:
+    # The first rebalance with a trailing return marks every top symbol as joining, only
+    # because nothing was ranked before it: one more block of rebalance days settles that.
+    return params.lookback + params.rebalance_every
+
+
 @register(
     "momentum_rotation",
     MomentumRotationParams,
     "Cross-sectional momentum: hold the top N symbols by trailing return, re-ranked on a fixed schedule.",
-    warmup=lambda p: p.lookback,
+    warmup=_warmup,
 )
 def momentum_rotation(bars: Bars, params: MomentumRotationParams) -> Signals:
     """Entries when a symbol joins the top set on a rebalance day; exits when it leaves."""
@@ -74,6 +83,11 @@ def momentum_rotation(bars: Bars, params: MomentumRotationParams) -> Signals:
     exits = np.zeros(close.shape, dtype=bool)
     entries[rebalance] = held & ~was_held
     exits[rebalance] = was_held & ~held
+    # Before the warm-up, "joining the top set" would mean "the data began": the backtest
+    # gives no signal there, as the live loop, which waits out the warm-up, gives none.
+    unsettled = slice(0, min(_warmup(params), len(close)))
+    entries[unsettled] = False
+    exits[unsettled] = False
     entries = pd.DataFrame(entries, index=close.index, columns=close.columns)
     exits = pd.DataFrame(exits, index=close.index, columns=close.columns)
     return Signals(entries=entries, exits=exits)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.data.sources import _is_network_failure
+from engine.data.sources.yahoo import is_network_failure
 from engine.errors import InputError
 from engine.store.events import append_event, utcnow
 
@@ -241,4 +241,4 @@ def refresh(store, symbols: list[str], *, actor: str, fetch: Fetch | None = None
 def _unreachable(exc: Exception) -> bool:
     """True when ``exc`` means Yahoo is out of reach for now (network, rate limit)."""
     names = {cls.__name__ for cls in type(exc).__mro__}
-    return _is_network_failure(exc) or "YFRateLimitError" in names
+    return is_network_failure(exc) or "YFRateLimitError" in names

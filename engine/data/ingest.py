@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -27,7 +26,7 @@ from engine.data.repository import last_stored, stored_splits
 from engine.data.sources._common import served
 from engine.data.staging import Staged, table_rows, utc, write
 from engine.errors import DataQualityError, InputError
-from engine.store import Store, append_event
+from engine.store import Store
 from engine.store.events import utcnow
 
 #: Aim for about this many rows in memory per batch of symbols.

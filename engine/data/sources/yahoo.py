@@ -49,7 +49,8 @@ def _yfinance_history(symbol: str, start, end, *, interval: str = "1d",
     )
 
 
-def _is_network_failure(exc: Exception) -> bool:
+def is_network_failure(exc: Exception) -> bool:
+    """True when ``exc`` is the network failing (worth a retry), not Yahoo refusing."""
     if isinstance(exc, OSError | TimeoutError):
         return True
     names = {cls.__name__ for cls in type(exc).__mro__}
@@ -118,7 +119,7 @@ class YahooSource:
                     hint="check the ticker as Yahoo spells it (e.g. BRK-B, not BRK.B) and the dates",
                 ) from exc
             except Exception as exc:
-                transient = isinstance(exc, YFRateLimitError) or _is_network_failure(exc)
+                transient = isinstance(exc, YFRateLimitError) or is_network_failure(exc)
                 if not transient:
                     raise
                 if attempt == self.retries:

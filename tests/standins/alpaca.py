@@ -16,15 +16,30 @@ Faults are asked for on the server object and recorded as they are injected::
     server.faults.add(["500", "429", "drop", "slow"], count=None, probability=1/3)  # one of
 
 Kinds: an HTTP status (``"429"``, ``"500"``, ``"502"``, ``"503"``, ``"504"``, ``"403"``,
-``"422"``; the request is not acted on), ``"drop"`` (connection closed before acting),
-``"drop_after_accept"`` (acted on, e.g. the order placed, then closed without an answer),
+``"422"``; the request is not acted on; a 429 carries X-Ratelimit-Reset, ``reset_in``
+seconds ahead of the wall clock, and Retry-After when ``retry_after`` is given),
+``"drop"`` (connection closed before acting), ``"drop_after_accept"`` (acted on, e.g. the order placed, then closed without an answer),
 ``"slow"`` (acted on, answered after ``delay``), ``"slow_before"`` (waits ``delay``, then
 acts), ``"partial"`` (a new market order fills only ``fraction`` of its qty).
 
-One-triggers-other orders (``order_class="oto"`` with ``stop_loss.stop_price``) are taken
-as Alpaca takes them: the stop leg waits ("held") until the buy fills, then works. To play
-daily bars through the books, :meth:`AlpacaStandIn.trade_bar` fills what a bar's open and
-range reach (the paper broker's order of a session, without its costs).
+It holds Alpaca's documented rules (:mod:`tests.standins.alpaca_rules` cites each page):
+sub-penny prices are refused; an order with an attached stop (``order_class="oto"``) is a
+market or limit entry, DAY or GTC, whose stop sits at least a cent below the base price,
+and its stop leg takes the entry's time in force; DAY orders expire at their session's
+close (by the ``now`` clock, which the tests control); a cancel is only accepted at first
+(``pending_cancel``, its shares still held) and completes after ``cancel_reads`` reads of
+the order or ``cancel_delay`` seconds; a market buy is valued above the last price for
+buying power; an order that could trade against the account's own opposite order is a
+wash trade; fractional quantities go only on market DAY orders; OPG and CLS orders only
+outside their cut-off windows. :meth:`AlpacaStandIn.split` re-bases a position as a
+stock split does, and ``sessions_override`` makes its calendar and clock disagree with
+the NYSE calendar on purpose.
+
+The stop leg waits ("held") until the buy fills, then works. To play daily bars through
+the books, :meth:`AlpacaStandIn.trade_bar` fills what a bar's open and range reach (the
+paper broker's order of a session, without its costs), then closes the session. Because
+DAY orders expire as the clock passes a close, play a session's bar before anything else
+asks the stand-in about the time after that close.
 
 Use the ``alpaca_standin`` fixture (import it into a conftest) or ``with AlpacaStandIn()``.
 """
@@ -34,6 +49,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
+import math
 import socket
 import threading
 import time
@@ -41,7 +57,8 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -50,6 +67,8 @@ import pandas as pd
 import pytest
 
 from engine.data import calendar
+from tests.standins import alpaca_rules as rules
+from tests.standins.alpaca_rules import Refusal
 from tests.standins.faults import Fault, Faults
 
 API_KEY = "standin-key-id"
@@ -65,8 +84,11 @@ _DEFAULT_ERRORS = {
     "503": (50310000, "service unavailable"),
     "504": (50410000, "gateway timeout"),
 }
-_OPEN = {"new", "accepted", "partially_filled", "pending_new"}
-_LISTED_OPEN = _OPEN | {"held"}  # a stop leg waiting for its buy is listed as open
+_OPEN = rules.WORKING  # orders the market can fill
+# Listed as open: a stop leg waiting for its buy, and an order whose cancel is not done.
+_LISTED_OPEN = _OPEN | {"held", "pending_cancel"}
+# An order whose cancel is accepted but not done keeps its shares held (rules.PENDING_CANCEL).
+_HOLDING = _OPEN | {"pending_cancel"}
 
 
 @dataclass(frozen=True)
@@ -90,8 +112,15 @@ class AlpacaStandIn:
     - ``prices``: the price per symbol that market orders fill at and positions are
       marked to; ``auto_fill`` fills a market order on arrival when its symbol has one.
     - ``unique_client_order_ids``: refuse a repeated client order id with 422, as Alpaca
-      does (switch off to prove a client never sends a second order by itself).
-    - ``now``: the clock behind /v2/clock (aware UTC).
+      does (switch off to prove a client never sends a second order by itself), saying
+      ``duplicate_message`` (a client must not depend on the wording).
+    - ``now``: the clock behind /v2/clock and the expiry of DAY orders (aware UTC).
+    - ``cancel_reads``, ``cancel_delay``: a cancel stays ``pending_cancel`` until the order
+      has been read that many times, or that many seconds have passed (None: never by
+      that route; both None: until :meth:`settle_cancels`).
+    - ``wash_trade_check``: refuse orders that could trade against the account's own.
+    - ``sessions_override``: {date: (open, close) New York times, or None for shut},
+      where this Alpaca's calendar differs from the NYSE calendar.
     """
 
     def __init__(
@@ -110,8 +139,13 @@ class AlpacaStandIn:
         self.requests: list[Request] = []
         self.auto_fill = True
         self.unique_client_order_ids = True
+        self.duplicate_message = "client_order_id must be unique"
         self.allow_short = False
         self.symbols: set[str] | None = None  # None: any symbol is tradable
+        self.cancel_reads: int | None = 1
+        self.cancel_delay: float | None = None
+        self.wash_trade_check = True
+        self.sessions_override: dict[date, tuple[clock_time, clock_time] | None] = {}
         self.reset(cash=cash)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -119,6 +153,7 @@ class AlpacaStandIn:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> AlpacaStandIn:
+        _year_schedule(pd.Timestamp(self.now()).year)  # the calendar loads slowly, once
         handler = type("Handler", (_Handler,), {"standin": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
@@ -153,6 +188,8 @@ class AlpacaStandIn:
             self.orders: dict[str, dict] = {}  # by id, in arrival order
             self.positions: dict[str, dict] = {}  # symbol -> {"qty", "avg"}
             self.prices: dict[str, float] = {}
+            self._expires: dict[str, pd.Timestamp] = {}  # DAY orders: id -> their close
+            self._canceling: dict[str, list] = {}  # id -> [reads left, monotonic deadline]
             self.requests.clear()
             self.faults.clear()
             self.faults.injected.clear()
@@ -192,11 +229,15 @@ class AlpacaStandIn:
             return dict(order)
 
     def fill_open_orders(self, prices: dict[str, float] | None = None) -> int:
-        """Fill every open order that ``prices`` (or the current prices) reach; how many filled."""
+        """Fill every open order that ``prices`` (or the current prices) reach; how many filled.
+
+        Cancels still pending complete first: the market moving is time passing.
+        """
         if prices:
             self.set_prices(prices)
         filled = 0
         with self.lock:
+            self.settle_cancels()
             for order in list(self.orders.values()):
                 price = self.prices.get(order["symbol"])
                 if order["status"] not in _OPEN or price is None:
@@ -216,13 +257,15 @@ class AlpacaStandIn:
     def trade_bar(self, bar: dict[str, tuple[float, float, float, float]]) -> int:
         """Play one daily bar per symbol, (open, high, low, close), through the open orders.
 
-        At the open: market orders, and stops or limits the open went through, fill at the
-        open, sells first; then the stops and limits the range reaches fill at their price
-        (or the open, if better for the market); then prices are the closes. No costs.
-        Gives the number of orders filled.
+        Cancels still pending complete overnight. At the open: market orders, and stops or
+        limits the open went through, fill at the open, sells first; then the stops and
+        limits the range reaches fill at their price (or the open, if better for the
+        market); then prices are the closes, and DAY orders whose session closed by
+        ``now`` expire. No costs. Gives the number of orders filled.
         """
         filled = 0
         with self.lock:
+            self.settle_cancels()
             self.set_prices({s: b[0] for s, b in bar.items()})
             working = [o for o in self.orders.values() if o["status"] in _OPEN]
             at_open = [o for o in working if _opens_through(o, bar)]
@@ -240,7 +283,57 @@ class AlpacaStandIn:
                     price = max(open_, level) if higher else min(open_, level)
                     filled += self._fill_whole(order, price)
             self.set_prices({s: b[3] for s, b in bar.items()})
+            self._expire_day_orders()
         return filled
+
+    def settle_cancels(self) -> int:
+        """Completes every cancel still pending; gives how many."""
+        with self.lock:
+            pending = [self.orders[i] for i in list(self._canceling)]
+            for order in pending:
+                self._cancel(order)
+            return len(pending)
+
+    def stop_cover(self, symbol: str) -> float:
+        """Shares of ``symbol`` that working sell stops would sell (legs waiting left out)."""
+        with self.lock:
+            return sum(
+                float(o["qty"]) - float(o["filled_qty"])
+                for o in self.orders.values()
+                if o["symbol"] == symbol.upper()
+                and o["side"] == "sell"
+                and o["type"] == "stop"
+                and o["status"] in _OPEN
+            )
+
+    def split(self, symbol: str, ratio: float) -> None:
+        """A ``ratio``-for-1 stock split of ``symbol`` (0.1: a 1-for-10 reverse split).
+
+        The position's shares are multiplied and its average price divided, with no fill,
+        and so is the price. Open orders stay as they were, except non-marketable GTC
+        limit orders outside an order group: rules.ORDERS ("Time in Force", gtc: such
+        orders "are subject to price adjustments to offset corporate actions"; "Bracket
+        Orders": each order of a group carries Do Not Reduce/Do Not Cancel, so "the order
+        price will not be adjusted"). A stop attached to an entry keeps its old shares and
+        price.
+        """
+        symbol = symbol.upper()
+        with self.lock:
+            position = self.positions[symbol]
+            position["qty"] *= ratio
+            position["avg"] /= ratio
+            if symbol in self.prices:
+                self.prices[symbol] /= ratio
+            for order in self.orders.values():
+                if (
+                    order["symbol"] == symbol
+                    and order["status"] in _LISTED_OPEN
+                    and order["type"] == "limit"
+                    and order["time_in_force"] == "gtc"
+                    and not order["order_class"]
+                ):
+                    order["qty"] = _text(float(order["qty"]) * ratio)
+                    order["limit_price"] = _text(float(order["limit_price"]) / ratio)
 
     def _fill_whole(self, order: dict, price: float) -> int:
         left = float(order["qty"]) - float(order["filled_qty"])
@@ -265,6 +358,8 @@ class AlpacaStandIn:
     ):
         """(status, JSON body or None) for one request; ``kind`` is the fault being injected."""
         with self.lock:
+            self._settle_due_cancels()
+            self._expire_day_orders()
             parts = [p for p in path.split("/") if p]
             if parts[:1] != ["v2"]:
                 return _error(404, 40410000, "endpoint not found")
@@ -274,14 +369,19 @@ class AlpacaStandIn:
                 return 200, self._account_json()
             if route == ("GET", "clock", 1):
                 return 200, self._clock_json()
+            if route == ("GET", "calendar", 1):
+                return 200, self._calendar_json(query)
             if route == ("GET", "orders", 1):
                 return 200, self._list_orders(query)
             if route == ("POST", "orders", 1):
                 partial = fault.fraction if kind == "partial" else None
-                return self._submit(body or {}, partial)
+                try:
+                    return self._submit(body or {}, partial)
+                except Refusal as refused:
+                    return refused.status, refused.body()
             if route == ("DELETE", "orders", 1):
                 return 207, [
-                    {"id": o["id"], "status": 200, "body": self._cancel(o)}
+                    {"id": o["id"], "status": 200, "body": self._request_cancel(o)}
                     for o in list(self.orders.values())
                     if o["status"] in _LISTED_OPEN
                 ]
@@ -289,16 +389,18 @@ class AlpacaStandIn:
                 order = self._find_cid(query.get("client_order_id", ""))
                 if order is None:
                     return _error(404, 40410000, "order not found")
-                return 200, dict(order)
+                return 200, self._read(order)
             if route[:2] in (("GET", "orders"), ("DELETE", "orders")) and len(parts) == 2:
                 order = self.orders.get(parts[1])
                 if order is None:
                     return _error(404, 40410000, f"order not found for {parts[1]}")
                 if method == "GET":
-                    return 200, dict(order)
+                    return 200, self._read(order)
+                # rules.CANCEL_ORDER: 422 once the order is no longer cancelable; 204 "upon
+                # acceptance of the cancel request", which is not the cancel being done.
                 if order["status"] not in _LISTED_OPEN:
                     return _error(422, 42210000, "order is not cancelable")
-                self._cancel(order)
+                self._request_cancel(order)
                 return 204, None
             if route == ("GET", "positions", 1):
                 return 200, [self._position_json(s) for s in sorted(self.positions)]
@@ -308,7 +410,10 @@ class AlpacaStandIn:
                     return _error(404, 40410000, "position does not exist")
                 if method == "GET":
                     return 200, self._position_json(symbol)
-                return self._close_position(symbol)
+                try:
+                    return self._close_position(symbol)
+                except Refusal as refused:
+                    return refused.status, refused.body()
             return _error(404, 40410000, f"endpoint not found: {method} {path}")
 
     # -- the books (callers hold the lock) ---------------------------------------------
@@ -351,27 +456,20 @@ class AlpacaStandIn:
             return _error(422, 40010001, "stop_price is required for stop orders")
         if len(cid) > 128:
             return _error(422, 40010001, "client_order_id must be no more than 128 characters")
+        rules.check_shape(body, self.prices.get(symbol), pd.Timestamp(self.now()))
         if self.unique_client_order_ids and self._find_cid(cid) is not None:
-            return _error(422, 40010001, "client_order_id must be unique")
+            return _error(422, 40010001, self.duplicate_message)
+        if self.wash_trade_check:
+            refused = rules.wash_trade(body, list(self.orders.values()))
+            if refused is not None:
+                raise refused
         qty = float(body["qty"])
         if side == "buy":
-            price = body.get("limit_price") or body.get("stop_price") or self.prices.get(symbol)
-            if price is not None and qty * float(price) > self._buying_power() + 1e-6:
-                return _error(403, 40310000, "insufficient buying power")
-        else:
-            held = self.positions.get(symbol, {"qty": 0.0})["qty"]
-            pending = sum(
-                float(o["qty"]) - float(o["filled_qty"])
-                for o in self.orders.values()
-                if o["symbol"] == symbol and o["side"] == "sell" and o["status"] in _OPEN
-            )
-            available = max(held - pending, 0.0)
-            if not self.allow_short and qty > available + 1e-9:
-                return _error(
-                    403,
-                    40310000,
-                    f"insufficient qty available for order (requested: {qty:g}, available: {available:g})",
-                )
+            cost = qty * self._buy_price(body, symbol)
+            if cost > self._buying_power() + 1e-6:
+                raise Refusal(403, rules.FORBIDDEN, "insufficient buying power")
+        elif not self.allow_short:
+            self._check_available(symbol, qty)
         now = _stamp(self.now())
         order = {
             "id": str(uuid.uuid4()),
@@ -426,8 +524,13 @@ class AlpacaStandIn:
                 "status": "held",
                 "legs": None,
             }
+            # The leg is the parent's copy, time in force included (rules.LEGS_TIF).
             order["legs"] = [leg]  # the same dict: the parent shows the leg as it is now
             self.orders[leg["id"]] = leg
+        if tif == "day":
+            closes = self._sessions(self.now(), days=15)["market_close"]
+            expiry = rules.day_order_expiry(pd.Timestamp(self.now()), closes)
+            self._expires.update({o["id"]: expiry for o in [order, *(order["legs"] or [])]})
         price = self.prices.get(symbol)
         if kind == "market" and price is not None:
             if partial is not None:
@@ -466,12 +569,55 @@ class AlpacaStandIn:
         self.positions[order["symbol"]] = pos
 
     def _cancel(self, order: dict) -> dict:
+        """Cancels ``order`` now (its waiting legs with it); gives it as it is then."""
         now = _stamp(self.now())
+        self._canceling.pop(order["id"], None)
         order.update(status="canceled", canceled_at=now, updated_at=now)
         for leg in order.get("legs") or []:
             if leg["status"] == "held":
                 leg.update(status="canceled", canceled_at=now, updated_at=now)
         return dict(order)
+
+    def _request_cancel(self, order: dict) -> dict:
+        """Accepts a cancel: the order is ``pending_cancel`` until reads or time complete it.
+
+        rules.PENDING_CANCEL (a DELETE's success "doesn't mean ... the order has been
+        canceled"; meanwhile a sell for the same shares is refused, held_for_orders).
+        """
+        if order["status"] in _LISTED_OPEN and order["id"] not in self._canceling:
+            if self.cancel_reads == 0 or self.cancel_delay == 0:
+                return self._cancel(order)
+            deadline = None if self.cancel_delay is None else time.monotonic() + self.cancel_delay
+            self._canceling[order["id"]] = [self.cancel_reads, deadline]
+            order.update(status="pending_cancel", updated_at=_stamp(self.now()))
+        return dict(order)
+
+    def _read(self, order: dict) -> dict:
+        """``order`` as a read answers it: a pending cancel counts the read, and may complete."""
+        waiting = self._canceling.get(order["id"])
+        if waiting is not None and waiting[0] is not None:
+            waiting[0] -= 1
+            if waiting[0] <= 0:
+                self._cancel(order)
+        return dict(order)
+
+    def _settle_due_cancels(self) -> None:
+        now = time.monotonic()
+        for order_id, (_, deadline) in list(self._canceling.items()):
+            if deadline is not None and now >= deadline:
+                self._cancel(self.orders[order_id])
+
+    def _expire_day_orders(self) -> None:
+        """DAY orders (and their legs) whose session has closed by ``now`` expire."""
+        now = pd.Timestamp(self.now())
+        for order_id, expiry in list(self._expires.items()):
+            order = self.orders[order_id]
+            if order["status"] not in _LISTED_OPEN:
+                del self._expires[order_id]
+            elif now >= expiry:
+                self._canceling.pop(order_id, None)
+                order.update(status="expired", expired_at=_stamp(expiry), updated_at=_stamp(expiry))
+                del self._expires[order_id]
 
     def _close_position(self, symbol: str):
         qty = self.positions[symbol]["qty"]
@@ -485,14 +631,52 @@ class AlpacaStandIn:
             }
         )
 
+    def _buy_price(self, order: dict, symbol: str) -> float:
+        """What a buy is valued at per share for buying power (a market buy: with the collar)."""
+        price = order.get("limit_price") or order.get("stop_price")
+        if price not in (None, ""):
+            return float(price)
+        last = self.prices.get(symbol)
+        return 0.0 if last is None else rules.market_buy_price(last)
+
     def _buying_power(self) -> float:
-        reserved = 0.0
-        for o in self.orders.values():
-            if o["side"] == "buy" and o["status"] in _OPEN:
-                price = o["limit_price"] or o["stop_price"] or self.prices.get(o["symbol"])
-                if price is not None:
-                    reserved += (float(o["qty"]) - float(o["filled_qty"])) * float(price)
+        """Cash less what open buys would cost (rules.ORDERS, "Buying Power": open buy orders
+        reduce it until they are canceled)."""
+        reserved = sum(
+            (float(o["qty"]) - float(o["filled_qty"])) * self._buy_price(o, o["symbol"])
+            for o in self.orders.values()
+            if o["side"] == "buy" and o["status"] in _HOLDING
+        )
         return max(self.cash - reserved, 0.0)
+
+    def _check_available(self, symbol: str, qty: float) -> None:
+        """Refuses a sell of more shares than are held and not already under a sell order.
+
+        rules.PENDING_CANCEL: 403, code 40310000, with the shares held for other orders
+        (a cancel not yet done still holds them) and those orders' ids.
+        """
+        held = self.positions.get(symbol, {"qty": 0.0})["qty"]
+        holding = [
+            o
+            for o in self.orders.values()
+            if o["symbol"] == symbol and o["side"] == "sell" and o["status"] in _HOLDING
+        ]
+        held_for_orders = sum(float(o["qty"]) - float(o["filled_qty"]) for o in holding)
+        available = max(held - held_for_orders, 0.0)
+        if qty > available + 1e-9:
+            raise Refusal(
+                403,
+                rules.FORBIDDEN,
+                f"insufficient qty available for order (requested: {qty:g}, available: "
+                f"{available:g})",
+                {
+                    "symbol": symbol,
+                    "available": _text(available),
+                    "existing_qty": _text(held),
+                    "held_for_orders": _text(held_for_orders),
+                    "related_orders": [o["id"] for o in holding],
+                },
+            )
 
     def _mark(self, symbol: str) -> float:
         return self.prices.get(symbol, self.positions[symbol]["avg"])
@@ -564,19 +748,59 @@ class AlpacaStandIn:
             "daytrade_count": 0,
         }
 
+    def _sessions(self, start, days: int) -> pd.DataFrame:
+        """Sessions from ``start``'s date for ``days`` days: ``market_open``/``market_close`` (UTC).
+
+        The NYSE calendar, changed where ``sessions_override`` says so.
+        """
+        first = pd.Timestamp(start)
+        first = (first.tz_convert(calendar.TZ) if first.tzinfo else first).tz_localize(None)
+        first = first.normalize()
+        last = first + pd.Timedelta(days=days)
+        years = [_year_schedule(year) for year in range(first.year, last.year + 1)]
+        frame = pd.concat(years).loc[first:last, ["market_open", "market_close"]].copy()
+        for day, hours in self.sessions_override.items():
+            stamp = pd.Timestamp(day)
+            if not first <= stamp <= last:
+                continue
+            frame = frame.drop(stamp, errors="ignore")
+            if hours is not None:
+                frame.loc[stamp] = [
+                    pd.Timestamp.combine(day, t).tz_localize(calendar.TZ).tz_convert("UTC")
+                    for t in hours
+                ]
+        return frame.sort_index()
+
     def _clock_json(self) -> dict:
         now = pd.Timestamp(self.now()).tz_convert("UTC")
-        sessions = calendar.schedule(
-            now.tz_convert(calendar.TZ).date(), now + pd.Timedelta(days=14)
-        )
+        sessions = self._sessions(now, days=14)
         opens, closes = sessions["market_open"], sessions["market_close"]
         ny = calendar.TZ
+        is_open = bool(((opens <= now) & (now < closes)).any())
         return {
             "timestamp": now.tz_convert(ny).isoformat(),
-            "is_open": bool(calendar.is_open(now)),
+            "is_open": is_open,
             "next_open": opens[opens > now].iloc[0].tz_convert(ny).isoformat(),
             "next_close": closes[closes > now].iloc[0].tz_convert(ny).isoformat(),
         }
+
+    def _calendar_json(self, query: dict) -> list[dict]:
+        """GET /v2/calendar (rules.CALENDAR): each session's date, open and close, New York time."""
+        start = pd.Timestamp(query.get("start") or pd.Timestamp(self.now()).date())
+        end = pd.Timestamp(query.get("end") or start + pd.Timedelta(days=30))
+        sessions = self._sessions(start, days=max((end - start).days, 0))
+        ny = calendar.TZ
+        return [
+            {
+                "date": f"{day:%Y-%m-%d}",
+                "open": f"{row.market_open.tz_convert(ny):%H:%M}",
+                "close": f"{row.market_close.tz_convert(ny):%H:%M}",
+                "session_open": "0400",
+                "session_close": "2000",
+                "settlement_date": f"{day + pd.offsets.BDay(1):%Y-%m-%d}",
+            }
+            for day, row in sessions.iterrows()
+        ]
 
     def _list_orders(self, query: dict) -> list[dict]:
         status = query.get("status", "open")
@@ -585,7 +809,9 @@ class AlpacaStandIn:
         until = _parse_time(query.get("until"))
         symbols = set(query["symbols"].split(",")) if query.get("symbols") else None
         chosen = []
-        for o in self.orders.values():
+        for o in list(self.orders.values()):
+            if o["id"] in self._canceling:
+                self._read(o)
             is_open = o["status"] in _LISTED_OPEN
             if (status == "open" and not is_open) or (status == "closed" and is_open):
                 continue
@@ -652,8 +878,14 @@ class _Handler(BaseHTTPRequestHandler):
             code, message = _DEFAULT_ERRORS.get(kind, (int(kind) * 100000, "error"))
             status, payload = _error(int(kind), fault.code or code, fault.message or message)
             headers = {}
-            if kind == "429" and fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
+            if kind == "429":
+                # Alpaca's answer says when the rate counter resets, in epoch seconds of
+                # the wall clock (rules.RATE_LIMIT); Retry-After only when asked for.
+                reset = math.ceil(time.time() + fault.reset_in)
+                headers.update({"X-Ratelimit-Limit": "200", "X-Ratelimit-Remaining": "0",
+                                "X-Ratelimit-Reset": str(reset)})  # fmt: skip
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = f"{fault.retry_after:g}"
             log(status, kind)
             return self._send(status, payload, headers)
         if kind == "drop":
@@ -711,6 +943,11 @@ def _reached(order: dict, open_, high, low) -> bool:
     if kind == "stop":
         return high >= level if buy else low <= level
     return low < level if buy else high > level
+
+
+def _year_schedule(year: int) -> pd.DataFrame:
+    """The NYSE sessions of ``year`` (one cached read of the calendar per year)."""
+    return calendar.schedule(f"{year}-01-01", f"{year}-12-31")
 
 
 # -- JSON helpers ----------------------------------------------------------------------

@@ -36,6 +36,7 @@ class Fault:
     code: int | None = None
     delay: float = 1.0
     retry_after: float | None = None
+    reset_in: float = 1.0  # a 429's rate counter resets this many seconds from now
     fraction: float = 0.5
 
     def matches(self, method: str, path: str) -> bool:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import requests
 from alpaca.common.exceptions import APIError
@@ -27,6 +27,7 @@ from engine.brokers.base import (
     OrderStatus,
     OrderType,
     Position,
+    Session,
     Side,
     TimeInForce,
 )
@@ -34,6 +35,7 @@ from engine.errors import InputError, NotFoundError
 
 log = logging.getLogger("engine.brokers.alpaca")
 
+NEW_YORK = ZoneInfo("America/New_York")
 KEY_ENV = "APCA_API_KEY_ID"
 SECRET_ENV = "APCA_API_SECRET_KEY"
 
@@ -88,17 +90,51 @@ def alpaca_request(order: OrderRequest) -> alpaca_requests.OrderRequest:
         "client_order_id": order.client_order_id,
     }
     if order.stop_loss_price is not None:
-        # One-triggers-other: Alpaca places the stop leg when the buy fills. Stop prices
-        # go in whole cents (sub-penny prices are refused), rounded down for a sell stop.
+        # One-triggers-other: Alpaca places the stop leg when the buy fills, with the
+        # buy's time in force (Alpaca-API#283).
         common["order_class"] = OrderClass.OTO
-        common["stop_loss"] = alpaca_requests.StopLossRequest(
-            stop_price=math.floor(order.stop_loss_price * 100 + 1e-9) / 100
-        )
+        common["stop_loss"] = alpaca_requests.StopLossRequest(stop_price=order.stop_loss_price)
     if order.type == OrderType.LIMIT:
         return alpaca_requests.LimitOrderRequest(**common, limit_price=order.limit_price)
     if order.type == OrderType.STOP:
         return alpaca_requests.StopOrderRequest(**common, stop_price=order.stop_price)
     return alpaca_requests.MarketOrderRequest(**common)
+
+
+def check_shape(order: OrderRequest) -> None:
+    """OrderRejected, before sending, for an order Alpaca does not take in this shape.
+
+    Fractional quantities go only on market DAY orders (its fractional-trading page);
+    an attached stop only on a market or limit entry, DAY or GTC (its OTO rules).
+    """
+    reason = None
+    if order.qty != int(order.qty) and (
+        order.type != OrderType.MARKET
+        or order.time_in_force != TimeInForce.DAY
+        or order.stop_loss_price is not None
+    ):
+        reason = "Alpaca takes fractional quantities only on market DAY orders without a stop"
+    elif order.stop_loss_price is not None and (
+        order.type not in (OrderType.MARKET, OrderType.LIMIT)
+        or order.time_in_force not in (TimeInForce.DAY, TimeInForce.GTC)
+    ):
+        reason = "Alpaca attaches a stop only to a market or limit buy, DAY or GTC"
+    if reason is not None:
+        raise OrderRejected(
+            reason,
+            client_order_id=order.client_order_id,
+            broker="alpaca",
+            hint="see docs/alpaca.md for the orders Alpaca takes",
+        )
+
+
+def session_from_alpaca(raw) -> Session:
+    """A day of Alpaca's calendar (open and close in New York time) in naive UTC."""
+    return Session(day=raw.date, open=_ny_to_utc(raw.open), close=_ny_to_utc(raw.close))
+
+
+def _ny_to_utc(local: datetime) -> datetime:
+    return local.replace(tzinfo=NEW_YORK).astimezone(UTC).replace(tzinfo=None)
 
 
 def order_from_alpaca(raw) -> Order:
@@ -177,11 +213,6 @@ def _code(exc: APIError):
         return json.loads(str(exc)).get("code")
     except (ValueError, AttributeError):
         return None
-
-
-def is_duplicate_client_id(exc: APIError) -> bool:
-    text = alpaca_message(exc).lower()
-    return exc.status_code == 422 and "client_order_id" in text and "unique" in text
 
 
 def transient(exc: Exception) -> Transient | None:

@@ -10,7 +10,15 @@ What this adapter adds to alpaca-py, and why:
   times, honouring Retry-After.
 - **No second order, ever.** Whenever a submit's outcome is unknown (a timeout, a dropped
   connection, a 5xx) we look the order up by its client order id *before* sending it
-  again, and a "client_order_id must be unique" answer is resolved the same way.
+  again. A refusal is looked up too: Alpaca refuses a repeated client order id, and the
+  order existing is what says it is ours (never the error's wording).
+- **Orders Alpaca takes.** Prices go on its tick (a cent from $1, 1/100 of a cent below),
+  never worse for us; fractions only on market DAY orders and stops only on market or
+  limit entries, DAY or GTC, are checked before sending. docs/alpaca.md lists the rules
+  with their sources.
+- **Cancels that finish.** Alpaca answers a cancel when it accepts it; the order sits in
+  ``pending_cancel`` with its shares held. We read it back until it has closed (bounded)
+  so that the sale after it is not refused for shares still held.
 - **Errors in the workbench's terms.** Alpaca's 4xx refusals of an order become
   :class:`~engine.brokers.base.OrderRejected` with Alpaca's message; giving up on an
   unreachable Alpaca is :class:`~engine.brokers.base.BrokerUnavailable`.
@@ -29,7 +37,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 import requests
@@ -51,9 +59,11 @@ from engine.brokers.base import (
     Order,
     OrderRequest,
     Position,
+    Session,
     check_cancel_target,
     check_order_query,
     existing_or_conflict,
+    on_tick,
 )
 from engine.errors import InputError, NotFoundError, OperatorError
 
@@ -113,13 +123,23 @@ class AlpacaBroker(Broker):
     - ``url_override``: another base URL, e.g. the loopback stand-in in tests.
     - ``timeout``: seconds to wait for each answer before treating it as lost.
     - ``retry``: the :class:`RetryPolicy` for 429, 5xx, timeouts and dropped connections.
+    - ``cancel_wait``: seconds to keep reading a canceled order back until Alpaca has
+      closed it.
     - ``sleep``, ``rng``: injectable for tests.
     """
 
     name = "alpaca"
-    # Whole cents for stops; whole shares, since its fractional orders take neither GTC
-    # stops nor attached (OTO) stops, which the loop sends.
-    capabilities = Capabilities(tick_size=0.01, live_trading=True)
+    # Whole cents from $1 (1/100 of a cent below); whole shares, since its fractional
+    # orders take neither GTC stops nor attached (OTO) stops, which the loop sends; market
+    # buys valued up to 4% above the last price; attached stops take the entry's time in
+    # force. docs/alpaca.md gives the source of each.
+    capabilities = Capabilities(
+        tick_size=0.01,
+        sub_dollar_tick_size=0.0001,
+        live_trading=True,
+        market_buy_margin=0.04,
+        attached_stop_takes_entry_tif=True,
+    )
 
     def __init__(
         self,
@@ -130,6 +150,7 @@ class AlpacaBroker(Broker):
         url_override: str | None = None,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
+        cancel_wait: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ):
@@ -149,6 +170,7 @@ class AlpacaBroker(Broker):
         self.live = bool(live)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+        self.cancel_wait = cancel_wait
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.client = TradingClient(
@@ -178,6 +200,8 @@ class AlpacaBroker(Broker):
     # -- orders ------------------------------------------------------------------------
 
     def submit(self, order: OrderRequest) -> Order:
+        order = on_tick(order, self.capabilities)
+        wire.check_shape(order)
         request = wire.alpaca_request(order)
         cid = order.client_order_id
         look_up_first = False
@@ -194,15 +218,11 @@ class AlpacaBroker(Broker):
                     look_up_first = looking_up = False
                 return wire.order_from_alpaca(self.client.submit_order(request))
             except APIError as exc:
-                if not looking_up and wire.is_duplicate_client_id(exc):
-                    look_up_first = True
-                    last = wire.Transient("client order id already taken", uncertain=True)
-                    continue  # no wait: the order is there, go and read it
                 last = wire.transient(exc)
                 if last is None:
                     if looking_up:
                         raise wire.api_error(exc, f"look up order {cid}") from None
-                    raise wire.refusal(exc, cid) from None
+                    return self._refused(order, exc)
                 look_up_first = look_up_first or last.uncertain
             except wire.UNCERTAIN as exc:
                 last = wire.transient(exc)
@@ -216,6 +236,20 @@ class AlpacaBroker(Broker):
             "order id finds it instead of placing a second one",
         )
 
+    def _refused(self, order: OrderRequest, exc: APIError) -> Order:
+        """The order already placed under this client order id, else the refusal raised.
+
+        Alpaca refuses a client order id it has seen; whatever its words, the order being
+        there is what makes the refusal ours to resolve.
+        """
+        cid = order.client_order_id
+        if exc.status_code != 401:
+            existing = self._call(f"look up {cid}", self._find_by_client_id, cid)
+            if existing is not None:
+                log.info("alpaca: order %s refused as already placed; returning it", cid)
+                return existing_or_conflict(order, existing)
+        raise wire.refusal(exc, cid) from None
+
     def cancel(self, order_id: str | None = None, *, client_order_id: str | None = None) -> Order:
         check_cancel_target(order_id, client_order_id)
         order = (
@@ -225,13 +259,45 @@ class AlpacaBroker(Broker):
         )
         if not order.is_open:
             return order
+        self._ask_to_cancel(order.id, order.client_order_id)
+        return self._closed([order.id])[0]
+
+    def cancel_many(self, order_ids: list[str]) -> list[Order]:
+        """Each order after canceling it, waiting (bounded) until Alpaca has closed them all."""
+        for order_id in order_ids:
+            self._ask_to_cancel(order_id, order_id)
+        return self._closed(list(order_ids))
+
+    def _ask_to_cancel(self, order_id: str, name: str) -> None:
         try:
-            self._call(f"cancel {order.client_order_id}", self.client.cancel_order_by_id, order.id)
+            self._call(f"cancel {name}", self.client.cancel_order_by_id, order_id)
         except InputError as exc:
             # 422 "order is not cancelable": it closed (filled) since we looked.
-            if not isinstance(exc, NotFoundError):
-                log.info("alpaca: cancel of %s refused (%s)", order.client_order_id, exc.message)
-        return self.get_order(order.id)
+            if isinstance(exc, NotFoundError):
+                raise
+            log.info("alpaca: cancel of %s refused (%s)", name, exc.message)
+
+    def _closed(self, order_ids: list[str]) -> list[Order]:
+        """The orders read back until none is open or ``cancel_wait`` seconds have passed.
+
+        A DELETE answers when Alpaca accepts the cancel; the order stays
+        ``pending_cancel``, its shares held, until the cancel completes (Alpaca-API#111).
+        """
+        found = {i: self.get_order(i) for i in order_ids}
+        waited, pause = 0.0, 0.05
+        while waited < self.cancel_wait and any(o.is_open for o in found.values()):
+            self._sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 1.0)
+            found.update({i: self.get_order(i) for i, o in found.items() if o.is_open})
+        still = [o.client_order_id for o in found.values() if o.is_open]
+        if still:
+            log.warning(
+                "alpaca: cancel of %s not confirmed after %.1fs; its shares stay held",
+                ", ".join(still),
+                waited,
+            )
+        return [found[i] for i in order_ids]
 
     def get_order(self, order_id: str) -> Order:
         try:
@@ -297,6 +363,15 @@ class AlpacaBroker(Broker):
             trading_blocked=bool(raw.trading_blocked or raw.account_blocked),
             currency=raw.currency or "USD",
         )
+
+    def sessions(self, start: date, end: date) -> list[Session]:
+        """Alpaca's own calendar (GET /v2/calendar) from ``start`` to ``end``."""
+        raw = self._call(
+            "read the calendar",
+            self.client.get_calendar,
+            alpaca_requests.GetCalendarRequest(start=start, end=end),
+        )
+        return [wire.session_from_alpaca(day) for day in raw]
 
     def clock(self) -> Clock:
         raw = self._call("read the clock", self.client.get_clock)

@@ -25,7 +25,7 @@ import math
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -108,9 +108,16 @@ class OrderRejected(InputError):
         self.code = code
         what = f"order {client_order_id!r}" if client_order_id else "order"
         super().__init__(
-            f"{what} rejected by {broker}: {reason}",
+            f"{what} rejected by {broker}: {self.detail}",
             hint=hint or "change the order or the account (size, price, cash), then submit again",
         )
+
+    @property
+    def detail(self) -> str:
+        """The broker's reason with its HTTP status and error code, as a record keeps it."""
+        codes = [f"HTTP {self.status_code}"] if self.status_code else []
+        codes += [f"code {self.code}"] if self.code is not None else []
+        return f"{self.reason} ({', '.join(codes)})" if codes else self.reason
 
 
 class BrokerUnavailable(NetworkError):
@@ -317,6 +324,15 @@ class Clock:
     next_close: datetime
 
 
+@dataclass(frozen=True, kw_only=True)
+class Session:
+    """One trading session as a broker's calendar has it: its date, open and close (naive UTC)."""
+
+    day: date
+    open: datetime
+    close: datetime
+
+
 @dataclass(frozen=True)
 class BrokerView:
     """What the broker says now: the account, positions by symbol and the orders that matter."""
@@ -339,6 +355,8 @@ class Capabilities:
 
     #: The price increment stop and limit prices are sent in (None: any price).
     tick_size: float | None = None
+    #: The increment for prices below $1, where it differs (Alpaca: 1/100 of a cent).
+    sub_dollar_tick_size: float | None = None
     #: Whether it takes fractional share quantities on every order the loop sends (stops
     #: and attached stops included).
     fractional_shares: bool = False
@@ -347,6 +365,19 @@ class Capabilities:
     simulated: bool = False
     #: Whether it has a real-money account (opened only with ``live=True``).
     live_trading: bool = False
+    #: How far above the last price it values a market buy against buying power (0.04:
+    #: 4%), so an entry sized to the last cent of cash is refused; market buys are sized
+    #: to leave this margin.
+    market_buy_margin: float = 0.0
+    #: Whether a stop attached to an entry takes the entry's time in force (Alpaca's legs
+    #: do), so a DAY entry's stop would expire with its session: such entries go GTC.
+    attached_stop_takes_entry_tif: bool = False
+
+    def tick(self, price: float) -> float | None:
+        """The increment a price near ``price`` is sent in (None: any price)."""
+        if price < 1 and self.sub_dollar_tick_size:
+            return self.sub_dollar_tick_size
+        return self.tick_size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -378,6 +409,37 @@ class BrokerSettings:
 
 
 # -- pure helpers ----------------------------------------------------------------------
+
+
+def to_tick(price: float, tick: float | None, *, up: bool = False) -> float:
+    """``price`` on the ``tick`` grid, rounded down (or ``up``), as a clean decimal."""
+    if not tick:
+        return price
+    steps = price / tick
+    steps = math.ceil(steps - 1e-9) if up else math.floor(steps + 1e-9)
+    places = max(0, -math.floor(math.log10(tick) + 1e-9))
+    return round(steps * tick, places)
+
+
+def on_tick(order: OrderRequest, capabilities: Capabilities) -> OrderRequest:
+    """``order`` with every price on the broker's tick, never worse for the one placing it.
+
+    A limit rounds toward the better price (down for a buy, up for a sell); a stop the
+    same way (a sell stop down, a buy stop up), as does an attached sell stop.
+    """
+    buy = order.side == Side.BUY
+
+    def tick(price: float | None, up: bool) -> float | None:
+        return None if price is None else to_tick(price, capabilities.tick(price), up=up)
+
+    priced = {
+        "limit_price": tick(order.limit_price, up=not buy),
+        "stop_price": tick(order.stop_price, up=buy),
+        "stop_loss_price": tick(order.stop_loss_price, up=False),
+    }
+    if all(priced[k] == getattr(order, k) for k in priced):
+        return order
+    return replace(order, **priced)
 
 
 def new_client_order_id(prefix: str = "manual") -> str:
@@ -477,10 +539,12 @@ class Broker(ABC):
 
     @abstractmethod
     def cancel(self, order_id: str | None = None, *, client_order_id: str | None = None) -> Order:
-        """The order after asking to cancel it, named by broker id or client order id.
+        """The order after canceling it, named by broker id or client order id.
 
-        An order that had already closed (filled, canceled, expired) is returned as it is,
-        not as an error: check ``status``. An unknown order raises NotFoundError.
+        A broker whose cancels are not instant is waited for (bounded) and the order read
+        back: ``pending_cancel`` means it has not confirmed yet, and the order's shares stay
+        held. An order that had already closed (filled, canceled, expired) is returned as it
+        is, not as an error: check ``status``. An unknown order raises NotFoundError.
         """
 
     @abstractmethod
@@ -549,6 +613,11 @@ class Broker(ABC):
             looked_up=looked_up,
             recent_closed=recent,
         )
+
+    def sessions(self, start: date, end: date) -> list[Session] | None:
+        """The trading sessions from ``start`` to ``end`` as the broker's own calendar has
+        them; None when it keeps none (the workbench's NYSE calendar is the only one)."""
+        return None
 
     def process_bar(self, day: date | str, bars: Any) -> list[Fill]:
         """The fills the bar of ``day`` gives a simulated market's waiting orders.

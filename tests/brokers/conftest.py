@@ -46,6 +46,7 @@ class AlpacaMarket:
     def __init__(self, server: AlpacaStandIn):
         server.reset(cash=STARTING_CASH)
         server.auto_fill = False
+        server.cancel_reads = 3  # a cancel is done only after a few reads of the order
         self.server = server
         self.broker = alpaca_broker(server)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -131,8 +131,11 @@ def test_a_connection_dropped_before_the_order_was_taken_is_sent_again(server):
     assert server.client_order_ids() == {"r-lost": 1}
 
 
-def test_a_duplicate_client_order_id_answer_returns_the_existing_order(server):
-    # Placed earlier (another process, or before a restart); the 422 leads to a lookup.
+@pytest.mark.parametrize("words", ["client_order_id must be unique", "order already exists"])
+def test_a_repeated_client_order_id_is_recognised_by_the_order_not_the_words(server, words):
+    # Placed earlier (another process, or before a restart): the refusal leads to a lookup,
+    # whatever Alpaca's message says.
+    server.duplicate_message = words
     first = alpaca_broker(server).submit(order("r-dup"))
     again = alpaca_broker(server).submit(order("r-dup"))
     assert again.id == first.id
@@ -276,3 +279,100 @@ def test_a_bad_order_id_is_not_found_without_asking(server):
     with pytest.raises(NotFoundError):
         alpaca_broker(server).get_order("not-a-uuid")
     assert server.requests == []
+
+
+# -- Alpaca's rules (tests/standins/alpaca_rules.py; docs/alpaca.md) --------------------
+
+
+def test_prices_go_on_alpacas_tick_never_worse_for_us(server):
+    server.auto_fill = False
+    server.set_prices({"PENNY": 0.5})
+    broker = alpaca_broker(server)
+    buy = broker.submit(order("t-buy", type="limit", limit_price=99.996))
+    sell_stop = broker.submit(
+        OrderRequest(symbol="AAPL", side="buy", qty=1, client_order_id="t-bstop", type="stop",
+                     stop_price=100.001, time_in_force="gtc")
+    )  # fmt: skip
+    penny = broker.submit(
+        OrderRequest(symbol="PENNY", side="buy", qty=1, client_order_id="t-penny",
+                     type="limit", limit_price=0.123456)
+    )  # fmt: skip
+    attached = broker.submit(order("t-oto", stop_loss_price=95.559, time_in_force="gtc"))
+    assert (buy.limit_price, sell_stop.stop_price, penny.limit_price) == (99.99, 100.01, 0.1234)
+    leg = next(o for o in broker.orders("open") if o.side == "sell")
+    assert leg.stop_price == 95.55 and leg.time_in_force == "gtc"
+    # The same request again is the same order, rounding and all.
+    assert broker.submit(order("t-buy", type="limit", limit_price=99.996)).id == buy.id
+    assert broker.submit(order("t-oto", stop_loss_price=95.559, time_in_force="gtc")).id == (
+        attached.id
+    )
+
+
+@pytest.mark.parametrize(
+    "request_, words",
+    [
+        (order("t-frac", qty=1.5, type="limit", limit_price=90.0), "fractional"),
+        (order("t-oto-stop", type="stop", stop_price=101.0, stop_loss_price=95.0), "attaches"),
+        (order("t-oto-ioc", stop_loss_price=95.0, time_in_force="ioc"), "DAY or GTC"),
+    ],
+)
+def test_orders_alpaca_would_refuse_are_refused_before_sending(server, request_, words):
+    with pytest.raises(OrderRejected, match=words):
+        alpaca_broker(server).submit(request_)
+    assert server.count("POST") == 0
+
+
+def test_a_cancel_is_read_back_until_alpaca_has_done_it(server):
+    broker = alpaca_broker(server)
+    broker.submit(order("c-buy"))  # 10 AAPL at 100
+    stop = broker.submit(
+        OrderRequest(symbol="AAPL", side="sell", qty=10, client_order_id="c-stop", type="stop",
+                     stop_price=90.0, time_in_force="gtc")
+    )  # fmt: skip
+    server.cancel_reads = 3
+
+    assert broker.cancel(stop.id).status == OrderStatus.CANCELED
+    # The shares are free at once: the sale is not refused for shares held by the stop.
+    sold = broker.submit(OrderRequest(symbol="AAPL", side="sell", qty=10, client_order_id="c-sell"))
+    assert sold.status == OrderStatus.FILLED
+
+
+def test_a_cancel_alpaca_never_confirms_is_waited_for_a_bounded_time(server):
+    sleeps = Sleeps()
+    broker = alpaca_broker(server, sleep=sleeps, cancel_wait=2.0)
+    broker.submit(order("c-buy"))
+    stops = [
+        broker.submit(
+            OrderRequest(
+                symbol="AAPL",
+                side="sell",
+                qty=5,
+                client_order_id=f"c-stop-{i}",
+                type="stop",
+                stop_price=90.0,
+                time_in_force="gtc",
+            )
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    server.cancel_reads = None  # pending until the stand-in is told otherwise
+
+    answers = broker.cancel_many([s.id for s in stops])
+
+    assert [a.status for a in answers] == [OrderStatus.PENDING_CANCEL] * 2
+    assert 2.0 <= sum(sleeps) < 3.0 and all(a.remaining_qty == 5 for a in answers)
+
+
+def test_a_rate_limit_waits_for_alpacas_reset_time(server):
+    server.faults.add("429", method="POST", path="/v2/orders", count=1, reset_in=2)
+    sleeps = Sleeps()
+    policy = RetryPolicy(max_attempts=3, backoff=0.001, max_backoff=0.001, max_retry_after=5)
+    alpaca_broker(server, sleep=sleeps, retry=policy).submit(order("r-reset"))
+    assert len(sleeps) == 1 and 1.0 <= sleeps[0] <= 3.0  # X-Ratelimit-Reset, not the backoff
+
+
+def test_alpacas_calendar_comes_back_in_utc(server):
+    sessions = alpaca_broker(server).sessions(date(2024, 11, 27), date(2024, 11, 29))
+    assert [s.day for s in sessions] == [date(2024, 11, 27), date(2024, 11, 29)]
+    assert sessions[0].close == datetime(2024, 11, 27, 21, 0)  # 16:00 New York
+    assert sessions[1].close == datetime(2024, 11, 29, 18, 0)  # the day after Thanksgiving

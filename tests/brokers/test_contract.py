@@ -8,6 +8,7 @@ stand-in. ``market.open_bar(prices)`` moves the market to the next price.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import pytest
 
@@ -195,3 +196,23 @@ def test_the_clock_says_whether_the_market_is_open_and_what_comes_next(market):
         assert clock.timestamp < clock.next_close < clock.next_open
     else:
         assert clock.timestamp < clock.next_open < clock.next_close
+
+
+def test_a_canceled_stop_frees_its_shares_for_a_sale_at_once(market):
+    broker = market.broker
+    broker.submit(buy(10, "t-s1"))
+    market.open_bar({"AAPL": 100.0})
+    stop = broker.submit(sell(10, "t-s2", type="stop", stop_price=90.0, time_in_force="gtc"))
+
+    assert broker.cancel(stop.id).status == OrderStatus.CANCELED
+    broker.submit(sell(10, "t-s3"))  # not refused for the shares the stop held
+    market.open_bar({"AAPL": 101.0})
+    assert broker.positions() == []
+
+
+def test_a_broker_without_a_calendar_of_its_own_says_so(market):
+    sessions = market.broker.sessions(date(2024, 7, 1), date(2024, 7, 5))
+    if market.name == "paper":
+        assert sessions is None  # the workbench's NYSE calendar is the only one
+    else:
+        assert [s.day for s in sessions] == [date(2024, 7, d) for d in (1, 2, 3, 5)]

@@ -3,11 +3,13 @@
 Kinds: ``halt`` (trading HALTED or the kill switch engaged), ``limit`` (the gate refused an
 order on a risk limit), ``rejected`` (the broker refused an order), ``reconciliation`` (the
 store and the broker disagree), ``stale_data`` (no bar for the session that just closed),
-``broker`` (the broker could not be reached), ``code_changed`` (at start-up: a config's signal
-or rule code differs from the code it was validated on). Every alert is logged; with a webhook URL
-(``--webhook`` or the ``WB_ALERT_WEBHOOK`` environment variable) it is also POSTed as JSON
-that Slack (``text``) and Discord (``content``) both read. A webhook that fails is logged
-and never stops the loop: an alert is worth less than the trading it reports on.
+``broker`` (the broker could not be reached, or has not confirmed a cancel), ``calendar``
+(the broker's calendar or clock differs from the NYSE calendar), ``code_changed`` (at
+start-up: a config's signal or rule code differs from the code it was validated on).
+Every alert is logged; with a webhook URL (``--webhook`` or the ``WB_ALERT_WEBHOOK``
+environment variable) it is also POSTed as JSON that Slack (``text``) and Discord
+(``content``) both read. A webhook that fails is logged and never stops the loop: an alert
+is worth less than the trading it reports on.
 
 >>> notifier = notifier_from(None)       # log only                      # doctest: +SKIP
 >>> notifier.send(Alert("halt", "kill switch engaged by alice"))          # doctest: +SKIP
@@ -29,7 +31,16 @@ from engine.errors import InputError
 log = logging.getLogger("engine.live.alerts")
 
 WEBHOOK_ENV = "WB_ALERT_WEBHOOK"
-KINDS = ("halt", "limit", "rejected", "reconciliation", "stale_data", "broker", "code_changed")
+KINDS = (
+    "halt",
+    "limit",
+    "rejected",
+    "reconciliation",
+    "stale_data",
+    "broker",
+    "calendar",
+    "code_changed",
+)
 _LEVELS = {"halt": logging.ERROR, "reconciliation": logging.ERROR, "broker": logging.ERROR}
 
 

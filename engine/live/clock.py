@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
+from engine.brokers.base import Session
 from engine.data import calendar
 from engine.risk import sessions
 from engine.store.events import utcnow
@@ -37,6 +38,9 @@ class ReplayClock:
     def __init__(self):
         self._now = datetime(1970, 1, 1)
 
+    def follow(self, sessions: list[Session]) -> None:
+        """Nothing to follow: a replay steps the sessions of its stored bars."""
+
     def at(self, day: date) -> datetime:
         """Move the clock to just after ``day``'s close; gives that moment."""
         self._now = session_close(day) + self.AFTER_CLOSE
@@ -50,7 +54,8 @@ class MarketClock:
     """The wall clock, with the NYSE calendar: when the next step is due, and sleeping until it.
 
     ``after_close`` is how long after the close the day's bar is expected in the store
-    (the data refresh job runs then).
+    (the data refresh job runs then). Where the broker keeps its own calendar, its
+    sessions (:meth:`follow`) time the steps: it is the one that fills the orders.
     """
 
     def __init__(
@@ -63,6 +68,15 @@ class MarketClock:
         self.after_close = after_close
         self._sleep = sleep
         self._now = now
+        self._broker: dict[date, Session] = {}
+
+    def follow(self, sessions: list[Session]) -> None:
+        """Time the steps by the broker's ``sessions`` over the days they cover."""
+        if sessions:
+            first, last = sessions[0].day, sessions[-1].day
+            covered = {d: s for d, s in self._broker.items() if not first <= d <= last}
+            self._broker = {**covered, **{s.day: s for s in sessions}}
+            self._covers = (min(self._broker), max(self._broker))
 
     def now(self) -> datetime:
         return self._now()
@@ -72,14 +86,29 @@ class MarketClock:
 
     def due(self, day: date) -> datetime:
         """When the step for the session on ``day`` is due (naive UTC)."""
-        return session_close(day) + self.after_close
+        session = self._broker.get(day)
+        return (session.close if session else session_close(day)) + self.after_close
 
     def next_session(self, after: date | None) -> date:
         """The first session whose step is not done: after ``after``, and already closed or today."""
         today = pd.Timestamp(self.now()).tz_localize("UTC").tz_convert(calendar.TZ).date()
         if after is None:
-            return today if calendar.is_trading_day(today) else calendar.next_session(today).date()
-        return calendar.next_session(after).date()
+            if self._trades_on(today):
+                return today
+            after = today
+        following = self._broker_after(after)
+        return following or calendar.next_session(after).date()
+
+    def _trades_on(self, day: date) -> bool:
+        if self._broker and self._covers[0] <= day <= self._covers[1]:
+            return day in self._broker
+        return calendar.is_trading_day(day)
+
+    def _broker_after(self, day: date) -> date | None:
+        """The broker's first session after ``day``, when its calendar covers that stretch."""
+        if not self._broker or not self._covers[0] <= day < self._covers[1]:
+            return None
+        return min((d for d in self._broker if d > day), default=None)
 
     def wait_until(self, when: datetime, *, tick: float, on_tick: Callable[[], None]) -> None:
         """Sleep until ``when``, calling ``on_tick`` at least every ``tick`` seconds."""

@@ -22,19 +22,26 @@ class BrokerFaults:
     def __init__(self):
         self.seen: list[dict] = []
         self._handler = _Collect(self.seen)
+        self._depth = 0  # blocks open, one inside another
 
     @contextmanager
     def watching(self):
-        """Collect the faults of the broker calls made inside this block."""
+        """Collect the faults of the broker calls made inside this block (which may sit
+        inside another: each fault and each give-up is kept once)."""
         logger = logging.getLogger(ADAPTER_LOG)
-        logger.addHandler(self._handler)
+        if self._depth == 0:
+            logger.addHandler(self._handler)
+        self._depth += 1
         try:
             yield
         except BrokerUnavailable as exc:
-            self.seen.append({"what": exc.message, "gave_up": True})
+            if self._depth == 1:  # the outermost block, which the give-up leaves last
+                self.seen.append({"what": exc.message, "gave_up": True})
             raise
         finally:
-            logger.removeHandler(self._handler)
+            self._depth -= 1
+            if self._depth == 0:
+                logger.removeHandler(self._handler)
 
     def events(self) -> list[tuple[str, None, dict]]:
         """The faults not written yet, as events (written in a transaction that may retry)."""

@@ -36,10 +36,19 @@ def account_state(
     ``paused`` are the configs that may not enter (paused by a trader or no longer approved).
     """
     purposes = {o.broker_order_id: o for o in records.tracked.values() if o.broker_order_id}
-    # A position's stop, for the gate, is the one resting at the broker (in its tick size).
+    # A position's stop, for the gate, is the one resting at the broker (in its tick size)
+    # for its shares: one left over from before a split guards other shares at a price of
+    # another time, and is no level to tighten from.
     resting: dict[str, float] = {}
     for order in broker.open_orders:
-        if order.side == "sell" and order.type == "stop" and order.stop_price is not None:
+        held = positions.get(order.symbol)
+        if (
+            order.side == "sell"
+            and order.type == "stop"
+            and order.stop_price is not None
+            and held is not None
+            and abs(order.remaining_qty - held.qty) <= 1e-9 * max(1.0, held.qty)
+        ):
             resting[order.symbol] = max(resting.get(order.symbol, 0.0), order.stop_price)
     working = [_working(order, purposes.get(order.id)) for order in broker.open_orders]
     seen = {o.client_order_id for o in broker.open_orders}

@@ -1,7 +1,8 @@
 """Client order ids: the loop names every order by the decision it carries out.
 
-A strategy's order is ``<config id>-<symbol>-<buy|sell|stop>-<YYYYMMDD>``: the config, the
-symbol, what the order does and the bar whose close decided it. Deciding the same thing
+A strategy's order is ``<config id>-<symbol>-<buy|sell|stop|protect>-<YYYYMMDD>``: the
+config, the symbol, what the order does and the bar whose close decided it (``protect``:
+a position's stop put back at the start of a step because it had gone missing). Deciding the same thing
 again (a repeated step, a restart after a crash) gives the same id, and the broker gives
 back the order it already has instead of placing a second one. A trader's order from a
 command is ``cmd<id>-<symbol>-<what>``, so a command applied twice places nothing twice.
@@ -18,8 +19,8 @@ import re
 from datetime import date, datetime
 from typing import NamedTuple
 
-ACTIONS = ("buy", "sell", "stop")
-_DECISION = re.compile(r"^([0-9a-f]{4,64})-([A-Z][A-Z0-9.\-]*)-(buy|sell|stop)-(\d{8})$")
+ACTIONS = ("buy", "sell", "stop", "protect")
+_DECISION = re.compile(r"^([0-9a-f]{4,64})-([A-Z][A-Z0-9.\-]*)-(buy|sell|stop|protect)-(\d{8})$")
 _COMMAND = re.compile(r"^cmd(\d+)-([A-Z][A-Z0-9.\-]*)-([a-z]+)$")
 
 

@@ -4,10 +4,15 @@ One step, for the session that just closed (see :meth:`LiveLoop.step`):
 
 1. apply the trader's pending commands (:mod:`engine.live.overrides` says what each does;
    the loop writes each resolved in one transaction with its effects) (queued since the last close, they act before the
-   session: a kill switch cancels entries still waiting for the open);
+   session: a kill switch cancels entries still waiting for the open); then, before
+   anything else, put back any held position's protective stop that expired, vanished
+   or no longer covers its shares (:meth:`LiveLoop.protect`), and once a trading day
+   compare the broker's calendar and clock with the NYSE calendar (an alert where they
+   differ; the broker's sessions time the steps);
 2. the day's bars (a stale feed skips the step, with an alert); a simulated broker's
    market (the paper broker's) moves to the bar, so orders placed before it fill at its prices (a real broker's market
-   has moved by itself);
+   has moved by itself); entries still open after the session they were meant for are
+   canceled (a GTC entry must not fill on a later day its strategy never decided on);
 3. reconcile with the broker (:mod:`engine.live.reconcile`): fills, statuses, positions;
    a difference nothing explains stops the loop (OperatorError) and alerts;
 4. each config's signals with the backtest's code and its decisions with the backtest's
@@ -36,17 +41,18 @@ from engine.brokers.base import Broker, BrokerView
 from engine.config.models import StrategyConfig
 from engine.data.bars import Bars
 from engine.errors import InputError, OperatorError
-from engine.live import books, journal, overrides
+from engine.live import books, calendar_check, ids, journal, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.commands import pending_commands
 from engine.live.decisions import Plan, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
 from engine.live.gate_state import account_state, with_earnings
 from engine.live.model import Controls, Difference, LivePosition, LoopOptions, StepReport
-from engine.live.orders import OrderRules, orders_for
+from engine.live.orders import OrderRules, orders_for, protective_stops
 from engine.live.reconcile import Reconciled, reconcile
-from engine.live.router import Judge, OrderRouter
+from engine.live.router import Judge, OrderRouter, Routed
 from engine.risk import RULES, RiskGate, TradingState
+from engine.risk.sessions import new_york_date
 from engine.store.events import utcnow
 
 log = logging.getLogger("engine.live")
@@ -102,6 +108,7 @@ class LiveLoop:
         self.router = OrderRouter(store, broker, self.book, self.notifier)
         self.faults = BrokerFaults()
         self.last_bar: date | None = None
+        self.calendar_checked: date | None = None  # the New York date of the last check
 
     # -- identity ----------------------------------------------------------------------
 
@@ -181,6 +188,9 @@ class LiveLoop:
         # that trade wait for the first step's bars.
         self.apply_commands(now)
         self._check_limits(books.read_controls(self.store))
+        self.check_calendar()
+        if next_bar is not None:
+            self.protect(next_bar)
         return found.differences
 
     def _check_code(self) -> None:
@@ -225,6 +235,10 @@ class LiveLoop:
             # Commands queued since the last close apply before the session: a kill switch
             # cancels entries still waiting for the open; a close fills at that open.
             self.apply_commands(self.clock.now())
+            # Then the stops: a position must not go into the next session unprotected
+            # because its stop expired or vanished, whatever else this step finds.
+            self.protect(day)
+            self.check_calendar()
             now = self.clock.at(day)
             records = self._records(now, self._registry_ids())
             bars = self.feed.window(day)
@@ -235,7 +249,7 @@ class LiveLoop:
                 self.market.advance(day, bars)
             else:
                 self.broker.process_bar(day, bars)
-            view = self._view(records)
+            view = self._cancel_stale_entries(self._view(records), records, day)
         found = self._reconcile(records, view, day)
         self._handle_differences(found, at_start=False)
         high = bars.high.iloc[-1]
@@ -245,8 +259,7 @@ class LiveLoop:
         controls = records.controls
         paused = self._paused(records)
         plans = self._plans(bars, records, found, positions, paused)
-        tick = self.options.stop_tick or self.broker.capabilities.tick_size
-        rules = OrderRules(self.actor, self._fractional(controls), tick)
+        rules = self._rules(controls, view.account.buying_power)
         # A repeated step finds some of its orders at the broker already: keep, never resend.
         at_broker = {o.client_order_id: o for o in view.open_orders}
         pending, placed = [], []
@@ -282,6 +295,124 @@ class LiveLoop:
         )  # fmt: skip
         self.last_bar = day
         return report
+
+    def _rules(self, controls: Controls, buying_power: float | None = None) -> OrderRules:
+        """How this loop's orders are shaped: the broker's capabilities, the account's money."""
+        capabilities = self.broker.capabilities
+        if self.options.stop_tick:
+            capabilities = replace(
+                capabilities, tick_size=self.options.stop_tick, sub_dollar_tick_size=None
+            )
+        return OrderRules(self.actor, self._fractional(controls), capabilities, buying_power)
+
+    # -- protection and the broker's calendar ------------------------------------------
+
+    def protect(self, day: date) -> Routed | None:
+        """Puts back the protective stop of every held position that lost it; gives what it sent.
+
+        A stop that expired with its session, was canceled at the broker, or no longer
+        covers the position's shares (a split re-based them) goes back at the level the
+        loop keeps (divided by the split's ratio after a split), through the one order
+        path, recorded at once. Runs first in every step and at start-up, so a stale feed
+        or a refused decision cannot leave a position unprotected. A simulated market's
+        orders change only through the loop: nothing there can go missing.
+        """
+        if self.broker.capabilities.simulated:
+            return None
+        now = self.clock.now()
+        with self.faults.watching():
+            records = self._records(now)
+            view = self._view(records)
+            found = self._reconcile(records, view, day)
+            controls = records.controls
+            rules = self._rules(controls)
+            pending = protective_stops(found.positions.values(), view.open_orders, day, now, rules)
+            if not pending:
+                return None
+            state = account_state(
+                view,
+                records,
+                found.positions,
+                self.feed.window(self.last_bar or day),
+                paused=self._paused(records),
+                state=controls.state,
+                reason=controls.reason,
+            )
+            routed = self.router.send(pending, self._judge(controls, state, now))
+        faults = self.faults.events()
+        summary = {"book": self.book, "orders": [o.client_order_id for o in routed.sent],
+                   "denied": routed.denied}  # fmt: skip
+
+        def write(con):
+            books.save_orders(con, self.book, routed.sent, now)
+            events = [*routed.events, *faults, ("loop.protected", str(day), summary)]
+            books.append_events(con, self.actor, events)
+
+        self.store.transaction(write)
+        self.faults.written(len(faults))
+        return routed
+
+    def check_calendar(self) -> list[str]:
+        """Compares the broker's calendar and clock with the NYSE calendar, once a New York
+        day; gives the disagreements (each an alert and an event).
+
+        The broker's sessions then time the loop's steps (a paper or live clock follows
+        them): the broker is the one that fills the orders.
+        """
+        now = self.clock.now()
+        today = new_york_date(now)
+        if self.calendar_checked == today:
+            return []
+        with self.faults.watching():
+            sessions = self.broker.sessions(today, today + calendar_check.HORIZON)
+            if sessions is None:
+                self.calendar_checked = today
+                return []
+            clock = self.broker.clock()
+        found = [
+            *calendar_check.session_differences(sessions, today, today + calendar_check.HORIZON),
+            *calendar_check.clock_differences(clock),
+        ]
+        self.clock.follow(sessions)
+        self.calendar_checked = today
+        if found:
+            text = f"{self.broker.name}'s calendar differs from the NYSE calendar: " + "; ".join(
+                found
+            )
+            self.notifier.send(Alert("calendar", text, {"differences": found}))
+            event = ("calendar.disagreement", self.book,
+                     {"broker": self.broker.name, "differences": found,
+                      "rule": "the broker's sessions time the orders"})  # fmt: skip
+            self.store.transaction(lambda con: books.append_events(con, self.actor, [event]))
+        return found
+
+    def _cancel_stale_entries(self, view: BrokerView, records, day: date) -> BrokerView:
+        """``view`` after canceling the loop's entries still open after their session.
+
+        An entry decided at a close is meant for the next session's open; one still open
+        after it (a GTC entry that did not fill) would fill later, on a day its strategy
+        never decided on. The broker's answers go into the view for reconciling.
+        """
+        stale = []
+        for order in view.open_orders:
+            decided = ids.parse_decision_id(order.client_order_id)
+            if (
+                decided is not None
+                and decided.action == "buy"
+                and decided.config_id in self.by_id
+                and decided.bar < day
+            ):
+                stale.append(order)
+        if not stale:
+            return view
+        log.info("canceling %d entries still open after their session", len(stale))
+        answers = self.broker.cancel_many([o.id for o in stale])
+        gone = {o.id for o in answers if not o.is_open}
+        return replace(
+            view,
+            open_orders=[o for o in view.open_orders if o.id not in gone],
+            looked_up={**view.looked_up, **{o.id: o for o in answers}},
+        )
 
     def _judge(self, controls: Controls, state, now: datetime) -> Judge:
         """The risk gate, under the limits in force, against ``state`` at ``now``."""
@@ -482,7 +613,6 @@ class LiveLoop:
                     *journal.fills(self.book, found.fills),
                     *journal.differences(self.book, [d for d in found.differences if d.explained]),
                     *events,
-                    *journal.orders(self.book, sent),
                     *faults,
                     ("loop.step", str(day), step_payload),
                 ],

@@ -7,6 +7,11 @@ broker sees the sales before the buys they pay for. A position's resting stop is
 only when the plan wants it higher (stops never move down) or for another quantity, and
 it is canceled before an exit (a broker reserves the shares a stop would sell). A position
 that a trader's order is already selling (a close, a flatten) is left alone.
+
+Orders are shaped for the broker's declared capabilities: prices on its tick; an entry's
+attached stop at least a tick below the entry's price; entries GTC where an attached stop
+takes its entry's time in force (so the stop outlives the entry's session); market buys
+sized to leave the margin the broker values them at above the last price.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from engine.brokers.base import Order, OrderRequest, Position
+from engine.brokers.base import Capabilities, Order, OrderRequest, Position, on_tick, to_tick
 from engine.live import ids
-from engine.live.decisions import Plan
-from engine.live.model import LiveOrder
+from engine.live.decisions import Plan, PlannedStop
+from engine.live.model import LiveOrder, LivePosition
 from engine.risk import OrderIntent
 from engine.risk.rules import whole
 
@@ -48,20 +53,48 @@ class PendingOrder:
             self, request=replace(self.request, qty=qty), record=replace(self.record, qty=qty)
         )
 
+    def on_tick(self, capabilities: Capabilities) -> PendingOrder:
+        """This order with its prices on the broker's tick (the trader's typed ones too)."""
+        request = on_tick(self.request, capabilities)
+        if request is self.request:
+            return self
+        prices = {"limit_price": request.limit_price, "stop_price": request.stop_price}
+        return replace(
+            self,
+            request=request,
+            intent=replace(self.intent, **prices),
+            record=replace(self.record, **prices, stop_loss_price=request.stop_loss_price),
+        )
+
 
 @dataclass(frozen=True)
 class OrderRules:
-    """How orders are shaped for this loop's broker and account."""
+    """How orders are shaped for this loop's broker and account.
+
+    ``buying_power`` is the account's now; with the broker's ``market_buy_margin`` it
+    bounds the market buys of one step.
+    """
 
     actor: str
     fractional_shares: bool
-    stop_tick: float | None = None  # Alpaca: whole cents
+    capabilities: Capabilities = Capabilities()
+    buying_power: float | None = None
 
     def stop_price(self, price: float) -> float:
         """``price`` as the broker takes a sell stop: rounded down to the tick."""
-        if not self.stop_tick:
-            return price
-        return round(math.floor(price / self.stop_tick + 1e-9) * self.stop_tick, 10)
+        return to_tick(price, self.capabilities.tick(price))
+
+    def attached_stop(self, stop: float, entry_price: float) -> float:
+        """An entry's attached stop, at least a tick below the entry's price (Alpaca refuses
+        one closer to the current price)."""
+        tick = self.capabilities.tick(entry_price) or 0.0
+        return self.stop_price(min(stop, entry_price - tick))
+
+    @property
+    def entry_time_in_force(self) -> str:
+        """GTC where an attached stop takes its entry's time in force, so that the stop
+        outlives the entry's session; else DAY."""
+        return "gtc" if self.capabilities.attached_stop_takes_entry_tif else "day"
 
 
 def orders_for(
@@ -70,8 +103,14 @@ def orders_for(
     day: date,
     now: datetime,
     rules: OrderRules,
+    *,
+    stop_action: str = "stop",
 ) -> list[PendingOrder]:
-    """The orders ``plans`` (config id, plan) call for, given the broker's open orders."""
+    """The orders ``plans`` (config id, plan) call for, given the broker's open orders.
+
+    ``stop_action`` names the stops in their client order ids (``protect`` for those put
+    back before the step decides anything).
+    """
     resting: dict[str, list[Order]] = {}
     for order in open_orders:
         if order.side == "sell" and order.type == "stop":
@@ -80,6 +119,7 @@ def orders_for(
         o.client_order_id: o.symbol for o in open_orders if o.side == "sell" and o.type != "stop"
     }
     stops, exits, entries = [], [], []
+    budget = _Budget(rules)
     for config_id, plan in plans:
         make = _Maker(config_id, day, now, rules)
         closing = {
@@ -95,8 +135,9 @@ def orders_for(
             if _rests_well(current, price, stop.qty):
                 continue
             stops.append(
-                make(stop.symbol, "stop", stop.qty, type="stop", stop_price=price, replaces=current)
-            )
+                make(stop.symbol, stop_action, stop.qty, type="stop", stop_price=price,
+                     replaces=current)
+            )  # fmt: skip
         for exit_ in plan.exits:
             if exit_.symbol in closing:
                 continue
@@ -104,15 +145,71 @@ def orders_for(
                 make(exit_.symbol, "sell", exit_.qty, replaces=resting.get(exit_.symbol, []))
             )
         for entry in plan.entries:
-            qty = entry.qty if rules.fractional_shares else whole(entry.qty, False)
+            qty = budget.fit(entry.qty, entry.price)
             if qty <= 0:
                 continue
-            stop_loss = rules.stop_price(entry.stop_price) if entry.stop_price else None
+            stop_loss = (
+                rules.attached_stop(entry.stop_price, entry.price) if entry.stop_price else None
+            )
             entries.append(
                 make(entry.symbol, "buy", qty, stop_loss_price=stop_loss,
                      decision_price=entry.price, stop_fraction=entry.stop_fraction)
             )  # fmt: skip
     return [*stops, *exits, *entries]
+
+
+class _Budget:
+    """The buying power a step's market buys share, each valued as the broker values it.
+
+    A broker that values a market buy above the last price (Alpaca: up to 4%) refuses an
+    entry sized to the last cent; each entry is cut to what is left at that valuation.
+    """
+
+    def __init__(self, rules: OrderRules):
+        self.fractional = rules.fractional_shares
+        self.margin = rules.capabilities.market_buy_margin
+        self.left = rules.buying_power if self.margin > 0 else None
+
+    def fit(self, qty: float, price: float) -> float:
+        """``qty`` in the shares the account trades, cut to fit what is left; takes it."""
+        qty = qty if self.fractional else whole(qty, False)
+        if self.left is None or qty <= 0:
+            return qty
+        value = price * (1.0 + self.margin)
+        qty = min(qty, whole(max(self.left, 0.0) / value, self.fractional))
+        self.left -= qty * value
+        return qty
+
+
+def protective_stops(
+    positions: Iterable[LivePosition],
+    open_orders: list[Order],
+    day: date,
+    now: datetime,
+    rules: OrderRules,
+) -> list[PendingOrder]:
+    """The stops that put back the protection held positions have lost at the broker.
+
+    A stop that expired with its session, was canceled outside the workbench, or no
+    longer covers the shares (a split re-based them) is replaced at the level the loop
+    keeps for the position; a position being sold is left alone, as in :func:`orders_for`.
+    """
+    plans: dict[str, list[PlannedStop]] = {}
+    for position in positions:
+        level = position.stop_price
+        if position.config_id is None or level is None or position.qty <= 0:
+            continue
+        plans.setdefault(position.config_id, []).append(
+            PlannedStop(position.symbol, position.qty, level)
+        )
+    return orders_for(
+        [(config_id, Plan(config_id, day, stops=stops)) for config_id, stops in plans.items()],
+        open_orders,
+        day,
+        now,
+        rules,
+        stop_action="protect",
+    )
 
 
 def _rests_well(current: list[Order], price: float, qty: float) -> bool:
@@ -128,7 +225,7 @@ def _same(a: float | None, b: float) -> bool:
 class _Maker:
     """Builds one config's orders for one bar."""
 
-    PURPOSES = {"buy": "entry", "sell": "exit", "stop": "stop"}
+    PURPOSES = {"buy": "entry", "sell": "exit", "stop": "stop", "protect": "stop"}
 
     def __init__(self, config_id: str, day: date, now: datetime, rules: OrderRules):
         self.config_id, self.day, self.now, self.rules = config_id, day, now, rules
@@ -139,21 +236,27 @@ class _Maker:
         cid = ids.decision_id(self.config_id, symbol, action, self.day)
         side = "buy" if action == "buy" else "sell"
         purpose = self.PURPOSES[action]
+        # A stop put back keeps a level decided at an earlier close: it is decided now, not
+        # by a bar, so it is not the bar's one sell of the symbol for the duplicate guard.
+        bar = None if action == "protect" else self.day
+        decided = self.now if bar is None else datetime.combine(bar, datetime.min.time())
         intent = OrderIntent(
             symbol=symbol, side=side, qty=qty, purpose=purpose, order_type=type,
-            stop_price=stop_price, config_id=self.config_id,
-            bar=datetime.combine(self.day, datetime.min.time()), actor=self.rules.actor,
+            stop_price=stop_price, config_id=self.config_id, actor=self.rules.actor,
+            bar=decided,
         )  # fmt: skip
+        tif = "gtc" if type == "stop" else "day"
+        if stop_loss_price is not None:
+            tif = self.rules.entry_time_in_force
         request = OrderRequest(
             symbol=symbol, side=side, qty=qty, client_order_id=cid, type=type,
-            stop_price=stop_price, stop_loss_price=stop_loss_price,
-            time_in_force="gtc" if type == "stop" else "day",
+            stop_price=stop_price, stop_loss_price=stop_loss_price, time_in_force=tif,
         )  # fmt: skip
         no_stop = stop_fraction is None or math.isnan(stop_fraction)
         record = LiveOrder(
             client_order_id=cid, config_id=self.config_id, symbol=symbol, side=side,
             purpose=purpose, qty=qty, type=type, stop_price=stop_price,
-            stop_loss_price=stop_loss_price, decision_bar=self.day,
+            stop_loss_price=stop_loss_price, decision_bar=bar,
             decision_price=decision_price, stop_fraction=None if no_stop else stop_fraction,
             created_at=self.now,
         )  # fmt: skip

@@ -300,10 +300,11 @@ def tighten_stop(context: CommandContext, command_id, actor, command: TightenSto
         replaces=resting,
     )  # fmt: skip
     routed = router.send([order], context.judge, command=command_id)
+    sent = routed.sent[0].stop_price if routed.sent else price  # on the broker's tick
     was = f"{current:g}" if current is not None else "none"
-    resolution = _outcome(routed, router, f"stop on {symbol} raised to {price:g} (was {was})")
+    resolution = _outcome(routed, router, f"stop on {symbol} raised to {sent:g} (was {was})")
     if resolution.applied:
-        resolution.positions = [replace(position, manual_stop=price)]
+        resolution.positions = [replace(position, manual_stop=sent)]
     return resolution
 
 

@@ -11,6 +11,10 @@ start-up) the loop compares what it recorded with what the broker says:
   loop holds: the stop attached to its entry (the broker placed it as the entry filled):
   adopted.
 - A position whose quantity the fills explain: taken as the broker has it.
+- A position re-based without a fill, its cost unchanged, by a split-like ratio (2-for-1,
+  3-for-2, 1-for-10): a stock split. Taken as the broker has it, its stop levels divided
+  by the ratio (a broker does not adjust the stop attached to an entry; the loop puts it
+  back at the adjusted price).
 
 Anything else cannot be explained: a position or an order nobody in the workbench placed,
 a position gone without a sale, an order the broker no longer knows, cash that moved
@@ -27,12 +31,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from fractions import Fraction
 
 from engine.brokers.base import (
     BrokerView,
     Order,
     OrderStatus,
     OrderType,
+    Position,
     Side,
 )
 from engine.live import ids
@@ -40,6 +46,8 @@ from engine.live.model import FILLED, OPEN, Difference, LiveOrder, LivePosition
 
 #: Share quantities closer than this are equal (float residue).
 QTY_EPSILON = 1e-6
+#: A split's ratio is a fraction with at most this denominator (3-for-2, 1-for-20).
+SPLIT_DENOMINATOR = 20
 
 _STATUS = {
     OrderStatus.FILLED: "filled",
@@ -176,7 +184,12 @@ def reconcile(
         seen = [f for f in fills if f.order.symbol == symbol]
         expected = (mine.qty if mine else 0.0) + sum(f.signed_qty for f in seen)
         actual = theirs.qty if theirs else 0.0
+        ratio = None
         if abs(actual - expected) > QTY_EPSILON * max(1.0, abs(expected)):
+            ratio = split_ratio(mine, theirs) if mine is not None and not seen else None
+        if ratio is not None:
+            differences.append(_split(symbol, mine, theirs, ratio))
+        elif abs(actual - expected) > QTY_EPSILON * max(1.0, abs(expected)):
             differences.append(
                 Difference(
                     "position",
@@ -192,7 +205,8 @@ def reconcile(
             if mine is not None:
                 closed.append(symbol)
             continue
-        after[symbol] = _position_after(symbol, mine, theirs, seen, trails, now)
+        position = _position_after(symbol, mine, theirs, seen, trails, now)
+        after[symbol] = position if ratio is None else rebased(position, ratio)
 
     # 4. Cash, when the loop knows what it last recorded.
     if expected_cash is not None:
@@ -243,7 +257,7 @@ def _adopt(order: Order, config_ids, held, owners, entering, now):
     broker attached to an entry, which is simply the loop's) or None when it is not the loop's."""
     decision = ids.parse_decision_id(order.client_order_id)
     if decision is not None and decision.config_id in config_ids:
-        purpose = {"buy": "entry", "sell": "exit", "stop": "stop"}[decision.action]
+        purpose = {"buy": "entry", "sell": "exit"}.get(decision.action, "stop")
         why = f"sent by the step of {decision.bar} before a restart; recorded now"
         return _record(order, decision.config_id, purpose, decision.bar, now), why
     if ids.is_command_order(order.client_order_id):
@@ -306,6 +320,47 @@ def _with_realised(fills: list[FillSeen], positions: dict[str, LivePosition]) ->
             )
         )
     return out
+
+
+def split_ratio(mine: LivePosition, theirs: Position | None) -> float | None:
+    """The split that turned the loop's position into the broker's, or None if none did.
+
+    A split changes the shares by a simple ratio and leaves their cost where it was; a
+    trade at any other price than the average changes the cost.
+    """
+    if theirs is None or mine.qty <= 0 or theirs.qty <= 0:
+        return None
+    ratio = theirs.qty / mine.qty
+    simple = Fraction(ratio).limit_denominator(SPLIT_DENOMINATOR)
+    cost, cost_now = mine.qty * mine.avg_price, theirs.qty * theirs.avg_entry_price
+    if not math.isclose(float(simple), ratio, rel_tol=1e-9) or simple == 1:
+        return None
+    if not math.isclose(cost, cost_now, rel_tol=1e-6, abs_tol=0.01):
+        return None
+    return ratio
+
+
+def rebased(position: LivePosition, ratio: float) -> LivePosition:
+    """``position`` after a ``ratio``-for-1 split: its stop levels divided by the ratio."""
+    manual = position.manual_stop
+    return replace(
+        position,
+        stop_anchor=position.stop_anchor / ratio,
+        manual_stop=None if manual is None else manual / ratio,
+    )
+
+
+def _split(symbol: str, mine: LivePosition, theirs: Position, ratio: float) -> Difference:
+    simple = Fraction(ratio).limit_denominator(SPLIT_DENOMINATOR)
+    return Difference(
+        "position",
+        symbol,
+        f"the broker holds {theirs.qty:g} {symbol} at {theirs.avg_entry_price:g} where the "
+        f"loop had {mine.qty:g} at {mine.avg_price:g}, with no fill",
+        explained=True,
+        why=f"a {simple.numerator}-for-{simple.denominator} split re-based the position at "
+        "the same cost; its stop goes back at the adjusted price",
+    )
 
 
 def _position_after(symbol, mine, theirs, seen, trails, now) -> LivePosition:

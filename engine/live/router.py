@@ -3,14 +3,18 @@
 The loop's step, the trader's commands (:mod:`engine.live.overrides`) and the control
 room's direct flatten all send through :class:`OrderRouter`:
 
-1. **gate**: the caller's judge (the risk gate against the account as it is now) decides
-   each order; a denial becomes an ``order.denied`` event, and an alert when its rule
-   says so (:mod:`engine.risk.rule_facts`);
+1. **gate**: every price put on the broker's tick first (what the gate judges is what is
+   sent), then the caller's judge (the risk gate against the account as it is now)
+   decides each order; a denial becomes an ``order.denied`` event, and an alert when its
+   rule says so (:mod:`engine.risk.rule_facts`);
 2. **kill switch**: checked once more right before sending, because a trader may have
    pressed it while the orders were being decided; the orders it stops are denied too;
 3. **cancel**: the resting orders the approved ones replace or exit (a broker reserves the
-   shares a stop would sell), in one call;
-4. **submit**: the approved orders together; a broker's refusal is recorded and alerted;
+   shares a stop would sell), in one call that waits until the broker has done them; an
+   order whose cancel the broker has not confirmed still holds its shares, so the order
+   replacing it is held back (``order.denied``, rule ``cancel_pending``) for the next step;
+4. **submit**: the approved orders together; a broker's refusal is recorded with its
+   reason, HTTP status and code, and alerted;
 5. **record**: the orders and their events come back for the caller to write in its own
    transaction (a step's with its fills, a command's with its resolution).
 
@@ -37,6 +41,10 @@ from engine.risk.rules import halt_allows
 Judge = Callable[[list[OrderIntent]], list[Decision]]
 
 KILL_SWITCH_DURING = "the kill switch was engaged during the step"
+CANCEL_PENDING = (
+    "the cancel of the order holding its shares is not confirmed by {broker} yet; it goes at "
+    "the next step"
+)
 
 
 @dataclass
@@ -80,10 +88,13 @@ class OrderRouter:
         ``command`` names the trader's command the orders carry out, in their events.
         """
         routed = Routed()
+        pending = [item.on_tick(self.broker.capabilities) for item in pending]
         approved = pending if judge is None else self._gate(pending, judge, routed)
         if judge is not None:
             approved = self._recheck_kill_switch(approved, routed)
-        routed.canceled = self.cancel([o for item in approved for o in item.replaces])
+        replaced = [o for item in approved for o in item.replaces]
+        routed.canceled = len(replaced)
+        approved = self._held_back(approved, self._cancel(replaced), routed)
         self._submit(approved, routed)
         routed.events += journal.orders(self.book, routed.sent, command=command)
         return routed
@@ -126,9 +137,40 @@ class OrderRouter:
 
     def cancel(self, orders: list[Order]) -> int:
         """Cancels ``orders`` at the broker (one call); gives how many were asked."""
-        if orders:
-            self.broker.cancel_many([o.id for o in orders])
+        self._cancel(orders)
         return len(orders)
+
+    def _cancel(self, orders: list[Order]) -> list[Order]:
+        """The broker's answers to canceling ``orders`` (waited for, where cancels take time)."""
+        return self.broker.cancel_many([o.id for o in orders]) if orders else []
+
+    def _held_back(self, approved: list[PendingOrder], answers: list[Order], routed: Routed):
+        """The approved orders whose replaced orders are all closed; the rest are held back.
+
+        A cancel the broker has not confirmed leaves the shares held, and a sale of them
+        would be refused, leaving neither the stop nor the exit in place.
+        """
+        still_open = {o.id for o in answers if o.is_open}
+        if not still_open:
+            return approved
+        reason = CANCEL_PENDING.format(broker=self.broker.name)
+        ready = []
+        for item in approved:
+            if not any(o.id in still_open for o in item.replaces):
+                ready.append(item)
+                continue
+            routed.denied.append(item.client_order_id)
+            routed.refusals.append(f"{item.request.symbol}: {reason}")
+            routed.events.append(
+                ("order.denied", item.intent.symbol,
+                 {"rule": "cancel_pending", "reason": reason,
+                  "client_order_id": item.client_order_id, "book": self.book})
+            )  # fmt: skip
+            self.notifier.send(
+                Alert("broker", f"{item.client_order_id} held back: {reason}",
+                      {"client_order_id": item.client_order_id})
+            )  # fmt: skip
+        return ready
 
     def _submit(self, approved: list[PendingOrder], routed: Routed) -> None:
         results = self.broker.submit_many([item.request for item in approved]) if approved else []
@@ -136,15 +178,16 @@ class OrderRouter:
             cid = item.client_order_id
             if isinstance(result, OrderRejected):
                 routed.rejected.append(cid)
-                routed.refusals.append(f"{item.request.symbol}: {result.reason}")
-                routed.sent.append(replace(item.record, status="rejected", reason=result.reason))
+                routed.refusals.append(f"{item.request.symbol}: {result.detail}")
+                routed.sent.append(replace(item.record, status="rejected", reason=result.detail))
                 self.notifier.send(
                     Alert(
                         "rejected",
-                        f"{self.broker.name} rejected {cid}: {result.reason}",
-                        {"client_order_id": cid},
+                        f"{self.broker.name} rejected {cid}: {result.detail}",
+                        {"client_order_id": cid, "status": result.status_code,
+                         "code": result.code},
                     )
-                )
+                )  # fmt: skip
                 continue
             routed.submitted.append(cid)
             routed.answers[cid] = result
@@ -165,14 +208,18 @@ class OrderRouter:
         ``owners`` names the config each symbol's position belongs to, for the records.
         The closing orders are named by the command, so flattening again sends nothing twice.
         """
-        canceled = self.cancel(self.broker.orders("open"))
+        open_orders = self.broker.orders("open")
+        # Those whose cancel is not confirmed yet go again with the close that needs their
+        # shares, which waits for them (or is held back) like any replacing order.
+        pending = [o for o in self._cancel(open_orders) if o.is_open]
         closing = [
-            closing_order(command, actor, now, p, owner=owners.get(p.symbol), what="flatten")
+            closing_order(command, actor, now, p, owner=owners.get(p.symbol), what="flatten",
+                          replaces=[o for o in pending if o.symbol == p.symbol])
             for p in self.broker.positions()
             if p.qty != 0
-        ]
+        ]  # fmt: skip
         routed = self.send(closing, judge, command=command)
-        routed.canceled += canceled
+        routed.canceled = len(open_orders)
         return routed
 
     def cancel_entries(self) -> int:

@@ -18,7 +18,13 @@ from engine.brokers import (
     open_broker,
 )
 from engine.brokers.alpaca import AlpacaBroker
-from engine.brokers.base import existing_or_conflict, new_client_order_id, same_intent
+from engine.brokers.base import (
+    Capabilities,
+    existing_or_conflict,
+    new_client_order_id,
+    on_tick,
+    same_intent,
+)
 from engine.brokers.paper_rules import Costs, fill_price, positions_from_fills, rejection_reason
 from engine.errors import InputError
 from tests.standins.alpaca import API_KEY, SECRET_KEY
@@ -175,3 +181,27 @@ def test_open_broker_builds_the_named_broker(store, alpaca_standin):
 def test_open_broker_says_what_is_wrong(name, options, message):
     with pytest.raises(InputError, match=message):
         open_broker(name, **options)
+
+
+@pytest.mark.parametrize(
+    "field, side, typed, sent",
+    [
+        ("limit_price", "buy", 100.005, 100.0),  # a buy limit never pays more than typed
+        ("limit_price", "sell", 100.001, 100.01),  # a sell limit never takes less
+        ("stop_price", "sell", 99.999, 99.99),  # a sell stop sits at or below the level
+        ("stop_price", "buy", 100.001, 100.01),
+        ("limit_price", "buy", 0.123456, 0.1234),  # below $1: 1/100 of a cent
+        ("limit_price", "buy", 101.23, 101.23),  # already on the tick: unchanged
+    ],
+)
+def test_prices_go_on_the_brokers_tick_never_worse_for_the_one_placing_them(
+    field, side, typed, sent
+):
+    alpaca_ticks = Capabilities(tick_size=0.01, sub_dollar_tick_size=0.0001)
+    kind = "limit" if field == "limit_price" else "stop"
+    request = OrderRequest(
+        symbol="AAPL", side=side, qty=1, client_order_id="t", type=kind, **{field: typed}
+    )
+    priced = getattr(on_tick(request, alpaca_ticks), field)
+    assert priced == sent and repr(priced) == repr(sent)  # a clean decimal on the wire
+    assert on_tick(request, Capabilities()) is request  # a broker with no tick takes any price

@@ -94,6 +94,31 @@ def test_a_position_gone_without_a_sale_is_unexplained():
     assert "the broker holds 0 AAA; the loop expected 10" in difference.what
 
 
+@pytest.mark.parametrize(
+    "qty, price, split",
+    [(20, 5.0, "2-for-1"), (15, 20 / 3, "3-for-2"), (1, 100.0, "1-for-10")],
+)
+def test_a_split_explains_a_position_rebased_at_the_same_cost(qty, price, split):
+    held = LivePosition("AAA", CONFIG, 10, 10.0, NOW, NOW, stop_fraction=0.1, stop_anchor=10.0,
+                        manual_stop=9.5)  # fmt: skip
+    found = check([], [held], view([Position(symbol="AAA", qty=qty, avg_entry_price=price)]))
+    (difference,) = found.differences
+    assert difference.explained and split in difference.why
+    position = found.positions["AAA"]
+    ratio = qty / 10
+    # The stop follows the shares: the rule's level and the trader's, divided by the ratio.
+    assert position.qty == qty
+    assert position.stop_price == pytest.approx(max(9.0, 9.5) / ratio)
+
+
+def test_shares_bought_at_another_price_are_no_split():
+    held = LivePosition("AAA", CONFIG, 10, 10.0, NOW, NOW)
+    # Twice the shares, but the 10 new ones cost 12 a share: a trade outside the workbench.
+    found = check([], [held], view([Position(symbol="AAA", qty=20, avg_entry_price=11.0)]))
+    (difference,) = found.unexplained
+    assert "the loop expected 10" in difference.what
+
+
 def test_orders_are_adopted_when_their_ids_say_they_are_the_loops_and_refused_otherwise():
     earlier = broker_order(f"{CONFIG}-BBB-buy-20240102", status=OrderStatus.ACCEPTED, symbol="BBB")
     this_step = broker_order(

@@ -294,15 +294,17 @@ class AlpacaStandIn:
                 self._cancel(order)
             return len(pending)
 
-    def stop_cover(self, symbol: str) -> float:
-        """Shares of ``symbol`` that working sell stops would sell (legs waiting left out)."""
+    def stop_cover(self, symbol: str, *, exits: bool = False) -> float:
+        """Shares of ``symbol`` that working sell stops would sell (legs waiting left out);
+        with ``exits``, market sells too (they sell at the next open)."""
+        kinds = ("stop", "market") if exits else ("stop",)
         with self.lock:
             return sum(
                 float(o["qty"]) - float(o["filled_qty"])
                 for o in self.orders.values()
                 if o["symbol"] == symbol.upper()
                 and o["side"] == "sell"
-                and o["type"] == "stop"
+                and o["type"] in kinds
                 and o["status"] in _OPEN
             )
 

@@ -208,6 +208,26 @@ def test_a_close_waits_for_the_stops_cancel_instead_of_being_refused(on_alpaca):
     assert symbol not in server.positions
 
 
+def test_a_close_whose_stop_alpaca_never_finishes_canceling_is_held_back_not_refused(
+    on_alpaca,
+):
+    opened, market, server = on_alpaca
+    loop, days = opened.loop, iter(opened.days)
+    symbol, _ = step_until_holding(loop, days)
+    server.cancel_reads = None  # Alpaca keeps the stop pending_cancel past the wait
+
+    command = submit_command(loop.store, ClosePosition(symbol=symbol), actor="bob")
+    loop.step(next(days))
+
+    status, result = command_result(loop.store, command)
+    assert status == "denied" and "not confirmed by alpaca yet" in result
+    held_back = read_events(loop.store, kinds=["order.denied"], subject=symbol)
+    assert [json.loads(p)["rule"] for p in held_back["payload"]] == ["cancel_pending"]
+    # Nothing was sent that Alpaca would refuse for shares the stop still holds.
+    assert read_events(loop.store, kinds=["order.rejected"]).empty
+    assert any(a.kind == "broker" and "held back" in a.text for a in loop.notifier.sent)
+
+
 def test_every_price_the_workbench_sends_is_on_alpacas_tick(on_alpaca):
     opened, market, server = on_alpaca
     loop, days = opened.loop, iter(opened.days)

@@ -71,3 +71,4 @@ def test_ingest_then_bars_as_json(tmp_path):
 def test_a_bad_date_argument_is_reported_by_click(tmp_path):
     result = wb("bars", "AAPL", "--start", "last tuesday", data_dir=tmp_path)
     assert result.returncode == 2 and "Invalid value for '--start'" in result.stderr
+

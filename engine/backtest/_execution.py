@@ -12,12 +12,10 @@ truncated data).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import vectorbt as vbt
-from vectorbt.base.array_wrapper import ArrayWrapper
-from vectorbt.portfolio.enums import log_dt
 
 from engine.backtest._simulate import simulate_nb
 from engine.backtest.rules import SIZE_MODES
@@ -26,6 +24,9 @@ from engine.backtest.stops import stop_distances
 from engine.data.bars import Bars
 from engine.errors import InputError
 from engine.strategies.base import Signals
+
+if TYPE_CHECKING:
+    import vectorbt as vbt
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,12 @@ class Simulation:
     def portfolio(self) -> vbt.Portfolio:
         """The vectorbt Portfolio of these fills (built on first use): trades, plots, stats."""
         if self._portfolio is None:
+            # Imported here, the one place a Portfolio is built: vectorbt (with plotly and
+            # jsonschema behind it) takes seconds to import, and figures do not need it.
+            import vectorbt as vbt
+            from vectorbt.base.array_wrapper import ArrayWrapper
+            from vectorbt.portfolio.enums import log_dt
+
             wrapper = ArrayWrapper(
                 index=self.orders.index,
                 columns=self.orders.columns,

@@ -3,9 +3,11 @@
 vectorbt's ``Portfolio.from_signals`` cannot size an entry by the book's equity (it knows
 amounts, values and shares of *cash*) nor cap the number of positions a shared book holds,
 and its ``from_order_func`` costs ~7x more per bar. So this loop decides *when* and *how
-much* to trade, and vectorbt does everything else: every fill goes through vectorbt's own
-``process_order_nb`` (fees, slippage, partial fills on short cash), and the order records
-it writes become a ``vbt.Portfolio``.
+much* to trade; every fill goes through :func:`~engine.backtest.rules.fill_order` (fees,
+slippage, partial fills on short cash: vectorbt's own fill arithmetic, held to it by a
+test), and the order records it writes, in vectorbt's record layout, become a
+``vbt.Portfolio`` when a report asks for one. Nothing here imports vectorbt: it takes
+seconds to import, and a backtest's figures do not need it.
 
 **The rules are those of** :mod:`engine.backtest.rules`, which states them once for this
 loop and the live loop alike: every sizing and stop decision below is a call into it.
@@ -39,22 +41,13 @@ from pathlib import Path
 
 import numpy as np
 from numba import njit
-from vectorbt.portfolio.enums import (
-    Direction,
-    OrderStatus,
-    ProcessOrderState,
-    SizeType,
-    log_dt,
-    order_dt,
-)
-from vectorbt.portfolio.nb import order_nb, process_order_nb
 
 from engine.backtest import rules
 from engine.backtest.rules import SIZE_ALL, SIZE_FRACTION, SIZE_RISK  # noqa: F401 (re-exported)
 
 #: sha256 of engine/backtest/rules.py. Change it with the rules: that edit of this file is
 #: what makes numba recompile the loop instead of running a stale cached copy.
-RULES_SOURCE_SHA = "e9a5457f2c498fdd0bd8d6b18a1cc84124cb695acbf1058b876d8a15f4d29f3a"
+RULES_SOURCE_SHA = "8e5f49c9ec9afe9688320273261b991400eeed0e298a17990fa111109824f3ef"
 
 
 def rules_fingerprint() -> str:
@@ -85,8 +78,14 @@ def _compiled(fn, helpers: dict | None = None):
 
 _HELPERS = {
     name: _compiled(getattr(rules, name))
-    for name in ("unit_cost", "sale_proceeds", "stop_fraction", "stop_level", "trailed_anchor")
-}
+    for name in (
+        "unit_cost", "sale_proceeds", "stop_fraction", "stop_level", "trailed_anchor",
+        "same_amount",
+    )
+}  # fmt: skip
+_HELPERS["plus"] = _compiled(rules.plus, _HELPERS)
+_HELPERS["fill_order"] = _compiled(rules.fill_order, _HELPERS)
+_fill_order = _HELPERS["fill_order"]
 _entry_size = _compiled(rules.entry_size, _HELPERS)
 _plan_close = _compiled(rules.plan_close, {**_HELPERS, "entry_size": _entry_size})
 _stop_fraction = _HELPERS["stop_fraction"]
@@ -100,30 +99,39 @@ REASON_STOP = 2
 REASON_END = 3  # closed at the last bar's close because the window ended
 
 
+#: One fill: vectorbt's order record layout (``vectorbt.portfolio.enums.order_dt``), so the
+#: records become a vectorbt Portfolio as they are. ``side`` 0 is a buy, 1 a sell.
+ORDER_DT = np.dtype(
+    [
+        ("id", np.int64),
+        ("col", np.int64),
+        ("idx", np.int64),
+        ("size", np.float64),
+        ("price", np.float64),
+        ("fees", np.float64),
+        ("side", np.int64),
+    ],
+    align=True,
+)
+
+
 @njit(cache=_CACHE)
-def _fill(i, col, group, cash, position, size, price, fees, slippage, records, oidx, logs):
-    """Send one long-only order through vectorbt; gives back (cash, position, oidx, filled)."""
-    state = ProcessOrderState(
-        cash=cash,
-        position=position,
-        debt=0.0,
-        free_cash=cash,
-        val_price=price,
-        value=np.nan,
-        oidx=oidx,
-        lidx=0,
+def _fill(i, col, cash, position, size, price, fees, slippage, records, oidx):
+    """Fill one long-only order and record it; gives back (cash, position, oidx, filled)."""
+    cash, position, shares, fill_price, paid, filled = _fill_order(
+        cash, position, size, price, fees, slippage
     )
-    order = order_nb(
-        size=size,
-        price=price,
-        size_type=SizeType.Amount,
-        direction=Direction.LongOnly,
-        fees=fees,
-        slippage=slippage,
-    )
-    result, new_state = process_order_nb(i, col, group, state, False, order, records, logs)
-    filled = result.status == OrderStatus.Filled
-    return new_state.cash, new_state.position, new_state.oidx, filled
+    if filled:
+        record = records[oidx]
+        record["id"] = oidx
+        record["col"] = col
+        record["idx"] = i
+        record["size"] = shares
+        record["price"] = fill_price
+        record["fees"] = paid
+        record["side"] = 0 if size > 0 else 1
+        oidx += 1
+    return cash, position, oidx, filled
 
 
 @njit(cache=_CACHE)
@@ -150,7 +158,7 @@ def simulate_nb(
     close_at_end,
     max_orders,
 ):
-    """(order records in vectorbt's ``order_dt``, a reason code per record, each group's
+    """(order records in vectorbt's layout (``ORDER_DT``), a reason code per record, each group's
     equity at every bar's close, the part of it held in positions).
 
     Prices are (bars x symbols); ``entries``/``exits``/``stop_dist`` are (bars x columns)
@@ -164,9 +172,8 @@ def simulate_nb(
     """
     n_bars = close.shape[0]
     n_cols = entries.shape[1]
-    records = np.empty(max_orders, dtype=order_dt)
+    records = np.empty(max_orders, dtype=ORDER_DT)
     reasons = np.empty(max_orders, dtype=np.int8)
-    logs = np.empty(0, dtype=log_dt)
     position = np.zeros(n_cols)
     stop_frac = np.full(n_cols, np.nan)
     stop_anchor = np.full(n_cols, np.nan)
@@ -247,7 +254,6 @@ def simulate_nb(
                 cash, position[col], new_oidx, filled = _fill(
                     i,
                     col,
-                    group,
                     cash,
                     position[col],
                     -position[col],
@@ -256,7 +262,6 @@ def simulate_nb(
                     slippage,
                     records,
                     oidx,
-                    logs,
                 )
                 if filled:
                     reasons[oidx] = reason
@@ -277,8 +282,8 @@ def simulate_nb(
                     if np.isnan(close[i, sym]):
                         continue  # no bar today: the order lapses, as a day order expires
                     cash, position[col], new_oidx, filled = _fill(
-                        i, col, group, cash, 0.0, size, open_[i, sym], fees, slippage,
-                        records, oidx, logs,
+                        i, col, cash, 0.0, size, open_[i, sym], fees, slippage,
+                        records, oidx,
                     )  # fmt: skip
                     if filled:
                         reasons[oidx] = REASON_ENTRY
@@ -315,7 +320,7 @@ def simulate_nb(
                     if size <= 0:
                         continue
                     cash, position[col], new_oidx, filled = _fill(
-                        i, col, group, cash, 0.0, size, price, fees, slippage, records, oidx, logs
+                        i, col, cash, 0.0, size, price, fees, slippage, records, oidx
                     )
                     if filled:
                         reasons[oidx] = REASON_ENTRY
@@ -339,7 +344,6 @@ def simulate_nb(
                         cash, position[col], new_oidx, filled = _fill(
                             i,
                             col,
-                            group,
                             cash,
                             position[col],
                             -position[col],
@@ -348,7 +352,6 @@ def simulate_nb(
                             slippage,
                             records,
                             oidx,
-                            logs,
                         )
                         if filled:
                             reasons[oidx] = REASON_STOP
@@ -372,7 +375,6 @@ def simulate_nb(
                     cash, position[col], new_oidx, filled = _fill(
                         i,
                         col,
-                        group,
                         cash,
                         position[col],
                         -position[col],
@@ -381,7 +383,6 @@ def simulate_nb(
                         slippage,
                         records,
                         oidx,
-                        logs,
                     )
                     if filled:
                         reasons[oidx] = REASON_END

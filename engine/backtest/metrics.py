@@ -14,20 +14,26 @@ a sweep of thousands of books costs one call. Conventions a trader reads them by
 - ``exposure``: the average share of equity held in positions (1.0 is always fully
   invested); ``turnover``: value traded one way per year, in multiples of average equity.
 
-vectorbt's own functions compute the ratios (``vbt.returns.nb``), with the annualisation
-factor passed in explicitly.
+The ratios are vectorbt's definitions (``vbt.returns.nb``: the sample standard deviation,
+the downside deviation over all bars), computed here on whole arrays with the annualisation
+factor passed in explicitly; a test holds them to vectorbt's own functions. vectorbt itself
+is imported only to read a Portfolio someone already built: importing it takes seconds.
 """
 
 from __future__ import annotations
 
+import warnings
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import vectorbt as vbt
 from numba import njit
-from vectorbt.returns import nb as returns_nb
 
 from engine.backtest.settings import BARS_PER_YEAR
 from engine.errors import InputError
+
+if TYPE_CHECKING:
+    import vectorbt as vbt
 
 METRICS = (
     "total_return",
@@ -70,8 +76,12 @@ def compute_metrics(result, *, freq: str) -> pd.DataFrame:
 
     if isinstance(result, Simulation):
         return _simulation_metrics(result, bars_per_year(freq))
-    if isinstance(result, vbt.Portfolio):
-        return _portfolio_metrics(result, bars_per_year(freq))
+    if type(result).__module__.startswith("vectorbt."):
+        # Someone built a Portfolio, so vectorbt is loaded already: this import is free.
+        import vectorbt as vbt
+
+        if isinstance(result, vbt.Portfolio):
+            return _portfolio_metrics(result, bars_per_year(freq))
     raise InputError(
         f"cannot compute metrics of a {type(result).__name__}",
         hint="pass a vectorbt Portfolio or a backtest's simulation",
@@ -161,17 +171,14 @@ def summarize(
     before = np.empty_like(value, order="F")
     before[0] = init_cash
     before[1:] = value[:-1]
-    # Fortran order: vectorbt's ratio functions walk one book's column at a time.
-    returns = np.asfortranarray(value / before - 1.0)
+    returns = value / before - 1.0
 
     total_return = value[-1] / init_cash - 1.0
-    cagr = returns_nb.annualized_return_nb(returns, float(bars_per_year))
     moved = np.any(returns != 0.0, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(moved, returns_nb.sharpe_ratio_nb(returns, float(bars_per_year)), np.nan)
-        sortino = np.where(
-            moved, returns_nb.sortino_ratio_nb(returns, float(bars_per_year)), np.nan
-        )
+        cagr, sharpe, sortino = annualized_ratios(returns, bars_per_year)
+        sharpe = np.where(moved, sharpe, np.nan)
+        sortino = np.where(moved, sortino, np.nan)
         max_dd, max_dd_bars = _drawdowns_nb(np.ascontiguousarray(value.T), init_cash)
         calmar = np.where(max_dd > 0, cagr / max_dd, np.nan)
 
@@ -210,6 +217,33 @@ def summarize(
             "turnover": turnover,
         }
     )
+
+
+def annualized_ratios(returns: np.ndarray, bars_per_year: int):
+    """(CAGR, Sharpe, Sortino) of each column of bar ``returns``, annualised with ``bars_per_year``.
+
+    vectorbt's definitions: growth compounded over the bars; the mean over the sample
+    standard deviation (infinite when it is 0); the mean over the root mean square of the
+    losses (infinite without a loss). NaN returns are left out; fewer than two bars give NaN.
+    """
+    returns = np.asarray(returns, dtype=float)
+    n_bars = returns.shape[0]
+    if n_bars == 0:
+        nothing = np.full(returns.shape[1], np.nan)
+        return nothing, nothing, nothing
+    cagr = np.nanprod(returns + 1.0, axis=0) ** (bars_per_year / n_bars) - 1.0
+    if n_bars < 2:
+        nothing = np.full(returns.shape[1], np.nan)
+        return cagr, nothing, nothing
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a book with one bar that is not NaN
+        mean = np.nanmean(returns, axis=0)
+        std = np.nanstd(returns, axis=0, ddof=1)
+        losses = np.minimum(returns, 0.0)
+        downside = np.sqrt(np.nanmean(losses * losses, axis=0)) * np.sqrt(bars_per_year)
+        sharpe = np.where(std == 0.0, np.inf, mean / std * np.sqrt(bars_per_year))
+        sortino = np.where(downside == 0.0, np.inf, mean * bars_per_year / downside)
+    return cagr, sharpe, sortino
 
 
 @njit(cache=True)

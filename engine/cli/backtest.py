@@ -109,6 +109,14 @@ def _params(param_args: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
+def _write_report(result, path: Path, **options) -> None:
+    # Imported only when a report is asked for: it loads plotly, and its trades on price
+    # load vectorbt.
+    from engine.backtest.report import write_report
+
+    write_report(result, path, **options)
+
+
 @click.command()
 @click.option("--strategy", required=True, help="Strategy name, e.g. sma_crossover.")
 @click.option("--symbols", required=True, help="Comma-separated tickers, traded as one book.")
@@ -131,7 +139,6 @@ def backtest(ctx: Context, strategy, symbols, param_args, start, end, report, as
 
     `--fees 0 --slippage 0 --size all` on one symbol gives a run you can check by hand.
     """
-    from engine.backtest.report import write_report
     from engine.backtest.runner import run_backtest
     from engine.data import load_bars
 
@@ -140,7 +147,7 @@ def backtest(ctx: Context, strategy, symbols, param_args, start, end, report, as
     result = run_backtest(bars, strategy, _params(param_args), run_settings)
     _record_backtest(ctx, result)
     if report:
-        write_report(result, report)
+        _write_report(result, report)
     if as_json:
         emit_json(
             {
@@ -227,7 +234,6 @@ def sweep(
     symbol_list = split_symbols(symbols)
     check_grid_size(grid, len(symbol_list))  # refused before vectorbt loads or bars are read
 
-    from engine.backtest.report import write_report
     from engine.backtest.sweep import sweep as run_sweep
     from engine.data import load_bars
 
@@ -240,7 +246,7 @@ def sweep(
     ledger = _record_sweep(ctx, result, bars, run_settings, executor)
     best = result.best(sort_by, n=len(result.table))
     if report:
-        write_report(result, report, metric=sort_by)
+        _write_report(result, report, metric=sort_by)
     if as_json:
         emit_json(
             {

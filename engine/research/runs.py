@@ -29,16 +29,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import nbformat
-
 import engine
 from engine.errors import InputError, NotFoundError
 from engine.jobs.locks import process_alive
-from engine.research.notebook_params import (
-    check_parameters,
-    existing_notebook,
-    notebook_parameters,
-)
 from engine.store.events import append_event, utcnow
 
 #: The Jupyter kernel the environment registers, so that papermill and JupyterLab run notebooks
@@ -120,6 +113,16 @@ def run_notebook(
     raise :class:`~engine.errors.InputError` before a kernel starts, after recording the
     refused run. ``cell_timeout`` (seconds) fails a run whose cell takes longer.
     """
+    # Imported here, not at the top: nbformat loads jsonschema, seconds of import that a
+    # notebook calling notebook_store and record_proposal in its setup cell would pay.
+    import nbformat
+
+    from engine.research.notebook_params import (
+        check_parameters,
+        existing_notebook,
+        notebook_parameters,
+    )
+
     parameters = dict(parameters or {})
     data_dir = Path(data_dir or store.data_dir).resolve()
     started = utcnow()
@@ -280,6 +283,8 @@ def _execute(
 
 def _source_cell_index(path: Path, source: str, executed_index: int) -> int | None:
     """The failed cell's index in the notebook file (papermill counts its injected cell too)."""
+    import nbformat  # see run_notebook
+
     cells = nbformat.read(str(path), as_version=4).cells
     matches = [i for i, cell in enumerate(cells) if cell.source == source]
     return min(matches, key=lambda i: abs(i - executed_index)) if matches else None

@@ -24,7 +24,7 @@ from engine.strategies.lookahead import (
     check_lookahead,
     check_warmup,
 )
-from engine.strategies.registry import get, make_params, names, register
+from engine.strategies.registry import check_execution, get, make_params, names, register
 
 __all__ = [
     "LookaheadResult",
@@ -33,6 +33,7 @@ __all__ = [
     "StrategyError",
     "StrategyParams",
     "WarmupResult",
+    "check_execution",
     "check_lookahead",
     "check_warmup",
     "compute_signals",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -92,9 +93,21 @@ def format_validation_error(exc: pydantic.ValidationError) -> str:
     return "; ".join(lines)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The workbench's own warnings as one line (``warning: ...``); others as Python shows them."""
+    if category.__module__.startswith("engine."):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def run_cli(group: click.Group, argv: list[str] | None) -> int:
     """Run the click group; deliberate errors become one line on stderr and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    warnings.showwarning = _show_warning
     try:
         code = group.main(args=argv, prog_name="wb", standalone_mode=False)
         # A command may return an int as its exit code (e.g. 75 "busy, try later" for cron).
@@ -122,3 +135,5 @@ def run_cli(group: click.Group, argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    finally:
+        warnings.showwarning = _python_show_warning

@@ -17,6 +17,8 @@ import pydantic
 
 from engine.errors import InputError, NotFoundError
 from engine.strategies.base import SignalFn, Signals, SignalsKnown, Strategy, StrategyParams
+from engine.strategies.plugins import load_user_strategies
+from engine.strategies.plugins import origin as plugin_origin
 
 _STRATEGIES: dict[str, Strategy] = {}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -95,7 +97,8 @@ def _qualified(fn: Callable) -> str:
 
 
 def names() -> list[str]:
-    """The registered strategy names, sorted."""
+    """The registered strategy names, sorted: the built-ins and the users' (see plugins)."""
+    load_user_strategies()
     return sorted(_STRATEGIES)
 
 
@@ -103,13 +106,21 @@ def get(name: str | Strategy) -> Strategy:
     """The strategy registered as ``name`` (a Strategy is passed through unchanged)."""
     if isinstance(name, Strategy):
         return name
+    problems = load_user_strategies()
     try:
         return _STRATEGIES[name]
     except KeyError:
+        broken = "".join(f"; {p.describe()}" for p in problems)
         raise NotFoundError(
             f"unknown strategy {name!r}{_did_you_mean(str(name), names())}",
-            hint=f"known strategies: {', '.join(names())}",
+            hint=f"known strategies: {', '.join(names())}"
+            + (f"; these strategy modules failed to load{broken}" if broken else ""),
         ) from None
+
+
+def origin(strategy: str | Strategy) -> str:
+    """Where a strategy comes from: "built-in", its file, its package, or the module that registered it."""
+    return plugin_origin(get(strategy).signal_fn.__module__)
 
 
 def make_params(strategy: str | Strategy, values: Mapping[str, Any] | StrategyParams | None = None):

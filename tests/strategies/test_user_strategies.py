@@ -133,3 +133,24 @@ def test_wb_lists_them_and_backtests_one(tmp_path):
     result = json.loads(backtest.stdout)
     assert result["strategy"] == "my_breakout" and result["trades"] > 0
     assert "warning: strategies not loaded:" in backtest.stderr  # said once, in one line
+
+
+@pytest.mark.slow
+def test_a_notebook_run_by_wb_loads_them_too(tmp_path):
+    import nbformat
+
+    folder = write({"my_breakout.py": MODULES["my_breakout.py"]}, tmp_path / "mine")
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "trading-workbench", "language": "python",
+                                       "display_name": "x"}  # fmt: skip
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "from engine import strategies\nprint(strategies.origin('my_breakout'))"
+    )]  # fmt: skip
+    nbformat.write(notebook, str(tmp_path / "uses_mine.ipynb"))
+    env = {k: v for k, v in os.environ.items() if k != plugins.PATH_VARIABLE}
+
+    run = _wb("--data-dir", str(tmp_path / "data"), "--strategy-path", str(folder), "research",
+              "run", str(tmp_path / "uses_mine.ipynb"), "--json", env=env, cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    executed = nbformat.read(json.loads(run.stdout)["output_path"], as_version=4)
+    assert executed.cells[-1].outputs[0]["text"].strip() == str(folder / "my_breakout.py")

@@ -11,8 +11,11 @@ a sweep of thousands of books costs one call. Conventions a trader reads them by
   below a previous peak; ``calmar``: cagr / max_drawdown.
 - ``win_rate``, ``profit_factor``: over closed trades (gross wins / gross losses, after
   costs); ``trades``: positions opened, including one still open at the end.
-- ``exposure``: the average share of equity held in positions (1.0 is always fully
-  invested); ``turnover``: value traded one way per year, in multiples of average equity.
+- ``exposure``: the average invested fraction, the share of equity held in positions
+  averaged over the bars (1.0 is always fully invested); ``time_in_market``: the share of
+  bars at whose close the book held any position (a book 20% invested every day has an
+  exposure of 0.2 and a time in the market of 1.0); ``turnover``: value traded one way
+  per year, in multiples of average equity.
 
 The ratios are vectorbt's definitions (``vbt.returns.nb``: the sample standard deviation,
 the downside deviation over all bars), computed here on whole arrays with the annualisation
@@ -29,29 +32,13 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+# The names live in a light module of their own: the control room labels evidence with them.
+from engine.backtest.labels import FRACTIONS, LABELS, METRICS, OBJECTIVES  # noqa: F401
 from engine.backtest.settings import BARS_PER_YEAR
 from engine.errors import InputError
 
 if TYPE_CHECKING:
     import vectorbt as vbt
-
-METRICS = (
-    "total_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "max_drawdown_duration",
-    "win_rate",
-    "profit_factor",
-    "exposure",
-    "trades",
-    "turnover",
-)
-
-#: Metrics where more is better: the objectives a walk-forward may pick by.
-OBJECTIVES = ("sharpe", "sortino", "calmar", "cagr", "total_return", "profit_factor", "win_rate")
 
 
 def bars_per_year(freq: str) -> int:
@@ -109,6 +96,7 @@ def _simulation_metrics(simulation, per_year: int) -> pd.DataFrame:
         trade_closed=trades["closed"],
         traded_value=traded,
         exposure=exposure,
+        time_in_market=(simulation.invested != 0).mean(axis=0),
         bars_per_year=per_year,
     )
     table.index = simulation.equity.columns
@@ -121,7 +109,8 @@ def _portfolio_metrics(portfolio: vbt.Portfolio, per_year: int) -> pd.DataFrame:
     books = wrapper.get_columns()
     value = np.asarray(portfolio.value()).reshape(len(wrapper.index), len(books))
     init_cash = np.asarray(portfolio.init_cash, dtype=float).reshape(len(books))
-    exposure = np.asarray(portfolio.gross_exposure()).reshape(value.shape).mean(axis=0)
+    gross = np.asarray(portfolio.gross_exposure()).reshape(value.shape)
+    exposure = gross.mean(axis=0)
 
     book_of_col = (
         wrapper.grouper.get_groups() if grouped else np.arange(len(wrapper.columns))
@@ -141,6 +130,7 @@ def _portfolio_metrics(portfolio: vbt.Portfolio, per_year: int) -> pd.DataFrame:
         trade_closed=trades["status"] == 1,
         traded_value=traded,
         exposure=exposure,
+        time_in_market=(gross != 0).mean(axis=0),
         bars_per_year=per_year,
     )
     table.index = books
@@ -157,13 +147,15 @@ def summarize(
     traded_value: np.ndarray,
     exposure: np.ndarray,
     bars_per_year: int,
+    time_in_market: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The metrics table (one row per book) from plain arrays.
 
     ``value`` is each book's equity at every bar's close (bars x books), ``init_cash`` its
     value before the first bar. Trades are given as flat arrays, each trade's book,
     profit and whether it is closed. ``traded_value`` is the value bought plus sold per
-    book, ``exposure`` the average share of equity invested per book.
+    book, ``exposure`` the average share of equity invested per book, ``time_in_market``
+    the share of its bars with a position held (None: not known, NaN).
     """
     value = np.asarray(value, dtype=float)
     n_bars, n_books = value.shape
@@ -215,6 +207,11 @@ def summarize(
             "exposure": np.asarray(exposure, dtype=float),
             "trades": n_trades.astype(np.int64),
             "turnover": turnover,
+            "time_in_market": (
+                np.full(n_books, np.nan)
+                if time_in_market is None
+                else np.asarray(time_in_market, dtype=float)
+            ),
         }
     )
 

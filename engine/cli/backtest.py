@@ -200,7 +200,8 @@ def backtest(
     )
     click.echo(
         f"  {m['trades']} trades, win rate {m['win_rate']:.1%}, profit factor "
-        f"{m['profit_factor']:.2f}, exposure {m['exposure']:.1%}, turnover {m['turnover']:.1f}x/yr"
+        f"{m['profit_factor']:.2f}, exposure {m['exposure']:.1%} of equity on average, "
+        f"in the market {m['time_in_market']:.1%} of bars, turnover {m['turnover']:.1f}x/yr"
     )
     click.echo(f"  final equity {summary['final_equity']:,.2f} from {run_settings.init_cash:,.2f}")
     if report:

@@ -64,7 +64,7 @@ STOP_ENGINE = 2  # the engine's ATR stop, already aligned to the fill bar
 TASKS_PER_BLOCK = 16
 
 #: Columns of the kernel's output, in the order of engine.backtest.metrics.METRICS.
-N_METRICS = 12
+N_METRICS = 13
 
 
 @njit(cache=_CACHE)
@@ -414,6 +414,7 @@ def _book_metrics(equity, invested, trades, init_cash, bars_per_year, out):
     growth, return_sum, square_sum, downside_sum = 1.0, 0.0, 0.0, 0.0
     moved = False
     exposure_sum = 0.0
+    bars_held = 0
     for i in range(n_bars):
         value = equity[i]
         if value != before:
@@ -437,8 +438,10 @@ def _book_metrics(equity, invested, trades, init_cash, bars_per_year, out):
         elif value < peak:  # as deep below the peak as the bar before, one bar longer
             under += 1
             duration = max(duration, under)
-        if invested[i] != 0 and value > 0:
-            exposure_sum += invested[i] / value
+        if invested[i] != 0:
+            bars_held += 1
+            if value > 0:
+                exposure_sum += invested[i] / value
     equity_sum = _total(equity)
 
     mean = return_sum / n_bars
@@ -470,6 +473,7 @@ def _book_metrics(equity, invested, trades, init_cash, bars_per_year, out):
     out[9] = exposure_sum / n_bars
     out[10] = trades[0]
     out[11] = trades[5] / 2.0 / (equity_sum / n_bars) * bars_per_year / n_bars
+    out[12] = bars_held / n_bars
 
 
 @njit(parallel=True, cache=_CACHE)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from engine.backtest._simulate import simulate_nb
+from engine.backtest._simulate import order_loop
 from engine.backtest.rules import SIZE_MODES
 from engine.backtest.settings import BacktestSettings
 from engine.backtest.stops import stop_distances
@@ -268,7 +268,7 @@ def simulate(
 
     sym_of_col = np.tile(np.arange(n_symbols, dtype=np.int64), orders.n_sets)
     max_orders = 2 * int(orders.entries.sum()) + 1  # an entry, then at most one exit
-    records, reasons, equity, invested = simulate_nb(
+    records, reasons, equity, invested = order_loop(orders.entries.size)(
         orders.open,
         orders.high,
         orders.low,

@@ -34,20 +34,35 @@ loop goes stale exactly when the rules change (a test checks the fingerprint).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import types
 import warnings
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
 from engine.backtest import rules
-from engine.backtest.rules import SIZE_ALL, SIZE_FRACTION, SIZE_RISK  # noqa: F401 (re-exported)
+from engine.backtest.rules import (  # noqa: F401 (re-exported)
+    SIZE_ALL,
+    SIZE_FRACTION,
+    SIZE_RISK,
+    entry_size,
+    fill_order,
+    plan_close,
+    stop_fraction,
+    stop_level,
+    trailed_anchor,
+)
 
 #: sha256 of engine/backtest/rules.py. Change it with the rules: that edit of this file is
 #: what makes numba recompile the loop instead of running a stale cached copy.
 RULES_SOURCE_SHA = "8e5f49c9ec9afe9688320273261b991400eeed0e298a17990fa111109824f3ef"
+
+#: Bars x columns under which the loop runs as plain Python: numba's import and first call
+#: cost about a second, more than a backtest of one symbol over ten years takes
+#: interpreted (~0.1 s). Above it, and once compiled in a process, the compiled loop runs.
+SMALL_WORK = 50_000
 
 
 def rules_fingerprint() -> str:
@@ -64,33 +79,68 @@ if not _CACHE:  # a developer changed the rules: correct but slow until the line
     )
 
 
-def _compiled(fn, helpers: dict | None = None):
-    """``fn`` (plain Python in rules.py) compiled by numba, calling the compiled ``helpers``.
+@functools.cache
+def compiled() -> types.SimpleNamespace:
+    """The rules and the order loop compiled by numba: ``helpers`` (by rule name), ``fill``, ``simulate``.
 
     The rules call each other by name; numba needs compiled callees, so the same code is
-    compiled with the compiled helpers in its namespace. The live loop runs the originals.
+    compiled with the compiled helpers in its namespace. The live loop, and backtests too
+    small to repay the compilation, run the originals. numba is imported here, on the
+    first big piece of work: its import and first call take about a second.
     """
-    if helpers:
-        namespace = {**fn.__globals__, **helpers}
-        fn = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__)
-    return njit(cache=_CACHE)(fn)
+    from numba import njit
 
+    def jit(fn, helpers: dict | None = None):
+        if helpers:
+            namespace = {**fn.__globals__, **helpers}
+            fn = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__)
+        return njit(cache=_CACHE)(fn)
 
-_HELPERS = {
-    name: _compiled(getattr(rules, name))
-    for name in (
-        "unit_cost", "sale_proceeds", "stop_fraction", "stop_level", "trailed_anchor",
-        "same_amount",
+    helpers = {
+        name: jit(getattr(rules, name))
+        for name in (
+            "unit_cost", "sale_proceeds", "stop_fraction", "stop_level", "trailed_anchor",
+            "same_amount",
+        )
+    }  # fmt: skip
+    helpers["plus"] = jit(rules.plus, helpers)
+    helpers["fill_order"] = jit(rules.fill_order, helpers)
+    helpers["entry_size"] = jit(rules.entry_size, helpers)
+    helpers["plan_close"] = jit(rules.plan_close, helpers)
+    fill = jit(_fill, helpers)
+    return types.SimpleNamespace(
+        helpers=helpers, fill=fill, simulate=jit(simulate_nb, {**helpers, "_fill": fill})
     )
-}  # fmt: skip
-_HELPERS["plus"] = _compiled(rules.plus, _HELPERS)
-_HELPERS["fill_order"] = _compiled(rules.fill_order, _HELPERS)
-_fill_order = _HELPERS["fill_order"]
-_entry_size = _compiled(rules.entry_size, _HELPERS)
-_plan_close = _compiled(rules.plan_close, {**_HELPERS, "entry_size": _entry_size})
-_stop_fraction = _HELPERS["stop_fraction"]
-_stop_level = _HELPERS["stop_level"]
-_trailed_anchor = _HELPERS["trailed_anchor"]
+
+
+def order_loop(cells: int):
+    """The order loop (``simulate_nb``'s signature) for ``cells`` bars x columns of work.
+
+    Compiled above :data:`SMALL_WORK` or once compiled in this process; plain Python below.
+    Both make the same fills to the last bit (a test holds them together).
+    """
+    if cells >= SMALL_WORK or compiled.cache_info().currsize:
+        return compiled().simulate
+    return simulate_nb
+
+
+# The compiled rules under the names the fast sweep's kernel imports them by.
+_COMPILED = {
+    "_HELPERS": lambda c: c.helpers,
+    "_entry_size": lambda c: c.helpers["entry_size"],
+    "_fill_order": lambda c: c.helpers["fill_order"],
+    "_plan_close": lambda c: c.helpers["plan_close"],
+    "_stop_fraction": lambda c: c.helpers["stop_fraction"],
+    "_stop_level": lambda c: c.helpers["stop_level"],
+    "_trailed_anchor": lambda c: c.helpers["trailed_anchor"],
+}
+
+
+def __getattr__(name: str):
+    if name in _COMPILED:
+        return _COMPILED[name](compiled())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Why an order was placed, one code per order record (see ``simulate_nb``).
 REASON_ENTRY = 0
@@ -115,10 +165,9 @@ ORDER_DT = np.dtype(
 )
 
 
-@njit(cache=_CACHE)
 def _fill(i, col, cash, position, size, price, fees, slippage, records, oidx):
     """Fill one long-only order and record it; gives back (cash, position, oidx, filled)."""
-    cash, position, shares, fill_price, paid, filled = _fill_order(
+    cash, position, shares, fill_price, paid, filled = fill_order(
         cash, position, size, price, fees, slippage
     )
     if filled:
@@ -134,7 +183,6 @@ def _fill(i, col, cash, position, size, price, fees, slippage, records, oidx):
     return cash, position, oidx, filled
 
 
-@njit(cache=_CACHE)
 def simulate_nb(
     open_,
     high,
@@ -199,7 +247,7 @@ def simulate_nb(
         for i in range(n_bars):
             if at_open:
                 # 0. The decisions of the close before: exits, then entries and their sizes.
-                _plan_close(
+                plan_close(
                     entries[i, from_col:to_col],
                     exits[i, from_col:to_col],
                     stop_dist[i, from_col:to_col],
@@ -232,7 +280,7 @@ def simulate_nb(
                 reason = REASON_SIGNAL
                 has_stop = not np.isnan(stop_frac[col])
                 if has_stop:
-                    level = _stop_level(stop_anchor[col], stop_frac[col])
+                    level = stop_level(stop_anchor[col], stop_frac[col])
                     if bar_open <= level:
                         price = bar_open
                         reason = REASON_STOP
@@ -240,7 +288,7 @@ def simulate_nb(
                         price = level
                         reason = REASON_STOP
                     if not at_open and np.isnan(price) and trailing:
-                        stop_anchor[col] = _trailed_anchor(stop_anchor[col], high[i, sym])
+                        stop_anchor[col] = trailed_anchor(stop_anchor[col], high[i, sym])
                 if np.isnan(price):
                     if at_open:
                         if exiting[col - from_col]:
@@ -290,7 +338,7 @@ def simulate_nb(
                         oidx = new_oidx
                         n_open += 1
                         price = decision_price[i, sym]
-                        stop_frac[col] = _stop_fraction(price, stop_dist[i, col])
+                        stop_frac[col] = stop_fraction(price, stop_dist[i, col])
                         stop_anchor[col] = price if not np.isnan(stop_frac[col]) else np.nan
             else:
                 equity = np.nan
@@ -313,7 +361,7 @@ def simulate_nb(
                                     mark = last_price[other]
                                 equity += position[other] * mark
                     distance = stop_dist[i, col]
-                    size = _entry_size(
+                    size = entry_size(
                         size_mode, equity, cash, price, distance, fraction, risk_per_trade,
                         fees, slippage,
                     )  # fmt: skip
@@ -327,7 +375,7 @@ def simulate_nb(
                         oidx = new_oidx
                         n_open += 1
                         equity = np.nan  # costs were paid: value the book afresh for the next
-                        stop_frac[col] = _stop_fraction(price, distance)
+                        stop_frac[col] = stop_fraction(price, distance)
                         stop_anchor[col] = price if not np.isnan(stop_frac[col]) else np.nan
 
             # 3. At the open, stops are live for the rest of the bar, this bar's entries too.
@@ -338,7 +386,7 @@ def simulate_nb(
                     sym = sym_of_col[col]
                     if np.isnan(close[i, sym]):
                         continue
-                    level = _stop_level(stop_anchor[col], stop_frac[col])
+                    level = stop_level(stop_anchor[col], stop_frac[col])
                     if low[i, sym] <= level:
                         # An entry's level, set at the decision's close, may be above its open.
                         cash, position[col], new_oidx, filled = _fill(
@@ -361,7 +409,7 @@ def simulate_nb(
                             stop_frac[col] = np.nan
                             stop_anchor[col] = np.nan
                     elif trailing:
-                        stop_anchor[col] = _trailed_anchor(stop_anchor[col], high[i, sym])
+                        stop_anchor[col] = trailed_anchor(stop_anchor[col], high[i, sym])
 
             # 4. The book at the close: positions marked at their last known price.
             for col in range(from_col, to_col):

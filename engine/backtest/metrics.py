@@ -25,12 +25,12 @@ is imported only to read a Portfolio someone already built: importing it takes s
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 # The names live in a light module of their own: the control room labels evidence with them.
 from engine.backtest.labels import FRACTIONS, LABELS, METRICS, OBJECTIVES  # noqa: F401
@@ -171,7 +171,7 @@ def summarize(
         cagr, sharpe, sortino = annualized_ratios(returns, bars_per_year)
         sharpe = np.where(moved, sharpe, np.nan)
         sortino = np.where(moved, sortino, np.nan)
-        max_dd, max_dd_bars = _drawdowns_nb(np.ascontiguousarray(value.T), init_cash)
+        max_dd, max_dd_bars = _drawdowns_of(value.size)(np.ascontiguousarray(value.T), init_cash)
         calmar = np.where(max_dd > 0, cagr / max_dd, np.nan)
 
         closed = np.asarray(trade_closed, dtype=bool)
@@ -243,8 +243,27 @@ def annualized_ratios(returns: np.ndarray, bars_per_year: int):
     return cagr, sharpe, sortino
 
 
-@njit(cache=True)
-def _drawdowns_nb(value_by_book, init_cash):
+def _drawdowns_of(cells: int):
+    """The drawdown loop for ``cells`` bars x books: compiled when it is worth numba's start-up.
+
+    The order loop's rule (see engine.backtest._simulate.order_loop): plain Python for a
+    backtest or two, numba for a sweep, or once numba is loaded in this process.
+    """
+    from engine.backtest._simulate import SMALL_WORK, compiled
+
+    if cells >= SMALL_WORK or compiled.cache_info().currsize:
+        return _compiled_drawdowns()
+    return _drawdowns
+
+
+@functools.cache
+def _compiled_drawdowns():
+    from numba import njit  # imported only for work big enough to repay its start-up
+
+    return njit(cache=True)(_drawdowns)
+
+
+def _drawdowns(value_by_book, init_cash):
     """(deepest fall from a peak as a positive fraction, most bars spent below a peak) per book."""
     n_books, n_bars = value_by_book.shape
     depth = np.zeros(n_books)

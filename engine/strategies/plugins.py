@@ -60,6 +60,7 @@ _ORIGINS: dict[str, str] = {}
 _PROBLEMS: dict[str, LoadProblem] = {}
 _LOADED_FOLDERS: list[Path] = []
 _loaded_entry_points = False
+_loaded_path: str | None = None
 _loading = False
 
 
@@ -75,10 +76,14 @@ def load_user_strategies() -> list[LoadProblem]:
     Cheap once everything is loaded: a folder added to ``WB_STRATEGY_PATH`` later is
     loaded on the next call.
     """
-    global _loaded_entry_points, _loading
-    if _loading:  # a user module looked a strategy up while being imported
+    global _loaded_entry_points, _loading, _loaded_path
+    setting = os.environ.get(PATH_VARIABLE, "")
+    if _loading or (_loaded_entry_points and setting == _loaded_path):
+        # Nothing new to load (the common case: every lookup passes here), or a user module
+        # looked a strategy up while being imported.
         return list(_PROBLEMS.values())
     _loading = True
+    _loaded_path = setting
     try:
         new = [folder for folder in strategy_folders() if folder not in _LOADED_FOLDERS]
         before = len(_PROBLEMS)

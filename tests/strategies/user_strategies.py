@@ -127,4 +127,5 @@ def forget_user_strategies() -> None:
     plugins._PROBLEMS.clear()
     plugins._LOADED_FOLDERS.clear()
     plugins._loaded_entry_points = False
+    plugins._loaded_path = None
     importlib.import_module(plugins.PACKAGE).__path__[:] = []

@@ -83,12 +83,16 @@ print(json.dumps({"setup_cell_seconds": time.perf_counter() - start}))
 '''
 
 
-def wall(command: list[str], env: dict, repeats: int) -> float:
-    """Median wall seconds of ``command`` over ``repeats`` runs, after a warm-up run."""
+def wall(command: list[str], env: dict, repeats: int, cwd: Path) -> float:
+    """Median wall seconds of ``command`` over ``repeats`` runs, after a warm-up run.
+
+    ``cwd`` is outside the checkout: ``python -m`` puts its working directory first on the
+    path, which would shadow a PYTHONPATH that names another checkout.
+    """
     times = []
     for turn in range(repeats + 1):
         start = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cwd)
         took = time.perf_counter() - start
         if done.returncode:
             raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
@@ -137,18 +141,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wb-analyst-") as tmp:
         sample_dir, goog_csv, synthetic_dir = prepare(Path(tmp))
         at_sample = ["--data-dir", str(sample_dir)]
-        figures["wb_help_seconds"] = wall(wb("--help"), env, args.repeats)
-        figures["wb_strategies_seconds"] = wall(wb(*at_sample, "strategies"), env, args.repeats)
+        here = Path(tmp)
+        figures["wb_help_seconds"] = wall(wb("--help"), env, args.repeats, here)
+        figures["wb_strategies_seconds"] = wall(
+            wb(*at_sample, "strategies"), env, args.repeats, here
+        )
         figures["wb_backtest_goog_seconds"] = wall(
             wb(*at_sample, "backtest", "--strategy", "sma_crossover", "--symbols", "GOOG"),
             env,
             args.repeats,
+            here,
         )
         peer = Path(tmp) / "peer_backtest.py"
         peer.write_text(PEER_SCRIPT)
         peer_env = {**env, "PYTHONPATH": os.pathsep.join([peers, env.get("PYTHONPATH", "")])}
         figures["backtesting_py_goog_seconds"] = wall(
-            [sys.executable, str(peer), str(goog_csv)], peer_env, args.repeats
+            [sys.executable, str(peer), str(goog_csv)], peer_env, args.repeats, here
         )
         figures["wb_backtest_over_backtesting_py"] = (
             figures["wb_backtest_goog_seconds"] / figures["backtesting_py_goog_seconds"]
@@ -160,7 +168,7 @@ def main() -> None:
         for turn in range(args.repeats + 1):
             done = subprocess.run(
                 [sys.executable, str(setup), str(NOTEBOOK), str(sample_dir)],
-                env=env, capture_output=True, text=True, cwd=ROOT, check=True,
+                env=env, capture_output=True, text=True, cwd=here, check=True,
             )  # fmt: skip
             if turn:
                 cell_times.append(json.loads(done.stdout.strip().splitlines()[-1])["setup_cell_seconds"])
@@ -173,13 +181,17 @@ def main() -> None:
                 "--symbols", symbols, *SWEEP_GRID,
             )  # fmt: skip
             repeats = max(1, args.repeats // 2)  # each sweep takes seconds
-            figures["sweep_8546x20_text_seconds"] = wall(sweep, env, repeats)
-            figures["sweep_8546x20_json_seconds"] = wall([*sweep, "--json"], env, repeats)
+            figures["sweep_8546x20_text_seconds"] = wall(sweep, env, repeats, here)
+            figures["sweep_8546x20_json_seconds"] = wall([*sweep, "--json"], env, repeats, here)
             figures["sweep_json_adds"] = (
                 figures["sweep_8546x20_json_seconds"] / figures["sweep_8546x20_text_seconds"] - 1
             )
     figures["load_average_after"] = os.getloadavg()[0]
     figures["repeats"] = args.repeats
+    figures["engine_measured"] = subprocess.run(  # which checkout the `wb` processes ran
+        [sys.executable, "-c", "import engine; print(engine.__file__)"],
+        env=env, capture_output=True, text=True, cwd=tempfile.gettempdir(), check=True,
+    ).stdout.strip()  # fmt: skip
     save("analyst_speed", {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()})
 
 

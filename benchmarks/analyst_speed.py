@@ -91,9 +91,14 @@ def wall(command: list[str], env: dict, repeats: int, cwd: Path) -> float:
     """
     times = []
     for turn in range(repeats + 1):
-        start = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cwd)
-        took = time.perf_counter() - start
+        # The output goes to a file, as `wb ... > out.json` would: reading 90 MB of JSON
+        # through a pipe into this process would time this process, not the command.
+        with open(cwd / "output.txt", "wb") as output:
+            start = time.perf_counter()
+            done = subprocess.run(
+                command, env=env, stdout=output, stderr=subprocess.PIPE, text=True, cwd=cwd
+            )
+            took = time.perf_counter() - start
         if done.returncode:
             raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
         if turn:

@@ -71,3 +71,18 @@ def test_ingest_then_bars_as_json(tmp_path):
 def test_a_bad_date_argument_is_reported_by_click(tmp_path):
     result = wb("bars", "AAPL", "--start", "last tuesday", data_dir=tmp_path)
     assert result.returncode == 2 and "Invalid value for '--start'" in result.stderr
+
+
+
+def test_wb_help_loads_neither_numba_nor_vectorbt():
+    # `wb --help` and command help answer quickly: the command modules load numba,
+    # vectorbt, the store and the like inside the commands, where they are used.
+    code = (
+        "import sys; from engine.cli._common import run_cli; from engine.cli import cli\n"
+        "run_cli(cli, ['--help'])\n"
+        "heavy = ('numba', 'vectorbt', 'duckdb', 'plotly', 'nbformat', 'scipy')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+    assert "backtest" in done.stdout and "strategies" in done.stdout

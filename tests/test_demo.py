@@ -44,3 +44,30 @@ def test_the_demo_runs_end_to_end_offline(tmp_path):
     assert sent > 0
     final = float(months[-1][1].replace(",", ""))
     assert f"paper book paper:demo: equity {final:,.2f}" in out
+
+
+@pytest.mark.slow
+def test_the_demo_fails_naming_the_step_when_the_research_runs_fail(
+    tmp_path, monkeypatch, capsys
+):
+    import nbformat
+
+    from engine.cli import cli, demo
+    from engine.cli._common import run_cli
+
+    # The research notebook's parameters, then a cell that fails as a broken research would.
+    research = nbformat.read(str(demo.NOTEBOOK), as_version=4)
+    parameters = next(c for c in research.cells if "parameters" in c.metadata.get("tags", []))
+    broken = nbformat.v4.new_notebook(metadata=research.metadata)
+    broken.cells = [parameters, nbformat.v4.new_code_cell("raise RuntimeError('no bars today')")]
+    notebook = tmp_path / "broken_research.ipynb"
+    nbformat.write(broken, str(notebook))
+    monkeypatch.setattr(demo, "NOTEBOOK", notebook)
+
+    code = run_cli(cli, ["--data-dir", str(tmp_path / "demo"), "demo", "--no-ui", "--offline"])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    assert "error: demo step 2 (research) failed: 2 of 2 notebook runs failed" in err
+    assert "sma_crossover: cell 1" in err and "RuntimeError: no bars today" in err
+    assert "the policy did its job" not in out
+    assert "Approving" not in out  # no later step ran

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app import facade, overrides, session, views
+from engine.backtest.labels import LABELS
 from engine.research.registry import ACTIONS
 
 store, visitor = session.store(), session.visitor()
@@ -131,7 +132,7 @@ with left:
         st.markdown("###### Evidence")
         metrics = pd.DataFrame(
             {"in sample": evidence.in_sample, "out of sample": evidence.out_of_sample}
-        )
+        ).rename(index=LABELS)  # "exposure (avg invested)" beside "time in market"
         st.dataframe(metrics, width="stretch", key="evidence_metrics")
         st.caption(
             f"Walk-forward on {evidence.data_start} to {evidence.data_end}, objective "

@@ -12,20 +12,21 @@ truncated data).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import vectorbt as vbt
-from vectorbt.base.array_wrapper import ArrayWrapper
-from vectorbt.portfolio.enums import log_dt
 
-from engine.backtest._simulate import simulate_nb
+from engine.backtest._simulate import order_loop
 from engine.backtest.rules import SIZE_MODES
 from engine.backtest.settings import BacktestSettings
 from engine.backtest.stops import stop_distances
 from engine.data.bars import Bars
 from engine.errors import InputError
 from engine.strategies.base import Signals
+
+if TYPE_CHECKING:
+    import vectorbt as vbt
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,12 @@ class Simulation:
     def portfolio(self) -> vbt.Portfolio:
         """The vectorbt Portfolio of these fills (built on first use): trades, plots, stats."""
         if self._portfolio is None:
+            # Imported here, the one place a Portfolio is built: vectorbt (with plotly and
+            # jsonschema behind it) takes seconds to import, and figures do not need it.
+            import vectorbt as vbt
+            from vectorbt.base.array_wrapper import ArrayWrapper
+            from vectorbt.portfolio.enums import log_dt
+
             wrapper = ArrayWrapper(
                 index=self.orders.index,
                 columns=self.orders.columns,
@@ -261,7 +268,7 @@ def simulate(
 
     sym_of_col = np.tile(np.arange(n_symbols, dtype=np.int64), orders.n_sets)
     max_orders = 2 * int(orders.entries.sum()) + 1  # an entry, then at most one exit
-    records, reasons, equity, invested = simulate_nb(
+    records, reasons, equity, invested = order_loop(orders.entries.size)(
         orders.open,
         orders.high,
         orders.low,

@@ -3,9 +3,11 @@
 vectorbt's ``Portfolio.from_signals`` cannot size an entry by the book's equity (it knows
 amounts, values and shares of *cash*) nor cap the number of positions a shared book holds,
 and its ``from_order_func`` costs ~7x more per bar. So this loop decides *when* and *how
-much* to trade, and vectorbt does everything else: every fill goes through vectorbt's own
-``process_order_nb`` (fees, slippage, partial fills on short cash), and the order records
-it writes become a ``vbt.Portfolio``.
+much* to trade; every fill goes through :func:`~engine.backtest.rules.fill_order` (fees,
+slippage, partial fills on short cash: vectorbt's own fill arithmetic, held to it by a
+test), and the order records it writes, in vectorbt's record layout, become a
+``vbt.Portfolio`` when a report asks for one. Nothing here imports vectorbt: it takes
+seconds to import, and a backtest's figures do not need it.
 
 **The rules are those of** :mod:`engine.backtest.rules`, which states them once for this
 loop and the live loop alike: every sizing and stop decision below is a call into it.
@@ -32,29 +34,35 @@ loop goes stale exactly when the rules change (a test checks the fingerprint).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import types
 import warnings
 from pathlib import Path
 
 import numpy as np
-from numba import njit
-from vectorbt.portfolio.enums import (
-    Direction,
-    OrderStatus,
-    ProcessOrderState,
-    SizeType,
-    log_dt,
-    order_dt,
-)
-from vectorbt.portfolio.nb import order_nb, process_order_nb
 
 from engine.backtest import rules
-from engine.backtest.rules import SIZE_ALL, SIZE_FRACTION, SIZE_RISK  # noqa: F401 (re-exported)
+from engine.backtest.rules import (  # noqa: F401 (re-exported)
+    SIZE_ALL,
+    SIZE_FRACTION,
+    SIZE_RISK,
+    entry_size,
+    fill_order,
+    plan_close,
+    stop_fraction,
+    stop_level,
+    trailed_anchor,
+)
 
 #: sha256 of engine/backtest/rules.py. Change it with the rules: that edit of this file is
 #: what makes numba recompile the loop instead of running a stale cached copy.
-RULES_SOURCE_SHA = "e9a5457f2c498fdd0bd8d6b18a1cc84124cb695acbf1058b876d8a15f4d29f3a"
+RULES_SOURCE_SHA = "8e5f49c9ec9afe9688320273261b991400eeed0e298a17990fa111109824f3ef"
+
+#: Bars x columns under which the loop runs as plain Python: numba's import and first call
+#: cost about a second, more than a backtest of one symbol over ten years takes
+#: interpreted (~0.1 s). Above it, and once compiled in a process, the compiled loop runs.
+SMALL_WORK = 50_000
 
 
 def rules_fingerprint() -> str:
@@ -71,27 +79,68 @@ if not _CACHE:  # a developer changed the rules: correct but slow until the line
     )
 
 
-def _compiled(fn, helpers: dict | None = None):
-    """``fn`` (plain Python in rules.py) compiled by numba, calling the compiled ``helpers``.
+@functools.cache
+def compiled() -> types.SimpleNamespace:
+    """The rules and the order loop compiled by numba: ``helpers`` (by rule name), ``fill``, ``simulate``.
 
     The rules call each other by name; numba needs compiled callees, so the same code is
-    compiled with the compiled helpers in its namespace. The live loop runs the originals.
+    compiled with the compiled helpers in its namespace. The live loop, and backtests too
+    small to repay the compilation, run the originals. numba is imported here, on the
+    first big piece of work: its import and first call take about a second.
     """
-    if helpers:
-        namespace = {**fn.__globals__, **helpers}
-        fn = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__)
-    return njit(cache=_CACHE)(fn)
+    from numba import njit
+
+    def jit(fn, helpers: dict | None = None):
+        if helpers:
+            namespace = {**fn.__globals__, **helpers}
+            fn = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__)
+        return njit(cache=_CACHE)(fn)
+
+    helpers = {
+        name: jit(getattr(rules, name))
+        for name in (
+            "unit_cost", "sale_proceeds", "stop_fraction", "stop_level", "trailed_anchor",
+            "same_amount",
+        )
+    }  # fmt: skip
+    helpers["plus"] = jit(rules.plus, helpers)
+    helpers["fill_order"] = jit(rules.fill_order, helpers)
+    helpers["entry_size"] = jit(rules.entry_size, helpers)
+    helpers["plan_close"] = jit(rules.plan_close, helpers)
+    fill = jit(_fill, helpers)
+    return types.SimpleNamespace(
+        helpers=helpers, fill=fill, simulate=jit(simulate_nb, {**helpers, "_fill": fill})
+    )
 
 
-_HELPERS = {
-    name: _compiled(getattr(rules, name))
-    for name in ("unit_cost", "sale_proceeds", "stop_fraction", "stop_level", "trailed_anchor")
+def order_loop(cells: int):
+    """The order loop (``simulate_nb``'s signature) for ``cells`` bars x columns of work.
+
+    Compiled above :data:`SMALL_WORK` or once compiled in this process; plain Python below.
+    Both make the same fills to the last bit (a test holds them together).
+    """
+    if cells >= SMALL_WORK or compiled.cache_info().currsize:
+        return compiled().simulate
+    return simulate_nb
+
+
+# The compiled rules under the names the fast sweep's kernel imports them by.
+_COMPILED = {
+    "_HELPERS": lambda c: c.helpers,
+    "_entry_size": lambda c: c.helpers["entry_size"],
+    "_fill_order": lambda c: c.helpers["fill_order"],
+    "_plan_close": lambda c: c.helpers["plan_close"],
+    "_stop_fraction": lambda c: c.helpers["stop_fraction"],
+    "_stop_level": lambda c: c.helpers["stop_level"],
+    "_trailed_anchor": lambda c: c.helpers["trailed_anchor"],
 }
-_entry_size = _compiled(rules.entry_size, _HELPERS)
-_plan_close = _compiled(rules.plan_close, {**_HELPERS, "entry_size": _entry_size})
-_stop_fraction = _HELPERS["stop_fraction"]
-_stop_level = _HELPERS["stop_level"]
-_trailed_anchor = _HELPERS["trailed_anchor"]
+
+
+def __getattr__(name: str):
+    if name in _COMPILED:
+        return _COMPILED[name](compiled())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Why an order was placed, one code per order record (see ``simulate_nb``).
 REASON_ENTRY = 0
@@ -100,33 +149,40 @@ REASON_STOP = 2
 REASON_END = 3  # closed at the last bar's close because the window ended
 
 
-@njit(cache=_CACHE)
-def _fill(i, col, group, cash, position, size, price, fees, slippage, records, oidx, logs):
-    """Send one long-only order through vectorbt; gives back (cash, position, oidx, filled)."""
-    state = ProcessOrderState(
-        cash=cash,
-        position=position,
-        debt=0.0,
-        free_cash=cash,
-        val_price=price,
-        value=np.nan,
-        oidx=oidx,
-        lidx=0,
-    )
-    order = order_nb(
-        size=size,
-        price=price,
-        size_type=SizeType.Amount,
-        direction=Direction.LongOnly,
-        fees=fees,
-        slippage=slippage,
-    )
-    result, new_state = process_order_nb(i, col, group, state, False, order, records, logs)
-    filled = result.status == OrderStatus.Filled
-    return new_state.cash, new_state.position, new_state.oidx, filled
+#: One fill: vectorbt's order record layout (``vectorbt.portfolio.enums.order_dt``), so the
+#: records become a vectorbt Portfolio as they are. ``side`` 0 is a buy, 1 a sell.
+ORDER_DT = np.dtype(
+    [
+        ("id", np.int64),
+        ("col", np.int64),
+        ("idx", np.int64),
+        ("size", np.float64),
+        ("price", np.float64),
+        ("fees", np.float64),
+        ("side", np.int64),
+    ],
+    align=True,
+)
 
 
-@njit(cache=_CACHE)
+def _fill(i, col, cash, position, size, price, fees, slippage, records, oidx):
+    """Fill one long-only order and record it; gives back (cash, position, oidx, filled)."""
+    cash, position, shares, fill_price, paid, filled = fill_order(
+        cash, position, size, price, fees, slippage
+    )
+    if filled:
+        record = records[oidx]
+        record["id"] = oidx
+        record["col"] = col
+        record["idx"] = i
+        record["size"] = shares
+        record["price"] = fill_price
+        record["fees"] = paid
+        record["side"] = 0 if size > 0 else 1
+        oidx += 1
+    return cash, position, oidx, filled
+
+
 def simulate_nb(
     open_,
     high,
@@ -150,7 +206,7 @@ def simulate_nb(
     close_at_end,
     max_orders,
 ):
-    """(order records in vectorbt's ``order_dt``, a reason code per record, each group's
+    """(order records in vectorbt's layout (``ORDER_DT``), a reason code per record, each group's
     equity at every bar's close, the part of it held in positions).
 
     Prices are (bars x symbols); ``entries``/``exits``/``stop_dist`` are (bars x columns)
@@ -164,9 +220,8 @@ def simulate_nb(
     """
     n_bars = close.shape[0]
     n_cols = entries.shape[1]
-    records = np.empty(max_orders, dtype=order_dt)
+    records = np.empty(max_orders, dtype=ORDER_DT)
     reasons = np.empty(max_orders, dtype=np.int8)
-    logs = np.empty(0, dtype=log_dt)
     position = np.zeros(n_cols)
     stop_frac = np.full(n_cols, np.nan)
     stop_anchor = np.full(n_cols, np.nan)
@@ -192,7 +247,7 @@ def simulate_nb(
         for i in range(n_bars):
             if at_open:
                 # 0. The decisions of the close before: exits, then entries and their sizes.
-                _plan_close(
+                plan_close(
                     entries[i, from_col:to_col],
                     exits[i, from_col:to_col],
                     stop_dist[i, from_col:to_col],
@@ -225,7 +280,7 @@ def simulate_nb(
                 reason = REASON_SIGNAL
                 has_stop = not np.isnan(stop_frac[col])
                 if has_stop:
-                    level = _stop_level(stop_anchor[col], stop_frac[col])
+                    level = stop_level(stop_anchor[col], stop_frac[col])
                     if bar_open <= level:
                         price = bar_open
                         reason = REASON_STOP
@@ -233,7 +288,7 @@ def simulate_nb(
                         price = level
                         reason = REASON_STOP
                     if not at_open and np.isnan(price) and trailing:
-                        stop_anchor[col] = _trailed_anchor(stop_anchor[col], high[i, sym])
+                        stop_anchor[col] = trailed_anchor(stop_anchor[col], high[i, sym])
                 if np.isnan(price):
                     if at_open:
                         if exiting[col - from_col]:
@@ -247,7 +302,6 @@ def simulate_nb(
                 cash, position[col], new_oidx, filled = _fill(
                     i,
                     col,
-                    group,
                     cash,
                     position[col],
                     -position[col],
@@ -256,7 +310,6 @@ def simulate_nb(
                     slippage,
                     records,
                     oidx,
-                    logs,
                 )
                 if filled:
                     reasons[oidx] = reason
@@ -277,15 +330,15 @@ def simulate_nb(
                     if np.isnan(close[i, sym]):
                         continue  # no bar today: the order lapses, as a day order expires
                     cash, position[col], new_oidx, filled = _fill(
-                        i, col, group, cash, 0.0, size, open_[i, sym], fees, slippage,
-                        records, oidx, logs,
+                        i, col, cash, 0.0, size, open_[i, sym], fees, slippage,
+                        records, oidx,
                     )  # fmt: skip
                     if filled:
                         reasons[oidx] = REASON_ENTRY
                         oidx = new_oidx
                         n_open += 1
                         price = decision_price[i, sym]
-                        stop_frac[col] = _stop_fraction(price, stop_dist[i, col])
+                        stop_frac[col] = stop_fraction(price, stop_dist[i, col])
                         stop_anchor[col] = price if not np.isnan(stop_frac[col]) else np.nan
             else:
                 equity = np.nan
@@ -308,21 +361,21 @@ def simulate_nb(
                                     mark = last_price[other]
                                 equity += position[other] * mark
                     distance = stop_dist[i, col]
-                    size = _entry_size(
+                    size = entry_size(
                         size_mode, equity, cash, price, distance, fraction, risk_per_trade,
                         fees, slippage,
                     )  # fmt: skip
                     if size <= 0:
                         continue
                     cash, position[col], new_oidx, filled = _fill(
-                        i, col, group, cash, 0.0, size, price, fees, slippage, records, oidx, logs
+                        i, col, cash, 0.0, size, price, fees, slippage, records, oidx
                     )
                     if filled:
                         reasons[oidx] = REASON_ENTRY
                         oidx = new_oidx
                         n_open += 1
                         equity = np.nan  # costs were paid: value the book afresh for the next
-                        stop_frac[col] = _stop_fraction(price, distance)
+                        stop_frac[col] = stop_fraction(price, distance)
                         stop_anchor[col] = price if not np.isnan(stop_frac[col]) else np.nan
 
             # 3. At the open, stops are live for the rest of the bar, this bar's entries too.
@@ -333,13 +386,12 @@ def simulate_nb(
                     sym = sym_of_col[col]
                     if np.isnan(close[i, sym]):
                         continue
-                    level = _stop_level(stop_anchor[col], stop_frac[col])
+                    level = stop_level(stop_anchor[col], stop_frac[col])
                     if low[i, sym] <= level:
                         # An entry's level, set at the decision's close, may be above its open.
                         cash, position[col], new_oidx, filled = _fill(
                             i,
                             col,
-                            group,
                             cash,
                             position[col],
                             -position[col],
@@ -348,7 +400,6 @@ def simulate_nb(
                             slippage,
                             records,
                             oidx,
-                            logs,
                         )
                         if filled:
                             reasons[oidx] = REASON_STOP
@@ -358,7 +409,7 @@ def simulate_nb(
                             stop_frac[col] = np.nan
                             stop_anchor[col] = np.nan
                     elif trailing:
-                        stop_anchor[col] = _trailed_anchor(stop_anchor[col], high[i, sym])
+                        stop_anchor[col] = trailed_anchor(stop_anchor[col], high[i, sym])
 
             # 4. The book at the close: positions marked at their last known price.
             for col in range(from_col, to_col):
@@ -372,7 +423,6 @@ def simulate_nb(
                     cash, position[col], new_oidx, filled = _fill(
                         i,
                         col,
-                        group,
                         cash,
                         position[col],
                         -position[col],
@@ -381,7 +431,6 @@ def simulate_nb(
                         slippage,
                         records,
                         oidx,
-                        logs,
                     )
                     if filled:
                         reasons[oidx] = REASON_END

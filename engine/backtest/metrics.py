@@ -11,41 +11,34 @@ a sweep of thousands of books costs one call. Conventions a trader reads them by
   below a previous peak; ``calmar``: cagr / max_drawdown.
 - ``win_rate``, ``profit_factor``: over closed trades (gross wins / gross losses, after
   costs); ``trades``: positions opened, including one still open at the end.
-- ``exposure``: the average share of equity held in positions (1.0 is always fully
-  invested); ``turnover``: value traded one way per year, in multiples of average equity.
+- ``exposure``: the average invested fraction, the share of equity held in positions
+  averaged over the bars (1.0 is always fully invested); ``time_in_market``: the share of
+  bars at whose close the book held any position (a book 20% invested every day has an
+  exposure of 0.2 and a time in the market of 1.0); ``turnover``: value traded one way
+  per year, in multiples of average equity.
 
-vectorbt's own functions compute the ratios (``vbt.returns.nb``), with the annualisation
-factor passed in explicitly.
+The ratios are vectorbt's definitions (``vbt.returns.nb``: the sample standard deviation,
+the downside deviation over all bars), computed here on whole arrays with the annualisation
+factor passed in explicitly; a test holds them to vectorbt's own functions. vectorbt itself
+is imported only to read a Portfolio someone already built: importing it takes seconds.
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import vectorbt as vbt
-from numba import njit
-from vectorbt.returns import nb as returns_nb
 
+# The names live in a light module of their own: the control room labels evidence with them.
+from engine.backtest.labels import FRACTIONS, LABELS, METRICS, OBJECTIVES  # noqa: F401
 from engine.backtest.settings import BARS_PER_YEAR
 from engine.errors import InputError
 
-METRICS = (
-    "total_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "max_drawdown_duration",
-    "win_rate",
-    "profit_factor",
-    "exposure",
-    "trades",
-    "turnover",
-)
-
-#: Metrics where more is better: the objectives a walk-forward may pick by.
-OBJECTIVES = ("sharpe", "sortino", "calmar", "cagr", "total_return", "profit_factor", "win_rate")
+if TYPE_CHECKING:
+    import vectorbt as vbt
 
 
 def bars_per_year(freq: str) -> int:
@@ -70,8 +63,12 @@ def compute_metrics(result, *, freq: str) -> pd.DataFrame:
 
     if isinstance(result, Simulation):
         return _simulation_metrics(result, bars_per_year(freq))
-    if isinstance(result, vbt.Portfolio):
-        return _portfolio_metrics(result, bars_per_year(freq))
+    if type(result).__module__.startswith("vectorbt."):
+        # Someone built a Portfolio, so vectorbt is loaded already: this import is free.
+        import vectorbt as vbt
+
+        if isinstance(result, vbt.Portfolio):
+            return _portfolio_metrics(result, bars_per_year(freq))
     raise InputError(
         f"cannot compute metrics of a {type(result).__name__}",
         hint="pass a vectorbt Portfolio or a backtest's simulation",
@@ -99,6 +96,7 @@ def _simulation_metrics(simulation, per_year: int) -> pd.DataFrame:
         trade_closed=trades["closed"],
         traded_value=traded,
         exposure=exposure,
+        time_in_market=(simulation.invested != 0).mean(axis=0),
         bars_per_year=per_year,
     )
     table.index = simulation.equity.columns
@@ -111,7 +109,8 @@ def _portfolio_metrics(portfolio: vbt.Portfolio, per_year: int) -> pd.DataFrame:
     books = wrapper.get_columns()
     value = np.asarray(portfolio.value()).reshape(len(wrapper.index), len(books))
     init_cash = np.asarray(portfolio.init_cash, dtype=float).reshape(len(books))
-    exposure = np.asarray(portfolio.gross_exposure()).reshape(value.shape).mean(axis=0)
+    gross = np.asarray(portfolio.gross_exposure()).reshape(value.shape)
+    exposure = gross.mean(axis=0)
 
     book_of_col = (
         wrapper.grouper.get_groups() if grouped else np.arange(len(wrapper.columns))
@@ -131,6 +130,7 @@ def _portfolio_metrics(portfolio: vbt.Portfolio, per_year: int) -> pd.DataFrame:
         trade_closed=trades["status"] == 1,
         traded_value=traded,
         exposure=exposure,
+        time_in_market=(gross != 0).mean(axis=0),
         bars_per_year=per_year,
     )
     table.index = books
@@ -147,13 +147,15 @@ def summarize(
     traded_value: np.ndarray,
     exposure: np.ndarray,
     bars_per_year: int,
+    time_in_market: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The metrics table (one row per book) from plain arrays.
 
     ``value`` is each book's equity at every bar's close (bars x books), ``init_cash`` its
     value before the first bar. Trades are given as flat arrays, each trade's book,
     profit and whether it is closed. ``traded_value`` is the value bought plus sold per
-    book, ``exposure`` the average share of equity invested per book.
+    book, ``exposure`` the average share of equity invested per book, ``time_in_market``
+    the share of its bars with a position held (None: not known, NaN).
     """
     value = np.asarray(value, dtype=float)
     n_bars, n_books = value.shape
@@ -161,18 +163,15 @@ def summarize(
     before = np.empty_like(value, order="F")
     before[0] = init_cash
     before[1:] = value[:-1]
-    # Fortran order: vectorbt's ratio functions walk one book's column at a time.
-    returns = np.asfortranarray(value / before - 1.0)
+    returns = value / before - 1.0
 
     total_return = value[-1] / init_cash - 1.0
-    cagr = returns_nb.annualized_return_nb(returns, float(bars_per_year))
     moved = np.any(returns != 0.0, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(moved, returns_nb.sharpe_ratio_nb(returns, float(bars_per_year)), np.nan)
-        sortino = np.where(
-            moved, returns_nb.sortino_ratio_nb(returns, float(bars_per_year)), np.nan
-        )
-        max_dd, max_dd_bars = _drawdowns_nb(np.ascontiguousarray(value.T), init_cash)
+        cagr, sharpe, sortino = annualized_ratios(returns, bars_per_year)
+        sharpe = np.where(moved, sharpe, np.nan)
+        sortino = np.where(moved, sortino, np.nan)
+        max_dd, max_dd_bars = _drawdowns_of(value.size)(np.ascontiguousarray(value.T), init_cash)
         calmar = np.where(max_dd > 0, cagr / max_dd, np.nan)
 
         closed = np.asarray(trade_closed, dtype=bool)
@@ -208,12 +207,63 @@ def summarize(
             "exposure": np.asarray(exposure, dtype=float),
             "trades": n_trades.astype(np.int64),
             "turnover": turnover,
+            "time_in_market": (
+                np.full(n_books, np.nan)
+                if time_in_market is None
+                else np.asarray(time_in_market, dtype=float)
+            ),
         }
     )
 
 
-@njit(cache=True)
-def _drawdowns_nb(value_by_book, init_cash):
+def annualized_ratios(returns: np.ndarray, bars_per_year: int):
+    """(CAGR, Sharpe, Sortino) of each column of bar ``returns``, annualised with ``bars_per_year``.
+
+    vectorbt's definitions: growth compounded over the bars; the mean over the sample
+    standard deviation (infinite when it is 0); the mean over the root mean square of the
+    losses (infinite without a loss). NaN returns are left out; fewer than two bars give NaN.
+    """
+    returns = np.asarray(returns, dtype=float)
+    n_bars = returns.shape[0]
+    if n_bars == 0:
+        nothing = np.full(returns.shape[1], np.nan)
+        return nothing, nothing, nothing
+    cagr = np.nanprod(returns + 1.0, axis=0) ** (bars_per_year / n_bars) - 1.0
+    if n_bars < 2:
+        nothing = np.full(returns.shape[1], np.nan)
+        return cagr, nothing, nothing
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a book with one bar that is not NaN
+        mean = np.nanmean(returns, axis=0)
+        std = np.nanstd(returns, axis=0, ddof=1)
+        losses = np.minimum(returns, 0.0)
+        downside = np.sqrt(np.nanmean(losses * losses, axis=0)) * np.sqrt(bars_per_year)
+        sharpe = np.where(std == 0.0, np.inf, mean / std * np.sqrt(bars_per_year))
+        sortino = np.where(downside == 0.0, np.inf, mean * bars_per_year / downside)
+    return cagr, sharpe, sortino
+
+
+def _drawdowns_of(cells: int):
+    """The drawdown loop for ``cells`` bars x books: compiled when it is worth numba's start-up.
+
+    The order loop's rule (see engine.backtest._simulate.order_loop): plain Python for a
+    backtest or two, numba for a sweep, or once numba is loaded in this process.
+    """
+    from engine.backtest._simulate import SMALL_WORK, compiled
+
+    if cells >= SMALL_WORK or compiled.cache_info().currsize:
+        return _compiled_drawdowns()
+    return _drawdowns
+
+
+@functools.cache
+def _compiled_drawdowns():
+    from numba import njit  # imported only for work big enough to repay its start-up
+
+    return njit(cache=True)(_drawdowns)
+
+
+def _drawdowns(value_by_book, init_cash):
     """(deepest fall from a peak as a positive fraction, most bars spent below a peak) per book."""
     n_books, n_bars = value_by_book.shape
     depth = np.zeros(n_books)

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine.backtest.metrics import METRICS
+from engine.backtest.labels import FRACTIONS, LABELS, METRICS
 from engine.errors import InputError
 
 
@@ -58,13 +58,13 @@ def _metrics_line(metrics: dict) -> str:
         value = metrics.get(name)
         if value is None or (isinstance(value, float) and not np.isfinite(value)):
             text = "n/a"
-        elif name in ("total_return", "cagr", "max_drawdown", "win_rate", "exposure"):
+        elif name in FRACTIONS:
             text = f"{value:.1%}"
         elif name in ("trades", "max_drawdown_duration"):
             text = f"{value:.0f}"
         else:
             text = f"{value:.2f}"
-        shown.append(f"{name} {text}")
+        shown.append(f"{LABELS[name]} {text}")
     return " | ".join(shown)
 
 

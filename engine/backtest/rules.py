@@ -68,6 +68,74 @@ SIZE_MODES = {"fraction": SIZE_FRACTION, "risk": SIZE_RISK, "all": SIZE_ALL}
 BUDGET_RESIDUE = 1e-9
 
 
+#: Two amounts this close (relative; absolute below 1e-12) are the same amount. vectorbt's
+#: tolerances, so that a fill here is its fill to the last bit (a test holds them together).
+SAME_REL, SAME_ABS = 1e-9, 1e-12
+
+
+def same_amount(a: float, b: float) -> bool:
+    """True when ``a`` and ``b`` differ by rounding noise only (never for NaN or infinity)."""
+    if np.isnan(a) or np.isnan(b) or np.isinf(a) or np.isinf(b):
+        return False
+    if a == b:
+        return True
+    return abs(a - b) <= max(SAME_REL * max(abs(a), abs(b)), SAME_ABS)
+
+
+def plus(a: float, b: float) -> float:
+    """``a + b``, exactly 0.0 when the two cancel but for rounding noise (a position sold out)."""
+    if np.sign(a) != np.sign(b):
+        if same_amount(abs(a), abs(b)):
+            return 0.0
+    elif same_amount(a + b, 0.0):
+        return 0.0
+    return a + b
+
+
+def fill_order(cash: float, position: float, size: float, price: float, fees: float, slippage: float):
+    """(cash, position, shares filled, fill price, fees paid, filled?) after a market order.
+
+    ``size`` shares are bought (negative: sold) at ``price``, long only: slippage moves the
+    price against the trader, the fee is a fraction of the fill's value. A buy the cash
+    cannot pay in full fills the shares the cash pays for, fee included; a sell sells at
+    most the position. Nothing fills for a NaN size or price, an empty purse or position,
+    or a size that is rounding noise. vectorbt's ``execute_order_nb`` for such an order,
+    step for step (the backtest's fills were vectorbt's before this rule was written down).
+    """
+    if same_amount(cash, 0.0):
+        cash = 0.0
+    if same_amount(position, 0.0):
+        position = 0.0
+    if np.isnan(size) or np.isnan(price):
+        return cash, position, np.nan, np.nan, np.nan, False
+    if size > 0.0:
+        fill_price = price * (1.0 + slippage)
+        if cash == 0.0:
+            return cash, position, np.nan, np.nan, np.nan, False
+        value = size * fill_price
+        paid = value * fees
+        if same_amount(value + paid, cash) or value + paid < cash:
+            shares, spent = size, value + paid
+        else:  # a partial fill: what the cash pays for, the fee included
+            affordable = cash / (1.0 + fees)
+            if affordable <= 0.0:
+                return cash, position, np.nan, np.nan, np.nan, False
+            shares, paid, spent = affordable / fill_price, cash - affordable, cash
+        if same_amount(size, 0.0):
+            return cash, position, np.nan, np.nan, np.nan, False
+        return plus(cash, -spent), plus(position, shares), shares, fill_price, paid, True
+    fill_price = price * (1.0 - slippage)
+    shares = min(position, -size)
+    if position == 0.0 or same_amount(shares, 0.0):
+        return cash, position, np.nan, np.nan, np.nan, False
+    value = shares * fill_price
+    paid = value * fees
+    proceeds = plus(value, -paid)
+    if proceeds < 0.0:
+        return cash, position, np.nan, np.nan, np.nan, False
+    return cash + proceeds, plus(position, -shares), shares, fill_price, paid, True
+
+
 def unit_cost(price: float, fees: float, slippage: float) -> float:
     """Cash one share bought at ``price`` costs: slippage against the buyer, then the fee."""
     return price * (1.0 + slippage) * (1.0 + fees)

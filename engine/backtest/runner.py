@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import vectorbt as vbt
 
 from engine.backtest._execution import Simulation, prepare_orders, simulate
 from engine.backtest._simulate import REASON_END, REASON_SIGNAL, REASON_STOP
@@ -23,6 +22,9 @@ from engine.backtest.settings import BacktestSettings
 from engine.data.bars import Bars
 from engine.strategies import compute_signals, get, make_params
 from engine.strategies.base import Strategy, StrategyParams
+
+if TYPE_CHECKING:
+    import vectorbt as vbt
 
 TRADE_COLUMNS = [
     "symbol",
@@ -42,19 +44,27 @@ _EXIT_REASONS = {REASON_SIGNAL: "signal", REASON_STOP: "stop", REASON_END: "end"
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """What a backtest did: its vectorbt portfolio, metrics, trades and equity curve."""
+    """What a backtest did: its metrics, trades and equity curve, and its vectorbt portfolio."""
 
     strategy: str
     params: StrategyParams
     settings: BacktestSettings
     bars: Bars
-    portfolio: vbt.Portfolio
+    simulation: Simulation
     #: See :mod:`engine.backtest.metrics` for what each figure means.
     metrics: dict[str, float | int]
     #: One row per trade (see TRADE_COLUMNS); an open trade is marked at the last close.
     trades: pd.DataFrame
     #: The book's value at each bar's close.
     equity: pd.Series
+
+    @property
+    def portfolio(self) -> vbt.Portfolio:
+        """The vectorbt Portfolio of the fills, for plots and vectorbt's own analytics.
+
+        Built on first use: it needs vectorbt, which takes seconds to import.
+        """
+        return self.simulation.portfolio()
 
     def summary(self) -> dict[str, Any]:
         """The result as plain data, for ``--json`` and notebooks."""
@@ -95,7 +105,7 @@ def run_backtest(
         params=params,
         settings=settings,
         bars=bars,
-        portfolio=simulation.portfolio(),
+        simulation=simulation,
         metrics=metrics_dict(metrics),
         trades=trade_table(simulation, bars.symbols),
         equity=simulation.equity.iloc[:, 0].rename("equity"),

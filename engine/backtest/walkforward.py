@@ -193,7 +193,7 @@ def walk_forward(
         bars, strategy, params_list, settings, windows, max_columns, progress, executor
     )
     fold_results, equity_parts, trade_parts = [], [], []
-    traded_value, exposure_bars = 0.0, 0.0
+    traded_value, exposure_bars, bars_in_market = 0.0, 0.0, 0.0
     for number, (train_start, train_stop, test_start, test_stop) in enumerate(windows):
         choice = int(np.argmax(in_sample[number][objective].fillna(-np.inf).to_numpy()))
         params = params_list[choice]
@@ -206,6 +206,7 @@ def walk_forward(
         fills = simulation.records
         traded_value += float((fills["size"] * fills["price"]).sum())
         exposure_bars += float(out_of_sample["exposure"]) * (test_stop - test_start)
+        bars_in_market += float(out_of_sample["time_in_market"]) * (test_stop - test_start)
         fold_results.append(
             Fold(
                 number=number,
@@ -229,6 +230,7 @@ def walk_forward(
         trade_closed=(oos_trades["status"] == "closed").to_numpy(),
         traded_value=np.array([traded_value]),
         exposure=np.array([exposure_bars / len(oos_equity)]),
+        time_in_market=np.array([bars_in_market / len(oos_equity)]),
         bars_per_year=settings.bars_per_year,
     )
     is_metrics = {

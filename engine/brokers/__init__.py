@@ -51,7 +51,6 @@ from engine.brokers.base import (
     TimeInForce,
     new_client_order_id,
 )
-from engine.brokers.paper import PaperBroker
 from engine.brokers.paper_rules import Costs
 from engine.errors import InputError
 
@@ -126,3 +125,13 @@ __all__ = [
     "open_book",
     "open_broker",
 ]
+
+
+def __getattr__(name: str):
+    # The paper broker loads on first use: it imports pandas and the NYSE calendar, which
+    # `wb --help` (the CLI reads BROKERS for its choices) should not pay for.
+    if name == "PaperBroker":
+        from engine.brokers.paper import PaperBroker
+
+        return PaperBroker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

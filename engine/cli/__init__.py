@@ -41,11 +41,21 @@ COMMAND_MODULES = [
     default=None,
     help="Where the store, runs and exports live [env WB_DATA_DIR; default ./data].",
 )
+@click.option(
+    "--strategy-path",
+    metavar="DIR[:DIR...]",
+    help="Folders of your own strategy modules, loaded beside the built-ins (and by the "
+    "notebooks, jobs and Ray workers this command starts) [env WB_STRATEGY_PATH].",
+)
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None, debug: bool) -> None:
+def cli(ctx: click.Context, data_dir: Path | None, strategy_path: str | None, debug: bool) -> None:
     """Trading Workbench: research, validate and trade US-equity strategies."""
     data_dir = data_dir or Path(os.environ.get("WB_DATA_DIR") or "data")
+    if strategy_path:
+        # Through the environment, so that every process this command starts (papermill
+        # kernels, jobs, Ray workers, the control room) loads the same strategies.
+        os.environ["WB_STRATEGY_PATH"] = strategy_path
     ctx.obj = Context(data_dir=data_dir, debug=debug)
 
 

@@ -57,6 +57,14 @@ def settings_options(command):
         ),
         click.option("--max-positions", type=int, help="Most positions open at once [default 5]."),
         click.option("--init-cash", type=float, help="Starting cash [default 100000]."),
+        click.option(
+            "--setting",
+            "setting_args",
+            multiple=True,
+            help="Any backtest setting, KEY=VALUE (e.g. fraction=0.1, risk_per_trade=0.005, "
+            "atr_multiple=3, atr_window=20, cash_sharing=false). Repeat per setting; the "
+            "flags above win over it.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -90,10 +98,29 @@ def resolve_cli_executor(executor: str, ray_address: str | None, *, as_json: boo
     return resolve_executor(executor, ray_address=ray_address)
 
 
-def _settings(**overrides):
-    from engine.backtest.settings import BacktestSettings
+def backtest_settings(strategy: str, setting_args: tuple[str, ...], **flags):
+    """BacktestSettings from ``--setting KEY=VALUE`` pairs and the flags (the flags win).
 
-    return BacktestSettings(**{k: v for k, v in overrides.items() if v is not None})
+    An unknown key gets a "did you mean"; an execution the strategy cannot trade by
+    (filling at the close its signal was computed from) is refused.
+    """
+    from engine.backtest.settings import BacktestSettings
+    from engine.config.loading import validate_model
+    from engine.strategies import check_execution
+
+    values: dict = {}
+    for arg in setting_args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key.strip():
+            raise InputError(
+                f"cannot read --setting {arg!r}: expected KEY=VALUE",
+                hint="e.g. --setting size=risk --setting stop=atr",
+            )
+        values[key.strip()] = value.strip()
+    values.update({k: v for k, v in flags.items() if v is not None})
+    settings = validate_model(BacktestSettings, values, source="the backtest settings")
+    check_execution(strategy, settings.execution)
+    return settings
 
 
 def _params(param_args: tuple[str, ...]) -> dict[str, str]:
@@ -107,6 +134,14 @@ def _params(param_args: tuple[str, ...]) -> dict[str, str]:
             )
         params[name.strip()] = value.strip()
     return params
+
+
+def _write_report(result, path: Path, **options) -> None:
+    # Imported only when a report is asked for: it loads plotly, and its trades on price
+    # load vectorbt.
+    from engine.backtest.report import write_report
+
+    write_report(result, path, **options)
 
 
 @click.command()
@@ -126,21 +161,22 @@ def _params(param_args: tuple[str, ...]) -> dict[str, str]:
 )
 @json_option
 @pass_context
-def backtest(ctx: Context, strategy, symbols, param_args, start, end, report, as_json, **settings):
+def backtest(
+    ctx: Context, strategy, symbols, param_args, start, end, setting_args, report, as_json, **settings
+):
     """Backtest STRATEGY on stored bars of --symbols and print its metrics.
 
     `--fees 0 --slippage 0 --size all` on one symbol gives a run you can check by hand.
     """
-    from engine.backtest.report import write_report
     from engine.backtest.runner import run_backtest
     from engine.data import load_bars
 
-    run_settings = _settings(**settings)
+    run_settings = backtest_settings(strategy, setting_args, **settings)
     bars = load_bars(ctx.store(), split_symbols(symbols), _day(start), _day(end))
     result = run_backtest(bars, strategy, _params(param_args), run_settings)
     _record_backtest(ctx, result)
     if report:
-        write_report(result, report)
+        _write_report(result, report)
     if as_json:
         emit_json(
             {
@@ -164,7 +200,8 @@ def backtest(ctx: Context, strategy, symbols, param_args, start, end, report, as
     )
     click.echo(
         f"  {m['trades']} trades, win rate {m['win_rate']:.1%}, profit factor "
-        f"{m['profit_factor']:.2f}, exposure {m['exposure']:.1%}, turnover {m['turnover']:.1f}x/yr"
+        f"{m['profit_factor']:.2f}, exposure {m['exposure']:.1%} of equity on average, "
+        f"in the market {m['time_in_market']:.1%} of bars, turnover {m['turnover']:.1f}x/yr"
     )
     click.echo(f"  final equity {summary['final_equity']:,.2f} from {run_settings.init_cash:,.2f}")
     if report:
@@ -212,6 +249,7 @@ def sweep(
     sort_by,
     start,
     end,
+    setting_args,
     executor,
     ray_address,
     report,
@@ -227,11 +265,10 @@ def sweep(
     symbol_list = split_symbols(symbols)
     check_grid_size(grid, len(symbol_list))  # refused before vectorbt loads or bars are read
 
-    from engine.backtest.report import write_report
     from engine.backtest.sweep import sweep as run_sweep
     from engine.data import load_bars
 
-    run_settings = _settings(**settings)
+    run_settings = backtest_settings(strategy, setting_args, **settings)
     runner = resolve_cli_executor(executor, ray_address, as_json=as_json)
     bars = load_bars(ctx.store(), symbol_list, _day(start), _day(end))
     result = run_sweep(
@@ -240,7 +277,7 @@ def sweep(
     ledger = _record_sweep(ctx, result, bars, run_settings, executor)
     best = result.best(sort_by, n=len(result.table))
     if report:
-        write_report(result, report, metric=sort_by)
+        _write_report(result, report, metric=sort_by)
     if as_json:
         emit_json(
             {

@@ -13,7 +13,12 @@ from pathlib import Path
 import click
 
 from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
-from engine.cli.backtest import executor_options, resolve_cli_executor, settings_options
+from engine.cli.backtest import (
+    backtest_settings,
+    executor_options,
+    resolve_cli_executor,
+    settings_options,
+)
 
 user_option = click.option(
     "--user",
@@ -69,15 +74,8 @@ def _actor(user: str | None) -> str:
     show_default=True,
     help="Metric the in-sample picks the best params by.",
 )
-@settings_options  # the same execution, cost and sizing flags as wb backtest
+@settings_options  # the same execution, cost and sizing flags and --setting as wb backtest
 @executor_options  # --executor ray [--ray-address ADDR], as wb sweep
-@click.option(
-    "--setting",
-    "setting_args",
-    multiple=True,
-    help="Any other backtest setting the config will trade by, KEY=VALUE (e.g. fraction=0.1, "
-    "atr_multiple=3). Repeat per setting.",
-)
 @click.option("--run-id", help="The notebook run that produced this proposal, if any.")
 @user_option
 @json_option
@@ -119,7 +117,7 @@ def validate(
     from engine.research.validation import load_policy
 
     policy = load_policy(policy_file)
-    settings = _settings(setting_args, **setting_flags)
+    settings = backtest_settings(strategy, setting_args, **setting_flags)
     runner = resolve_cli_executor(executor, ray_address, as_json=as_json)
     store = ctx.store()
     bars = load_bars(store, symbol_list, _day(start), _day(end))
@@ -150,25 +148,6 @@ def validate(
         )
         return
     click.echo(_verdict_text(record, verdict, yaml_path(ctx.data_dir, config.config_id)))
-
-
-def _settings(setting_args, **flags):
-    """BacktestSettings from ``--setting KEY=VALUE`` pairs and the flags (the flags win)."""
-    from engine.backtest.settings import BacktestSettings
-    from engine.config.loading import validate_model
-    from engine.errors import InputError
-
-    values: dict = {}
-    for arg in setting_args:
-        key, sep, value = arg.partition("=")
-        if not sep or not key.strip():
-            raise InputError(
-                f"cannot read --setting {arg!r}: expected KEY=VALUE",
-                hint="e.g. --setting size=risk --setting stop=atr",
-            )
-        values[key.strip()] = value.strip()
-    values.update({k: v for k, v in flags.items() if v is not None})
-    return validate_model(BacktestSettings, values, source="the backtest settings")
 
 
 def _verdict_text(record, verdict, path) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from engine.cli._common import Context, pass_context
+from engine.errors import WorkbenchError
 
 DEMO_UNIVERSE = ["AAPL", "BA", "CAT", "F", "GE", "IBM", "MSFT"]
 #: Two strategies and their grids; both trade with ATR protective stops (2 x ATR(14)).
@@ -40,8 +41,30 @@ def yahoo_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def step(number: int, text: str) -> None:
+class DemoStepFailed(WorkbenchError):
+    """A step of the demo failed: the message names the step and why; the exit code is the cause's."""
+
+    def __init__(self, number: int, title: str, reason: str, *, hint=None, exit_code: int = 1):
+        super().__init__(f"demo step {number} ({title}) failed: {reason}", hint=hint)
+        self.exit_code = exit_code
+
+
+def step(number: int, title: str, text: str, fn, *args):
+    """Print the step's heading and run ``fn(*args)``; any failure becomes a DemoStepFailed."""
     click.secho(f"\n{number}. {text}", bold=True)
+    try:
+        return fn(*args)
+    except DemoStepFailed:
+        raise
+    except WorkbenchError as exc:
+        raise DemoStepFailed(
+            number, title, exc.message, hint=exc.hint, exit_code=exc.exit_code
+        ) from exc
+    except Exception as exc:  # a bug: still say which step, and --debug shows the traceback
+        raise DemoStepFailed(
+            number, title, f"{type(exc).__name__}: {exc}", hint="wb --debug demo shows where",
+            exit_code=70,
+        ) from exc
 
 
 def ingest_bars(ctx: Context, offline: bool) -> tuple[list[str], str, str]:
@@ -69,7 +92,7 @@ def research(ctx: Context, symbols: list[str], first: str, last: str) -> list:
     from engine.research.registry import get_config
     from engine.research.runs import run_notebook
 
-    proposed = []
+    proposed, failed = [], []
     for strategy, grid in DEMO_STRATEGIES.items():
         started = time.monotonic()
         record = run_notebook(
@@ -80,8 +103,10 @@ def research(ctx: Context, symbols: list[str], first: str, last: str) -> list:
         )
         took = time.monotonic() - started
         if not record.succeeded:
-            click.secho(f"   {strategy}: the run failed ({record.error}); "
+            reason = record.error.describe() if record.error else record.status
+            click.secho(f"   {strategy}: the run failed ({reason}); "
                         f"see {record.output_path}", fg="red")
+            failed.append(f"{strategy}: {reason} (executed notebook: {record.output_path})")
             continue
         click.echo(f"   {strategy}: run {record.run_id} in {took:.0f}s -> {record.output_path}")
         for proposal in record.configs_proposed:
@@ -92,6 +117,12 @@ def research(ctx: Context, symbols: list[str], first: str, last: str) -> list:
             for reason in config.reasons:
                 click.echo(f"       - {reason}")
             proposed.append(config)
+    if failed:
+        raise DemoStepFailed(
+            2, "research", f"{len(failed)} of {len(DEMO_STRATEGIES)} notebook runs failed: "
+            + "; ".join(failed),
+            hint="open the executed notebook to see the failing cell, or wb research show RUN_ID",
+        )
     return proposed
 
 
@@ -204,20 +235,21 @@ def demo(ctx: Context, no_ui: bool, offline: bool):
     """Run the demo: ingest, research two strategies, approve the best, replay it on paper."""
     started = time.monotonic()
     click.echo(f"demo data dir: {ctx.data_dir.resolve()}")
-    step(1, "Ingesting daily bars")
-    symbols, first, last = ingest_bars(ctx, offline)
+    symbols, first, last = step(1, "ingest", "Ingesting daily bars", ingest_bars, ctx, offline)
     click.echo(f"   universe {', '.join(symbols)}: {first} .. {last}")
-    step(2, "Researching two strategies with the research notebook (papermill)")
-    proposed = research(ctx, symbols, first, last)
-    step(3, "Approving the best validated config")
-    approved = approve_best(ctx, proposed)
+    proposed = step(
+        2, "research", "Researching two strategies with the research notebook (papermill)",
+        research, ctx, symbols, first, last,
+    )  # fmt: skip
+    approved = step(3, "approve", "Approving the best validated config", approve_best, ctx, proposed)
     if approved is not None:
-        step(4, "Replaying the live loop over the last year of bars (paper broker)")
-        replay_last_year(ctx, approved, last)
+        step(
+            4, "replay", "Replaying the live loop over the last year of bars (paper broker)",
+            replay_last_year, ctx, approved, last,
+        )  # fmt: skip
     click.echo(f"\ndemo steps done in {time.monotonic() - started:.0f}s")
     if not no_ui:
-        step(5, "Starting the job scheduler and the control room")
-        serve_ui(ctx)
+        step(5, "serve", "Starting the job scheduler and the control room", serve_ui, ctx)
 
 
 COMMANDS = [demo]

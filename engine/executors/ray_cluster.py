@@ -34,6 +34,8 @@ from tqdm.auto import tqdm
 from engine.errors import InputError, NetworkError, OperatorError
 from engine.executors.failures import IncompleteRunError, RemoteTaskError, TaskFailure
 from engine.executors.plan import Task
+from engine.strategies.plugins import PATH_VARIABLE
+from engine.strategies.plugins import fingerprint as user_strategies_fingerprint
 
 PIP_INSTALL = "pip install 'trading-workbench[ray]'  (or: pip install 'ray[default]>=2.30')"
 
@@ -159,7 +161,14 @@ class RayExecutor:
         """
         ray = self.connect()
         shared_ref = ray.put(shared)
-        remote = _remote_task(ray).options(max_retries=self.max_retries, retry_exceptions=False)
+        options: dict[str, Any] = {"max_retries": self.max_retries, "retry_exceptions": False}
+        folders = os.environ.get(PATH_VARIABLE)
+        if folders:
+            # The workers load the caller's own strategies from the same folders (Ray merges
+            # these variables into a session's own runtime environment, even one started
+            # before, e.g. by a notebook).
+            options["runtime_env"] = {"env_vars": {PATH_VARIABLE: folders}}
+        remote = _remote_task(ray).options(**options)
         fingerprint = code_fingerprint()
         refs = [remote.remote(fn, shared_ref, task.payload, fingerprint) for task in tasks]
         position = {ref: k for k, ref in enumerate(refs)}
@@ -283,7 +292,7 @@ def _check_code(expected: dict[str, str]) -> None:
 
 @functools.cache
 def code_fingerprint() -> dict[str, str]:
-    """What decides a backtest's numbers here: a hash of the engine's source, and library versions.
+    """What decides a backtest's numbers here: hashes of the engine's and the user strategies' source, library versions.
 
     Taken once per process, at its first run or task (soon after it imported the engine),
     so it stands for the code the process has loaded, not for files edited since.
@@ -306,4 +315,5 @@ def code_fingerprint() -> dict[str, str]:
         "engine": digest.hexdigest()[:16],
         "python": ".".join(platform.python_version_tuple()[:2]),
         **versions,
+        **user_strategies_fingerprint(),
     }

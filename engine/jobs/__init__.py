@@ -5,29 +5,38 @@
 >>> Scheduler(jobs, data_dir="data").run_forever()            # doctest: +SKIP
 """
 
-from engine.jobs.clock import Clock, FakeClock, SystemClock
-from engine.jobs.definitions import JOB_KINDS, Job, When, find_job, load_jobs
-from engine.jobs.locks import JobLock, LockHolder
-from engine.jobs.running import JobRun, get_job_run, list_job_runs, register_kind, run_job
-from engine.jobs.scheduler import Scheduler, next_run_after, run_until_signalled
+from __future__ import annotations
 
-__all__ = [
-    "JOB_KINDS",
-    "Clock",
-    "FakeClock",
-    "Job",
-    "JobLock",
-    "JobRun",
-    "LockHolder",
-    "Scheduler",
-    "SystemClock",
-    "When",
-    "find_job",
-    "get_job_run",
-    "list_job_runs",
-    "load_jobs",
-    "next_run_after",
-    "register_kind",
-    "run_job",
-    "run_until_signalled",
-]
+import importlib
+
+# Loaded on first use, as engine.backtest does: the scheduler and the job kinds import the
+# NYSE calendar and pandas, which a notebook asking only whether a lock's process is alive
+# (engine.jobs.locks) should not pay for.
+_LAZY = {
+    "Clock": "engine.jobs.clock",
+    "FakeClock": "engine.jobs.clock",
+    "SystemClock": "engine.jobs.clock",
+    "JOB_KINDS": "engine.jobs.definitions",
+    "Job": "engine.jobs.definitions",
+    "When": "engine.jobs.definitions",
+    "find_job": "engine.jobs.definitions",
+    "load_jobs": "engine.jobs.definitions",
+    "JobLock": "engine.jobs.locks",
+    "LockHolder": "engine.jobs.locks",
+    "JobRun": "engine.jobs.running",
+    "get_job_run": "engine.jobs.running",
+    "list_job_runs": "engine.jobs.running",
+    "register_kind": "engine.jobs.running",
+    "run_job": "engine.jobs.running",
+    "Scheduler": "engine.jobs.scheduler",
+    "next_run_after": "engine.jobs.scheduler",
+    "run_until_signalled": "engine.jobs.scheduler",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'engine.jobs' has no attribute {name!r}")

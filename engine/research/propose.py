@@ -202,9 +202,10 @@ def build_proposal(
     from engine.backtest.overfitting import probability_of_backtest_overfitting
     from engine.backtest.walkforward import walk_forward
     from engine.research.provenance import record_provenance
-    from engine.strategies import check_lookahead, check_warmup, get, make_params
+    from engine.strategies import check_execution, check_lookahead, check_warmup, get, make_params
 
     strategy = get(strategy_name)
+    check_execution(strategy, settings.execution)  # a config that would trade on an unseen close
     if not bars.symbols:
         raise InputError(
             "the universe is empty", hint="name at least one symbol, e.g. --symbols AAPL"

@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -29,21 +31,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import nbformat
-
 import engine
-from engine.errors import InputError, NotFoundError
+from engine.errors import InputError, NotFoundError, OperatorError
 from engine.jobs.locks import process_alive
-from engine.research.notebook_params import (
-    check_parameters,
-    existing_notebook,
-    notebook_parameters,
-)
 from engine.store.events import append_event, utcnow
 
-#: The Jupyter kernel the environment registers, so that papermill and JupyterLab run notebooks
-#: with the project's interpreter.
+#: The Jupyter kernel the notebooks name, so that papermill and JupyterLab run them with the
+#: project's interpreter. Registered on the first run when the install did not (see ensure_kernel).
 KERNEL_NAME = "trading-workbench"
+KERNEL_DISPLAY_NAME = "Trading Workbench"
 RUNS_DIR = "runs"
 #: The folder holding the ``engine`` package this process imported. Kernels start there, so
 #: a notebook imports the same engine as the process that runs it, installed or not.
@@ -120,6 +116,16 @@ def run_notebook(
     raise :class:`~engine.errors.InputError` before a kernel starts, after recording the
     refused run. ``cell_timeout`` (seconds) fails a run whose cell takes longer.
     """
+    # Imported here, not at the top: nbformat loads jsonschema, seconds of import that a
+    # notebook calling notebook_store and record_proposal in its setup cell would pay.
+    import nbformat
+
+    from engine.research.notebook_params import (
+        check_parameters,
+        existing_notebook,
+        notebook_parameters,
+    )
+
     parameters = dict(parameters or {})
     data_dir = Path(data_dir or store.data_dir).resolve()
     started = utcnow()
@@ -242,6 +248,39 @@ def get_run(store, run_id: str) -> RunRecord:
 # -- execution ------------------------------------------------------------------------
 
 
+def ensure_kernel() -> Path:
+    """The folder of the kernel spec the notebooks name, registered for this interpreter if need be.
+
+    ``python3 dev.py`` registers it; a plain ``pip install`` or a conda environment does
+    not, and papermill would then fail every run with NoSuchKernel. A spec found whose
+    interpreter is gone (a deleted environment) is replaced. It is registered in this
+    environment (``sys.prefix``, where JupyterLab finds it too), else for the user.
+    """
+    from ipykernel.kernelspec import install
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+        interpreter = spec.argv[0] if spec.argv else ""
+        if Path(interpreter).is_file() or shutil.which(interpreter):
+            return Path(spec.resource_dir)
+    except NoSuchKernel:
+        pass
+    problems = []
+    for where in ({"prefix": sys.prefix}, {"user": True}):
+        try:
+            return Path(
+                install(kernel_name=KERNEL_NAME, display_name=KERNEL_DISPLAY_NAME, **where)
+            )
+        except OSError as exc:  # a read-only environment: try the user's Jupyter folder
+            problems.append(str(exc))
+    raise OperatorError(
+        f"the Jupyter kernel {KERNEL_NAME!r} is not registered and could not be: "
+        + "; ".join(problems),
+        hint=f"register it with: {sys.executable} -m ipykernel install --user --name {KERNEL_NAME}",
+    )
+
+
 def _execute(
     path: Path, output: Path, parameters: dict[str, Any], progress: bool, cell_timeout: float | None
 ) -> RunError | None:
@@ -250,6 +289,7 @@ def _execute(
     from jupyter_client.kernelspec import NoSuchKernel
 
     output.parent.mkdir(parents=True, exist_ok=True)
+    ensure_kernel()
     try:
         papermill.execute_notebook(
             str(path),
@@ -280,6 +320,8 @@ def _execute(
 
 def _source_cell_index(path: Path, source: str, executed_index: int) -> int | None:
     """The failed cell's index in the notebook file (papermill counts its injected cell too)."""
+    import nbformat  # see run_notebook
+
     cells = nbformat.read(str(path), as_version=4).cells
     matches = [i for i, cell in enumerate(cells) if cell.source == source]
     return min(matches, key=lambda i: abs(i - executed_index)) if matches else None

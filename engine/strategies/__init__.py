@@ -11,7 +11,9 @@
 
 Call strategies through :func:`compute_signals` (one params set) or
 :func:`signals_for_grid` (a sweep): both check what the strategy returns. Write your own
-with :func:`register` and prove it with :func:`check_lookahead` and :func:`check_warmup`.
+with :func:`register` in a folder named by ``WB_STRATEGY_PATH`` or a package's entry point
+(see :mod:`engine.strategies.plugins`), and prove it with :func:`check_lookahead` and
+:func:`check_warmup`.
 """
 
 from engine.strategies import builtins  # noqa: F401  (importing it registers the built-ins)
@@ -24,22 +26,34 @@ from engine.strategies.lookahead import (
     check_lookahead,
     check_warmup,
 )
-from engine.strategies.registry import get, make_params, names, register
+from engine.strategies.plugins import LoadProblem, load_problems
+from engine.strategies.registry import (
+    check_execution,
+    get,
+    make_params,
+    names,
+    origin,
+    register,
+)
 
 __all__ = [
+    "LoadProblem",
     "LookaheadResult",
     "Signals",
     "Strategy",
     "StrategyError",
     "StrategyParams",
     "WarmupResult",
+    "check_execution",
     "check_lookahead",
     "check_warmup",
     "compute_signals",
     "get",
     "grid_columns",
+    "load_problems",
     "make_params",
     "names",
+    "origin",
     "register",
     "signals_for_grid",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pandas as pd
 import pydantic
@@ -40,6 +41,7 @@ class Signals:
 
 
 SignalFn = Callable[[Bars, StrategyParams], Signals]
+SignalsKnown = Literal["at_close", "before_close"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class Strategy:
     #: Optional: signals for many params sets in one vectorized call (columns: params levels
     #: then symbol). Sweeps use it when present; otherwise they call signal_fn per set.
     grid_fn: Callable[[Bars, list[StrategyParams]], Signals] | None = None
+    #: When a bar's signal is known: "at_close" (computed from that bar's close, as every
+    #: built-in is: it can only fill at the next bar) or "before_close" (from earlier bars
+    #: only, so ``execution="close"`` may fill it at that same close without looking ahead).
+    signals_known: SignalsKnown = "at_close"
 
 
 class StrategyError(InputError):

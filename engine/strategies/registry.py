@@ -11,12 +11,14 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, get_args
 
 import pydantic
 
 from engine.errors import InputError, NotFoundError
-from engine.strategies.base import SignalFn, Signals, Strategy, StrategyParams
+from engine.strategies.base import SignalFn, Signals, SignalsKnown, Strategy, StrategyParams
+from engine.strategies.plugins import load_user_strategies
+from engine.strategies.plugins import origin as plugin_origin
 
 _STRATEGIES: dict[str, Strategy] = {}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -28,13 +30,22 @@ def register(
     summary: str,
     warmup: Callable[[StrategyParams], int] = lambda p: 0,
     grid_fn: Callable[[Any, list[StrategyParams]], Signals] | None = None,
+    signals_known: SignalsKnown = "at_close",
 ) -> Callable[[SignalFn], SignalFn]:
     """A decorator that registers a signal function under ``name``; gives the function back.
 
     ``params`` is the strategy's frozen params model, ``summary`` one sentence saying what
     it trades on, ``warmup(params)`` the number of bars it needs before its first
     meaningful signal, ``grid_fn`` an optional vectorized version for many params sets.
+    ``signals_known`` says when a bar's signal is known: ``"at_close"`` (it reads that
+    bar's close: it fills at the next open) or ``"before_close"`` (it reads earlier bars
+    only, so it may also fill at that bar's close, ``execution="close"``).
     """
+    if signals_known not in get_args(SignalsKnown):
+        raise ValueError(
+            f"strategy {name!r}: signals_known must be one of {get_args(SignalsKnown)}, "
+            f"not {signals_known!r}"
+        )
     if not _NAME.match(name):
         raise ValueError(f"strategy name {name!r} must be lower_snake_case")
     if not (isinstance(params, type) and issubclass(params, StrategyParams)):
@@ -57,10 +68,28 @@ def register(
             summary=summary,
             warmup=warmup,
             grid_fn=grid_fn,
+            signals_known=signals_known,
         )
         return signal_fn
 
     return decorate
+
+
+def check_execution(strategy: str | Strategy, execution: str) -> None:
+    """Raise an InputError when ``execution`` would fill a signal at the close it was computed from.
+
+    ``execution="close"`` fills bar t's signal at bar t's close: only a strategy whose
+    signals are known before that close (``signals_known="before_close"``) can trade so
+    without looking ahead.
+    """
+    strategy = get(strategy)
+    if execution == "close" and strategy.signals_known != "before_close":
+        raise InputError(
+            f"{strategy.name} computes a bar's signal from that bar's close, so it cannot also "
+            "fill at that close (execution=close would trade on a price it had not seen yet)",
+            hint="use --execution next_open (the default), or register a strategy whose signals "
+            "use earlier bars only with signals_known='before_close'",
+        )
 
 
 def _qualified(fn: Callable) -> str:
@@ -68,7 +97,8 @@ def _qualified(fn: Callable) -> str:
 
 
 def names() -> list[str]:
-    """The registered strategy names, sorted."""
+    """The registered strategy names, sorted: the built-ins and the users' (see plugins)."""
+    load_user_strategies()
     return sorted(_STRATEGIES)
 
 
@@ -76,13 +106,21 @@ def get(name: str | Strategy) -> Strategy:
     """The strategy registered as ``name`` (a Strategy is passed through unchanged)."""
     if isinstance(name, Strategy):
         return name
+    problems = load_user_strategies()
     try:
         return _STRATEGIES[name]
     except KeyError:
+        broken = "".join(f"; {p.describe()}" for p in problems)
         raise NotFoundError(
             f"unknown strategy {name!r}{_did_you_mean(str(name), names())}",
-            hint=f"known strategies: {', '.join(names())}",
+            hint=f"known strategies: {', '.join(names())}"
+            + (f"; these strategy modules failed to load{broken}" if broken else ""),
         ) from None
+
+
+def origin(strategy: str | Strategy) -> str:
+    """Where a strategy comes from: "built-in", its file, its package, or the module that registered it."""
+    return plugin_origin(get(strategy).signal_fn.__module__)
 
 
 def make_params(strategy: str | Strategy, values: Mapping[str, Any] | StrategyParams | None = None):

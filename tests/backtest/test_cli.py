@@ -185,6 +185,24 @@ def test_sweep_as_json_counts_the_skipped_combinations(data_dir, tmp_path):
             ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--size", "risk"],
             "needs a stop",
         ),
+        (
+            ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--setting", "fracton=0.1"],
+            "unknown field 'fracton': did you mean 'fraction'?",
+        ),
+        (
+            ["sweep", "--strategy", "sma_crossover", "--symbols", "AAPL", "--grid", "fast=5",
+             "--setting", "atr_window=0"],
+            "field 'atr_window': Input should be greater than or equal to 1",
+        ),
+        (
+            ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--execution", "close"],
+            "sma_crossover computes a bar's signal from that bar's close",
+        ),
+        (
+            ["sweep", "--strategy", "donchian_breakout", "--symbols", "AAPL", "--grid",
+             "entry_window=20", "--setting", "execution=close"],
+            "cannot also fill at that close",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_code_2(data_dir, capsys, args, message):
@@ -192,3 +210,39 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(data_dir, capsys, args, mes
     err = capsys.readouterr().err
     assert code == 2, err
     assert message in err and "Traceback" not in err
+
+
+def test_every_backtest_setting_reaches_backtest_and_sweep(data_dir):
+    # Risk sizing with the engine's ATR stop: risk per trade, ATR multiple and window are
+    # settings without a flag of their own.
+    base = ["--strategy", "sma_crossover", "--symbols", "AAPL,GE", "--json"]
+    settings = ["--size", "risk", "--stop", "atr", "--setting", "risk_per_trade=0.005",
+                "--setting", "atr_multiple=3", "--setting", "atr_window=20",
+                "--setting", "cash_sharing=false"]  # fmt: skip
+    backtest = json.loads(wb(data_dir, "backtest", *base, *settings).output)
+    wanted = {
+        "size": "risk", "stop": "atr", "risk_per_trade": 0.005, "atr_multiple": 3.0,
+        "atr_window": 20, "cash_sharing": False,
+    }  # fmt: skip
+    assert {key: backtest["settings"][key] for key in wanted} == wanted
+    default = json.loads(wb(data_dir, "backtest", *base, "--size", "risk", "--stop", "atr").output)
+    assert backtest["total_return"] != default["total_return"]
+
+    swept = json.loads(
+        wb(data_dir, "sweep", *base, "--grid", "fast=10", "--grid", "slow=30", *settings).output
+    )
+    by_symbol = {row["symbol"]: row for row in swept["table"]}
+    # Without cash sharing a symbol's slice is its own book: the sweep's row per symbol is
+    # that symbol traded alone with the same settings.
+    alone = json.loads(
+        wb(data_dir, "backtest", *base[:2], "--symbols", "GE", "--json", *settings).output
+    )
+    assert by_symbol["GE"]["total_return"] == pytest.approx(alone["total_return"])
+
+
+def test_a_flag_wins_over_the_same_setting(data_dir):
+    out = json.loads(
+        wb(data_dir, "backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--json",
+           "--setting", "fraction=0.1", "--setting", "fees=0.01", "--fees", "0").output
+    )  # fmt: skip
+    assert out["settings"]["fraction"] == 0.1 and out["settings"]["fees"] == 0.0

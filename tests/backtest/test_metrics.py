@@ -69,3 +69,22 @@ def test_the_annualisation_follows_the_bar_size():
         bars_per_year("1Y")
     with pytest.raises(ValueError, match="unknown bar size"):
         BacktestSettings(freq="daily")
+
+
+def test_exposure_is_the_average_invested_fraction_and_time_in_market_is_beside_it():
+    from engine.backtest import run_backtest
+    from tests.backtest.conftest import ohlc_bars, scripted
+
+    # Ten flat bars at 10: the signal of bar 1 buys 20% of equity at bar 2's open, the exit
+    # signal of bar 6 sells at bar 7's open. Held at the closes of bars 2..6: 5 of 10 bars.
+    bars = ohlc_bars({"AAA": [(10.0, 10.0, 10.0, 10.0)] * 10})
+    settings = BacktestSettings(fraction=0.2, fees=0, slippage=0)
+    result = run_backtest(bars, scripted({"AAA": [1]}, {"AAA": [6]}), {}, settings)
+    assert result.metrics["time_in_market"] == pytest.approx(0.5)
+    assert result.metrics["exposure"] == pytest.approx(0.2 * 0.5)
+    # vectorbt's view of the same fills agrees on both.
+    from engine.backtest.metrics import compute_metrics
+
+    from_portfolio = compute_metrics(result.portfolio, freq="1D").iloc[0]
+    assert from_portfolio["time_in_market"] == pytest.approx(0.5)
+    assert from_portfolio["exposure"] == pytest.approx(0.1)

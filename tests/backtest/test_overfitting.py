@@ -11,6 +11,7 @@ from engine.backtest.overfitting import (
     deflated_sharpe_of_trials,
     deflated_sharpe_ratio,
     expected_max_sharpe,
+    per_bar_sharpe,
     probability_of_backtest_overfitting,
 )
 from engine.errors import InputError
@@ -88,3 +89,21 @@ def test_bad_inputs_are_clear_errors():
     gappy.iloc[3, 2] = np.nan
     with pytest.raises(InputError, match="missing values"):
         probability_of_backtest_overfitting(gappy)
+
+
+def test_the_moments_and_ranks_are_scipys():
+    from scipy import stats
+
+    trials = noise(7, bars=300, trials=12)
+    trials[3] = np.random.default_rng(1).standard_t(3, 300) * 0.01  # fat tails, some skew
+    sharpes = per_bar_sharpe(trials.to_numpy())
+    chosen = trials[3].to_numpy()
+    expected = deflated_sharpe_ratio(
+        float(sharpes[3]),
+        n_trials=12,
+        sharpe_variance=float(np.var(sharpes, ddof=1)),
+        n_obs=300,
+        skew=float(stats.skew(chosen)),
+        kurtosis=float(stats.kurtosis(chosen, fisher=False)),
+    )
+    assert deflated_sharpe_of_trials(trials, selected=3) == pytest.approx(expected, rel=1e-12)

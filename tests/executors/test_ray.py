@@ -217,3 +217,26 @@ def test_wb_validate_on_ray_proposes_the_same_config(two_data_dirs):
     # The config id hashes the params and every figure of the evidence.
     assert on_ray["config_id"] == local["config_id"]
     assert on_ray["verdict"] == local["verdict"]
+
+
+def test_a_users_own_strategy_runs_on_the_workers(bars, tmp_path, monkeypatch):
+    import warnings
+
+    from engine.strategies import plugins
+    from tests.strategies.user_strategies import MODULES, forget_user_strategies, write
+
+    # Ray started without WB_STRATEGY_PATH: the executor hands it to the workers itself.
+    folder = write({"my_breakout.py": MODULES["my_breakout.py"]}, tmp_path / "mine")
+    monkeypatch.setenv(plugins.PATH_VARIABLE, str(folder))
+    forget_user_strategies()
+    try:
+        grid = {"window": [20, 40]}
+        local = sweep(bars, "my_breakout", grid, SETTINGS, progress=False, engine="full")
+        executor = RecordingRay()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no worker may fail to load it
+            on_ray = sweep(bars, "my_breakout", grid, SETTINGS, progress=False, executor=executor)
+        pd.testing.assert_frame_equal(on_ray.table, local.table, check_exact=True)
+        assert len(executor.tasks) > 1 and local.table["trades"].sum() > 0
+    finally:
+        forget_user_strategies()

@@ -124,7 +124,6 @@ def test_every_builtin_documents_what_it_trades_on_and_its_parameters(name):
 
 
 def test_sma_crossover_matches_the_textbook_definition_on_real_bars():
-    # vectorbt computes the averages; the definition is pandas' rolling mean.
     bars = sample_bars(["AAPL", "DELL", "GE"], start="2010-01-01")
     signals = strategies.compute_signals("sma_crossover", bars, {"fast": 10, "slow": 30})
     fast, slow = sma(bars.close, 10), sma(bars.close, 30)

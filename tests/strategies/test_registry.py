@@ -145,3 +145,23 @@ def test_register_refuses_bad_names_and_a_symbol_parameter():
 
     with pytest.raises(ValueError, match="may not be called 'symbol'"):
         strategies.register("test_symbol_param", WithSymbol, "x")
+
+
+def test_a_strategy_says_when_its_signals_are_known(scratch_names):
+    class Lagged(StrategyParams):
+        window: int = 5
+
+    @strategies.register(
+        "yesterdays_breakout", Lagged, "Long above the prior high.", signals_known="before_close"
+    )
+    def yesterdays_breakout(bars, p):
+        above = bars.close.shift(1) > bars.high.shift(2).rolling(p.window).max()
+        return Signals(entries=above, exits=~above)
+
+    scratch_names.append("yesterdays_breakout")
+    strategies.check_execution("yesterdays_breakout", "close")  # reads earlier bars only
+    strategies.check_execution("sma_crossover", "next_open")
+    with pytest.raises(InputError, match="sma_crossover computes a bar's signal from that bar"):
+        strategies.check_execution("sma_crossover", "close")
+    with pytest.raises(ValueError, match="signals_known must be one of"):
+        strategies.register("late", Lagged, "Late.", signals_known="after_close")

@@ -2,8 +2,8 @@
 
 A grid of 150 SMA pairs has 24 distinct windows: those 24 averages are computed once per
 symbol and each pair points at two of them. The indicators come from the same functions
-the strategies call (engine.strategies.indicators; vectorbt's rolling mean for the SMA
-crossover's ``vbt.MA``), so the values, and with them every tie, are the strategies' own.
+the strategies call (engine.strategies.indicators), so the values, and with them every
+tie, are the strategies' own.
 """
 
 from __future__ import annotations
@@ -67,12 +67,16 @@ def _inputs(kind: int, rows: list[tuple], values: list[tuple], series: np.ndarra
 
 
 def _sma_crossover(bars: Bars, params_list: Sequence[StrategyParams]) -> KernelInputs:
-    windows = sorted({w for p in params_list for w in (p.fast, p.slow)})
-    close = np.ascontiguousarray(bars.close.to_numpy(dtype=float).T)
-    series = _kernel.rolling_means_nb(close, np.array(windows, dtype=np.int64))
-    number = {window: k for k, window in enumerate(windows)}
-    rows = [(number[p.fast], number[p.slow], 0) for p in params_list]
-    return _inputs(_kernel.SMA_CROSSOVER, rows, [(0.0, 0.0)] * len(rows), series)
+    found = _Series()  # the strategy's own averages, so the crossings are the same to the bit
+    rows = [
+        (
+            found.add(("sma", p.fast), lambda p=p: indicators.sma(bars.close, p.fast)),
+            found.add(("sma", p.slow), lambda p=p: indicators.sma(bars.close, p.slow)),
+            0,
+        )
+        for p in params_list
+    ]
+    return _inputs(_kernel.SMA_CROSSOVER, rows, [(0.0, 0.0)] * len(rows), found.stacked())
 
 
 def _donchian_breakout(bars: Bars, params_list: Sequence[StrategyParams]) -> KernelInputs:

@@ -3,15 +3,14 @@
 All compiled code of the fast path lives in this one file on purpose: numba's on-disk
 cache is invalidated only when the file of the cached function changes, not when a
 function it calls in another file does. Splitting the kernel across our own files would
-let a stale compiled copy survive an edit. (vectorbt's functions it calls are pinned with
-the package.)
+let a stale compiled copy survive an edit. (The rules it calls are fingerprinted below.)
 
 Each task is one symbol traded alone with one parameter combination: a book of one column
 with all of ``init_cash``, which is what ``sweep(per="symbol")`` backtests. Three stages
 per task, one pass over the bars each: the strategy's signals (``_signals_into``), the
 trades (``_trade_column``: the steps of :func:`engine.backtest._simulate.simulate_nb` for
 such a book, in the same order, its decisions made by :mod:`engine.backtest.rules`, every
-fill through vectorbt's own ``execute_order_nb``), and the metrics of the book's equity
+fill through :func:`engine.backtest.rules.fill_order`), and the metrics of the book's equity
 curve (``_book_metrics``: :func:`engine.backtest.metrics.summarize`'s arithmetic). The
 tests hold this path to the general one.
 """
@@ -22,13 +21,11 @@ import warnings
 
 import numpy as np
 from numba import njit, prange
-from vectorbt.generic.nb import rolling_mean_1d_nb
-from vectorbt.portfolio.enums import Direction, OrderStatus, ProcessOrderState, SizeType
-from vectorbt.portfolio.nb import execute_order_nb, order_nb
 
 from engine.backtest._simulate import (
     _HELPERS,
     _entry_size,
+    _fill_order,
     _stop_fraction,
     _stop_level,
     _trailed_anchor,
@@ -41,7 +38,7 @@ _sale_proceeds = _HELPERS["sale_proceeds"]
 #: sha256 of engine/backtest/rules.py, whose compiled functions this kernel calls. numba
 #: keys a cached function to its own file only: this line changing with the rules is what
 #: makes the kernel recompile instead of running a stale cached copy of them.
-RULES_SOURCE_SHA = "e9a5457f2c498fdd0bd8d6b18a1cc84124cb695acbf1058b876d8a15f4d29f3a"
+RULES_SOURCE_SHA = "8e5f49c9ec9afe9688320273261b991400eeed0e298a17990fa111109824f3ef"
 
 _CACHE = rules_fingerprint() == RULES_SOURCE_SHA
 if not _CACHE:  # the rules changed: correct but compiled afresh in every process until updated
@@ -67,7 +64,7 @@ STOP_ENGINE = 2  # the engine's ATR stop, already aligned to the fill bar
 TASKS_PER_BLOCK = 16
 
 #: Columns of the kernel's output, in the order of engine.backtest.metrics.METRICS.
-N_METRICS = 12
+N_METRICS = 13
 
 
 @njit(cache=_CACHE)
@@ -130,27 +127,7 @@ def _signals_into(kind, a, b, c, value0, value1, close, tolerance, entries, exit
 @njit(cache=_CACHE)
 def _fill(cash, position, size, price, fees, slippage):
     """(cash, position, filled size, fill price with slippage, fees, filled?) of one order."""
-    state = ProcessOrderState(
-        cash=cash,
-        position=position,
-        debt=0.0,
-        free_cash=cash,
-        val_price=price,
-        value=np.nan,
-        oidx=0,
-        lidx=0,
-    )
-    order = order_nb(
-        size=size,
-        price=price,
-        size_type=SizeType.Amount,
-        direction=Direction.LongOnly,
-        fees=fees,
-        slippage=slippage,
-    )
-    new_state, result = execute_order_nb(state, order)
-    filled = result.status == OrderStatus.Filled
-    return new_state.cash, new_state.position, result.size, result.price, result.fees, filled
+    return _fill_order(cash, position, size, price, fees, slippage)
 
 
 @njit(cache=_CACHE)
@@ -437,6 +414,7 @@ def _book_metrics(equity, invested, trades, init_cash, bars_per_year, out):
     growth, return_sum, square_sum, downside_sum = 1.0, 0.0, 0.0, 0.0
     moved = False
     exposure_sum = 0.0
+    bars_held = 0
     for i in range(n_bars):
         value = equity[i]
         if value != before:
@@ -460,8 +438,10 @@ def _book_metrics(equity, invested, trades, init_cash, bars_per_year, out):
         elif value < peak:  # as deep below the peak as the bar before, one bar longer
             under += 1
             duration = max(duration, under)
-        if invested[i] != 0 and value > 0:
-            exposure_sum += invested[i] / value
+        if invested[i] != 0:
+            bars_held += 1
+            if value > 0:
+                exposure_sum += invested[i] / value
     equity_sum = _total(equity)
 
     mean = return_sum / n_bars
@@ -493,6 +473,7 @@ def _book_metrics(equity, invested, trades, init_cash, bars_per_year, out):
     out[9] = exposure_sum / n_bars
     out[10] = trades[0]
     out[11] = trades[5] / 2.0 / (equity_sum / n_bars) * bars_per_year / n_bars
+    out[12] = bars_held / n_bars
 
 
 @njit(parallel=True, cache=_CACHE)
@@ -580,20 +561,4 @@ def screen_nb(
                 trades,
             )
             _book_metrics(equity, invested, trades, init_cash, bars_per_year, out[task])
-    return out
-
-
-@njit(parallel=True, cache=_CACHE)
-def rolling_means_nb(close, windows):
-    """Each window's simple moving average of each symbol, (windows x symbols x bars).
-
-    vectorbt's own rolling mean, the one its ``MA`` indicator (and so the SMA crossover's
-    signals) uses, so the averages are the same to the last bit.
-    """
-    n_symbols, n_bars = close.shape
-    out = np.empty((len(windows), n_symbols, n_bars))
-    for task in prange(len(windows) * n_symbols):
-        k = task // n_symbols
-        symbol = task % n_symbols
-        out[k, symbol] = rolling_mean_1d_nb(close[symbol], windows[k], windows[k])
     return out

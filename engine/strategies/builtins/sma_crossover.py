@@ -1,8 +1,8 @@
 """SMA crossover: trend following on two simple moving averages of the close.
 
 Enters when the fast SMA crosses above the slow SMA (an uptrend starting) and exits when
-it crosses back below. In a sweep, every distinct window is averaged once (vectorbt's MA
-indicator) and shared by all the pairs that use it.
+it crosses back below. In a sweep, every distinct window is averaged once and shared by
+all the pairs that use it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pydantic
 from engine.data.bars import Bars
 from engine.strategies.base import Signals, StrategyParams
 from engine.strategies.grid import grid_columns
-from engine.strategies.indicators import TIE_TOLERANCE
+from engine.strategies.indicators import TIE_TOLERANCE, sma
 from engine.strategies.registry import register
 
 
@@ -34,14 +34,7 @@ class SmaCrossoverParams(StrategyParams):
 
 
 def _moving_averages(close: pd.DataFrame, windows: Sequence[int]) -> dict[int, np.ndarray]:
-    # Imported here: vectorbt takes seconds to import, and the registry must load fast
-    # for `wb --help` and the control room.
-    import vectorbt as vbt
-
-    windows = sorted(set(windows))
-    averages = vbt.MA.run(close, window=windows, short_name="sma").ma.to_numpy()
-    blocks = averages.reshape(len(close), len(windows), close.shape[1])
-    return {window: blocks[:, i, :] for i, window in enumerate(windows)}
+    return {window: sma(close, window).to_numpy() for window in sorted(set(windows))}
 
 
 def _crossings(fast: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -80,7 +80,8 @@ def test_wb_help_loads_neither_numba_nor_vectorbt():
     code = (
         "import sys; from engine.cli._common import run_cli; from engine.cli import cli\n"
         "run_cli(cli, ['--help'])\n"
-        "heavy = ('numba', 'vectorbt', 'duckdb', 'plotly', 'nbformat', 'scipy')\n"
+        "heavy = ('numba', 'vectorbt', 'duckdb', 'plotly', 'nbformat', 'scipy', 'pandas',\n"
+        "         'yfinance', 'alpaca')\n"
         "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

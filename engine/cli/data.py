@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
 from engine.data.bar_sizes import BAR_SIZES, DAILY
-from engine.data.bars import SYNTHETIC_SOURCES
-from engine.data.quality import Policy
-from engine.data.sources import SOURCES, make_source
+from engine.data.sources import SOURCES, SYNTHETIC_SOURCES, make_source
 from engine.errors import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: engine.data.quality.Policy's values, spelled out so that `wb --help` needs no pandas
+#: (tests/data/test_ingest.py holds the two equal).
+POLICIES = ("reject", "drop", "flag")
 
 date_type = click.DateTime(formats=["%Y-%m-%d"])
 bar_size_option = click.option(
@@ -51,7 +56,7 @@ def _label(sources) -> str:
                    "02/01/2014 is refused rather than guessed].")
 @click.option("--feed", type=click.Choice(["iex", "sip"]),
               help="Alpaca feed [default: env WB_ALPACA_FEED, else iex; sip needs a paid plan].")
-@click.option("--on-error", "policy", type=click.Choice([p.value for p in Policy]), default="reject",
+@click.option("--on-error", "policy", type=click.Choice(POLICIES), default="reject",
               show_default=True,
               help="Rows failing a check: reject the whole batch, drop them, or keep and flag them.")
 @json_option
@@ -137,6 +142,8 @@ def bars(ctx: Context, symbol, start, end, bar_size, extended_hours, adjusted, a
         frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%d %H:%M")
     else:
         frame["date"] = frame["date"].dt.date
+    import pandas as pd  # only when bars are printed: `wb --help` stays light
+
     with pd.option_context("display.max_rows", 40, "display.width", 120):
         click.echo(frame.to_string(index=False) if len(frame) <= 40 else frame)
 

@@ -12,9 +12,12 @@ engine.errors.InputError: unknown bar size '5min' (use one of 1m, 5m, 15m, 30m, 
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from engine.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Exchange time: every intraday bar is stamped in it.
 EXCHANGE_TZ = "America/New_York"
@@ -46,6 +49,8 @@ def is_intraday(bar_size: str) -> bool:
 
 def length(bar_size: str) -> pd.Timedelta:
     """How long one full bar lasts (a day for 1d)."""
+    import pandas as pd  # this module stays light: the command line's --help reads it
+
     if check_bar_size(bar_size) == DAILY:
         return pd.Timedelta(days=1)
     return pd.Timedelta(minutes=MINUTES[bar_size])

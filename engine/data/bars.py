@@ -20,6 +20,7 @@ import pandas as pd
 
 from engine.data import bar_sizes
 from engine.data.bar_sizes import EXCHANGE_TZ
+from engine.data.sources import SYNTHETIC_SOURCES
 from engine.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ FIELDS = ("open", "high", "low", "close", "volume")
 LONG_COLUMNS = ["date", "symbol", "open", "high", "low", "close", "volume", "adj_close"]
 #: Long intraday rows: ``timestamp`` is the bar's start, tz-aware America/New_York.
 INTRADAY_COLUMNS = ["timestamp", "symbol", "open", "high", "low", "close", "volume", "adj_close"]
-#: Sources whose bars are generated, not traded: shown as SYNTHETIC wherever bars are shown.
-SYNTHETIC_SOURCES = frozenset({"sample-synthetic"})
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from tqdm.auto import tqdm
 
 from engine.data import calendar
 from engine.data.bar_sizes import DAILY, check_bar_size
-from engine.data.bars import SYNTHETIC_SOURCES
 from engine.data.quality import Policy, QualityReport, check_bars, rows_to_drop
 from engine.data.repository import last_stored, stored_splits
+from engine.data.sources import SYNTHETIC_SOURCES
 from engine.data.sources._common import served
 from engine.data.staging import Staged, table_rows, utc, write
 from engine.errors import DataQualityError, InputError

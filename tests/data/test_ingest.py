@@ -152,3 +152,10 @@ def test_a_missing_session_is_flagged(store, tmp_path):
 def test_start_after_end_is_refused(store):
     with pytest.raises(InputError, match="after --end"):
         ingest(store, SampleSource(), start="2010-01-01", end="2009-01-01", progress=False)
+
+
+def test_the_command_lines_policy_choices_are_the_quality_policies():
+    from engine.cli.data import POLICIES
+    from engine.data.quality import Policy
+
+    assert tuple(p.value for p in Policy) == POLICIES

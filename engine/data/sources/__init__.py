@@ -15,19 +15,40 @@ them. Regular hours unless ``extended_hours``: a source trims what its vendor se
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.data.bar_sizes import DAILY, check_bar_size
-from engine.data.sources._common import window
-from engine.data.sources.alpaca import AlpacaSource
-from engine.data.sources.csv_file import CsvSource
-from engine.data.sources.sample import SampleSource, SyntheticSource
-from engine.data.sources.yahoo import YahooSource, normalise_yahoo
 from engine.errors import InputError
 
-SOURCES = ("sample", "csv", "yahoo", "alpaca")
+if TYPE_CHECKING:
+    from engine.data.sources._common import window
+    from engine.data.sources.alpaca import AlpacaSource
+    from engine.data.sources.csv_file import CsvSource
+    from engine.data.sources.sample import SampleSource, SyntheticSource
+    from engine.data.sources.yahoo import YahooSource, normalise_yahoo
 
-__all__ = ["SOURCES", "AlpacaSource", "CsvSource", "SampleSource", "SyntheticSource",
+SOURCES = ("sample", "csv", "yahoo", "alpaca")
+#: Sources whose bars are generated, not traded: shown as SYNTHETIC wherever they appear.
+SYNTHETIC_SOURCES = frozenset({"sample-synthetic"})
+
+# Each source's module (and its vendor library: yfinance, alpaca-py) loads when it is made
+# or named, so naming the sources costs nothing (the command line's --help lists them).
+_HOMES = {
+    "window": "_common", "AlpacaSource": "alpaca", "CsvSource": "csv_file",
+    "SampleSource": "sample", "SyntheticSource": "sample", "YahooSource": "yahoo",
+    "normalise_yahoo": "yahoo",
+}  # fmt: skip
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        module = importlib.import_module(f"engine.data.sources.{_HOMES[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'engine.data.sources' has no attribute {name!r}")
+
+__all__ = ["SOURCES", "SYNTHETIC_SOURCES", "AlpacaSource", "CsvSource", "SampleSource", "SyntheticSource",
            "YahooSource", "make_source", "normalise_yahoo", "window"]
 
 
@@ -45,14 +66,16 @@ def make_source(
     the bundled daily bars.
     """
     bar_size = check_bar_size(bar_size)
+    from engine.data.sources import alpaca, csv_file, sample, yahoo  # noqa: F401 (see _HOMES)
+
     if name == "sample":
-        return SampleSource() if bar_size == DAILY else SyntheticSource()
+        return sample.SampleSource() if bar_size == DAILY else sample.SyntheticSource()
     if name == "csv":
         if path is None:
             raise InputError("--source csv needs a file", hint="add --path FILE.csv")
-        return CsvSource(path, date_format=date_format)
+        return csv_file.CsvSource(path, date_format=date_format)
     if name == "yahoo":
-        return YahooSource()
+        return yahoo.YahooSource()
     if name == "alpaca":
-        return AlpacaSource(feed=feed)
+        return alpaca.AlpacaSource(feed=feed)
     raise InputError(f"unknown source {name!r}", hint=f"use one of {', '.join(SOURCES)}")

@@ -2,8 +2,8 @@
 
 ``wb live`` runs the loop (a replay over stored bars, or paper and live trading on the NYSE
 clock); ``wb parity`` checks that a config's replay trades as its backtest; ``wb
-kill-switch``, ``wb flatten``, ``wb close-position``, ``wb resume-trading`` and ``wb
-set-risk-limits`` queue the same commands the control room does (the running loop applies them and says so).
+kill-switch``, ``wb flatten``, ``wb close-position`` and ``wb resume-trading`` queue the
+same commands the control room does (the running loop applies them and says so).
 Engine imports happen inside the commands so that `wb --help` stays quick.
 """
 
@@ -287,24 +287,6 @@ def resume_trading(ctx: Context, user, as_json):
     _queue(ctx, ResumeTrading(), user, as_json)
 
 
-@click.command("set-risk-limits")
-@click.argument("path", type=click.Path(dir_okay=False))
-@user_option
-@json_option
-@pass_context
-def set_risk_limits(ctx: Context, path, user, as_json):
-    """Queue the risk limits in a YAML file (names not in it take their defaults) for the loop.
-
-    The same command as the control room's Settings page sends; it replaces stored limits
-    that no longer validate. Every limit and its default: the Settings page.
-    """
-    from engine.live.commands import SetRiskLimits
-    from engine.risk.limits import load_limits
-
-    _queue(ctx, SetRiskLimits(limits=load_limits(path).to_mapping()), user, as_json)
-
-
 COMMANDS = [
     live, parity, loop_status, books, kill_switch, flatten, close_position, resume_trading,
-    set_risk_limits,
 ]  # fmt: skip

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.errors import OperatorError
 from engine.risk import LimitsError, RiskLimits, TradingState, limits_from_mapping
 from engine.store import append_event
 from engine.store.events import utcnow
@@ -24,18 +23,16 @@ from engine.store.reading import on_one_connection
 
 #: How a trader replaces stored limits, said wherever bad ones are found.
 FIX_LIMITS = (
-    "set new limits on the control room's Settings page, or queue them from a file with "
-    "`wb set-risk-limits FILE` (a set_risk_limits command, applied by the loop as it starts "
-    "or steps)"
+    "set valid limits on the control room's Settings page, or with `wb limits set NAME=VALUE`; "
+    "the loop will not trade until the stored limits validate"
 )
 
 
-class StoredLimitsError(OperatorError):
+class StoredLimitsError(LimitsError):
     """The stored risk limits no longer validate; ``problems`` maps each field to what is wrong."""
 
     def __init__(self, message: str, *, problems: dict[str, str]):
-        super().__init__(message, hint=FIX_LIMITS)
-        self.problems = problems
+        super().__init__(message, problems=problems, hint=FIX_LIMITS)
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,6 @@ def test_invalid_stored_limits_are_shown_as_a_problem_with_its_fix_never_as_the_
         page(at, name)
         errors = " ".join(e.value for e in at.error)
         assert "max_positionz: unknown limit (did you mean 'max_positions'?)" in errors, name
-        assert "Settings page" in errors and "wb set-risk-limits" in errors, name
+        assert "Settings page" in errors and "wb limits set NAME=VALUE" in errors, name
     page(at, "risk")
     assert table(at, "limits_table").empty  # no limit is shown as in force

@@ -2,7 +2,7 @@
 
 A limits row that no longer validates (a renamed limit after an upgrade, a hand edit) is
 never replaced by the defaults: the loop will not trade on it, and the control room shows
-the same problem with the way to fix it (the Settings page, or a set_risk_limits command).
+the same problem with the way to fix it (the Settings page, or `wb limits set`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from app import facade
 from engine.cli import cli
 from engine.cli._common import run_cli
 from engine.live import books
-from engine.live.commands import pending_commands
 from engine.live.controls import StoredLimitsError
 from engine.live.runner import run_replay
 from engine.live.setup import open_loop
@@ -49,7 +48,7 @@ def test_bad_stored_limits_stop_the_loop_and_the_control_room_shows_why_and_how_
     assert shown.limits is None  # never the defaults in their place
     assert shown.limits_problem == str(refused.value)
     assert problem in shown.limits_problem
-    assert "Settings page" in refused.value.hint and "set-risk-limits" in refused.value.hint
+    assert "Settings page" in refused.value.hint and "wb limits set" in refused.value.hint
 
 
 @pytest.mark.parametrize(
@@ -86,21 +85,15 @@ def test_a_set_risk_limits_command_replaces_bad_stored_limits_as_the_loop_starts
     )
 
 
-def test_wb_set_risk_limits_queues_the_limits_of_a_file(store, data_dir, tmp_path, capsys):
-    good = tmp_path / "limits.yaml"
-    good.write_text("max_positions: 4\nrisk_per_trade: 0.005\n")
-    assert (
-        run_cli(cli, ["--data-dir", str(data_dir), "set-risk-limits", str(good), "--user", "ops"])
-        == 0
-    )
-    [(_, actor, command)] = pending_commands(store)
-    assert (actor, command.kind) == ("ops", "set_risk_limits")
-    assert RiskLimits.model_validate(command.limits) == RiskLimits(
-        max_positions=4, risk_per_trade=0.005
-    )
+def test_wb_limits_says_what_the_loop_says_and_mends_a_renamed_limit(store, capsys):
+    store_limits(store, {"max_positionz": 3, "max_positions": 4})
+    with pytest.raises(StoredLimitsError) as refused:
+        books.read_controls(store).limits  # noqa: B018
+    assert run_cli(cli, ["--data-dir", str(store.data_dir), "limits", "show"]) == 2
+    assert refused.value.message in capsys.readouterr().err
 
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("max_positionz: 4\n")
-    assert run_cli(cli, ["--data-dir", str(data_dir), "set-risk-limits", str(bad)]) == 2
-    assert "did you mean 'max_positions'" in capsys.readouterr().err
-    assert len(pending_commands(store)) == 1  # nothing queued for the bad file
+    # Setting a limit drops the name that is none (it could never be mended).
+    code = run_cli(cli, ["--data-dir", str(store.data_dir), "limits", "set", "max_positions=6"])
+    assert code == 0
+    assert books.read_controls(store).limits == RiskLimits(max_positions=6)
+    assert facade.trading_status(store).limits_problem is None

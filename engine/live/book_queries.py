@@ -73,7 +73,7 @@ class Held:
     cash: float | None
     as_of: date | None
     source: str  # said beside the figures: which book, marked by whom, when
-    stops_known: bool = False  # the loop's marks carry stops; a broker's positions do not
+    marked: bool = False  # marked by the loop: prices are its marks, stops are known
 
 
 # -- which book ------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def held(store, book: str | None) -> Held:
         )
         as_of = _day(bar)
         return Held(book, positions, float(equity), float(cash), as_of,
-                    f"{book}, as the live loop {loop_id} marked it on {as_of}", stops_known=True)  # fmt: skip
+                    f"{book} as the live loop {loop_id} marked it on {as_of}", marked=True)  # fmt: skip
     account = paper_account(book)
     paper = paper_records.account_book(store, account) if account else None
     if paper is not None:
@@ -162,7 +162,7 @@ def held(store, book: str | None) -> Held:
              for p in paper.positions], columns=HELD_COLUMNS,
         )  # fmt: skip
         return Held(book, positions, paper.equity, paper.cash, paper.account.last_bar,
-                    f"{book}, from the paper account {account!r} (no live loop has marked it, "
+                    f"{book} from the paper account {account!r} (no live loop has marked it, "
                     "so stops are unknown)")  # fmt: skip
     return _started(store, book)
 
@@ -177,7 +177,7 @@ def _started(store, book: str) -> Held:
     row = store.query("SELECT cash, equity, bar_date FROM live_books WHERE book = ?", [book])
     cash, equity, bar = row.iloc[0] if len(row) else (None, None, None)
     return Held(book, positions, _number(equity), _number(cash), _day(bar),
-                f"{book}, as the live loop found it at start-up (not marked yet: no prices)")  # fmt: skip
+                f"{book} as the live loop found it at start-up (not marked yet: no prices)")  # fmt: skip
 
 
 @on_one_connection
@@ -193,6 +193,12 @@ def equity_curve(store, book: str | None) -> pd.DataFrame:
         f" FROM {_MARKS_OF} GROUP BY s.bar_date ORDER BY s.bar_date",
         [book],
     )
+
+
+def held_symbols(store) -> list[str]:
+    """Every symbol a book holds now, as the loops recorded them (any book)."""
+    rows = store.query("SELECT DISTINCT symbol FROM live_positions ORDER BY symbol")
+    return rows["symbol"].tolist()
 
 
 def newest_mark(store, symbol: str) -> tuple[float, date] | None:

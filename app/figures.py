@@ -1,7 +1,8 @@
 """What the control room shows, computed from plain values: pure functions, no store, no Streamlit.
 
-The loop's status judged from its heartbeat, the trading state from its stored values,
-P&L and risk to stop per position, each risk limit beside its use, and the alerts.
+The trading state in the control room's words, P&L and risk to stop per position, each
+risk limit beside its use, and the alerts. (The loop's status is judged by
+:mod:`engine.live.heartbeat`, the one judge of heartbeats.)
 :mod:`app.facade` reads the rows; these functions decide what they mean.
 """
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from engine.risk.limits import LimitsError, RiskLimits, limits_from_mapping
+from engine.live.controls import Controls
+from engine.live.heartbeat import LoopStatus
+from engine.risk.limits import RiskLimits
 
 #: A pending command the running loop has not applied after this long is an alert.
 COMMAND_LATE_S = 60.0
@@ -25,70 +27,6 @@ POSITION_COLUMNS = [
     "symbol", "qty", "avg_price", "price", "market_value", "weight", "unrealised_pnl",
     "unrealised_pct", "stop_price", "risk_to_stop", "risk_pct", "config_id",
 ]  # fmt: skip
-
-
-# -- the loop ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoopStatus:
-    """Whether a live loop is running, judged by its heartbeat, and what it last said."""
-
-    running: bool
-    why: str  # one line for the trader: what we know and why we think so
-    loop_id: str | None = None
-    mode: str | None = None
-    broker: str | None = None
-    book: str | None = None  # the broker account traded: 'paper:<account>', 'alpaca:paper', ...
-    pid: int | None = None
-    beat_at: datetime | None = None
-    age_s: float | None = None
-    bar_date: date | None = None
-    trading_state: str | None = None
-    configs: tuple[str, ...] = ()
-
-    @property
-    def ever_ran(self) -> bool:
-        return self.loop_id is not None
-
-
-NO_LOOP = LoopStatus(False, "no live loop has run on this data dir")
-
-
-def judge_heartbeat(
-    beat: dict[str, Any], now: datetime, *, stale_after_s: float, alive: bool
-) -> LoopStatus:
-    """The loop's status from its newest heartbeat row; ``alive``: its process still exists."""
-    age = max((now - beat["beat_at"]).total_seconds(), 0.0)
-    seen = LoopStatus(
-        running=False,
-        why="",
-        loop_id=beat["loop_id"],
-        mode=beat["mode"],
-        broker=beat["broker"],
-        book=beat.get("book"),
-        pid=int(beat["pid"]),
-        beat_at=beat["beat_at"],
-        age_s=age,
-        bar_date=beat.get("bar_date"),
-        trading_state=beat["trading_state"],
-        configs=tuple(beat.get("configs") or ()),
-    )
-    if beat.get("stopped_at") is not None:
-        why = f"the loop stopped cleanly at {beat['stopped_at']:%Y-%m-%d %H:%M:%S} UTC"
-    elif age > stale_after_s:
-        why = f"the heartbeat is {age_text(age)} old (stale after {stale_after_s:.0f}s)"
-    elif not alive:
-        why = f"the loop's process {int(beat['pid'])} is gone"
-    else:
-        return _replace(seen, running=True, why=f"heartbeat {age_text(age)} ago")
-    return _replace(seen, why=why)
-
-
-def _replace(status: LoopStatus, **changes) -> LoopStatus:
-    from dataclasses import replace
-
-    return replace(status, **changes)
 
 
 # -- the trading state ---------------------------------------------------------------------
@@ -102,42 +40,29 @@ class TradingStatus:
     reason: str
     kill_switch: bool
     paused_configs: tuple[str, ...]
-    limits: RiskLimits
-    limits_note: str  # where the limits came from, or why the stored ones were not used
+    limits: RiskLimits | None  # None: the stored limits are invalid (see limits_problem)
+    limits_note: str  # where the limits came from
     updated_at: datetime | None = None
     updated_by: str | None = None
+    #: What is wrong with the stored limits and how to fix it; None when they are in force.
+    limits_problem: str | None = None
 
 
-def trading_status_from(values: dict[str, Any], updated_at=None, updated_by=None) -> TradingStatus:
-    """The trading state from its stored values by key (defaults for keys never written).
+def trading_status_from(controls: Controls, updated_at=None, updated_by=None) -> TradingStatus:
+    """The trading state as the loop reads it (:class:`Controls`), in the control room's words.
 
-    Values are read leniently (``"HALTED"`` or ``{"state": "HALTED", "reason": ...}``,
-    ``true`` or ``{"on": true}``), because the trader must see the state even if its
-    shape changed; stored limits that no longer validate are replaced by the defaults,
-    and the note says so.
+    Stored limits that no longer validate are shown as the problem they are, never
+    replaced by the defaults: the loop will not trade on them either.
     """
-    state, reason = "ACTIVE", ""
-    raw = values.get("state")
-    if isinstance(raw, dict):
-        state, reason = str(raw.get("state", state)), str(raw.get("reason") or "")
-    elif isinstance(raw, str):
-        state = raw
-    kill = values.get("kill_switch", False)
-    if isinstance(kill, dict):
-        kill = kill.get("on", kill.get("value", False))
-    paused = values.get("paused_configs") or []
-    if isinstance(paused, dict):
-        paused = paused.get("configs", [])
-    limits, note = RiskLimits(), "defaults (no limits were ever set)"
-    if "risk_limits" in values:
-        try:
-            limits = limits_from_mapping(values["risk_limits"], source="the stored risk limits")
-            note = "as last set"
-        except LimitsError as exc:
-            note = f"defaults shown: the stored limits no longer validate ({exc.message})"
+    limits, note, problem = controls.stored_limits, "as last set", None
+    if controls.limits_error is not None:
+        limits, note, problem = None, "the stored limits are invalid", str(controls.limits_error)
+    elif limits is None:
+        limits, note = RiskLimits(), "defaults (no limits were ever set)"
     return TradingStatus(
-        state, reason, bool(kill), tuple(paused), limits, note, updated_at, updated_by
-    )
+        controls.state.value, controls.reason, controls.kill_switch, tuple(sorted(controls.paused)),
+        limits, note, updated_at, updated_by, problem,
+    )  # fmt: skip
 
 
 # -- the book ------------------------------------------------------------------------------
@@ -151,7 +76,9 @@ class Book:
     equity: float | None
     cash: float | None
     as_of: date | None
-    source: str  # where the positions come from, said on the page
+    source: str  # which book, and where its positions come from, said on the page
+    name: str | None = None  # the book: 'paper:<account>', 'alpaca:paper', ...
+    stops_known: bool = False  # the loop's marks carry stops; a broker's positions do not
 
     @property
     def open_risk(self) -> float:
@@ -247,14 +174,6 @@ def _day_trade_row(limits: RiskLimits, equity: float, day_trades: int) -> tuple:
             f"PDT rule: equity under ${limits.pdt_equity_threshold:,.0f}")  # fmt: skip
 
 
-def day_trade_count(fills: pd.DataFrame) -> int:
-    """Day trades among fills (bar_date, symbol, side): a buy and a sell of one symbol in one session."""
-    if fills.empty:
-        return 0
-    sides = fills.groupby(["bar_date", "symbol"])["side"].nunique()
-    return int((sides == 2).sum())
-
-
 # -- alerts --------------------------------------------------------------------------------
 
 
@@ -285,8 +204,12 @@ def alerts(
         why = f": {trading.reason}" if trading.reason else ""
         level = "error" if trading.state == "HALTED" else "warning"
         found.append(Alert(level, f"Trading state {trading.state}{why}"))
-    found += _loss_alerts(trading.limits, curve)
-    if len(book.positions) and book.source.startswith("as the live loop"):
+    if trading.limits_problem:
+        found.append(Alert("error", "The stored risk limits are invalid, so the loop will not trade: "
+                                    f"{trading.limits_problem}"))  # fmt: skip
+    else:
+        found += _loss_alerts(trading.limits, curve)
+    if len(book.positions) and book.stops_known:
         naked = book.positions[book.positions["stop_price"].isna()]["symbol"].tolist()
         if naked:
             found.append(Alert("warning", f"No protective stop on {', '.join(naked)}."))
@@ -335,17 +258,6 @@ def _command_alerts(loop: LoopStatus, commands: pd.DataFrame, now: datetime) -> 
 
 
 # -- small conversions ---------------------------------------------------------------------
-
-
-def age_text(seconds: float) -> str:
-    """``42`` -> ``42s``; ``600`` -> ``10 min``; ``7200`` -> ``2.0 h``; days beyond two days."""
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} days"
 
 
 def mark_times(bar_dates: pd.Series) -> pd.DatetimeIndex:

@@ -58,6 +58,11 @@ def loop_banner(loop: LoopStatus, trading: TradingStatus) -> None:
             "**KILL SWITCH ON** — no new orders; only orders that reduce exposure.",
             icon=":material/block:",
         )
+    if trading.limits_problem:
+        st.error(
+            f"**RISK LIMITS INVALID** — the loop will not trade on them: {trading.limits_problem}",
+            icon=":material/rule:",
+        )
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
         if not loop.ever_ran:
             st.badge("Loop: none yet", icon=":material/power_off:", color="gray")

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from app import facade, figures, overrides, session, views
+from app import facade, overrides, session, views
+from engine.live.heartbeat import age_text
 
 store, visitor = session.store(), session.visitor()
 views.page_title("Overview")
@@ -42,7 +43,7 @@ def headline() -> None:
         st.metric("Cash", views.money(book.cash), border=True)
         st.metric(
             "Heartbeat",
-            "—" if loop.age_s is None else figures.age_text(loop.age_s),
+            "—" if loop.age_s is None else age_text(loop.age_s),
             delta="alive" if loop.running else ("NOT RUNNING" if loop.ever_ran else "no loop"),
             delta_color="green" if loop.running else ("red" if loop.ever_ran else "gray"),
             delta_arrow="off",

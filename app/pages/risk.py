@@ -29,6 +29,8 @@ def stress_report(path: str, marker):
 def body() -> None:
     data = picture(str(session.data_dir()), facade.book_marker(store))
     st.caption(f"Limits: {data.trading.limits_note}. Book {data.book.source}.")
+    if data.trading.limits_problem:
+        st.error(f"No limits to measure against: {data.trading.limits_problem}")
     usage = data.usage
     st.dataframe(
         views.coloured(usage, "state"),

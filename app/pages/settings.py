@@ -9,7 +9,8 @@ import streamlit as st
 
 from app import auth, facade, forms, overrides, session, views
 from engine.live.commands import SetRiskLimits
-from engine.risk.limits import LimitsError, limits_diff
+from engine.live.heartbeat import stale_after_s
+from engine.risk.limits import LimitsError, RiskLimits, limits_diff
 
 store, visitor = session.store(), session.visitor()
 views.page_title("Settings")
@@ -22,6 +23,12 @@ st.caption(
     f"In force: {trading.limits_note}. New limits go to the live loop as a command and take "
     "effect when it applies them."
 )
+if trading.limits_problem:
+    st.error(trading.limits_problem)
+    if visitor.can_trade:
+        st.info("The form starts from the default limits: review them, then send them to replace "
+                "the invalid ones.")  # fmt: skip
+    limits = RiskLimits()
 
 
 def widget(name: str, field, current, where):
@@ -86,7 +93,7 @@ if visitor.can_trade:
             label="Send new limits",
         )
     overrides.my_commands(store)
-else:
+elif not trading.limits_problem:
     mapping = limits.to_mapping()
     st.dataframe(
         pd.DataFrame(
@@ -113,7 +120,7 @@ facts = {
     if any(k.startswith("APCA_") for k in os.environ)
     else "no Alpaca keys in the environment",
     "Data dir": str(session.data_dir()),
-    "Heartbeat stale after": f"{facade.HEARTBEAT_STALE_S:.0f} s",
+    "Heartbeat stale after": f"{stale_after_s():.0f} s (WB_HEARTBEAT_STALE_S)",
 }
 st.dataframe(
     pd.DataFrame({"setting": list(facts), "value": list(facts.values())}),

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
-from engine.brokers.base import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
-from engine.brokers.paper_rules import Costs, reserve_for
+from engine.brokers.base import Fill, Order, OrderStatus, OrderType, Position, Side, TimeInForce
+from engine.brokers.paper_rules import Costs, positions_from_fills, reserve_for
 from engine.data import calendar
 from engine.data.bars import Bars
 from engine.errors import InputError
@@ -196,6 +196,26 @@ def signed_fills(con, account: str) -> list[tuple[str, float, float]]:
         " FROM paper_fills WHERE account = ? ORDER BY seq",
         [account],
     ).fetchall()
+
+
+def positions(con, account: str) -> list[Position]:
+    """Open positions from the fills, each marked at its last close (its average cost before any)."""
+    prices = marks(con, account)
+    held = []
+    for symbol, (qty, avg) in sorted(positions_from_fills(signed_fills(con, account)).items()):
+        mark = prices.get(symbol)
+        valued_at = avg if mark is None else mark
+        held.append(
+            Position(
+                symbol=symbol,
+                qty=qty,
+                avg_entry_price=avg,
+                market_price=mark,
+                market_value=qty * valued_at,
+                unrealized_pl=(valued_at - avg) * qty,
+            )
+        )
+    return held
 
 
 def reserved_cash(open_: Sequence[Order], prices: dict[str, float], costs: Costs) -> float:

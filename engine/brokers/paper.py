@@ -59,7 +59,6 @@ from engine.brokers.base import (
 )
 from engine.brokers.paper_rules import (
     Costs,
-    positions_from_fills,
     rejection_reason,
     reserve_for,
     sale_proceeds,
@@ -401,24 +400,7 @@ class PaperBroker(Broker):
             return self._positions(con)
 
     def _positions(self, con) -> list[Position]:
-        prices = books.marks(con, self.account_name)
-        positions = []
-        for symbol, (qty, avg) in sorted(
-            positions_from_fills(books.signed_fills(con, self.account_name)).items()
-        ):
-            mark = prices.get(symbol)
-            valued_at = avg if mark is None else mark
-            positions.append(
-                Position(
-                    symbol=symbol,
-                    qty=qty,
-                    avg_entry_price=avg,
-                    market_price=mark,
-                    market_value=qty * valued_at,
-                    unrealized_pl=(valued_at - avg) * qty,
-                )
-            )
-        return positions
+        return books.positions(con, self.account_name)
 
     def fills(self, *, order_id: str | None = None, after: datetime | None = None) -> list[Fill]:
         """Executions of this account in time order, optionally of one order or after a time."""

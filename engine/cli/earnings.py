@@ -88,11 +88,11 @@ def show(ctx: Context, symbols, as_json):
 
 def _tradable(store) -> list[str]:
     """What the gate may be asked to buy: the approved configs' universes and held symbols."""
+    from engine.live.book_queries import held_symbols
     from engine.research.registry import approved_configs
 
     universe = {s for config in approved_configs(store) for s in config.universe}
-    held = set(store.query("SELECT DISTINCT symbol FROM live_positions")["symbol"])
-    return sorted(universe | held)
+    return sorted(universe | set(held_symbols(store)))
 
 
 COMMANDS = [earnings]

@@ -1,4 +1,4 @@
-"""`wb live`, `wb parity`, `wb loop-status` and the trader's commands from the shell.
+"""`wb live`, `wb parity`, `wb loop-status`, `wb books` and the trader's commands from the shell.
 
 ``wb live`` runs the loop (a replay over stored bars, or paper and live trading on the NYSE
 clock); ``wb parity`` checks that a config's replay trades as its backtest; ``wb
@@ -59,9 +59,8 @@ def _ids(text: str) -> list[str]:
 @click.option(
     "--tick",
     type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds between heartbeats while waiting.",
+    help="Seconds between heartbeats while waiting [default: a quarter of the stale setting, "
+    "WB_HEARTBEAT_STALE_S: 30].",
 )
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar in a replay.")
 @json_option
@@ -173,27 +172,60 @@ def parity(ctx: Context, config_id, start, end, as_json):
 @click.option(
     "--stale-after",
     type=click.FloatRange(min=0, min_open=True),
-    default=120.0,
-    show_default=True,
-    help="Seconds without a heartbeat after which the loop counts as stale (more than 0).",
+    help="Seconds without a heartbeat after which the loop counts as stale (more than 0) "
+    "[default: WB_HEARTBEAT_STALE_S, else 120].",
 )
 @json_option
 @pass_context
 def loop_status(ctx: Context, stale_after, as_json):
     """Say whether a live loop is running, judged by its heartbeat."""
-    from engine.live.heartbeat import loop_health
+    from engine.live.heartbeat import loop_status as judged
 
-    health = loop_health(ctx.store(), stale_after=stale_after)
+    health = judged(ctx.store(), stale_after=stale_after)
     if as_json:
         emit_json(health.to_dict())
-        return 0 if health.alive else 1
+        return 0 if health.running else 1
     where = (
         f" ({health.mode}, {health.book}, bar {health.bar_date}, {health.trading_state})"
         if health.loop_id
         else ""
     )
     click.echo(f"{health.status}: {health.why}{where}")
-    return 0 if health.alive else 1
+    return 0 if health.running else 1
+
+
+@click.command()
+@click.option("--book", help="Show this book's positions, e.g. paper:demo or alpaca:paper.")
+@json_option
+@pass_context
+def books(ctx: Context, book, as_json):
+    """List the books in the data dir and show one: the one named, else the running loop's,
+    else the one traded last (the book the control room shows)."""
+    from engine.live import book_queries
+
+    store = ctx.store()
+    known = book_queries.known_books(store)
+    shown = book_queries.book_to_show(store, book)
+    held = book_queries.held(store, shown)
+    if as_json:
+        emit_json({"books": [vars(b) for b in known], "shown": shown, "equity": held.equity,
+                   "cash": held.cash, "as_of": held.as_of, "source": held.source,
+                   "positions": held.positions.to_dict("records")})  # fmt: skip
+        return 0
+    if not known:
+        click.echo("no book has traded in this data dir yet")
+        return 0
+    for b in known:
+        when = f"{b.traded_at:%Y-%m-%d %H:%M} UTC" if b.traded_at else "never"
+        click.echo(f"{'*' if b.name == shown else ' '} {b.name:24} {b.mode or 'no loop':7} "
+                   f"last traded {when}, bar {b.bar_date or '-'}")  # fmt: skip
+    money = "" if held.equity is None else f": equity {held.equity:,.2f}, cash {held.cash:,.2f}"
+    click.echo(f"\n{held.source}{money}")
+    for row in held.positions.itertuples():
+        click.echo(
+            f"  {row.symbol:6} {row.qty:12,.4f} @ {row.avg_price:10.2f}, last {row.price:10.2f}"
+        )
+    return 0
 
 
 def _queue(ctx: Context, command, user, as_json) -> None:
@@ -255,4 +287,6 @@ def resume_trading(ctx: Context, user, as_json):
     _queue(ctx, ResumeTrading(), user, as_json)
 
 
-COMMANDS = [live, parity, loop_status, kill_switch, flatten, close_position, resume_trading]
+COMMANDS = [
+    live, parity, loop_status, books, kill_switch, flatten, close_position, resume_trading,
+]  # fmt: skip

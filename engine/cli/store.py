@@ -90,16 +90,16 @@ def restore(ctx: Context, backup_name, directory, yes, user, as_json):
     stop it first. After a restore, the loop's start-up reconciles with the broker.
     """
     from engine.errors import InputError, StoreDamagedError
-    from engine.live.heartbeat import loop_health
+    from engine.live.heartbeat import loop_status
     from engine.store.backup import backup_dir, find_backup, inspect_backup, restore_backup
 
     path = find_backup(backup_dir(ctx.data_dir, directory), backup_name)
     checked = inspect_backup(path)
     try:
-        health = loop_health(ctx.store())
+        health = loop_status(ctx.store())
     except StoreDamagedError:
         health = None  # nothing can be trading on a store that cannot be read
-    if health is not None and health.alive:
+    if health is not None and health.running:
         raise InputError(
             f"a live loop is running on this store ({health.loop_id}, pid {health.pid}, "
             f"{health.why})",

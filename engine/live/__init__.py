@@ -23,7 +23,10 @@ Modules, in the order a step uses them:
   :mod:`~engine.live.router` is the one way orders are sent (gate, kill switch, cancel,
   submit, record), for the step, the commands and the control room's direct flatten;
   :mod:`~engine.live.gate_state` is the risk gate's view; :mod:`~engine.live.books` is the
-  loop's tables; :mod:`~engine.live.ids` names every order by its decision;
+  loop's tables; :mod:`~engine.live.controls` the trading state that outlives a loop;
+  :mod:`~engine.live.ids` names every order by its decision;
+- :mod:`~engine.live.book_queries` is how everyone else reads the books (the control room,
+  the daily report, ``wb books``), any broker alike;
 - :mod:`~engine.live.alerts` tells a person (log, webhook); :mod:`~engine.live.heartbeat`
   says whether a loop is alive; :mod:`~engine.live.job` is the scheduler's ``live_step``.
 """

@@ -1,7 +1,7 @@
 """A stored book under stress: reads the book, the crashes' bars and the limits, then shocks it.
 
-:func:`held_book` is the one place that reads the book (the positions the live loop last
-marked, with their stops); :func:`stress_book` adds what the shocks of
+:func:`held_book` reads the book through :mod:`engine.live.book_queries` (the positions the
+live loop last marked, with their stops); :func:`stress_book` adds what the shocks of
 :mod:`engine.risk.stress` need (each episode's stored bars, recent returns, the limits
 in force) and runs them. `wb risk stress` and the control room's Risk page call it.
 """
@@ -16,7 +16,8 @@ import pandas as pd
 from engine.data.bars import Bars
 from engine.data.repository import load_bars
 from engine.errors import NotFoundError
-from engine.live.books import read_controls
+from engine.live import book_queries
+from engine.live.controls import read_controls
 from engine.risk import EquityMark, sessions
 from engine.risk.drawdown import period_losses
 from engine.risk.stress import EPISODES, Holding, StressBook, StressReport, stress_test
@@ -24,75 +25,50 @@ from engine.risk.stress import EPISODES, Holding, StressBook, StressReport, stre
 #: Days of returns behind the correlated shock's per-symbol moves (about two years).
 RETURNS_LOOKBACK = 504
 _NEW_YORK = ZoneInfo("America/New_York")
-#: The loop's marks of a book: every loop that traded it (a restarted loop carries on).
-_MARKS = "equity_snapshots s JOIN heartbeats h USING (loop_id) WHERE h.book = ?"
 
 
 def held_book(store, book: str | None = None) -> StressBook:
     """The book as the live loop last marked it: positions with marks and stops, cash, equity.
 
-    ``book`` names it (``paper:<account>``, ``alpaca:paper``...); by default the book of
-    the newest mark. Also reads the week's loss so far, for the weekly halts.
+    ``book`` names it (``paper:<account>``, ``alpaca:paper``...); by default the book the
+    control room shows (:func:`engine.live.book_queries.book_to_show`). Also reads the
+    week's loss so far, for the weekly halts.
     """
-    names = store.query("SELECT DISTINCT book FROM heartbeats WHERE book IS NOT NULL")["book"]
-    if book is None:
-        newest = store.query(
-            "SELECT h.book FROM equity_snapshots s JOIN heartbeats h USING (loop_id)"
-            " WHERE h.book IS NOT NULL ORDER BY s.ts DESC LIMIT 1"
-        )
-        if newest.empty:
-            raise NotFoundError(
-                "no live loop has marked a book yet, so there is no book to stress",
-                hint="run the live loop (wb live --mode replay|paper ...) to hold and mark positions",
-            )
-        book = str(newest["book"].iloc[0])
-    elif book not in set(names):
+    name = book_queries.book_to_show(store, book)
+    if name is None:
         raise NotFoundError(
-            f"no book {book!r} in this data dir",
-            hint=f"books: {', '.join(sorted(names))}" if len(names) else "no book has traded yet",
+            "no live loop has marked a book yet, so there is no book to stress",
+            hint="run the live loop (wb live --mode replay|paper ...) to hold and mark positions",
         )
-    mark = store.query(
-        f"SELECT s.loop_id, s.bar_date, s.equity, s.cash FROM {_MARKS} ORDER BY s.ts DESC LIMIT 1",
-        [book],
-    )
-    if mark.empty:
+    held = book_queries.held(store, name)
+    if not held.marked:
         raise NotFoundError(
-            f"the book {book!r} has no marks yet", hint="let the live loop step at least once"
+            f"the book {name!r} has no marks yet", hint="let the live loop step at least once"
         )
-    loop_id, as_of = mark["loop_id"].iloc[0], pd.Timestamp(mark["bar_date"].iloc[0]).date()
-    equity, cash = float(mark["equity"].iloc[0]), float(mark["cash"].iloc[0])
-    rows = store.query(
-        "SELECT symbol, qty, price, stop_price FROM position_snapshots"
-        " WHERE loop_id = ? AND bar_date = ? AND qty <> 0 ORDER BY symbol",
-        [loop_id, as_of],
-    )
     holdings = tuple(
         Holding(r.symbol, float(r.qty), float(r.price), None if pd.isna(r.stop_price) else float(r.stop_price))
-        for r in rows.itertuples()
+        for r in held.positions.itertuples()
     )  # fmt: skip
     return StressBook(
         holdings,
-        cash=cash,
-        equity=equity,
-        name=book,
-        as_of=as_of,
-        source=f"{book} as the live loop {loop_id} marked it on {as_of} (traded prices)",
-        week_loss=_week_loss(store, book, as_of, equity),
+        cash=held.cash,
+        equity=held.equity,
+        name=name,
+        as_of=held.as_of,
+        source=f"{held.source} (traded prices)",
+        week_loss=_week_loss(store, name, held.as_of, held.equity),
     )
 
 
 def _week_loss(store, book: str, as_of: date, equity: float) -> float:
     """The book's loss so far in the week of the session after ``as_of`` (0 when it starts a week)."""
-    rows = store.query(
-        f"SELECT s.bar_date, arg_max(s.equity, s.ts) AS equity FROM {_MARKS}"
-        " AND s.bar_date <= ? GROUP BY s.bar_date ORDER BY s.bar_date DESC LIMIT 10",
-        [book, as_of],
-    )
+    curve = book_queries.equity_curve(store, book)
+    curve = curve[pd.to_datetime(curve["bar_date"]) <= pd.Timestamp(as_of)].tail(10)
     marks = [
         EquityMark(datetime.combine(pd.Timestamp(d).date(), time(16), _NEW_YORK), float(e))
-        for d, e in zip(rows["bar_date"], rows["equity"], strict=True)
+        for d, e in zip(curve["bar_date"], curve["equity"], strict=True)
     ]
-    losses = period_losses(marks[::-1], equity, sessions.next_session_day(as_of))
+    losses = period_losses(marks, equity, sessions.next_session_day(as_of))
     return max(losses.weekly, 0.0)
 
 

@@ -2,9 +2,10 @@
 
 Tables (migrations 0004 and 0006): ``live_orders`` (every order the loop sent, with what
 the broker last said of it), ``live_positions`` (each open position's owner and stop),
-``live_books`` (each book's last reconciled cash and bar), ``trading_state`` (the controls
-that outlive a loop), ``heartbeats`` and the equity and position snapshots the control room
-draws. A book is one broker account, named ``paper:<account>``, ``alpaca:paper`` or
+``live_books`` (each book's last reconciled cash and bar) and the equity and position
+snapshots the control room draws; the step also writes the controls that outlive a loop
+(:mod:`engine.live.controls`) and its heartbeat (:mod:`engine.live.heartbeat`) in its
+transaction. Everyone else reads these books through :mod:`engine.live.book_queries`. A book is one broker account, named ``paper:<account>``, ``alpaca:paper`` or
 ``alpaca:live``; several loops over time (restarts) carry on the same book.
 
 Every write of a step is one transaction with its events, so the audit trail and the
@@ -23,9 +24,16 @@ from typing import Any
 import duckdb
 
 from engine.brokers.paper_rules import positions_from_fills
-from engine.live.model import Controls, LiveOrder, LivePosition
+from engine.live.controls import (  # the step writes controls and beats in its transaction
+    Controls,
+    read_controls,  # noqa: F401
+    set_control,  # noqa: F401
+    stored_control,  # noqa: F401
+    stored_values,
+)
+from engine.live.heartbeat import beat  # noqa: F401
+from engine.live.model import LiveOrder, LivePosition
 from engine.risk import EquityMark, RealisedSale
-from engine.store import append_event
 from engine.store.events import utcnow
 
 ORDER_FIELDS = [f.name for f in fields(LiveOrder)]
@@ -70,10 +78,7 @@ def read_records(
     """
     order_columns = ", ".join(ORDER_FIELDS)
     with store.connect() as con:
-        values = {
-            key: json.loads(value)
-            for key, value in con.execute("SELECT key, value FROM trading_state").fetchall()
-        }
+        values = stored_values(con.execute("SELECT key, value FROM trading_state").fetchall())
         # Open orders, and those that filled or were sent lately (day trades, wash sales,
         # the throttle): never the whole history.
         orders = con.execute(
@@ -138,25 +143,6 @@ def read_records(
             o for o in live if o.created_at is not None and o.created_at >= now - RECENT_ORDERS
         ),
     )
-
-
-def read_controls(store) -> Controls:
-    """The trading controls alone (a heartbeat between steps needs nothing else)."""
-    rows = store.query("SELECT key, value FROM trading_state")
-    return Controls.from_values(
-        {key: json.loads(value) for key, value in zip(rows["key"], rows["value"], strict=True)}
-    )
-
-
-def stored_control(store, key: str) -> tuple[Any, datetime, str] | None:
-    """(value as stored, not validated; when it was set; by whom) of one control, or None."""
-    rows = store.query(
-        "SELECT value, updated_at, updated_by FROM trading_state WHERE key = ?", [key]
-    )
-    if rows.empty:
-        return None
-    row = rows.iloc[0]
-    return json.loads(row["value"]), row["updated_at"].to_pydatetime(), str(row["updated_by"])
 
 
 def _clean(value):
@@ -257,34 +243,6 @@ def save_book(
         " updated_at = greatest(live_books.updated_at, excluded.updated_at)",
         [book, mode, broker, json.dumps(configs), cash, equity, bar, now],
     )
-
-
-def set_control(con, key: str, value: Any, actor: str, *, reason: str = "") -> None:
-    """Store one trading-state value, with an event saying who changed it and why."""
-    con.execute(
-        "INSERT INTO trading_state VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
-        " value = excluded.value, updated_at = excluded.updated_at,"
-        " updated_by = excluded.updated_by",
-        [key, json.dumps(value, default=str), utcnow(), actor],
-    )
-    append_event(con, f"trading.{key}", actor, key, {"value": value, "reason": reason})
-
-
-def beat(
-    con, loop_id: str, *, mode: str, broker: str, book: str, pid: int, started_at: datetime,
-    bar: date | None, state: str, configs: list[str], stopped: bool = False,
-) -> None:  # fmt: skip
-    """The loop's heartbeat: the control room's proof that it is alive (wall clock)."""
-    now = utcnow()
-    con.execute(
-        "INSERT INTO heartbeats (loop_id, mode, broker, pid, started_at, beat_at, bar_date,"
-        " trading_state, configs, stopped_at, book) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (loop_id) DO UPDATE SET beat_at = excluded.beat_at,"
-        " bar_date = coalesce(excluded.bar_date, heartbeats.bar_date),"
-        " trading_state = excluded.trading_state, stopped_at = excluded.stopped_at",
-        [loop_id, mode, broker, pid, started_at, now, bar, state, json.dumps(configs),
-         now if stopped else None, book],
-    )  # fmt: skip
 
 
 def snapshot(

@@ -1,34 +1,71 @@
-"""Is a loop alive? Its heartbeat, judged: running, stale, stopped, or never seen.
+"""Is a loop alive? Its heartbeat (the ``heartbeats`` table), written here and judged here.
 
 A loop beats at every step and, while it waits for the next close, every ``tick``
-seconds; a beat older than ``stale_after`` seconds, or a process that is gone, means
-nobody is applying the trader's commands (the control room then flattens through the
-broker itself).
+seconds; a beat older than the stale setting, or a process that is gone, means nobody
+is applying the trader's commands (the control room then flattens through the broker
+itself). The setting is one number of seconds, ``WB_HEARTBEAT_STALE_S`` (default 120),
+read by the control room, ``wb loop-status`` and the waiting loop alike.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 
 import pandas as pd
 
+from engine.errors import InputError
 from engine.store.events import utcnow
 
-#: Seconds after which a heartbeat is stale (a waiting loop beats every 30 s).
-STALE_AFTER = 120.0
+STALE_SETTING = "WB_HEARTBEAT_STALE_S"
+DEFAULT_STALE_S = 120.0
+
+
+def stale_after_s() -> float:
+    """Seconds after which a heartbeat is stale: ``WB_HEARTBEAT_STALE_S``, else 120."""
+    raw = os.environ.get(STALE_SETTING, "").strip()
+    if not raw:
+        return DEFAULT_STALE_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")  # refused just below
+    if not seconds > 0 or seconds == float("inf"):
+        raise InputError(
+            f"{STALE_SETTING} must be a number of seconds above 0, not {raw!r}",
+            hint=f"set it to seconds, e.g. {STALE_SETTING}=120 (a waiting loop beats every 30)",
+        )
+    return seconds
+
+
+def beat_every_s() -> float:
+    """Seconds between a waiting loop's beats: a quarter of the stale setting (30 s by default)."""
+    return stale_after_s() / 4
+
+
+def check_beat_interval(tick: float) -> None:
+    """InputError when a loop beating every ``tick`` seconds would look dead between beats."""
+    stale = stale_after_s()
+    if not 0 < tick < stale:
+        raise InputError(
+            f"a loop beating every {tick:g}s looks dead between beats: a heartbeat is stale "
+            f"after {stale:g}s ({STALE_SETTING})",
+            hint=f"pass --tick under {stale:g} (default {stale / 4:g}), or raise {STALE_SETTING}",
+        )
 
 
 @dataclass(frozen=True)
-class LoopHealth:
-    """The newest loop's status in a trader's words."""
+class LoopStatus:
+    """The newest loop's status in a trader's words, judged from its heartbeat."""
 
     status: str  # running | stale | stopped | gone | never
-    why: str
+    why: str  # one line for the trader: what we know and why we think so
     loop_id: str | None = None
     mode: str | None = None
-    book: str | None = None
+    broker: str | None = None
+    book: str | None = None  # the broker account traded: 'paper:<account>', 'alpaca:paper', ...
     pid: int | None = None
     beat_at: datetime | None = None
     age_s: float | None = None
@@ -37,50 +74,89 @@ class LoopHealth:
     configs: tuple[str, ...] = ()
 
     @property
-    def alive(self) -> bool:
+    def running(self) -> bool:
         return self.status == "running"
+
+    @property
+    def ever_ran(self) -> bool:
+        return self.loop_id is not None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def loop_health(
-    store, *, now: datetime | None = None, stale_after: float = STALE_AFTER
-) -> LoopHealth:
-    """The newest heartbeat, judged (see the module docstring)."""
+NO_LOOP = LoopStatus("never", "no live loop has run on this data dir")
+
+
+def loop_status(
+    store, *, now: datetime | None = None, stale_after: float | None = None
+) -> LoopStatus:
+    """The newest heartbeat, judged (see the module docstring); ``stale_after`` overrides the setting."""
     rows = store.query("SELECT * FROM heartbeats ORDER BY beat_at DESC LIMIT 1")
     if rows.empty:
-        return LoopHealth("never", "no live loop has run on this data dir")
+        return NO_LOOP
     beat = rows.iloc[0]
-    now = now or utcnow()
+    stale_after = stale_after_s() if stale_after is None else stale_after
+    alive = _alive(int(beat["pid"]), pd.Timestamp(beat["started_at"]).to_pydatetime())
+    return judge(beat.to_dict(), now or utcnow(), stale_after=stale_after, alive=alive)
+
+
+def judge(beat: dict, now: datetime, *, stale_after: float, alive: bool) -> LoopStatus:
+    """The status a heartbeat row means at ``now``; ``alive``: the loop's process still exists."""
     beat_at = pd.Timestamp(beat["beat_at"]).to_pydatetime()
     age = max((now - beat_at).total_seconds(), 0.0)
-    known = {
-        "loop_id": beat["loop_id"],
-        "mode": beat["mode"],
-        "book": beat.get("book"),
-        "pid": int(beat["pid"]),
-        "beat_at": beat_at,
-        "age_s": age,
-        "bar_date": None if pd.isna(beat["bar_date"]) else pd.Timestamp(beat["bar_date"]).date(),
-        "trading_state": beat["trading_state"],
-        "configs": tuple(json.loads(beat["configs"]) or ()),
-    }
-    if not pd.isna(beat["stopped_at"]):
-        return LoopHealth(
-            "stopped",
-            f"the loop stopped cleanly at {beat['stopped_at']:%Y-%m-%d %H:%M:%S} UTC",
-            **known,
-        )
+    seen = LoopStatus(
+        "running", "", beat["loop_id"], beat["mode"], beat["broker"], _known(beat.get("book")),
+        int(beat["pid"]), beat_at, age, _day(beat.get("bar_date")), beat["trading_state"],
+        tuple(json.loads(beat["configs"] or "[]")),
+    )  # fmt: skip
+    stopped = beat.get("stopped_at")
+    if _known(stopped) is not None:
+        return replace(seen, status="stopped",
+                       why=f"the loop stopped cleanly at {pd.Timestamp(stopped):%Y-%m-%d %H:%M:%S} UTC")  # fmt: skip
     if age > stale_after:
-        return LoopHealth(
-            "stale",
-            f"the last heartbeat is {age:.0f}s old (stale after {stale_after:.0f}s)",
-            **known,
-        )
-    if not _alive(int(beat["pid"]), pd.Timestamp(beat["started_at"]).to_pydatetime()):
-        return LoopHealth("gone", f"the loop's process {int(beat['pid'])} is gone", **known)
-    return LoopHealth("running", f"heartbeat {age:.0f}s ago", **known)
+        why = f"the last heartbeat is {age_text(age)} old (stale after {stale_after:.0f}s)"
+        return replace(seen, status="stale", why=why)
+    if not alive:
+        return replace(seen, status="gone", why=f"the loop's process {int(beat['pid'])} is gone")
+    return replace(seen, why=f"heartbeat {age_text(age)} ago")
+
+
+def beat(
+    con, loop_id: str, *, mode: str, broker: str, book: str, pid: int, started_at: datetime,
+    bar: date | None, state: str, configs: list[str], stopped: bool = False,
+) -> None:  # fmt: skip
+    """Write the loop's heartbeat (wall clock) inside the caller's transaction."""
+    now = utcnow()
+    con.execute(
+        "INSERT INTO heartbeats (loop_id, mode, broker, pid, started_at, beat_at, bar_date,"
+        " trading_state, configs, stopped_at, book) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (loop_id) DO UPDATE SET beat_at = excluded.beat_at,"
+        " bar_date = coalesce(excluded.bar_date, heartbeats.bar_date),"
+        " trading_state = excluded.trading_state, stopped_at = excluded.stopped_at",
+        [loop_id, mode, broker, pid, started_at, now, bar, state, json.dumps(configs),
+         now if stopped else None, book],
+    )  # fmt: skip
+
+
+def age_text(seconds: float) -> str:
+    """``42`` -> ``42s``; ``600`` -> ``10 min``; ``7200`` -> ``2.0 h``; days beyond two days."""
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _known(value):
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
+def _day(value) -> date | None:
+    value = _known(value)
+    return None if value is None else pd.Timestamp(value).date()
 
 
 def _alive(pid: int, started_at: datetime) -> bool:

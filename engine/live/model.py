@@ -1,4 +1,4 @@
-"""The live loop's records: its orders, its positions, the trading controls, what it found.
+"""The live loop's records: its orders, its positions, what it found (controls: engine.live.controls).
 
 Plain frozen values. :mod:`engine.live.books` reads and writes them in the store;
 :mod:`engine.live.reconcile` and :mod:`engine.live.decisions` decide with them.
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from engine.live.controls import Controls  # noqa: F401 - the loop's records include its controls
 from engine.live.decisions import Holding
-from engine.risk import RiskLimits, TradingState
 
 OPEN = "open"
 FILLED = "filled"
@@ -87,44 +87,6 @@ class LivePosition:
     @property
     def stop_price(self) -> float | None:
         return self.holding().stop_price
-
-
-@dataclass(frozen=True)
-class Controls:
-    """The trading state that outlives a loop: state, kill switch, paused configs, limits."""
-
-    state: TradingState = TradingState.ACTIVE
-    reason: str = ""
-    kill_switch: bool = False
-    paused: frozenset[str] = frozenset()
-    limits: RiskLimits = field(default_factory=RiskLimits)
-    resumed_at: datetime | None = None
-
-    @classmethod
-    def from_values(cls, values: dict[str, Any]) -> Controls:
-        """The controls from the trading_state rows (key -> decoded JSON), defaults for the rest."""
-        from engine.risk import limits_from_mapping
-
-        raw = values.get("state") or {}
-        state, reason = (
-            (raw.get("state"), raw.get("reason", "")) if isinstance(raw, dict) else (raw, "")
-        )
-        kill = values.get("kill_switch", False)
-        if isinstance(kill, dict):
-            kill = kill.get("on", False)
-        paused = values.get("paused_configs") or []
-        limits = RiskLimits()
-        if values.get("risk_limits"):
-            limits = limits_from_mapping(values["risk_limits"], source="the stored risk limits")
-        resumed = values.get("resumed_at")
-        return cls(
-            state=TradingState(state or TradingState.ACTIVE),
-            reason=str(reason or ""),
-            kill_switch=bool(kill),
-            paused=frozenset(paused),
-            limits=limits,
-            resumed_at=datetime.fromisoformat(resumed) if resumed else None,
-        )
 
 
 @dataclass(frozen=True)

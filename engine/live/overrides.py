@@ -49,7 +49,7 @@ from engine.live.journal import Event
 from engine.live.model import LiveOrder, LivePosition
 from engine.live.orders import closing_order, command_order
 from engine.live.router import Judge, OrderRouter, Routed
-from engine.risk import LimitsError, TradingState, limits_diff, limits_from_mapping
+from engine.risk import LimitsError, RiskLimits, TradingState, limits_diff, limits_from_mapping
 from engine.store.events import utcnow
 
 #: Commands that send orders: they wait until the loop has stepped once (it prices them
@@ -190,8 +190,13 @@ def set_limits(context: CommandContext, command_id, actor, command: SetRiskLimit
         new = limits_from_mapping(command.limits, source="the new risk limits")
     except LimitsError as exc:
         return Resolution(False, exc.message)
-    changed = limits_diff(context.records().controls.limits, new)
+    controls = context.records().controls
+    # Stored limits that no longer validate are what this command is for: replace them.
+    invalid = controls.limits_error
+    changed = limits_diff(RiskLimits() if invalid else controls.limits, new)
     listing = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "no change"
+    if invalid:
+        listing = f"replaced the invalid stored limits ({invalid.message}); from the defaults: {listing}"
     return Resolution(
         True,
         f"risk limits set: {listing}",

@@ -22,8 +22,9 @@ import yaml
 from engine.errors import InputError
 from engine.live import books
 from engine.live.commands import SetRiskLimits, resolve_command, submit_command
-from engine.live.heartbeat import loop_health
-from engine.risk.limits import LimitsError, RiskLimits, limits_diff, limits_from_mapping
+from engine.live.controls import Controls
+from engine.live.heartbeat import loop_status
+from engine.risk.limits import RiskLimits, limits_diff, limits_from_mapping
 
 #: The trading-state key of the limits in force, and the command that changes them.
 KEY = "risk_limits"
@@ -78,12 +79,11 @@ def limits_in_force(store) -> LimitsInForce:
     """The stored limits, validated as the loop validates them (a LimitsError names a bad one)."""
     stored = books.stored_control(store, KEY)
     pending = _pending(store)
-    if stored is None or not stored[0]:
+    if stored is None:
         return LimitsInForce(RiskLimits(), None, None, pending)
     value, set_at, set_by = stored
-    return LimitsInForce(
-        limits_from_mapping(value, source="the stored risk limits"), set_by, set_at, pending
-    )
+    # As the loop reads them: a StoredLimitsError (a LimitsError) names what is wrong.
+    return LimitsInForce(Controls.from_values({KEY: value}).limits, set_by, set_at, pending)
 
 
 def limits_with(store, updates: dict[str, Any]) -> RiskLimits:
@@ -94,16 +94,18 @@ def limits_with(store, updates: dict[str, Any]) -> RiskLimits:
     """
     stored = books.stored_control(store, KEY)
     base = dict(stored[0]) if stored and isinstance(stored[0], dict) else {}
+    # A name that is no limit (renamed by an upgrade, mistyped by hand) cannot be mended by
+    # setting it, and would fail every change: it is dropped.
+    base = {name: value for name, value in base.items() if name in RiskLimits.model_fields}
     return limits_from_mapping({**base, **updates}, source="the new risk limits")
 
 
 def change_limits(store, new: RiskLimits, actor: str) -> LimitsChange:
     """Put ``new`` in force (see the module docstring for the two ways); nothing if nothing differs."""
     stored = books.stored_control(store, KEY)
-    try:
-        old = limits_from_mapping(stored[0]) if stored and stored[0] else RiskLimits()
-    except LimitsError:  # the stored limits no longer validate: everything counts as changed
-        old = None
+    controls = Controls.from_values({KEY: stored[0]} if stored else {})
+    # Stored limits that no longer validate: everything counts as changed.
+    old = None if controls.limits_error else controls.limits
     if old is not None:
         changes = limits_diff(old, new)
     else:
@@ -111,7 +113,7 @@ def change_limits(store, new: RiskLimits, actor: str) -> LimitsChange:
         changes = {n: (was.get(n), v) for n, v in new.to_mapping().items() if was.get(n) != v}
     if not changes:
         return LimitsChange(new, {}, None, ())
-    if loop_health(store).alive:
+    if loop_status(store).running:
         command_id = submit_command(store, SetRiskLimits(limits=new.to_mapping()), actor)
         return LimitsChange(new, changes, command_id, ())
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import date
 
 from engine.errors import TemporaryError
-from engine.live import books
+from engine.live import books, heartbeat
 from engine.live.alerts import Alert
 from engine.live.loop import LiveLoop, StepReport
 
@@ -90,14 +90,17 @@ def run_market(
     loop: LiveLoop,
     clock,
     *,
-    tick: float = 30.0,
+    tick: float | None = None,
     stale_retry: float = 300.0,
     sessions: int | None = None,
 ) -> list[StepReport]:
     """Trade on the NYSE clock: sleep until each close (beating the heartbeat and applying
-    commands every ``tick`` seconds), then step; a stale feed is retried every
-    ``stale_retry`` seconds until the next session's close. ``sessions`` bounds the run.
+    commands every ``tick`` seconds, by default a quarter of the heartbeat's stale setting),
+    then step; a stale feed is retried every ``stale_retry`` seconds until the next
+    session's close. ``sessions`` bounds the run.
     """
+    tick = heartbeat.beat_every_s() if tick is None else tick
+    heartbeat.check_beat_interval(tick)  # beating less often, it would look dead between beats
     loop.start(clock.next_session(_last_done(loop)))
     reports: list[StepReport] = []
 

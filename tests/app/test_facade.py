@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ from app.figures import limit_usage
 from engine.brokers import OrderRequest, PaperBroker
 from engine.data.repository import load_bars
 from engine.live.commands import pending_commands
+from engine.live.heartbeat import stale_after_s
 from engine.risk.limits import RiskLimits
 from engine.store.events import utcnow
 from tests.app.conftest import process_started
@@ -52,7 +52,7 @@ def test_a_fresh_heartbeat_from_a_live_process_is_a_running_loop(store):
 @pytest.mark.parametrize(
     "kwargs, why",
     [
-        ({"age_s": facade.HEARTBEAT_STALE_S + 60}, "min old (stale after"),
+        ({"age_s": stale_after_s() + 60}, "min old (stale after"),
         ({"stopped": True}, "stopped cleanly"),
         ({"pid": 2**22 + 12345}, "is gone"),
     ],
@@ -61,15 +61,6 @@ def test_a_stale_stopped_or_dead_loop_is_not_running(store, kwargs, why):
     beat(store, **kwargs)
     status = facade.loop_status(store)
     assert not status.running and why in status.why
-
-
-def test_stored_limits_that_no_longer_validate_fall_back_to_the_defaults_and_say_so(store):
-    store.execute(
-        "INSERT INTO trading_state VALUES ('risk_limits', ?, ?, 'loop')",
-        [json.dumps({"max_positionz": 3}), utcnow()],
-    )
-    status = facade.trading_status(store)
-    assert status.limits == RiskLimits() and "no longer validate" in status.limits_note
 
 
 def test_without_a_loop_the_book_comes_from_the_paper_broker(sample_store):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from engine.brokers import PaperBroker
@@ -182,3 +184,18 @@ def test_a_stale_heartbeat_is_announced_loudly(on_seeded):
         page(at, name)
         banner = [e.value for e in at.error if "LIVE LOOP NOT RUNNING" in e.value]
         assert banner and "10 min old" in banner[0], name
+
+
+def test_invalid_stored_limits_are_shown_as_a_problem_with_its_fix_never_as_the_defaults(on_seeded):
+    on_seeded.execute(
+        "UPDATE trading_state SET value = ? WHERE key = 'risk_limits'",
+        [json.dumps({"max_positionz": 6})],
+    )
+    at = open_app()
+    for name in ("risk", "settings"):
+        page(at, name)
+        errors = " ".join(e.value for e in at.error)
+        assert "max_positionz: unknown limit (did you mean 'max_positions'?)" in errors, name
+        assert "Settings page" in errors and "wb limits set NAME=VALUE" in errors, name
+    page(at, "risk")
+    assert table(at, "limits_table").empty  # no limit is shown as in force

@@ -26,7 +26,8 @@ class FakeTime:
         self.now += timedelta(seconds=seconds)
 
 
-def test_the_paper_loop_waits_for_the_close_stays_alive_and_then_steps(replay_store):
+def test_the_paper_loop_waits_for_the_close_stays_alive_and_then_steps(replay_store, monkeypatch):
+    monkeypatch.setenv("WB_HEARTBEAT_STALE_S", "1200")  # it beats every 5 (simulated) minutes
     last = datetime(2013, 12, 31).date()
     time = FakeTime(session_close(last) - timedelta(hours=2))  # 2 pm in New York
     config_id = replay_store.config.config_id

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from engine.live.commands import KillSwitch, submit_command
-from engine.live.heartbeat import loop_health
+from engine.live.heartbeat import loop_status
 from engine.store.events import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def test_a_running_loop_applies_the_kill_switch_and_its_heartbeat_goes_stale_whe
     child = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_for(lambda: steps(replay_store) >= 3, "the loop to step")
-        health = loop_health(replay_store)
+        health = loop_status(replay_store)
         assert (health.status, health.pid, health.mode) == ("running", child.pid, "replay")
 
         command_id = submit_command(replay_store, KillSwitch(on=True), actor="alice")
@@ -78,7 +78,7 @@ def test_a_running_loop_applies_the_kill_switch_and_its_heartbeat_goes_stale_whe
     assert rules <= {"kill_switch", "trading_state"}
 
     # Killed, the loop can no longer apply anything: the heartbeat says so.
-    health = loop_health(replay_store)
-    assert health.status == "gone" and not health.alive
-    later_on = loop_health(replay_store, now=utcnow() + timedelta(minutes=5))
+    health = loop_status(replay_store)
+    assert health.status == "gone" and not health.running
+    later_on = loop_status(replay_store, now=utcnow() + timedelta(minutes=5))
     assert later_on.status == "stale" and "stale after 120s" in later_on.why

@@ -87,5 +87,5 @@ def test_the_daily_report_runs_before_any_trading(store, data_dir):
 
     assert record.status == "succeeded", record.error
     printed = _printed(record.output_path)
-    assert printed.startswith("No trading yet: no paper account has been opened")
+    assert printed.startswith("No trading yet: no book has traded in this data dir")
     assert "no positions: no trading yet" in printed

@@ -1,4 +1,4 @@
-"""The daily book: the report agrees with the paper broker, and says plainly when nothing has traded."""
+"""The daily book: the report agrees with the broker, any broker, and says plainly when nothing has traded."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from engine.brokers.base import OrderRequest
 from engine.brokers.paper import PaperBroker
 from engine.data import load_bars
 from engine.data.sample import sample_rows
-from engine.research.book_report import daily_book
+from engine.live.book_report import daily_book
+from engine.live.model import LivePosition
 from engine.research.registry import save_proposal
+from engine.store.events import utcnow
 from tests.config.factories import make_config
+from tests.live.recorded import filled_order, record_step
 
 SLIPPAGE = 0.001
 
@@ -57,7 +60,7 @@ def test_an_untraded_store_reports_no_trading_yet(store):
     assert not book.traded and book.equity is None and book.day_pnl is None
     assert (
         book.headline()
-        == "No trading yet: no paper account has been opened, so nothing has been traded."
+        == "No trading yet: no book has traded in this data dir, so there is nothing to report."
     )
     assert book.positions.empty and book.fills.empty and book.pnl_by_strategy().empty
 
@@ -121,3 +124,22 @@ def test_risk_usage_and_stops(traded):
     assert aapl["stop_price"] == 400.0
     assert aapl["risk_to_stop"] == pytest.approx((aapl["price"] - 400.0) * 10)
     assert usage.loc["largest position", "in_use"] == f"{book.positions['weight'].max():.1%}"
+
+
+def test_the_report_is_of_the_book_traded_last_whatever_its_broker(traded):
+    store, _, _, days = traded
+    day = days[3].date()
+    held = LivePosition(symbol="AAPL", config_id=None, qty=10, avg_price=500.0,
+                        opened_at=utcnow(), last_buy_at=utcnow())  # fmt: skip
+    record_step(store, day, [filled_order("a-1", "buy", 10, 500.0, day)], [held])
+
+    book = daily_book(store)
+
+    assert book.book == "alpaca:paper" and book.day == day
+    assert dict(zip(book.positions["symbol"], book.positions["qty"], strict=True)) == {"AAPL": 10}
+    close = sample_rows(["AAPL"], days[3], days[3])["close"].iloc[0]
+    assert book.starting_cash == pytest.approx(90_000 + 5_000)  # its cash before the buy
+    assert book.equity == pytest.approx(90_000 + 10 * close)
+    assert book.headline().endswith("book 'alpaca:paper'")
+    # The paper account's own book is still there to report.
+    assert daily_book(store, account="paper").book == "paper:paper"

@@ -1,8 +1,8 @@
 """The book for one trading date, as the daily report notebook shows it.
 
-The paper broker's fills are the record (see engine/brokers): positions and cash are
-derived from them and marked at each session's close from the bar store, so any date can
-be reported, not only today. For the date:
+A book's fills are the record (read through :mod:`engine.live.book_queries`, whatever the
+broker): positions and cash are derived from them and marked at each session's close from
+the bar store, so any date can be reported, not only today. For the date:
 
 - equity, the day's P&L, and the equity curve up to it;
 - the day's P&L by symbol and by strategy: a symbol's P&L is the change in its marked
@@ -17,15 +17,20 @@ be reported, not only today. For the date:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
+from engine.brokers.paper_rules import positions_from_fills
 from engine.data import calendar
-from engine.errors import NotFoundError
+from engine.live import book_queries
+from engine.live.book_queries import paper_book
+from engine.live.controls import read_controls
+from engine.research.registry import list_configs
+from engine.risk.limits import RiskLimits
+from engine.store.reading import on_one_connection
 
 MANUAL = "manual"
 POSITION_COLUMNS = [
@@ -43,7 +48,7 @@ class DailyBook:
     """The book at one date's close (see the module docs); empty frames before any trading."""
 
     day: date | None
-    account: str | None
+    book: str | None  # 'paper:<account>', 'alpaca:paper', ...
     starting_cash: float | None
     curve: pd.DataFrame  # date, cash, positions_value, equity: each session up to the day
     positions: pd.DataFrame  # POSITION_COLUMNS
@@ -54,7 +59,7 @@ class DailyBook:
 
     @property
     def traded(self) -> bool:
-        """True once the account has any fill on or before the day."""
+        """True once the book has any fill on or before the day."""
         return not self.curve.empty
 
     @property
@@ -82,48 +87,33 @@ class DailyBook:
         share = pnl / (equity - pnl) if equity != pnl else 0.0
         return (
             f"{self.day}: equity ${equity:,.2f}, {'+' if pnl >= 0 else '-'}${abs(pnl):,.2f} "
-            f"({share:+.2%}) on the day, paper account {self.account!r}"
+            f"({share:+.2%}) on the day, book {self.book!r}"
         )
 
 
-def daily_book(store, day: date | str | None = None, *, account: str | None = None) -> DailyBook:
-    """The book of paper ``account`` (default: the first opened) at the close of ``day``.
+@on_one_connection
+def daily_book(
+    store, day: date | str | None = None, *, book: str | None = None, account: str | None = None
+) -> DailyBook:
+    """The ``book`` (default: the running loop's, else the one traded last) at the close of ``day``.
 
-    ``day`` defaults to the newest session the account has traded or been marked on; a
-    day the market was shut reports the session before it.
+    ``account`` names a paper account's book (``paper:<account>``). ``day`` defaults to
+    the newest session the book has traded or been marked on; a day the market was shut
+    reports the session before it.
     """
-    accounts = store.query(
-        "SELECT account, starting_cash, last_bar_date FROM paper_accounts ORDER BY created_at"
-    )
-    if accounts.empty:
-        return _empty(
-            day, None, None, "no paper account has been opened, so nothing has been traded."
-        )
-    if account is None:
-        chosen = accounts.iloc[0]
-    elif account in set(accounts["account"]):
-        chosen = accounts[accounts["account"] == account].iloc[0]
-    else:
-        raise NotFoundError(
-            f"no paper account {account!r}", hint=f"accounts: {', '.join(accounts['account'])}"
-        )
-    name, starting = str(chosen["account"]), float(chosen["starting_cash"])
-    fills = store.query(
-        "SELECT f.seq, f.bar_date, f.symbol, f.side, f.qty, f.price, f.fee, f.client_order_id,"
-        " o.after_bar AS decision_bar FROM paper_fills f JOIN paper_orders o ON o.id = f.order_id"
-        " WHERE f.account = ? ORDER BY f.seq",
-        [name],
-    )
-    if fills.empty:
-        return _empty(
-            day, name, starting, f"no order has been filled in paper account {name!r} yet."
-        )
+    name = book_queries.book_to_show(store, book or (paper_book(account) if account else None))
+    if name is None:
+        return _empty(day, None, None, "no book has traded in this data dir, so there is nothing to report.")
+    starting = book_queries.starting_cash(store, name)
+    fills = book_queries.fills(store, name, limit=None).iloc[::-1].reset_index(drop=True)
+    if fills.empty or starting is None:
+        return _empty(day, name, starting, f"no order has been filled in book {name!r} yet.")
     fills["bar_date"] = pd.to_datetime(fills["bar_date"])
     fills["signed"] = np.where(fills["side"] == "buy", fills["qty"], -fills["qty"])
     fills["strategy"] = _strategies(store, fills["client_order_id"])
 
-    marked = chosen["last_bar_date"]
-    newest = max(fills["bar_date"].max(), pd.Timestamp(marked) if pd.notna(marked) else pd.NaT)
+    marked = next(b.bar_date for b in book_queries.known_books(store) if b.name == name)
+    newest = max(fills["bar_date"].max(), pd.Timestamp(marked) if marked else pd.NaT)
     asked = pd.Timestamp(day) if day is not None else newest
     sessions = calendar.sessions(fills["bar_date"].min(), asked)
     if not len(sessions):
@@ -165,8 +155,9 @@ def daily_book(store, day: date | str | None = None, *, account: str | None = No
     positions = _positions(
         store, name, fills, closes.iloc[-1], float(curve["equity"].iloc[-1]), last_strategy
     )
-    today = _fills_of(store, fills[fills["bar_date"] == sessions[-1]])
-    usage = risk_usage(_limits(store, notes), positions, curve, starting)
+    today = _fills_of(fills[fills["bar_date"] == sessions[-1]])
+    limits = _limits(store, notes)
+    usage = risk_usage(limits, positions, curve, starting) if limits else _empty_usage()
     return DailyBook(
         sessions[-1].date(),
         name,
@@ -204,23 +195,26 @@ def risk_usage(
 # -- reading --------------------------------------------------------------------------
 
 
-def _empty(day, account, starting, note: str) -> DailyBook:
+def _empty(day, book, starting, note: str) -> DailyBook:
     day = pd.Timestamp(day).date() if day is not None else None
     return DailyBook(
-        day, account, starting,
+        day, book, starting,
         pd.DataFrame(columns=["date", "cash", "positions_value", "equity"]),
         pd.DataFrame(columns=POSITION_COLUMNS),
         pd.DataFrame(columns=["symbol", "strategy", "pnl"]),
         pd.DataFrame(columns=FILL_COLUMNS),
-        pd.DataFrame(columns=["limit", "in_force", "in_use", "used"]),
+        _empty_usage(),
         (note,),
     )  # fmt: skip
 
 
+def _empty_usage() -> pd.DataFrame:
+    return pd.DataFrame(columns=["limit", "in_force", "in_use", "used"])
+
+
 def _strategies(store, client_order_ids: pd.Series) -> pd.Series:
     """``<strategy> <config id>`` for ids that start with a registered config's id, else manual."""
-    configs = store.query("SELECT config_id, strategy FROM configs")
-    names = dict(zip(configs["config_id"], configs["strategy"], strict=True))
+    names = {record.config_id: record.strategy for record in list_configs(store)}
     prefix = client_order_ids.str.split("-", n=1).str[0]
     return prefix.map(lambda p: f"{names[p]} {p}" if p in names else MANUAL)
 
@@ -259,23 +253,17 @@ def _closes(
 
 
 def _positions(
-    store, account, fills, prices: pd.Series, equity: float, strategy: pd.Series
+    store, book, fills, prices: pd.Series, equity: float, strategy: pd.Series
 ) -> pd.DataFrame:
-    from engine.brokers.paper_rules import positions_from_fills
-
     held = positions_from_fills(
         fills[["symbol", "signed", "price"]].itertuples(index=False, name=None)
     )
-    stops = store.query(
-        "SELECT symbol, max(stop_price) AS stop_price FROM paper_orders WHERE account = ? AND type = 'stop'"
-        " AND side = 'sell' AND status IN ('new', 'accepted') GROUP BY symbol",
-        [account],
-    )
-    stop_of = dict(zip(stops["symbol"], stops["stop_price"], strict=True))
+    waiting = book_queries.orders(store, book, status="open", side="sell", limit=None)
+    stops = waiting[waiting["type"] == "stop"].groupby("symbol")["stop_price"].max()
     rows = []
     for symbol, (qty, avg) in sorted(held.items()):
         price = float(prices[symbol])
-        stop = stop_of.get(symbol, np.nan)
+        stop = stops.get(symbol, np.nan)
         rows.append({
             "symbol": symbol, "strategy": strategy.get(symbol, MANUAL), "qty": qty, "avg_price": avg,
             "price": price, "market_value": qty * price, "weight": qty * price / equity if equity else np.nan,
@@ -284,40 +272,21 @@ def _positions(
     return pd.DataFrame(rows, columns=POSITION_COLUMNS)
 
 
-def _fills_of(store, fills: pd.DataFrame) -> pd.DataFrame:
-    """The fills with the close of the bar each order was decided on, and the slippage from it."""
+def _fills_of(fills: pd.DataFrame) -> pd.DataFrame:
+    """The fills against the price each was decided at (the book's decision price), with slippage."""
     if fills.empty:
         return pd.DataFrame(columns=FILL_COLUMNS)
-    frame = fills.copy()
-    frame["decision_bar"] = pd.to_datetime(frame["decision_bar"])
-    decided = store.query(
-        "SELECT symbol, date AS decision_bar, close AS expected_price FROM bars"
-        " WHERE symbol IN (SELECT unnest(?)) AND date IN (SELECT unnest(?))",
-        [
-            sorted(frame["symbol"].unique()),
-            sorted({d.date() for d in frame["decision_bar"].dropna()}),
-        ],
-    )
-    decided["decision_bar"] = pd.to_datetime(decided["decision_bar"])
-    frame = frame.merge(decided, on=["symbol", "decision_bar"], how="left")
+    frame = fills.assign(expected_price=fills["decision_price"].astype(float))
     sign = np.where(frame["side"] == "buy", 1.0, -1.0)
     frame["slippage_bps"] = sign * (frame["price"] / frame["expected_price"] - 1) * 1e4
     frame["slippage_cost"] = sign * (frame["price"] - frame["expected_price"]) * frame["qty"]
     return frame.reindex(columns=FILL_COLUMNS).reset_index(drop=True)
 
 
-def _limits(store, notes: list[str]):
-    from engine.risk.limits import LimitsError, RiskLimits, limits_from_mapping
-
-    row = store.query("SELECT value FROM trading_state WHERE key = 'risk_limits'")
-    if row.empty:
-        return RiskLimits()
-    try:
-        return limits_from_mapping(
-            json.loads(row.iloc[0]["value"]), source="the stored risk limits"
-        )
-    except LimitsError as exc:
-        notes.append(
-            f"the stored risk limits no longer validate ({exc.message}): the defaults are shown."
-        )
-        return RiskLimits()
+def _limits(store, notes: list[str]) -> RiskLimits | None:
+    """The risk limits in force (as the loop reads them); None, with a note, when they are invalid."""
+    controls = read_controls(store)
+    if controls.limits_error is not None:
+        notes.append(f"no risk limits to measure against: {controls.limits_error}")
+        return None
+    return controls.limits

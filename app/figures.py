@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.risk import states
 from engine.risk.limits import LimitsError, RiskLimits, limits_from_mapping
 
 #: A pending command the running loop has not applied after this long is an alert.
@@ -279,7 +280,7 @@ def alerts(
     found: list[Alert] = []
     if trading.kill_switch:
         found.append(
-            Alert("error", "Kill switch is ON: no orders go out except those that reduce exposure.")
+            Alert("error", f"Kill switch is ON: {states.MEANING[states.KILL_SWITCH_STATE]}.")
         )
     if trading.state != "ACTIVE":
         why = f": {trading.reason}" if trading.reason else ""

@@ -17,6 +17,7 @@ import pandas as pd
 
 from engine.live.controls import Controls
 from engine.live.heartbeat import LoopStatus
+from engine.risk import states
 from engine.risk.limits import RiskLimits
 
 #: A pending command the running loop has not applied after this long is an alert.
@@ -198,7 +199,7 @@ def alerts(
     found: list[Alert] = []
     if trading.kill_switch:
         found.append(
-            Alert("error", "Kill switch is ON: no orders go out except those that reduce exposure.")
+            Alert("error", f"Kill switch is ON: {states.MEANING[states.KILL_SWITCH_STATE]}.")
         )
     if trading.state != "ACTIVE":
         why = f": {trading.reason}" if trading.reason else ""

@@ -16,7 +16,8 @@ from app import facade, views
 from app.figures import LoopStatus, TradingStatus
 from engine.brokers import open_book
 from engine.errors import InputError, NotFoundError, WorkbenchError
-from engine.live.commands import FlattenAll, KillSwitch, ResumeTrading
+from engine.live.commands import FlattenAll, Halt, KillSwitch, ResumeTrading
+from engine.risk import states
 
 CONFIRM_KEY = "confirming"
 TRACKED_KEY = "my_commands"
@@ -107,13 +108,21 @@ def my_commands(store) -> None:
 
 
 def trading_controls(store, visitor, loop: LoopStatus, trading: TradingStatus) -> None:
-    """Kill switch, resume trading and flatten all, each behind a confirmation."""
+    """Kill switch, halt, resume trading and flatten all, each behind a confirmation.
+
+    The confirmations say what :mod:`engine.risk.states` says each control does: the words
+    the gate's reasons and ``wb --help`` use too.
+    """
     with st.container(horizontal=True, gap="small"):
         if trading.kill_switch:
             if st.button("Kill switch OFF", icon=":material/play_arrow:", key="kill_off"):
                 ask("kill_off")
         elif st.button("KILL SWITCH", type="primary", icon=":material/block:", key="kill_on"):
             ask("kill_on")
+        if trading.state != "HALTED" and st.button(
+            "Halt", icon=":material/pan_tool:", key="halt_trading"
+        ):
+            ask("halt")
         if trading.state != "ACTIVE" and st.button(
             "Resume trading", icon=":material/restart_alt:", key="resume_trading"
         ):
@@ -124,25 +133,31 @@ def trading_controls(store, visitor, loop: LoopStatus, trading: TradingStatus) -
     if asking("kill_on"):
         confirm(
             "Turn the kill switch ON?",
-            "All trading halts: no new orders, open entry orders are canceled. Exits and "
-            f"protective stops still work.{queued}",
+            f"{states.KILL_SWITCH_ON}{queued}",
             lambda: submit(store, visitor, KillSwitch(on=True)),
             label="Yes, kill switch ON",
         )
     if asking("kill_off"):
         confirm(
             "Turn the kill switch off?",
-            f"Trading may resume under the risk limits.{queued}",
+            f"{states.KILL_SWITCH_OFF}{queued}",
             lambda: submit(store, visitor, KillSwitch(on=False)),
             label="Turn it off",
             danger=False,
         )
+    if asking("halt"):
+        confirm(
+            "Halt all trading?",
+            f"{states.HALT}{queued}",
+            lambda: submit(store, visitor, Halt()),
+            label="Yes, halt",
+        )
     if asking("resume_trading"):
         confirm(
             "Resume trading?",
-            f"The state goes from **{trading.state}** back to ACTIVE"
-            + (f" (it is {trading.state} because: {trading.reason})" if trading.reason else "")
-            + f".{queued}",
+            f"The state is **{trading.state}**"
+            + (f" ({trading.reason})" if trading.reason else "")
+            + f". {states.RESUME}{queued}",
             lambda: submit(store, visitor, ResumeTrading()),
             label="Resume trading",
             danger=False,
@@ -155,7 +170,7 @@ def _confirm_flatten(store, visitor, loop: LoopStatus) -> None:
     if loop.running:
         confirm(
             "Flatten everything?",
-            "The live loop closes **every position at market** and cancels open orders at its next step.",
+            f"{states.FLATTEN} The live loop does it at its next step.",
             lambda: submit(store, visitor, FlattenAll()),
             label="Yes, flatten all",
         )

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.figures import LoopStatus, TradingStatus
+from engine.risk import TradingState, states
 
 UP, DOWN, MUTED = "#26a69a", "#ef5350", "#8b949e"
 CHART_MARGIN = {"l": 8, "r": 8, "t": 28, "b": 8}
@@ -53,9 +54,15 @@ def loop_banner(loop: LoopStatus, trading: TradingStatus) -> None:
             "**Flatten all** goes straight to the broker.",
             icon=":material/heart_broken:",
         )
+    if trading.state == "HALTED":
+        why = f" ({trading.reason})" if trading.reason else ""
+        st.error(
+            f"**TRADING HALTED**{why} — {states.MEANING[TradingState.HALTED]}.",
+            icon=":material/pan_tool:",
+        )
     if trading.kill_switch:
         st.error(
-            "**KILL SWITCH ON** — no new orders; only orders that reduce exposure.",
+            f"**KILL SWITCH ON** — {states.MEANING[states.KILL_SWITCH_STATE]}.",
             icon=":material/block:",
         )
     if trading.limits_problem:

@@ -167,7 +167,7 @@ def main() -> None:
     phases.wrap(books, "read_records", "store")
     phases.wrap(books, "known_orders", "store")
     phases.wrap(loop, "_record_step", "store")
-    phases.wrap(router_module, "kill_switch_engaged", "store")
+    phases.wrap(router_module, "controls_now", "store")
     phases.wrap(loop_module, "pending_commands", "store")
 
     steps = [d.date() for d in days[LOOKBACK + 5 : LOOKBACK + 5 + STEPS]]

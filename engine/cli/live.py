@@ -2,8 +2,8 @@
 
 ``wb live`` runs the loop (a replay over stored bars, or paper and live trading on the NYSE
 clock); ``wb parity`` checks that a config's replay trades as its backtest; ``wb
-kill-switch``, ``wb flatten``, ``wb close-position`` and ``wb resume-trading`` queue the
-same commands the control room does (the running loop applies them and says so).
+kill-switch``, ``wb halt``, ``wb flatten``, ``wb close-position`` and ``wb resume-trading``
+queue the same commands the control room does (the running loop applies them and says so).
 Engine imports happen inside the commands so that `wb --help` stays quick.
 """
 
@@ -240,16 +240,49 @@ def _queue(ctx: Context, command, user, as_json) -> None:
     )
 
 
+# The words of engine.risk.states (held to them by tests/live/test_cli.py), written out
+# here so that `wb --help` does not load the risk package.
+
+
 @click.command("kill-switch")
 @click.argument("state", type=click.Choice(["on", "off"]))
 @user_option
 @json_option
 @pass_context
 def kill_switch(ctx: Context, state, user, as_json):
-    """Engage (on) or release (off) the kill switch: on HALTS trading and cancels open entries."""
+    """Engage (on) or release (off) the kill switch: no new entries, exits and stops still go.
+
+    The kill switch stops every new entry and cancels open entry orders; exits and
+    protective stops still go (trading REDUCING).
+
+    Releasing the kill switch lets entries go again under the risk limits (trading ACTIVE);
+    a halt stays until a trader resumes.
+
+    To stop every order, exits and stops included, use `wb halt`; to close everything, `wb
+    flatten`.
+    """
     from engine.live.commands import KillSwitch
 
     _queue(ctx, KillSwitch(on=state == "on"), user, as_json)
+
+
+@click.command()
+@click.option("--reason", default="", help="Why, for the audit trail and the control room.")
+@user_option
+@json_option
+@pass_context
+def halt(ctx: Context, reason, user, as_json):
+    """Halt trading: no orders at all, exits and stops included, until a trader resumes.
+
+    A halt stops every order, the strategies' exits and stops included, and cancels open
+    entry orders; stops already resting at the broker stay; only a trader's own order that
+    reduces a position goes (trading HALTED until a trader resumes).
+
+    `wb resume-trading` ends it; `wb kill-switch on` is the milder stop (exits still go).
+    """
+    from engine.live.commands import Halt
+
+    _queue(ctx, Halt(reason=reason), user, as_json)
 
 
 @click.command()
@@ -257,7 +290,10 @@ def kill_switch(ctx: Context, state, user, as_json):
 @json_option
 @pass_context
 def flatten(ctx: Context, user, as_json):
-    """Close every position at market and cancel every open order (applied by the loop)."""
+    """Close every position at market and cancel every open order (applied by the loop).
+
+    Flatten cancels every open order and closes every position at market, in any state.
+    """
     from engine.live.commands import FlattenAll
 
     _queue(ctx, FlattenAll(), user, as_json)
@@ -281,12 +317,15 @@ def close_position(ctx: Context, symbol, user, as_json):
 @json_option
 @pass_context
 def resume_trading(ctx: Context, user, as_json):
-    """Return trading to ACTIVE after a halt (the kill switch must be off)."""
+    """Return trading to ACTIVE after a halt or a REDUCING state.
+
+    Resuming returns trading to ACTIVE (to REDUCING while the kill switch is on).
+    """
     from engine.live.commands import ResumeTrading
 
     _queue(ctx, ResumeTrading(), user, as_json)
 
 
 COMMANDS = [
-    live, parity, loop_status, books, kill_switch, flatten, close_position, resume_trading,
+    live, parity, loop_status, books, kill_switch, halt, flatten, close_position, resume_trading,
 ]  # fmt: skip

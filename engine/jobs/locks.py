@@ -15,7 +15,7 @@ import fcntl
 import json
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,12 +24,13 @@ import psutil
 
 @dataclass(frozen=True)
 class LockHolder:
-    """Who took a job's lock: a process, on a host, at a time (UTC)."""
+    """Who took a job's lock: a process, on a host, at a time (UTC), and what it said it is."""
 
     job: str
     pid: int
     host: str
     started_at: datetime
+    details: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host} since {self.started_at:%Y-%m-%d %H:%M:%S} UTC"
@@ -44,9 +45,11 @@ class JobLock:
     ...     finally: lock.release()
     """
 
-    def __init__(self, directory: str | Path, job: str):
+    def __init__(self, directory: str | Path, job: str, *, details: dict | None = None):
+        """``details`` (JSON values) are written with the holder's name, for whoever finds it held."""
         self.path = Path(directory) / f"{job}.lock"
         self.job = job
+        self.details = dict(details or {})
         self._fd: int | None = None
         #: The holder named in the file when we took the lock: a run that died holding it.
         self.recovered: LockHolder | None = None
@@ -63,10 +66,11 @@ class JobLock:
             os.close(fd)
             return False
         self.recovered = _parse(os.pread(fd, 4096, 0))
-        me = LockHolder(self.job, os.getpid(), socket.gethostname(), _utcnow())
+        me = LockHolder(self.job, os.getpid(), socket.gethostname(), _utcnow(), self.details)
         record = json.dumps(
-            {"job": me.job, "pid": me.pid, "host": me.host, "started_at": me.started_at.isoformat()}
-        ).encode()
+            {"job": me.job, "pid": me.pid, "host": me.host, "started_at": me.started_at.isoformat(),
+             "details": me.details}
+        ).encode()  # fmt: skip
         os.ftruncate(fd, 0)
         os.pwrite(fd, record, 0)
         self._fd = fd
@@ -142,6 +146,7 @@ def _parse(raw: bytes) -> LockHolder | None:
             pid=int(data["pid"]),
             host=str(data["host"]),
             started_at=datetime.fromisoformat(data["started_at"]),
+            details=dict(data.get("details") or {}),
         )
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None

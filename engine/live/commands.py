@@ -2,7 +2,7 @@
 
 The control room never trades directly while the loop is alive: it appends a command,
 and the loop applies pending commands at the start of each step (and checks the kill
-switch before every submission), marking each applied or denied with the reason. Every
+switch and a halt before every submission), marking each applied or denied with the reason. Every
 command and every outcome is an event, so the audit trail shows who asked for what and
 what happened.
 """
@@ -25,10 +25,20 @@ class _Command(pydantic.BaseModel):
 
 
 class KillSwitch(_Command):
-    """Halt all trading (on) or lift the halt (off). On also cancels open entry orders."""
+    """Stop new entries, exits and stops still going (on), or let entries go again (off).
+
+    What each state lets through: :mod:`engine.risk.states`.
+    """
 
     kind: Literal["kill_switch"] = "kill_switch"
     on: bool
+
+
+class Halt(_Command):
+    """Stop every order but a trader's own reducing ones (HALTED) until a trader resumes."""
+
+    kind: Literal["halt"] = "halt"
+    reason: str = ""
 
 
 class ResumeTrading(_Command):
@@ -101,6 +111,7 @@ class SetRiskLimits(_Command):
 
 Command = Annotated[
     KillSwitch
+    | Halt
     | ResumeTrading
     | FlattenAll
     | PauseStrategy
@@ -114,6 +125,7 @@ Command = Annotated[
 _adapter = pydantic.TypeAdapter(Command)
 KINDS = [
     "kill_switch",
+    "halt",
     "resume_trading",
     "flatten_all",
     "pause_strategy",

@@ -61,6 +61,9 @@ def run_step(store, options: dict[str, Any], *, actor: str) -> str:
     if done is not None and done.bar_date is not None and done.bar_date >= newest:
         return f"{loop.book}: {newest} already stepped"
     loop.start(newest)
-    report = step_with_retries(loop, newest)
-    loop.stop("job step done")
+    try:
+        report = step_with_retries(loop, newest)
+        loop.stop("job step done")
+    finally:
+        loop.release()  # the scheduler runs on: a failed step must not keep the book
     return f"{loop.book}: {report.summary()}"

@@ -41,8 +41,10 @@ from engine.brokers.base import Broker, BrokerView
 from engine.config.models import StrategyConfig
 from engine.data.bars import Bars
 from engine.errors import InputError, OperatorError
+from engine.jobs.locks import JobLock
 from engine.live import books, calendar_check, ids, journal, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
+from engine.live.book_lock import book_lock, take
 from engine.live.commands import pending_commands
 from engine.live.decisions import Plan, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
@@ -51,7 +53,7 @@ from engine.live.model import Controls, Difference, LivePosition, LoopOptions, S
 from engine.live.orders import OrderRules, orders_for, protective_stops
 from engine.live.reconcile import Reconciled, reconcile
 from engine.live.router import Judge, OrderRouter, Routed
-from engine.risk import RULES, RiskGate, TradingState
+from engine.risk import RULES, RiskGate, RiskLimits, TradingState
 from engine.risk.sessions import new_york_date
 from engine.store.events import utcnow
 
@@ -109,6 +111,7 @@ class LiveLoop:
         self.faults = BrokerFaults()
         self.last_bar: date | None = None
         self.calendar_checked: date | None = None  # the New York date of the last check
+        self._lock: JobLock | None = None  # the book's, held from start to stop
 
     # -- identity ----------------------------------------------------------------------
 
@@ -126,14 +129,38 @@ class LiveLoop:
     # -- start-up ----------------------------------------------------------------------
 
     def start(self, next_bar: date | None = None) -> list[Difference]:
-        """Reconcile the store with the broker before trading; refuse on what nothing explains.
+        """Take the book, reconcile the store with the broker before trading, then say so.
 
         ``next_bar`` is the session the loop steps next (orders decided for it are its own
-        and are left to that step). Gives every difference found; an unexplained one raises
-        :class:`OperatorError` unless the loop was started to adopt the broker's view.
-        A config whose code changed since it was validated raises an alert, and is refused
-        (InputError) when its validation policy requires re-validation.
+        and are left to that step). Gives every difference found. The loop refuses to start
+        (:class:`OperatorError` or :class:`InputError`) when another loop trades the book
+        (:mod:`engine.live.book_lock`), on a difference nothing explains (unless started to
+        adopt the broker's view), under limits that would refuse its orders, or when a config's
+        code changed since it was validated and its validation policy requires re-validation
+        (every such change raises an alert); a refused start records only why
+        (``loop.refused``): no ``loop.started``, no heartbeat.
         """
+        self._take_book()
+        try:
+            return self._start(next_bar)
+        except BaseException:
+            self.release()
+            raise
+
+    def _take_book(self) -> None:
+        if not self.store.shared:
+            return
+        lock = book_lock(
+            self.store.data_dir, self.book, loop_id=self.loop_id, mode=self.options.mode
+        )
+        try:
+            take(lock)
+        except OperatorError as exc:
+            self._refuse(exc.message)
+            raise
+        self._lock = lock
+
+    def _start(self, next_bar: date | None) -> list[Difference]:
         self._check_code()
         last = books.read_records(self.store, self.book, [], self.clock.now(), marks=False).book
         if last is not None and last.bar_date is not None:
@@ -147,6 +174,9 @@ class LiveLoop:
             records, view, next_bar, expected_cash=records.book.cash if records.book else None
         )
         adopted = self._handle_differences(found, at_start=True)
+        # The limits in force once the commands queued while no loop ran apply.
+        queued = [command for _, _, command in pending_commands(self.store)]
+        self._check_limits(overrides.limits_after(records.controls.limits, queued))
         equity = view.account.equity
         faults = self.faults.events()
 
@@ -187,7 +217,6 @@ class LiveLoop:
         # Commands queued while no loop ran (limits, kill switch, pauses) apply now; those
         # that trade wait for the first step's bars.
         self.apply_commands(now)
-        self._check_limits(books.read_controls(self.store))
         self.check_calendar()
         if next_bar is not None:
             self.protect(next_bar)
@@ -211,21 +240,39 @@ class LiveLoop:
             if drift.refuse:
                 refused.append(drift)
         if refused:
-            raise InputError(
+            error = InputError(
                 "; ".join(drift.text for drift in refused),
                 hint="validate it again (wb validate) on the current code, approve the new "
                 "evidence, then start the loop",
             )
+            self._refuse(error.message)
+            raise error
 
-    def _check_limits(self, controls: Controls) -> None:
-        if self.gate.judges_session and not controls.limits.allow_outside_session:
-            raise InputError(
+    def _check_limits(self, limits: RiskLimits) -> None:
+        if self.gate.judges_session and not limits.allow_outside_session:
+            error = InputError(
                 "the risk limits refuse orders outside the NYSE session "
                 "(allow_outside_session: false), and a daily-bar loop decides after the close "
                 "for the next open",
                 hint="run `wb limits set allow_outside_session=true` (or set it on the control "
                 "room's Settings page) before starting the loop",
             )
+            self._refuse(error.message)
+            raise error
+
+    def _refuse(self, why: str, events: list[journal.Event] = (), **details) -> None:
+        """Records ``loop.refused``: why this loop will not trade (``events`` say what it found).
+
+        At start-up this is all a refused loop writes: it never ran, so no heartbeat says it did.
+        """
+        refused = ("loop.refused", self.book, {"reason": why, "loop_id": self.loop_id, **details})
+        self.store.transaction(lambda con: books.append_events(con, self.actor, [*events, refused]))
+
+    def release(self) -> None:
+        """Lets go of the book (another loop may take it); :meth:`stop` does it too."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # -- one step ----------------------------------------------------------------------
 
@@ -522,24 +569,18 @@ class LiveLoop:
         if at_start and self.options.adopt_broker_state:
             return found.positions  # the broker's quantities, as reconcile already took them
 
-        def write(con):
-            refused = {"differences": [d.payload() for d in unexplained]}
-            books.append_events(
-                con,
-                self.actor,
-                [
-                    *journal.differences(self.book, found.differences),
-                    ("loop.refused", self.book, refused),
-                ],
-            )
-
-        self.store.transaction(write)
         listing = "; ".join(f"{d.what} ({d.why})" for d in unexplained)
-        raise OperatorError(
+        error = OperatorError(
             f"the broker and the store disagree on {len(unexplained)} thing(s) nothing explains: {listing}",
             hint="check the account at the broker; to take the broker's view as the truth, "
             "start the loop again with --adopt-broker-state (each difference is recorded)",
         )
+        self._refuse(
+            error.message,
+            journal.differences(self.book, found.differences),
+            differences=[d.payload() for d in unexplained],
+        )
+        raise error
 
     # -- decisions ---------------------------------------------------------------------
 
@@ -670,6 +711,7 @@ class LiveLoop:
             )
 
         self.store.transaction(write)
+        self.release()
 
 
 def _broker_mark(view: BrokerView, symbol: str) -> float:

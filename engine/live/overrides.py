@@ -11,9 +11,15 @@ transaction. Orders a command sends go through the one order path
 a position passes even a halt), and client order ids made from the command's number, so
 a command applied again after a crash sends nothing twice.
 
-- ``kill_switch`` on: trading HALTED, open entry orders canceled; off: the switch released
-  (and a halt it caused lifted).
-- ``resume_trading``: ACTIVE again (refused while the kill switch is on).
+What each trading state lets through is :mod:`engine.risk.states`; the commands move the
+book between them:
+
+- ``kill_switch`` on: trading REDUCING (no new entries; exits and protective stops still
+  go), open entry orders canceled; off: the switch released (and the REDUCING it caused
+  lifted; a halt stays).
+- ``halt``: trading HALTED (no orders but a trader's own reducing ones), open entry orders
+  canceled; stops resting at the broker stay.
+- ``resume_trading``: ACTIVE again (REDUCING while the kill switch is on).
 - ``flatten_all``: every open order canceled, every position closed at market.
 - ``pause_strategy`` / ``resume_strategy``: a config stops entering / may enter again.
 - ``close_position``: one position closed at market (its stop canceled first).
@@ -36,6 +42,7 @@ from engine.live.books import Records
 from engine.live.commands import (
     ClosePosition,
     FlattenAll,
+    Halt,
     KillSwitch,
     ManualOrder,
     PauseStrategy,
@@ -49,7 +56,14 @@ from engine.live.journal import Event
 from engine.live.model import LiveOrder, LivePosition
 from engine.live.orders import closing_order, command_order
 from engine.live.router import Judge, OrderRouter, Routed
-from engine.risk import LimitsError, RiskLimits, TradingState, limits_diff, limits_from_mapping
+from engine.risk import (
+    LimitsError,
+    RiskLimits,
+    TradingState,
+    limits_diff,
+    limits_from_mapping,
+    states,
+)
 from engine.store.events import utcnow
 
 #: Commands that send orders: they wait until the loop has stepped once (it prices them
@@ -86,6 +100,7 @@ def apply(context: CommandContext, command_id: int, actor: str, command) -> Reso
     """What ``command`` (number ``command_id``, from ``actor``) does now."""
     handler = {
         KillSwitch: kill_switch,
+        Halt: halt,
         ResumeTrading: resume_trading,
         FlattenAll: flatten,
         PauseStrategy: pause,
@@ -124,39 +139,73 @@ def _sent(routed: Routed, applied: bool, result: str, **effects) -> Resolution:
 
 
 def kill_switch(context: CommandContext, command_id, actor, command: KillSwitch) -> Resolution:
+    controls = context.records().controls
     if command.on:
         canceled = context.router.cancel_entries()
         why = f"kill switch engaged by {actor}"
+        # A halt is stricter than the kill switch's REDUCING: it stays until a trader resumes.
+        state = states.stricter(controls.state, states.KILL_SWITCH_STATE)
+        changes = [("kill_switch", {"on": True}, why)]
+        if state is not controls.state:
+            changes.append(("state", {"state": state.value, "reason": why}, why))
+        stays = (
+            ""
+            if state is states.KILL_SWITCH_STATE
+            else f" (stays {state.value}: {controls.reason})"
+        )
         return Resolution(
             True,
-            f"kill switch ON: trading HALTED; {canceled} open entry orders canceled",
-            controls=[
-                ("kill_switch", {"on": True}, why),
-                ("state", {"state": "HALTED", "reason": why}, why),
-            ],
-            alerts=[Alert("halt", f"{why}: trading HALTED")],
+            f"kill switch ON: trading {state.value}{stays}, {states.MEANING[state]}; "
+            f"{canceled} open entry orders canceled",
+            controls=changes,
+            alerts=[Alert("halt", f"{why}: trading {state.value}, {states.MEANING[state]}")],
         )
-    controls = context.records().controls
-    lifted = controls.state is TradingState.HALTED and controls.reason.startswith("kill switch")
+    lifted = controls.state is not TradingState.ACTIVE and controls.reason.startswith("kill switch")
     result = "kill switch OFF" + ("; trading ACTIVE again" if lifted else "")
-    if controls.state is TradingState.HALTED and not lifted:
-        result += f"; trading stays HALTED ({controls.reason}) until a trader resumes it"
+    if controls.state is not TradingState.ACTIVE and not lifted:
+        result += (
+            f"; trading stays {controls.state.value} ({controls.reason}) until a trader resumes it"
+        )
     changes = [("kill_switch", {"on": False}, "released")]
     if lifted:
         changes.append(("state", {"state": "ACTIVE", "reason": ""}, "kill switch off"))
     return Resolution(True, result, controls=changes)
 
 
-def resume_trading(context: CommandContext, command_id, actor, command) -> Resolution:
+def halt(context: CommandContext, command_id, actor, command: Halt) -> Resolution:
     controls = context.records().controls
-    if controls.kill_switch:
-        return Resolution(False, "the kill switch is still ON: release it first")
-    was = f"{controls.state.value}" + (f" ({controls.reason})" if controls.reason else "")
+    canceled = context.router.cancel_entries()
+    why = f"halted by {actor}" + (f": {command.reason}" if command.reason else "")
+    meaning = states.MEANING[TradingState.HALTED]
+    if controls.state is TradingState.HALTED:
+        return Resolution(
+            True,
+            f"trading was already HALTED ({controls.reason}); {canceled} open entry orders canceled",
+        )
     return Resolution(
         True,
-        f"trading ACTIVE (was {was})",
+        f"trading HALTED, {meaning}; {canceled} open entry orders canceled",
+        controls=[("state", {"state": "HALTED", "reason": why}, why)],
+        alerts=[Alert("halt", f"{why}: trading HALTED, {meaning}")],
+    )
+
+
+def resume_trading(context: CommandContext, command_id, actor, command) -> Resolution:
+    controls = context.records().controls
+    was = f"{controls.state.value}" + (f" ({controls.reason})" if controls.reason else "")
+    # The kill switch holds the book at REDUCING until a trader releases it.
+    to = states.KILL_SWITCH_STATE if controls.kill_switch else TradingState.ACTIVE
+    if controls.kill_switch and controls.state is to:
+        return Resolution(
+            False, f"the kill switch is still ON: trading stays {was} until it is released"
+        )
+    reason = f"kill switch still on; resumed from {was}" if controls.kill_switch else ""
+    return Resolution(
+        True,
+        f"trading {to.value} (was {was})"
+        + ("; the kill switch is still ON" if controls.kill_switch else ""),
         controls=[
-            ("state", {"state": "ACTIVE", "reason": ""}, f"resumed from {was}"),
+            ("state", {"state": to.value, "reason": reason}, f"resumed from {was}"),
             ("resumed_at", context.now.isoformat(), "resumed"),
         ],
     )
@@ -202,6 +251,17 @@ def set_limits(context: CommandContext, command_id, actor, command: SetRiskLimit
         f"risk limits set: {listing}",
         controls=[("risk_limits", new.to_mapping(), f"changed: {changed}")],
     )
+
+
+def limits_after(limits: RiskLimits, commands) -> RiskLimits:
+    """The risk limits in force once ``commands`` apply in turn (invalid new limits are denied)."""
+    for command in commands:
+        if isinstance(command, SetRiskLimits):
+            try:
+                limits = limits_from_mapping(command.limits, source="the new risk limits")
+            except LimitsError:
+                continue
+    return limits
 
 
 # -- the commands that trade -----------------------------------------------------------

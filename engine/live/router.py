@@ -1,4 +1,4 @@
-"""The one way an order leaves the workbench: gate, kill-switch recheck, cancel, submit, record.
+"""The one way an order leaves the workbench: gate, controls recheck, cancel, submit, record.
 
 The loop's step, the trader's commands (:mod:`engine.live.overrides`) and the control
 room's direct flatten all send through :class:`OrderRouter`:
@@ -7,8 +7,10 @@ room's direct flatten all send through :class:`OrderRouter`:
    sent), then the caller's judge (the risk gate against the account as it is now)
    decides each order; a denial becomes an ``order.denied`` event, and an alert when its
    rule says so (:mod:`engine.risk.rule_facts`);
-2. **kill switch**: checked once more right before sending, because a trader may have
-   pressed it while the orders were being decided; the orders it stops are denied too;
+2. **the trader's controls, again**: the kill switch and a halt are checked once more
+   right before sending, because a trader may have pressed one while the orders were being
+   decided; the orders the state they ask for stops (:mod:`engine.risk.states`) are
+   denied too;
 3. **cancel**: the resting orders the approved ones replace or exit (a broker reserves the
    shares a stop would sell), in one call that waits until the broker has done them; an
    order whose cancel the broker has not confirmed still holds its shares, so the order
@@ -34,8 +36,7 @@ from engine.live import journal
 from engine.live.alerts import Alert, Notifiers
 from engine.live.model import Controls, LiveOrder
 from engine.live.orders import PendingOrder, closing_order
-from engine.risk import Decision, OrderIntent, TradingState
-from engine.risk.rules import halt_allows
+from engine.risk import Decision, OrderIntent, TradingState, states
 
 #: Decides a batch of order intents together (the risk gate against the account now).
 Judge = Callable[[list[OrderIntent]], list[Decision]]
@@ -91,7 +92,7 @@ class OrderRouter:
         pending = [item.on_tick(self.broker.capabilities) for item in pending]
         approved = pending if judge is None else self._gate(pending, judge, routed)
         if judge is not None:
-            approved = self._recheck_kill_switch(approved, routed)
+            approved = self._recheck_controls(approved, routed)
         replaced = [o for item in approved for o in item.replaces]
         routed.canceled = len(replaced)
         approved = self._held_back(approved, self._cancel(replaced), routed)
@@ -116,24 +117,27 @@ class OrderRouter:
                 self.notifier.send(Alert("limit", decision.reason, {"rule": decision.rule}))
         return approved
 
-    def _recheck_kill_switch(self, approved: list[PendingOrder], routed: Routed):
-        """The approved orders the kill switch, as it stands now, still lets through.
-
-        It stops what the gate's kill-switch rule stops: all but a trader's orders that
-        reduce positions.
-        """
-        stoppable = [item for item in approved if not halt_allows(item.intent)]
-        if not stoppable or not kill_switch_engaged(self.store):
+    def _recheck_controls(self, approved: list[PendingOrder], routed: Routed):
+        """The approved orders that the trader's controls, as they stand now, still let go."""
+        state, rule = controls_now(self.store)
+        if state is TradingState.ACTIVE:
             return approved
-        for item in stoppable:
+        reason = (
+            KILL_SWITCH_DURING if rule == "kill_switch" else f"trading was {state} during the step"
+        )
+        kept = []
+        for item in approved:
+            if states.lets_through(state, item.intent):
+                kept.append(item)
+                continue
             routed.denied.append(item.client_order_id)
-            routed.refusals.append(KILL_SWITCH_DURING)
+            routed.refusals.append(reason)
             routed.events.append(
                 ("order.denied", item.intent.symbol,
-                 {"rule": "kill_switch", "reason": KILL_SWITCH_DURING,
+                 {"rule": rule, "reason": reason,
                   "client_order_id": item.client_order_id, "book": self.book})
             )  # fmt: skip
-        return [item for item in approved if halt_allows(item.intent)]
+        return kept
 
     def cancel(self, orders: list[Order]) -> int:
         """Cancels ``orders`` at the broker (one call); gives how many were asked."""
@@ -223,16 +227,29 @@ class OrderRouter:
         return routed
 
     def cancel_entries(self) -> int:
-        """Cancels every open buy (the kill switch stops new risk); gives how many."""
+        """Cancels every open buy (the kill switch and a halt stop new risk); gives how many."""
         return self.cancel([o for o in self.broker.orders("open") if o.side == "buy"])
 
 
-def kill_switch_engaged(store) -> bool:
-    """The kill switch as it stands now: set, or asked for by a command not yet applied."""
+def controls_now(store) -> tuple[TradingState, str]:
+    """The strictest state the trader's controls ask for now, and the rule that says so.
+
+    What is set, and what a command not yet applied asks for (a kill switch on, a halt):
+    a trader who pressed one during a step is obeyed before the step's orders go.
+    """
     row = store.query(
         "SELECT (SELECT value FROM trading_state WHERE key = 'kill_switch') AS kill,"
+        " (SELECT value FROM trading_state WHERE key = 'state') AS state,"
         " (SELECT count(*) FROM commands WHERE status = 'pending' AND kind = 'kill_switch'"
-        "  AND json_extract(payload, '$.on')::BOOLEAN) AS asked"
+        "  AND json_extract(payload, '$.on')::BOOLEAN) AS kill_asked,"
+        " (SELECT count(*) FROM commands WHERE status = 'pending' AND kind = 'halt') AS halt_asked"
     ).iloc[0]
-    stored = {} if row["kill"] is None else {"kill_switch": json.loads(row["kill"])}
-    return Controls.from_values(stored).kill_switch or bool(row["asked"])
+    stored = {k: json.loads(row[k]) for k in ("kill", "state") if row[k] is not None}
+    controls = Controls.from_values(
+        {"kill_switch": stored.get("kill", False), "state": stored.get("state")}
+    )
+    if controls.state is TradingState.HALTED or row["halt_asked"]:
+        return TradingState.HALTED, "trading_state"
+    if controls.kill_switch or row["kill_asked"]:
+        return states.KILL_SWITCH_STATE, "kill_switch"
+    return controls.state, "trading_state"

@@ -36,15 +36,18 @@ def run_replay(
     if not days:
         return []
     loop.start(_first_undone(loop, days) or days[0])
-    todo = [d for d in days if loop.last_bar is None or d > loop.last_bar]
-    reports = []
-    for day in _progress(todo, progress, loop):
-        report = step_with_retries(loop, day, attempts=attempts, sleep=sleep)
-        reports.append(report)
-        if on_step is not None:
-            on_step(report)
-    loop.stop("replay finished")
-    return reports
+    try:
+        todo = [d for d in days if loop.last_bar is None or d > loop.last_bar]
+        reports = []
+        for day in _progress(todo, progress, loop):
+            report = step_with_retries(loop, day, attempts=attempts, sleep=sleep)
+            reports.append(report)
+            if on_step is not None:
+                on_step(report)
+        loop.stop("replay finished")
+        return reports
+    finally:
+        loop.release()  # a step that failed: the book is free for the loop started next
 
 
 def _first_undone(loop: LiveLoop, days: list[date]) -> date | None:
@@ -108,23 +111,26 @@ def run_market(
         loop.apply_commands(clock.now())
         loop.heartbeat()
 
-    while sessions is None or len(reports) < sessions:
-        day = clock.next_session(loop.last_bar)
-        clock.wait_until(clock.due(day), tick=tick, on_tick=idle)
-        report = step_with_retries(loop, day)
-        deadline = clock.due(clock.next_session(day))
-        while report.skipped and clock.now() < deadline:
-            clock.wait_until(min(_after(clock, stale_retry), deadline), tick=tick, on_tick=idle)
+    try:
+        while sessions is None or len(reports) < sessions:
+            day = clock.next_session(loop.last_bar)
+            clock.wait_until(clock.due(day), tick=tick, on_tick=idle)
             report = step_with_retries(loop, day)
-        if report.skipped:
-            loop.notifier.send(
-                Alert("stale_data", f"no decisions were taken for {day}: {report.skipped}")
-            )
-            loop.last_bar = day  # the session is gone: move on to the next
-        reports.append(report)
-        log.info("%s", report.summary())
-    loop.stop("finished")
-    return reports
+            deadline = clock.due(clock.next_session(day))
+            while report.skipped and clock.now() < deadline:
+                clock.wait_until(min(_after(clock, stale_retry), deadline), tick=tick, on_tick=idle)
+                report = step_with_retries(loop, day)
+            if report.skipped:
+                loop.notifier.send(
+                    Alert("stale_data", f"no decisions were taken for {day}: {report.skipped}")
+                )
+                loop.last_bar = day  # the session is gone: move on to the next
+            reports.append(report)
+            log.info("%s", report.summary())
+        loop.stop("finished")
+        return reports
+    finally:
+        loop.release()
 
 
 def _last_done(loop: LiveLoop) -> date | None:

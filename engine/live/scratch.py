@@ -25,6 +25,8 @@ from engine.store import Store
 class ScratchStore(Store):
     """An in-memory store with one connection, migrated to the newest schema."""
 
+    shared = False  # no other process can see it, so a loop on it has nobody to lock out
+
     def __init__(self):
         # A path of its own (never created) names it for the per-path locks and migrations.
         super().__init__(Path(tempfile.gettempdir()) / f"scratch-{uuid.uuid4().hex}.duckdb")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from engine.risk import states
 from engine.risk.context import GateContext
 from engine.risk.decision import Deny, Escalate, Outcome, Resize
 from engine.risk.model import OrderIntent, Purpose, TradingState
@@ -42,11 +43,6 @@ def describe_order(intent: OrderIntent) -> str:
     return f"{intent.side} {shares(intent.qty)} {intent.symbol}"
 
 
-def halt_allows(intent: OrderIntent) -> bool:
-    """Under a halt, only a trader's orders that reduce exposure may go."""
-    return intent.is_manual and not intent.adds_exposure
-
-
 # -- hard stops: malformed orders and trading state -------------------------------------
 
 
@@ -63,19 +59,13 @@ def order_shape(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 
 @rule(alerts=False)
 def kill_switch(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
-    """The kill switch HALTS trading: only a trader's orders that reduce positions still go."""
-    if not ctx.state.kill_switch:
+    """The kill switch stops new entries: exits and protective stops still go (REDUCING)."""
+    if not ctx.state.kill_switch or states.lets_through(states.KILL_SWITCH_STATE, intent):
         return None
-    reason = "the kill switch is engaged"
-    change = None if ctx.trading_state is TradingState.HALTED else TradingState.HALTED
-    if halt_allows(intent):
-        return Escalate("kill_switch", TradingState.HALTED, reason) if change else None
     return Deny(
         "kill_switch",
-        f"{describe_order(intent)} refused: {reason}; only a trader's orders that reduce positions "
-        "are accepted until a trader releases it",
-        state_change=change,
-        state_reason=reason,
+        f"{describe_order(intent)} refused: the kill switch is on, "
+        f"{states.refusal(states.KILL_SWITCH_STATE)}",
     )
 
 
@@ -92,7 +82,7 @@ def weekly_hard_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
         f"equity is down {down:.2%} this week, past the hard limit of {limit:.0%}: "
         "trading HALTED until a trader resumes"
     )
-    if halt_allows(intent):
+    if states.lets_through(TradingState.HALTED, intent):
         return Escalate("weekly_hard_loss", TradingState.HALTED, reason)
     return Deny(
         "weekly_hard_loss",
@@ -104,21 +94,17 @@ def weekly_hard_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 
 @rule(alerts=False)
 def trading_state(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
-    """REDUCING lets only orders that reduce exposure go; HALTED only a trader's such orders."""
+    """REDUCING lets only exits and stops go; HALTED only a trader's orders that reduce."""
     state = ctx.trading_state
+    if states.lets_through(state, intent):
+        return None
     why = f" ({ctx.state_reason})" if ctx.state_reason else ""
-    if state is TradingState.REDUCING and intent.adds_exposure:
-        return Deny(
-            "trading_state",
-            f"{describe_order(intent)} refused: trading is REDUCING{why}; only exits and stops are accepted",
-        )
-    if state is TradingState.HALTED and not halt_allows(intent):
-        return Deny(
-            "trading_state",
-            f"{describe_order(intent)} refused: trading is HALTED{why}; only a trader's orders that "
-            "reduce positions are accepted until a trader resumes",
-        )
-    return None
+    until = " until a trader resumes" if state is TradingState.HALTED else ""
+    return Deny(
+        "trading_state",
+        f"{describe_order(intent)} refused: trading is {state.value}{why}{until}: "
+        f"{states.MEANING[state]}",
+    )
 
 
 @rule(alerts=False)

@@ -82,6 +82,9 @@ class Store:
     >>> store.query("select count(*) as n from bars")                 # doctest: +SKIP
     """
 
+    #: Other processes may open this store (a live loop then locks its book against them).
+    shared = True
+
     def __init__(self, path: str | Path, *, busy_timeout: float = 60.0):
         self.path = Path(path).resolve()
         self.busy_timeout = busy_timeout

@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 
+from engine.risk import states
 from engine.store import Store, read_events
 from engine.store.events import utcnow
 from tests.app.conftest import PASSWORDS, ROOT, process_started
@@ -49,6 +50,7 @@ OVERRIDE_BUTTONS = [
     "Kill switch OFF",
     "Flatten all",
     "Resume trading",
+    "Halt",
     "Close",
     "Tighten stop",
     "Review order",
@@ -210,7 +212,7 @@ def test_a_traders_kill_switch_is_pending_then_applied_by_the_running_replay_loo
     page = log_in(browser, url, "tina")
     page.get_by_role("button", name="KILL SWITCH").click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text("All trading halts").wait_for()
+    dialog.get_by_text(states.KILL_SWITCH_ON).wait_for()  # what the gate then does
     shoot(page, "trader-kill-switch-confirm")
     dialog.get_by_role("button", name="Yes, kill switch ON").click()
     page.get_by_text("queued: pending until the live loop applies it").wait_for()

@@ -13,12 +13,14 @@ from engine.brokers import PaperBroker
 from engine.errors import InputError
 from engine.live.commands import KillSwitch
 from engine.research.registry import get_config
+from engine.risk import states
 from engine.store import read_events
 from tests.app.conftest import PAGES, log_in, open_app, page, texts
 
 OVERRIDE_KEYS = {
     "kill_on",
     "kill_off",
+    "halt_trading",
     "flatten_all",
     "resume_trading",
     "ticket_review",
@@ -74,6 +76,8 @@ def test_a_traders_kill_switch_is_a_pending_command_in_their_name(on_seeded, wit
     at = log_in(open_app(), "tina")
     at.button(key="kill_on").click().run()
     assert not (seeded_ids(on_seeded) - before)  # nothing is sent before the confirmation
+    # The confirmation promises what the gate does: entries stop, exits and stops still go.
+    assert any(states.KILL_SWITCH_ON in m.value for m in at.markdown)
     at.button(key="confirm_yes").click().run()
     new = commands(on_seeded)
     new = new[~new["id"].isin(before)]
@@ -84,6 +88,19 @@ def test_a_traders_kill_switch_is_a_pending_command_in_their_name(on_seeded, wit
     assert any(f"Command #{new['id'].iloc[0]} queued" in s.value for s in at.toast)
     events = read_events(on_seeded, kinds=["command.submitted"], actor="tina")
     assert len(events) == 1
+
+
+def test_a_halt_is_its_own_control_and_says_that_exits_stop_too(on_seeded, with_users):
+    before = seeded_ids(on_seeded)
+    at = log_in(open_app(), "tina")
+    at.button(key="halt_trading").click().run()
+    assert any(states.HALT in m.value for m in at.markdown)
+    at.button(key="confirm_yes").click().run()
+    new = commands(on_seeded)
+    new = new[~new["id"].isin(before)]
+    assert list(zip(new["kind"], new["actor"], new["status"], strict=True)) == [
+        ("halt", "tina", "pending")
+    ]
 
 
 def test_cancelling_a_confirmation_sends_nothing(on_seeded):

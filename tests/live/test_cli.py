@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from engine.live.commands import pending_commands
 from engine.live.job import run_step
 from engine.research.registry import save_proposal
 from engine.research.validation import Verdict
+from engine.risk import states
 from tests.config.factories import make_config
 from tests.live.conftest import approve
 
@@ -104,3 +106,37 @@ def test_the_live_step_job_steps_the_newest_session_once(replay_store):
     assert again == "paper:job-paper: 2013-12-31 already stepped"
     with pytest.raises(InputError, match="unknown live_step option"):
         run_step(replay_store, {"configz": "approved"}, actor="scheduler")
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    "command, says",
+    [
+        (("kill-switch",), ["KILL_SWITCH_ON", "KILL_SWITCH_OFF"]),
+        (("halt",), ["HALT"]),
+        (("resume-trading",), ["RESUME"]),
+        (("flatten",), ["FLATTEN"]),
+    ],
+)
+def test_the_trading_controls_help_says_what_the_gate_does(command, says, data_dir, capsys):
+    code, out, _ = wb(data_dir, *command, "--help", capsys=capsys)
+    assert code == 0
+    for name in says:
+        assert _words(getattr(states, name)) in _words(out)
+
+
+def test_the_readme_says_what_each_trading_state_lets_through():
+    readme = _words((Path(__file__).resolve().parents[2] / "README.md").read_text())
+    for state, meaning in states.MEANING.items():
+        assert f"| {state.value} | {meaning} |" in readme
+
+
+def test_halt_queues_a_halt_with_its_reason(sample_store, data_dir, capsys):
+    code, out, _ = wb(data_dir, "halt", "--reason", "broker outage", "--user", "alice", "--json",
+                      capsys=capsys)  # fmt: skip
+    assert code == 0 and json.loads(out)["kind"] == "halt"
+    ((_, actor, command),) = pending_commands(sample_store)
+    assert (actor, command.reason) == ("alice", "broker outage")

@@ -15,14 +15,17 @@ from engine.live.alerts import Notifiers
 from engine.live.commands import (
     ClosePosition,
     FlattenAll,
+    Halt,
     KillSwitch,
     ManualOrder,
     PauseStrategy,
     ResumeStrategy,
+    ResumeTrading,
     SetRiskLimits,
     TightenStop,
     submit_command,
 )
+from engine.risk import TradingState, states
 from engine.store import read_events
 from tests.live.conftest import open_replay
 
@@ -56,27 +59,40 @@ def buys_sent(report) -> list[str]:
     return [cid for cid in report.submitted if "-buy-" in cid]
 
 
-def test_the_kill_switch_halts_entries_cancels_open_ones_and_is_audited(replay_store, stepping):
+def controls(store) -> dict:
+    state = store.query("SELECT key, value, updated_by FROM trading_state")
+    return {k: json.loads(v) for k, v in zip(state["key"], state["value"], strict=True)}
+
+
+def closing_orders(broker, symbols) -> dict[str, str]:
+    """symbol -> how its position was closed: ``exit`` (a strategy's sell) or ``stop``."""
+    return {
+        o.symbol: "stop" if o.type == "stop" else "exit"
+        for o in broker.orders("all")
+        if o.symbol in symbols and o.side == "sell" and o.status == "filled"
+    }
+
+
+def test_the_kill_switch_stops_entries_and_lets_exits_and_stops_close_the_book(
+    replay_store, stepping
+):
     loop, step, until, alerts = stepping
-    report = until(lambda r: buys_sent(r))  # entry orders are waiting for the next open
+    until(lambda r: buys_sent(r) and len(loop.broker.positions()) >= 2)
     waiting = [o for o in loop.broker.orders("open") if o.side == "buy"]
-    assert waiting
+    assert waiting  # entries are waiting for the next open
     command_id = submit_command(replay_store, KillSwitch(on=True), actor="alice")
 
     report = step()
 
     row = command_row(replay_store, command_id)
     assert (row["status"], row["decided_by"]) == ("applied", loop.actor)
-    assert f"{len(waiting)} open entry orders canceled" in row["result"]
+    assert row["result"] == (
+        "kill switch ON: trading REDUCING, no new entries; exits and protective stops still go; "
+        f"{len(waiting)} open entry orders canceled"
+    )
     assert all(loop.broker.get_order(o.id).status == "canceled" for o in waiting)
-    for _ in range(15):  # halted: the loop sends nothing that buys
-        assert buys_sent(report) == []
-        report = step()
-    state = replay_store.query("SELECT key, value, updated_by FROM trading_state")
-    values = {k: json.loads(v) for k, v in zip(state["key"], state["value"], strict=True)}
-    assert values["kill_switch"] == {"on": True}
-    assert values["state"]["state"] == "HALTED"
-    assert set(state.loc[state["key"].isin(["kill_switch", "state"]), "updated_by"]) == {"alice"}
+    assert controls(replay_store)["kill_switch"] == {"on": True}
+    assert controls(replay_store)["state"]["state"] == "REDUCING"
     audit = read_events(replay_store, kinds=["command.", "trading."]).iloc[::-1]
     about = audit[(audit["subject"] == str(command_id)) | (audit["actor"] == "alice")]
     assert list(about["kind"]) == [
@@ -84,8 +100,71 @@ def test_the_kill_switch_halts_entries_cancels_open_ones_and_is_audited(replay_s
     ]  # fmt: skip
     assert "halt" in [a.kind for a in alerts.sent]
 
+    # The book unwinds through the strategy's own exits and its protective stops; nothing buys.
+    held = {p.symbol for p in loop.broker.positions()}
+    while loop.broker.positions():
+        assert buys_sent(report) == []
+        report = step()
+    assert set(closing_orders(loop.broker, held).values()) == {"exit", "stop"}
+    # A new entry signal is refused, and so is a trader's buy.
+    refused = until(lambda r: any("-buy-" in cid for cid in r.denied))
+    assert buys_sent(refused) == []
+    buy = submit_command(replay_store, ManualOrder(symbol="GE", side="buy", qty=10), "bob")
+    step()
+    assert command_row(replay_store, buy)["status"] == "denied"
+    assert command_row(replay_store, buy)["result"] == (
+        "buy 10 GE refused: the kill switch is on, trading is REDUCING: no new entries; "
+        "exits and protective stops still go"
+    )
+
     submit_command(replay_store, KillSwitch(on=False), actor="alice")
     until(lambda r: buys_sent(r))  # released: the loop enters again
+    assert controls(replay_store)["state"]["state"] == "ACTIVE"
+
+
+def test_a_halt_stops_every_order_but_a_traders_own_close(replay_store, stepping):
+    loop, step, until, alerts = stepping
+    until(lambda r: len(loop.broker.positions()) >= 2)
+    resting = {o.symbol: o for o in loop.broker.orders("open") if o.type == "stop"}
+    halt = submit_command(replay_store, Halt(reason="broker outage drill"), actor="alice")
+
+    reports = [step() for _ in range(10)]
+
+    assert command_row(replay_store, halt)["result"].startswith(
+        f"trading HALTED, {states.MEANING[TradingState.HALTED]}"
+    )
+    assert controls(replay_store)["state"] == {
+        "state": "HALTED", "reason": "halted by alice: broker outage drill"
+    }  # fmt: skip
+    assert [cid for r in reports for cid in r.submitted] == []  # no exit, no new stop, no entry
+    applied = replay_store.scalar(
+        "SELECT id FROM events WHERE kind = 'command.applied' AND subject = ?", [str(halt)]
+    )
+    denied = replay_store.query(
+        "SELECT payload FROM events WHERE kind = 'order.denied' AND id > ?", [int(applied)]
+    )
+    assert len(denied) and {json.loads(p)["rule"] for p in denied["payload"]} == {"trading_state"}
+    # The stops resting at the broker stay: a halt does not leave a position unprotected.
+    still = {o.symbol for o in loop.broker.orders("open") if o.type == "stop"}
+    held = {p.symbol for p in loop.broker.positions()}
+    assert held and held <= still <= set(resting)
+    # A trader's buy is refused; a trader's close goes.
+    symbol = sorted(held)[0]
+    buy = submit_command(replay_store, ManualOrder(symbol="GE", side="buy", qty=10), "bob")
+    close = submit_command(replay_store, ClosePosition(symbol=symbol), "bob")
+    step()
+    step()
+    assert command_row(replay_store, buy)["status"] == "denied"
+    assert (
+        "trading is HALTED (halted by alice: broker outage drill)"
+        in command_row(replay_store, buy)["result"]
+    )
+    assert command_row(replay_store, close)["status"] == "applied"
+    assert symbol not in {p.symbol for p in loop.broker.positions()}
+
+    submit_command(replay_store, ResumeTrading(), actor="alice")
+    until(lambda r: r.submitted)
+    assert controls(replay_store)["state"]["state"] == "ACTIVE"
 
 
 def test_flatten_closes_every_position_at_the_next_open(replay_store, stepping):

@@ -181,6 +181,9 @@ def test_the_loop_refuses_to_start_on_what_nothing_explains_and_says_why(replay_
     assert [a.kind for a in alerts.sent] == ["reconciliation"]
     kinds = set(read_events(replay_store, kinds=["reconcile.", "loop.refused"])["kind"])
     assert kinds == {"reconcile.difference", "loop.refused"}
+    # Refused, it never ran: no heartbeat of its own (the finished replay's is the newest).
+    beats = replay_store.query("SELECT loop_id FROM heartbeats")["loop_id"]
+    assert set(beats) == {opened.loop.loop_id}
 
 
 def test_adopting_the_brokers_view_starts_the_loop_and_records_each_difference(replay_store):

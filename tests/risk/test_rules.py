@@ -65,86 +65,9 @@ def test_order_shape(intent, limits, rule, fragments):
     check(decide(intent, **limits), rule, *fragments)
 
 
-# -- kill switch and trading state -------------------------------------------------------
+# -- paused strategy (the kill switch and the trading states: tests/risk/test_states.py) ---
 
 TRADER_SELL = sell(config_id=None, actor="alice", purpose="manual")
-
-
-@pytest.mark.parametrize(
-    "intent, state, rule, change",
-    [
-        pytest.param(
-            buy(), replace(HOLDING, kill_switch=True), "kill_switch", TradingState.HALTED, id="buy"
-        ),
-        pytest.param(
-            sell(),
-            replace(HOLDING, kill_switch=True),
-            "kill_switch",
-            TradingState.HALTED,
-            id="strategy-exit",
-        ),
-        pytest.param(
-            TRADER_SELL,
-            replace(HOLDING, kill_switch=True),
-            "approved",
-            TradingState.HALTED,
-            id="trader-sell",
-        ),
-        pytest.param(
-            TRADER_SELL,
-            replace(HOLDING, kill_switch=True, trading_state="HALTED"),
-            "approved",
-            None,
-            id="already-halted",
-        ),
-        pytest.param(buy(), HOLDING, "approved", None, id="switch-off"),
-    ],
-)
-def test_kill_switch(intent, state, rule, change):
-    decision = decide(intent, state)
-    check(decision, rule, *(["the kill switch is engaged"] if rule != "approved" else []))
-    assert decision.state_change == change
-
-
-@pytest.mark.parametrize(
-    "intent, trading_state, rule, fragments",
-    [
-        pytest.param(
-            buy(),
-            "REDUCING",
-            "trading_state",
-            ["buy 100 AAPL refused: trading is REDUCING (drill)", "only exits and stops"],
-            id="reducing-buy",
-        ),
-        pytest.param(sell(), "REDUCING", "approved", [], id="reducing-exit"),
-        pytest.param(stop(stop_price=98), "REDUCING", "approved", [], id="reducing-stop"),
-        pytest.param(
-            buy(),
-            "HALTED",
-            "trading_state",
-            ["trading is HALTED (drill)", "until a trader resumes"],
-            id="halted-buy",
-        ),
-        pytest.param(
-            sell(),
-            "HALTED",
-            "trading_state",
-            ["sell 100 AAPL refused: trading is HALTED"],
-            id="halted-strategy-exit",
-        ),
-        pytest.param(TRADER_SELL, "HALTED", "approved", [], id="halted-trader-sell"),
-        pytest.param(
-            buy(config_id=None, actor="alice"),
-            "HALTED",
-            "trading_state",
-            [],
-            id="halted-trader-buy",
-        ),
-    ],
-)
-def test_trading_state(intent, trading_state, rule, fragments):
-    state = replace(HOLDING, trading_state=trading_state, state_reason="drill")
-    check(decide(intent, state), rule, *fragments)
 
 
 @pytest.mark.parametrize(

@@ -138,9 +138,9 @@ def test_a_walk_forward_on_intraday_bars_never_cuts_a_session(intraday_bars):
 
 def test_a_config_proposed_on_intraday_bars_carries_its_bar_size_and_guards(intraday_bars):
     config = build_proposal(
-        intraday_bars, "rsi_reversion", {"window": [7, 14], "lower": [25.0, 30.0]},
+        None, intraday_bars, "rsi_reversion", {"window": [7, 14], "lower": [25.0, 30.0]},
         BacktestSettings(), folds=3, objective="sharpe", actor="test",
-    )  # fmt: skip
+    ).config  # fmt: skip
     evidence = config.evidence
     assert (config.bar_size, config.settings.freq) == ("5m", "5min")
     assert len(evidence.folds) == 3

@@ -294,7 +294,7 @@ def list_command(ctx: Context, status, as_json):
         params = " ".join(f"{k}={v}" for k, v in r.config.params.items())
         click.echo(
             f"{r.config_id}  {r.status:9}  {r.strategy:20}  {','.join(r.config.universe):24}  "
-            f"{params}  OOS Sharpe {_fmt(oos)}  {r.updated_at:%Y-%m-%d %H:%M}"
+            f"{r.config.bar_size:3}  {params}  OOS Sharpe {_fmt(oos)}  {r.updated_at:%Y-%m-%d %H:%M}"
         )
 
 

@@ -146,12 +146,13 @@ def fold_windows(
     bounds = np.r_[starts, n_bars]
     per_session = float(np.median(np.diff(bounds)))
 
-    def sessions(bars: int | None, least: int) -> int | None:
-        return None if bars is None else max(least, round(bars / per_session))
+    def sessions(bars: int | None) -> int | None:
+        return None if bars is None else max(1, round(bars / per_session))
 
+    # The fewest whole sessions that hold the fewest bars a window may have.
     min_train, min_test = (max(1, math.ceil(n / per_session)) for n in (MIN_TRAIN_BARS, MIN_TEST_BARS))
-    windows = _windows(len(starts), folds, sessions(train_bars, min_train),
-                       sessions(test_bars, min_test), anchored, "sessions", min_train, min_test)  # fmt: skip
+    windows = _windows(len(starts), folds, sessions(train_bars), sessions(test_bars), anchored,
+                       "sessions", min_train, min_test)  # fmt: skip
     return [tuple(int(bounds[k]) for k in window) for window in windows]
 
 

@@ -300,6 +300,8 @@ class BacktestView:
     equity: pd.Series
     metrics: dict
     trades: pd.DataFrame
+    #: What its annualised figures are annualised by.
+    annualisation: str = ""
 
 
 def config_backtest(store, config_id: str) -> BacktestView | str:
@@ -312,14 +314,15 @@ def config_backtest(store, config_id: str) -> BacktestView | str:
         evidence = config.evidence
         try:
             bars = load_bars(reader, config.universe, evidence.data_start if evidence else None,
-                             evidence.data_end if evidence else None)  # fmt: skip
+                             evidence.data_end if evidence else None, bar_size=config.bar_size)  # fmt: skip
         except InputError as exc:
             return f"Cannot backtest {config_id}: {exc}"
     try:
         result = run_backtest(bars, config.strategy, config.params, config.settings)
     except InputError as exc:
         return f"Cannot backtest {config_id}: {exc}"
-    return BacktestView(result.equity, dict(result.metrics), result.trades)
+    return BacktestView(result.equity, dict(result.metrics), result.trades,
+                        result.annualisation.describe())  # fmt: skip
 
 
 @on_one_connection

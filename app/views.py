@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.figures import LoopStatus, TradingStatus
+from engine.backtest.time_axis import bar_time_breaks
 from engine.risk import TradingState, states
 
 UP, DOWN, MUTED = "#26a69a", "#ef5350", "#8b949e"
@@ -117,6 +118,8 @@ def equity_chart(curve: pd.DataFrame, height: int = 340) -> go.Figure:
     )
     figure.update_yaxes(tickprefix="$", tickformat=",.0f", row=1, col=1)
     figure.update_yaxes(tickformat=".0%", row=2, col=1)
+    # Intraday bars: their times in exchange time, session after session (no nights).
+    figure.update_xaxes(rangebreaks=bar_time_breaks(dates))
     figure.update_layout(
         height=height, margin=CHART_MARGIN, hovermode="x unified", showlegend=False
     )

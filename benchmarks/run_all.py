@@ -25,7 +25,8 @@ sys.path.insert(0, str(HERE.parent))
 from benchmarks._common import RESULTS, machine  # noqa: E402
 
 BENCHMARKS = [
-    "ingest", "intraday_data", "strategies_signals", "research_core", "sweep_fast", "ray_sweep",
+    "ingest", "intraday_data", "strategies_signals", "research_core", "sweep_fast",
+    "sweep_fast_intraday", "ray_sweep",
     "research_run", "risk", "brokers", "live_step", "control_room", "ml", "store_backup",
     "peeking", "trial_ledger", "analyst_speed",
 ]

@@ -56,8 +56,12 @@ def engine_sweep(bars, engine: str):
     return sweep(bars, "sma_crossover", grid(), settings(), progress=False, engine=engine)
 
 
-def plain_vectorbt(bars):
-    """One combination at a time, as the vectorbt documentation's examples go."""
+def plain_vectorbt(bars, year_freq: str = "252 days"):
+    """One combination at a time, as the vectorbt documentation's examples go.
+
+    ``year_freq`` is vectorbt's length of a year (252 daily bars by default; an intraday
+    run gives its own, e.g. 19,548 five-minute bars).
+    """
     import numpy as np
     import pandas as pd
     import vectorbt as vbt
@@ -80,9 +84,9 @@ def plain_vectorbt(bars):
                 price=open_,
                 fees=FEES,
                 init_cash=INIT_CASH,
-                freq="1D",
+                freq=bars.freq,
             )
-            returns = portfolio.returns_acc.replace(year_freq="252 days")
+            returns = portfolio.returns_acc.replace(year_freq=year_freq)
             rows.append(
                 pd.DataFrame(
                     {

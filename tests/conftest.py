@@ -46,3 +46,28 @@ def sample_store(data_dir: Path, _sample_store_file: Path) -> Store:
     """A store holding every bundled sample bar (a copy of the test's own)."""
     shutil.copy(_sample_store_file, data_dir / DB_FILE)
     return Store.open(data_dir)
+
+
+#: The SYNTHETIC 5-minute sample the intraday tests share: three symbols over eight weeks
+#: that hold a holiday (Thanksgiving, 2013-11-28) and an early close (13:00 the day after).
+INTRADAY_SAMPLE = {"symbols": ["AAPL", "F", "GE"], "start": "2013-10-01", "end": "2013-11-29",
+                   "bar_size": "5m"}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def _intraday_store_file(tmp_path_factory) -> Path:
+    from engine.data.ingest import ingest
+    from engine.data.sources import SyntheticSource
+
+    path = tmp_path_factory.mktemp("intraday-store")
+    sample = INTRADAY_SAMPLE
+    ingest(Store.open(path), SyntheticSource(), sample["symbols"], sample["start"], sample["end"],
+           bar_size=sample["bar_size"], progress=False, actor="test")  # fmt: skip
+    return path / DB_FILE
+
+
+@pytest.fixture
+def intraday_store(data_dir: Path, _intraday_store_file: Path) -> Store:
+    """A store holding the SYNTHETIC 5-minute sample of INTRADAY_SAMPLE (a copy of the test's own)."""
+    shutil.copy(_intraday_store_file, data_dir / DB_FILE)
+    return Store.open(data_dir)

@@ -49,6 +49,7 @@ def summary_row(record) -> dict:
         "status": record.status,
         "strategy": record.strategy,
         "universe": ", ".join(record.config.universe),
+        "bar_size": record.config.bar_size + (" SYNTHETIC" if evidence and evidence.synthetic_bars else ""),
         "oos_sharpe": oos.get("sharpe"),
         "oos_max_drawdown": oos.get("max_drawdown"),
         "oos_trades": oos.get("trades"),
@@ -78,6 +79,9 @@ st.dataframe(
         "status": "Status",
         "strategy": "Strategy",
         "universe": "Universe",
+        "bar_size": st.column_config.TextColumn(
+            "Bars", help="The bar size it trades; SYNTHETIC: validated on generated bars"
+        ),
         "lookahead": "Look-ahead",
         "trials": st.column_config.NumberColumn(
             "Trials", help="Combinations its family has tried (the trial ledger)"
@@ -109,8 +113,13 @@ record = by_id[chosen]
 config, evidence = record.config, record.config.evidence
 
 head = st.container(horizontal=True, vertical_alignment="center", gap="small")
-head.markdown(f"**{record.config_id}** · `{record.strategy}` on {', '.join(config.universe)}")
+head.markdown(
+    f"**{record.config_id}** · `{record.strategy}` on {', '.join(config.universe)}, "
+    f"{config.bar_size} bars"
+)
 head.badge(record.status, color=STATUS_BADGE.get(record.status, "gray"))
+if evidence and evidence.synthetic_bars:
+    head.badge("SYNTHETIC bars", icon=":material/science:", color="violet")
 if record.config_id in facade.trading_status(store).paused_configs:
     head.badge("paused in the loop", color="orange")
 for reason in record.reasons:
@@ -153,6 +162,9 @@ with left:
                 else ""
             )
             + "."
+            + (f" Figures {evidence.annualisation}." if evidence.annualisation else "")
+            + (" Validated on SYNTHETIC bars (generated from daily bars, not real trades)."
+               if evidence.synthetic_bars else "")
         )
         if evidence.confidence:
             st.markdown("###### Confidence (out of sample)")
@@ -264,6 +276,7 @@ with right:
                 st.metric("Sharpe", f"{m.get('sharpe', float('nan')):.2f}", border=True)
                 st.metric("Max drawdown", views.pct(m.get("max_drawdown"), digits=1), border=True)
                 st.metric("Trades", f"{m.get('trades', 0):,}", border=True)
+            st.caption(f"CAGR and Sharpe {result.annualisation}.")
 
 st.markdown("###### History")
 history = facade.config_events(store, record.config_id)

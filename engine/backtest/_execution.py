@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from engine.backtest._simulate import order_loop
+from engine.backtest.annualisation import YearOfBars, year_of
 from engine.backtest.rules import SIZE_MODES
 from engine.backtest.settings import BacktestSettings
 from engine.backtest.stops import stop_distances
@@ -36,6 +37,8 @@ class Orders:
     Columns are ``n_sets`` blocks of the bars' symbols (one block per parameter set).
     ``decision_price`` (bars x symbols) is the close each row's signals were decided at:
     the bar before for ``next_open`` (NaN on the first bar), the bar itself for ``close``.
+    ``session`` numbers each bar's trading session (0, 1, ...; every daily bar is one);
+    ``year`` is how many of these bars make a year, for every annualised figure.
     """
 
     index: pd.DatetimeIndex
@@ -49,6 +52,8 @@ class Orders:
     close: np.ndarray
     decision_price: np.ndarray
     n_sets: int
+    session: np.ndarray
+    year: YearOfBars
 
     @property
     def n_symbols(self) -> int:
@@ -73,6 +78,8 @@ class Orders:
             close=cut(self.close),
             decision_price=cut(self.decision_price),
             n_sets=self.n_sets,
+            session=self.session[start:stop],
+            year=self.year,
         )
 
 
@@ -124,6 +131,8 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
         close=np.asfortranarray(close),
         decision_price=np.asfortranarray(decision_price),
         n_sets=n_sets,
+        session=np.cumsum(bars.session_start) - 1,
+        year=year_of(bars),
     )
 
 

@@ -52,23 +52,25 @@ def bars_per_year(freq: str) -> int:
         ) from None
 
 
-def compute_metrics(result, *, freq: str) -> pd.DataFrame:
+def compute_metrics(result, *, freq: str, per_year: float | None = None) -> pd.DataFrame:
     """The metrics of each book of ``result``: one row per book, figures annualised at ``freq``.
 
     ``result`` is a vectorbt ``Portfolio`` (a book is a column, or a group of columns if
     grouped) or the engine's own simulation (its books, without building a Portfolio,
-    which is what keeps sweeps fast). ``freq`` is the bar size, e.g. "1D".
+    which is what keeps sweeps fast). ``freq`` is the bar size, e.g. "1D". A simulation
+    annualises by the year of its own bars (engine.backtest.annualisation); ``per_year``
+    gives a Portfolio the same (default: the nominal figure for ``freq``).
     """
     from engine.backtest._execution import Simulation
 
     if isinstance(result, Simulation):
-        return _simulation_metrics(result, bars_per_year(freq))
+        return _simulation_metrics(result, result.orders.year.bars_per_year)
     if type(result).__module__.startswith("vectorbt."):
         # Someone built a Portfolio, so vectorbt is loaded already: this import is free.
         import vectorbt as vbt
 
         if isinstance(result, vbt.Portfolio):
-            return _portfolio_metrics(result, bars_per_year(freq))
+            return _portfolio_metrics(result, per_year or bars_per_year(freq))
     raise InputError(
         f"cannot compute metrics of a {type(result).__name__}",
         hint="pass a vectorbt Portfolio or a backtest's simulation",

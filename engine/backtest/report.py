@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from engine.backtest.labels import FRACTIONS, LABELS, METRICS
+from engine.backtest.time_axis import bar_time_breaks
 from engine.errors import InputError
 
 
@@ -45,6 +46,12 @@ def write_report(result, path: str | Path, *, metric: str = "sharpe") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.write_html(path, include_plotlyjs=True, full_html=True)
     return path
+
+
+def _bars_note(bars, annualisation) -> str:
+    """The line under a figure's title: the bars' size (and SYNTHETIC), and the annualisation."""
+    synthetic = ", SYNTHETIC bars (generated, not traded)" if bars.synthetic else ""
+    return f"{bars.bar_size} bars{synthetic}; figures {annualisation.describe()}"
 
 
 def _drawdown(equity: pd.Series, start: float) -> pd.Series:
@@ -152,11 +159,13 @@ def backtest_figure(result) -> go.Figure:
     figure.update_layout(
         title={
             "text": f"{result.strategy} ({params}) on {', '.join(symbols)}<br>"
-            f"<sub>{_metrics_line(result.metrics)}</sub>"
+            f"<sub>{_metrics_line(result.metrics)}<br>"
+            f"{_bars_note(result.bars, result.annualisation)}</sub>"
         },
         height=900,
         showlegend=False,
     )
+    figure.update_xaxes(rangebreaks=bar_time_breaks(equity.index))
     return figure
 
 
@@ -194,8 +203,10 @@ def sweep_figure(result, metric: str = "sharpe") -> go.Figure:
         figure = go.Figure(go.Bar(x=[str(v) for v in line.index], y=line.to_numpy()))
         figure.update_xaxes(title=name, type="category")
         figure.update_yaxes(title=metric)
+    stated = f"<br><sub>figures {result.annualisation.describe()}</sub>" if result.annualisation else ""
     figure.update_layout(
-        title=f"{title}; {result.n_combinations} combinations, {result.skipped} skipped", height=650
+        title=f"{title}; {result.n_combinations} combinations, {result.skipped} skipped{stated}",
+        height=650,
     )
     return figure
 
@@ -241,11 +252,13 @@ def walk_forward_figure(result) -> go.Figure:
         title={
             "text": f"{result.strategy} walk-forward by {result.objective}, "
             f"{len(result.folds)} folds, {result.n_trials} trials<br>"
-            f"<sub>{_metrics_line(result.oos_metrics)}</sub>"
+            f"<sub>{_metrics_line(result.oos_metrics)}<br>"
+            f"figures {result.annualisation.describe()}</sub>"
         },
         height=750,
         showlegend=False,
     )
+    figure.update_xaxes(rangebreaks=bar_time_breaks(equity.index))
     return figure
 
 

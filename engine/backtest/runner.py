@@ -17,6 +17,7 @@ import pandas as pd
 
 from engine.backtest._execution import Simulation, prepare_orders, simulate
 from engine.backtest._simulate import REASON_END, REASON_SIGNAL, REASON_STOP
+from engine.backtest.annualisation import YearOfBars
 from engine.backtest.metrics import compute_metrics, metrics_dict
 from engine.backtest.settings import BacktestSettings
 from engine.data.bars import Bars
@@ -57,6 +58,8 @@ class BacktestResult:
     trades: pd.DataFrame
     #: The book's value at each bar's close.
     equity: pd.Series
+    #: What the annualised figures are annualised by (bars a year, and where that comes from).
+    annualisation: YearOfBars
 
     @property
     def portfolio(self) -> vbt.Portfolio:
@@ -72,9 +75,12 @@ class BacktestResult:
             "strategy": self.strategy,
             "params": self.params.model_dump(mode="json"),
             "symbols": self.bars.symbols,
-            "start": self.equity.index[0].date().isoformat(),
-            "end": self.equity.index[-1].date().isoformat(),
+            "start": bar_time(self.equity.index[0], self.bars.is_intraday),
+            "end": bar_time(self.equity.index[-1], self.bars.is_intraday),
+            "bar_size": self.bars.bar_size,
             "freq": self.settings.freq,
+            "synthetic_bars": self.bars.synthetic,
+            "annualisation": self.annualisation.to_dict(),
             "settings": self.settings.model_dump(mode="json"),
             "final_equity": float(self.equity.iloc[-1]),
             **self.metrics,
@@ -91,11 +97,11 @@ def run_backtest(
 
     ``params`` may be the strategy's params model or a dict (None: its defaults);
     ``settings`` the execution, cost and sizing rules (None: the defaults, which fill a
-    signal at the next bar's open).
+    signal at the next bar's open); their ``freq``, unless set, follows the bars.
     """
     strategy = get(strategy)
     params = make_params(strategy, params)
-    settings = settings or BacktestSettings()
+    settings = (settings or BacktestSettings()).for_freq(bars.freq)
     signals = compute_signals(strategy, bars, params)
     orders = prepare_orders(bars, signals, settings)
     simulation = simulate(orders, settings, books="one", book_labels=pd.Index(["book"]))
@@ -109,7 +115,13 @@ def run_backtest(
         metrics=metrics_dict(metrics),
         trades=trade_table(simulation, bars.symbols),
         equity=simulation.equity.iloc[:, 0].rename("equity"),
+        annualisation=orders.year,
     )
+
+
+def bar_time(stamp: pd.Timestamp, intraday: bool) -> str:
+    """A bar as a person reads it: its date, or for intraday bars its start in New York time."""
+    return stamp.strftime("%Y-%m-%d %H:%M") if intraday else stamp.date().isoformat()
 
 
 def trade_table(simulation: Simulation, symbols: list[str]) -> pd.DataFrame:

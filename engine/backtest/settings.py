@@ -12,9 +12,13 @@ from typing import Literal
 import pydantic
 from pydantic import Field
 
-#: Bars per year for each bar size we annualise over. Daily bars are trading days (252),
-#: not calendar days: vectorbt's default year of 365 days would inflate a daily Sharpe
-#: by sqrt(365/252).
+from engine.errors import InputError
+
+#: Bars per year for each bar size, nominally. Daily bars are trading days (252), not
+#: calendar days: vectorbt's default year of 365 days would inflate a daily Sharpe by
+#: sqrt(365/252). A backtest on intraday bars annualises by the NYSE calendar of the years
+#: it covers instead (early closes counted, see engine.backtest.annualisation); the
+#: intraday entries here are what a year of 252 full sessions would hold.
 BARS_PER_YEAR: dict[str, int] = {
     "1D": 252,
     "1W": 52,
@@ -81,6 +85,20 @@ class BacktestSettings(pydantic.BaseModel):
     freq: str = Field(
         "1D", description="Bar size; every annualised metric uses it (never guessed)."
     )
+    flat_by_close: bool = Field(
+        False,
+        description="Be flat by each session's close: positions still held are sold at the "
+        "close of the session's last bar (or of the last bar that ends "
+        "flat_minutes_before_close before it), and no entry fills after that bar in the "
+        "session. Nothing is held overnight.",
+    )
+    flat_minutes_before_close: int = Field(
+        0,
+        ge=0,
+        lt=390,
+        description="With flat_by_close on intraday bars: minutes before the scheduled close "
+        "(16:00, or 13:00 on an early close) by which the book is flat (0: at the close).",
+    )
     cash_sharing: bool = Field(
         True,
         description="One book: all symbols draw on one cash pool and share max_positions. "
@@ -103,7 +121,26 @@ class BacktestSettings(pydantic.BaseModel):
             )
         if self.trailing_stop and self.stop == "none":
             raise ValueError("trailing_stop needs a stop to trail: set stop='strategy' or 'atr'")
+        if self.flat_minutes_before_close and not self.flat_by_close:
+            raise ValueError(
+                "flat_minutes_before_close needs flat_by_close: set flat_by_close=true too"
+            )
         return self
+
+    def for_freq(self, freq: str) -> BacktestSettings:
+        """These settings for bars of ``freq`` ("5min"): a freq left at its default follows the bars.
+
+        A freq that was set and differs from the bars' is refused: every annualised figure
+        would be stated for the wrong bar size.
+        """
+        if freq == self.freq:
+            return self
+        if "freq" in self.model_fields_set:
+            raise InputError(
+                f"the settings say {self.freq} bars but the bars are {freq}",
+                hint="leave freq out of the settings (it follows the bars), or load bars of that size",
+            )
+        return self.model_validate({**self.model_dump(exclude_unset=True), "freq": freq})
 
     @property
     def bars_per_year(self) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -26,6 +26,7 @@ import pandas as pd
 import pydantic
 
 from engine.backtest._execution import prepare_orders, simulate
+from engine.backtest.annualisation import YearOfBars, year_of
 from engine.backtest.grids import check_grid_size
 from engine.backtest.metrics import compute_metrics
 from engine.backtest.settings import BacktestSettings
@@ -58,6 +59,8 @@ class SweepResult:
     n_combinations: int
     per: str
     param_names: list[str]
+    #: What the annualised figures are annualised by.
+    annualisation: YearOfBars | None = None
 
     def best(self, objective: str = "sharpe", n: int = 10) -> pd.DataFrame:
         """The ``n`` rows with the highest ``objective``, best first (NaN last)."""
@@ -164,16 +167,17 @@ def sweep(
     if engine not in ("auto", "fast", "full"):
         raise InputError(f"engine must be 'auto', 'fast' or 'full', not {engine!r}")
     strategy = get(strategy)
-    settings = settings or BacktestSettings()
+    settings = (settings or BacktestSettings()).for_freq(bars.freq)
     check_grid_size(grid, len(bars.symbols))  # before either path builds a combination
     if engine != "full":
         from engine.backtest.fast import fast_path_refusal, fast_sweep  # it imports this module
 
         refusal = fast_path_refusal(strategy, per, executor)
         if refusal is None:
-            return fast_sweep(
+            screened = fast_sweep(
                 bars, strategy, grid, settings, progress=progress, max_columns=max_columns
             )
+            return replace(screened, annualisation=year_of(bars))
         if engine == "fast":
             raise InputError(
                 f"engine='fast' cannot run this sweep: {refusal}",
@@ -210,6 +214,7 @@ def sweep(
         n_combinations=len(params_list),
         per=per,
         param_names=list(type(params_list[0]).model_fields),
+        annualisation=year_of(bars),
     )
 
 

@@ -20,6 +20,7 @@ combinations and then by folds, with the same result as a local run.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from engine.backtest._execution import prepare_orders, simulate
+from engine.backtest.annualisation import YearOfBars, year_of
 from engine.backtest.metrics import OBJECTIVES, compute_metrics, metrics_dict, summarize
 from engine.backtest.runner import trade_table
 from engine.backtest.settings import BacktestSettings
@@ -92,6 +94,8 @@ class WalkForwardResult:
     #: Per-bar returns of every combination traded over the full history (bars x trials,
     #: columns the params): the input of the deflated Sharpe and of PBO.
     trial_returns: pd.DataFrame
+    #: What the annualised figures are annualised by.
+    annualisation: YearOfBars
 
     @property
     def params(self) -> dict[str, Any]:
@@ -107,6 +111,7 @@ class WalkForwardResult:
             "n_trials": self.n_trials,
             "skipped": self.skipped,
             "params": self.params,
+            "annualisation": self.annualisation.to_dict(),
             "in_sample": self.is_metrics,
             "out_of_sample": self.oos_metrics,
             "folds": [fold.to_dict() for fold in self.folds],
@@ -119,39 +124,73 @@ def fold_windows(
     train_bars: int | None = None,
     test_bars: int | None = None,
     anchored: bool = False,
+    *,
+    session: np.ndarray | None = None,
 ) -> list[tuple[int, int, int, int]]:
     """(train_start, train_stop, test_start, test_stop) bar positions of each fold, stops excluded.
 
     Without sizes, the bars are cut into ``folds + 1`` equal parts: fold k trains on part k
     (all parts up to k when ``anchored``) and tests on part k+1. Given sizes, the folds
     end at the last bar. Test windows never overlap and each follows its training window.
+
+    ``session`` (each bar's session number, as intraday orders carry it) cuts intraday bars
+    into whole sessions, never inside one: the parts are counted in sessions, and sizes
+    given in bars are rounded to whole sessions.
     """
     if folds < 1:
         raise InputError(f"folds must be at least 1, not {folds}")
-    if train_bars is None and test_bars is None:
-        test_bars = n_bars // (folds + 1)
-        train_bars = n_bars - folds * test_bars
+    if session is None:
+        return _windows(n_bars, folds, train_bars, test_bars, anchored, "bars",
+                        MIN_TRAIN_BARS, MIN_TEST_BARS)  # fmt: skip
+    starts = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
+    bounds = np.r_[starts, n_bars]
+    per_session = float(np.median(np.diff(bounds)))
+
+    def sessions(bars: int | None) -> int | None:
+        return None if bars is None else max(1, round(bars / per_session))
+
+    # The fewest whole sessions that hold the fewest bars a window may have.
+    min_train, min_test = (max(1, math.ceil(n / per_session)) for n in (MIN_TRAIN_BARS, MIN_TEST_BARS))
+    windows = _windows(len(starts), folds, sessions(train_bars), sessions(test_bars), anchored,
+                       "sessions", min_train, min_test)  # fmt: skip
+    return [tuple(int(bounds[k]) for k in window) for window in windows]
+
+
+def _windows(
+    n_units: int,
+    folds: int,
+    train: int | None,
+    test: int | None,
+    anchored: bool,
+    unit: str,
+    min_train: int,
+    min_test: int,
+) -> list[tuple[int, int, int, int]]:
+    """The folds' windows in ``unit`` positions (bars, or whole sessions)."""
+    if train is None and test is None:
+        test = n_units // (folds + 1)
+        train = n_units - folds * test
         if not anchored:
-            train_bars = test_bars
-    elif test_bars is None:
-        test_bars = (n_bars - train_bars) // folds
-    elif train_bars is None:
-        train_bars = n_bars - folds * test_bars
-    needed = train_bars + folds * test_bars
-    if test_bars < MIN_TEST_BARS or train_bars < MIN_TRAIN_BARS or needed > n_bars:
+            train = test
+    elif test is None:
+        test = (n_units - train) // folds
+    elif train is None:
+        train = n_units - folds * test
+    needed = train + folds * test
+    if test < min_test or train < min_train or needed > n_units:
         raise InputError(
-            f"{folds} folds of {max(test_bars, 0)} test bars after {max(train_bars, 0)} "
-            f"training bars need {max(needed, MIN_TRAIN_BARS + folds * MIN_TEST_BARS)} bars; "
-            f"the data has {n_bars}",
+            f"{folds} folds of {max(test, 0)} test {unit} after {max(train, 0)} "
+            f"training {unit} need {max(needed, min_train + folds * min_test)} {unit}; "
+            f"the data has {n_units}",
             hint=f"load a longer history, use fewer folds, or shorter windows (at least "
-            f"{MIN_TRAIN_BARS} training and {MIN_TEST_BARS} test bars)",
+            f"{min_train} training and {min_test} test {unit})",
         )
-    first_test = n_bars - folds * test_bars
+    first_test = n_units - folds * test
     windows = []
     for k in range(folds):
-        test_start = first_test + k * test_bars
-        train_start = (first_test - train_bars) if anchored else test_start - train_bars
-        windows.append((train_start, test_start, test_start, test_start + test_bars))
+        test_start = first_test + k * test
+        train_start = (first_test - train) if anchored else test_start - train
+        windows.append((train_start, test_start, test_start, test_start + test))
     return windows
 
 
@@ -185,9 +224,10 @@ def walk_forward(
             hint=f"choose one of {', '.join(OBJECTIVES)} (higher is better for each)",
         )
     strategy = get(strategy)
-    settings = settings or BacktestSettings()
+    settings = (settings or BacktestSettings()).for_freq(bars.freq)
     params_list, skipped = expand_grid(strategy, grid, n_symbols=len(bars.symbols))
-    windows = fold_windows(len(bars), folds, train_bars, test_bars, anchored)
+    session = np.cumsum(bars.session_start) - 1 if bars.is_intraday else None
+    windows = fold_windows(len(bars), folds, train_bars, test_bars, anchored, session=session)
 
     trial_returns, in_sample = _trials(
         bars, strategy, params_list, settings, windows, max_columns, progress, executor
@@ -220,6 +260,7 @@ def walk_forward(
             )
         )
 
+    year = year_of(bars)
     oos_equity = _stitched(equity_parts, settings.init_cash)
     oos_trades = pd.concat(trade_parts, ignore_index=True)
     oos_table = summarize(
@@ -231,7 +272,7 @@ def walk_forward(
         traded_value=np.array([traded_value]),
         exposure=np.array([exposure_bars / len(oos_equity)]),
         time_in_market=np.array([bars_in_market / len(oos_equity)]),
-        bars_per_year=settings.bars_per_year,
+        bars_per_year=year.bars_per_year,
     )
     is_metrics = {
         name: _mean([fold.in_sample[name] for fold in fold_results])
@@ -250,6 +291,7 @@ def walk_forward(
         n_trials=len(params_list),
         skipped=skipped,
         trial_returns=trial_returns,
+        annualisation=year,
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
+from engine.cli.data import SYNTHETIC_NOTE, bar_size_option
 from engine.errors import InputError
 
 date_type = click.DateTime(formats=["%Y-%m-%d"])
@@ -153,6 +154,7 @@ def _write_report(result, path: Path, **options) -> None:
     multiple=True,
     help="A parameter, NAME=VALUE (repeat per parameter; the rest keep their defaults).",
 )
+@bar_size_option
 @settings_options
 @click.option(
     "--report",
@@ -162,7 +164,8 @@ def _write_report(result, path: Path, **options) -> None:
 @json_option
 @pass_context
 def backtest(
-    ctx: Context, strategy, symbols, param_args, start, end, setting_args, report, as_json, **settings
+    ctx: Context, strategy, symbols, param_args, bar_size, start, end, setting_args, report,
+    as_json, **settings
 ):
     """Backtest STRATEGY on stored bars of --symbols and print its metrics.
 
@@ -172,7 +175,7 @@ def backtest(
     from engine.data import load_bars
 
     run_settings = backtest_settings(strategy, setting_args, **settings)
-    bars = load_bars(ctx.store(), split_symbols(symbols), _day(start), _day(end))
+    bars = load_bars(ctx.store(), split_symbols(symbols), _day(start), _day(end), bar_size=bar_size)
     result = run_backtest(bars, strategy, _params(param_args), run_settings)
     _record_backtest(ctx, result)
     if report:
@@ -190,7 +193,8 @@ def backtest(
     params = " ".join(f"{k}={v}" for k, v in summary["params"].items())
     click.echo(
         f"{summary['strategy']} ({params}) on {', '.join(summary['symbols'])}, "
-        f"{summary['start']} .. {summary['end']}, {run_settings.freq} bars"
+        f"{summary['start']} .. {summary['end']}, {bars.bar_size} bars"
+        + (f" ({SYNTHETIC_NOTE})" if bars.synthetic else "")
     )
     m = result.metrics
     click.echo(
@@ -204,6 +208,7 @@ def backtest(
         f"in the market {m['time_in_market']:.1%} of bars, turnover {m['turnover']:.1f}x/yr"
     )
     click.echo(f"  final equity {summary['final_equity']:,.2f} from {run_settings.init_cash:,.2f}")
+    click.echo(f"  {result.annualisation.describe()}")
     if report:
         click.echo(f"  report: {report}")
 
@@ -230,6 +235,7 @@ def backtest(
 @click.option(
     "--sort", "sort_by", default="sharpe", show_default=True, help="Metric to rank the rows by."
 )
+@bar_size_option
 @settings_options
 @executor_options
 @click.option(
@@ -247,6 +253,7 @@ def sweep(
     per,
     top,
     sort_by,
+    bar_size,
     start,
     end,
     setting_args,
@@ -270,7 +277,7 @@ def sweep(
 
     run_settings = backtest_settings(strategy, setting_args, **settings)
     runner = resolve_cli_executor(executor, ray_address, as_json=as_json)
-    bars = load_bars(ctx.store(), symbol_list, _day(start), _day(end))
+    bars = load_bars(ctx.store(), symbol_list, _day(start), _day(end), bar_size=bar_size)
     result = run_sweep(
         bars, strategy, grid, run_settings, per=per, progress=not as_json, executor=runner
     )
@@ -285,7 +292,10 @@ def sweep(
                 "per": per,
                 "n_combinations": result.n_combinations,
                 "skipped": result.skipped,
-                "freq": run_settings.freq,
+                "bar_size": bars.bar_size,
+                "freq": bars.freq,
+                "synthetic_bars": bars.synthetic,
+                "annualisation": result.annualisation.to_dict(),
                 "table": best,
                 "trials": ledger,
                 "report": str(report) if report else None,
@@ -295,11 +305,13 @@ def sweep(
     click.echo(
         f"{result.strategy}: {result.n_combinations} combinations x "
         f"{len(bars.symbols) if per == 'symbol' else 1} book(s), {result.skipped} skipped "
-        f"(rejected by the params), {run_settings.freq} bars; best {min(top, len(best))} "
-        f"by {sort_by}:"
+        f"(rejected by the params), {bars.bar_size} bars"
+        + (f" ({SYNTHETIC_NOTE})" if bars.synthetic else "")
+        + f"; best {min(top, len(best))} by {sort_by}:"
     )
     shown = best.head(top)
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    click.echo(result.annualisation.describe())
     if ledger is not None:
         click.echo(f"trial ledger: {ledger.describe()} (wb trials --strategy {result.strategy})")
     if report:

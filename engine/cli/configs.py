@@ -19,6 +19,7 @@ from engine.cli.backtest import (
     resolve_cli_executor,
     settings_options,
 )
+from engine.cli.data import SYNTHETIC_NOTE, bar_size_option
 
 user_option = click.option(
     "--user",
@@ -74,6 +75,7 @@ def _actor(user: str | None) -> str:
     show_default=True,
     help="Metric the in-sample picks the best params by.",
 )
+@bar_size_option
 @settings_options  # the same execution, cost and sizing flags and --setting as wb backtest
 @executor_options  # --executor ray [--ray-address ADDR], as wb sweep
 @click.option("--run-id", help="The notebook run that produced this proposal, if any.")
@@ -93,6 +95,7 @@ def validate(
     run_id,
     user,
     as_json,
+    bar_size,
     start,
     end,
     executor,
@@ -120,7 +123,7 @@ def validate(
     settings = backtest_settings(strategy, setting_args, **setting_flags)
     runner = resolve_cli_executor(executor, ray_address, as_json=as_json)
     store = ctx.store()
-    bars = load_bars(store, symbol_list, _day(start), _day(end))
+    bars = load_bars(store, symbol_list, _day(start), _day(end), bar_size=bar_size)
     config, verdict = propose(
         store,
         bars,
@@ -156,8 +159,8 @@ def _verdict_text(record, verdict, path) -> str:
     params = " ".join(f"{k}={v}" for k, v in config.params.items())
     last = evidence.folds[-1] if evidence.folds else None
     lines = [
-        f"config {record.config_id}  {config.strategy} on {', '.join(config.universe)}: "
-        f"{verdict.status.upper()}",
+        f"config {record.config_id}  {config.strategy} on {', '.join(config.universe)}, "
+        f"{config.bar_size} bars: {verdict.status.upper()}",
         f"  params: {params}"
         + (
             f"  (the last fold's in-sample best, {last.train_start}..{last.train_end})"
@@ -166,7 +169,7 @@ def _verdict_text(record, verdict, path) -> str:
         ),
         f"  out of sample: Sharpe {_fmt(oos.get('sharpe'))}, max drawdown "
         f"{_pct(oos.get('max_drawdown'))}, {_fmt(oos.get('trades'), '.0f')} trades, "
-        f"total return {_pct(oos.get('total_return'))}; in sample: Sharpe {_fmt(ins.get('sharpe'))}",
+        f"total return {_fmt(oos.get('total_return'), '+.1%')}; in sample: Sharpe {_fmt(ins.get('sharpe'))}",
         f"  guards: deflated Sharpe {_fmt(evidence.deflated_sharpe)} "
         f"({_trials_text(evidence)}), PBO {_fmt(evidence.pbo)}",
         f"  peeking: look-ahead {'passed' if evidence.lookahead_passed else 'FAILED'}, warm-up "
@@ -175,6 +178,10 @@ def _verdict_text(record, verdict, path) -> str:
         *_confidence_lines(evidence),
         *_provenance_lines(evidence),
     ]
+    if evidence.annualisation:
+        lines.append(f"  {evidence.annualisation}")
+    if evidence.synthetic_bars:
+        lines.insert(1, f"  bars: {SYNTHETIC_NOTE}")
     if record.status != verdict.status:
         lines.append(f"  status stays {record.status}: a trader has already acted on this config")
     lines += [f"  warning: {warning}" for warning in evidence.warnings]
@@ -287,7 +294,7 @@ def list_command(ctx: Context, status, as_json):
         params = " ".join(f"{k}={v}" for k, v in r.config.params.items())
         click.echo(
             f"{r.config_id}  {r.status:9}  {r.strategy:20}  {','.join(r.config.universe):24}  "
-            f"{params}  OOS Sharpe {_fmt(oos)}  {r.updated_at:%Y-%m-%d %H:%M}"
+            f"{r.config.bar_size:3}  {params}  OOS Sharpe {_fmt(oos)}  {r.updated_at:%Y-%m-%d %H:%M}"
         )
 
 

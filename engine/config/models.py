@@ -10,7 +10,9 @@ config can never carry a parameter the strategy does not know.
 Its id is content-addressed: the first 16 hex digits of the sha256 of the canonical JSON
 (sorted keys, no whitespace) of everything that decides trading -- strategy, params,
 universe, bar size, settings. Evidence, notes and author are left out, so the same trading
-config found twice (by two analysts, or on fresher data) gets the same id.
+config found twice (by two analysts, or on fresher data) gets the same id. Settings added
+after ids were first given out (``ADDED_SETTINGS``) are left out of the hash while they
+keep their defaults, so every config stored before them keeps its id.
 
 >>> config = StrategyConfig(strategy="sma_crossover", params={"fast": 10, "slow": 30},
 ...                         universe=["aapl", "msft"], created_by="ana")  # doctest: +SKIP
@@ -44,8 +46,15 @@ TRADING_FIELDS = ("strategy", "params", "universe", "bar_size", "settings")
 
 ID_LENGTH = 16
 
-#: The backtest's bar frequency for each bar size a config may name.
-BAR_SIZE_FREQ = {"1d": "1D"}
+BarSize = Literal["1m", "5m", "15m", "30m", "1h", "1d"]
+
+#: The backtest's bar frequency for each bar size a config may name (engine.data.bar_sizes).
+BAR_SIZE_FREQ = {"1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h",
+                 "1d": "1D"}
+
+#: Settings added after config ids were first given out, with their defaults: left out of
+#: the hashed content while at the default, so that older configs keep their ids.
+ADDED_SETTINGS: dict[str, Any] = {"flat_by_close": False, "flat_minutes_before_close": 0}
 
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
 
@@ -222,6 +231,11 @@ class Evidence(pydantic.BaseModel):
     confidence: Confidence | None = None
     #: The validation policy's thresholds the config was judged by.
     policy: dict[str, Any] | None = None
+    #: What the annualised figures are annualised by ("annualised at 1d bars: 252 a
+    #: year (the trading-day convention)"); empty in evidence recorded before it was stated.
+    annualisation: str = ""
+    #: True when the bars behind the evidence were generated (SYNTHETIC), not traded.
+    synthetic_bars: bool = False
 
     @field_validator("in_sample", "out_of_sample", mode="before")
     @classmethod
@@ -250,7 +264,8 @@ class StrategyConfig(pydantic.BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     #: Symbols traded, upper-case, in the order the backtest used them.
     universe: list[str]
-    bar_size: Literal["1d"] = "1d"
+    #: The bars it trades on: 1m, 5m, 15m, 30m, 1h or 1d.
+    bar_size: BarSize = "1d"
     #: Execution and sizing rules, shared by the backtest and the live loop.
     settings: BacktestSettings = Field(default_factory=BacktestSettings)
     created_by: str = Field(min_length=1)
@@ -293,6 +308,22 @@ class StrategyConfig(pydantic.BaseModel):
             raise ValueError(f"symbols listed twice: {', '.join(repeated)}; list each once")
         return cleaned
 
+    @model_validator(mode="before")
+    @classmethod
+    def _settings_follow_bar_size(cls, data: Any) -> Any:
+        # Settings that leave freq out take the config's bar size (written once, not twice).
+        if not isinstance(data, dict) or data.get("bar_size") not in BAR_SIZE_FREQ:
+            return data
+        freq = BAR_SIZE_FREQ[data["bar_size"]]
+        settings = data.get("settings")
+        if settings is None:
+            return {**data, "settings": {"freq": freq}}
+        if isinstance(settings, dict) and "freq" not in settings:
+            return {**data, "settings": {**settings, "freq": freq}}
+        if isinstance(settings, BacktestSettings) and "freq" not in settings.model_fields_set:
+            return {**data, "settings": settings.for_freq(freq)}
+        return data
+
     @model_validator(mode="after")
     def _bar_size_matches_settings(self) -> StrategyConfig:
         # The settings annualise by their own freq; a mismatch would misstate every metric.
@@ -302,13 +333,23 @@ class StrategyConfig(pydantic.BaseModel):
                 f"bar_size {self.bar_size!r} needs settings.freq {expected!r}, "
                 f"not {self.settings.freq!r}"
             )
+        if self.bar_size == "1d" and self.settings.flat_minutes_before_close:
+            raise ValueError(
+                "daily bars have no bar that ends before the close: on 1d bars "
+                "flat_by_close sells at the close (flat_minutes_before_close 0)"
+            )
         return self
 
     # -- identity ----------------------------------------------------------------------
 
     def trading_content(self) -> dict[str, Any]:
-        """The fields that decide what trades, as plain JSON values."""
-        return self.model_dump(mode="json", include=set(TRADING_FIELDS))
+        """The fields that decide what trades, as plain JSON values (see ``ADDED_SETTINGS``)."""
+        content = self.model_dump(mode="json", include=set(TRADING_FIELDS))
+        settings = content["settings"]
+        for name, default in ADDED_SETTINGS.items():
+            if settings.get(name) == default:
+                del settings[name]
+        return content
 
     def canonical_json(self) -> str:
         """The trading content as canonical JSON: sorted keys, no whitespace."""

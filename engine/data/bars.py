@@ -138,9 +138,7 @@ class Bars:
     @property
     def session_dates(self) -> pd.DatetimeIndex:
         """The trading date each bar belongs to (tz-naive); the index itself for daily bars."""
-        if not self.is_intraday:
-            return self.index
-        return self.index.tz_convert(EXCHANGE_TZ).tz_localize(None).normalize()
+        return exchange_dates(self.index)
 
     @property
     def session_start(self) -> np.ndarray:
@@ -239,6 +237,25 @@ class Bars:
         long = pd.concat(parts, axis=1).dropna(subset=["close"]).reset_index()
         long.columns = [when, "symbol", *FIELDS]
         return long.sort_values(["symbol", when], ignore_index=True)
+
+
+def exchange_dates(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Each bar's trading date (tz-naive midnight): a daily index as it is, intraday bars'
+    New York dates (not their UTC dates, which differ for a post-market bar)."""
+    if getattr(index, "tz", None) is None:
+        return index
+    return index.tz_convert(EXCHANGE_TZ).tz_localize(None).normalize()
+
+
+def weekday_block_starts(index: pd.DatetimeIndex, anchor: np.datetime64, every: int) -> np.ndarray:
+    """True on the first bar of each block of ``every`` weekdays counted from ``anchor``.
+
+    A schedule fixed by the calendar, not by where the data begins (rebalances, retrains):
+    on intraday bars it falls on the first bar of a session.
+    """
+    days = exchange_dates(index).to_numpy().astype("datetime64[D]")
+    block = np.busday_count(anchor, days) // every
+    return np.r_[True, block[1:] != block[:-1]] if len(block) else np.zeros(0, dtype=bool)
 
 
 def _exchange_timestamps(values) -> pd.Series:

@@ -118,9 +118,11 @@ def parity_report(
     store, config_id: str, start=None, end=None, *, progress: bool = False
 ) -> ParityReport:
     """The backtest and the replay of the stored config ``config_id`` over stored bars, compared."""
+    from engine.live.setup import require_daily_bars
     from engine.research.registry import get_config
 
     config = get_config(store, config_id).config
+    require_daily_bars(config)
     bars = load_bars(store, config.universe, start, end)
     return compare_config(config, bars, progress=progress)
 

@@ -55,8 +55,19 @@ def load_configs(store, config_ids: list[str]) -> list[StrategyConfig]:
                 "approved configs only",
                 hint=f"approve it first (wb configs approve {record.config_id} --reason ...)",
             )
+        require_daily_bars(record.config)
         configs.append(record.config)
     return configs
+
+
+def require_daily_bars(config: StrategyConfig) -> None:
+    """Nothing for a config on daily bars; an InputError for an intraday one (the loop is daily)."""
+    if config.bar_size != "1d":
+        raise InputError(
+            f"config {config.config_id} trades {config.bar_size} bars; the live loop and its "
+            "replay run on daily bars only for now",
+            hint=f"research it with wb backtest --bar-size {config.bar_size}, or trade a 1d config",
+        )
 
 
 def replay_account(configs: list[StrategyConfig], start, end) -> str:

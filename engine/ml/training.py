@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from engine.data.bars import Bars
+from engine.data.bars import Bars, weekday_block_starts
 from engine.errors import InputError
 from engine.ml.features import FEATURE_NAMES, FEATURE_WARMUP, compute_features, feature_cube
 from engine.ml.labels import forward_return_labels, last_training_bar
@@ -128,9 +128,7 @@ class WalkForwardPredictions:
 
 def retrain_days(index: pd.DatetimeIndex, every: int) -> np.ndarray:
     """True on the first bar of each block of ``every`` weekdays counted from RETRAIN_ANCHOR."""
-    days = np.asarray(index.values, dtype="datetime64[D]")
-    block = np.busday_count(RETRAIN_ANCHOR, days) // every
-    return np.r_[True, block[1:] != block[:-1]] if len(block) else np.zeros(0, dtype=bool)
+    return weekday_block_starts(index, RETRAIN_ANCHOR, every)
 
 
 def walk_forward_predictions(

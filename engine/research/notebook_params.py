@@ -14,7 +14,8 @@ float is declared is fine). Parameters with a trading meaning are also checked f
 meaning, whichever notebook declares them: ``strategy`` must be registered, ``start``,
 ``end`` and ``date`` must be dates, ``symbols`` must name at least one ticker,
 ``executor`` must be one the engine has (``local`` or ``ray``, with Ray installed),
-``folds`` must be 1 or more and a ``grid`` must be within the sweep's combination limit.
+``folds`` must be 1 or more, a ``grid`` must be within the sweep's combination limit and
+``bar_size`` must be one the workbench knows (1m, 5m, 15m, 30m, 1h, 1d).
 """
 
 from __future__ import annotations
@@ -315,6 +316,16 @@ def _check_grid(value: Any) -> str | None:
     return None
 
 
+def _check_bar_size(value: Any) -> str | None:
+    from engine.data.bar_sizes import check_bar_size
+
+    try:
+        check_bar_size(value)
+    except InputError as exc:
+        return f"{exc.message}; {exc.hint}"
+    return None
+
+
 #: Checks of what a value means, applied to the parameter of that name in any notebook.
 MEANING_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "strategy": _check_strategy,
@@ -325,6 +336,7 @@ MEANING_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "executor": _check_executor,
     "folds": _check_folds,
     "grid": _check_grid,
+    "bar_size": _check_bar_size,
 }
 
 

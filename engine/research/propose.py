@@ -206,6 +206,7 @@ def build_proposal(
 
     strategy = get(strategy_name)
     check_execution(strategy, settings.execution)  # a config that would trade on an unseen close
+    settings = settings.for_freq(bars.freq)
     if not bars.symbols:
         raise InputError(
             "the universe is empty", hint="name at least one symbol, e.g. --symbols AAPL"
@@ -298,12 +299,14 @@ def build_proposal(
         provenance=provenance,
         confidence=confidence,
         policy=policy.model_dump(mode="json") if policy is not None else None,
+        annualisation=result.annualisation.describe(),
+        synthetic_bars=bars.synthetic,
     )
     config = StrategyConfig(
         strategy=strategy.name,
         params=addition.params if addition.params is not None else params.model_dump(),
         universe=bars.symbols,
-        bar_size="1d",
+        bar_size=bars.bar_size,
         settings=settings,
         created_by=actor,
         notes="\n".join(part for part in (notes, addition.notes) if part),

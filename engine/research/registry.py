@@ -87,6 +87,7 @@ class ConfigRecord:
             "strategy": self.strategy,
             "status": self.status,
             "universe": self.config.universe,
+            "bar_size": self.config.bar_size,
             "params": self.config.params,
             "reasons": self.reasons,
             "created_by": self.created_by,

@@ -308,7 +308,7 @@ def _grid(params_list: Sequence[Mapping[str, Any]]) -> dict[str, list]:
 
 
 def _bar_size(bars) -> str:
-    return {"1D": "1d"}.get(bars.freq, bars.freq)
+    return bars.bar_size  # "5m", as a config names it (not the frequency "5min")
 
 
 def _count(con, family_id: str) -> int:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
 from engine.brokers import PaperBroker
-from engine.research.registry import list_configs
+from engine.research.registry import list_configs, save_proposal
+from engine.research.validation import Verdict
 from engine.store import read_events
 from tests.app.conftest import PAGES, open_app, page, texts
+from tests.config.factories import make_config, make_evidence
 
 TABLES = {  # a column that tells each page's table apart
     "positions_table": "risk_to_stop",
@@ -144,6 +147,31 @@ def test_strategies_page_shows_confidence_provenance_and_a_change_of_code(on_see
     assert confidence.loc["Sharpe", "5th pct"] == -0.1
     assert any("changed: engine.strategies.builtins.sma_crossover" in w.value for w in at.warning)
     assert "Bars `bbbbbbbbbbbbbbbb`" in texts(at)
+
+
+def test_an_intraday_config_shows_its_bars_and_backtests_over_bar_times(app_env, intraday_store):
+    app_env.setenv("WB_DATA_DIR", str(intraday_store.data_dir))
+    stated = "annualised at 5m bars: 78 per session, 42 on an early close"
+    evidence = make_evidence(data_start=date(2013, 10, 1), data_end=date(2013, 11, 29),
+                             synthetic_bars=True, annualisation=stated)  # fmt: skip
+    config = make_config(strategy="rsi_reversion", params={}, universe=["AAPL", "GE"],
+                         bar_size="5m", evidence=evidence)  # fmt: skip
+    save_proposal(intraday_store, config, Verdict(status="validated"), actor="ana")
+
+    at = page(open_app(), "strategies")
+    assert table(at, "configs_table")["bar_size"].tolist() == ["5m SYNTHETIC"]
+    at.toggle(key=f"bt_{config.config_id}").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    chart = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    times = chart["data"][0]["x"]
+    assert times[0].startswith("2013-10-01T09:30:00") and times[-1].startswith("2013-11-29T12:55")
+    breaks = chart["layout"]["xaxis"]["rangebreaks"]
+    assert {"bounds": [16, 9.5], "pattern": "hour"} in breaks  # the nights are closed up
+    assert {"values": ["2013-11-28"]} in breaks  # Thanksgiving
+    assert {"bounds": ["2013-11-29T13:00:00", "2013-11-29T16:00:00"]} in breaks  # its early close
+    rendered = texts(at)
+    assert "SYNTHETIC bars" in rendered
+    assert "CAGR and Sharpe annualised at 5m bars: 78 per session" in rendered
 
 
 def test_research_page_lists_runs_with_status_and_parameters(on_seeded):

@@ -62,3 +62,15 @@ def scripted(
 def real_bars() -> Bars:
     """Four years of real adjusted daily bars for three symbols (about 1,000 bars)."""
     return sample_bars(["AAPL", "F", "GE"], start="2005-01-01", end="2008-12-31")
+
+
+@pytest.fixture(scope="session")
+def intraday_bars() -> Bars:
+    """SYNTHETIC 5-minute bars of three symbols over eight weeks (a holiday, an early close)."""
+    from engine.data.sources import SyntheticSource
+    from tests.conftest import INTRADAY_SAMPLE
+
+    sample = INTRADAY_SAMPLE
+    rows = SyntheticSource().fetch(sample["symbols"], sample["start"], sample["end"],
+                                   bar_size=sample["bar_size"])  # fmt: skip
+    return Bars.from_long(rows, bar_size=sample["bar_size"], sources=(SyntheticSource.name,))

@@ -86,6 +86,76 @@ def test_id_is_the_sha256_of_the_canonical_trading_json():
     assert config.config_id == hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: A config exported before intraday bar sizes and flat-by-close existed, with its id then.
+STORED_BEFORE_INTRADAY = """\
+id: dc10629632c5ad71
+strategy: sma_crossover
+params:
+  fast: 10
+  slow: 50
+universe:
+- AAPL
+- GE
+bar_size: 1d
+settings:
+  init_cash: 100000.0
+  fees: 0.001
+  slippage: 0.0005
+  execution: next_open
+  size: risk
+  fraction: 0.2
+  risk_per_trade: 0.01
+  stop: atr
+  atr_multiple: 2.0
+  atr_window: 14
+  trailing_stop: true
+  max_positions: 5
+  freq: 1D
+  cash_sharing: true
+created_by: ana
+notes: ''
+evidence: null
+"""
+
+
+def test_a_config_stored_before_intraday_bars_loads_with_its_id():
+    config = StrategyConfig.from_yaml(STORED_BEFORE_INTRADAY)
+    assert config.config_id == "dc10629632c5ad71"
+    assert (config.bar_size, config.settings.flat_by_close) == ("1d", False)
+    # Written out again, it still carries that id.
+    assert StrategyConfig.from_yaml(config.to_yaml()).config_id == "dc10629632c5ad71"
+
+
+def test_an_intraday_config_trades_its_bar_size_and_being_flat_changes_the_id():
+    intraday = make_config(bar_size="15m", settings={"stop": "atr"})
+    assert intraday.settings.freq == "15min"  # the settings follow the bar size
+    assert intraday.config_id != make_config(settings={"stop": "atr"}).config_id
+    flat = make_config(bar_size="15m", settings={"stop": "atr", "flat_by_close": True})
+    assert flat.config_id != intraday.config_id
+    assert StrategyConfig.from_yaml(flat.to_yaml()) == flat
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"bar_size": "2m"}, "Input should be '1m', '5m', '15m', '30m', '1h' or '1d'"),
+        ({"bar_size": "5m", "settings": {"freq": "1D"}}, "bar_size '5m' needs settings.freq '5min'"),
+        (
+            {"settings": {"flat_by_close": True, "flat_minutes_before_close": 15}},
+            "daily bars have no bar that ends before the close",
+        ),
+        (
+            {"bar_size": "5m", "settings": {"flat_minutes_before_close": 15}},
+            "flat_minutes_before_close needs flat_by_close",
+        ),
+    ],
+    ids=["unknown-size", "freq-mismatch", "minutes-on-daily", "minutes-without-flat"],
+)
+def test_bar_sizes_and_flat_rules_that_cannot_trade_are_refused(changes, message):
+    with pytest.raises(pydantic.ValidationError, match=message):
+        make_config(**changes)
+
+
 # -- strict fields ---------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from engine.cli._common import run_cli
 from engine.errors import InputError
 from engine.live.commands import pending_commands
 from engine.live.job import run_step
-from engine.research.registry import save_proposal
+from engine.research.registry import act, save_proposal
 from engine.research.validation import Verdict
 from engine.risk import states
 from tests.config.factories import make_config
@@ -66,6 +66,17 @@ def test_the_loop_trades_approved_configs_only(sample_store, data_dir, capsys):
     assert code == 2
     assert f"config {waiting.config_id} is validated, not approved" in err
     assert f"wb configs approve {waiting.config_id}" in err
+
+
+def test_an_intraday_config_is_refused_by_the_daily_loop_and_its_parity(store, data_dir, capsys):
+    intraday = make_config(bar_size="15m", evidence=None)
+    save_proposal(store, intraday, Verdict(status="validated"), actor="ana")
+    act(store, intraday.config_id, "approve", "bob", "researched on 15-minute bars")
+    for args in (["live", "--start", "2012-01-03"], ["parity"]):
+        code, _, err = wb(data_dir, *args, "--config", intraday.config_id, capsys=capsys)
+        assert code == 2
+        assert f"config {intraday.config_id} trades 15m bars" in err
+        assert "daily bars only" in err
 
 
 def test_a_replay_from_the_command_line_reports_what_it_did(replay_store, data_dir, capsys):

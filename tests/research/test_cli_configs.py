@@ -44,9 +44,15 @@ def test_list_shows_each_config_with_status(wb, store, validated_id):
     lines = {line.split()[0]: line for line in out.splitlines()}
     assert "validated" in lines[validated_id]
     assert "rejected" in lines[rejected]
+    intraday = save_proposal(store, make_config(bar_size="15m"), Verdict(status="validated"),
+                             "ana").config_id  # fmt: skip
+    code, out, _ = wb("configs", "list")
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert lines[intraday].split()[4] == "15m" and lines[validated_id].split()[4] == "1d"
     code, out, _ = wb("configs", "list", "--status", "rejected", "--json")
     assert [row["config_id"] for row in json.loads(out)] == [rejected]
     assert json.loads(out)[0]["reasons"] == ["too few trades"]
+    assert json.loads(out)[0]["bar_size"] == "1d"
 
 
 def test_show_prints_yaml_that_loads_back_with_its_history(wb, validated_id):

@@ -119,6 +119,17 @@ def test_a_grid_above_the_sweep_limit_is_refused_before_a_kernel_starts(declared
         )  # fmt: skip
 
 
+def test_the_research_notebook_takes_a_bar_size_checked_before_a_kernel_starts():
+    declared = notebook_parameters(REPO / "notebooks" / "strategy_research.ipynb")
+    bar_size = next(p for p in declared if p.name == "bar_size")
+    assert (bar_size.type, bar_size.default) == ("str", '"1d"')
+    check_parameters({"bar_size": "15m"}, declared, notebook="strategy_research.ipynb")
+    with pytest.raises(InputError) as refused:
+        check_parameters({"bar_size": "15min"}, declared, notebook="strategy_research.ipynb")
+    assert "'bar_size': unknown bar size '15min'" in refused.value.message
+    assert "did you mean 15m?" in refused.value.message
+
+
 def test_every_problem_is_reported_at_once(declared):
     with pytest.raises(InputError) as refused:
         check_parameters({"folds": "x", "nope": 1}, declared, notebook="n.ipynb")

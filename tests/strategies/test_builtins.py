@@ -88,6 +88,14 @@ def test_momentum_rotation_holds_the_best_trailing_return_and_rotates_on_mondays
     assert not signals.entries["C"].any() and not signals.exits["C"].any()
 
 
+def test_momentum_rebalances_intraday_on_new_york_dates_at_a_sessions_first_bar():
+    # In January a 19:30 post-market bar is 00:30 UTC the next day: still Friday's session.
+    index = pd.DatetimeIndex(
+        ["2024-01-05 15:55", "2024-01-05 19:30", "2024-01-08 04:00", "2024-01-08 09:30"]
+    ).tz_localize("America/New_York")
+    assert rebalance_days(index, 1).tolist() == [True, False, True, False]
+
+
 def test_momentum_rebalance_days_depend_on_the_date_not_on_where_the_data_starts():
     index = pd.bdate_range("2024-01-01", periods=60)
     full = rebalance_days(index, 5)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pydantic
 
-from engine.data.bars import Bars
+from engine.data.bars import Bars, weekday_block_starts
 from engine.errors import InputError
 from engine.strategies.base import Signals, StrategyParams
 from engine.strategies.indicators import trailing_return
@@ -41,9 +41,7 @@ class MomentumRotationParams(StrategyParams):
 
 def rebalance_days(index: pd.DatetimeIndex, every: int) -> np.ndarray:
     """True on the first bar of each block of ``every`` weekdays counted from the anchor."""
-    days = np.asarray(index.values, dtype="datetime64[D]")
-    block = np.busday_count(REBALANCE_ANCHOR, days) // every
-    return np.r_[True, block[1:] != block[:-1]] if len(block) else np.zeros(0, dtype=bool)
+    return weekday_block_starts(index, REBALANCE_ANCHOR, every)
 
 
 def _warmup(params: MomentumRotationParams) -> int:

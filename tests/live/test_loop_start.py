@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import OperatorError
-from engine.live.heartbeat import loop_health
+from engine.live.heartbeat import loop_status
 from tests.live.conftest import allow_replay, approve, open_replay
 from tests.live.test_cli import wb
 
@@ -162,7 +162,7 @@ def test_a_loop_killed_with_sigkill_leaves_the_book_free_at_once(replay_store, d
         )
         assert started[0]["pid"] == second.pid
         assert second.poll() is None  # running, not refused
-        assert loop_health(replay_store).pid == second.pid
+        assert loop_status(replay_store).pid == second.pid
     finally:
         second.send_signal(signal.SIGKILL)
         second.wait()

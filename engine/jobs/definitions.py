@@ -31,6 +31,7 @@ import schedule
 from pydantic import Field
 
 from engine.config.loading import describe_error, parse_yaml_mapping, read_text
+from engine.data.bar_sizes import check_bar_size, is_intraday
 from engine.errors import InputError
 from engine.research.notebook_params import check_parameters, notebook_parameters
 
@@ -117,22 +118,38 @@ class IngestJob(_Job):
     """Load bars with `wb ingest` (only the dates the store lacks)."""
 
     kind: Literal["ingest"]
-    source: Literal["sample", "yahoo", "csv"] = "yahoo"
-    #: Tickers to refresh; none means every symbol the store already holds.
+    source: Literal["sample", "yahoo", "csv", "alpaca"] = "yahoo"
+    #: Tickers to refresh; none means every symbol the store already holds at this bar size.
     symbols: list[str] | None = None
     path: str | None = None  # the file, for source csv
     on_error: Literal["reject", "drop", "flag"] = "reject"
+    #: 1m, 5m, 15m, 30m, 1h or 1d, as `wb ingest --bar-size`.
+    bar_size: str = "1d"
+    extended_hours: bool = False  # intraday only: keep pre- and post-market bars too
+    feed: Literal["iex", "sip"] | None = None  # alpaca only; none: WB_ALPACA_FEED, else iex
+
+    @pydantic.field_validator("bar_size")
+    @classmethod
+    def _known_bar_size(cls, value: str) -> str:
+        try:
+            return check_bar_size(value)
+        except InputError as error:  # said as the field's problem, with what to write instead
+            raise ValueError(f"{error.message}; {error.hint}") from None
 
     @pydantic.model_validator(mode="after")
-    def _csv_needs_path(self) -> IngestJob:
+    def _options_fit_the_source(self) -> IngestJob:
         if self.source == "csv" and not self.path:
             raise ValueError("source csv needs path: the CSV file to load")
+        if self.extended_hours and not is_intraday(self.bar_size):
+            raise ValueError("extended_hours needs an intraday bar_size (1m to 1h)")
+        if self.feed and self.source != "alpaca":
+            raise ValueError("feed is an Alpaca option: drop it or use source alpaca")
         return self
 
     def what(self) -> str:
-        return (
-            f"ingest {self.source} {','.join(self.symbols) if self.symbols else '(stored symbols)'}"
-        )
+        symbols = ",".join(self.symbols) if self.symbols else "(stored symbols)"
+        size = "" if self.bar_size == "1d" else f" {self.bar_size} bars"
+        return f"ingest {self.source}{size} {symbols}"
 
 
 class NotebookJob(_Job):

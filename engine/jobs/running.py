@@ -181,10 +181,10 @@ def stop_on_sigterm() -> Iterator[None]:
 def _run_ingest(job: IngestJob, context: JobContext) -> str:
     from engine.data.repository import stored_symbols
 
-    symbols = job.symbols or stored_symbols(context.store)
+    symbols = job.symbols or stored_symbols(context.store, job.bar_size)
     if not symbols:
         raise InputError(
-            "the store holds no symbols to refresh",
+            f"the store holds no symbols with {job.bar_size} bars to refresh",
             hint="list symbols in the job, or ingest once by hand: wb ingest --source sample",
         )
     args = [
@@ -195,9 +195,15 @@ def _run_ingest(job: IngestJob, context: JobContext) -> str:
         ",".join(symbols),
         "--on-error",
         job.on_error,
+        "--bar-size",
+        job.bar_size,
     ]
     if job.path:
         args += ["--path", job.path]
+    if job.extended_hours:
+        args.append("--extended-hours")
+    if job.feed:
+        args += ["--feed", job.feed]
     output = _run_wb(args + ["--json"], context, job.timeout_minutes)
     try:
         result = json.loads(output)

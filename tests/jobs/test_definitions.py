@@ -142,3 +142,34 @@ def test_a_missing_file_and_a_missing_job_say_what_exists(tmp_path):
     with pytest.raises(NotFoundError) as missing:
         find_job(jobs, "daily-reprot")
     assert "did you mean 'daily-report'?" in missing.value.message
+
+
+def test_an_ingest_job_names_a_bar_size_as_wb_ingest_does(tmp_path):
+    path = _jobs_file(
+        tmp_path,
+        "  - name: minutes\n    kind: ingest\n    source: alpaca\n    bar_size: 5min\n"
+        "    extended_hours: true\n    feed: sip\n    symbols: [AAPL]\n    when: every(5).minutes\n",
+    )
+    with pytest.raises(InputError) as alias:
+        load_jobs(path)
+    assert "unknown bar size '5min'" in alias.value.message and "did you mean 5m?" in alias.value.message
+
+    path.write_text(path.read_text().replace("5min", "5m"))
+    (minutes,) = load_jobs(path)
+    assert (minutes.bar_size, minutes.extended_hours, minutes.feed) == ("5m", True, "sip")
+    assert minutes.what() == "ingest alpaca 5m bars AAPL"
+
+
+@pytest.mark.parametrize(
+    "fields, says",
+    [
+        ("    extended_hours: true\n", "extended_hours needs an intraday bar_size"),
+        ("    feed: iex\n", "feed is an Alpaca option"),
+    ],
+)
+def test_ingest_options_that_do_not_fit_are_refused(tmp_path, fields, says):
+    path = _jobs_file(
+        tmp_path, f"  - name: daily\n    kind: ingest\n    source: yahoo\n{fields}    when: every().day\n"
+    )
+    with pytest.raises(InputError, match=says):
+        load_jobs(path)

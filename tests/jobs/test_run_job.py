@@ -71,13 +71,27 @@ def test_an_ingest_job_loads_bars_with_wb_ingest(store, data_dir):
     refresh = run_job(job("ingest", source="sample"), data_dir=data_dir)
 
     assert nothing.status == "failed"
-    assert "the store holds no symbols to refresh" in nothing.error
+    assert "the store holds no symbols with 1d bars to refresh" in nothing.error
     assert ran.status == "succeeded", ran.error
     assert stored_symbols(store) == ["AAPL", "GE"]
     added = int(ran.log.split()[0])
     assert added == store.scalar("SELECT count(*) FROM bars") and added > 5000
     # with no symbols named, the refresh covers what the store holds: nothing new here
     assert refresh.status == "succeeded" and refresh.log.startswith("0 bars added for 2 symbols")
+
+
+def test_an_intraday_ingest_job_refreshes_the_symbols_held_at_its_bar_size(store, data_dir):
+    daily = run_job(job("ingest", source="sample", symbols=["AAPL"]), data_dir=data_dir)
+    nothing = run_job(job("ingest", source="sample", bar_size="1h"), data_dir=data_dir)
+    hourly = run_job(
+        job("ingest", source="sample", bar_size="1h", symbols=["GE"]), data_dir=data_dir
+    )
+
+    assert daily.status == "succeeded", daily.error
+    # AAPL's daily bars are no reason to fetch its hourly ones
+    assert nothing.status == "failed" and "no symbols with 1h bars" in nothing.error
+    assert hourly.status == "succeeded", hourly.error
+    assert stored_symbols(store, "1h") == ["GE"] and stored_symbols(store) == ["AAPL"]
 
 
 def test_a_command_job_runs_a_wb_command_line(data_dir):

@@ -114,7 +114,7 @@ def test_every_problem_names_its_job_and_field(tmp_path):
     assert (
         "job 'research': field 'kind': unknown kind 'notebok': did you mean 'notebook'?" in message
     )
-    assert "job 'refresh': field 'source': Input should be 'sample', 'yahoo' or 'csv'" in message
+    assert "job 'refresh': field 'source': Input should be 'sample', 'yahoo', 'csv' or 'alpaca'" in message
     assert "job 'refresh': the name is used by an earlier job" in message
     assert "job 'tokyo': field 'timezone': unknown time zone 'Asia/Tokio'" in message
     assert (

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "engine.cli.research_runs",
     "engine.cli.jobs",
     "engine.cli.live",
+    "engine.cli.books",
     "engine.cli.limits",
     "engine.cli.risk",
     "engine.cli.earnings",

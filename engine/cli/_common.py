@@ -136,3 +136,27 @@ def run_cli(group: click.Group, argv: list[str] | None) -> int:
         return 130
     finally:
         warnings.showwarning = _python_show_warning
+
+
+
+def format_table(rows, columns: list[tuple[str, str, Any]]) -> str:
+    """``rows`` (a frame) as an aligned text table; ``columns`` are (field, heading, formatter).
+
+    Numbers are right-aligned (their digits line up), everything else left-aligned.
+    """
+    import pandas as pd
+
+    cells = [[show(value) for value in rows[name]] for name, _, show in columns]
+    widths = [max([len(heading), *map(len, column)])
+              for (_, heading, _), column in zip(columns, cells, strict=True)]  # fmt: skip
+    numeric = [pd.api.types.is_numeric_dtype(rows[name]) for name, _, _ in columns]
+    lines = []
+    for k in range(-1, len(rows)):
+        parts = [
+            (heading if k < 0 else cells[j][k]).rjust(width)
+            if numeric[j]
+            else (heading if k < 0 else cells[j][k]).ljust(width)
+            for j, ((_, heading, _), width) in enumerate(zip(columns, widths, strict=True))
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)

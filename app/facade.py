@@ -458,3 +458,18 @@ def flatten_direct(store, visitor, broker, *, kill_switch: bool = True) -> Direc
         if o.client_order_id in routed.answers
     ]
     return DirectFlatten(command_id, sent, routed.canceled, routed.refusals)
+
+
+# -- drift -----------------------------------------------------------------------------------
+
+
+def traded_configs(store) -> pd.DataFrame:
+    """Every config a live loop has traded, with the book and its first and last bar."""
+    return book_queries.traded_configs(store)
+
+
+def drift(store, config_id: str, book: str | None = None):
+    """The config's live trading in ``book`` explained against its backtest (re-run now)."""
+    from engine.live.drift import drift_report
+
+    return drift_report(store, config_id, book)

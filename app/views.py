@@ -228,3 +228,24 @@ def commands_table(commands: pd.DataFrame, key: str) -> None:
             "decided_by": "Decided by",
         },
     )
+
+
+def drift_chart(equity: pd.DataFrame, height: int = 320) -> go.Figure:
+    """Live equity over the backtest's for the same sessions and cash, and the gap beneath."""
+    from plotly.subplots import make_subplots
+
+    dates = pd.to_datetime(pd.Index(equity.index))
+    figure = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.04
+    )
+    figure.add_scatter(x=dates, y=equity["backtest"], name="Backtest", row=1, col=1,
+                       line={"color": MUTED, "width": 1.4, "dash": "dot"})  # fmt: skip
+    figure.add_scatter(x=dates, y=equity["live"], name="Live", row=1, col=1,
+                       line={"color": UP, "width": 1.8})  # fmt: skip
+    gap = equity["live"] - equity["backtest"]
+    figure.add_bar(x=dates, y=gap, name="Live - backtest", row=2, col=1,
+                   marker_color=[UP if v >= 0 else DOWN for v in gap])  # fmt: skip
+    figure.update_yaxes(tickprefix="$", tickformat=",.0f")
+    figure.update_layout(height=height, margin=CHART_MARGIN, hovermode="x unified",
+                         legend={"orientation": "h", "y": 1.08})  # fmt: skip
+    return figure

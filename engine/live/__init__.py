@@ -26,7 +26,8 @@ Modules, in the order a step uses them:
   loop's tables; :mod:`~engine.live.controls` the trading state that outlives a loop;
   :mod:`~engine.live.ids` names every order by its decision;
 - :mod:`~engine.live.book_queries` is how everyone else reads the books (the control room,
-  the daily report, ``wb books``), any broker alike;
+  the daily report, ``wb books``), any broker alike; :mod:`~engine.live.drift` explains a
+  config's live trading against its backtest (``wb drift``);
 - :mod:`~engine.live.alerts` tells a person (log, webhook); :mod:`~engine.live.heartbeat`
   says whether a loop is alive; :mod:`~engine.live.job` is the scheduler's ``live_step``.
 """

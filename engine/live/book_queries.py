@@ -9,6 +9,8 @@ positions and cash, and at every bar a mark of its equity and positions. For any
   a replay of 2009 started after the demo's 2013 is the book to show);
 - :func:`held` (positions, cash and equity as last marked), :func:`orders`, :func:`fills`,
   :func:`equity_curve`, :func:`day_trades`, :func:`marker`, :func:`traded_symbols`.
+- for one config (``wb drift``): :func:`traded_configs`, :func:`config_trading` (its book,
+  sessions and starting cash), :func:`denials` and :func:`loop_decisions`.
 
 A paper book's orders and fills are the paper broker's own record
 (:mod:`engine.brokers.paper_records`: time in force, its statuses, one row per fill) with
@@ -20,6 +22,7 @@ start-up record.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -30,6 +33,7 @@ from engine.brokers import paper_records
 from engine.data import calendar
 from engine.errors import NotFoundError
 from engine.live.heartbeat import LoopStatus, loop_status
+from engine.live.ids import parse_decision_id
 from engine.risk.limits import PDT_WINDOW_SESSIONS
 from engine.store.reading import conditions, on_one_connection
 
@@ -336,6 +340,102 @@ def starting_cash(store, book: str) -> float | None:
         [book],
     )
     return now - float(flows)
+
+
+# -- one config's trading (drift) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigTrading:
+    """Where and when the live loop traded one config: its book, sessions and starting cash."""
+
+    book: str
+    first_bar: date
+    last_bar: date
+    starting_cash: float
+    stepped: tuple[date, ...]  # the sessions a loop stepped it
+    stale: tuple[date, ...]  # the sessions a loop skipped for want of a bar
+
+
+#: The marks of the loops that traded a config (their ``configs`` JSON lists it).
+_CONFIG_MARKS = (
+    "equity_snapshots s JOIN heartbeats h USING (loop_id) WHERE h.book IS NOT NULL"
+    " AND list_contains(from_json(h.configs, '[\"VARCHAR\"]'), ?)"
+)
+
+
+def traded_configs(store) -> pd.DataFrame:
+    """Every config a live loop has traded: config_id, book, first and last bar, newest first."""
+    return store.query(
+        "SELECT c.config_id, h.book, min(s.bar_date) AS first_bar, max(s.bar_date) AS last_bar"
+        " FROM equity_snapshots s JOIN heartbeats h USING (loop_id),"
+        " unnest(from_json(h.configs, '[\"VARCHAR\"]')) AS c(config_id)"
+        " WHERE h.book IS NOT NULL GROUP BY c.config_id, h.book ORDER BY max(h.beat_at) DESC"
+    )
+
+
+@on_one_connection
+def config_trading(store, config_id: str, book: str | None = None) -> ConfigTrading:
+    """Where ``config_id`` traded: in ``book``, else the book that traded it last (wall clock)."""
+    books = store.query(
+        f"SELECT h.book, max(h.beat_at) AS traded_at FROM {_CONFIG_MARKS}"
+        " GROUP BY h.book ORDER BY traded_at DESC",
+        [config_id],
+    )["book"].tolist()
+    if not books:
+        raise NotFoundError(
+            f"config {config_id} has not traded in any book in this data dir",
+            hint=f"trade it first (wb live --config {config_id}); wb books lists the books",
+        )
+    if book is not None and book not in books:
+        raise NotFoundError(
+            f"config {config_id} has not traded in book {book!r}",
+            hint=f"it traded in: {', '.join(books)}",
+        )
+    book = book or books[0]
+    stepped = store.query(
+        f"SELECT DISTINCT s.bar_date FROM {_CONFIG_MARKS} AND h.book = ? ORDER BY 1",
+        [config_id, book],
+    )["bar_date"]
+    stale = store.query(
+        "SELECT DISTINCT e.subject FROM events e JOIN heartbeats h"
+        " ON ends_with(e.actor, ':' || h.loop_id) WHERE e.kind = 'loop.stale_data'"
+        " AND h.book = ? AND list_contains(from_json(h.configs, '[\"VARCHAR\"]'), ?)",
+        [book, config_id],
+    )["subject"]
+    row = store.query("SELECT configs FROM live_books WHERE book = ?", [book])
+    cash = json.loads(row.iat[0, 0]).get(config_id) if len(row) else None
+    days = [_day(d) for d in stepped]
+    return ConfigTrading(book, days[0], days[-1], float(cash) if cash is not None else np.nan,
+                         tuple(days), tuple(sorted(date.fromisoformat(d) for d in stale)))  # fmt: skip
+
+
+def loop_decisions(store, book: str, client_order_ids: pd.Series) -> pd.DataFrame:
+    """What the loop recorded of these orders (purpose, config, reason, decision bar and the
+    close it decided at, None where it recorded none), by client order id."""
+    return _loop_record(store, book, client_order_ids)
+
+
+def denials(store, book: str, config_id: str) -> dict[tuple[str, str, date], str]:
+    """The risk gate's denials of a config's orders in a book: (symbol, side, decision bar) -> why."""
+    rows = store.query(
+        "SELECT subject, payload FROM events WHERE kind = 'order.denied'"
+        " AND json_extract_string(payload, '$.book') = ? ORDER BY id",
+        [book],
+    )
+    found = {}
+    for symbol, payload in zip(rows["subject"], rows["payload"], strict=True):
+        data = json.loads(payload)
+        # The gate names the intent; a recheck of the controls names only the order's id.
+        decision = parse_decision_id(data.get("client_order_id") or "")
+        owner = data.get("config_id") or (decision.config_id if decision else None)
+        bar = data.get("bar") or (decision.bar.isoformat() if decision else None)
+        side = data.get("side") or (decision and ("buy" if decision.action == "buy" else "sell"))
+        if owner != config_id or not bar or not side:
+            continue
+        rule = f" ({data['rule']})" if data.get("rule") else ""
+        found[(symbol, side, date.fromisoformat(str(bar)[:10]))] = f"{data.get('reason')}{rule}"
+    return found
 
 
 # -- helpers ---------------------------------------------------------------------------------

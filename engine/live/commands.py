@@ -219,3 +219,18 @@ def recent_commands(store: Store, limit: int = 50) -> pd.DataFrame:
         "SELECT id, created_at, actor, kind, payload, status, decided_at, decided_by, result"
         f" FROM commands ORDER BY id DESC LIMIT {int(limit)}"
     )
+
+
+def describe_commands(store: Store, ids: list[int]) -> dict[int, str]:
+    """Each command in a trader's words: ``"close_position #12 by bob (why)"``, by id."""
+    if not ids:
+        return {}
+    rows = store.query(
+        "SELECT id, kind, actor, payload FROM commands WHERE id IN (SELECT unnest(?))", [list(ids)]
+    )
+    found = {}
+    for row in rows.itertuples():
+        reason = json.loads(row.payload).get("reason")
+        why = f" ({reason})" if reason else ""
+        found[int(row.id)] = f"{row.kind} #{row.id} by {row.actor}{why}"
+    return found

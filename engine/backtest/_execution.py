@@ -11,7 +11,7 @@ truncated data).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 
 from engine.backtest._simulate import order_loop
 from engine.backtest.annualisation import YearOfBars, year_of
-from engine.backtest.rules import SIZE_MODES
+from engine.backtest.rules import Terms
 from engine.backtest.settings import BacktestSettings
 from engine.backtest.stops import stop_distances
 from engine.data.bars import Bars
@@ -28,6 +28,9 @@ from engine.strategies.base import Signals
 
 if TYPE_CHECKING:
     import vectorbt as vbt
+
+#: The fields of Orders with a row per bar.
+_BY_BAR = ("entries", "exits", "stop_distance", "open", "high", "low", "close", "decision_price")
 
 
 @dataclass(frozen=True)
@@ -62,24 +65,10 @@ class Orders:
     def window(self, start: int, stop: int) -> Orders:
         """The bars from position ``start`` up to (not including) ``stop``."""
 
-        def cut(values: np.ndarray) -> np.ndarray:
-            # A copy in Fortran order, like the whole: the order loop compiles for one layout.
-            return np.asfortranarray(values[start:stop])
-
-        return Orders(
-            index=self.index[start:stop],
-            columns=self.columns,
-            entries=cut(self.entries),
-            exits=cut(self.exits),
-            stop_distance=cut(self.stop_distance),
-            open=cut(self.open),
-            high=cut(self.high),
-            low=cut(self.low),
-            close=cut(self.close),
-            decision_price=cut(self.decision_price),
-            n_sets=self.n_sets,
-            session=self.session[start:stop],
-            year=self.year,
+        # Copies in Fortran order, like the whole: the order loop compiles for one layout.
+        rows = {name: np.asfortranarray(getattr(self, name)[start:stop]) for name in _BY_BAR}
+        return replace(
+            self, index=self.index[start:stop], session=self.session[start:stop], **rows
         )
 
 
@@ -289,14 +278,7 @@ def simulate(
         orders.stop_distance,
         group_lens,
         init_cash,
-        settings.execution == "next_open",
-        SIZE_MODES[settings.size],
-        settings.fraction,
-        settings.risk_per_trade,
-        settings.fees,
-        settings.slippage,
-        settings.trailing_stop,
-        settings.max_positions,
+        Terms.of(settings),
         close_at_end,
         max_orders,
     )

@@ -1,9 +1,11 @@
 """The trading rules a backtest and the live loop share: what is decided at a close, and how.
 
-One source of truth. The backtest's order loop (:func:`engine.backtest._simulate.simulate_nb`,
-which compiles these functions with numba) and the live loop (:mod:`engine.live`, which
-calls them as plain Python) make every sizing and stop decision here, so a replay of a
-config with the paper broker makes the trades its backtest made.
+One source of truth. The backtest's order loop (:func:`engine.backtest._simulate.simulate`)
+and the fast sweep's kernel, which compile these functions with numba (their cache is
+keyed to this source, :mod:`engine.backtest._compile`), and the live loop
+(:mod:`engine.live`, which calls them as plain Python) make every sizing and stop
+decision here, so a replay of a config with the paper broker makes the trades its
+backtest made.
 
 With ``execution="next_open"`` everything is decided at the close of the signal bar t, from
 what is known then, and filled at bar t+1's open:
@@ -49,13 +51,18 @@ With ``execution="close"`` a signal fills at its own bar's close: decision and f
 same price, so the order loop sizes with :func:`entry_size` at that close (budget: the
 cash in hand after that close's exits), and stops start on the next bar.
 
-Everything here is arithmetic on floats and numpy arrays, written so that numba compiles
-it unchanged: no Python objects, no exceptions.
+Everything here is arithmetic on floats and numpy arrays (and :class:`Terms`, a tuple of
+them), written so that numba compiles it unchanged: no Python objects, no exceptions.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from engine.backtest.settings import BacktestSettings
 
 SIZE_FRACTION = 0
 SIZE_RISK = 1
@@ -63,6 +70,29 @@ SIZE_ALL = 2
 
 #: Sizing rule names (BacktestSettings.size) to their codes.
 SIZE_MODES = {"fraction": SIZE_FRACTION, "risk": SIZE_RISK, "all": SIZE_ALL}
+
+
+class Terms(NamedTuple):
+    """The settings the rules trade by, in the form compiled code reads (one argument)."""
+
+    at_open: bool  # execution="next_open": decided at a close, filled at the next open
+    size_mode: int  # SIZE_*
+    fraction: float
+    risk_per_trade: float
+    fees: float
+    slippage: float
+    trailing: bool
+    max_positions: int
+
+    @classmethod
+    def of(cls, settings: BacktestSettings) -> Terms:
+        """The terms of ``settings``."""
+        return cls(
+            settings.execution == "next_open", SIZE_MODES[settings.size], settings.fraction,
+            settings.risk_per_trade, settings.fees, settings.slippage, settings.trailing_stop,
+            settings.max_positions,
+        )  # fmt: skip
+
 
 #: A budget left below this share of equity is rounding residue, not cash to buy with.
 BUDGET_RESIDUE = 1e-9
@@ -199,6 +229,24 @@ def trailed_anchor(anchor: float, high: float) -> float:
     return anchor
 
 
+def leaves_at_close(exit_signal, mark: float, stop_frac: float, stop_anchor: float) -> bool:
+    """Whether a held position exits at the next open: its exit signal, or a stop at or above
+    its close (``mark``)."""
+    if exit_signal:
+        return True
+    return not np.isnan(stop_frac) and stop_level(stop_anchor, stop_frac) >= mark
+
+
+def may_buy(slots: int, budget: float, equity: float) -> bool:
+    """Whether the book can take another entry: a free slot and a budget above rounding residue."""
+    return slots > 0 and not budget <= equity * BUDGET_RESIDUE
+
+
+def wants_entry(entry_signal, exit_signal, position: float) -> bool:
+    """Whether a column asks to enter: an entry signal, no exit signal, and nothing held."""
+    return entry_signal and not exit_signal and position == 0.0
+
+
 def plan_close(
     entries,
     exits,
@@ -236,19 +284,16 @@ def plan_close(
         qty[k] = 0.0
         if position[k] > 0.0:
             equity += position[k] * mark[k]
-            leaving = exits[k]
-            if not leaving and not np.isnan(stop_frac[k]):
-                leaving = stop_level(stop_anchor[k], stop_frac[k]) >= mark[k]
-            if leaving:
+            if leaves_at_close(exits[k], mark[k], stop_frac[k], stop_anchor[k]):
                 exiting[k] = True
                 budget += sale_proceeds(position[k], mark[k], fees, slippage)
             else:
                 held += 1
     slots = max_positions - held
     for k in range(n):
-        if slots <= 0 or budget <= equity * BUDGET_RESIDUE:
+        if not may_buy(slots, budget, equity):
             break
-        if not entries[k] or exits[k] or position[k] != 0.0:
+        if not wants_entry(entries[k], exits[k], position[k]):
             continue
         price = price_row[sym_of_col[k]]
         size = entry_size(
@@ -266,3 +311,42 @@ def plan_close(
             qty[k] = size
             budget -= size * unit_cost(price, fees, slippage)
             slots -= 1
+
+
+def plan_one(
+    terms: Terms,
+    entry_signal,
+    exit_signal,
+    stop_distance: float,
+    price: float,
+    position: float,
+    mark: float,
+    stop_frac: float,
+    stop_anchor: float,
+    cash: float,
+) -> tuple[bool, float]:
+    """(exit at the next open?, shares to buy there): :func:`plan_close` for a book of one column.
+
+    On floats instead of arrays of one: compiled, each array passed costs a reference
+    count per call, which made the fast sweep a fifth slower.
+    """
+    equity = cash
+    budget = cash
+    exiting = False
+    held = 0
+    if position > 0.0:
+        equity += position * mark
+        exiting = leaves_at_close(exit_signal, mark, stop_frac, stop_anchor)
+        if exiting:
+            budget += sale_proceeds(position, mark, terms.fees, terms.slippage)
+        else:
+            held = 1
+    if not may_buy(terms.max_positions - held, budget, equity):
+        return exiting, 0.0
+    if not wants_entry(entry_signal, exit_signal, position):
+        return exiting, 0.0
+    size = entry_size(
+        terms.size_mode, equity, budget, price, stop_distance, terms.fraction,
+        terms.risk_per_trade, terms.fees, terms.slippage,
+    )  # fmt: skip
+    return exiting, size

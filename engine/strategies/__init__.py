@@ -17,7 +17,7 @@ with :func:`register` in a folder named by ``WB_STRATEGY_PATH`` or a package's e
 """
 
 from engine.strategies import builtins  # noqa: F401  (importing it registers the built-ins)
-from engine.strategies.base import Signals, Strategy, StrategyError, StrategyParams
+from engine.strategies.base import FastPath, Signals, Strategy, StrategyError, StrategyParams
 from engine.strategies.grid import grid_columns, signals_for_grid
 from engine.strategies.guard import compute_signals
 from engine.strategies.lookahead import (
@@ -37,6 +37,7 @@ from engine.strategies.registry import (
 )
 
 __all__ = [
+    "FastPath",
     "LoadProblem",
     "LookaheadResult",
     "Signals",

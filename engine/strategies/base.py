@@ -45,6 +45,34 @@ SignalsKnown = Literal["at_close", "before_close"]
 
 
 @dataclass(frozen=True)
+class FastPath:
+    """A strategy's form for the fast sweep: the series it reads, and its signals bar by bar.
+
+    The fast sweep (:mod:`engine.backtest.fast`) computes each distinct series of a grid
+    once, then runs ``step`` compiled by numba for every (params set, symbol), so the step
+    must be plain numba-compatible Python: loops over floats and arrays, calling only
+    such functions (``indicators.above`` and its kin on floats are). It must give the
+    signals the strategy's ``signal_fn`` gives, to the bit (the tests compare the two).
+
+    - ``series(params)``: the series a params set reads, each ``(function, *args)`` with
+      ``function(bars, *args)`` giving a (bars x symbols) frame or array; equal tuples are
+      computed once.
+    - ``values(params)``: the floats the step reads besides (a band's width, a level).
+    - ``step(series, refs, values, close, entries, exits, stops)``: writes every bar's
+      ``entries``/``exits`` (bool) and, when ``gives_stop``, ``stops`` (the stop distance,
+      NaN for none) of one symbol and params set. ``series[refs[j]]`` is the j-th series
+      ``series(params)`` named, for this symbol; ``values`` its ``values(params)``;
+      ``close`` the symbol's closes. Bars where the symbol has no close are masked after.
+    """
+
+    series: Callable[[StrategyParams], tuple[tuple, ...]]
+    step: Callable[..., None]
+    values: Callable[[StrategyParams], tuple[float, ...]] = field(default=lambda p: ())
+    #: Whether the step writes a stop distance (the strategy's ``stop_distance``).
+    gives_stop: bool = False
+
+
+@dataclass(frozen=True)
 class Strategy:
     """A registered strategy: its name, what it trades on, its params model and signal function."""
 
@@ -61,6 +89,8 @@ class Strategy:
     #: built-in is: it can only fill at the next bar) or "before_close" (from earlier bars
     #: only, so ``execution="close"`` may fill it at that same close without looking ahead).
     signals_known: SignalsKnown = "at_close"
+    #: Optional: its form for the fast sweep; without one, sweeps take the general path.
+    fast: FastPath | None = None
 
 
 class StrategyError(InputError):

@@ -28,6 +28,18 @@ def _tie(a, b):
     return TIE_TOLERANCE * np.fmax(np.abs(a), np.abs(b))
 
 
+def tie_margin(a: float, b: float) -> float:
+    """How far apart two floats may be and still count as equal: ``_tie`` for one pair.
+
+    For the fast sweep's compiled signal steps (:class:`~engine.strategies.base.FastPath`),
+    which compare as :func:`above` and its kin do (``(a - b) > tie_margin(a, b)`` is
+    ``above``): numba compiles ``max`` branch-free, ``np.fmax`` not. Where either value is
+    NaN the margin may differ from ``_tie``'s, but every comparison with a NaN difference
+    is False either way.
+    """
+    return TIE_TOLERANCE * max(abs(a), abs(b))
+
+
 def above(a, b):
     """True where ``a`` is above ``b`` by more than rounding noise (False where either is NaN)."""
     return (a - b) > _tie(a, b)

@@ -16,7 +16,14 @@ from typing import Any, get_args
 import pydantic
 
 from engine.errors import InputError, NotFoundError
-from engine.strategies.base import SignalFn, Signals, SignalsKnown, Strategy, StrategyParams
+from engine.strategies.base import (
+    FastPath,
+    SignalFn,
+    Signals,
+    SignalsKnown,
+    Strategy,
+    StrategyParams,
+)
 from engine.strategies.plugins import load_user_strategies
 from engine.strategies.plugins import origin as plugin_origin
 
@@ -31,12 +38,14 @@ def register(
     warmup: Callable[[StrategyParams], int] = lambda p: 0,
     grid_fn: Callable[[Any, list[StrategyParams]], Signals] | None = None,
     signals_known: SignalsKnown = "at_close",
+    fast: FastPath | None = None,
 ) -> Callable[[SignalFn], SignalFn]:
     """A decorator that registers a signal function under ``name``; gives the function back.
 
     ``params`` is the strategy's frozen params model, ``summary`` one sentence saying what
     it trades on, ``warmup(params)`` the number of bars it needs before its first
-    meaningful signal, ``grid_fn`` an optional vectorized version for many params sets.
+    meaningful signal, ``grid_fn`` an optional vectorized version for many params sets,
+    ``fast`` its optional form for the fast sweep (see :class:`~engine.strategies.base.FastPath`).
     ``signals_known`` says when a bar's signal is known: ``"at_close"`` (it reads that
     bar's close: it fills at the next open) or ``"before_close"`` (it reads earlier bars
     only, so it may also fill at that bar's close, ``execution="close"``).
@@ -69,6 +78,7 @@ def register(
             warmup=warmup,
             grid_fn=grid_fn,
             signals_known=signals_known,
+            fast=fast,
         )
         return signal_fn
 

@@ -14,12 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.backtest import BacktestSettings, compute_metrics, rules, run_backtest
-from engine.backtest._simulate import rules_fingerprint
-from engine.backtest.fast import _kernel, fast_path_refusal
+from engine.backtest.fast import fast_path_refusal
 from engine.backtest.sweep import expand_grid, sweep
 from engine.data.sample import sample_bars
 from engine.errors import InputError
-from engine.strategies import compute_signals
+from engine.strategies import compute_signals, get, names
+from engine.strategies.base import FastPath, Signals, Strategy, StrategyParams
+from engine.strategies.indicators import above, below
 from tests.backtest.conftest import ohlc_bars, scripted
 
 GRIDS = {
@@ -158,7 +159,7 @@ def test_strategies_without_a_fast_path_fall_back_to_the_general_one(bars):
     auto = sweep(bars, "momentum_rotation", grid, progress=False)
     full = sweep(bars, "momentum_rotation", grid, engine="full", progress=False)
     pd.testing.assert_frame_equal(auto.table, full.table)
-    with pytest.raises(InputError, match="ranks? the symbols against each other"):
+    with pytest.raises(InputError, match="momentum_rotation has no fast path"):
         sweep(bars, "momentum_rotation", grid, engine="fast", progress=False)
     scripted_strategy = scripted({"AAPL": [30]}, {"AAPL": [60]})
     assert "no fast path" in fast_path_refusal(scripted_strategy)
@@ -180,6 +181,72 @@ def test_a_strategy_stop_the_strategy_does_not_give_is_the_same_clear_error(bars
         sweep(bars, "sma_crossover", {"fast": [10], "slow": [50]}, wrong, engine="fast")
 
 
+def test_every_strategy_with_a_fast_form_has_the_fast_path_and_it_equals_the_full_one(bars):
+    fast_ones = [name for name in names() if get(name).fast is not None]
+    assert set(GRIDS) <= set(fast_ones)  # the built-ins above declare theirs
+    for name in fast_ones:
+        defaults = get(name).params()
+        grid = {field: [value] for field, value in defaults.model_dump().items()}
+        assert fast_path_refusal(name) is None
+        fast, full = both_paths(bars, name, grid, SETTINGS["risk-sized, ATR stop"])
+        assert_same_sweep(fast, full)
+
+
+class GapParams(StrategyParams):
+    gap: float = 0.02
+
+
+def gap_signals(bars, params: GapParams) -> Signals:
+    """In on a close ``gap`` above the close before, out on one ``gap`` below it."""
+    before = bars.close.shift(1)
+    return Signals(
+        entries=above(bars.close, before * (1 + params.gap)),
+        exits=below(bars.close, before * (1 - params.gap)),
+    )
+
+
+def _close(bars):
+    return bars.close
+
+
+def gap_step(series, refs, values, close, entries, exits, stops):
+    closes = series[refs[0]]
+    entries[0] = exits[0] = False
+    for t in range(1, len(close)):
+        entries[t] = above(closes[t], closes[t - 1] * (1 + values[0]))
+        exits[t] = below(closes[t], closes[t - 1] * (1 - values[0]))
+
+
+def test_a_strategy_declaring_a_fast_form_is_swept_fast_with_no_change_to_the_engine(bars):
+    gap = Strategy(
+        name="gap",
+        params=GapParams,
+        signal_fn=gap_signals,
+        fast=FastPath(series=lambda p: ((_close,),), values=lambda p: (p.gap,), step=gap_step),
+    )
+    assert fast_path_refusal(gap) is None
+    for backtest_settings in (SETTINGS["all-in at the next open"], SETTINGS["at the close"]):
+        fast, full = both_paths(bars, gap, {"gap": [0.01, 0.03]}, backtest_settings)
+        assert fast.table["trades"].sum() > 0
+        assert_same_sweep(fast, full)
+
+
+def unreadable_step(series, refs, values, close, entries, exits, stops):
+    entries[:] = close.to_frame()  # a pandas method: numba cannot compile it
+
+
+def test_a_fast_form_numba_cannot_compile_is_one_clear_error_naming_the_strategy(bars):
+    broken = Strategy(
+        name="broken",
+        params=GapParams,
+        signal_fn=gap_signals,
+        fast=FastPath(series=lambda p: ((_close,),), step=unreadable_step),
+    )
+    with pytest.raises(InputError, match="'broken'.*does not compile with numba") as raised:
+        sweep(bars, broken, {"gap": [0.01]}, engine="fast", progress=False)
+    assert "engine='full'" in raised.value.hint
+
+
 prices = st.floats(1.0, 500.0)
 
 
@@ -199,7 +266,7 @@ prices = st.floats(1.0, 500.0)
     fraction=st.floats(0.05, 1.0),
     costs=st.tuples(st.floats(0.0, 0.01), st.floats(0.0, 0.01)),
 )
-def test_the_one_column_plan_is_the_rules_plan(
+def test_the_one_column_plan_is_the_books_plan(
     entry, exit_, stop_distance, decision_price, position, mark, stop_frac, stop_anchor,
     cash, max_positions, size_mode, fraction, costs,
 ):  # fmt: skip
@@ -211,14 +278,8 @@ def test_the_one_column_plan_is_the_rules_plan(
         np.array([stop_frac]), np.array([stop_anchor]), cash, max_positions, size_mode,
         fraction, 0.01, fees, slippage, exiting, qty,
     )  # fmt: skip
-    assert _kernel.plan_alone(
-        entry, exit_, stop_distance, decision_price, position, mark, stop_frac, stop_anchor,
-        cash, max_positions, size_mode, fraction, 0.01, fees, slippage,
+    terms = rules.Terms(True, size_mode, fraction, 0.01, fees, slippage, False, max_positions)
+    assert rules.plan_one(
+        terms, entry, exit_, stop_distance, decision_price, position, mark, stop_frac,
+        stop_anchor, cash,
     ) == (exiting[0], qty[0])  # fmt: skip
-
-
-def test_the_kernels_cache_is_tied_to_the_rules_it_compiles():
-    assert rules_fingerprint() == _kernel.RULES_SOURCE_SHA, (
-        "engine/backtest/rules.py changed: set RULES_SOURCE_SHA in "
-        f"engine/backtest/fast/_kernel.py to {rules_fingerprint()}"
-    )

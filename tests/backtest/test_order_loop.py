@@ -7,7 +7,7 @@ import pytest
 
 from engine.backtest import _simulate, metrics
 from engine.backtest._execution import prepare_orders
-from engine.backtest.rules import SIZE_MODES
+from engine.backtest.rules import Terms
 from engine.backtest.settings import BacktestSettings
 from engine.data.sample import sample_bars
 from engine.strategies import signals_for_grid
@@ -29,9 +29,7 @@ def _run(loop, orders, settings, group_lens, init_cash):
         orders.open, orders.high, orders.low, orders.close, orders.decision_price,
         np.tile(np.arange(orders.n_symbols, dtype=np.int64), orders.n_sets),
         orders.entries, orders.exits, orders.stop_distance, group_lens, init_cash,
-        settings.execution == "next_open", SIZE_MODES[settings.size], settings.fraction,
-        settings.risk_per_trade, settings.fees, settings.slippage, settings.trailing_stop,
-        settings.max_positions, True, 2 * int(orders.entries.sum()) + 1,
+        Terms.of(settings), True, 2 * int(orders.entries.sum()) + 1,
     )  # fmt: skip
 
 
@@ -50,7 +48,7 @@ def test_interpreted_and_compiled_loops_fill_alike(settings):
         group_lens, init_cash = np.ones(n_cols, dtype=np.int64), np.full(n_cols, 1000.0)
 
     interpreted = _run(_simulate.simulate_nb, orders, settings, group_lens, init_cash)
-    compiled = _run(_simulate.compiled().simulate, orders, settings, group_lens, init_cash)
+    compiled = _run(_simulate.compiled(), orders, settings, group_lens, init_cash)
     assert len(interpreted[0]) > 20  # fills to compare
     for ours, theirs in zip(interpreted, compiled, strict=True):
         np.testing.assert_array_equal(ours, theirs)
@@ -67,5 +65,5 @@ def test_small_work_is_interpreted_and_big_work_compiled():
     assert _simulate.order_loop(2_500) is _simulate.simulate_nb or (
         _simulate.compiled.cache_info().currsize  # compiled already: it is always used then
     )
-    assert _simulate.order_loop(_simulate.SMALL_WORK) is _simulate.compiled().simulate
-    assert _simulate.order_loop(10) is _simulate.compiled().simulate  # once compiled, compiled
+    assert _simulate.order_loop(_simulate.SMALL_WORK) is _simulate.compiled()
+    assert _simulate.order_loop(10) is _simulate.compiled()  # once compiled, compiled

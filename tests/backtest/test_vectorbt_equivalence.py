@@ -25,6 +25,8 @@ from vectorbt.portfolio.nb import execute_order_nb, order_nb
 from vectorbt.returns import nb as returns_nb
 
 from engine.backtest import _simulate
+from engine.backtest._compile import compiled
+from engine.backtest.rules import fill_order
 from engine.backtest.metrics import annualized_ratios
 
 amounts = st.floats(0.0, 1e7, allow_nan=False) | st.sampled_from([0.0, 1e-13, 1e-10])
@@ -58,7 +60,7 @@ def _vectorbt_fill(cash, position, size, price, fees, slippage):
 def test_a_fill_is_vectorbts_fill_to_the_last_bit(cash, position, size, price, fees, slippage):
     if size < 0 and position == 0:
         position = 0.0  # a sale of nothing: both refuse it
-    ours = _simulate._fill_order(cash, position, size, price, fees, slippage)
+    ours = compiled(fill_order)(cash, position, size, price, fees, slippage)
     theirs = _vectorbt_fill(cash, position, size, price, fees, slippage)
     assert ours[5] == theirs[5]
     np.testing.assert_array_equal(np.array(ours[:2]), np.array(theirs[:2]))
@@ -67,7 +69,7 @@ def test_a_fill_is_vectorbts_fill_to_the_last_bit(cash, position, size, price, f
 
 
 def test_a_buy_the_cash_cannot_pay_fills_what_the_cash_buys():
-    cash, position, shares, price, fees, filled = _simulate._fill_order(
+    cash, position, shares, price, fees, filled = compiled(fill_order)(
         1000.0, 0.0, 100.0, 20.0, 0.01, 0.0
     )
     assert filled and cash == 0.0 and shares == pytest.approx(1000 / 1.01 / 20)

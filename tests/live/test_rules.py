@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.backtest import BacktestSettings, _simulate, rules, run_backtest
+from engine.backtest import BacktestSettings, rules, run_backtest
 from tests.backtest.conftest import ohlc_bars, scripted
 
 NO_COSTS = {"fees": 0.0, "slippage": 0.0, "init_cash": 1000.0}
@@ -142,12 +142,3 @@ def test_risk_sizing_without_a_stop_distance_skips_the_entry():
         rules.entry_size(rules.SIZE_RISK, 1000.0, 1000.0, 10.0, np.nan, 0.2, 0.01, 0.0, 0.0) == 0.0
     )
     assert rules.entry_size(rules.SIZE_RISK, 1000.0, 1000.0, 10.0, 2.0, 0.2, 0.01, 0.0, 0.0) == 5.0
-
-
-def test_the_compiled_loop_is_tied_to_the_rules_it_was_compiled_from():
-    # numba keys a cached function to its own file only: the fingerprint line in
-    # _simulate.py must change with rules.py, so that no stale compiled loop is ever run.
-    assert _simulate.rules_fingerprint() == _simulate.RULES_SOURCE_SHA, (
-        "engine/backtest/rules.py changed: set RULES_SOURCE_SHA in engine/backtest/_simulate.py "
-        f"to {_simulate.rules_fingerprint()}"
-    )

@@ -13,16 +13,18 @@ a closer look then go through :func:`~engine.backtest.runner.run_backtest`, whos
 vectorbt Portfolio gives the trades, plots and evidence.
 
 How it is fast: each distinct indicator is computed once (the 150 SMA pairs of a 9 x 18
-grid read 24 averages), then one compiled kernel (``_kernel.screen_nb``) runs signals,
+grid read 24 averages), then one compiled kernel (``_kernel.screen``) runs signals,
 fills and metrics for every (combination, symbol) in parallel, each in scratch arrays
 of one bar-length that stay in the CPU's cache, instead of building (bars x
 combinations) frames of signals, orders and equity.
 
 What it serves: ``per="symbol"`` sweeps (each symbol traded alone with all of
-``init_cash``) of sma_crossover, donchian_breakout, bollinger_reversion and
-rsi_reversion, under any :class:`~engine.backtest.settings.BacktestSettings`. A portfolio
-sweep (symbols sharing cash and slots) and momentum_rotation (its signals rank symbols
-against each other) take the general path; so does any other strategy.
+``init_cash``) of every strategy that registers a fast form
+(:class:`~engine.strategies.base.FastPath`: the series it reads and its signal step),
+under any :class:`~engine.backtest.settings.BacktestSettings`; which strategies those are
+is read from the registry. A portfolio sweep (symbols sharing cash and slots) takes the
+general path; so does a strategy without a fast form (one whose signals rank the symbols
+against each other cannot have one: a task here sees one symbol).
 
 Decisions, the same as the general path's (the tests hold the two to each other):
 
@@ -45,21 +47,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numba import parallel_chunksize
+from numba.core.errors import NumbaError
 from tqdm.auto import tqdm
 
 from engine.backtest._execution import prepare_orders
 from engine.backtest.fast import _kernel
-from engine.backtest.fast._inputs import BUILDERS
+from engine.backtest.fast._inputs import kernel_inputs
 from engine.backtest.metrics import METRICS
-from engine.backtest.rules import SIZE_MODES
+from engine.backtest.rules import Terms
 from engine.backtest.settings import BacktestSettings
 from engine.backtest.sweep import SweepResult, expand_grid
 from engine.data.bars import Bars
 from engine.errors import InputError
-from engine.strategies import get
-from engine.strategies.base import Signals, Strategy
+from engine.strategies import get, names
+from engine.strategies.base import Signals, Strategy, StrategyError
 from engine.strategies.guard import check_bars, check_history
-from engine.strategies.indicators import TIE_TOLERANCE
 
 __all__ = ["fast_path_refusal", "fast_sweep"]
 
@@ -78,13 +80,11 @@ def fast_path_refusal(
             f"per={per!r} trades the symbols as one book sharing cash and slots; the fast "
             "path trades each symbol alone (per='symbol')"
         )
-    if (strategy.signal_fn, strategy.params) not in BUILDERS:
-        why = (
-            "its signals rank the symbols against each other"
-            if strategy.name == "momentum_rotation"
-            else "only the built-ins " + ", ".join(_fast_names()) + " have one"
+    if strategy.fast is None:
+        return (
+            f"{strategy.name} has no fast path: it registers no fast form (FastPath); "
+            f"these do: {', '.join(_fast_names())}"
         )
-        return f"{strategy.name} has no fast path: {why}"
     where = getattr(executor, "name", executor)
     if where != "local":
         return f"the fast path runs in this process, not on the {where!r} executor"
@@ -92,7 +92,7 @@ def fast_path_refusal(
 
 
 def _fast_names() -> list[str]:
-    return [fn.__name__ for fn, _params in BUILDERS]
+    return [name for name in names() if get(name).fast is not None]
 
 
 def fast_sweep(
@@ -123,9 +123,10 @@ def fast_sweep(
     check_bars(strategy, bars)
     for params in params_list:
         check_history(strategy, bars, params)
-    build, gives_stop = BUILDERS[(strategy.signal_fn, strategy.params)]
-    prices = _prices(bars, settings, gives_stop)
-    inputs = build(bars, params_list)
+    prices = _prices(bars, settings, strategy.fast.gives_stop)
+    inputs = kernel_inputs(strategy.fast, bars, params_list)
+    kernel = _kernel.screen_kernel(strategy.fast)
+    terms = Terms.of(settings)
 
     n_symbols, n_bars = len(bars.symbols), len(bars)
     columns = max_columns or max(1, EVALUATIONS_PER_CALL // max(n_bars, 1))
@@ -149,25 +150,25 @@ def fast_sweep(
             # Blocks of tasks are handed out one at a time, not split in halves up front: on
             # a shared machine one thread may get the CPU less often than the other.
             with parallel_chunksize(1):
-                part = _kernel.screen_nb(
-                    inputs.kind,
-                    inputs.series,
-                    inputs.combo_series[start:end],
-                    inputs.combo_values[start:end],
-                    *prices,
-                    stop_source,
-                    settings.execution == "next_open",
-                    SIZE_MODES[settings.size],
-                    settings.fraction,
-                    settings.risk_per_trade,
-                    settings.fees,
-                    settings.slippage,
-                    settings.trailing_stop,
-                    settings.max_positions,
-                    settings.init_cash,
-                    float(settings.bars_per_year),
-                    TIE_TOLERANCE,
-                )
+                try:
+                    part = kernel(
+                        inputs.series,
+                        inputs.refs[start:end],
+                        inputs.values[start:end],
+                        *prices,
+                        stop_source,
+                        terms,
+                        float(settings.init_cash),
+                        float(settings.bars_per_year),
+                    )
+                except NumbaError as exc:  # compiled on the first call
+                    raise StrategyError(
+                        strategy.name,
+                        "its fast form (FastPath.step) does not compile with numba: "
+                        + str(exc).strip().splitlines()[0],
+                        hint="write the step in plain numba-compatible Python, or sweep with "
+                        "engine='full'",
+                    ) from None
             parts.append(part)
             bar.update(len(part) // n_symbols)
 

@@ -2,7 +2,7 @@
 
 Enters when the fast SMA crosses above the slow SMA (an uptrend starting) and exits when
 it crosses back below. In a sweep, every distinct window is averaged once and shared by
-all the pairs that use it.
+all the pairs that use it, in the fast sweep too.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pandas as pd
 import pydantic
 
 from engine.data.bars import Bars
-from engine.strategies.base import Signals, StrategyParams
+from engine.strategies.base import FastPath, Signals, StrategyParams
 from engine.strategies.grid import grid_columns
-from engine.strategies.indicators import TIE_TOLERANCE, sma
+from engine.strategies.indicators import TIE_TOLERANCE, sma, tie_margin
 from engine.strategies.registry import register
 
 
@@ -34,6 +34,7 @@ class SmaCrossoverParams(StrategyParams):
 
 
 def _moving_averages(close: pd.DataFrame, windows: Sequence[int]) -> dict[int, np.ndarray]:
+    """Each window's average of every symbol's close (:func:`~engine.strategies.indicators.sma`)."""
     return {window: sma(close, window).to_numpy() for window in sorted(set(windows))}
 
 
@@ -68,12 +69,34 @@ def sma_crossover_grid(bars: Bars, params_list: Sequence[SmaCrossoverParams]) ->
     )
 
 
+def _average(bars: Bars, window: int) -> np.ndarray:
+    """The ``window``-bar SMA of each symbol's close, (bars x symbols)."""
+    return _moving_averages(bars.close, [window])[window]
+
+
+def _crossings_bar_by_bar(series, refs, values, close, entries, exits, stops) -> None:
+    """:func:`_crossings` bar by bar, term for term, for the fast sweep (:class:`FastPath`)."""
+    fast, slow = series[refs[0]], series[refs[1]]
+    entries[0] = exits[0] = False  # a crossing needs the bar before
+    # Each bar on its own (the bar before recomputed, not carried): the loop vectorises.
+    for t in range(1, len(close)):
+        gap, tie = fast[t] - slow[t], tie_margin(fast[t], slow[t])
+        gap_before = fast[t - 1] - slow[t - 1]
+        tie_before = tie_margin(fast[t - 1], slow[t - 1])
+        entries[t] = (gap > tie) & (gap_before <= tie_before)
+        exits[t] = (gap < -tie) & (gap_before >= -tie_before)
+
+
 @register(
     "sma_crossover",
     SmaCrossoverParams,
     "Trend following: long when the fast SMA crosses above the slow SMA, out when it crosses below.",
     warmup=lambda p: p.slow,
     grid_fn=sma_crossover_grid,
+    fast=FastPath(
+        series=lambda p: ((_average, p.fast), (_average, p.slow)),
+        step=_crossings_bar_by_bar,
+    ),
 )
 def sma_crossover(bars: Bars, params: SmaCrossoverParams) -> Signals:
     """Entries where the fast SMA crosses above the slow one; exits where it crosses below."""

@@ -1,0 +1,147 @@
+"""One column of a book at one bar: its exit, its entry and its stop, and their fills.
+
+The order loop of every backtest (:func:`engine.backtest._simulate.simulate`) and the fast
+sweep's kernel (:mod:`engine.backtest.fast._kernel`) trade each column with these
+functions, so a rule of fills or stops is written once, here or in
+:mod:`engine.backtest.rules` (which decides sizes and stops and fills an order); the loops
+only say in which order the columns of a book go and what they record. Plain Python,
+run as such for a small backtest and compiled with the loops otherwise
+(:mod:`engine.backtest._compile`).
+
+A column's state is its ``position`` (shares), its stop (``stop_frac``, ``stop_anchor``:
+NaN for none) and the book's ``cash``. The decisions (:func:`exit_order`,
+:func:`stop_order`) are small, so that the compiled loops inline them on every bar; the
+fills (:func:`sell`, :func:`buy`) give the state back with the :class:`Fill`.
+``terms`` are the settings (:class:`engine.backtest.rules.Terms`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from engine.backtest.rules import entry_size, fill_order, stop_fraction, stop_level, trailed_anchor
+
+#: Why an order was placed, one code per order record.
+REASON_ENTRY = 0
+REASON_SIGNAL = 1
+REASON_STOP = 2
+REASON_END = 3  # closed at the last bar's close because the window ended
+
+
+class Fill(NamedTuple):
+    """What one order did: shares filled, at what price (slippage in), the fee, and whether it filled."""
+
+    size: float
+    price: float
+    fees: float
+    filled: bool
+
+
+#: No order: nothing filled (a position's fill before it was bought).
+NO_FILL = Fill(np.nan, np.nan, np.nan, False)
+
+
+def filled(result) -> bool:
+    """Whether the order filled (in full or, short of cash, in part)."""
+    return result.filled
+
+
+def fill(cash, position, size, price, fees, slippage):
+    """(cash, position, :class:`Fill`) after one long-only order (size < 0 sells)."""
+    cash, position, shares, fill_price, paid, done = fill_order(
+        cash, position, size, price, fees, slippage
+    )
+    return cash, position, Fill(shares, fill_price, paid, done)
+
+
+def sell(terms, cash, position, stop_frac, stop_anchor, price):
+    """(cash, position, stop_frac, stop_anchor, result): the whole position sold at ``price``.
+
+    Flat after it, the position has no stop.
+    """
+    cash, position, result = fill(cash, position, -position, price, terms.fees, terms.slippage)
+    if position == 0:
+        stop_frac = stop_anchor = np.nan
+    return cash, position, stop_frac, stop_anchor, result
+
+
+def exit_order(
+    terms, planned, exit_signal, position, stop_frac, stop_anchor, open_, high, low, close
+):
+    """(the price a column's position sells at this bar, NaN for none; why; its stop's anchor).
+
+    First a stop the open gapped through (sold at the open). At the open (``next_open``),
+    then the exit ``planned`` at the close before; at the close, a stop the low reached
+    (sold at its level), else the ``exit_signal`` (at the close), and a stop not reached
+    trails up to the bar's high. Nothing sells where nothing is held or the symbol has no
+    bar.
+    """
+    price = np.nan
+    reason = REASON_SIGNAL
+    if position <= 0 or np.isnan(close):
+        return price, reason, stop_anchor
+    if not np.isnan(stop_frac):
+        level = stop_level(stop_anchor, stop_frac)
+        if open_ <= level:
+            price, reason = open_, REASON_STOP
+        elif not terms.at_open and low <= level:
+            price, reason = level, REASON_STOP
+        elif not terms.at_open and terms.trailing:
+            stop_anchor = trailed_anchor(stop_anchor, high)
+    if np.isnan(price):
+        if terms.at_open:
+            if planned:
+                price = open_
+                # Planned without an exit signal: the stop rose to the close.
+                reason = REASON_SIGNAL if exit_signal else REASON_STOP
+        elif exit_signal:
+            price = close
+    return price, reason, stop_anchor
+
+
+def stop_order(terms, position, stop_frac, stop_anchor, open_, high, low, close):
+    """(the price a stop sells at inside this bar, after the open, NaN for none; its anchor).
+
+    A low at or below the level sells there, or at the open when an entry's level (set at
+    the decision's close) was above it; a stop not reached trails up to the bar's high.
+    """
+    if position <= 0 or np.isnan(stop_frac) or np.isnan(close):
+        return np.nan, stop_anchor
+    level = stop_level(stop_anchor, stop_frac)
+    if low <= level:
+        return min(open_, level), stop_anchor
+    if terms.trailing:
+        stop_anchor = trailed_anchor(stop_anchor, high)
+    return np.nan, stop_anchor
+
+
+def size_at_close(terms, equity, cash, price, stop_distance):
+    """Shares an entry filled at its own bar's close buys (``execution="close"``); 0.0 for none."""
+    return entry_size(
+        terms.size_mode,
+        equity,
+        cash,
+        price,
+        stop_distance,
+        terms.fraction,
+        terms.risk_per_trade,
+        terms.fees,
+        terms.slippage,
+    )
+
+
+def buy(terms, cash, size, price, decision, stop_distance):
+    """(cash, position, stop_frac, stop_anchor, result): ``size`` shares bought at ``price``.
+
+    The stop of a filled entry is set from the ``decision`` price it was sized at (its
+    level: ``decision - stop_distance``) and is live from the fill.
+    """
+    cash, position, result = fill(cash, 0.0, size, price, terms.fees, terms.slippage)
+    stop_frac = stop_anchor = np.nan
+    if filled(result):
+        stop_frac = stop_fraction(decision, stop_distance)
+        if not np.isnan(stop_frac):
+            stop_anchor = decision
+    return cash, position, stop_frac, stop_anchor, result

@@ -69,8 +69,11 @@ def _compile(fn: Callable, parallel: bool, bind: dict[str, Callable]) -> Dispatc
 
     namespace = {**fn.__globals__, **bind}
     for name in _names(fn.__code__):
-        if isinstance(namespace.get(name), types.FunctionType):
-            namespace[name] = compiled(namespace[name])
+        # A name is also an attribute read (``result.filled``): one that names the function
+        # itself is not followed (numba compiles a function that calls itself on its own).
+        value = namespace.get(name)
+        if isinstance(value, types.FunctionType) and value is not fn:
+            namespace[name] = compiled(value)
     python = types.FunctionType(
         fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__
     )
@@ -133,6 +136,8 @@ def _describe(value) -> str:
         return f"module {value.__name__} {_version(value.__name__)}"
     if isinstance(value, type):
         return f"{_qualified(value)} {getattr(value, '_fields', '')}"
+    if isinstance(value, types.FunctionType):  # the function itself (see _compile)
+        return _qualified(value)
     if isinstance(value, np.ndarray):
         return f"array {value.dtype} {value.shape} {hashlib.sha256(value.tobytes()).hexdigest()}"
     return f"{type(value).__qualname__} {value!r}"

@@ -48,7 +48,6 @@ from engine.backtest._step import (  # noqa: F401 (REASON_SIGNAL, REASON_STOP: r
     REASON_STOP,
     buy,
     exit_order,
-    filled,
     sell,
     size_at_close,
     stop_order,
@@ -100,7 +99,7 @@ def _sell_recorded(terms, cash, position, stop_frac, stop_anchor, col, price, at
     cash, position[col], stop_frac[col], stop_anchor[col], result = sell(
         terms, cash, position[col], stop_frac[col], stop_anchor[col], price
     )
-    if filled(result):
+    if result.filled:
         oidx = _record(records, reasons, oidx, at, col, result, reason)
     return cash, oidx, position[col] == 0
 
@@ -240,7 +239,7 @@ def simulate(
                 cash, position[col], stop_frac[col], stop_anchor[col], result = buy(
                     terms, cash, size, price, decision, stop_dist[i, col]
                 )
-                if filled(result):
+                if result.filled:
                     oidx = _record(records, reasons, oidx, i, col, result, REASON_ENTRY)
                     n_open += 1
                     equity = np.nan  # costs were paid: value the book afresh for the next

@@ -43,11 +43,6 @@ class Fill(NamedTuple):
 NO_FILL = Fill(np.nan, np.nan, np.nan, False)
 
 
-def filled(result) -> bool:
-    """Whether the order filled (in full or, short of cash, in part)."""
-    return result.filled
-
-
 def fill(cash, position, size, price, fees, slippage):
     """(cash, position, :class:`Fill`) after one long-only order (size < 0 sells)."""
     cash, position, shares, fill_price, paid, done = fill_order(
@@ -140,7 +135,7 @@ def buy(terms, cash, size, price, decision, stop_distance):
     """
     cash, position, result = fill(cash, 0.0, size, price, terms.fees, terms.slippage)
     stop_frac = stop_anchor = np.nan
-    if filled(result):
+    if result.filled:
         stop_frac = stop_fraction(decision, stop_distance)
         if not np.isnan(stop_frac):
             stop_anchor = decision

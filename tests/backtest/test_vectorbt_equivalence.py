@@ -26,8 +26,8 @@ from vectorbt.returns import nb as returns_nb
 
 from engine.backtest import _simulate
 from engine.backtest._compile import compiled
-from engine.backtest.rules import fill_order
 from engine.backtest.metrics import annualized_ratios
+from engine.backtest.rules import fill_order
 
 amounts = st.floats(0.0, 1e7, allow_nan=False) | st.sampled_from([0.0, 1e-13, 1e-10])
 fractions = st.floats(0.0, 0.09) | st.just(0.0)

@@ -25,7 +25,6 @@ from engine.backtest._step import (
     NO_FILL,
     buy,
     exit_order,
-    filled,
     sell,
     size_at_close,
     stop_order,
@@ -157,7 +156,7 @@ def _trade_column(
             cash, position, stop_frac, stop_anchor, sold = sell(
                 terms, cash, position, stop_frac, stop_anchor, price
             )
-            if filled(sold):
+            if sold.filled:
                 _count_sale(trades, bought, sold)
             exited = position == 0
 
@@ -175,7 +174,7 @@ def _trade_column(
             cash, position, stop_frac, stop_anchor, result = buy(
                 terms, cash, size, price, decision, distance
             )
-            if filled(result):
+            if result.filled:
                 bought = result
                 _count_buy(trades, bought)
 
@@ -188,7 +187,7 @@ def _trade_column(
                 cash, position, stop_frac, stop_anchor, sold = sell(
                     terms, cash, position, stop_frac, stop_anchor, price
                 )
-                if filled(sold):
+                if sold.filled:
                     _count_sale(trades, bought, sold)
 
         # 4. The book at the close, positions marked at their last known price.

@@ -74,11 +74,17 @@ def _compile(fn: Callable, parallel: bool, bind: dict[str, Callable]) -> Dispatc
         value = namespace.get(name)
         if isinstance(value, types.FunctionType) and value is not fn:
             namespace[name] = compiled(value)
+    digest = _fingerprint(fn, namespace)
     python = types.FunctionType(
         fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__
     )
-    python.__qualname__, python.__doc__ = fn.__qualname__, fn.__doc__
-    digest = _fingerprint(fn, namespace)
+    # numba names a compiled function's environment (its constants, the dtypes of the
+    # arrays it returns) by its qualified name, argument types and a number counted per
+    # process. Two kernels of one source with different steps bound in, compiled in two
+    # processes, could get the same name and, loaded from the cache into a third, share
+    # one environment ("'descr' is NULL"). The fingerprint in the name keeps them apart.
+    python.__qualname__ = f"{fn.__qualname__}__{digest[:16]}"
+    python.__doc__ = fn.__doc__
     where = _cache_root()
     try:
         with _numba_cache_dir(where / digest[:24] if where else None):

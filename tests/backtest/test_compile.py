@@ -127,3 +127,41 @@ def test_the_engines_kernels_are_keyed_to_the_rules_and_the_strategies_steps(eng
     assert after_step["sma screen"] != after_constant["sma screen"]
     assert after_step["rsi screen"] == after_constant["rsi screen"]
     assert after_step["order loop"] == after_constant["order loop"]
+
+
+
+BOUND = """
+    import json
+    import sys
+    sys.path.insert(0, {engine!r})
+    from engine.backtest._compile import compiled
+    import kernel
+
+    made = {{}}
+    for name in {names!r}:
+        make = compiled(kernel.make, fill=getattr(kernel, name))
+        made[name] = [str(make(3).dtype), make(3).tolist()]
+    print(json.dumps(made))
+"""
+
+
+def test_one_kernel_with_two_steps_bound_in_two_processes_loads_side_by_side(tmp_path):
+    # The fast sweep binds each strategy's step into one kernel source. Compiled in two
+    # processes (the same count of functions before each: numba numbers them per process),
+    # then loaded together from the cache, each must keep its own environment: here the
+    # dtype of the array it gives back.
+    (tmp_path / "kernel.py").write_text(
+        "import numpy as np\n\n\n"
+        "def fill(n):\n    raise NotImplementedError\n\n\n"
+        "def floats(n):\n    return np.full(n, 0.5)\n\n\n"
+        "def whole(n):\n    return np.full(n, 7, dtype=np.int32)\n\n\n"
+        "def make(n):\n    return fill(n)\n"
+    )
+    cache = tmp_path / "cache"
+    alone = {}
+    for name in ("floats", "whole"):
+        alone.update(run(BOUND.format(engine=str(ROOT), names=[name]), tmp_path, cache))
+    assert alone == {"floats": ["float64", [0.5] * 3], "whole": ["int32", [7] * 3]}
+    both = run(BOUND.format(engine=str(ROOT), names=["floats", "whole"]), tmp_path, cache)
+    assert both == alone
+

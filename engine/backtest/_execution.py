@@ -19,6 +19,7 @@ import pandas as pd
 
 from engine.backtest._simulate import order_loop
 from engine.backtest.annualisation import YearOfBars, year_of
+from engine.backtest.flat import flat_bars
 from engine.backtest.rules import Terms
 from engine.backtest.settings import BacktestSettings
 from engine.backtest.stops import stop_distances
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 #: The fields of Orders with a row per bar.
 _BY_BAR = ("entries", "exits", "stop_distance", "open", "high", "low", "close", "decision_price")
+#: The fields of Orders with one value per bar, for all symbols alike.
+_PER_BAR = ("session", "flat_at", "no_entry")
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,10 @@ class Orders:
     ``decision_price`` (bars x symbols) is the close each row's signals were decided at:
     the bar before for ``next_open`` (NaN on the first bar), the bar itself for ``close``.
     ``session`` numbers each bar's trading session (0, 1, ...; every daily bar is one);
-    ``year`` is how many of these bars make a year, for every annualised figure.
+    ``year`` is how many of these bars make a year, for every annualised figure. With
+    ``flat_by_close``, ``flat_at`` is True on the bars at whose close the book sells out
+    and ``no_entry`` on the bars no entry may fill on (the entries are masked there
+    already; the fast sweep, which makes its own, reads it); both are all False otherwise.
     """
 
     index: pd.DatetimeIndex
@@ -57,6 +63,8 @@ class Orders:
     n_sets: int
     session: np.ndarray
     year: YearOfBars
+    flat_at: np.ndarray
+    no_entry: np.ndarray
 
     @property
     def n_symbols(self) -> int:
@@ -67,9 +75,8 @@ class Orders:
 
         # Copies in Fortran order, like the whole: the order loop compiles for one layout.
         rows = {name: np.asfortranarray(getattr(self, name)[start:stop]) for name in _BY_BAR}
-        return replace(
-            self, index=self.index[start:stop], session=self.session[start:stop], **rows
-        )
+        per_bar = {name: getattr(self, name)[start:stop] for name in _PER_BAR}
+        return replace(self, index=self.index[start:stop], **rows, **per_bar)
 
 
 def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> Orders:
@@ -77,7 +84,8 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
 
     A bar with both an entry and an exit signal is an exit. Stop distances come from the
     strategy (``stop="strategy"``) or the engine's ATR (``stop="atr"``) as they stood on the
-    signal bar.
+    signal bar. With ``flat_by_close`` no entry fills after the bar the book goes flat on
+    (see :mod:`engine.backtest.flat`), nor, with ``execution="close"``, at that bar's close.
     """
     close = bars.close.to_numpy(dtype=float)
     n_symbols = close.shape[1]
@@ -100,6 +108,8 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
             for a, fill in ((entries, False), (exits, False), (stop, np.nan), (close, np.nan))
         )
     entries = entries & ~exits
+    flat_at, no_entry = _flat_by_close(bars, settings)
+    entries &= ~no_entry[:, None]
 
     present = ~np.isnan(close)
     # A missing open (or high/low) on a bar that has a close: trade at what is known.
@@ -122,7 +132,20 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
         n_sets=n_sets,
         session=np.cumsum(bars.session_start) - 1,
         year=year_of(bars),
+        flat_at=flat_at,
+        no_entry=no_entry,
     )
+
+
+def _flat_by_close(bars: Bars, settings: BacktestSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(the bars the book sells out at the close of, the bars no entry fills on), per bar."""
+    if not settings.flat_by_close:
+        none = np.zeros(len(bars), dtype=bool)
+        return none, none
+    flat_at, barred = flat_bars(bars, settings.flat_minutes_before_close)
+    if settings.execution == "close":
+        barred = barred | flat_at  # bought at the close it must be flat by: held overnight
+    return flat_at, barred
 
 
 def _next_bar(values: np.ndarray, fill) -> np.ndarray:
@@ -279,6 +302,7 @@ def simulate(
         group_lens,
         init_cash,
         Terms.of(settings),
+        orders.flat_at,
         close_at_end,
         max_orders,
     )

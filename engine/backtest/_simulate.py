@@ -42,6 +42,7 @@ import numpy as np
 
 from engine.backtest import _compile
 from engine.backtest._step import (  # noqa: F401 (REASON_SIGNAL, REASON_STOP: re-exported)
+    REASON_CLOSE,
     REASON_END,
     REASON_ENTRY,
     REASON_SIGNAL,
@@ -129,6 +130,7 @@ def simulate(
     group_lens,
     init_cash,
     terms,
+    flat_at,
     close_at_end,
     max_orders,
 ):
@@ -140,9 +142,10 @@ def simulate(
     symbols: the close each signal was decided at). Columns are laid out group by group
     (``group_lens``); a group is one book with one cash balance (``init_cash[g]``) and at
     most ``terms.max_positions`` open positions. ``close`` is NaN where a symbol has no
-    bar: nothing trades or triggers there. With ``close_at_end``, positions still open
-    after the last bar are sold at its close (at the last known close for a symbol that
-    has no bar then), costs included.
+    bar: nothing trades or triggers there. ``flat_at`` (one per bar) marks the bars at
+    whose close every position is sold (flat by the close), and with ``close_at_end``
+    positions still open after the last bar are sold at its close (either at the last
+    known close for a symbol that has no bar then), costs included.
     """
     n_bars = close.shape[0]
     n_cols = entries.shape[1]
@@ -266,14 +269,19 @@ def simulate(
                 bar_close = close[i, sym_of_col[col]]
                 if not np.isnan(bar_close):
                     last_price[col] = bar_close
-            if close_at_end and i == n_bars - 1:
+            # Flat by the close (a symbol without a bar here at its last close), or the
+            # window's end.
+            if flat_at[i] or (close_at_end and i == n_bars - 1):
+                reason = REASON_CLOSE if flat_at[i] else REASON_END
                 for col in range(from_col, to_col):
                     if position[col] <= 0:
                         continue
-                    cash, oidx, _ = _sell_recorded(
+                    cash, oidx, flat = _sell_recorded(
                         terms, cash, position, stop_frac, stop_anchor, col, last_price[col], i,
-                        (records, reasons, oidx), REASON_END,
+                        (records, reasons, oidx), reason,
                     )  # fmt: skip
+                    if flat:
+                        n_open -= 1
             invested = 0.0
             for col in range(from_col, to_col):
                 if position[col] != 0:

@@ -28,6 +28,7 @@ REASON_ENTRY = 0
 REASON_SIGNAL = 1
 REASON_STOP = 2
 REASON_END = 3  # closed at the last bar's close because the window ended
+REASON_CLOSE = 4  # sold at the close the book is flat by (flat_by_close)
 
 
 class Fill(NamedTuple):

@@ -20,7 +20,12 @@ METRICS = (
     "trades",
     "turnover",
     "time_in_market",
+    "day_trades",
+    "max_day_trades_5_sessions",
 )
+
+#: Metrics that are counts (whole numbers in every table).
+WHOLE_NUMBERS = ("max_drawdown_duration", "trades", "day_trades", "max_day_trades_5_sessions")
 
 #: What each metric is, for tables and reports: "exposure" is the average invested fraction.
 LABELS = {
@@ -37,6 +42,8 @@ LABELS = {
     "trades": "trades",
     "turnover": "turnover (x/yr)",
     "time_in_market": "time in market",
+    "day_trades": "day trades",
+    "max_day_trades_5_sessions": "most day trades in 5 sessions",
 }
 #: Metrics that are fractions, shown as percentages.
 FRACTIONS = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure", "time_in_market")

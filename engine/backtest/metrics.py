@@ -16,6 +16,10 @@ a sweep of thousands of books costs one call. Conventions a trader reads them by
   bars at whose close the book held any position (a book 20% invested every day has an
   exposure of 0.2 and a time in the market of 1.0); ``turnover``: value traded one way
   per year, in multiples of average equity.
+- ``day_trades``: closed trades bought and sold in one session (every trade of a config
+  that is flat by the close); ``max_day_trades_5_sessions``: the most of them in any 5
+  consecutive sessions, the count FINRA's pattern-day-trader rule looks at (see
+  :mod:`engine.backtest.day_trades`).
 
 The ratios are vectorbt's definitions (``vbt.returns.nb``: the sample standard deviation,
 the downside deviation over all bars), computed here on whole arrays with the annualisation
@@ -33,7 +37,14 @@ import numpy as np
 import pandas as pd
 
 # The names live in a light module of their own: the control room labels evidence with them.
-from engine.backtest.labels import FRACTIONS, LABELS, METRICS, OBJECTIVES  # noqa: F401
+from engine.backtest.day_trades import day_trade_figures
+from engine.backtest.labels import (  # noqa: F401
+    FRACTIONS,
+    LABELS,
+    METRICS,
+    OBJECTIVES,
+    WHOLE_NUMBERS,
+)
 from engine.backtest.settings import BARS_PER_YEAR
 from engine.errors import InputError
 
@@ -99,6 +110,13 @@ def _simulation_metrics(simulation, per_year: int) -> pd.DataFrame:
         traded_value=traded,
         exposure=exposure,
         time_in_market=(simulation.invested != 0).mean(axis=0),
+        day_trades=day_trade_figures(
+            trades["book"],
+            simulation.orders.session[trades["entry_idx"]],
+            simulation.orders.session[trades["exit_idx"]],
+            trades["closed"],
+            simulation.n_books,
+        ),
         bars_per_year=per_year,
     )
     table.index = simulation.equity.columns
@@ -124,6 +142,8 @@ def _portfolio_metrics(portfolio: vbt.Portfolio, per_year: int) -> pd.DataFrame:
         minlength=len(books),
     )
     trades = portfolio.trades.values
+    # A session is a date in the bars' own (exchange) time: each daily bar is one.
+    session = pd.factorize(pd.DatetimeIndex(wrapper.index).normalize())[0]
     table = summarize(
         value,
         init_cash,
@@ -133,6 +153,13 @@ def _portfolio_metrics(portfolio: vbt.Portfolio, per_year: int) -> pd.DataFrame:
         traded_value=traded,
         exposure=exposure,
         time_in_market=(gross != 0).mean(axis=0),
+        day_trades=day_trade_figures(
+            book_of_col[trades["col"]],
+            session[trades["entry_idx"]],
+            session[trades["exit_idx"]],
+            trades["status"] == 1,
+            len(books),
+        ),
         bars_per_year=per_year,
     )
     table.index = books
@@ -150,6 +177,7 @@ def summarize(
     exposure: np.ndarray,
     bars_per_year: int,
     time_in_market: np.ndarray | None = None,
+    day_trades: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The metrics table (one row per book) from plain arrays.
 
@@ -157,7 +185,9 @@ def summarize(
     value before the first bar. Trades are given as flat arrays, each trade's book,
     profit and whether it is closed. ``traded_value`` is the value bought plus sold per
     book, ``exposure`` the average share of equity invested per book, ``time_in_market``
-    the share of its bars with a position held (None: not known, NaN).
+    the share of its bars with a position held, ``day_trades`` the day trades per book
+    and the most in any 5 sessions (:func:`~engine.backtest.day_trades.day_trade_figures`;
+    None: not known, NaN, as for ``time_in_market``).
     """
     value = np.asarray(value, dtype=float)
     n_bars, n_books = value.shape
@@ -194,6 +224,8 @@ def summarize(
             np.asarray(traded_value, dtype=float) / 2.0 / mean_equity * bars_per_year / n_bars
         )
     n_trades = np.bincount(np.asarray(trade_book), minlength=n_books)
+    unknown = np.full(n_books, np.nan)
+    day_count, day_most = (unknown, unknown) if day_trades is None else day_trades
 
     return pd.DataFrame(
         {
@@ -210,10 +242,10 @@ def summarize(
             "trades": n_trades.astype(np.int64),
             "turnover": turnover,
             "time_in_market": (
-                np.full(n_books, np.nan)
-                if time_in_market is None
-                else np.asarray(time_in_market, dtype=float)
+                unknown if time_in_market is None else np.asarray(time_in_market, dtype=float)
             ),
+            "day_trades": day_count,
+            "max_day_trades_5_sessions": day_most,
         }
     )
 
@@ -289,9 +321,9 @@ def _drawdowns(value_by_book, init_cash):
 
 
 def metrics_dict(row: pd.Series) -> dict[str, float | int]:
-    """One book's metrics as a plain dict (floats, ``trades`` and the duration as ints)."""
+    """One book's metrics as a plain dict (floats; the counts as ints where known)."""
     out: dict[str, float | int] = {}
     for name in METRICS:
-        figure = row[name]
-        out[name] = int(figure) if name in ("trades", "max_drawdown_duration") else float(figure)
+        figure = float(row[name])
+        out[name] = int(figure) if name in WHOLE_NUMBERS and np.isfinite(figure) else figure
     return out

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine.backtest.labels import FRACTIONS, LABELS, METRICS
+from engine.backtest.labels import FRACTIONS, LABELS, METRICS, WHOLE_NUMBERS
 from engine.backtest.time_axis import bar_time_breaks
 from engine.errors import InputError
 
@@ -67,7 +67,7 @@ def _metrics_line(metrics: dict) -> str:
             text = "n/a"
         elif name in FRACTIONS:
             text = f"{value:.1%}"
-        elif name in ("trades", "max_drawdown_duration"):
+        elif name in WHOLE_NUMBERS:
             text = f"{value:.0f}"
         else:
             text = f"{value:.2f}"

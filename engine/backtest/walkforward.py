@@ -30,6 +30,7 @@ import pandas as pd
 
 from engine.backtest._execution import prepare_orders, simulate
 from engine.backtest.annualisation import YearOfBars, year_of
+from engine.backtest.day_trades import day_trade_figures
 from engine.backtest.metrics import OBJECTIVES, compute_metrics, metrics_dict, summarize
 from engine.backtest.runner import trade_table
 from engine.backtest.settings import BacktestSettings
@@ -233,6 +234,7 @@ def walk_forward(
         bars, strategy, params_list, settings, windows, max_columns, progress, executor
     )
     fold_results, equity_parts, trade_parts = [], [], []
+    sessions_traded = [np.zeros((4, 0), dtype=np.int64)]  # (book, entry, exit, closed) per trade
     traded_value, exposure_bars, bars_in_market = 0.0, 0.0, 0.0
     for number, (train_start, train_stop, test_start, test_stop) in enumerate(windows):
         choice = int(np.argmax(in_sample[number][objective].fillna(-np.inf).to_numpy()))
@@ -243,6 +245,18 @@ def walk_forward(
         out_of_sample = compute_metrics(simulation, freq=settings.freq).iloc[0]
         equity_parts.append(simulation.equity.iloc[:, 0])
         trade_parts.append(trade_table(simulation, bars.symbols).assign(fold=number))
+        fold_trades = simulation.trades()
+        sessions_traded.append(
+            np.array(
+                [
+                    np.zeros(len(fold_trades["col"]), dtype=np.int64),
+                    test.session[fold_trades["entry_idx"]],
+                    test.session[fold_trades["exit_idx"]],
+                    fold_trades["closed"],
+                ],
+                dtype=np.int64,
+            )
+        )
         fills = simulation.records
         traded_value += float((fills["size"] * fills["price"]).sum())
         exposure_bars += float(out_of_sample["exposure"]) * (test_stop - test_start)
@@ -272,6 +286,7 @@ def walk_forward(
         traded_value=np.array([traded_value]),
         exposure=np.array([exposure_bars / len(oos_equity)]),
         time_in_market=np.array([bars_in_market / len(oos_equity)]),
+        day_trades=day_trade_figures(*np.concatenate(sessions_traded, axis=1), n_books=1),
         bars_per_year=year.bars_per_year,
     )
     is_metrics = {

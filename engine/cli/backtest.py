@@ -207,6 +207,15 @@ def backtest(
         f"{m['profit_factor']:.2f}, exposure {m['exposure']:.1%} of equity on average, "
         f"in the market {m['time_in_market']:.1%} of bars, turnover {m['turnover']:.1f}x/yr"
     )
+    click.echo(
+        f"  {m['day_trades']} day trades (bought and sold in one session), at most "
+        f"{m['max_day_trades_5_sessions']} in 5 sessions"
+        + (
+            f"; flat by the close ({run_settings.flat_minutes_before_close} min before)"
+            if run_settings.flat_by_close
+            else ""
+        )
+    )
     click.echo(f"  final equity {summary['final_equity']:,.2f} from {run_settings.init_cash:,.2f}")
     click.echo(f"  {result.annualisation.describe()}")
     if report:

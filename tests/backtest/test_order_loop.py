@@ -21,6 +21,7 @@ SETTINGS = {
         execution="close", size="all", stop="atr", atr_multiple=1.5, slippage=0.001
     ),
     "next open, own slices": BacktestSettings(cash_sharing=False, stop="atr", fraction=0.5),
+    "next open, flat by the close": BacktestSettings(flat_by_close=True, stop="atr"),
 }
 
 
@@ -29,7 +30,7 @@ def _run(loop, orders, settings, group_lens, init_cash):
         orders.open, orders.high, orders.low, orders.close, orders.decision_price,
         np.tile(np.arange(orders.n_symbols, dtype=np.int64), orders.n_sets),
         orders.entries, orders.exits, orders.stop_distance, group_lens, init_cash,
-        Terms.of(settings), True, 2 * int(orders.entries.sum()) + 1,
+        Terms.of(settings), orders.flat_at, True, 2 * int(orders.entries.sum()) + 1,
     )  # fmt: skip
 
 

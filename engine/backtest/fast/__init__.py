@@ -37,6 +37,11 @@ Decisions, the same as the general path's (the tests hold the two to each other)
   ``execution="close"`` it fills at that close.
 - A position still open after the last bar stays open: it is valued at the last close
   (no exit costs), counts in ``trades`` and not in ``win_rate`` or ``profit_factor``.
+- Flat by the close (``flat_by_close``): sold at the close of the bar the general path
+  sells at, no entry after it in the session (:mod:`engine.backtest.flat`); day trades
+  counted per task as :mod:`engine.backtest.day_trades` counts them.
+- Annualised by the bars' own year (:mod:`engine.backtest.annualisation`): the NYSE
+  calendar's count on intraday bars, as the general path.
 """
 
 from __future__ import annotations
@@ -51,9 +56,10 @@ from numba.core.errors import NumbaError
 from tqdm.auto import tqdm
 
 from engine.backtest._execution import prepare_orders
+from engine.backtest.annualisation import year_of
 from engine.backtest.fast import _kernel
 from engine.backtest.fast._inputs import kernel_inputs
-from engine.backtest.metrics import METRICS
+from engine.backtest.metrics import METRICS, WHOLE_NUMBERS
 from engine.backtest.rules import Terms
 from engine.backtest.settings import BacktestSettings
 from engine.backtest.sweep import SweepResult, expand_grid
@@ -123,10 +129,12 @@ def fast_sweep(
     check_bars(strategy, bars)
     for params in params_list:
         check_history(strategy, bars, params)
-    prices = _prices(bars, settings, strategy.fast.gives_stop)
+    prices, per_bar = _prices(bars, settings, strategy.fast.gives_stop)
     inputs = kernel_inputs(strategy.fast, bars, params_list)
     kernel = _kernel.screen_kernel(strategy.fast)
     terms = Terms.of(settings)
+    # The general path's year: the calendar's count on intraday bars, not the nominal one.
+    per_year = float(year_of(bars).bars_per_year)
 
     n_symbols, n_bars = len(bars.symbols), len(bars)
     columns = max_columns or max(1, EVALUATIONS_PER_CALL // max(n_bars, 1))
@@ -156,10 +164,11 @@ def fast_sweep(
                         inputs.refs[start:end],
                         inputs.values[start:end],
                         *prices,
+                        *per_bar,
                         stop_source,
                         terms,
                         float(settings.init_cash),
-                        float(settings.bars_per_year),
+                        per_year,
                     )
                 except NumbaError as exc:  # compiled on the first call
                     raise StrategyError(
@@ -197,13 +206,16 @@ def _table(params_list: list, symbols: list[str], figures: np.ndarray) -> pd.Dat
     }
     columns["symbol"] = np.tile(np.array(symbols, dtype=object), len(params_list))
     for k, name in enumerate(METRICS):
-        whole = name in ("trades", "max_drawdown_duration")
+        whole = name in WHOLE_NUMBERS
         columns[name] = figures[:, k].astype(np.int64) if whole else figures[:, k]
     return pd.DataFrame(columns)
 
 
-def _prices(bars: Bars, settings: BacktestSettings, gives_stop: bool) -> tuple[np.ndarray, ...]:
-    """(open, high, low, close, engine stop distance), each (symbols x bars), as orders see them.
+def _prices(
+    bars: Bars, settings: BacktestSettings, gives_stop: bool
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """((open, high, low, close, engine stop distance), each (symbols x bars), as orders see
+    them; (session, flat_at, no_entry), one per bar).
 
     The general path's own preparation on blank signals: the same checks (positive
     prices; a stop='strategy' needs a strategy that gives one), the same repair of
@@ -217,7 +229,11 @@ def _prices(bars: Bars, settings: BacktestSettings, gives_stop: bool) -> tuple[n
     # The orders are (bars x symbols) in Fortran order: transposed, each symbol's bars are
     # contiguous, as the kernel walks them. Always fresh writeable copies: numba compiles
     # (for seconds) once per combination of array flags, and pandas hands out read-only views.
-    return tuple(
+    prices = tuple(
         np.array(values.T, order="C")
         for values in (orders.open, orders.high, orders.low, orders.close, orders.stop_distance)
     )
+    per_bar = tuple(
+        np.array(values) for values in (orders.session, orders.flat_at, orders.no_entry)
+    )
+    return prices, per_bar

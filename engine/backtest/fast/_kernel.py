@@ -29,6 +29,7 @@ from engine.backtest._step import (
     size_at_close,
     stop_order,
 )
+from engine.backtest.day_trades import PDT_WINDOW_SESSIONS
 from engine.backtest.rules import plan_one
 from engine.strategies.base import FastPath
 
@@ -41,11 +42,13 @@ STOP_ENGINE = 2  # the engine's ATR stop, already aligned to the fill bar
 TASKS_PER_BLOCK = 16
 
 #: Columns of the kernel's output, in the order of engine.backtest.metrics.METRICS.
-N_METRICS = 13
+N_METRICS = 15
 
 #: Figures of a column's trades (``_trade_column``): positions opened, closed, closed with
-#: a profit, their gross profit, their gross loss (negative), value bought and sold.
-N_TRADE_FIGURES = 6
+#: a profit, their gross profit, their gross loss (negative), value bought and sold, day
+#: trades (closed in the session they were opened in), the most day trades in any
+#: PDT_WINDOW_SESSIONS sessions, and the first of the day trades in the latest such window.
+N_TRADE_FIGURES = 9
 
 
 def screen_kernel(fast: FastPath) -> Dispatcher:
@@ -64,8 +67,12 @@ def _count_buy(trades, bought):
     trades[5] += bought.size * bought.price
 
 
-def _count_sale(trades, bought, sold):
-    """Count a filled sale of the position ``bought`` in ``trades`` (see N_TRADE_FIGURES)."""
+def _count_sale(trades, bought, sold, bought_in, sold_in, day_trades):
+    """Count a filled sale of the position ``bought`` in ``trades`` (see N_TRADE_FIGURES).
+
+    ``bought_in`` and ``sold_in`` are the sessions of the two fills; ``day_trades`` holds
+    the session of each day trade so far, in order (engine.backtest.day_trades' rule).
+    """
     trades[5] += sold.size * sold.price
     pnl = bought.size * (sold.price - bought.price) - bought.fees - sold.fees
     trades[1] += 1
@@ -73,17 +80,29 @@ def _count_sale(trades, bought, sold):
         trades[2] += 1
     trades[3] += max(pnl, 0.0)
     trades[4] += min(pnl, 0.0)
+    if bought_in == sold_in:
+        n_day_trades = int(trades[6])
+        day_trades[n_day_trades] = sold_in
+        first = int(trades[8])  # sessions only grow: the window's start only moves on
+        while day_trades[first] <= sold_in - PDT_WINDOW_SESSIONS:
+            first += 1
+        trades[6] = n_day_trades + 1
+        trades[7] = max(trades[7], n_day_trades + 1 - first)
+        trades[8] = first
 
 
 def _trade_column(
-    entries, exits, stops, open_, high, low, close, engine_stop, stop_source, terms, init_cash,
-    equity, invested, trades,
+    entries, exits, stops, open_, high, low, close, engine_stop, session, flat_at, no_entry,
+    stop_source, terms, init_cash, equity, invested, trades, day_trades,
 ):  # fmt: skip
     """Trade one symbol on its signals (per signal bar) as a book of its own.
 
     Writes the book's value and the part of it held at every close into ``equity`` and
     ``invested``, and its trades' figures into ``trades`` (see N_TRADE_FIGURES). A signal
     on a bar the symbol has no close for is no signal (the strategies' guard masks it).
+    ``session``, ``flat_at`` and ``no_entry`` are per bar, as in
+    :class:`~engine.backtest._execution.Orders`: no entry fills on a ``no_entry`` bar, and
+    what is held is sold at the close of a ``flat_at`` bar (flat by the close).
     """
     n_bars = close.shape[0]
     lag = 1 if terms.at_open else 0  # next_open: bar t's signals fill at bar t+1
@@ -93,6 +112,7 @@ def _trade_column(
     stop_frac = np.nan
     stop_anchor = np.nan
     bought = NO_FILL
+    bought_in = -1  # the session of the position's entry
     trades[:] = 0.0
 
     i = 0
@@ -101,17 +121,17 @@ def _trade_column(
         if position == 0:  # flat, until a bar whose signal may buy
             while i < n_bars:
                 t = i - lag
-                if t >= 0 and entries[t] and not exits[t]:
+                if t >= 0 and entries[t] and not exits[t] and not no_entry[i]:
                     break
                 if close[i] == close[i]:
                     last_price = close[i]
                 equity[i] = cash
                 invested[i] = 0.0
                 i += 1
-        elif stop_frac != stop_frac:  # held with no stop, until an exit signal
+        elif stop_frac != stop_frac:  # held with no stop, until an exit signal or the close
             while i < n_bars:
                 t = i - lag
-                if t >= 0 and exits[t]:
+                if (t >= 0 and exits[t]) or flat_at[i]:
                     break
                 if close[i] == close[i]:
                     last_price = close[i]
@@ -129,7 +149,7 @@ def _trade_column(
         distance = np.nan
         if t >= 0 and close[t] == close[t]:
             exit_ = exits[t]
-            entry = entries[t] and not exit_  # a bar with both is an exit
+            entry = entries[t] and not exit_ and not no_entry[i]  # both: an exit
             if stop_source == STOP_STRATEGY:
                 distance = stops[t]
         if stop_source == STOP_ENGINE:
@@ -157,7 +177,7 @@ def _trade_column(
                 terms, cash, position, stop_frac, stop_anchor, price
             )
             if sold.filled:
-                _count_sale(trades, bought, sold)
+                _count_sale(trades, bought, sold, bought_in, session[i], day_trades)
             exited = position == 0
 
         # 2. The entry: at the open the planned shares (decided at the close before, the
@@ -175,7 +195,7 @@ def _trade_column(
                 terms, cash, size, price, decision, distance
             )
             if result.filled:
-                bought = result
+                bought, bought_in = result, session[i]
                 _count_buy(trades, bought)
 
         # 3. At the open, the stop is live for the rest of the bar, a new entry's too.
@@ -188,11 +208,18 @@ def _trade_column(
                     terms, cash, position, stop_frac, stop_anchor, price
                 )
                 if sold.filled:
-                    _count_sale(trades, bought, sold)
+                    _count_sale(trades, bought, sold, bought_in, session[i], day_trades)
 
-        # 4. The book at the close, positions marked at their last known price.
+        # 4. The book at the close, positions marked at their last known price; flat by
+        #    the close, what is held is sold there.
         if has_bar:
             last_price = bar_close
+        if flat_at[i] and position > 0:
+            cash, position, stop_frac, stop_anchor, sold = sell(
+                terms, cash, position, stop_frac, stop_anchor, last_price
+            )
+            if sold.filled:
+                _count_sale(trades, bought, sold, bought_in, session[i], day_trades)
         held = 0.0
         if position != 0:
             held += position * last_price
@@ -288,6 +315,8 @@ def _book_metrics(equity, invested, trades, init_cash, bars_per_year, out):
     out[10] = trades[0]
     out[11] = trades[5] / 2.0 / (equity_sum / n_bars) * bars_per_year / n_bars
     out[12] = bars_held / n_bars
+    out[13] = trades[6]
+    out[14] = trades[7]
 
 
 def screen(
@@ -299,6 +328,9 @@ def screen(
     low,
     close,
     engine_stop,
+    session,
+    flat_at,
+    no_entry,
     stop_source,
     terms,
     init_cash,
@@ -309,7 +341,8 @@ def screen(
     ``series`` holds each distinct series the grid reads once, (symbols x series x bars);
     combination k reads the rows ``refs[k]`` of it and the floats ``values[k]`` (see
     :class:`~engine.strategies.base.FastPath`). Prices and ``engine_stop`` are (symbols x
-    bars). Rows are combination-major: row = combination x n_symbols + symbol.
+    bars); ``session``, ``flat_at`` and ``no_entry`` one per bar (see ``_trade_column``).
+    Rows are combination-major: row = combination x n_symbols + symbol.
     """
     n_combos = refs.shape[0]
     n_symbols, n_bars = close.shape
@@ -325,6 +358,7 @@ def screen(
         equity = np.empty(n_bars)
         invested = np.empty(n_bars)
         trades = np.empty(N_TRADE_FIGURES)
+        day_trades = np.empty(n_bars, dtype=np.int64)
         for task in range(block * TASKS_PER_BLOCK, min(n_tasks, (block + 1) * TASKS_PER_BLOCK)):
             combo = task // n_symbols
             symbol = task % n_symbols
@@ -333,7 +367,8 @@ def screen(
             )
             _trade_column(
                 entries, exits, stops, open_[symbol], high[symbol], low[symbol], close[symbol],
-                engine_stop[symbol], stop_source, terms, init_cash, equity, invested, trades,
+                engine_stop[symbol], session, flat_at, no_entry, stop_source, terms, init_cash,
+                equity, invested, trades, day_trades,
             )  # fmt: skip
             _book_metrics(equity, invested, trades, init_cash, bars_per_year, out[task])
     return out

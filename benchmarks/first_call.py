@@ -4,8 +4,8 @@ Run:  .venv/bin/python benchmarks/first_call.py [--repeats 3]
 Writes benchmarks/results/first_call.json and prints the figures.
 
 Each measurement is a fresh process whose ``NUMBA_CACHE_DIR`` is a new, empty directory
-(cold: everything compiles, vectorbt's own compiled functions too) or the directory a cold
-process just filled (warm: everything loads). In each process, timed in this order:
+(cold: everything compiles) or the directory a cold process just filled (warm: everything
+loads). In each process, timed in this order:
 
 - the first fast sweep: sweep_fast's workload (SMA crossover, 150 combinations x 20
   symbols x 2,520 bars, ``engine="fast"``), compiling the fast kernel;

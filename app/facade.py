@@ -103,7 +103,7 @@ def book(store, book: str | None = None) -> Book:
 def _held(store, shown: str | None) -> Book:
     held = book_queries.held(store, shown)
     return Book(position_figures(held.positions, held.equity), held.equity, held.cash, held.as_of,
-                held.source, held.book, held.marked)  # fmt: skip
+                held.source, held.book, held.marked, held.buying_power)  # fmt: skip
 
 
 # -- pages -----------------------------------------------------------------------------------

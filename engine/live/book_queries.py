@@ -78,6 +78,9 @@ class Held:
     as_of: date | None
     source: str  # said beside the figures: which book, marked by whom, when
     marked: bool = False  # marked by the loop: prices are its marks, stops are known
+    #: What the broker would let the book spend now, as the loop last read its account;
+    #: None where no loop has reported it (a broker's own figure, not computed here).
+    buying_power: float | None = None
 
 
 # -- which book ------------------------------------------------------------------------------
@@ -157,7 +160,8 @@ def held(store, book: str | None) -> Held:
         )
         as_of = _day(bar)
         return Held(book, positions, float(equity), float(cash), as_of,
-                    f"{book} as the live loop {loop_id} marked it on {as_of}", marked=True)  # fmt: skip
+                    f"{book} as the live loop {loop_id} marked it on {as_of}", marked=True,
+                    buying_power=_buying_power(store, book))  # fmt: skip
     account = paper_account(book)
     paper = paper_records.account_book(store, account) if account else None
     if paper is not None:
@@ -178,10 +182,18 @@ def _started(store, book: str) -> Held:
         " FROM live_positions WHERE book = ? ORDER BY symbol",
         [book],
     )
-    row = store.query("SELECT cash, equity, bar_date FROM live_books WHERE book = ?", [book])
-    cash, equity, bar = row.iloc[0] if len(row) else (None, None, None)
+    row = store.query(
+        "SELECT cash, equity, bar_date, buying_power FROM live_books WHERE book = ?", [book]
+    )
+    cash, equity, bar, power = row.iloc[0] if len(row) else (None, None, None, None)
     return Held(book, positions, _number(equity), _number(cash), _day(bar),
-                f"{book} as the live loop found it at start-up (not marked yet: no prices)")  # fmt: skip
+                f"{book} as the live loop found it at start-up (not marked yet: no prices)",
+                buying_power=_number(power))  # fmt: skip
+
+
+def _buying_power(store, book: str) -> float | None:
+    """The book's buying power as the loop last read it from its broker (None: not reported)."""
+    return _number(store.scalar("SELECT buying_power FROM live_books WHERE book = ?", [book]))
 
 
 @on_one_connection

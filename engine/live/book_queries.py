@@ -8,7 +8,8 @@ positions and cash, and at every bar a mark of its equity and positions. For any
   loop's, else the one traded last by the wall clock (never the one with the newest bars:
   a replay of 2009 started after the demo's 2013 is the book to show);
 - :func:`held` (positions, cash and equity as last marked), :func:`orders`, :func:`fills`,
-  :func:`equity_curve`, :func:`day_trades`, :func:`marker`, :func:`traded_symbols`.
+  :func:`equity_curve`, :func:`marked_stops`, :func:`day_trades`, :func:`marker`,
+  :func:`traded_symbols`.
 - for one config (``wb drift``): :func:`traded_configs`, :func:`config_trading` (its book,
   sessions and starting cash), :func:`denials` and :func:`loop_decisions`.
 
@@ -208,6 +209,20 @@ def equity_curve(store, book: str | None) -> pd.DataFrame:
         " arg_max(s.positions_value, s.ts) AS positions_value, max(s.ts) AS ts"
         f" FROM {_MARKS_OF} GROUP BY s.bar_date ORDER BY s.bar_date",
         [book],
+    )
+
+
+@on_one_connection
+def marked_stops(store, book: str | None, symbol: str) -> pd.DataFrame:
+    """The stop the loop kept on ``symbol``'s position at each bar it marked (bar_date,
+    stop_price), oldest first; a later mark of the same bar wins."""
+    return store.query(
+        "SELECT p.bar_date, arg_max(p.stop_price, s.ts) AS stop_price"
+        " FROM equity_snapshots s JOIN heartbeats h USING (loop_id)"
+        " JOIN position_snapshots p ON p.loop_id = s.loop_id AND p.bar_date = s.bar_date"
+        " WHERE h.book = ? AND p.symbol = ? AND p.qty <> 0"
+        " GROUP BY p.bar_date ORDER BY p.bar_date",
+        [book, symbol],
     )
 
 

@@ -51,16 +51,15 @@ def owners(fills: pd.DataFrame, config_ids: set[str]) -> pd.Series:
 
 @dataclass(frozen=True)
 class SymbolTrading:
-    """One symbol's fills and stop orders in a book, to draw on its price chart."""
+    """One symbol's fills and marked stops in a book, to draw on its price chart."""
 
     fills: pd.DataFrame  # book_queries.FILL_COLUMNS, oldest first
-    stops: pd.DataFrame  # symbol's stop orders: stop_price, submitted_at, updated_at, status
+    stops: pd.DataFrame  # bar_date, stop_price: the stop the loop kept at each bar it marked
 
 
 @on_one_connection
 def symbol_trading(store, book: str | None, symbol: str) -> SymbolTrading:
-    """``symbol``'s fills and stop orders in ``book`` (all of them, oldest first)."""
+    """``symbol``'s fills (all of them, oldest first) and stops in ``book``."""
     fills = book_queries.fills(store, book, symbols=[symbol], limit=None).iloc[::-1]
-    orders = book_queries.orders(store, book, symbols=[symbol], limit=None)
-    stops = orders[orders["type"].isin(["stop", "stop_limit"]) & orders["stop_price"].notna()]
-    return SymbolTrading(fills.reset_index(drop=True), stops.iloc[::-1].reset_index(drop=True))
+    stops = book_queries.marked_stops(store, book, symbol)
+    return SymbolTrading(fills.reset_index(drop=True), stops)

@@ -40,6 +40,7 @@ NAVIGATION = [
     ("Trading", "Positions", "positions"),
     ("Trading", "Orders and fills", "orders"),
     ("Trading", "Risk", "risk"),
+    ("Trading", "Performance", "performance"),
     ("Research", "Strategies", "strategies"),
     ("Research", "Research", "research"),
     ("Records", "Audit", "audit"),

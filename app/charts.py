@@ -79,7 +79,7 @@ def price_chart(
             continue
         figure.add_scatter(
             x=done["at"], y=done["price"], mode="markers", name=name,
-            marker={"symbol": marker, "size": 12, "color": colour,
+            marker={"symbol": marker, "size": 14, "color": colour,
                     "line": {"color": "#0d1117", "width": 1}},
             customdata=done[["qty", "purpose"]].fillna("").to_numpy(),
             hovertemplate=f"{side} %{{customdata[0]:,.0f}} at $%{{y:,.2f}} (%{{customdata[1]}})"
@@ -91,7 +91,9 @@ def price_chart(
             line={"color": STOP, "dash": "dash", "width": 1.5, "shape": "hv"},
             hovertemplate="stop $%{y:,.2f}<extra></extra>",
         )  # fmt: skip
-    figure.update_xaxes(rangebreaks=bar_time_breaks(bars.index), rangeslider_visible=False)
+    # Daily bars: weekends left out too, so the candles stand side by side.
+    breaks = bar_time_breaks(bars.index) or [{"bounds": ["sat", "mon"]}]
+    figure.update_xaxes(rangebreaks=breaks, rangeslider_visible=False)
     figure.update_layout(
         height=height, margin={**CHART_MARGIN, "t": 36}, hovermode="closest",
         title={"text": f"{symbol}: prices as traded, with the book's fills and stops",

@@ -115,10 +115,15 @@ with trades_tab:
     still_open = trips[trips["closed_at"].isna()]
     if len(still_open):
         partial = still_open["realised_pnl"].sum()
+        realised = (
+            f"; their partial exits realised {views.money(partial, signed=True)}, counted in the "
+            "realised P&L above"
+            if partial
+            else ""
+        )
         st.caption(
-            f"{len(still_open)} position(s) still open ({', '.join(still_open['symbol'])}); their "
-            f"partial exits realised {views.money(partial, signed=True)}, counted in the "
-            "realised P&L above."
+            f"{len(still_open)} position(s) still open, not in this list "
+            f"({', '.join(still_open['symbol'])}){realised}."
         )
 for tab, key in ((symbol_tab, "symbol"), (strategy_tab, "strategy")):
     with tab:

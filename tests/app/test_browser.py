@@ -55,6 +55,7 @@ OVERRIDE_BUTTONS = [
     "Close",
     "Tighten stop",
     "Review order",
+    "Cancel order",
     "Review",
     "Review changes",
     "Start run",

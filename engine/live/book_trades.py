@@ -34,7 +34,8 @@ def book_trades(store, book: str | None) -> BookTrades:
     """Every round trip of ``book`` (FIFO over all its fills, at traded prices)."""
     if book is None:
         return BookTrades(None, round_trips(pd.DataFrame()), None, 0)
-    fills = book_queries.fills(store, book, limit=None)
+    # Oldest first, so fills of one instant keep the broker's order (an exit, then a re-entry).
+    fills = book_queries.fills(store, book, limit=None).iloc[::-1].reset_index(drop=True)
     names = {record.config_id: record.strategy for record in list_configs(store)}
     fills = fills.assign(config_id=owners(fills, set(names)))
     trips = round_trips(fills)

@@ -150,3 +150,12 @@ def test_a_book_that_ends_flat_realised_its_cash_flow_in_closed_trips(buys, exit
     cash_flow = total * exit_price - sum(q * p for q, p in buys)
     assert len(closed(trips)) == 1
     assert closed(trips)["realised_pnl"].sum() == pytest.approx(cash_flow, abs=1e-6)
+
+
+def test_fills_of_one_instant_keep_their_order_an_exit_then_a_re_entry():
+    same_bar = fills((0, "buy", 10, 100.0), (1, "sell", 10, 110.0), (1, "buy", 10, 111.0))
+
+    trips = round_trips(same_bar)
+
+    assert trips["realised_pnl"].tolist() == pytest.approx([100.0, 0.0])
+    assert pd.notna(trips["closed_at"].iloc[0]) and trips["open_qty"].tolist() == [0, 10]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from engine.config.models import ID_LENGTH
 from engine.live import book_queries
 from engine.live.performance import strategy_label
 from engine.live.round_trips import round_trips
@@ -45,9 +46,11 @@ def book_trades(store, book: str | None) -> BookTrades:
 
 def owners(fills: pd.DataFrame, config_ids: set[str]) -> pd.Series:
     """The config each fill traded for: the loop's record, else its client order id's prefix."""
-    prefix = fills["client_order_id"].astype(str).str.split("-", n=1).str[0]
-    named = prefix.where(prefix.isin(config_ids))
-    return fills["config_id"].where(fills["config_id"].notna() & (fills["config_id"] != ""), named)
+    recorded = fills["config_id"].notna() & (fills["config_id"] != "")
+    ids = fills.loc[~recorded, "client_order_id"].astype(str)
+    prefix = ids.str.slice(0, ID_LENGTH)  # a loop's order id: '<config id>-<symbol>-...'
+    named = prefix.where(prefix.isin(config_ids) & (ids.str.slice(ID_LENGTH, ID_LENGTH + 1) == "-"))
+    return fills["config_id"].where(recorded, named.reindex(fills.index))
 
 
 @dataclass(frozen=True)

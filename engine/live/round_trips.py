@@ -52,9 +52,10 @@ class _Trip:
     symbol: str
     direction: int  # +1 long, -1 short
     config_id: str | None
-    opened_at: pd.Timestamp
+    opened_at: int  # nanoseconds since the epoch, UTC
     lots: deque = field(default_factory=deque)
     entered: float = 0.0  # shares bought (long) or sold short, over all entry fills
+    open_qty: float = 0.0  # of those, the shares not closed yet
     entry_cost: float = 0.0  # their price x qty
     exited: float = 0.0
     exit_value: float = 0.0
@@ -63,19 +64,16 @@ class _Trip:
     cost_closed: float = 0.0  # entry price x qty of the shares closed (the return's base)
     entries: int = 0
     exits: int = 0
-    closed_at: pd.Timestamp | None = None
-
-    @property
-    def open_qty(self) -> float:
-        return sum(lot.qty for lot in self.lots)
+    closed_at: int | None = None
 
     def enter(self, qty: float, price: float, fee: float) -> None:
         self.lots.append(_Lot(qty, price, fee / qty))
         self.entered += qty
+        self.open_qty += qty
         self.entry_cost += qty * price
         self.entries += 1
 
-    def exit(self, qty: float, price: float, fee: float, at: pd.Timestamp) -> None:
+    def exit(self, qty: float, price: float, fee: float, at: int) -> None:
         """Closes ``qty`` shares at ``price``, oldest lots first."""
         exit_fee_per_share = fee / qty
         left = qty
@@ -93,14 +91,16 @@ class _Trip:
         self.exited += qty
         self.exit_value += qty * price
         self.exits += 1
+        self.open_qty = max(self.open_qty - qty, 0.0)
         if not self.lots:
+            self.open_qty = 0.0
             self.closed_at = at
 
     def row(self) -> dict:
         return {
             "symbol": self.symbol, "direction": "long" if self.direction > 0 else "short",
             "config_id": self.config_id, "opened_at": self.opened_at, "closed_at": self.closed_at,
-            "held": (self.closed_at - self.opened_at) if self.closed_at is not None else pd.NaT,
+            "held": (self.closed_at - self.opened_at) if self.closed_at is not None else None,
             "qty": self.entered, "entry_price": self.entry_cost / self.entered,
             "exit_price": self.exit_value / self.exited if self.exited else np.nan,
             "realised_pnl": self.realised,
@@ -121,35 +121,49 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     """
     if fills.empty:
         return pd.DataFrame(columns=ROUND_TRIP_COLUMNS)
-    ordered = fills.assign(_row=np.arange(len(fills))).sort_values(["filled_at", "_row"])
-    if "config_id" not in ordered:
-        ordered = ordered.assign(config_id=None)
+    # A stable sort: fills of one instant keep the order they were given in.
+    ordered = fills.sort_values("filled_at", kind="stable")
+    owners = (
+        ordered["config_id"] if "config_id" in ordered else pd.Series(None, index=ordered.index)
+    )
+    columns = zip(
+        # Times as integer nanoseconds in the loop (Timestamps per fill cost more than the matching).
+        pd.to_datetime(ordered["filled_at"]).to_numpy("datetime64[ns]").astype("int64").tolist(),
+        ordered["symbol"].tolist(),
+        ordered["side"].tolist(), ordered["qty"].astype(float).tolist(),
+        ordered["price"].astype(float).tolist(),
+        ordered["fee"].astype(float).fillna(0.0).tolist(), owners.tolist(),
+        strict=True,
+    )  # fmt: skip
     trips: list[_Trip] = []
     current: dict[str, _Trip] = {}
-    for fill in ordered.itertuples(index=False):
-        qty, fee = float(fill.qty), float(fill.fee) if pd.notna(fill.fee) else 0.0
+    for at, symbol, side, qty, price, fee, owner in columns:
         if qty <= FLAT:
             continue
-        sign = 1 if fill.side == "buy" else -1
-        config_id = fill.config_id if isinstance(fill.config_id, str) and fill.config_id else None
-        trip = current.get(fill.symbol)
+        sign = 1 if side == "buy" else -1
+        config_id = owner if isinstance(owner, str) and owner else None
+        trip = current.get(symbol)
         if trip is not None and trip.direction != sign:
             closing = min(qty, trip.open_qty)
-            trip.exit(closing, fill.price, fee * closing / qty, fill.filled_at)
+            trip.exit(closing, price, fee * closing / qty, at)
             if trip.closed_at is not None:
-                del current[fill.symbol]
+                del current[symbol]
             fee, qty = fee * (qty - closing) / qty, qty - closing
             if qty <= FLAT:
                 continue
             trip = None  # the rest of a fill that crossed zero opens the other way
         if trip is None:
-            trip = _Trip(fill.symbol, sign, config_id, fill.filled_at)
-            current[fill.symbol] = trip
+            trip = _Trip(symbol, sign, config_id, at)
+            current[symbol] = trip
             trips.append(trip)
         elif trip.config_id is None:
             trip.config_id = config_id
-        trip.enter(qty, float(fill.price), fee)
-    return pd.DataFrame([t.row() for t in trips], columns=ROUND_TRIP_COLUMNS)
+        trip.enter(qty, price, fee)
+    found = pd.DataFrame([t.row() for t in trips], columns=ROUND_TRIP_COLUMNS)
+    for column in ("opened_at", "closed_at"):
+        found[column] = pd.to_datetime(found[column], unit="ns")
+    found["held"] = pd.to_timedelta(found["held"], unit="ns")
+    return found
 
 
 def closed(trips: pd.DataFrame) -> pd.DataFrame:

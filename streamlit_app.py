@@ -51,6 +51,9 @@ def main() -> None:
                     PAGES / "orders.py", title="Orders and fills", icon=":material/receipt_long:"
                 ),
                 st.Page(PAGES / "risk.py", title="Risk", icon=":material/shield:"),
+                st.Page(
+                    PAGES / "performance.py", title="Performance", icon=":material/query_stats:"
+                ),
                 st.Page(PAGES / "drift.py", title="Live vs backtest", icon=":material/compare:"),
             ],
             "Research": [

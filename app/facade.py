@@ -1,14 +1,14 @@
 """The one place the control room touches the store: page-sized reads and the few writes.
 
 Each page asks one function here for what it shows (``overview``, ``book``,
-``orders_and_fills``, ``risk``, ``strategies``, ``research_runs``, ``audit``,
-``trading_status``); each opens the store once and runs a handful of short queries,
+``orders_and_fills``, ``risk``, ``performance``, ``price_bars``, ``strategies``,
+``research_runs``, ``audit``, ``trading_status``); each opens the store once and runs a handful of short queries,
 timed by ``benchmarks/control_room.py``. The books are read through the broker-neutral
 queries of :mod:`engine.live.book_queries`, for one book at a time: the ``book`` asked for,
 else the running loop's, else the one traded last (:func:`shown_book`). What the rows
 mean is decided in :mod:`app.figures`. Writes are only trader commands (:func:`submit`), registry
 transitions (:func:`act_on_config`) and, when no live loop is running, a flatten
-straight through the broker (:func:`flatten_direct`); each names the person, and a
+straight through the broker (:func:`flatten_direct`, :func:`cancel_direct`); each names the person, and a
 viewer is refused here as well as never shown the controls.
 """
 
@@ -32,11 +32,13 @@ from app.figures import (
     slippage_bps,
     trading_status_from,
 )
-from engine.data.repository import load_bars, stored_symbols
+from engine.data.repository import last_stored, load_bars, stored_bar_sizes, stored_symbols
 from engine.errors import InputError
 from engine.live import book_queries, heartbeat
 from engine.live.book_queries import PAGE_ROWS, BookInfo
+from engine.live.book_trades import BookTrades, SymbolTrading, book_trades, symbol_trading
 from engine.live.commands import (
+    CancelOrder,
     FlattenAll,
     KillSwitch,
     PauseStrategy,
@@ -46,7 +48,7 @@ from engine.live.commands import (
     submit_command,
 )
 from engine.live.controls import controls_as_set
-from engine.live.overrides import flatten_directly
+from engine.live.overrides import cancel_directly, flatten_directly
 from engine.research.registry import approved_configs, get_config, list_configs
 from engine.store.events import event_choices, read_events, utcnow
 from engine.store.reading import Reader, on_one_connection
@@ -103,7 +105,7 @@ def book(store, book: str | None = None) -> Book:
 def _held(store, shown: str | None) -> Book:
     held = book_queries.held(store, shown)
     return Book(position_figures(held.positions, held.equity), held.equity, held.cash, held.as_of,
-                held.source, held.book, held.marked)  # fmt: skip
+                held.source, held.book, held.marked, held.buying_power)  # fmt: skip
 
 
 # -- pages -----------------------------------------------------------------------------------
@@ -473,3 +475,88 @@ def drift(store, config_id: str, book: str | None = None):
     from engine.live.drift import drift_report
 
     return drift_report(store, config_id, book)
+
+
+# -- performance: closed trades, periods, a symbol's chart -----------------------------------
+
+
+@dataclass(frozen=True)
+class Performance:
+    book: str | None
+    curve: pd.DataFrame  # the shown book's equity marks (bar_date, equity, ...), oldest first
+    trades: BookTrades  # its round trips, FIFO, at traded prices, with their strategy's name
+    symbols: list[str]  # symbols it has traded, for the price chart
+
+
+@on_one_connection
+def performance(store, book: str | None = None) -> Performance:
+    """The shown book's equity marks and round trips, for the Performance page."""
+    shown = shown_book(store, book)
+    return Performance(
+        shown, book_queries.equity_curve(store, shown), book_trades(store, shown),
+        book_queries.traded_symbols(store, shown),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PriceBars:
+    symbol: str
+    bar_size: str
+    bars: pd.DataFrame  # open, high, low, close by bar (as traded, never adjusted)
+    trading: SymbolTrading  # the shown book's fills and marked stops in the symbol
+
+
+@on_one_connection
+def bar_sizes(store, symbol: str) -> list[str]:
+    """The bar sizes stored for ``symbol``, daily first."""
+    return stored_bar_sizes(store, symbol)
+
+
+@on_one_connection
+def symbol_trading_of(store, symbol: str, book: str | None = None) -> SymbolTrading:
+    """The shown book's fills and marked stops in ``symbol``."""
+    return symbol_trading(store, shown_book(store, book), symbol)
+
+
+@on_one_connection
+def price_bars(store, symbol: str, start: date, end: date, *, bar_size: str = "1d",
+               book: str | None = None) -> PriceBars:  # fmt: skip
+    """``symbol``'s stored bars from ``start`` to ``end`` as traded, with the book's trading in it.
+
+    Raises NotFoundError (with what to ingest) when no such bars are stored.
+    """
+    loaded = load_bars(store, [symbol], start, end, adjust=False, bar_size=bar_size)
+    frame = pd.DataFrame(
+        {field: getattr(loaded, field)[symbol] for field in ("open", "high", "low", "close")}
+    ).dropna()
+    return PriceBars(symbol, bar_size, frame, symbol_trading_of(store, symbol, book))
+
+
+@dataclass(frozen=True)
+class DirectCancel:
+    command_id: int
+    applied: bool
+    result: str
+
+
+def cancel_direct(store, visitor, broker, order_id: str, symbol: str) -> DirectCancel:
+    """Cancel an order through ``broker`` now, because no live loop is running to apply it.
+
+    Recorded as a CancelOrder command resolved ``direct`` with the broker's answer, as
+    when a loop applies it (:func:`engine.live.overrides.cancel_directly`).
+    """
+    command = CancelOrder(order_id=order_id, symbol=symbol)
+    command_id = submit_command(store, command, _require_trader(visitor))
+    try:
+        done = cancel_directly(store, broker, command_id, visitor.name, command)
+    except Exception as exc:  # the broker failed: record it on the command, then tell the trader
+        resolve_command(store, command_id, applied=False, by="direct",
+                        result=f"direct cancel failed: {exc}")  # fmt: skip
+        raise
+    return DirectCancel(command_id, done.applied, done.result)
+
+
+@on_one_connection
+def newest_bar(store, symbol: str, bar_size: str = "1d") -> pd.Timestamp | None:
+    """The newest stored bar of ``symbol`` at ``bar_size`` (None: none stored)."""
+    return last_stored(store, [symbol], bar_size).get(symbol)

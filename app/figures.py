@@ -80,6 +80,7 @@ class Book:
     source: str  # which book, and where its positions come from, said on the page
     name: str | None = None  # the book: 'paper:<account>', 'alpaca:paper', ...
     stops_known: bool = False  # the loop's marks carry stops; a broker's positions do not
+    buying_power: float | None = None  # as the broker last reported it to the loop
 
     @property
     def open_risk(self) -> float:

@@ -16,7 +16,7 @@ from app import facade, views
 from app.figures import LoopStatus, TradingStatus
 from engine.brokers import open_book
 from engine.errors import InputError, NotFoundError, WorkbenchError
-from engine.live.commands import FlattenAll, Halt, KillSwitch, ResumeTrading
+from engine.live.commands import CancelOrder, FlattenAll, Halt, KillSwitch, ResumeTrading
 from engine.risk import states
 
 CONFIRM_KEY = "confirming"
@@ -210,3 +210,65 @@ def direct_broker(store, loop: LoopStatus, actor: str):
         return open_book(store, book, actor=actor)
     except NotFoundError as exc:
         raise InputError(f"{exc.message}: nothing to flatten") from None
+
+
+# -- cancel an open order (the Orders page) --------------------------------------------------
+
+
+def cancel_orders(store, visitor, open_orders, loop: LoopStatus) -> None:
+    """A picker of the shown book's open orders and a Cancel button, behind a confirmation.
+
+    With the loop running the cancel is a command it applies at its next step; without one
+    it goes straight to the broker, and the trader reads what the broker answered.
+    """
+    if open_orders.empty:
+        return
+    st.markdown("###### Cancel an open order")
+    labels = {
+        row.id: f"{row.side} {row.qty:g} {row.symbol} {row.type}"
+        + (f" ${row.limit_price:,.2f}" if row.type == "limit" else "")
+        + (f" stop ${row.stop_price:,.2f}" if row.type in ("stop", "stop_limit") else "")
+        + f" · {row.status} · {row.client_order_id}"
+        for row in open_orders.itertuples()
+    }
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    picked = row.selectbox(
+        "Open order", list(labels), format_func=labels.get, index=None, key="cancel_pick",
+        placeholder="pick an open order", width=520,
+    )  # fmt: skip
+    if row.button(
+        "Cancel order", icon=":material/cancel:", key="cancel_order", disabled=not picked
+    ):
+        order = open_orders[open_orders["id"] == picked].iloc[0]
+        ask("cancel_order", order_id=str(picked), symbol=str(order["symbol"]), label=labels[picked])
+    pending = asking("cancel_order")
+    if not pending:
+        return
+    if loop.running:
+        confirm(
+            "Cancel this order?",
+            f"**{pending['label']}**\n\nThe live loop cancels it at its next step (a held "
+            "position's protective stop is refused: the loop would put it back).",
+            lambda: submit(
+                store, visitor, CancelOrder(order_id=pending["order_id"], symbol=pending["symbol"])
+            ),
+            label="Yes, cancel it",
+        )
+        return
+
+    def cancel_now() -> str:
+        broker = direct_broker(store, loop, visitor.name)
+        done = facade.cancel_direct(store, visitor, broker, pending["order_id"], pending["symbol"])
+        track(done.command_id)
+        outcome = "Canceled" if done.applied else "Not canceled"
+        return (
+            f"{outcome} directly through {broker.name} (command #{done.command_id}): {done.result}"
+        )
+
+    confirm(
+        "Cancel this order, directly?",
+        f"**{pending['label']}**\n\n**No live loop is running** ({loop.why}), so the control "
+        "room asks the broker to cancel it now.",
+        cancel_now,
+        label="Yes, cancel it now",
+    )

@@ -174,6 +174,10 @@ def loads(store: Store) -> dict:
         ),
         "audit filter menus (distinct kinds, actors)": lambda: facade.audit_choices(store),
         "settings (limits in force)": lambda: facade.trading_status(store),
+        "performance (round trips over every fill)": lambda: facade.performance(store),
+        "price chart (GE, a year of daily bars)": lambda: facade.price_bars(
+            store, "GE", "2013-01-01", "2013-12-31"
+        ),
     }
 
 

@@ -130,6 +130,8 @@ def tables() -> None:
 tables()
 
 if visitor.can_trade:
+    open_orders = facade.orders_and_fills(store, status="open", limit=200).orders
+    overrides.cancel_orders(store, visitor, open_orders, facade.loop_status(store))
     st.markdown("###### Manual order")
     universe = facade.universe(store)
     if not universe:

@@ -42,6 +42,12 @@ def headline() -> None:
         )
         st.metric("Cash", views.money(book.cash), border=True)
         st.metric(
+            "Buying power",
+            views.money(book.buying_power),
+            help="As the broker last reported it to the live loop; — until a loop has.",
+            border=True,
+        )
+        st.metric(
             "Heartbeat",
             "—" if loop.age_s is None else age_text(loop.age_s),
             delta="alive" if loop.running else ("NOT RUNNING" if loop.ever_ran else "no loop"),

@@ -312,6 +312,22 @@ def close_position(ctx: Context, symbol, user, as_json):
     _queue(ctx, ClosePosition(symbol=symbol), user, as_json)
 
 
+@click.command("cancel-order")
+@click.argument("order_id")
+@user_option
+@json_option
+@pass_context
+def cancel_order(ctx: Context, order_id, user, as_json):
+    """Cancel one open order, named by its broker id (`wb books` and the control room show it).
+
+    The loop applies it at its next step and says what the broker answered; a held
+    position's protective stop is refused, since the loop would put it back.
+    """
+    from engine.live.commands import CancelOrder
+
+    _queue(ctx, CancelOrder(order_id=order_id.strip()), user, as_json)
+
+
 @click.command("resume-trading")
 @user_option
 @json_option
@@ -327,5 +343,6 @@ def resume_trading(ctx: Context, user, as_json):
 
 
 COMMANDS = [
-    live, parity, loop_status, books, kill_switch, halt, flatten, close_position, resume_trading,
+    live, parity, loop_status, books, kill_switch, halt, flatten, close_position, cancel_order,
+    resume_trading,
 ]  # fmt: skip

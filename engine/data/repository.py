@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from engine.data.bar_sizes import DAILY, check_bar_size
+from engine.data.bar_sizes import DAILY, INTRADAY, check_bar_size
 from engine.data.bars import Bars
 from engine.data.calendar import TZ
 from engine.errors import InputError, NotFoundError
@@ -160,3 +160,14 @@ def stored_splits(store, symbols: list[str] | None = None) -> pd.DataFrame:
     frame = store.query(sql, params)
     frame["date"] = pd.to_datetime(frame["date"])
     return frame
+
+
+def stored_bar_sizes(store, symbol: str) -> list[str]:
+    """The bar sizes stored for ``symbol``, daily first then finest to coarsest."""
+    rows = store.query(
+        "SELECT '1d' AS bar_size FROM bars WHERE symbol = ? HAVING count(*) > 0"
+        " UNION SELECT DISTINCT bar_size FROM intraday_bars WHERE symbol = ?",
+        [symbol, symbol],
+    )
+    order = {size: i for i, size in enumerate((DAILY, *INTRADAY))}
+    return sorted(rows["bar_size"], key=lambda size: order.get(size, len(order)))

@@ -8,7 +8,8 @@ positions and cash, and at every bar a mark of its equity and positions. For any
   loop's, else the one traded last by the wall clock (never the one with the newest bars:
   a replay of 2009 started after the demo's 2013 is the book to show);
 - :func:`held` (positions, cash and equity as last marked), :func:`orders`, :func:`fills`,
-  :func:`equity_curve`, :func:`day_trades`, :func:`marker`, :func:`traded_symbols`.
+  :func:`equity_curve`, :func:`marked_stops`, :func:`day_trades`, :func:`marker`,
+  :func:`traded_symbols`.
 - for one config (``wb drift``): :func:`traded_configs`, :func:`config_trading` (its book,
   sessions and starting cash), :func:`denials` and :func:`loop_decisions`.
 
@@ -78,6 +79,9 @@ class Held:
     as_of: date | None
     source: str  # said beside the figures: which book, marked by whom, when
     marked: bool = False  # marked by the loop: prices are its marks, stops are known
+    #: What the broker would let the book spend now, as the loop last read its account;
+    #: None where no loop has reported it (a broker's own figure, not computed here).
+    buying_power: float | None = None
 
 
 # -- which book ------------------------------------------------------------------------------
@@ -157,7 +161,8 @@ def held(store, book: str | None) -> Held:
         )
         as_of = _day(bar)
         return Held(book, positions, float(equity), float(cash), as_of,
-                    f"{book} as the live loop {loop_id} marked it on {as_of}", marked=True)  # fmt: skip
+                    f"{book} as the live loop {loop_id} marked it on {as_of}", marked=True,
+                    buying_power=_buying_power(store, book))  # fmt: skip
     account = paper_account(book)
     paper = paper_records.account_book(store, account) if account else None
     if paper is not None:
@@ -178,10 +183,18 @@ def _started(store, book: str) -> Held:
         " FROM live_positions WHERE book = ? ORDER BY symbol",
         [book],
     )
-    row = store.query("SELECT cash, equity, bar_date FROM live_books WHERE book = ?", [book])
-    cash, equity, bar = row.iloc[0] if len(row) else (None, None, None)
+    row = store.query(
+        "SELECT cash, equity, bar_date, buying_power FROM live_books WHERE book = ?", [book]
+    )
+    cash, equity, bar, power = row.iloc[0] if len(row) else (None, None, None, None)
     return Held(book, positions, _number(equity), _number(cash), _day(bar),
-                f"{book} as the live loop found it at start-up (not marked yet: no prices)")  # fmt: skip
+                f"{book} as the live loop found it at start-up (not marked yet: no prices)",
+                buying_power=_number(power))  # fmt: skip
+
+
+def _buying_power(store, book: str) -> float | None:
+    """The book's buying power as the loop last read it from its broker (None: not reported)."""
+    return _number(store.scalar("SELECT buying_power FROM live_books WHERE book = ?", [book]))
 
 
 @on_one_connection
@@ -196,6 +209,20 @@ def equity_curve(store, book: str | None) -> pd.DataFrame:
         " arg_max(s.positions_value, s.ts) AS positions_value, max(s.ts) AS ts"
         f" FROM {_MARKS_OF} GROUP BY s.bar_date ORDER BY s.bar_date",
         [book],
+    )
+
+
+@on_one_connection
+def marked_stops(store, book: str | None, symbol: str) -> pd.DataFrame:
+    """The stop the loop kept on ``symbol``'s position at each bar it marked (bar_date,
+    stop_price), oldest first; a later mark of the same bar wins."""
+    return store.query(
+        "SELECT p.bar_date, arg_max(p.stop_price, s.ts) AS stop_price"
+        " FROM equity_snapshots s JOIN heartbeats h USING (loop_id)"
+        " JOIN position_snapshots p ON p.loop_id = s.loop_id AND p.bar_date = s.bar_date"
+        " WHERE h.book = ? AND p.symbol = ? AND p.qty <> 0"
+        " GROUP BY p.bar_date ORDER BY p.bar_date",
+        [book, symbol],
     )
 
 

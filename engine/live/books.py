@@ -233,15 +233,17 @@ def save_positions(
 
 def save_book(
     con, book: str, *, mode: str, broker: str, configs: dict[str, float], cash: float,
-    equity: float, bar: date | None, now: datetime,
+    equity: float, bar: date | None, now: datetime, buying_power: float | None = None,
 ) -> None:  # fmt: skip
     con.execute(
-        "INSERT INTO live_books VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (book) DO UPDATE SET"
+        "INSERT INTO live_books (book, mode, broker, configs, cash, equity, bar_date, updated_at,"
+        " buying_power) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (book) DO UPDATE SET"
         " mode = excluded.mode, broker = excluded.broker, configs = excluded.configs,"
         " cash = excluded.cash, equity = excluded.equity,"
         " bar_date = coalesce(excluded.bar_date, live_books.bar_date),"
-        " updated_at = greatest(live_books.updated_at, excluded.updated_at)",
-        [book, mode, broker, json.dumps(configs), cash, equity, bar, now],
+        " updated_at = greatest(live_books.updated_at, excluded.updated_at),"
+        " buying_power = excluded.buying_power",
+        [book, mode, broker, json.dumps(configs), cash, equity, bar, now, buying_power],
     )
 
 

@@ -102,6 +102,14 @@ class TightenStop(_Command):
     stop_price: float = pydantic.Field(gt=0)
 
 
+class CancelOrder(_Command):
+    """Cancel one open order at the broker, named by its broker id."""
+
+    kind: Literal["cancel_order"] = "cancel_order"
+    order_id: str = pydantic.Field(min_length=1)
+    symbol: str = ""  # said in the audit trail and the result
+
+
 class SetRiskLimits(_Command):
     """Replace the risk limits in force (validated as RiskLimits by the loop)."""
 
@@ -119,6 +127,7 @@ Command = Annotated[
     | ClosePosition
     | ManualOrder
     | TightenStop
+    | CancelOrder
     | SetRiskLimits,
     pydantic.Field(discriminator="kind"),
 ]
@@ -133,6 +142,7 @@ KINDS = [
     "close_position",
     "manual_order",
     "tighten_stop",
+    "cancel_order",
     "set_risk_limits",
 ]
 
@@ -153,7 +163,7 @@ def parse_command(data: dict) -> _Command:
 
 def submit_command(store: Store, command: _Command, actor: str) -> int:
     """Queue ``command`` for the live loop; returns its id. Audited as ``command.submitted``."""
-    if isinstance(command, ManualOrder | ClosePosition | TightenStop):
+    if isinstance(command, ManualOrder | ClosePosition | TightenStop | CancelOrder):
         command = command.model_copy(update={"symbol": command.symbol.strip().upper()})
     payload = command.model_dump(mode="json")
 

@@ -186,7 +186,7 @@ class LiveLoop:
             books.save_book(
                 con, self.book, mode=self.options.mode, broker=self.broker.name,
                 configs=self.starting_cash(), cash=view.account.cash, equity=equity,
-                bar=None, now=now,
+                bar=None, now=now, buying_power=view.account.buying_power,
             )  # fmt: skip
             self._beat(con, records.controls.state)
             books.append_events(
@@ -678,7 +678,7 @@ class LiveLoop:
             books.save_book(
                 con, self.book, mode=self.options.mode, broker=self.broker.name,
                 configs=self.starting_cash(), cash=view.account.cash, equity=view.account.equity,
-                bar=day, now=now,
+                bar=day, now=now, buying_power=view.account.buying_power,
             )  # fmt: skip
             self._beat(con, state, bar=day)
 

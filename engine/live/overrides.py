@@ -25,6 +25,8 @@ book between them:
 - ``close_position``: one position closed at market (its stop canceled first).
 - ``manual_order``: the trader's order, through the gate.
 - ``tighten_stop``: a position's stop raised (never lowered), kept by the loop from then on.
+- ``cancel_order``: one open order canceled at the broker (not a held position's
+  protective stop, which the loop would put back at its next step).
 - ``set_risk_limits``: new limits, validated; the change is in the event.
 """
 
@@ -35,11 +37,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from engine.brokers.base import Broker
+from engine.brokers.base import Broker, Order
+from engine.errors import NotFoundError
 from engine.live import books
 from engine.live.alerts import Alert, notifier_from
 from engine.live.books import Records
 from engine.live.commands import (
+    CancelOrder,
     ClosePosition,
     FlattenAll,
     Halt,
@@ -108,6 +112,7 @@ def apply(context: CommandContext, command_id: int, actor: str, command) -> Reso
         ClosePosition: close_position,
         ManualOrder: manual_order,
         TightenStop: tighten_stop,
+        CancelOrder: cancel_order,
         SetRiskLimits: set_limits,
     }[type(command)]
     return handler(context, command_id, actor, command)
@@ -245,7 +250,9 @@ def set_limits(context: CommandContext, command_id, actor, command: SetRiskLimit
     changed = limits_diff(RiskLimits() if invalid else controls.limits, new)
     listing = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) or "no change"
     if invalid:
-        listing = f"replaced the invalid stored limits ({invalid.message}); from the defaults: {listing}"
+        listing = (
+            f"replaced the invalid stored limits ({invalid.message}); from the defaults: {listing}"
+        )
     return Resolution(
         True,
         f"risk limits set: {listing}",
@@ -381,3 +388,79 @@ def _outcome(routed: Routed, router: OrderRouter, done: str) -> Resolution:
         reason = routed.sent[0].reason
         return _sent(routed, False, f"{router.broker.name} rejected it: {reason}")
     return _sent(routed, True, done)
+
+
+def cancel_order(context: CommandContext, command_id, actor, command: CancelOrder) -> Resolution:
+    return cancel_at_broker(context.router.broker, command, context.records().positions)
+
+
+def cancel_directly(store, broker: Broker, command_id: int, actor: str, command: CancelOrder):
+    """Applies cancel command ``command_id`` through ``broker`` now, because no loop runs.
+
+    The same checks and answer as when a loop applies it, resolved ``direct``; gives the
+    :class:`Resolution` (its ``applied`` and ``result`` are what the trader is told).
+    """
+    now = utcnow()
+    held = books.read_records(store, broker.book, [], now, marks=False).positions
+    resolution = cancel_at_broker(broker, command, held)
+    store.transaction(
+        lambda con: write(
+            con,
+            resolution,
+            command_id=command_id,
+            actor=actor,
+            book=broker.book,
+            by="direct",
+            now=now,
+        )  # fmt: skip
+    )
+    return resolution
+
+
+def cancel_at_broker(broker: Broker, command: CancelOrder, positions: dict) -> Resolution:
+    """Cancels the command's order at ``broker`` unless :func:`cancel_refusal` says why not;
+    the result says what the broker answered."""
+    try:
+        order = broker.get_order(command.order_id)
+    except NotFoundError:
+        return Resolution(False, f"{broker.name} has no order {command.order_id}")
+    refusal = cancel_refusal(order, positions)
+    if refusal:
+        return Resolution(False, refusal)
+    answer = broker.cancel(order.id)
+    what = describe_order(order)
+    if answer.status == "canceled":
+        return Resolution(True, f"{what} canceled")
+    if answer.is_open:
+        return Resolution(
+            True,
+            f"cancel of {what} asked; {broker.name} has not confirmed it yet ({answer.status})",
+        )
+    return Resolution(False, f"{what} was {answer.status} before the cancel reached it")
+
+
+def cancel_refusal(order: Order, positions: dict[str, LivePosition]) -> str | None:
+    """Why ``order`` cannot be canceled (None: it can): closed already, or the protective stop
+    of a position the loop keeps (it would put the stop back at its next step)."""
+    what = describe_order(order)
+    if not order.is_open:
+        return f"{what} is already {order.status}: nothing to cancel"
+    held = positions.get(order.symbol)
+    protective = (
+        order.type in ("stop", "stop_limit") and order.side == "sell"
+        and held is not None and held.qty > 0 and held.config_id is not None
+        and held.stop_price is not None
+    )  # fmt: skip
+    if protective:
+        return (
+            f"{what} is the protective stop of the {held.qty:g} {order.symbol} the loop keeps, "
+            "and the loop would put it back at its next step: tighten the stop, or close the position"
+        )
+    return None
+
+
+def describe_order(order: Order) -> str:
+    """``sell 10 GE stop $18.50 (order abc123)``: an order in a trader's words."""
+    price = order.limit_price if order.type == "limit" else order.stop_price
+    at = f" ${price:,.2f}" if price is not None else ""
+    return f"{order.side} {order.qty:g} {order.symbol} {order.type}{at} (order {order.id})"

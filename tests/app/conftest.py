@@ -19,7 +19,10 @@ from tests.app.seed import NOTEBOOKS, research_run, seed_control_room
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
-PAGES = ["overview", "positions", "orders", "risk", "strategies", "research", "audit", "settings"]
+PAGES = [
+    "overview", "positions", "orders", "risk", "performance", "strategies", "research", "audit",
+    "settings",
+]  # fmt: skip
 PASSWORDS = {"tina": "tina-trades-2024", "vic": "vic-only-watches"}
 
 

@@ -95,13 +95,16 @@ def test_command_helpers_queue_what_the_control_room_would(sample_store, data_di
     assert code == 0 and json.loads(out)["status"] == "pending"
     wb(data_dir, "close-position", "aapl", "--user", "alice", capsys=capsys)
     wb(data_dir, "flatten", "--user", "alice", capsys=capsys)
+    wb(data_dir, "cancel-order", "b4d9e6f0-0158", "--user", "alice", capsys=capsys)
     queued = [(actor, command.kind) for _, actor, command in pending_commands(sample_store)]
     assert queued == [
         ("alice", "kill_switch"),
         ("alice", "close_position"),
         ("alice", "flatten_all"),
+        ("alice", "cancel_order"),
     ]
     assert pending_commands(sample_store)[1][2].symbol == "AAPL"
+    assert pending_commands(sample_store)[3][2].order_id == "b4d9e6f0-0158"
 
 
 def test_loop_status_says_when_no_loop_ever_ran(store, data_dir, capsys):

@@ -11,8 +11,11 @@ from datetime import date
 
 import pytest
 
+from engine.brokers import OrderRequest, PaperBroker
+from engine.live import book_queries
 from engine.live.alerts import Notifiers
 from engine.live.commands import (
+    CancelOrder,
     ClosePosition,
     FlattenAll,
     Halt,
@@ -25,8 +28,10 @@ from engine.live.commands import (
     TightenStop,
     submit_command,
 )
+from engine.live.overrides import cancel_directly
 from engine.risk import TradingState, states
 from engine.store import read_events
+from engine.store.events import utcnow
 from tests.live.conftest import open_replay
 
 
@@ -251,3 +256,70 @@ def test_manual_orders_pass_the_gate_and_bad_limits_are_denied_with_the_problem(
     step()
     assert any(p.symbol == "GE" and p.qty >= 10 for p in loop.broker.positions())
     assert loop.last_bar > date(2012, 1, 3)
+
+
+def test_a_trader_cancels_an_open_order_but_not_a_stop_the_loop_would_put_back(
+    replay_store, stepping
+):
+    loop, step, until, _ = stepping
+    until(lambda r: loop.broker.positions())
+    held = loop.broker.positions()[0].symbol
+    resting = submit_command(
+        replay_store,
+        ManualOrder(symbol="GE", side="buy", qty=10, order_type="limit", limit_price=10.0),
+        actor="bob",
+    )
+    loop.apply_commands(utcnow())  # between steps: a day order rests until the next bar
+    assert command_row(replay_store, resting)["status"] == "applied"
+    (order,) = [
+        o for o in loop.broker.orders("open") if o.client_order_id == f"cmd{resting}-GE-order"
+    ]
+    stop = next(o for o in loop.broker.orders("open") if o.symbol == held and o.type == "stop")
+    cancel = submit_command(replay_store, CancelOrder(order_id=order.id, symbol="GE"), "bob")
+    keep = submit_command(replay_store, CancelOrder(order_id=stop.id, symbol=held), "bob")
+    unknown = submit_command(replay_store, CancelOrder(order_id="no-such-order"), "bob")
+
+    loop.apply_commands(utcnow())
+
+    row = command_row(replay_store, cancel)
+    assert (row["status"], row["result"]) == (
+        "applied", f"buy 10 GE limit $10.00 (order {order.id}) canceled"
+    )  # fmt: skip
+    assert loop.broker.get_order(order.id).status == "canceled"
+    refused = command_row(replay_store, keep)
+    assert refused["status"] == "denied" and "protective stop" in refused["result"]
+    assert loop.broker.get_order(stop.id).is_open
+    assert command_row(replay_store, unknown)["status"] == "denied"
+    again = submit_command(replay_store, CancelOrder(order_id=order.id), "bob")
+    loop.apply_commands(utcnow())
+    assert "already canceled: nothing to cancel" in command_row(replay_store, again)["result"]
+
+
+def test_with_no_loop_running_the_cancel_goes_straight_to_the_broker(sample_store):
+    broker = PaperBroker(sample_store, cash=10_000, account="direct")
+    order = broker.submit(
+        OrderRequest(symbol="GE", side="buy", qty=5, type="limit", limit_price=2.0,
+                     time_in_force="gtc", client_order_id="manual-ge")
+    )  # fmt: skip
+    command = CancelOrder(order_id=order.id, symbol="GE")
+    command_id = submit_command(sample_store, command, "tina")
+
+    done = cancel_directly(sample_store, broker, command_id, "tina", command)
+
+    assert done.applied and broker.get_order(order.id).status == "canceled"
+    row = command_row(sample_store, command_id)
+    assert (row["status"], row["decided_by"]) == ("applied", "direct")
+    assert (
+        read_events(sample_store, kinds=["command.applied"], subject=str(command_id)).shape[0] == 1
+    )
+
+
+def test_the_books_buying_power_is_the_brokers_as_the_loop_last_read_it(replay_store, stepping):
+    loop, step, until, _ = stepping
+    until(lambda r: loop.broker.positions())  # money spent: buying power is no longer the cash
+
+    shown = book_queries.held(replay_store, loop.book)
+
+    account = loop.broker.account()
+    assert shown.buying_power == pytest.approx(account.buying_power)
+    assert shown.cash == pytest.approx(account.cash)

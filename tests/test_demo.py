@@ -23,7 +23,12 @@ def test_the_demo_runs_end_to_end_offline(tmp_path):
 
     store = Store.open(data_dir)
     configs = list_configs(store)
-    assert {c.strategy for c in configs} == {"sma_crossover", "donchian_breakout"}
+    daily = [c for c in configs if c.config.bar_size == "1d"]
+    assert {c.strategy for c in daily} == {"sma_crossover", "donchian_breakout"}
+    # step 5: a day trader's strategy researched on 15-minute (SYNTHETIC, offline) bars
+    assert {(c.strategy, c.config.bar_size) for c in configs if c not in daily} == {
+        ("rsi_reversion", "15m")
+    }
     for config in configs:  # each verdict and its reasons are shown
         verdict = "VALIDATED" if config.status == "approved" else config.status.upper()
         assert f"config {config.config_id} {verdict}" in out

@@ -176,7 +176,7 @@ class LiveLoop:
         adopted = self._handle_differences(found, at_start=True)
         # The limits in force once the commands queued while no loop ran apply.
         queued = [command for _, _, command in pending_commands(self.store)]
-        self._check_limits(overrides.limits_after(records.controls.limits, queued))
+        self._check_limits(overrides.limits_after(records.controls, queued))
         equity = view.account.equity
         faults = self.faults.events()
 

@@ -260,15 +260,20 @@ def set_limits(context: CommandContext, command_id, actor, command: SetRiskLimit
     )
 
 
-def limits_after(limits: RiskLimits, commands) -> RiskLimits:
-    """The risk limits in force once ``commands`` apply in turn (invalid new limits are denied)."""
+def limits_after(controls, commands) -> RiskLimits:
+    """The risk limits in force once ``commands`` apply in turn (invalid new limits are denied).
+
+    The stored limits are read only when no valid new ones replace them: a queued change is
+    how a trader mends stored limits that no longer validate (StoredLimitsError otherwise).
+    """
+    limits = None
     for command in commands:
         if isinstance(command, SetRiskLimits):
             try:
                 limits = limits_from_mapping(command.limits, source="the new risk limits")
             except LimitsError:
                 continue
-    return limits
+    return controls.limits if limits is None else limits
 
 
 # -- the commands that trade -----------------------------------------------------------

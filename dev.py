@@ -51,13 +51,23 @@ def setup() -> None:
     STAMP.write_text(wanted)
 
 
+def test_processes(extra: list[str]) -> list[str]:
+    """pytest-xdist options for the whole suite: most of its time is real processes waiting."""
+    named = [a for a in extra if (ROOT / a.split("::")[0]).exists()]
+    if named or any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in extra):
+        return []  # a few named tests start faster in one process; -n given is the user's
+    workers = min(os.cpu_count() or 1, 4)
+    return ["-n", str(workers), "--dist", "loadgroup"] if workers > 1 else []
+
+
 def test(extra: list[str]) -> int:
     say("lint: ruff check")
     lint = subprocess.run([BIN / "ruff", "check", "."], cwd=ROOT)
     if lint.returncode:
         return lint.returncode
-    say("tests: pytest")
-    return subprocess.run([PYTHON, "-m", "pytest", *extra], cwd=ROOT).returncode
+    processes = test_processes(extra)
+    say(f"tests: pytest{' in ' + processes[1] + ' processes' if processes else ''}")
+    return subprocess.run([PYTHON, "-m", "pytest", *processes, *extra], cwd=ROOT).returncode
 
 
 def demo(extra: list[str]) -> int:

@@ -29,7 +29,8 @@ from engine.store import read_events
 from engine.store.db import DB_FILE
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow  # Ray and its workers take seconds to start
+# Ray and its workers take seconds to start; one test process runs them all against one cluster.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 GRID = {"fast": [5, 10, 20], "slow": [40, 60]}
 SETTINGS = BacktestSettings(stop="atr", trailing_stop=True)

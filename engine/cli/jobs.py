@@ -47,8 +47,9 @@ def jobs():
 @pass_context
 def list_command(ctx: Context, jobs_file, as_json):
     """The jobs, when each is next due, and how its last run went."""
-    from engine.jobs import JobLock, list_job_runs, next_run_after
+    from engine.jobs import list_job_runs, next_run_after
     from engine.jobs.running import LOCKS_DIR
+    from engine.locks import JobLock
 
     defined = _load(jobs_file)
     store = ctx.store()

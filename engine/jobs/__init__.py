@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib
 
 # Loaded on first use, as engine.backtest does: the scheduler and the job kinds import the
-# NYSE calendar and pandas, which a notebook asking only whether a lock's process is alive
-# (engine.jobs.locks) should not pay for.
+# NYSE calendar and pandas, which `wb jobs --help` should not pay for.
 _LAZY = {
     "Clock": "engine.jobs.clock",
     "FakeClock": "engine.jobs.clock",
@@ -21,8 +20,6 @@ _LAZY = {
     "When": "engine.jobs.definitions",
     "find_job": "engine.jobs.definitions",
     "load_jobs": "engine.jobs.definitions",
-    "JobLock": "engine.jobs.locks",
-    "LockHolder": "engine.jobs.locks",
     "JobRun": "engine.jobs.running",
     "get_job_run": "engine.jobs.running",
     "list_job_runs": "engine.jobs.running",

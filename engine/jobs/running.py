@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from engine.errors import InputError, OperatorError, WorkbenchError
 from engine.jobs.definitions import CommandJob, IngestJob, Job, NotebookJob, ReportJob
-from engine.jobs.locks import JobLock, process_alive
+from engine.locks import JobLock, process_alive
 from engine.store import Store
 from engine.store.events import append_event, utcnow
 

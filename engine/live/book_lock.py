@@ -4,7 +4,7 @@ Two loops on one account would both decide on the same bars and both send (the s
 order ids save the orders, not the duplicate snapshots, fills and alerts). A loop takes its
 book's lock before it reads or writes anything (:meth:`engine.live.loop.LiveLoop.start`)
 and holds it until it stops. The lock is an exclusive ``flock`` on
-``<data_dir>/locks/loop-<book>.lock`` (:class:`engine.jobs.locks.JobLock`): a loop killed
+``<data_dir>/locks/loop-<book>.lock`` (:class:`engine.locks.JobLock`): a loop killed
 with SIGKILL, or a machine that lost power, leaves nothing that blocks the next start.
 """
 
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from engine.errors import OperatorError
-from engine.jobs.locks import JobLock, LockHolder
+from engine.locks import JobLock, LockHolder
 
 LOCKS_DIR = "locks"
 

@@ -17,6 +17,7 @@ from datetime import date, datetime
 import pandas as pd
 
 from engine.errors import InputError
+from engine.locks import process_alive
 from engine.store.events import utcnow
 
 STALE_SETTING = "WB_HEARTBEAT_STALE_S"
@@ -160,6 +161,4 @@ def _day(value) -> date | None:
 
 
 def _alive(pid: int, started_at: datetime) -> bool:
-    from engine.jobs.locks import process_alive
-
     return process_alive(pid, started_at)

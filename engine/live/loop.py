@@ -41,7 +41,6 @@ from engine.brokers.base import Broker, BrokerView
 from engine.config.models import StrategyConfig
 from engine.data.bars import Bars
 from engine.errors import InputError, OperatorError
-from engine.jobs.locks import JobLock
 from engine.live import books, calendar_check, ids, journal, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.book_lock import book_lock, take
@@ -53,6 +52,7 @@ from engine.live.model import Controls, Difference, LivePosition, LoopOptions, S
 from engine.live.orders import OrderRules, orders_for, protective_stops
 from engine.live.reconcile import Reconciled, reconcile
 from engine.live.router import Judge, OrderRouter, Routed
+from engine.locks import JobLock
 from engine.risk import RULES, RiskGate, RiskLimits, TradingState
 from engine.risk.sessions import new_york_date
 from engine.store.events import utcnow

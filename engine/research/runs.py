@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import engine
 from engine.errors import InputError, NotFoundError, OperatorError
-from engine.jobs.locks import process_alive
+from engine.locks import process_alive
 from engine.store.events import append_event, utcnow
 
 #: The Jupyter kernel the notebooks name, so that papermill and JupyterLab run them with the

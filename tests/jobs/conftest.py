@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 _HOLD = """
 import sys, time
-from engine.jobs.locks import JobLock
+from engine.locks import JobLock
 lock = JobLock(sys.argv[1], sys.argv[2])
 print("held" if lock.acquire() else "busy", flush=True)
 time.sleep(300)

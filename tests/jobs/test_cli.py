@@ -13,7 +13,8 @@ import pytest
 
 from engine.cli import cli
 from engine.cli._common import run_cli
-from engine.jobs import JobLock, list_job_runs, running
+from engine.jobs import list_job_runs, running
+from engine.locks import JobLock
 from engine.research.runs import list_runs
 from engine.store import Store
 

@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 
-from engine.jobs.locks import JobLock, process_alive
+from engine.locks import JobLock, process_alive
 
 
 def test_only_one_holder_at_a_time_across_threads(tmp_path):

@@ -1,6 +1,8 @@
-"""One lock per job, so that no job ever runs twice at once, even across processes and crashes.
+"""One lock per job or book, so that no two processes ever run the same one, even across crashes.
 
-The lock is an exclusive ``flock`` on ``<data_dir>/locks/<job>.lock``. The operating system
+A scheduled job (:mod:`engine.jobs`) and a live loop's book (:mod:`engine.live.book_lock`)
+each take one; it sits below both, so neither imports the other for it. The lock is an
+exclusive ``flock`` on ``<data_dir>/locks/<job>.lock``. The operating system
 takes it atomically and drops it the moment its holder dies, however it dies, so a crash
 can never leave a job locked forever. The file also says who holds it (pid, start time,
 host), for people: a file that still names a holder while nobody holds the lock is what

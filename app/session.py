@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import auth
+from engine import users as user_file
 from engine.errors import InputError, WorkbenchError
 from engine.store import Store, append_event
 
@@ -53,8 +54,8 @@ def gate() -> auth.Visitor | None:
     form itself when it returns None.
     """
     try:
-        users = auth.load_users()
-        auth.check_bind(served_address(), users)
+        users = user_file.load_users()
+        user_file.check_bind(served_address(), users)
     except InputError as exc:
         st.error(f"The control room will not open: {exc.message}")
         if exc.hint:
@@ -75,7 +76,7 @@ def gate() -> auth.Visitor | None:
     return None
 
 
-def _login_form(users: dict[str, auth.User]) -> None:
+def _login_form(users: dict[str, user_file.User]) -> None:
     _, middle, _ = st.columns([1, 1.2, 1])
     with middle:
         st.markdown("### Trading Workbench · control room")

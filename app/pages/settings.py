@@ -7,10 +7,11 @@ import typing
 import pandas as pd
 import streamlit as st
 
-from app import auth, facade, forms, overrides, session, views
+from app import facade, forms, overrides, session, views
 from engine.live.commands import SetRiskLimits
 from engine.live.heartbeat import stale_after_s
 from engine.risk.limits import LimitsError, RiskLimits, limits_diff
+from engine.users import load_users
 
 store, visitor = session.store(), session.visitor()
 views.page_title("Settings")
@@ -109,7 +110,7 @@ elif not trading.limits_problem:
     )
 
 st.markdown("###### Access")
-users = auth.load_users()
+users = load_users()
 address = session.served_address()
 facts = {
     "You": f"{visitor.name} ({visitor.role})",

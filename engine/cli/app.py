@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from engine.cli._common import Context, pass_context
+from engine.users import check_bind, load_users, user_line
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -34,8 +35,6 @@ def app(click_ctx: click.Context, ctx: Context, address: str, port: int):
     """
     if click_ctx.invoked_subcommand:
         return
-    from app.auth import check_bind, load_users
-
     users = load_users()  # an InputError here names the bad entry
     check_bind(address, users)
     data_dir = ctx.data_dir.resolve()
@@ -73,8 +72,6 @@ def hash_password(name: str, role: str, password_stdin: bool):
     scrypt hash is printed, never the password. Put the line (several joined with ';') in
     WB_APP_USERS, or under WB_APP_USERS in .streamlit/secrets.toml.
     """
-    from app.auth import user_line
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:

@@ -285,7 +285,7 @@ def serve_ui(ctx: Context) -> None:
     import subprocess
     import sys
 
-    from app.auth import user_line
+    from engine.users import user_line
 
     password = secrets.token_urlsafe(9)
     env = {**os.environ, "WB_DATA_DIR": str(ctx.data_dir.resolve()),

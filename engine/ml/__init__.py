@@ -6,11 +6,12 @@
 
 The strategy that trades these predictions is ``ml_classifier``
 (:mod:`engine.strategies.builtins.ml_classifier`); use it like any other strategy in
-``wb backtest``, ``wb sweep`` and ``wb validate``. :func:`propose_ml` proposes a config that
-pins a saved model for the live loop. scikit-learn is imported on first use, not here.
+``wb backtest``, ``wb sweep`` and ``wb validate``.
+:func:`engine.research.ml_evidence.propose_ml` proposes a config that pins a saved model for
+the live loop (research sits above this package: nothing here imports it). scikit-learn is
+imported on first use, not here.
 """
 
-from engine.ml.evidence import ClassifierReport, classifier_report, propose_ml
 from engine.ml.features import FEATURE_NAMES, FEATURE_WARMUP, compute_features
 from engine.ml.labels import forward_return_labels, forward_returns, purged_splits
 from engine.ml.model import ModelSpec, SavedModel, file_sha256, load_model, save_model
@@ -27,20 +28,17 @@ from engine.ml.training import (
 __all__ = [
     "FEATURE_NAMES",
     "FEATURE_WARMUP",
-    "ClassifierReport",
     "ModelSpec",
     "SavedModel",
     "TrainingFold",
     "TrainingPlan",
     "WalkForwardPredictions",
-    "classifier_report",
     "clear_model_cache",
     "compute_features",
     "file_sha256",
     "forward_return_labels",
     "forward_returns",
     "load_model",
-    "propose_ml",
     "purged_splits",
     "retrain_days",
     "save_model",

@@ -58,7 +58,7 @@ LOOKAHEAD_POINTS = 12
 #: Blocks of the combinatorially symmetric cross-validation (C(10, 5) = 252 splits).
 PBO_PARTITIONS = 10
 #: Modules that register an evidence hook when imported, by the strategy they serve.
-HOOK_MODULES = {"ml_classifier": "engine.ml.evidence"}
+HOOK_MODULES = {"ml_classifier": "engine.research.ml_evidence"}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import pytest
 
 from app import auth
 from app.login_throttle import LoginThrottle
+from engine import users as user_file
 from engine.store import Store
 from engine.store.db import DB_FILE
 from engine.store.events import utcnow
@@ -60,8 +61,8 @@ def process_started() -> datetime:
 def users_line() -> str:
     return ";".join(
         [
-            auth.user_line("tina", "trader", PASSWORDS["tina"]),
-            auth.user_line("vic", "viewer", PASSWORDS["vic"]),
+            user_file.user_line("tina", "trader", PASSWORDS["tina"]),
+            user_file.user_line("vic", "viewer", PASSWORDS["vic"]),
         ]
     )
 
@@ -72,7 +73,7 @@ def app_env(monkeypatch, tmp_path):
     for name in list(os.environ):
         if name.startswith(("APCA_", "WB_APP_USERS")):
             monkeypatch.delenv(name)
-    monkeypatch.setattr(auth, "secrets_files", lambda: [tmp_path / "no-secrets.toml"])
+    monkeypatch.setattr(user_file, "secrets_files", lambda: [tmp_path / "no-secrets.toml"])
     monkeypatch.setenv("WB_NOTEBOOKS_DIR", str(NOTEBOOKS))
     monkeypatch.setattr(auth, "THROTTLE", LoginThrottle())
     return monkeypatch

@@ -4,32 +4,32 @@ from __future__ import annotations
 
 import pytest
 
-from app import auth
+from engine import users as user_file
 from engine.errors import InputError
 
 
 def test_a_user_line_holds_a_salted_hash_that_checks_the_password():
-    line = auth.user_line("ana", "trader", "correct horse battery")
+    line = user_file.user_line("ana", "trader", "correct horse battery")
     assert "correct horse" not in line
-    users = auth.parse_users(line)
-    assert auth.verify(users, "ana", "correct horse battery") == users["ana"]
-    assert auth.verify(users, "ana", "correct horse batterY") is None
-    assert auth.verify(users, "bob", "correct horse battery") is None
+    users = user_file.parse_users(line)
+    assert user_file.verify(users, "ana", "correct horse battery") == users["ana"]
+    assert user_file.verify(users, "ana", "correct horse batterY") is None
+    assert user_file.verify(users, "bob", "correct horse battery") is None
     # The same password twice gets different salts, so equal hashes reveal nothing.
     assert (
         line.split(":")[2:]
-        != auth.user_line("ana", "trader", "correct horse battery").split(":")[2:]
+        != user_file.user_line("ana", "trader", "correct horse battery").split(":")[2:]
     )
 
 
 def test_several_users_and_their_roles():
     text = ";".join(
         [
-            auth.user_line("ana", "trader", "ana's long passphrase"),
-            auth.user_line("vic", "viewer", "vic watches quietly"),
+            user_file.user_line("ana", "trader", "ana's long passphrase"),
+            user_file.user_line("vic", "viewer", "vic watches quietly"),
         ]
     )
-    users = auth.parse_users(text)
+    users = user_file.parse_users(text)
     assert {u.name: u.can_trade for u in users.values()} == {"ana": True, "vic": False}
 
 
@@ -45,15 +45,15 @@ def test_several_users_and_their_roles():
 )
 def test_a_bad_user_entry_is_refused_without_echoing_it(entry, message):
     with pytest.raises(InputError, match=message) as caught:
-        auth.parse_users(entry)
+        user_file.parse_users(entry)
     assert "cd" * 8 not in str(caught.value)  # a hash is never echoed back
     assert caught.value.hint  # and it says what to do
 
 
 def test_a_user_configured_twice_is_refused():
-    line = auth.user_line("ana", "trader", "ana's long passphrase")
+    line = user_file.user_line("ana", "trader", "ana's long passphrase")
     with pytest.raises(InputError, match="configured twice"):
-        auth.parse_users(f"{line};{line}")
+        user_file.parse_users(f"{line};{line}")
 
 
 @pytest.mark.parametrize(
@@ -74,16 +74,16 @@ def test_a_user_configured_twice_is_refused():
 )
 def test_a_password_must_be_long_and_not_well_known(password, says):
     if says is None:
-        auth.parse_users(auth.user_line("ana", "trader", password))
+        user_file.parse_users(user_file.user_line("ana", "trader", password))
         return
     with pytest.raises(InputError, match=says) as caught:
-        auth.user_line("ana", "trader", password)
+        user_file.user_line("ana", "trader", password)
     assert password not in str(caught.value)  # never echoed
     assert "12 or more characters" in caught.value.hint
 
 
 def test_the_well_known_list_is_bundled_with_its_source():
-    from app.password_policy import COMMON_FILE, common_passwords
+    from engine.users.password_policy import COMMON_FILE, common_passwords
 
     assert "National Cyber Security Centre" in COMMON_FILE.read_text()[:800]
     assert {"password", "qwerty", "iloveyou", "1qaz2wsx3edc"} <= common_passwords()
@@ -92,12 +92,12 @@ def test_the_well_known_list_is_bundled_with_its_source():
 
 def test_users_come_from_the_environment_before_the_secrets_file(tmp_path):
     secrets = tmp_path / "secrets.toml"
-    from_file = auth.user_line("file_user", "viewer", "file user's passphrase")
+    from_file = user_file.user_line("file_user", "viewer", "file user's passphrase")
     secrets.write_text(f'WB_APP_USERS = ["{from_file}"]\n')
-    assert list(auth.load_users({}, [secrets])) == ["file_user"]
-    from_env = auth.user_line("env_user", "trader", "env user's passphrase")
-    assert list(auth.load_users({"WB_APP_USERS": from_env}, [secrets])) == ["env_user"]
-    assert auth.load_users({}, [tmp_path / "missing.toml"]) == {}
+    assert list(user_file.load_users({}, [secrets])) == ["file_user"]
+    from_env = user_file.user_line("env_user", "trader", "env user's passphrase")
+    assert list(user_file.load_users({"WB_APP_USERS": from_env}, [secrets])) == ["env_user"]
+    assert user_file.load_users({}, [tmp_path / "missing.toml"]) == {}
 
 
 @pytest.mark.parametrize(
@@ -116,13 +116,13 @@ def test_users_come_from_the_environment_before_the_secrets_file(tmp_path):
     ],
 )
 def test_only_loopback_addresses_count_as_this_machine(address, loopback):
-    assert auth.is_loopback(address) is loopback
+    assert user_file.is_loopback(address) is loopback
 
 
 def test_serving_beyond_loopback_needs_users():
-    users = auth.parse_users(auth.user_line("ana", "trader", "ana's long passphrase"))
-    auth.check_bind("127.0.0.1", {})
-    auth.check_bind("0.0.0.0", users)
+    users = user_file.parse_users(user_file.user_line("ana", "trader", "ana's long passphrase"))
+    user_file.check_bind("127.0.0.1", {})
+    user_file.check_bind("0.0.0.0", users)
     with pytest.raises(InputError, match="without a login") as caught:
-        auth.check_bind("0.0.0.0", {})
+        user_file.check_bind("0.0.0.0", {})
     assert "hash-password" in caught.value.hint

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from app import auth
+from engine import users as user_file
 from engine.cli import cli
 from engine.cli._common import run_cli
 
@@ -72,8 +72,8 @@ def test_hash_password_prints_a_line_that_logs_the_user_in(monkeypatch, capsys):
     )
     line = capsys.readouterr().out.strip()
     assert "s3cret" not in line
-    users = auth.parse_users(line)
-    assert auth.verify(users, "vic", "s3cret phrase").role == "viewer"
+    users = user_file.parse_users(line)
+    assert user_file.verify(users, "vic", "s3cret phrase").role == "viewer"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 
 from app import auth
 from app.login_throttle import FREE_FAILURES, LONGEST_DELAY_S, WINDOW_S, LoginThrottle
+from engine import users as user_file
 from engine.store import read_events
 from tests.app.conftest import PASSWORDS, log_in, open_app
 
@@ -26,7 +27,7 @@ class Clock:
 
 @pytest.fixture
 def users():
-    return auth.parse_users(auth.user_line("tina", "trader", PASSWORDS["tina"]))
+    return user_file.parse_users(user_file.user_line("tina", "trader", PASSWORDS["tina"]))
 
 
 @pytest.fixture
@@ -87,8 +88,8 @@ def test_a_throttled_try_is_refused_before_its_password_is_hashed(users, throttl
     for _ in range(FREE_FAILURES["source"]):
         guess(users, throttle, ATTACKER)
     hashed = []
-    real = auth.hash_password
-    monkeypatch.setattr(auth, "hash_password", lambda *a: hashed.append(1) or real(*a))
+    real = user_file.hash_password
+    monkeypatch.setattr(user_file, "hash_password", lambda *a: hashed.append(1) or real(*a))
     assert guess(users, throttle, ATTACKER).outcome == "throttled"
     assert hashed == []
 

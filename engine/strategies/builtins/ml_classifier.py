@@ -16,7 +16,7 @@ It runs in one of two modes, both pure functions of the bars and the params:
 - **pinned** (``model_file`` and ``model_sha256``): one saved model, checked against its
   hash when loaded and never retrained, gives signals from the last bar it was trained on
   onwards (none before: it has seen them). This is what a config proposed by
-  :func:`engine.ml.evidence.propose_ml` trades in the live loop.
+  :func:`engine.research.ml_evidence.propose_ml` trades in the live loop.
 """
 
 from __future__ import annotations

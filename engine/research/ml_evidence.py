@@ -40,6 +40,14 @@ from engine.ml.training import (
     train_final_model,
     walk_forward_predictions,
 )
+from engine.research.propose import (
+    EvidenceAddition,
+    EvidenceHook,
+    build_proposal,
+    judge,
+    register_evidence_hook,
+)
+from engine.strategies import get, make_params
 
 STRATEGY = "ml_classifier"
 MODELS_DIR = "models"
@@ -83,8 +91,6 @@ def classifier_report(bars: Bars, params: Any, start=None, end=None) -> Classifi
     to ``end`` (inclusive; None: all) are scored, e.g. the walk-forward's test windows.
     """
     from sklearn.metrics import roc_auc_score
-
-    from engine.strategies import get, make_params
 
     params = make_params(get(STRATEGY), params)
     if params.pinned:
@@ -153,8 +159,6 @@ def propose_ml(
     the model trained on the latest window, saved in ``models_dir`` (default
     ``<data dir>/models``).
     """
-    from engine.research.propose import build_proposal, judge
-
     proposal = build_proposal(
         store,
         bars,
@@ -183,8 +187,6 @@ def ml_evidence(context):
     model to trade on the latest window, saves it as ``models/<sha256>.joblib`` and pins its
     path and hash in the params the config trades.
     """
-    from engine.research.propose import EvidenceAddition
-
     params = context.params
     first_test = context.folds[0].test_start if context.folds else None
     bars = context.bars
@@ -234,8 +236,6 @@ def _check_grid_is_not_pinned(grid: Mapping[str, Sequence[Any]]) -> None:
 
 
 def _register() -> None:
-    from engine.research.propose import EvidenceHook, register_evidence_hook
-
     register_evidence_hook(
         STRATEGY, EvidenceHook(add=ml_evidence, check_grid=_check_grid_is_not_pinned)
     )

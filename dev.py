@@ -65,6 +65,10 @@ def test(extra: list[str]) -> int:
     lint = subprocess.run([BIN / "ruff", "check", "."], cwd=ROOT)
     if lint.returncode:
         return lint.returncode
+    say("layers: lint-imports (the import contracts in pyproject.toml)")
+    layers = subprocess.run([BIN / "lint-imports"], cwd=ROOT)
+    if layers.returncode:
+        return layers.returncode
     processes = test_processes(extra)
     say(f"tests: pytest{' in ' + processes[1] + ' processes' if processes else ''}")
     return subprocess.run([PYTHON, "-m", "pytest", *processes, *extra], cwd=ROOT).returncode

@@ -1,6 +1,6 @@
 """The trader's risk limits: one frozen model, safe defaults, loadable from YAML.
 
-The defaults are the seeds' rules (see DESIGN.md "Rules of the seeds"): 1% risk per trade,
+The defaults are the seeds' rules (README, "Risk rules and their defaults"): 1% risk per trade,
 at most 5 positions, a 2% cash buffer, no new entries after a 2% daily loss, half size
 after a 5% weekly loss and a halt after 8%, the pattern-day-trader rule, wash sales
 flagged, no orders outside the regular session. Losses are written as positive fractions

@@ -7,7 +7,6 @@ orders) because a step of the live loop may place or fill hundreds at once.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -25,7 +24,7 @@ from engine.brokers.paper_rules import Costs, positions_from_fills, reserve_for
 from engine.data import calendar
 from engine.data.bars import Bars
 from engine.errors import InputError
-from engine.store.events import utcnow
+from engine.store.writing import SMALL_BATCH
 
 T = TypeVar("T")
 
@@ -230,31 +229,6 @@ def reserved_cash(open_: Sequence[Order], prices: dict[str, float], costs: Costs
 # -- writes ----------------------------------------------------------------------------
 
 
-#: Below this many rows a prepared statement per row beats registering a frame.
-SMALL_BATCH = 16
-
-
-def insert_rows(con, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys) into ``table`` in one statement."""
-    if not rows:
-        return
-    if len(rows) < SMALL_BATCH:
-        columns = list(rows[0])
-        con.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            [[row[c] for c in columns] for row in rows],
-        )
-        return
-    frame = pd.DataFrame(rows)
-    name = f"new_{table}"
-    con.register(name, frame)
-    try:
-        columns = ", ".join(frame.columns)
-        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {name}")
-    finally:
-        con.unregister(name)
-
-
 def set_status(con, updates: list[dict[str, Any]]) -> None:
     """Update orders' status, filled qty and average price from dicts keyed by ``id``."""
     if not updates:
@@ -278,30 +252,6 @@ def set_status(con, updates: list[dict[str, Any]]) -> None:
         )
     finally:
         con.unregister("order_updates")
-
-
-def append_events(con, actor: str, events: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Append ``(kind, subject, payload)`` events in one statement, in this order.
-
-    The same rows as :func:`engine.store.append_event` writes, for many at once.
-    """
-    if not events:
-        return
-    now = utcnow()
-    insert_rows(
-        con,
-        "events",
-        [
-            {
-                "ts": now,
-                "actor": actor,
-                "kind": kind,
-                "subject": subject,
-                "payload": json.dumps(payload, default=str),
-            }
-            for kind, subject, payload in events
-        ],
-    )
 
 
 def upsert_marks(con, account: str, day: date, closes: pd.Series) -> None:

@@ -67,7 +67,8 @@ from engine.data import calendar
 from engine.data.bars import Bars
 from engine.errors import InputError, NotFoundError
 from engine.store import Store, append_event
-from engine.store.events import utcnow
+from engine.store.events import append_events, utcnow
+from engine.store.writing import insert_rows
 
 DEFAULT_CASH = 100_000.0
 PAPER_TIFS = (TimeInForce.DAY, TimeInForce.GTC)
@@ -321,8 +322,8 @@ class PaperBroker(Broker):
             )
             events.append(("paper.order.submitted", req.symbol, {**payload, "order_id": order.id}))
             outcomes.append((order, None))
-        books.insert_rows(con, "paper_orders", rows)
-        books.append_events(con, self.actor, events)
+        insert_rows(con, "paper_orders", rows)
+        append_events(con, self.actor, events)
         return outcomes
 
     def _pending_proceeds(self, order: Order, held, prices, counted) -> float:
@@ -455,14 +456,14 @@ class PaperBroker(Broker):
             filled_at=filled_at,
         )
         # Attached stops first: the status updates may already close one of them.
-        books.insert_rows(
+        insert_rows(
             con,
             "paper_orders",
             [books.order_row(child, account, None, parent_id=pid) for child, pid in done.placed],
         )
-        books.insert_rows(con, "paper_fills", [books.fill_row(f, account, day) for f in done.fills])
+        insert_rows(con, "paper_fills", [books.fill_row(f, account, day) for f in done.fills])
         books.set_status(con, done.updates)
-        books.append_events(
+        append_events(
             con,
             self.actor,
             [

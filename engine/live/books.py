@@ -21,8 +21,6 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import duckdb
-
 from engine.brokers.paper_rules import positions_from_fills
 from engine.live.controls import (  # the step writes controls and beats in its transaction
     Controls,
@@ -34,7 +32,10 @@ from engine.live.controls import (  # the step writes controls and beats in its 
 from engine.live.heartbeat import beat  # noqa: F401
 from engine.live.model import LiveOrder, LivePosition
 from engine.risk import EquityMark, RealisedSale
-from engine.store.events import utcnow
+
+# The step writes its events with its books, in one transaction (books.append_events).
+from engine.store.events import append_events  # noqa: F401
+from engine.store.writing import insert_rows, upsert_rows
 
 ORDER_FIELDS = [f.name for f in fields(LiveOrder)]
 POSITION_FIELDS = [f.name for f in fields(LivePosition)]
@@ -196,7 +197,7 @@ def known_orders(store, book: str, client_order_ids: list[str]) -> set[str]:
 def save_orders(con, book: str, orders: Iterable[LiveOrder], now: datetime) -> None:
     """Insert or update the loop's records of these orders."""
     rows = {o.client_order_id: _order_row(o, book, now) for o in orders}
-    _upsert(con, "live_orders", list(rows.values()), ["book", "client_order_id"])
+    upsert_rows(con, "live_orders", list(rows.values()), ["book", "client_order_id"])
 
 
 def save_positions(
@@ -228,7 +229,7 @@ def save_positions(
         }
         for p in positions
     ]
-    _upsert(con, "live_positions", rows, ["book", "symbol"])
+    upsert_rows(con, "live_positions", rows, ["book", "symbol"])
 
 
 def save_book(
@@ -271,26 +272,7 @@ def snapshot(
         }
         for p, mark in positions
     ]
-    if rows:  # one step per bar per loop: never a row twice
-        columns = list(rows[0])
-        con.executemany(
-            f"INSERT INTO position_snapshots ({', '.join(columns)})"
-            f" VALUES ({', '.join('?' * len(columns))})",
-            [[row[c] for c in columns] for row in rows],
-        )
-
-
-def append_events(con, actor: str, events: Iterable[tuple[str, str | None, dict]]) -> None:
-    """Append ``(kind, subject, payload)`` events in this order (the rows append_event writes)."""
-    now = utcnow()
-    rows = [
-        [now, actor, kind, subject, json.dumps(payload, default=str)]
-        for kind, subject, payload in events
-    ]
-    if rows:
-        con.executemany(
-            "INSERT INTO events (ts, actor, kind, subject, payload) VALUES (?, ?, ?, ?, ?)", rows
-        )
+    insert_rows(con, "position_snapshots", rows)  # one step per bar per loop: never twice
 
 
 def replayed_positions(store, book: str) -> dict[str, float]:
@@ -323,14 +305,3 @@ def _order_row(order: LiveOrder, book: str, now: datetime) -> dict[str, Any]:
     return {**row, "book": book, "updated_at": now}
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], keys: list[str]) -> None:
-    """Insert ``rows`` into ``table``, updating the rows whose ``keys`` already exist."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-    con.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
-        [[row[c] for c in columns] for row in rows],
-    )

@@ -68,7 +68,7 @@ from engine.risk import (
     limits_from_mapping,
     states,
 )
-from engine.store.events import utcnow
+from engine.store.events import append_events, utcnow
 
 #: Commands that send orders: they wait until the loop has stepped once (it prices them
 #: against the day's bars and checks them with the gate).
@@ -129,7 +129,7 @@ def write(con, resolution: Resolution, *, command_id: int, actor: str, book: str
     if resolution.orders:
         books.save_orders(con, book, resolution.orders, now)
     if resolution.events:
-        books.append_events(con, by, resolution.events)
+        append_events(con, by, resolution.events)
     resolve_command(
         None, command_id, applied=resolution.applied, result=resolution.result, by=by, con=con
     )

@@ -19,6 +19,7 @@ from engine.errors import TemporaryError
 from engine.live import books, heartbeat
 from engine.live.alerts import Alert
 from engine.live.loop import LiveLoop, StepReport
+from engine.store.events import append_events
 
 log = logging.getLogger("engine.live")
 
@@ -80,7 +81,7 @@ def _record_trouble(loop: LiveLoop, day: date, exc: TemporaryError, attempt: int
 
     def write(con):
         failed = {"error": exc.message, "attempt": attempt}
-        books.append_events(con, loop.actor, [*faults, ("loop.step_failed", str(day), failed)])
+        append_events(con, loop.actor, [*faults, ("loop.step_failed", str(day), failed)])
 
     try:
         loop.store.transaction(write)

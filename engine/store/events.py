@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from engine.store.reading import conditions, newest_rows
+from engine.store.writing import insert_rows
 
 
 def utcnow() -> datetime:
@@ -37,6 +39,33 @@ def append_event(
         [ts or utcnow(), actor, kind, subject, json.dumps(payload or {}, default=str)],
     ).fetchone()
     return int(row[0])
+
+
+def append_events(
+    con: duckdb.DuckDBPyConnection,
+    actor: str,
+    events: Iterable[tuple[str, str | None, dict[str, Any]]],
+) -> None:
+    """Append ``(kind, subject, payload)`` events in this order, in one statement.
+
+    The rows :func:`append_event` writes, for many at once (a step's orders, a replay's
+    fills), inside the caller's transaction.
+    """
+    now = utcnow()
+    insert_rows(
+        con,
+        "events",
+        [
+            {
+                "ts": now,
+                "actor": actor,
+                "kind": kind,
+                "subject": subject,
+                "payload": json.dumps(payload, default=str),
+            }
+            for kind, subject, payload in events
+        ],
+    )
 
 
 def read_events(

@@ -109,42 +109,13 @@ def backtest_figure(result) -> go.Figure:
         close = result.bars.close[symbol]
         trades = result.trades[result.trades["symbol"] == symbol]
         closed = trades[trades["status"] == "closed"]
-        figure.add_trace(
-            go.Scatter(
-                x=close.index,
-                y=close,
-                name=f"{symbol} close",
-                visible=visible,
-                line={"color": "grey"},
-            ),
-            row=3,
-            col=1,
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=trades["entry_date"],
-                y=trades["entry_price"],
-                mode="markers",
-                name="entry",
-                visible=visible,
-                marker={"symbol": "triangle-up", "size": 9, "color": "green"},
-            ),
-            row=3,
-            col=1,
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=closed["exit_date"],
-                y=closed["exit_price"],
-                mode="markers",
-                name="exit",
-                visible=visible,
-                marker={"symbol": "triangle-down", "size": 9, "color": "red"},
-                text=closed["exit_reason"],
-            ),
-            row=3,
-            col=1,
-        )
+        price = go.Scatter(x=close.index, y=close, name=f"{symbol} close", line={"color": "grey"})
+        entries = _markers(trades["entry_date"], trades["entry_price"], "entry", "triangle-up",
+                           "green")  # fmt: skip
+        exits = _markers(closed["exit_date"], closed["exit_price"], "exit", "triangle-down", "red",
+                         text=closed["exit_reason"])  # fmt: skip
+        for trace in (price, entries, exits):
+            figure.add_trace(trace.update(visible=visible), row=3, col=1)
     if len(symbols) > 1:
         buttons = []
         for position, symbol in enumerate(symbols):
@@ -287,3 +258,11 @@ def confidence_figure(spread) -> go.Figure:
         title_text=f"Out of sample: {spread.resamples} draws, 5th and 95th percentiles dotted",
     )
     return figure
+
+
+def _markers(x, y, name: str, shape: str, color: str, **options) -> go.Scatter:
+    """Trades drawn on the price as markers of one ``shape`` and ``color``."""
+    return go.Scatter(
+        x=x, y=y, mode="markers", name=name, marker={"symbol": shape, "size": 9, "color": color},
+        **options,
+    )

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from engine.backtest.runner import TRADE_COLUMNS, run_backtest
 from engine.brokers import open_broker
 from engine.config.models import StrategyConfig
 from engine.data.bars import Bars
@@ -43,16 +44,9 @@ PARITY_RULES = (
     risk_rules.duplicate_order,
 )
 
-TRADE_FIELDS = [
-    "symbol",
-    "entry_date",
-    "exit_date",
-    "size",
-    "entry_price",
-    "exit_price",
-    "fees",
-    "pnl",
-]
+#: What both sides record of a trade (the backtest's columns up to its P&L; return, status
+#: and exit reason are the backtest's own).
+TRADE_FIELDS = TRADE_COLUMNS[: TRADE_COLUMNS.index("pnl") + 1]
 #: Relative tolerances: prices and sizes agree to rounding; P&L to fee rounding.
 PRICE_RTOL = 1e-9
 SIZE_RTOL = 1e-6
@@ -129,8 +123,6 @@ def parity_report(
 
 def compare_config(config: StrategyConfig, bars: Bars, *, progress: bool = False) -> ParityReport:
     """The backtest of ``config`` on ``bars`` and its replay through the live loop, compared."""
-    from engine.backtest import run_backtest
-
     backtest = run_backtest(bars, config.strategy, config.params, config.settings)
     replay, equity = replay_trades(config, bars, progress=progress)
     ours = backtest.trades[TRADE_FIELDS].copy()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,49 +133,17 @@ def reliability_table(probability: np.ndarray, wins: np.ndarray, bins: int = 10)
     return grouped.set_index(pd.Index(labels, name="probability"))
 
 
-def propose_ml(
-    store,
-    bars: Bars,
-    grid: Mapping[str, Sequence[Any]],
-    settings,
-    policy,
-    *,
-    folds: int,
-    objective: str,
-    anchored: bool = False,
-    run_id: str | None = None,
-    actor: str,
-    notes: str = "",
-    models_dir: str | Path | None = None,
-    progress: bool = False,
-    executor="local",
-):
+def propose_ml(store, bars: Bars, grid: Mapping[str, Sequence[Any]], settings, policy, **how):
     """(the config, the policy's verdict, the classifier report): an ML proposal, registered.
 
     :func:`engine.research.propose.propose` for ``ml_classifier`` over ``grid`` (``wb
-    validate --strategy ml_classifier`` is the same), returning the classifier's report too:
-    its evidence hook (:func:`ml_evidence`) adds the out-of-sample AUC and precision and pins
-    the model trained on the latest window, saved in ``models_dir`` (default
-    ``<data dir>/models``).
+    validate --strategy ml_classifier`` is the same, and ``how`` the same options),
+    returning the classifier's report too: its evidence hook (:func:`ml_evidence`) adds the
+    out-of-sample AUC and precision and pins the model trained on the latest window, saved
+    in ``models_dir`` (default ``<data dir>/models``).
     """
-    proposal = build_proposal(
-        store,
-        bars,
-        STRATEGY,
-        grid,
-        settings,
-        policy,
-        folds=folds,
-        objective=objective,
-        anchored=anchored,
-        run_id=run_id,
-        actor=actor,
-        notes=notes,
-        progress=progress,
-        executor=executor,
-        models_dir=models_dir,
-    )
-    verdict = judge(store, proposal.config, policy, actor)
+    proposal = build_proposal(store, bars, STRATEGY, grid, settings, policy, **how)
+    verdict = judge(store, proposal.config, policy, how["actor"])
     return proposal.config, verdict, proposal.addition.report
 
 

@@ -123,50 +123,21 @@ def evidence_hook(strategy: str) -> EvidenceHook | None:
     return _HOOKS.get(strategy)
 
 
-def propose(
-    store,
-    bars: Bars,
-    strategy_name: str,
-    grid: Mapping[str, Sequence[Any]],
-    settings: BacktestSettings,
-    policy: ValidationPolicy,
-    *,
-    folds: int,
-    objective: str,
-    anchored: bool = False,
-    run_id: str | None = None,
-    actor: str,
-    notes: str = "",
-    progress: bool = False,
-    executor: str | Executor = "local",
-    models_dir: str | Path | None = None,
-) -> tuple[StrategyConfig, Verdict]:
+def propose(store, bars: Bars, strategy_name: str, grid: Mapping[str, Sequence[Any]],
+            settings: BacktestSettings, policy: ValidationPolicy, **how: Any
+            ) -> tuple[StrategyConfig, Verdict]:  # fmt: skip
     """(the proposed config with its evidence, the policy's verdict), saved in the registry.
 
     ``bars`` are the universe exactly as it would trade (its symbols, in its order);
-    ``grid`` maps each parameter to the values tried; ``folds``/``anchored``/``objective``
-    shape the walk-forward; ``run_id`` names the notebook run that proposed it, if any.
-    ``executor`` runs the walk-forward's trials ("local", "ray" or an executor, see
-    :mod:`engine.executors`); if it cannot finish them, nothing is saved.
+    ``grid`` maps each parameter to the values tried; ``how`` is the walk-forward's shape
+    and who asks, as :func:`build_proposal` takes it (``folds``, ``objective``, ``actor``
+    required; ``anchored``, ``run_id`` naming the notebook run, ``notes``, ``progress``,
+    ``executor``, ``models_dir``). ``executor`` runs the walk-forward's trials ("local",
+    "ray" or an executor, see :mod:`engine.executors`); if it cannot finish them, nothing
+    is saved.
     """
-    proposal = build_proposal(
-        store,
-        bars,
-        strategy_name,
-        grid,
-        settings,
-        policy,
-        folds=folds,
-        objective=objective,
-        anchored=anchored,
-        run_id=run_id,
-        actor=actor,
-        notes=notes,
-        progress=progress,
-        executor=executor,
-        models_dir=models_dir,
-    )
-    return proposal.config, judge(store, proposal.config, policy, actor)
+    proposal = build_proposal(store, bars, strategy_name, grid, settings, policy, **how)
+    return proposal.config, judge(store, proposal.config, policy, how["actor"])
 
 
 def judge(store, config: StrategyConfig, policy: ValidationPolicy, actor: str) -> Verdict:

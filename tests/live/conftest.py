@@ -42,6 +42,24 @@ def approve(store, strategy: str, params: dict, universe: list[str], **settings)
     return config
 
 
+def approve_donchian(
+    store, entry_window=5, exit_window=3, atr_window=5, **settings
+) -> StrategyConfig:
+    """A Donchian breakout on AAPL, BA, CAT and GE, approved: risk-sized, at most 3 positions,
+    ATR stops that trail (short windows trade often)."""
+    return approve(
+        store,
+        "donchian_breakout",
+        {"entry_window": entry_window, "exit_window": exit_window, "atr_window": atr_window},
+        ["AAPL", "BA", "CAT", "GE"],
+        stop="strategy",
+        size="risk",
+        max_positions=3,
+        trailing_stop=True,
+        **settings,
+    )
+
+
 def allow_replay(store) -> None:
     """Queue the replay's risk limits (the loop applies them as it starts)."""
     submit_command(store, SetRiskLimits(limits=REPLAY_LIMITS.to_mapping()), actor="bob")
@@ -50,17 +68,7 @@ def allow_replay(store) -> None:
 @pytest.fixture
 def replay_store(sample_store):
     """The sample bars, a Donchian config approved (frequent trades, ATR stops), limits set."""
-    config = approve(
-        sample_store,
-        "donchian_breakout",
-        {"entry_window": 10, "exit_window": 5, "atr_window": 10},
-        ["AAPL", "BA", "CAT", "GE"],
-        stop="strategy",
-        size="risk",
-        risk_per_trade=0.01,
-        max_positions=3,
-        trailing_stop=True,
-    )
+    config = approve_donchian(sample_store, 10, 5, 10, risk_per_trade=0.01)
     allow_replay(sample_store)
     sample_store.config = config
     return sample_store

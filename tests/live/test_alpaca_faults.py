@@ -18,7 +18,7 @@ from engine.brokers.alpaca import RetryPolicy
 from engine.live.runner import run_replay
 from engine.live.setup import open_loop
 from engine.store import read_events
-from tests.live.conftest import allow_replay, approve
+from tests.live.conftest import allow_replay, approve_donchian
 from tests.standins.alpaca import API_KEY, SECRET_KEY
 
 START, END = "2012-02-01", "2012-03-30"
@@ -46,18 +46,7 @@ class StandInMarket:
 def test_a_replay_through_faults_places_each_order_once_and_records_every_fault(
     sample_store, alpaca_standin
 ):
-    config = approve(
-        sample_store,
-        "donchian_breakout",
-        {"entry_window": 5, "exit_window": 3, "atr_window": 5},
-        ["AAPL", "BA", "CAT", "GE"],
-        stop="strategy",
-        size="risk",
-        max_positions=3,
-        trailing_stop=True,
-        fees=0,
-        slippage=0,
-    )
+    config = approve_donchian(sample_store, fees=0, slippage=0)
     allow_replay(sample_store)
     server = alpaca_standin
     server.unique_client_order_ids = False  # only the loop's care can prevent a duplicate

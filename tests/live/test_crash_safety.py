@@ -26,7 +26,7 @@ from engine.live.runner import run_replay
 from engine.live.setup import open_loop, replay_account
 from engine.store import Store
 from engine.store.db import DB_FILE
-from tests.live.conftest import allow_replay, approve
+from tests.live.conftest import allow_replay, approve_donchian
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "2012-02-01", "2012-03-16"
@@ -62,16 +62,7 @@ def _book(data_dir: Path, account: str):
 def crash_dir(sample_store, data_dir, tmp_path):
     """A data dir with the sample bars, a frequently trading approved config and replay limits,
     and an identical copy of it for the uninterrupted run."""
-    config = approve(
-        sample_store,
-        "donchian_breakout",
-        {"entry_window": 5, "exit_window": 3, "atr_window": 5},
-        ["AAPL", "BA", "CAT", "GE"],
-        stop="strategy",
-        size="risk",
-        max_positions=3,
-        trailing_stop=True,
-    )
+    config = approve_donchian(sample_store)
     allow_replay(sample_store)
     twin = tmp_path / "uninterrupted"
     twin.mkdir()

@@ -163,17 +163,25 @@ def _replayed(store, end="2012-02-15"):
     return opened
 
 
-def test_the_loop_refuses_to_start_on_what_nothing_explains_and_says_why(replay_store):
-    opened = _replayed(replay_store)
-    broker = PaperBroker(replay_store, account=opened.loop.broker.account_name)
-    broker.submit(OrderRequest(symbol="GE", side="buy", qty=5, client_order_id="by-hand-1"))
+def _reopened_after_an_order_by_hand(store, client_order_id: str, **options):
+    """(the replay that ran, the loop opened again) after an order placed at the broker by hand."""
+    opened = _replayed(store)
+    broker = PaperBroker(store, account=opened.loop.broker.account_name)
+    broker.submit(OrderRequest(symbol="GE", side="buy", qty=5, client_order_id=client_order_id))
     again = open_loop(
-        replay_store,
+        store,
         mode="replay",
-        config_ids=[replay_store.config.config_id],
+        config_ids=[store.config.config_id],
         start="2012-02-01",
         end="2012-02-15",
-        notifier=(alerts := Notifiers()),
+        **options,
+    )
+    return opened, again
+
+
+def test_the_loop_refuses_to_start_on_what_nothing_explains_and_says_why(replay_store):
+    opened, again = _reopened_after_an_order_by_hand(
+        replay_store, "by-hand-1", notifier=(alerts := Notifiers())
     )
     with pytest.raises(OperatorError, match="by-hand-1") as refused:
         again.loop.start(date(2012, 2, 16))
@@ -187,17 +195,7 @@ def test_the_loop_refuses_to_start_on_what_nothing_explains_and_says_why(replay_
 
 
 def test_adopting_the_brokers_view_starts_the_loop_and_records_each_difference(replay_store):
-    opened = _replayed(replay_store)
-    broker = PaperBroker(replay_store, account=opened.loop.broker.account_name)
-    broker.submit(OrderRequest(symbol="GE", side="buy", qty=5, client_order_id="by-hand-2"))
-    again = open_loop(
-        replay_store,
-        mode="replay",
-        config_ids=[replay_store.config.config_id],
-        start="2012-02-01",
-        end="2012-02-15",
-        adopt_broker_state=True,
-    )
+    _, again = _reopened_after_an_order_by_hand(replay_store, "by-hand-2", adopt_broker_state=True)
     differences = again.loop.start(date(2012, 2, 16))
     assert [d.subject for d in differences if not d.explained] == ["by-hand-2"]
     recorded = read_events(replay_store, kinds=["reconcile.difference"])

@@ -11,20 +11,12 @@ from engine.ml.model import file_sha256
 from engine.research.registry import get_config
 from engine.research.runs import run_notebook
 from tests.ml.conftest import FAST
+from tests.notebook_output import printed_by
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "ml_research.ipynb"
 
 pytestmark = pytest.mark.slow
 
-
-def _printed(path: Path) -> str:
-    notebook = nbformat.read(str(path), as_version=4)
-    return "".join(
-        output.get("text", "")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-    )
 
 
 def test_the_notebook_is_committed_without_outputs_and_declares_its_parameters():
@@ -58,7 +50,7 @@ def test_a_research_run_proposes_a_config_that_pins_its_model(sample_store, data
     assert model_file.parent == data_dir.resolve() / "models"
     assert file_sha256(model_file) == config.params["model_sha256"]
     assert config.evidence.run_id == record.run_id
-    printed = _printed(record.output_path)
+    printed = printed_by(record.output_path)
     assert "out-of-sample AUC" in printed
     assert f"model sha256:   {config.params['model_sha256']}" in printed
     verdict = "VALIDATED" if proposed.verdict == "validated" else "REJECTED"

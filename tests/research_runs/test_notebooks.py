@@ -5,26 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from engine.errors import InputError
 from engine.research.registry import get_config
 from engine.research.runs import list_runs, run_notebook
+from tests.notebook_output import printed_by
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 pytestmark = pytest.mark.slow
 
-
-def _printed(path: Path) -> str:
-    notebook = nbformat.read(str(path), as_version=4)
-    return "".join(
-        output.get("text", "")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-    )
 
 
 def test_a_research_run_puts_a_config_with_its_evidence_in_the_registry(sample_store, data_dir):
@@ -52,10 +43,10 @@ def test_a_research_run_puts_a_config_with_its_evidence_in_the_registry(sample_s
     assert evidence.n_trials == 4 and len(evidence.folds) == 3
     assert stored.config.universe == ["AAPL", "GE"]
     verdict_line = "VALIDATED" if proposed.verdict == "validated" else "REJECTED"
-    assert f"{verdict_line}: config {proposed.config_id}" in _printed(record.output_path)
+    assert f"{verdict_line}: config {proposed.config_id}" in printed_by(record.output_path)
     if proposed.verdict == "rejected":
         for reason in stored.reasons:
-            assert reason in _printed(record.output_path)
+            assert reason in printed_by(record.output_path)
 
 
 @pytest.mark.parametrize(
@@ -86,6 +77,6 @@ def test_the_daily_report_runs_before_any_trading(store, data_dir):
     record = run_notebook(store, NOTEBOOKS / "daily_report.ipynb", {}, data_dir=data_dir)
 
     assert record.status == "succeeded", record.error
-    printed = _printed(record.output_path)
+    printed = printed_by(record.output_path)
     assert printed.startswith("No trading yet: no book has traded in this data dir")
     assert "no positions: no trading yet" in printed

@@ -7,28 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from engine.cli import cli
-from engine.cli._common import run_cli
 from engine.errors import InputError, NotFoundError
 from engine.research.runs import ProposedConfig, get_run, list_runs, record_proposal, run_notebook
 from engine.store import read_events
+from tests.jobs.test_cli import wb
+from tests.notebook_output import printed_by
 
 TINY = Path(__file__).parent / "tiny.ipynb"
 
 pytestmark = pytest.mark.slow
 
-
-def _outputs_text(path: Path) -> str:
-    notebook = nbformat.read(str(path), as_version=4)
-    return "".join(
-        output.get("text", "")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-    )
 
 
 def test_a_run_keeps_the_executed_notebook_and_records_its_success(store, data_dir):
@@ -39,7 +29,7 @@ def test_a_run_keeps_the_executed_notebook_and_records_its_success(store, data_d
     assert record.status == "succeeded" and record.error is None
     assert record.output_path.parent.parent == data_dir / "runs"
     assert record.output_path.name == f"tiny-{record.run_id}.ipynb"
-    assert "hello hello hello" in _outputs_text(record.output_path)
+    assert "hello hello hello" in printed_by(record.output_path)
     # The notebook learned its run id and data dir, and linked a config to the run.
     assert record.configs_proposed == (ProposedConfig("cfg-abc", "validated"),)
     assert record.parameters == {"repeat": 3, "config_id": "cfg-abc"}
@@ -135,15 +125,6 @@ def test_a_proposal_links_only_to_a_run_that_exists(store):
         record_proposal(store, "no-such-run", "cfg-1", "validated")
 
 
-def wb(capsys, *args, data_dir) -> tuple[int, str, str]:
-    """Run `wb` in this process, as the console script does: (exit code, stdout, stderr)."""
-    try:
-        code = run_cli(cli, ["--data-dir", str(data_dir), *args])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def test_wb_research_runs_lists_and_shows(capsys, data_dir):
     ran = wb(
@@ -168,7 +149,7 @@ def test_wb_research_runs_lists_and_shows(capsys, data_dir):
     record = json.loads(ran[1])
     assert record["status"] == "succeeded"
     assert record["parameters"] == {"repeat": 4, "greeting": "2024"}  # a str parameter stays text
-    assert "2024 2024 2024 2024" in _outputs_text(Path(record["output_path"]))
+    assert "2024 2024 2024 2024" in printed_by(Path(record["output_path"]))
     assert (
         refused[0] == 2
         and refused[2].startswith("error: ")

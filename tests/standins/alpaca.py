@@ -46,11 +46,9 @@ Use the ``alpaca_standin`` fixture (import it into a conftest) or ``with AlpacaS
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import json
 import math
-import socket
 import threading
 import time
 import uuid
@@ -59,7 +57,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -68,6 +65,7 @@ import pytest
 
 from engine.data import calendar
 from tests.standins import alpaca_rules as rules
+from tests.standins._server import JsonHandler, LoopbackServer
 from tests.standins.alpaca_rules import Refusal
 from tests.standins.faults import Fault, Faults
 
@@ -106,7 +104,7 @@ class Request:
 # -- the server ------------------------------------------------------------------------
 
 
-class AlpacaStandIn:
+class AlpacaStandIn(LoopbackServer):
     """Alpaca's trading API on a random loopback port, with books you can read and steer.
 
     - ``prices``: the price per symbol that market orders fill at and positions are
@@ -147,39 +145,12 @@ class AlpacaStandIn:
         self.wash_trade_check = True
         self.sessions_override: dict[date, tuple[clock_time, clock_time] | None] = {}
         self.reset(cash=cash)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> AlpacaStandIn:
         _year_schedule(pd.Timestamp(self.now()).year)  # the calendar loads slowly, once
-        handler = type("Handler", (_Handler,), {"standin": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> AlpacaStandIn:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The base URL to give alpaca-py as ``url_override``."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return super().start()
 
     def reset(self, *, cash: float = 100_000.0) -> None:
         """Empty books with ``cash``; faults and the request log are cleared too."""
@@ -831,7 +802,7 @@ class AlpacaStandIn:
         return [dict(o) for o in chosen[:limit]]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     standin: AlpacaStandIn  # set on the subclass made by AlpacaStandIn.start
     protocol_version = "HTTP/1.0"  # one request per connection: a drop drops only that one
 
@@ -907,24 +878,6 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)
         self._send(status, payload)
 
-    def _send(self, status: int, payload: Any, headers: dict | None = None) -> None:
-        data = b"" if payload is None else json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up waiting (a "slow" fault): that is the point
-
-    def _drop(self) -> None:
-        """Close the connection without a word, as a crashed proxy would."""
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
 
 
 def _opens_through(order: dict, bar: dict) -> bool:
@@ -987,3 +940,6 @@ def alpaca_standin():
     """A running stand-in with 100,000 cash and no faults, stopped after the test."""
     with AlpacaStandIn() as server:
         yield server
+
+
+AlpacaStandIn.handler_class = _Handler

@@ -29,20 +29,17 @@ a pattern can pick one page.
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
 
+from tests.standins._server import JsonHandler, LoopbackServer
 from tests.standins.faults import Faults
 
 API_KEY = "standin-data-key"
@@ -65,7 +62,7 @@ class Request:
     fault: str | None
 
 
-class AlpacaDataStandIn:
+class AlpacaDataStandIn(LoopbackServer):
     """Alpaca's bars endpoint on a random loopback port, over minute bars you give it."""
 
     def __init__(self, *, api_key: str = API_KEY, secret_key: str = SECRET_KEY, seed: int = 0,
@@ -78,7 +75,6 @@ class AlpacaDataStandIn:
         self.requests: list[Request] = []
         self.minutes: dict[str, pd.DataFrame] = {}
         self.splits: dict[str, list[tuple[pd.Timestamp, float]]] = {}
-        self._httpd: ThreadingHTTPServer | None = None
 
     # -- data --------------------------------------------------------------------------
 
@@ -91,33 +87,6 @@ class AlpacaDataStandIn:
     def add_split(self, symbol: str, day: str, ratio: float) -> None:
         """A ``ratio``-for-1 split effective at the open of ``day``."""
         self.splits.setdefault(symbol, []).append((pd.Timestamp(day), float(ratio)))
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> AlpacaDataStandIn:
-        handler = type("Handler", (_Handler,), {"standin": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> AlpacaDataStandIn:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     # -- the endpoint ------------------------------------------------------------------
 
@@ -179,7 +148,7 @@ class AlpacaDataStandIn:
         return agg[["t", "o", "h", "l", "c", "v", "n", "vw"]].to_dict(orient="records")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     standin: AlpacaDataStandIn
     protocol_version = "HTTP/1.0"  # one request per connection: a drop drops only that one
 
@@ -215,27 +184,12 @@ class _Handler(BaseHTTPRequestHandler):
                                           "message": fault.message or f"fault {kind}"}, headers)
         if kind == "drop":
             log(None, kind, page)
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return None
+            return self._drop()
         if kind == "slow":
             time.sleep(fault.delay)
         log(status, kind, page)
         return self._send(status, payload)
 
-    def _send(self, status: int, payload: Any, headers: dict | None = None) -> None:
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up waiting (a "slow" fault): that is the point
 
 
 def _parse(text: str | None) -> pd.Timestamp | None:
@@ -258,3 +212,6 @@ def alpaca_data():
     """A running market-data stand-in with no bars and no faults, stopped after the test."""
     with AlpacaDataStandIn() as server:
         yield server
+
+
+AlpacaDataStandIn.handler_class = _Handler

@@ -11,38 +11,15 @@ from click.testing import CliRunner
 
 from engine.cli import cli
 from engine.cli._common import run_cli
-from engine.data.sample import sample_bars, sample_rows
-from engine.store import Store
+from engine.data.sample import sample_bars
+from tests.sample_store import store_sample_bars
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     """A data dir whose store holds AAPL and GE for 2008-2011, inserted directly."""
     path = tmp_path_factory.mktemp("wb-data")
-    rows = sample_rows(["AAPL", "GE"], start="2008-01-01", end="2011-12-31").copy()
-    rows["source"] = "sample"
-    rows["ingested_at"] = pd.Timestamp("2024-01-01")
-    rows = rows[
-        [
-            "symbol",
-            "date",
-            "open",
-            "high",
-            "low",
-            "close",
-            "volume",
-            "adj_close",
-            "source",
-            "ingested_at",
-        ]
-    ]
-
-    def insert(con):
-        con.register("sample_rows", rows)
-        con.execute("INSERT INTO bars SELECT * FROM sample_rows")
-
-    Store.open(path).transaction(insert)
-    return path
+    return store_sample_bars(path, ["AAPL", "GE"], "2008-01-01", "2011-12-31")
 
 
 def wb(data_dir: Path, *args: str):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from engine.data.repository import stored_symbols
 from engine.jobs import JOB_KINDS, list_job_runs, run_job
 from engine.research.runs import get_run
 from engine.store import read_events
+from tests.notebooks import write_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "research_runs" / "tiny.ipynb"
@@ -46,16 +46,7 @@ def test_a_notebook_job_is_a_research_run(store, data_dir):
 
 
 def test_a_report_job_reports_on_the_day_it_runs(store, data_dir, tmp_path):
-    report = nbformat.v4.new_notebook()
-    parameters = nbformat.v4.new_code_cell("date = None\nrun_id = None")
-    parameters.metadata["tags"] = ["parameters"]
-    report.cells = [parameters, nbformat.v4.new_code_cell("print('book of', date)")]
-    report.metadata["kernelspec"] = {
-        "name": "trading-workbench",
-        "language": "python",
-        "display_name": "x",
-    }
-    nbformat.write(report, str(tmp_path / "report.ipynb"))
+    write_notebook(tmp_path / "report.ipynb", "date = None\nrun_id = None", "print('book of', date)")
 
     ran = run_job(job("report", notebook=str(tmp_path / "report.ipynb")), data_dir=data_dir)
 

@@ -10,9 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import cli
-from engine.data.sample import sample_rows
-from engine.store import Store
 from tests.ml.conftest import FAST
+from tests.sample_store import store_sample_bars
 
 FAST_ARGS = [arg for key, value in FAST.items() for arg in ("--param", f"{key}={value}")]
 
@@ -21,18 +20,7 @@ FAST_ARGS = [arg for key, value in FAST.items() for arg in ("--param", f"{key}={
 def data_dir(tmp_path_factory) -> Path:
     """A data dir whose store holds AAPL and GE for 2004-2008, inserted directly."""
     path = tmp_path_factory.mktemp("wb-ml")
-    rows = sample_rows(["AAPL", "GE"], start="2004-01-01", end="2008-12-31").copy()
-    rows["source"] = "sample"
-    rows["ingested_at"] = pd.Timestamp("2024-01-01")
-    columns = ["symbol", "date", "open", "high", "low", "close", "volume", "adj_close"]
-    rows = rows[[*columns, "source", "ingested_at"]]
-
-    def insert(con):
-        con.register("sample_rows", rows)
-        con.execute("INSERT INTO bars SELECT * FROM sample_rows")
-
-    Store.open(path).transaction(insert)
-    return path
+    return store_sample_bars(path, ["AAPL", "GE"], "2004-01-01", "2008-12-31")
 
 
 def wb(data_dir: Path, *args: str) -> dict:

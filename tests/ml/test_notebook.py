@@ -11,7 +11,7 @@ from engine.ml.model import file_sha256
 from engine.research.registry import get_config
 from engine.research.runs import run_notebook
 from tests.ml.conftest import FAST
-from tests.notebook_output import printed_by
+from tests.notebooks import printed_by
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "ml_research.ipynb"
 

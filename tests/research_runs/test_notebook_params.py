@@ -9,23 +9,13 @@ import pytest
 
 from engine.errors import InputError
 from engine.research.notebook_params import check_parameters, notebook_parameters, parse_cli_value
+from tests.notebooks import write_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _notebook(tmp_path: Path, source: str) -> Path:
-    notebook = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = ["parameters"]
-    notebook.cells = [cell, nbformat.v4.new_code_cell("print(1)")]
-    notebook.metadata["kernelspec"] = {
-        "name": "trading-workbench",
-        "language": "python",
-        "display_name": "x",
-    }
-    path = tmp_path / "n.ipynb"
-    nbformat.write(notebook, str(path))
-    return path
+    return write_notebook(tmp_path / "n.ipynb", source, "print(1)")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from engine.errors import InputError
 from engine.research.registry import get_config
 from engine.research.runs import list_runs, run_notebook
-from tests.notebook_output import printed_by
+from tests.notebooks import printed_by
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 

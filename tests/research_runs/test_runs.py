@@ -13,7 +13,7 @@ from engine.errors import InputError, NotFoundError
 from engine.research.runs import ProposedConfig, get_run, list_runs, record_proposal, run_notebook
 from engine.store import read_events
 from tests.jobs.test_cli import wb
-from tests.notebook_output import printed_by
+from tests.notebooks import printed_by
 
 TINY = Path(__file__).parent / "tiny.ipynb"
 

@@ -147,13 +147,13 @@ def _missing(value) -> bool:
 
 
 def _usd(value) -> str:
-    from engine.risk.rules import money
+    from engine.risk.gate_rules import money
 
     return "-" if _missing(value) else money(value)
 
 
 def _qty(value) -> str:
-    from engine.risk.rules import shares
+    from engine.risk.gate_rules import shares
 
     return "-" if _missing(value) else shares(value)
 

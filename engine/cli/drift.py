@@ -41,7 +41,7 @@ def drift(ctx: Context, config_id, book, show_fills, as_json):
 
 def report_lines(report, *, show_fills: bool = False) -> list[str]:
     """The drift report as a person reads it: the gap, its parts by cause, then each part."""
-    from engine.risk.rules import money
+    from engine.risk.gate_rules import money
 
     equity = report.equity
     slip = report.mean_slippage_bps
@@ -79,7 +79,7 @@ def report_lines(report, *, show_fills: bool = False) -> list[str]:
 
 
 def _usd(value) -> str:
-    from engine.risk.rules import money
+    from engine.risk.gate_rules import money
 
     return "-" if value != value else money(value)
 

@@ -57,7 +57,7 @@ def stress(ctx: Context, book, as_json):
 
 def report_lines(report) -> list[str]:
     """The stress report as a person reads it: a table, then each shock's stops, halts and notes."""
-    from engine.risk.rules import money
+    from engine.risk.gate_rules import money
 
     held, limits = report.book, report.limits
     lines = [

@@ -44,7 +44,7 @@ from engine.live import book_queries
 from engine.live.commands import describe_commands
 from engine.live.decisions import warmup_bars
 from engine.live.ids import is_command_order
-from engine.risk.rules import money as _usd
+from engine.risk.gate_rules import money as _usd
 
 #: A live fill's columns that drift reads (a subset of book_queries.FILL_COLUMNS).
 LIVE_FILL_COLUMNS = [

@@ -26,7 +26,7 @@ from engine.live import ids
 from engine.live.decisions import Plan, PlannedStop
 from engine.live.model import LiveOrder, LivePosition
 from engine.risk import OrderIntent
-from engine.risk.rules import whole
+from engine.risk.gate_rules import whole
 
 #: Stop prices closer than this (relative) are the same stop.
 SAME_PRICE = 1e-9

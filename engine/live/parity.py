@@ -33,7 +33,7 @@ from engine.live.clock import ReplayClock
 from engine.live.feed import FrameFeed
 from engine.live.loop import LiveLoop, LoopOptions
 from engine.live.scratch import ScratchStore
-from engine.risk import rules as risk_rules
+from engine.risk import gate_rules as risk_rules
 
 #: The gate's rules in a parity replay: the order's own shape and the trading state only.
 PARITY_RULES = (

@@ -9,15 +9,7 @@ Pure code: nothing here touches the store or a broker. The live loop builds an
 from engine.risk.context import day_trades_in_window
 from engine.risk.decision import Decision
 from engine.risk.gate import RULES, RiskGate, submitted
-from engine.risk.limits import (
-    LimitsError,
-    RiskLimits,
-    limits_diff,
-    limits_from_mapping,
-    load_limits,
-)
-from engine.risk.market import market_snapshot
-from engine.risk.model import (
+from engine.risk.gate_inputs import (
     AccountState,
     EquityMark,
     OrderIntent,
@@ -30,6 +22,14 @@ from engine.risk.model import (
     SymbolSnapshot,
     TradingState,
 )
+from engine.risk.limits import (
+    LimitsError,
+    RiskLimits,
+    limits_diff,
+    limits_from_mapping,
+    load_limits,
+)
+from engine.risk.market import market_snapshot
 from engine.risk.sizing import position_size, size_entry
 
 __all__ = [

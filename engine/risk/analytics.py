@@ -36,7 +36,7 @@ import pandas as pd
 from engine.errors import InputError
 from engine.risk import drawdown as _drawdown
 from engine.risk import sessions
-from engine.risk.model import EquityMark, Position, as_utc
+from engine.risk.gate_inputs import EquityMark, Position, as_utc
 
 Method = Literal["historical", "parametric"]
 

@@ -1,6 +1,6 @@
 """The gate's compliance rules: the NYSE session, day trading, and wash sales.
 
-Rules here have the same shape as those in :mod:`engine.risk.rules`.
+Rules here have the same shape as those in :mod:`engine.risk.gate_rules`.
 
 Day-trading policy. ``pdt`` is the default because it is the conservative choice: FINRA's
 pattern-day-trader rule still binds at brokers that have not moved to the 2026 intraday
@@ -31,10 +31,10 @@ from __future__ import annotations
 from engine.risk import sessions
 from engine.risk.context import GateContext
 from engine.risk.decision import Deny, Flag, Outcome
+from engine.risk.gate_inputs import OrderIntent, Purpose
+from engine.risk.gate_rules import describe_order, money, price_known
 from engine.risk.limits import PDT_WINDOW_SESSIONS, WASH_SALE_WINDOW_DAYS
-from engine.risk.model import OrderIntent, Purpose
 from engine.risk.rule_facts import rule
-from engine.risk.rules import describe_order, money, price_known
 
 
 @rule(judges_session=True)

@@ -12,8 +12,7 @@ from functools import cached_property
 
 from engine.risk import sessions
 from engine.risk.drawdown import PeriodLosses, period_losses
-from engine.risk.limits import PDT_WINDOW_SESSIONS, RiskLimits
-from engine.risk.model import (
+from engine.risk.gate_inputs import (
     AccountState,
     OrderIntent,
     OrderType,
@@ -21,6 +20,7 @@ from engine.risk.model import (
     TradingState,
     as_utc,
 )
+from engine.risk.limits import PDT_WINDOW_SESSIONS, RiskLimits
 
 THROTTLE_WINDOW = timedelta(seconds=60)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.risk.model import OrderIntent, TradingState
+from engine.risk.gate_inputs import OrderIntent, TradingState
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from engine.risk import sessions
-from engine.risk.model import EquityMark, as_utc
+from engine.risk.gate_inputs import EquityMark, as_utc
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,9 @@ import bisect
 from engine.risk import sessions
 from engine.risk.context import GateContext
 from engine.risk.decision import Deny, Flag, Outcome
-from engine.risk.model import OrderIntent
+from engine.risk.gate_inputs import OrderIntent
+from engine.risk.gate_rules import describe_order
 from engine.risk.rule_facts import rule
-from engine.risk.rules import describe_order
 
 HINT = "`wb earnings refresh` fetches dates from Yahoo; `wb earnings import FILE` loads a CSV"
 

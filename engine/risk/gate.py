@@ -37,36 +37,36 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from engine.risk import compliance, earnings, rules
+from engine.risk import compliance, earnings, gate_rules
 from engine.risk.context import GateContext
 from engine.risk.decision import Decision, Deny, Escalate, Flag, Outcome, Resize
+from engine.risk.gate_inputs import AccountState, OrderIntent, SubmittedOrder, TradingState
 from engine.risk.limits import RiskLimits
-from engine.risk.model import AccountState, OrderIntent, SubmittedOrder, TradingState
 from engine.risk.rule_facts import Rule, as_rules
 
 #: Every rule, in the order the gate runs them (see the module docstring for why).
 RULES: tuple[Callable[[OrderIntent, GateContext], Outcome | None], ...] = (
-    rules.order_shape,
-    rules.kill_switch,
-    rules.weekly_hard_loss,
-    rules.trading_state,
-    rules.paused_strategy,
+    gate_rules.order_shape,
+    gate_rules.kill_switch,
+    gate_rules.weekly_hard_loss,
+    gate_rules.trading_state,
+    gate_rules.paused_strategy,
     compliance.market_session,
-    rules.restricted_list,
-    rules.long_only,
-    rules.stops_only_tighten,
-    rules.duplicate_order,
-    rules.order_throttle,
-    rules.price_known,
-    rules.price_filter,
-    rules.liquidity_filter,
+    gate_rules.restricted_list,
+    gate_rules.long_only,
+    gate_rules.stops_only_tighten,
+    gate_rules.duplicate_order,
+    gate_rules.order_throttle,
+    gate_rules.price_known,
+    gate_rules.price_filter,
+    gate_rules.liquidity_filter,
     earnings.earnings_blackout,
-    rules.daily_loss,
-    rules.weekly_soft_loss,
-    rules.max_positions,
-    rules.position_cap,
-    rules.order_notional,
-    rules.cash_buffer,
+    gate_rules.daily_loss,
+    gate_rules.weekly_soft_loss,
+    gate_rules.max_positions,
+    gate_rules.position_cap,
+    gate_rules.order_notional,
+    gate_rules.cash_buffer,
     compliance.day_trading,
     compliance.wash_sale,
 )

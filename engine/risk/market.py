@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from engine.data.bars import Bars
-from engine.risk.model import SymbolSnapshot
+from engine.risk.gate_inputs import SymbolSnapshot
 
 
 def market_snapshot(

@@ -16,7 +16,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from engine.data import calendar
-from engine.risk.model import as_utc
+from engine.risk.gate_inputs import as_utc
 
 NEW_YORK = ZoneInfo(calendar.TZ)
 

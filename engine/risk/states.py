@@ -1,6 +1,6 @@
 """The trading states as traders know them: what each lets through, and the words for it.
 
-One definition serves every face: the gate's rules (:mod:`engine.risk.rules`), the order
+One definition serves every face: the gate's rules (:mod:`engine.risk.gate_rules`), the order
 router's last check before sending (:mod:`engine.live.router`), the trader's commands
 (:mod:`engine.live.overrides`), the ``wb`` help and the control room's confirmations and
 status strip all read it here, so what the screen promises is what the gate enforces.
@@ -17,7 +17,7 @@ at market once (a trader's reducing orders, so it works in every state).
 
 The book is long-only, so an order that reduces exposure is a sell of shares held.
 
->>> from engine.risk.model import OrderIntent
+>>> from engine.risk.gate_inputs import OrderIntent
 >>> exit_ = OrderIntent("AAPL", "sell", 100, config_id="c1")
 >>> lets_through(TradingState.REDUCING, exit_), lets_through(TradingState.HALTED, exit_)
 (True, False)
@@ -25,7 +25,7 @@ The book is long-only, so an order that reduces exposure is a sell of shares hel
 
 from __future__ import annotations
 
-from engine.risk.model import OrderIntent, TradingState
+from engine.risk.gate_inputs import OrderIntent, TradingState
 
 #: What each state lets through, in the words every face uses.
 MEANING: dict[TradingState, str] = {

@@ -42,8 +42,8 @@ import pandas as pd
 
 from engine.data.bars import Bars
 from engine.errors import InputError
+from engine.risk.gate_rules import money
 from engine.risk.limits import RiskLimits
-from engine.risk.rules import money
 
 Kind = Literal["historical", "hypothetical"]
 #: Every position's fall in the "every position" shock, and one symbol's overnight gap.

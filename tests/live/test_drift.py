@@ -25,7 +25,7 @@ from engine.live.loop import LiveLoop
 from engine.live.model import LoopOptions
 from engine.live.parity import PARITY_RULES
 from engine.live.runner import run_replay
-from engine.risk import rules as risk_rules
+from engine.risk import gate_rules as risk_rules
 from tests.live.conftest import REPLAY_LIMITS, allow_replay, approve
 from tests.live.test_cli import wb
 

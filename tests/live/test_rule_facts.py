@@ -15,7 +15,7 @@ from engine.live.clock import ReplayClock
 from engine.live.feed import FrameFeed
 from engine.live.loop import LiveLoop, LoopOptions
 from engine.live.scratch import ScratchStore
-from engine.risk import rules as risk_rules
+from engine.risk import gate_rules as risk_rules
 from engine.risk.decision import Deny
 from engine.risk.rule_facts import rule
 from engine.store import read_events

@@ -20,7 +20,7 @@ from datetime import timedelta
 from engine.risk import states
 from engine.risk.context import GateContext
 from engine.risk.decision import Deny, Escalate, Outcome, Resize
-from engine.risk.model import OrderIntent, Purpose, TradingState
+from engine.risk.gate_inputs import OrderIntent, Purpose, TradingState
 from engine.risk.rule_facts import rule
 from engine.risk.sizing import whole
 

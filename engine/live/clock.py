@@ -112,6 +112,35 @@ def next_bar(after, bar_size: str) -> BarClose:
     raise LookupError(f"no NYSE session in the eight weeks after {after}")
 
 
+def entry_refusal(bar: BarClose, now, last_bar_entries: str) -> str | None:
+    """Why an entry decided on ``bar`` may not be sent at ``now`` (None: it may go).
+
+    An intraday entry is meant for its own session: it fills there when sent while that
+    session is open. Decided on the session's last bar it could only fill at the next
+    open, through the overnight gap: the config's ``last_bar_entries`` says whether it
+    goes (``next_open``) or is refused (``refuse``). Decided on an earlier bar but sent
+    after the close (a late step), it is refused: it was not decided for the next
+    session. A daily bar's entries are decided after the close for the next open.
+    """
+    if bar.bar_size == DAILY:
+        return None
+    executes = sessions.trade_date(_new_york(now).to_pydatetime())
+    if executes == bar.session:
+        return None
+    at_open = f"would fill at the open of {executes:%a %Y-%m-%d}"
+    if not bar.last:
+        return (
+            f"the step for the {bar} bar ran after the session closed: its entries {at_open}, "
+            "a session they were not decided for"
+        )
+    if last_bar_entries == "next_open":
+        return None
+    return (
+        f"an entry signalled on the session's last bar ({bar}) {at_open}, through the "
+        "overnight gap; the config refuses it (last_bar_entries: refuse)"
+    )
+
+
 def _new_york(at) -> pd.Timestamp:
     at = pd.Timestamp(at)
     return (at.tz_localize("UTC") if at.tzinfo is None else at).tz_convert(calendar.TZ)

@@ -53,7 +53,7 @@ from engine.live.model import Controls, Difference, LivePosition, LoopOptions, S
 from engine.live.orders import OrderRules, orders_for, protective_stops
 from engine.live.reconcile import Reconciled, reconcile
 from engine.live.router import Judge, OrderRouter, Routed
-from engine.risk import RULES, RiskGate, RiskLimits, TradingState
+from engine.risk import RULES, RiskGate, TradingState
 from engine.risk.sessions import new_york_date
 from engine.store.events import utcnow
 
@@ -174,9 +174,6 @@ class LiveLoop:
             records, view, next_bar, expected_cash=records.book.cash if records.book else None
         )
         adopted = self._handle_differences(found, at_start=True)
-        # The limits in force once the commands queued while no loop ran apply.
-        queued = [command for _, _, command in pending_commands(self.store)]
-        self._check_limits(overrides.limits_after(records.controls, queued))
         equity = view.account.equity
         faults = self.faults.events()
 
@@ -244,18 +241,6 @@ class LiveLoop:
                 "; ".join(drift.text for drift in refused),
                 hint="validate it again (wb validate) on the current code, approve the new "
                 "evidence, then start the loop",
-            )
-            self._refuse(error.message)
-            raise error
-
-    def _check_limits(self, limits: RiskLimits) -> None:
-        if self.gate.judges_session and not limits.allow_outside_session:
-            error = InputError(
-                "the risk limits refuse orders outside the NYSE session "
-                "(allow_outside_session: false), and a daily-bar loop decides after the close "
-                "for the next open",
-                hint="run `wb limits set allow_outside_session=true` (or set it on the control "
-                "room's Settings page) before starting the loop",
             )
             self._refuse(error.message)
             raise error

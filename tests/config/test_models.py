@@ -73,6 +73,17 @@ def test_anything_that_changes_trading_changes_the_id(change):
     assert make_config(**change).config_id != make_config().config_id
 
 
+def test_a_setting_added_later_keeps_every_earlier_configs_id():
+    """Configs stored before ``last_bar_entries`` existed hash without it; setting it counts."""
+    config = make_config()
+    before = config.model_dump(mode="json", include={"strategy", "params", "universe",
+                                                     "bar_size", "settings"})  # fmt: skip
+    del before["settings"]["last_bar_entries"]
+    text = json.dumps(before, sort_keys=True, separators=(",", ":"))
+    assert config.config_id == hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert make_config(settings={"last_bar_entries": "next_open"}).config_id != config.config_id
+
+
 def test_id_is_the_sha256_of_the_canonical_trading_json():
     config = make_config()
     text = config.canonical_json()

@@ -13,10 +13,10 @@ from engine.research.validation import Verdict
 from engine.risk import RiskLimits
 from tests.standins.alpaca import alpaca_standin  # noqa: F401
 
-#: Risk limits a replay of the sample bars can trade under: orders go out after the close
-#: for the next open, and the sample's prices and volumes are those of 2000-2013.
+#: Risk limits a replay of the sample bars can trade under: the sample's prices and volumes
+#: are those of 2000-2013. (Orders go out after the close for the next open: the session
+#: rule judges them against that session, with no switch.)
 REPLAY_LIMITS = RiskLimits(
-    allow_outside_session=True,
     min_avg_dollar_volume=0,
     max_order_notional=1_000_000,
     max_position_pct=1.0,

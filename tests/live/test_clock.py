@@ -14,6 +14,7 @@ from engine.live.clock import (
     MarketClock,
     ReplayClock,
     bars_between,
+    entry_refusal,
     next_bar,
     session_bars,
     session_close,
@@ -171,3 +172,33 @@ def test_a_replay_clock_stands_just_after_each_bar():
         date(2024, 3, 12)
     ) + ReplayClock.AFTER_CLOSE
     assert clock.now() == clock.at(date(2024, 3, 12))
+
+
+# -- which session an entry would fill in ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bar, sent, policy, refused",
+    [
+        pytest.param(("2024-03-12", "5m", 10), "2024-03-12 10:25:05", "refuse", None,
+                     id="in-session"),
+        pytest.param(("2024-03-12", "5m", -1), "2024-03-12 16:00:05", "refuse",
+                     "session's last bar", id="last-bar-refused"),
+        pytest.param(("2024-03-12", "5m", -1), "2024-03-12 16:00:05", "next_open", None,
+                     id="last-bar-to-the-next-open"),
+        pytest.param(("2024-11-29", "1h", -1), "2024-11-29 13:00:05", "refuse",
+                     "the open of Mon 2024-12-02", id="early-close-last-hour"),
+        pytest.param(("2024-03-12", "5m", 70), "2024-03-12 16:02", "next_open",
+                     "after the session closed", id="a-late-step"),
+        pytest.param(("2024-03-12", "1d", 0), "2024-03-12 16:20", "refuse", None, id="daily"),
+    ],
+)  # fmt: skip
+def test_an_intraday_entry_fills_in_its_session_or_the_config_says_what_happens(
+    bar, sent, policy, refused
+):
+    day, bar_size, nth = bar
+    reason = entry_refusal(session_bars(day, bar_size)[nth], ny(sent), policy)
+    if refused is None:
+        assert reason is None
+    else:
+        assert refused in reason

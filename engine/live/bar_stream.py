@@ -24,7 +24,9 @@ alpaca-py's own (``reconnect`` sets its bounds).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ import pandas as pd
 from engine.data import calendar
 from engine.data.bars import Bars
 from engine.data.resample import resample
+from engine.data.sources.alpaca import KEY_ENV, SECRET_ENV
 from engine.errors import InputError, OperatorError, TemporaryError
 from engine.live.alpaca_feed import AlpacaFeed, as_bar
 from engine.live.clock import BarClose
@@ -133,10 +136,10 @@ class MinuteBook:
 class StreamFeed:
     """The loop's bars built from Alpaca's minute-bar stream (see the module docstring).
 
-    ``rest`` gives the history and what the stream could not vouch for; ``stream_options``
-    are the stream's keys and address (``api_key``, ``secret_key``, ``url_override``) and
-    ``feed`` its data feed (iex or sip). ``reconnect`` is alpaca-py's backoff between
-    reconnection attempts, (first, most) seconds.
+    ``rest`` gives the history and what the stream could not vouch for. The stream's keys
+    default to APCA_API_KEY_ID / APCA_API_SECRET_KEY and its feed (iex or sip) to the REST
+    source's; ``url_override`` points it elsewhere (the loopback stand-in in tests).
+    ``reconnect`` is alpaca-py's backoff between reconnection attempts, (first, most) seconds.
     """
 
     def __init__(
@@ -160,10 +163,10 @@ class StreamFeed:
         self._session: date | None = None
         self.stream = _stream(
             self.book,
-            api_key=api_key or getattr(rest.source, "api_key", None),
-            secret_key=secret_key or getattr(rest.source, "secret_key", None),
+            api_key=api_key or os.environ.get(KEY_ENV),
+            secret_key=secret_key or os.environ.get(SECRET_ENV),
             url_override=url_override,
-            feed=feed or getattr(rest.source, "feed", "iex"),
+            feed=feed or rest.source.feed,
             reconnect=reconnect,
         )
         self._thread: threading.Thread | None = None
@@ -194,10 +197,8 @@ class StreamFeed:
         """Stop the stream and wait for its thread (at most ``timeout`` seconds)."""
         if not self.running:
             return
-        loop = getattr(self.stream, "_loop", None)
+        loop = self.stream._loop  # alpaca-py's event loop, set while the stream runs
         if loop is not None and loop.is_running():
-            import asyncio
-
             asyncio.run_coroutine_threadsafe(self.stream.stop_ws(), loop).result(timeout)
             # Close the socket too, so the stream's reader wakes now rather than at its
             # next 5-second poll.
@@ -277,8 +278,7 @@ def _stream(book: MinuteBook, *, api_key, secret_key, url_override, feed, reconn
     if not api_key or not secret_key:
         raise InputError(
             "Alpaca's bar stream needs API keys",
-            hint="export APCA_API_KEY_ID=... and APCA_API_SECRET_KEY=... (the same keys as "
-            "market data)",
+            hint=f"export {KEY_ENV}=... and {SECRET_ENV}=... (the same keys as market data)",
         )
     class _Stream(StockDataStream):
         async def _send_subscribe_msg(self) -> None:

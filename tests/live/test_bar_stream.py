@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from engine.data.sources.alpaca import AlpacaSource, DataRetry
+from engine.errors import InputError
 from engine.live.alpaca_feed import AlpacaFeed
 from engine.live.bar_stream import Connection, MinuteBook, StreamFeed
 from engine.live.clock import session_bars
@@ -201,3 +202,14 @@ def book_with(connections: list[Connection], minutes_of: dict[str, list[str]]) -
 def test_a_bar_is_whole_only_when_one_connection_carried_all_its_minutes(connections, whole):
     book = book_with(connections, {"AAA": ["10:05", "10:09"], "BBB": ["10:05", "10:08"]})
     assert book.whole(SYMBOLS, bar_at("10:05")) == whole
+
+
+def test_the_stream_without_keys_says_which_to_set(market, monkeypatch):
+    rest, _, _ = market
+    monkeypatch.delenv("APCA_API_KEY_ID", raising=False)
+    monkeypatch.delenv("APCA_API_SECRET_KEY", raising=False)
+    source = AlpacaSource(api_key=alpaca_data.API_KEY, secret_key=alpaca_data.SECRET_KEY,
+                          url_override=rest.url)  # fmt: skip
+    with pytest.raises(InputError, match="needs API keys") as caught:
+        StreamFeed(AlpacaFeed(source, SYMBOLS, bar_size="5m"))
+    assert "APCA_API_KEY_ID" in caught.value.hint

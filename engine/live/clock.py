@@ -222,6 +222,9 @@ class MarketClock:
     def at(self, day: date) -> datetime:
         return self.now()
 
+    def at_bar(self, bar: BarClose) -> datetime:
+        return self.now()
+
     def due(self, day: date) -> datetime:
         """When the step for the session on ``day`` is due (naive UTC)."""
         session = self._broker.get(day)

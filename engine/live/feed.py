@@ -1,12 +1,14 @@
 """Where a step's bars come from: held in memory (a replay) or read from the store (paper, live).
 
 Every feed answers one question for the loop, ``window(bar) -> Bars``: the lookback of
-bars ending at ``bar`` (a session date for daily bars, or a
+bars ending at ``bar`` (adjusted history: what the strategies decide on) (a session date for daily bars, or a
 :class:`~engine.live.clock.BarClose` at any bar size). A step at the close of bar B sees
 bars up to and including B, never later: the same history a backtest's signal at B was
 computed from. A bar that has not come is never filled in: the window then ends at an
 earlier bar (the step skips, with an alert), and a symbol whose bar alone is missing has
-NaN in that row (:func:`missing_symbols` names them).
+NaN in that row (:func:`missing_symbols` names them). A feed that holds the bars as
+traded too answers ``traded(bar)``: the same window in traded prices, which the money
+path uses (fills, marks, stops, order prices; :func:`traded_window`).
 
 Feeds of live market data (Alpaca's REST API, its stream) are in
 :mod:`engine.live.alpaca_feed` and :mod:`engine.live.bar_stream`; daily paper trading on
@@ -65,19 +67,30 @@ def sessions_back(session: date, lookback: int, bar_size: str) -> date:
     return days[0]
 
 
+def traded_window(feed, bar: date | BarClose, window: Bars | None = None) -> Bars:
+    """``feed``'s bars up to ``bar`` as traded, when it can say; else its ``window`` (given,
+    or read)."""
+    traded = getattr(feed, "traded", None)
+    if traded is not None:
+        return traded(bar)
+    return feed.window(bar) if window is None else window
+
+
 class FrameFeed:
     """Bars already in memory; each step sees them up to its bar.
 
     ``lookback`` is how many bars a step sees (None: every bar since the first, which is
     what a parity replay needs: its backtest computed each signal from the first bar).
+    ``traded`` are the same bars as traded, for the money path (None: trade ``bars``).
     """
 
-    def __init__(self, bars: Bars, *, lookback: int | None = None):
+    def __init__(self, bars: Bars, *, lookback: int | None = None, traded: Bars | None = None):
         if len(bars) == 0:
             raise InputError("no bars to replay", hint="ingest bars for the configs' universes")
         self.bars = bars
         self.lookback = lookback
         self._dates = bars.index
+        self._traded = bars if traded is None else traded
 
     def sessions(self, start=None, end=None) -> list[date]:
         """The bar dates from ``start`` to ``end`` (inclusive) that a replay steps through."""
@@ -98,6 +111,10 @@ class FrameFeed:
         """The bars a step at ``bar``'s close sees."""
         return through(self.bars, bar, self.lookback)
 
+    def traded(self, bar: date | BarClose) -> Bars:
+        """:meth:`window` as traded (as the adjusted bars when none were given: parity)."""
+        return through(self._traded, bar, self.lookback)
+
     def latest(self) -> date:
         return self._dates[-1].date()
 
@@ -111,14 +128,19 @@ class StoreFeed:
         self.lookback = lookback
         self.bar_size = check_bar_size(bar_size)
 
-    def window(self, bar: date | BarClose) -> Bars:
+    def window(self, bar: date | BarClose, *, adjust: bool = True) -> Bars:
         if not isinstance(bar, BarClose):
             start = pd.Timestamp(bar) - pd.Timedelta(days=int(self.lookback * DAYS_PER_BAR) + 10)
-            bars = load_bars(self.store, self.symbols, start, bar)
+            bars = load_bars(self.store, self.symbols, start, bar, adjust=adjust)
             return bars.iloc(slice(max(len(bars) - self.lookback, 0), None))
         first = sessions_back(bar.session, self.lookback, self.bar_size)
-        bars = load_bars(self.store, self.symbols, first, bar.session, bar_size=self.bar_size)
+        bars = load_bars(self.store, self.symbols, first, bar.session, bar_size=self.bar_size,
+                         adjust=adjust)  # fmt: skip
         return through(bars, bar, self.lookback)
+
+    def traded(self, bar: date | BarClose) -> Bars:
+        """:meth:`window` as traded."""
+        return self.window(bar, adjust=False)
 
     def latest(self) -> date | None:
         """The newest stored bar date over the symbols (None: no bars)."""

@@ -28,12 +28,15 @@ REPLAY_LIMITS = RiskLimits(
 )
 
 
-def approve(store, strategy: str, params: dict, universe: list[str], **settings) -> StrategyConfig:
-    """``strategy`` as an approved config in ``store``'s registry."""
+def approve(
+    store, strategy: str, params: dict, universe: list[str], *, bar_size: str = "1d", **settings
+) -> StrategyConfig:
+    """``strategy`` as an approved config in ``store``'s registry (on ``bar_size`` bars)."""
     config = StrategyConfig(
         strategy=strategy,
         params=params,
         universe=universe,
+        bar_size=bar_size,
         settings=BacktestSettings(**settings),
         created_by="ana",
     )

@@ -244,7 +244,7 @@ def test_a_traders_orders_over_a_weekend_are_judged_against_mondays_session(
         step()  # to a Friday's close
     friday = loop.last_bar
     monday = f"Mon {friday + timedelta(days=3)}"
-    price = float(loop.feed.window(friday).close["GE"].iloc[-1])
+    price = float(loop.feed.traded(friday).close["GE"].iloc[-1])
     market = submit_command(replay_store, ManualOrder(symbol="GE", side="buy", qty=10), "bob")
     limit = submit_command(
         replay_store,

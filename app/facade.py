@@ -151,8 +151,8 @@ def orders_and_fills(store, *, book: str | None = None, symbols: list[str] | Non
                      limit: int = PAGE_ROWS) -> OrdersAndFills:  # fmt: skip
     """The shown book's newest orders and fills, filtered; each fill with its slippage.
 
-    Slippage is against the decision price (the close the live loop sized the order at,
-    else the stored close of the bar the order was decided on), in basis points, positive
+    Slippage is against the decision price (the traded close the live loop sized the order
+    at, else the stored close as traded of the bar the order was decided on), in basis points, positive
     when it cost money (a buy above it, a sell below it), so it includes the gap to the
     next open. Orders carry the loop's purpose, config and reason where the loop sent them.
     """

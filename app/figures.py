@@ -104,7 +104,12 @@ def position_figures(held: pd.DataFrame, equity: float | None) -> pd.DataFrame:
 
 
 def slippage_bps(side: pd.Series, price: pd.Series, decision_price: pd.Series) -> pd.Series:
-    """Fill price against the decision price in basis points; positive when it cost money."""
+    """Fill price against the decision price in basis points; positive when it cost money.
+
+    Both are traded prices (the loop records the traded close it decided at, and its
+    brokers fill as traded), so the figure is the gap to the fill and the slippage itself,
+    never a dividend or split adjustment.
+    """
     sign = np.where(side == "buy", 1.0, -1.0)
     return sign * (price / decision_price - 1) * 1e4
 

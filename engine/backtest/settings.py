@@ -104,6 +104,12 @@ class BacktestSettings(pydantic.BaseModel):
         description="One book: all symbols draw on one cash pool and share max_positions. "
         "False gives each symbol an equal, separate slice of init_cash.",
     )
+    last_bar_entries: Literal["refuse", "next_open"] = Field(
+        "refuse",
+        description="Intraday bars: an entry signalled on a session's last bar is refused "
+        "('refuse'), or sent to fill at the next session's open, through the overnight gap "
+        "('next_open'). Daily bars decide after the close and always fill at the next open.",
+    )
 
     @pydantic.field_validator("freq")
     @classmethod

@@ -116,12 +116,18 @@ def has_account(con, account: str) -> bool:
     return bool(rows)
 
 
-def open_orders(con, account: str, *, placed_before: date | None = None) -> list[Order]:
-    """Open orders in submission order; with ``placed_before``, only those placed before that bar."""
+def open_orders(
+    con, account: str, *, placed_before: date | None = None, placed_before_at: datetime | None = None
+) -> list[Order]:
+    """Open orders in submission order; with ``placed_before`` (a session) or
+    ``placed_before_at`` (an intraday bar's start), only those placed before that bar."""
     sql = f"SELECT {', '.join(ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
     sql += " AND status IN (SELECT unnest(?))"
     params: list[Any] = [account, OPEN]
-    if placed_before is not None:
+    if placed_before_at is not None:
+        sql += " AND (after_bar_at IS NULL OR after_bar_at < ?)"
+        params.append(placed_before_at)
+    elif placed_before is not None:
         sql += " AND (after_bar IS NULL OR after_bar < ?)"
         params.append(placed_before)
     return [order_from_row(r) for r in con.execute(sql + " ORDER BY seq", params).fetchall()]
@@ -144,6 +150,14 @@ def last_bar(con, account: str) -> date | None:
     # a later register() on the same connection then fails.
     row = con.execute(
         "SELECT last_bar_date FROM paper_accounts WHERE account = ?", [account]
+    ).fetchall()
+    return row[0][0] if row else None
+
+
+def last_bar_at(con, account: str) -> datetime | None:
+    """The start of the newest intraday bar the account processed (None: none yet, or daily)."""
+    row = con.execute(
+        "SELECT last_bar_at FROM paper_accounts WHERE account = ?", [account]
     ).fetchall()
     return row[0][0] if row else None
 
@@ -296,6 +310,7 @@ def order_row(
     account: str,
     after_bar: date | None,
     *,
+    after_bar_at: datetime | None = None,
     stop_loss_price: float | None = None,
     parent_id: str | None = None,
 ) -> dict[str, Any]:
@@ -307,6 +322,7 @@ def order_row(
         "status": order.status.value,
         "account": account,
         "after_bar": after_bar,
+        "after_bar_at": after_bar_at,
         "stop_loss_price": stop_loss_price,
         "parent_id": parent_id,
     }

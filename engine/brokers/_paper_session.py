@@ -78,12 +78,15 @@ def trade_session(
     allow_short: bool,
     now: datetime,
     filled_at: datetime,
+    expire_day_orders: bool = True,
 ) -> SessionResult:
     """What the bar (one row per symbol: open, high, low, close) does to ``waiting`` orders.
 
     ``waiting`` are the open orders placed before this bar, in the order they were
     placed; ``attached`` maps a buy's order id to its protective stop price; ``cash`` and
-    ``held`` (signed shares by symbol) are the account before the bar.
+    ``held`` (signed shares by symbol) are the account before the bar. Day orders the bar
+    leaves open expire when it ends their session (``expire_day_orders``: a daily bar, or
+    the session's last intraday bar).
     """
     session = _Session(bar, dict(held), cash, costs, allow_short, now, filled_at, attached)
     for order in waiting:
@@ -96,7 +99,7 @@ def trade_session(
         if order.id not in session.done:
             session.fill(order, at_open=False)
     for order in waiting:
-        if order.id not in session.done and order.time_in_force == TimeInForce.DAY:
+        if expire_day_orders and order.id not in session.done and order.time_in_force == TimeInForce.DAY:
             session.close(order, OrderStatus.EXPIRED, "paper.order.expired", None)
     return session.result
 

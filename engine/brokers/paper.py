@@ -64,6 +64,7 @@ from engine.brokers.paper_rules import (
     sale_proceeds,
 )
 from engine.data import calendar
+from engine.data.bar_sizes import MINUTES
 from engine.data.bars import Bars
 from engine.errors import InputError, NotFoundError
 from engine.store import Store, append_event
@@ -182,7 +183,7 @@ class PaperBroker(Broker):
         if not starting > 0:
             raise InputError(f"starting cash must be positive, got {cash!r}")
         con.execute(
-            "INSERT INTO paper_accounts VALUES (?, ?, ?, NULL)",
+            "INSERT INTO paper_accounts (account, starting_cash, created_at) VALUES (?, ?, ?)",
             [self.account_name, starting, self.now()],
         )
         append_event(
@@ -272,6 +273,7 @@ class PaperBroker(Broker):
                 pending_sells[o.symbol] += o.remaining_qty
                 proceeds += self._pending_proceeds(o, held, prices, counted)
         after_bar, now = books.last_bar(con, account), self.now()
+        after_bar_at = books.last_bar_at(con, account)
 
         outcomes: list[_Outcome] = []
         rows, events = [], []
@@ -318,7 +320,8 @@ class PaperBroker(Broker):
                 proceeds += self._pending_proceeds(order, held, prices, counted)
                 pending_sells[req.symbol] += req.qty
             rows.append(
-                books.order_row(order, account, after_bar, stop_loss_price=req.stop_loss_price)
+                books.order_row(order, account, after_bar, after_bar_at=after_bar_at,
+                                stop_loss_price=req.stop_loss_price)  # fmt: skip
             )
             events.append(("paper.order.submitted", req.symbol, {**payload, "order_id": order.id}))
             outcomes.append((order, None))
@@ -430,19 +433,42 @@ class PaperBroker(Broker):
         marks for equity. Processing the same day again changes nothing (a restarted loop
         may repeat its last step); a day older than the newest processed is an error.
         """
+        if isinstance(bars, Bars) and bars.is_intraday:
+            return self._process_intraday(pd.Timestamp(day), bars)
         day = pd.Timestamp(day).normalize()
         frame = books.bar_frame(day, bars)
         return self._write(self._process_bar, day.date(), frame, books.session_open(day.date()))
 
-    def _process_bar(self, con, day: date, frame: pd.DataFrame, filled_at: datetime) -> list[Fill]:
+    def _process_intraday(self, start: pd.Timestamp, bars: Bars) -> list[Fill]:
+        """:meth:`process_bar` for the intraday bar that starts at ``start`` (exchange time).
+
+        Orders placed before it fill at its prices (market orders at its open, at the bar's
+        start); day orders expire only with the session's last bar.
+        """
+        frame = books.bar_frame(start, bars)
+        local = start.tz_convert(calendar.TZ)
+        session = local.date()
+        times = calendar.session_times(session, session)
+        minute = local.hour * 60 + local.minute
+        last = times.empty or minute + MINUTES[bars.bar_size] >= int(times["close"].iloc[0])
+        at = books.naive_utc(start)
+        return self._write(self._process_bar, session, frame, at, at, last)
+
+    def _process_bar(
+        self, con, day: date, frame: pd.DataFrame, filled_at: datetime,
+        at: datetime | None = None, last_of_session: bool = True,
+    ) -> list[Fill]:  # fmt: skip
         account = self.account_name
         last = books.last_bar(con, account)
-        if last is not None and day < last:
+        last_at = books.last_bar_at(con, account) if at is not None else None
+        if (last is not None and day < last) or (last_at is not None and at < last_at):
+            newest = last_at or last
             raise InputError(
-                f"bar {day} is older than the newest bar this paper account has processed ({last})",
-                hint="feed bars in date order; a replay over older dates needs a new account",
+                f"bar {at or day} is older than the newest bar this paper account has "
+                f"processed ({newest})",
+                hint="feed bars in time order; a replay over older dates needs a new account",
             )
-        waiting = books.open_orders(con, account, placed_before=day)
+        waiting = books.open_orders(con, account, placed_before=day, placed_before_at=at)
         cash, held = books.cash_and_held(con, account, self.starting_cash)
         done = trade_session(
             waiting,
@@ -454,6 +480,7 @@ class PaperBroker(Broker):
             allow_short=self.allow_short,
             now=self.now(),
             filled_at=filled_at,
+            expire_day_orders=last_of_session,
         )
         # Attached stops first: the status updates may already close one of them.
         insert_rows(
@@ -472,7 +499,10 @@ class PaperBroker(Broker):
             ],
         )
         books.upsert_marks(con, account, day, frame["close"].dropna())
-        con.execute("UPDATE paper_accounts SET last_bar_date = ? WHERE account = ?", [day, account])
+        con.execute(
+            "UPDATE paper_accounts SET last_bar_date = ?, last_bar_at = ? WHERE account = ?",
+            [day, at, account],
+        )
         return done.fills
 
     # -- the loop's one read -----------------------------------------------------------

@@ -167,15 +167,11 @@ def replay_last_year(ctx: Context, config, last: str) -> None:
     """Replay the approved config over the last year of bars with the paper broker, a line a month."""
     import pandas as pd
 
-    from engine.live.commands import SetRiskLimits, submit_command
     from engine.live.runner import run_replay
     from engine.live.setup import open_loop
-    from engine.risk import RiskLimits
 
-    # A daily-bar loop decides after the close and its orders queue for the next open, so
-    # the demo's limits allow orders outside the session (a trader sets this in Settings).
-    limits = RiskLimits(allow_outside_session=True).model_dump(mode="json")
-    submit_command(ctx.store(), SetRiskLimits(limits=limits), actor=DEMO_ACTOR)
+    # The default limits: the loop decides after each close and its orders wait for the
+    # next open, which the session rule judges them against.
     end = pd.Timestamp(last).date()
     start = (pd.Timestamp(last) - pd.DateOffset(years=1)).date()
     opened = open_loop(ctx.store(), mode="replay", config_ids=[config.config_id], broker="paper",

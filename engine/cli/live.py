@@ -111,7 +111,7 @@ def live(ctx: Context, mode, configs, broker, start, end, account, real_money,
         "orders_sent": sum(len(r.submitted) for r in reports),
         "denied": sum(len(r.denied) for r in reports),
         "rejected": sum(len(r.rejected) for r in reports),
-        "last_bar": loop.last_bar,
+        "last_bar": None if loop.last_bar is None else str(loop.last_bar),
         "equity": account_now.equity,
         "cash": account_now.cash,
     }

@@ -52,6 +52,7 @@ class BookRow:
     bar_date: date | None
     configs: dict[str, float]
     updated_at: datetime
+    bar_at: datetime | None = None  # an intraday loop's last bar stepped: its close, UTC
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def read_records(
             f"SELECT {', '.join(POSITION_FIELDS)} FROM live_positions WHERE book = ?", [book]
         ).fetchall()
         row = con.execute(
-            "SELECT cash, equity, bar_date, configs, updated_at FROM live_books WHERE book = ?",
+            "SELECT cash, equity, bar_date, configs, updated_at, bar_at FROM live_books"
+            " WHERE book = ?",
             [book],
         ).fetchall()
         statuses = dict(
@@ -126,7 +128,7 @@ def read_records(
             for p in (_position(dict(zip(POSITION_FIELDS, r, strict=True))) for r in held)
         },
         flows={config_id: float(flow) for config_id, flow in flows},
-        book=BookRow(row[0][0], row[0][1], row[0][2], json.loads(row[0][3]), row[0][4])
+        book=BookRow(*row[0][:3], json.loads(row[0][3]), *row[0][4:])
         if row
         else None,
         statuses=statuses,
@@ -235,16 +237,19 @@ def save_positions(
 def save_book(
     con, book: str, *, mode: str, broker: str, configs: dict[str, float], cash: float,
     equity: float, bar: date | None, now: datetime, buying_power: float | None = None,
+    bar_at: datetime | None = None,
 ) -> None:  # fmt: skip
+    """The book after a step (``bar`` its session; ``bar_at`` an intraday bar's close, UTC)."""
     con.execute(
         "INSERT INTO live_books (book, mode, broker, configs, cash, equity, bar_date, updated_at,"
-        " buying_power) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (book) DO UPDATE SET"
+        " buying_power, bar_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (book) DO UPDATE SET"
         " mode = excluded.mode, broker = excluded.broker, configs = excluded.configs,"
         " cash = excluded.cash, equity = excluded.equity,"
         " bar_date = coalesce(excluded.bar_date, live_books.bar_date),"
+        " bar_at = coalesce(excluded.bar_at, live_books.bar_at),"
         " updated_at = greatest(live_books.updated_at, excluded.updated_at),"
         " buying_power = excluded.buying_power",
-        [book, mode, broker, json.dumps(configs), cash, equity, bar, now, buying_power],
+        [book, mode, broker, json.dumps(configs), cash, equity, bar, now, buying_power, bar_at],
     )
 
 
@@ -252,7 +257,11 @@ def snapshot(
     con, loop_id: str, bar: date, at: datetime, *, cash: float, equity: float,
     positions: Iterable[tuple[LivePosition, float]],
 ) -> None:  # fmt: skip
-    """The book marked at ``bar``'s close: equity and each position (with its mark)."""
+    """The book marked at ``bar``'s close: equity and each position (with its mark).
+
+    Equity gets a row per step; positions one set per session, the latest step's (an
+    intraday loop steps many times a session).
+    """
     positions = list(positions)
     value = sum(p.qty * mark for p, mark in positions)
     con.execute(
@@ -272,7 +281,8 @@ def snapshot(
         }
         for p, mark in positions
     ]
-    insert_rows(con, "position_snapshots", rows)  # one step per bar per loop: never twice
+    con.execute("DELETE FROM position_snapshots WHERE loop_id = ? AND bar_date = ?", [loop_id, bar])
+    insert_rows(con, "position_snapshots", rows)  # the latest step's set: one per session
 
 
 def replayed_positions(store, book: str) -> dict[str, float]:

@@ -119,8 +119,10 @@ def warmup_bars(config: StrategyConfig) -> int:
     return int(strategy.warmup(strategy.params(**config.params))) + 1
 
 
-def bar_signals(config: StrategyConfig, bars: Bars) -> BarSignals | None:
-    """The config's signals at the last of ``bars`` (its universe, oldest first).
+def bar_signals(config: StrategyConfig, bars: Bars, traded: Bars | None = None) -> BarSignals | None:
+    """The config's signals at the last of ``bars`` (its universe, oldest first), decided on
+    that adjusted history; its prices (close, marks, high, stop distance) in ``traded``'s
+    basis, the prices orders go out at (None: ``bars``' own).
 
     None while the history is shorter than the strategy's warmup: it cannot signal yet,
     as its backtest did not on those bars.
@@ -129,16 +131,20 @@ def bar_signals(config: StrategyConfig, bars: Bars) -> BarSignals | None:
     if len(window) < warmup_bars(config):
         return None
     signals = compute_signals(config.strategy, window, config.params)
-    distance = stop_distances(window, signals, config.settings)
+    distance = np.asarray(stop_distances(window, signals, config.settings), dtype=float)[-1]
+    close = window.close.to_numpy(dtype=float)[-1]
+    prices = window if traded is None else traded.select(config.universe)
+    traded_close = prices.close.to_numpy(dtype=float)[-1]
     return BarSignals(
         bar=window.index[-1].date(),
         symbols=list(config.universe),
         entries=signals.entries.to_numpy(dtype=bool)[-1],
         exits=signals.exits.to_numpy(dtype=bool)[-1],
-        stop_distance=np.asarray(distance, dtype=float)[-1],
-        close=window.close.to_numpy(dtype=float)[-1],
-        marks=window.close.ffill().to_numpy(dtype=float)[-1],
-        high=window.high.to_numpy(dtype=float)[-1],
+        # The same fraction of the price in either basis: a stop as far below the traded close.
+        stop_distance=distance * (traded_close / close),
+        close=traded_close,
+        marks=prices.close.ffill().to_numpy(dtype=float)[-1],
+        high=prices.high.to_numpy(dtype=float)[-1],
     )
 
 

@@ -459,7 +459,7 @@ def drift_report(store, config_id: str, book: str | None = None) -> Drift:
     from engine.research.registry import get_config
 
     config = get_config(store, config_id).config
-    require_daily_bars(config)
+    require_daily_bars(config, "wb drift")
     traded = book_queries.config_trading(store, config.config_id, book)
     first = pd.Timestamp(traded.first_bar)
     # Enough history before the first session for the signals on it (as a replay loads).

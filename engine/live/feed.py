@@ -1,36 +1,96 @@
 """Where a step's bars come from: held in memory (a replay) or read from the store (paper, live).
 
-A step at the close of day D sees bars up to and including D, never later: the same
-history a backtest's signal at D was computed from.
+Every feed answers one question for the loop, ``window(bar) -> Bars``: the lookback of
+bars ending at ``bar`` (adjusted history: what the strategies decide on) (a session date for daily bars, or a
+:class:`~engine.live.clock.BarClose` at any bar size). A step at the close of bar B sees
+bars up to and including B, never later: the same history a backtest's signal at B was
+computed from. A bar that has not come is never filled in: the window then ends at an
+earlier bar (the step skips, with an alert), and a symbol whose bar alone is missing has
+NaN in that row (:func:`missing_symbols` names them). A feed that holds the bars as
+traded too answers ``traded(bar)``: the same window in traded prices, which the money
+path uses (fills, marks, stops, order prices; :func:`traded_window`).
+
+Feeds of live market data (Alpaca's REST API, its stream) are in
+:mod:`engine.live.alpaca_feed` and :mod:`engine.live.bar_stream`; daily paper trading on
+Yahoo's bars reads the store that the data refresh job fills (:class:`StoreFeed`).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import pandas as pd
 
+from engine.data import calendar
+from engine.data.bar_sizes import DAILY, check_bar_size
 from engine.data.bars import Bars
 from engine.data.repository import load_bars
 from engine.errors import InputError
+from engine.live.clock import BarClose, bars_between
+from engine.risk import sessions as nyse
 
 #: Calendar days of history read for a year of daily bars, with room for holidays.
 DAYS_PER_BAR = 1.5
 
 
+def label_of(bar: date | BarClose) -> pd.Timestamp:
+    """The row of ``bar`` in a :class:`Bars` index: a session date, or an intraday bar's start."""
+    return bar.label if isinstance(bar, BarClose) else pd.Timestamp(bar)
+
+
+def ends_at(bars: Bars, bar: date | BarClose) -> bool:
+    """True when ``bars`` reach ``bar``: its row is the last one (for at least one symbol)."""
+    return len(bars) > 0 and bars.index[-1] == label_of(bar)
+
+
+def missing_symbols(bars: Bars, bar: date | BarClose) -> list[str]:
+    """The symbols of ``bars`` with no bar at ``bar`` (all of them when the row is not there)."""
+    if not ends_at(bars, bar):
+        return list(bars.symbols)
+    last = bars.close.iloc[-1]
+    return [s for s in bars.symbols if pd.isna(last[s])]
+
+
+def through(bars: Bars, bar: date | BarClose, lookback: int | None) -> Bars:
+    """The last ``lookback`` bars of ``bars`` up to and including ``bar`` (None: all of them)."""
+    stop = bars.index.searchsorted(label_of(bar), side="right")
+    start = 0 if lookback is None else max(stop - lookback, 0)
+    return bars.iloc(slice(start, stop))
+
+
+def sessions_back(session: date, lookback: int, bar_size: str) -> date:
+    """The first session of a lookback of ``lookback`` bars ending in ``session`` (with room
+    for early closes and a missing session)."""
+    per = 1 if bar_size == DAILY else int(calendar.bars_in_session(bar_size, 570, 960))
+    days = nyse.session_days_back(session, math.ceil(lookback / per) + 2)
+    return days[0]
+
+
+def traded_window(feed, bar: date | BarClose, window: Bars | None = None) -> Bars:
+    """``feed``'s bars up to ``bar`` as traded, when it can say; else its ``window`` (given,
+    or read)."""
+    traded = getattr(feed, "traded", None)
+    if traded is not None:
+        return traded(bar)
+    return feed.window(bar) if window is None else window
+
+
 class FrameFeed:
-    """Bars already in memory; each step sees them up to its day.
+    """Bars already in memory; each step sees them up to its bar.
 
     ``lookback`` is how many bars a step sees (None: every bar since the first, which is
     what a parity replay needs: its backtest computed each signal from the first bar).
+    ``traded`` are the same bars as traded, for the money path (None: trade ``bars``).
     """
 
-    def __init__(self, bars: Bars, *, lookback: int | None = None):
+    def __init__(self, bars: Bars, *, lookback: int | None = None, traded: Bars | None = None):
         if len(bars) == 0:
             raise InputError("no bars to replay", hint="ingest bars for the configs' universes")
         self.bars = bars
         self.lookback = lookback
         self._dates = bars.index
+        self._traded = bars if traded is None else traded
 
     def sessions(self, start=None, end=None) -> list[date]:
         """The bar dates from ``start`` to ``end`` (inclusive) that a replay steps through."""
@@ -41,32 +101,58 @@ class FrameFeed:
             index = index[index <= pd.Timestamp(end)]
         return [d.date() for d in index]
 
-    def window(self, day: date) -> Bars:
-        """The bars a step at ``day``'s close sees."""
-        stop = self._dates.searchsorted(pd.Timestamp(day), side="right")
-        start = 0 if self.lookback is None else max(stop - self.lookback, 0)
-        return self.bars.iloc(slice(start, stop))
+    def bar_closes(self, start=None, end=None) -> list[BarClose]:
+        """The calendar's bars from ``start`` to ``end`` (session dates, inclusive; by default
+        the sessions these bars span): the bar times a replay steps, as paper trading would."""
+        dates = self.bars.session_dates
+        return bars_between(start or dates[0], end or dates[-1], self.bars.bar_size)
+
+    def window(self, bar: date | BarClose) -> Bars:
+        """The bars a step at ``bar``'s close sees."""
+        return through(self.bars, bar, self.lookback)
+
+    def traded(self, bar: date | BarClose) -> Bars:
+        """:meth:`window` as traded (as the adjusted bars when none were given: parity)."""
+        return through(self._traded, bar, self.lookback)
 
     def latest(self) -> date:
         return self._dates[-1].date()
 
 
 class StoreFeed:
-    """Bars read from the store each step: the last ``lookback`` bars up to the day."""
+    """Bars read from the store each step: the last ``lookback`` bars up to the bar."""
 
-    def __init__(self, store, symbols: list[str], *, lookback: int = 300):
+    def __init__(self, store, symbols: list[str], *, lookback: int = 300, bar_size: str = DAILY):
         self.store = store
         self.symbols = list(symbols)
         self.lookback = lookback
+        self.bar_size = check_bar_size(bar_size)
 
-    def window(self, day: date) -> Bars:
-        start = pd.Timestamp(day) - pd.Timedelta(days=int(self.lookback * DAYS_PER_BAR) + 10)
-        bars = load_bars(self.store, self.symbols, start, day)
-        return bars.iloc(slice(max(len(bars) - self.lookback, 0), None))
+    def window(self, bar: date | BarClose, *, adjust: bool = True) -> Bars:
+        if not isinstance(bar, BarClose):
+            start = pd.Timestamp(bar) - pd.Timedelta(days=int(self.lookback * DAYS_PER_BAR) + 10)
+            bars = load_bars(self.store, self.symbols, start, bar, adjust=adjust)
+            return bars.iloc(slice(max(len(bars) - self.lookback, 0), None))
+        first = sessions_back(bar.session, self.lookback, self.bar_size)
+        bars = load_bars(self.store, self.symbols, first, bar.session, bar_size=self.bar_size,
+                         adjust=adjust)  # fmt: skip
+        return through(bars, bar, self.lookback)
+
+    def traded(self, bar: date | BarClose) -> Bars:
+        """:meth:`window` as traded."""
+        return self.window(bar, adjust=False)
 
     def latest(self) -> date | None:
         """The newest stored bar date over the symbols (None: no bars)."""
-        value = self.store.scalar(
-            "SELECT max(date) FROM bars WHERE symbol IN (SELECT unnest(?))", [self.symbols]
-        )
+        if self.bar_size == DAILY:
+            value = self.store.scalar(
+                "SELECT max(date) FROM bars WHERE symbol IN (SELECT unnest(?))", [self.symbols]
+            )
+        else:
+            value = self.store.scalar(
+                "SELECT max(ts) FROM intraday_bars WHERE symbol IN (SELECT unnest(?)) "
+                "AND bar_size = ?",
+                [self.symbols, self.bar_size],
+            )
+            value = None if value is None else nyse.new_york_date(pd.Timestamp(value))
         return None if value is None or pd.isna(value) else pd.Timestamp(value).date()

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from engine.brokers.base import BrokerView, Order
 from engine.data import earnings
 from engine.data.bars import Bars
+from engine.live import ids
 from engine.live.books import Records
 from engine.live.model import LiveOrder, LivePosition
 from engine.risk import (
@@ -126,6 +127,10 @@ def _sent(order: LiveOrder) -> SubmittedOrder:
 
 
 def _bar_time(order: LiveOrder | None) -> datetime | None:
+    """The bar that decided ``order``, as the gate keys bars (an intraday bar's close)."""
     if order is None or order.decision_bar is None:
         return None
+    decided = ids.parse_decision_id(order.client_order_id)
+    if decided is not None:
+        return decided.decided_at
     return datetime.combine(order.decision_bar, datetime.min.time())

@@ -1,7 +1,8 @@
 """Client order ids: the loop names every order by the decision it carries out.
 
-A strategy's order is ``<config id>-<symbol>-<buy|sell|stop|protect>-<YYYYMMDD>``: the
-config, the symbol, what the order does and the bar whose close decided it (``protect``:
+A strategy's order is ``<config id>-<symbol>-<buy|sell|stop|protect>-<bar>``: the
+config, the symbol, what the order does and the bar whose close decided it, ``YYYYMMDD``
+for a daily bar and ``YYYYMMDDTHHMM`` (its close, New York time) for an intraday one (``protect``:
 a position's stop put back at the start of a step because it had gone missing). Deciding the same thing
 again (a repeated step, a restart after a crash) gives the same id, and the broker gives
 back the order it already has instead of placing a second one. A trader's order from a
@@ -10,17 +11,21 @@ command is ``cmd<id>-<symbol>-<what>``, so a command applied twice places nothin
 >>> decision_id("5c0f3e9a1b7d2c44", "AAPL", "buy", date(2024, 5, 1))
 '5c0f3e9a1b7d2c44-AAPL-buy-20240501'
 >>> parse_decision_id("5c0f3e9a1b7d2c44-AAPL-buy-20240501")
-Decision(config_id='5c0f3e9a1b7d2c44', symbol='AAPL', action='buy', bar=datetime.date(2024, 5, 1))
+Decision(config_id='5c0f3e9a1b7d2c44', symbol='AAPL', action='buy', bar=datetime.date(2024, 5, 1), at='')
+>>> parse_decision_id("5c0f3e9a1b7d2c44-AAPL-sell-20240501T1035").key
+'20240501T1035'
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 ACTIONS = ("buy", "sell", "stop", "protect")
-_DECISION = re.compile(r"^([0-9a-f]{4,64})-([A-Z][A-Z0-9.\-]*)-(buy|sell|stop|protect)-(\d{8})$")
+_DECISION = re.compile(r"^([0-9a-f]{4,64})-([A-Z][A-Z0-9.\-]*)-(buy|sell|stop|protect)-(\d{8})(?:T(\d{4}))?$")
+NEW_YORK = ZoneInfo("America/New_York")
 _COMMAND = re.compile(r"^cmd(\d+)-([A-Z][A-Z0-9.\-]*)-([a-z]+)$")
 
 
@@ -28,14 +33,43 @@ class Decision(NamedTuple):
     config_id: str
     symbol: str
     action: str
-    bar: date
+    bar: date  # the session
+    at: str = ""  # an intraday bar's close, HHMM New York time ("" for a daily bar)
+
+    @property
+    def key(self) -> str:
+        """The deciding bar as the id names it (ordered as the bars are, at one bar size)."""
+        return f"{self.bar:%Y%m%d}" + (f"T{self.at}" if self.at else "")
+
+    @property
+    def decided_at(self) -> datetime:
+        """The deciding bar as the risk gate keys it (naive UTC): an intraday bar's close, a
+        daily bar's session date at midnight."""
+        if not self.at:
+            return datetime.combine(self.bar, datetime.min.time())
+        local = datetime.combine(self.bar, time(int(self.at[:2]), int(self.at[2:])), NEW_YORK)
+        return local.astimezone(UTC).replace(tzinfo=None)
 
 
-def decision_id(config_id: str, symbol: str, action: str, bar: date) -> str:
-    """The client order id of ``config_id``'s ``action`` on ``symbol`` decided at ``bar``'s close."""
+def bar_key(bar) -> str:
+    """``bar`` (a session date, or an intraday :class:`~engine.live.clock.BarClose`) as an
+    order id names it: ``YYYYMMDD``, or ``YYYYMMDDTHHMM`` with the bar's New York close."""
+    if getattr(bar, "bar_size", "1d") == "1d":
+        return f"{getattr(bar, 'session', bar):%Y%m%d}"
+    return f"{bar.session:%Y%m%d}T{bar.close:%H%M}"
+
+
+def session_of(bar) -> date:
+    """The session ``bar`` belongs to (a date is its own session)."""
+    return getattr(bar, "session", bar)
+
+
+def decision_id(config_id: str, symbol: str, action: str, bar) -> str:
+    """The client order id of ``config_id``'s ``action`` on ``symbol`` decided at ``bar``'s
+    close (a session date, or an intraday bar)."""
     if action not in ACTIONS:
         raise ValueError(f"action {action!r} is not one of {ACTIONS}")
-    return f"{config_id}-{symbol}-{action}-{bar:%Y%m%d}"
+    return f"{config_id}-{symbol}-{action}-{bar_key(bar)}"
 
 
 def command_id(command: int, symbol: str, what: str) -> str:
@@ -48,8 +82,8 @@ def parse_decision_id(client_order_id: str) -> Decision | None:
     found = _DECISION.match(client_order_id or "")
     if found is None:
         return None
-    config_id, symbol, action, day = found.groups()
-    return Decision(config_id, symbol, action, datetime.strptime(day, "%Y%m%d").date())
+    config_id, symbol, action, day, at = found.groups()
+    return Decision(config_id, symbol, action, datetime.strptime(day, "%Y%m%d").date(), at or "")
 
 
 def is_command_order(client_order_id: str) -> bool:

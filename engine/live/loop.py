@@ -35,25 +35,32 @@ import logging
 import os
 import uuid
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+
+import pandas as pd
 
 from engine.brokers.base import Broker, BrokerView
 from engine.config.models import StrategyConfig
+from engine.data.bar_sizes import DAILY
 from engine.data.bars import Bars
 from engine.errors import InputError, OperatorError
 from engine.live import books, calendar_check, ids, journal, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.book_lock import book_lock, take
+from engine.live.clock import BarClose, entry_refusal
+from engine.live.clock import next_bar as bar_after
 from engine.live.commands import pending_commands
 from engine.live.decisions import Plan, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
+from engine.live.feed import ends_at, label_of, traded_window
 from engine.live.gate_state import account_state, with_earnings
 from engine.live.model import Controls, Difference, LivePosition, LoopOptions, StepReport
 from engine.live.orders import OrderRules, orders_for, protective_stops
 from engine.live.reconcile import Reconciled, reconcile
 from engine.live.router import Judge, OrderRouter, Routed
 from engine.locks import JobLock
-from engine.risk import RULES, RiskGate, RiskLimits, TradingState
+from engine.risk import RULES, OrderIntent, RiskGate, TradingState
+from engine.risk.decision import Decision
 from engine.risk.sessions import new_york_date
 from engine.store.events import utcnow
 
@@ -97,6 +104,14 @@ class LiveLoop:
         self.configs = list(configs)
         self.by_id = {c.config_id: c for c in configs}
         self.symbols = list(dict.fromkeys(s for c in configs for s in c.universe))
+        sizes = sorted({c.bar_size for c in configs})
+        if len(sizes) > 1:
+            raise InputError(
+                f"one loop steps one bar size; these configs trade {', '.join(sizes)} bars",
+                hint="run a loop per bar size (each in its own account)",
+            )
+        #: The bar size the loop steps: "1d" after each session's close, or every bar close.
+        self.bar_size = sizes[0]
         self.feed = feed
         self.clock = clock
         self.market = market
@@ -109,7 +124,8 @@ class LiveLoop:
         self.gate = RiskGate(rules=self.options.gate_rules or RULES)
         self.router = OrderRouter(store, broker, self.book, self.notifier)
         self.faults = BrokerFaults()
-        self.last_bar: date | None = None
+        #: The last bar stepped: a session date (daily), or a BarClose (intraday).
+        self.last_bar: date | BarClose | None = None
         self.calendar_checked: date | None = None  # the New York date of the last check
         self._lock: JobLock | None = None  # the book's, held from start to stop
 
@@ -128,7 +144,7 @@ class LiveLoop:
 
     # -- start-up ----------------------------------------------------------------------
 
-    def start(self, next_bar: date | None = None) -> list[Difference]:
+    def start(self, next_bar: date | BarClose | None = None) -> list[Difference]:
         """Take the book, reconcile the store with the broker before trading, then say so.
 
         ``next_bar`` is the session the loop steps next (orders decided for it are its own
@@ -160,23 +176,22 @@ class LiveLoop:
             raise
         self._lock = lock
 
-    def _start(self, next_bar: date | None) -> list[Difference]:
+    def _start(self, next_bar: date | BarClose | None) -> list[Difference]:
         self._check_code()
-        last = books.read_records(self.store, self.book, [], self.clock.now(), marks=False).book
-        if last is not None and last.bar_date is not None:
-            self.clock.at(last.bar_date)  # a replay resumes at the last session it finished
+        last = self.stepped(
+            books.read_records(self.store, self.book, [], self.clock.now(), marks=False).book
+        )
+        if last is not None:
+            self._clock_at(last)  # a replay resumes at the last bar it finished
         now = self.clock.now()
         with self.faults.watching():
             records = books.read_records(self.store, self.book, list(self.by_id), now)
             view = self._view(records)
-        self.last_bar = records.book.bar_date if records.book else None
+        self.last_bar = self.stepped(records.book)
         found = self._reconcile(
             records, view, next_bar, expected_cash=records.book.cash if records.book else None
         )
         adopted = self._handle_differences(found, at_start=True)
-        # The limits in force once the commands queued while no loop ran apply.
-        queued = [command for _, _, command in pending_commands(self.store)]
-        self._check_limits(overrides.limits_after(records.controls, queued))
         equity = view.account.equity
         faults = self.faults.events()
 
@@ -248,18 +263,6 @@ class LiveLoop:
             self._refuse(error.message)
             raise error
 
-    def _check_limits(self, limits: RiskLimits) -> None:
-        if self.gate.judges_session and not limits.allow_outside_session:
-            error = InputError(
-                "the risk limits refuse orders outside the NYSE session "
-                "(allow_outside_session: false), and a daily-bar loop decides after the close "
-                "for the next open",
-                hint="run `wb limits set allow_outside_session=true` (or set it on the control "
-                "room's Settings page) before starting the loop",
-            )
-            self._refuse(error.message)
-            raise error
-
     def _refuse(self, why: str, events: list[journal.Event] = (), **details) -> None:
         """Records ``loop.refused``: why this loop will not trade (``events`` say what it found).
 
@@ -267,6 +270,20 @@ class LiveLoop:
         """
         refused = ("loop.refused", self.book, {"reason": why, "loop_id": self.loop_id, **details})
         self.store.transaction(lambda con: books.append_events(con, self.actor, [*events, refused]))
+
+    def stepped(self, row: books.BookRow | None) -> date | BarClose | None:
+        """The last bar the book ``row`` says was stepped (at this loop's bar size)."""
+        if row is None:
+            return None
+        if self.bar_size == DAILY:
+            return row.bar_date
+        if row.bar_at is None:
+            return None
+        return bar_after(pd.Timestamp(row.bar_at) - pd.Timedelta(microseconds=1), self.bar_size)
+
+    def _clock_at(self, bar: date | BarClose) -> datetime:
+        """The clock moved to ``bar``'s step (a replay's; the wall clock only reads)."""
+        return self.clock.at_bar(bar) if isinstance(bar, BarClose) else self.clock.at(bar)
 
     def release(self) -> None:
         """Lets go of the book (another loop may take it); :meth:`stop` does it too."""
@@ -276,41 +293,46 @@ class LiveLoop:
 
     # -- one step ----------------------------------------------------------------------
 
-    def step(self, day: date) -> StepReport:
-        """Act on the close of ``day`` (see the module docstring); gives what it did."""
+    def step(self, bar: date | BarClose) -> StepReport:
+        """Act on the close of ``bar``, a session (daily bars) or an intraday bar (see the
+        module docstring); gives what it did."""
+        day = ids.session_of(bar)
         with self.faults.watching():
             # Commands queued since the last close apply before the session: a kill switch
             # cancels entries still waiting for the open; a close fills at that open.
             self.apply_commands(self.clock.now())
             # Then the stops: a position must not go into the next session unprotected
             # because its stop expired or vanished, whatever else this step finds.
-            self.protect(day)
+            self.protect(bar)
             self.check_calendar()
-            now = self.clock.at(day)
+            now = self._clock_at(bar)
             records = self._records(now, self._registry_ids())
-            bars = self.feed.window(day)
-            if len(bars) == 0 or bars.index[-1].date() != day:
-                return self._stale(day, bars, records)
-            # The day has traded: orders placed before it filled at its prices.
+            bars = self.feed.window(bar)
+            if not ends_at(bars, bar):
+                return self._stale(bar, bars, records)
+            # Decisions read the adjusted history; money (fills, marks, stops, the gate's
+            # prices) the bars as traded.
+            traded = traded_window(self.feed, bar, bars)
+            # The bar has traded: orders placed before it filled at its prices.
             if self.market is not None:
-                self.market.advance(day, bars)
+                self.market.advance(day, traded)
             else:
-                self.broker.process_bar(day, bars)
-            view = self._cancel_stale_entries(self._view(records), records, day)
-        found = self._reconcile(records, view, day)
+                self.broker.process_bar(label_of(bar), traded)
+            view = self._cancel_stale_entries(self._view(records), records, bar)
+        found = self._reconcile(records, view, bar)
         self._handle_differences(found, at_start=False)
-        high = bars.high.iloc[-1]
+        high = traded.high.iloc[-1]
         positions = {
             s: p.after_bar(float(high.get(s, float("nan")))) for s, p in found.positions.items()
         }
         controls = records.controls
         paused = self._paused(records)
-        plans = self._plans(bars, records, found, positions, paused)
+        plans = self._plans(bars, traded, records, found, positions, paused)
         rules = self._rules(controls, view.account.buying_power)
         # A repeated step finds some of its orders at the broker already: keep, never resend.
         at_broker = {o.client_order_id: o for o in view.open_orders}
         pending, placed = [], []
-        for item in orders_for(plans, view.open_orders, day, now, rules):
+        for item in orders_for(plans, view.open_orders, bar, now, rules):
             order = at_broker.get(item.client_order_id)
             if order is None:
                 pending.append(item)
@@ -320,15 +342,15 @@ class LiveLoop:
             view,
             records,
             positions,
-            bars,
+            traded,
             paused=paused,
             state=controls.state,
             reason=controls.reason,
         )
         with self.faults.watching():
-            routed = self.router.send(pending, self._judge(controls, state, now))
+            routed = self.router.send(pending, self._judge_step(controls, state, now, bar))
         report = StepReport(
-            bar=day,
+            bar=bar,
             fills=len(found.fills),
             equity=view.account.equity,
             submitted=routed.submitted,
@@ -337,10 +359,10 @@ class LiveLoop:
         )
         events = [*routed.events, *journal.orders(self.book, placed)]
         self._record_step(
-            day, now, bars, view, records, found, positions, [*placed, *routed.sent], events,
+            bar, now, traded, view, records, found, positions, [*placed, *routed.sent], events,
             routed.state_change, denied=len(routed.denied),
         )  # fmt: skip
-        self.last_bar = day
+        self.last_bar = bar
         return report
 
     def _rules(self, controls: Controls, buying_power: float | None = None) -> OrderRules:
@@ -354,7 +376,7 @@ class LiveLoop:
 
     # -- protection and the broker's calendar ------------------------------------------
 
-    def protect(self, day: date) -> Routed | None:
+    def protect(self, day: date | BarClose) -> Routed | None:
         """Puts back the protective stop of every held position that lost it; gives what it sent.
 
         A stop that expired with its session, was canceled at the broker, or no longer
@@ -380,7 +402,7 @@ class LiveLoop:
                 view,
                 records,
                 found.positions,
-                self.feed.window(self.last_bar or day),
+                self._traded(self.last_bar or day),
                 paused=self._paused(records),
                 state=controls.state,
                 reason=controls.reason,
@@ -433,13 +455,15 @@ class LiveLoop:
             self.store.transaction(lambda con: books.append_events(con, self.actor, [event]))
         return found
 
-    def _cancel_stale_entries(self, view: BrokerView, records, day: date) -> BrokerView:
-        """``view`` after canceling the loop's entries still open after their session.
+    def _cancel_stale_entries(self, view: BrokerView, records, bar) -> BrokerView:
+        """``view`` after canceling the loop's entries still open after the bar they were for.
 
-        An entry decided at a close is meant for the next session's open; one still open
-        after it (a GTC entry that did not fill) would fill later, on a day its strategy
-        never decided on. The broker's answers go into the view for reconciling.
+        An entry decided at a close is meant for the next bar's open (a daily loop's: the
+        next session's); one still open after that bar traded (a GTC entry that did not
+        fill) would fill later, on a bar its strategy never decided on. The broker's
+        answers go into the view for reconciling.
         """
+        now_key = ids.bar_key(bar)
         stale = []
         for order in view.open_orders:
             decided = ids.parse_decision_id(order.client_order_id)
@@ -447,7 +471,7 @@ class LiveLoop:
                 decided is not None
                 and decided.action == "buy"
                 and decided.config_id in self.by_id
-                and decided.bar < day
+                and decided.key < now_key
             ):
                 stale.append(order)
         if not stale:
@@ -460,6 +484,30 @@ class LiveLoop:
             open_orders=[o for o in view.open_orders if o.id not in gone],
             looked_up={**view.looked_up, **{o.id: o for o in answers}},
         )
+
+    def _judge_step(self, controls: Controls, state, now: datetime, bar) -> Judge:
+        """:meth:`_judge` for a step's orders, with an intraday entry judged by the session
+        it would execute in first (:func:`~engine.live.clock.entry_refusal`): one that could
+        only fill at a later session's open is denied, with the reason, unless its config
+        sends last-bar entries to the next open."""
+        judge = self._judge(controls, state, now)
+        if not isinstance(bar, BarClose):
+            return judge
+
+        def judged(intents: list[OrderIntent]) -> list[Decision]:
+            refusals = [
+                entry_refusal(bar, now, self.by_id[i.config_id].settings.last_bar_entries)
+                if i.purpose == "entry" and i.config_id in self.by_id
+                else None
+                for i in intents
+            ]
+            allowed = iter(judge([i for i, why in zip(intents, refusals, strict=True) if not why]))
+            return [
+                Decision(False, 0.0, "session", why, i) if why else next(allowed)
+                for i, why in zip(intents, refusals, strict=True)
+            ]
+
+        return judged
 
     def _judge(self, controls: Controls, state, now: datetime) -> Judge:
         """The risk gate, under the limits in force, against ``state`` at ``now``."""
@@ -506,26 +554,32 @@ class LiveLoop:
             self.broker.snapshot(),
             records,
             records.positions,
-            self.feed.window(day),
+            self._traded(day),
             paused=controls.paused,
             state=controls.state,
             reason=controls.reason,
         )
         return self._judge(controls, state, now)(intents)
 
-    def _stale(self, day: date, bars: Bars, records) -> StepReport:
-        newest = bars.index[-1].date() if len(bars) else None
-        why = f"no bar for {day} yet (newest: {newest or 'none'})"
-        self.notifier.send(Alert("stale_data", f"the data feed is stale: {why}", {"day": str(day)}))
+    def _traded(self, bar: date | BarClose) -> Bars:
+        """The feed's bars up to ``bar`` as traded (the gate's prices for orders sent between steps)."""
+        return traded_window(self.feed, bar)
+
+    def _stale(self, bar: date | BarClose, bars: Bars, records) -> StepReport:
+        newest = None
+        if len(bars):
+            newest = bars.index[-1] if self.bar_size != DAILY else bars.index[-1].date()
+        why = f"no bar for {bar} yet (newest: {newest or 'none'})"
+        self.notifier.send(Alert("stale_data", f"the data feed is stale: {why}", {"day": str(bar)}))
 
         def write(con):
             books.append_events(
-                con, self.actor, [("loop.stale_data", str(day), {"newest": str(newest)})]
+                con, self.actor, [("loop.stale_data", str(bar), {"newest": str(newest)})]
             )
             self._beat(con, records.controls.state)
 
         self.store.transaction(write)
-        return StepReport(bar=day, skipped=why)
+        return StepReport(bar=bar, skipped=why)
 
     # -- reconciliation ----------------------------------------------------------------
 
@@ -593,13 +647,13 @@ class LiveLoop:
             paused |= {c for c in self.by_id if records.statuses.get(c) != "approved"}
         return frozenset(paused)
 
-    def _plans(self, bars, records, found, positions, paused) -> list[tuple[str, Plan]]:
+    def _plans(self, bars, traded, records, found, positions, paused) -> list[tuple[str, Plan]]:
         flows = dict(records.flows)
         for fill in found.fills:
             flows[fill.order.config_id] = flows.get(fill.order.config_id, 0.0) + fill.cash_flow
         plans = []
         for config in self.configs:
-            signals = bar_signals(config, bars)
+            signals = bar_signals(config, bars, traded)
             if signals is None:
                 continue  # still warming up: its backtest had no signal on these bars either
             mine = {s: p.holding() for s, p in positions.items() if p.config_id == config.config_id}
@@ -623,8 +677,10 @@ class LiveLoop:
     # -- recording ---------------------------------------------------------------------
 
     def _record_step(
-        self, day, now, bars, view, records, found, positions, sent, events, change, *, denied
+        self, bar, now, bars, view, records, found, positions, sent, events, change, *, denied
     ):
+        day = ids.session_of(bar)
+        closed = bar.due(timedelta(0)) if isinstance(bar, BarClose) else None
         marks = bars.close.ffill().iloc[-1]
         held = [
             (p, float(marks[s]) if s in marks and marks[s] == marks[s] else _broker_mark(view, s))
@@ -655,7 +711,7 @@ class LiveLoop:
                     *journal.differences(self.book, [d for d in found.differences if d.explained]),
                     *events,
                     *faults,
-                    ("loop.step", str(day), step_payload),
+                    ("loop.step", str(bar), step_payload),
                 ],
             )
             if change is not None and change[0] != controls.state:
@@ -678,7 +734,7 @@ class LiveLoop:
             books.save_book(
                 con, self.book, mode=self.options.mode, broker=self.broker.name,
                 configs=self.starting_cash(), cash=view.account.cash, equity=view.account.equity,
-                bar=day, now=now, buying_power=view.account.buying_power,
+                bar=day, now=now, buying_power=view.account.buying_power, bar_at=closed,
             )  # fmt: skip
             self._beat(con, state, bar=day)
 

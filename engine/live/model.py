@@ -9,10 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.live.controls import Controls  # noqa: F401 - the loop's records include its controls
 from engine.live.decisions import Holding
+
+if TYPE_CHECKING:
+    from engine.live.clock import BarClose
 
 OPEN = "open"
 FILLED = "filled"
@@ -124,7 +127,7 @@ class LoopOptions:
 class StepReport:
     """What one step did, for the log, the job runner and tests."""
 
-    bar: date
+    bar: date | BarClose  # a session (daily bars), or an intraday bar
     fills: int = 0
     submitted: list[str] = field(default_factory=list)
     denied: list[str] = field(default_factory=list)

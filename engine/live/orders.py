@@ -23,6 +23,7 @@ from datetime import date, datetime
 
 from engine.brokers.base import Capabilities, Order, OrderRequest, Position, on_tick, to_tick
 from engine.live import ids
+from engine.live.clock import BarClose
 from engine.live.decisions import Plan, PlannedStop
 from engine.live.model import LiveOrder, LivePosition
 from engine.risk import OrderIntent
@@ -100,13 +101,14 @@ class OrderRules:
 def orders_for(
     plans: list[tuple[str, Plan]],
     open_orders: list[Order],
-    day: date,
+    day: date | BarClose,
     now: datetime,
     rules: OrderRules,
     *,
     stop_action: str = "stop",
 ) -> list[PendingOrder]:
-    """The orders ``plans`` (config id, plan) call for, given the broker's open orders.
+    """The orders ``plans`` (config id, plan) call for at ``day``'s close (a session, or an
+    intraday bar), given the broker's open orders.
 
     ``stop_action`` names the stops in their client order ids (``protect`` for those put
     back before the step decides anything).
@@ -184,7 +186,7 @@ class _Budget:
 def protective_stops(
     positions: Iterable[LivePosition],
     open_orders: list[Order],
-    day: date,
+    day: date | BarClose,
     now: datetime,
     rules: OrderRules,
 ) -> list[PendingOrder]:
@@ -227,8 +229,9 @@ class _Maker:
 
     PURPOSES = {"buy": "entry", "sell": "exit", "stop": "stop", "protect": "stop"}
 
-    def __init__(self, config_id: str, day: date, now: datetime, rules: OrderRules):
+    def __init__(self, config_id: str, day: date | BarClose, now: datetime, rules: OrderRules):
         self.config_id, self.day, self.now, self.rules = config_id, day, now, rules
+        self.session = ids.session_of(day)
 
     def __call__(self, symbol, action, qty, *, type="market", stop_price=None,
                  stop_loss_price=None, decision_price=None, stop_fraction=None,
@@ -238,8 +241,8 @@ class _Maker:
         purpose = self.PURPOSES[action]
         # A stop put back keeps a level decided at an earlier close: it is decided now, not
         # by a bar, so it is not the bar's one sell of the symbol for the duplicate guard.
-        bar = None if action == "protect" else self.day
-        decided = self.now if bar is None else datetime.combine(bar, datetime.min.time())
+        bar = None if action == "protect" else self.session
+        decided = self.now if bar is None else ids.parse_decision_id(cid).decided_at
         intent = OrderIntent(
             symbol=symbol, side=side, qty=qty, purpose=purpose, order_type=type,
             stop_price=stop_price, config_id=self.config_id, actor=self.rules.actor,

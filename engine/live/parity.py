@@ -116,7 +116,7 @@ def parity_report(
     from engine.research.registry import get_config
 
     config = get_config(store, config_id).config
-    require_daily_bars(config)
+    require_daily_bars(config, "wb parity")
     bars = load_bars(store, config.universe, start, end)
     return compare_config(config, bars, progress=progress)
 

@@ -148,7 +148,12 @@ def reconcile(
         if order.client_order_id in tracked or order.client_order_id in changed:
             continue
         decided = ids.parse_decision_id(order.client_order_id)
-        if decided is not None and decided.bar == bar and decided.config_id in config_ids:
+        if (
+            decided is not None
+            and bar is not None
+            and decided.key == ids.bar_key(bar)
+            and decided.config_id in config_ids
+        ):
             continue  # this very step's decision: the step finds it when it decides again
         adopted = _adopt(order, config_ids, held, owners, entering, now)
         if adopted is None:

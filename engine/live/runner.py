@@ -18,6 +18,7 @@ from datetime import date
 from engine.errors import TemporaryError
 from engine.live import books, heartbeat
 from engine.live.alerts import Alert
+from engine.live.clock import BarClose
 from engine.live.loop import LiveLoop, StepReport
 from engine.store.events import append_events
 
@@ -26,14 +27,15 @@ log = logging.getLogger("engine.live")
 
 def run_replay(
     loop: LiveLoop,
-    days: list[date],
+    days: list[date] | list[BarClose],
     *,
     progress: bool = False,
     attempts: int = 6,
     sleep: Callable[[float], None] = time.sleep,
     on_step: Callable[[StepReport], None] | None = None,
 ) -> list[StepReport]:
-    """Step ``loop`` through ``days`` (skipping those its book already stepped); gives the reports."""
+    """Step ``loop`` through ``days``, sessions or intraday bars (skipping those its book
+    already stepped); gives the reports."""
     if not days:
         return []
     loop.start(_first_undone(loop, days) or days[0])
@@ -51,9 +53,9 @@ def run_replay(
         loop.release()  # a step that failed: the book is free for the loop started next
 
 
-def _first_undone(loop: LiveLoop, days: list[date]) -> date | None:
+def _first_undone(loop: LiveLoop, days):
     book = books.read_records(loop.store, loop.book, list(loop.by_id), loop.clock.now()).book
-    done = book.bar_date if book else None
+    done = loop.stepped(book)
     return next((d for d in days if done is None or d > done), None)
 
 

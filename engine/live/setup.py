@@ -17,12 +17,14 @@ import pandas as pd
 
 from engine.brokers import broker_class, open_broker
 from engine.config.models import StrategyConfig
+from engine.data.bar_sizes import DAILY
 from engine.data.repository import load_bars
 from engine.errors import InputError
 from engine.live.alerts import Notifiers, notifier_from
-from engine.live.clock import MarketClock, ReplayClock
+from engine.live.clock import BarClose, MarketClock, ReplayClock
 from engine.live.decisions import warmup_bars
-from engine.live.feed import FrameFeed, StoreFeed
+from engine.live.feed import FrameFeed, StoreFeed, sessions_back
+from engine.live.ids import session_of
 from engine.live.loop import MODES, LiveLoop, LoopOptions
 
 #: The flag a person must pass to trade real money.
@@ -36,7 +38,7 @@ class Opened:
     """A loop ready to run, and what to run it over."""
 
     loop: LiveLoop
-    days: list[date]  # a replay's sessions (empty for paper and live)
+    days: list[date] | list[BarClose]  # a replay's bars (empty for paper and live)
     clock: Any
 
 
@@ -55,18 +57,20 @@ def load_configs(store, config_ids: list[str]) -> list[StrategyConfig]:
                 "approved configs only",
                 hint=f"approve it first (wb configs approve {record.config_id} --reason ...)",
             )
-        require_daily_bars(record.config)
         configs.append(record.config)
     return configs
 
 
-def require_daily_bars(config: StrategyConfig) -> None:
-    """Nothing for a config on daily bars; an InputError for an intraday one (the loop is daily)."""
-    if config.bar_size != "1d":
+def require_daily_bars(config: StrategyConfig, what: str) -> None:
+    """Nothing for a config on daily bars; an InputError for an intraday one (``what``, paper
+    or live trading or wb parity, runs on daily bars only for now; a replay steps every
+    bar close)."""
+    if config.bar_size != DAILY:
         raise InputError(
-            f"config {config.config_id} trades {config.bar_size} bars; the live loop and its "
-            "replay run on daily bars only for now",
-            hint=f"research it with wb backtest --bar-size {config.bar_size}, or trade a 1d config",
+            f"config {config.config_id} trades {config.bar_size} bars; {what} runs on "
+            "daily bars only for now (a replay steps every bar close)",
+            hint=f"replay it (wb live --mode replay --config {config.config_id} --start ...), "
+            "or trade a 1d config",
         )
 
 
@@ -103,6 +107,8 @@ def open_loop(
         raise InputError(f"mode {mode!r} is not one of: {', '.join(MODES)}")
     capabilities = broker_class(broker).capabilities
     configs = load_configs(store, config_ids)
+    for config in configs if mode != "replay" else ():
+        require_daily_bars(config, f"{mode} trading")
     if mode == "live":
         if not capabilities.live_trading:
             raise InputError("live trading goes through Alpaca", hint="pass --broker alpaca")
@@ -123,7 +129,7 @@ def open_loop(
     if mode == "replay":
         clock = ReplayClock()
         feed, days = _replay_feed(store, configs, symbols, start, end)
-        account = account or replay_account(configs, days[0], days[-1])
+        account = account or replay_account(configs, session_of(days[0]), session_of(days[-1]))
     else:
         clock = clock or MarketClock()
         feed, days = StoreFeed(store, symbols, lookback=lookback or DEFAULT_LOOKBACK), []
@@ -158,11 +164,21 @@ def _replay_feed(store, configs, symbols, start, end):
         raise InputError("a replay needs a first date", hint="pass --start YYYY-MM-DD")
     start = pd.Timestamp(start)
     history = max(warmup_bars(c) for c in configs)
+    bar_size = configs[0].bar_size  # one per loop (LiveLoop says so otherwise)
     # Enough bars before the first replayed session for the strategies to signal on it.
-    first = start - pd.Timedelta(days=int(history * 1.6) + 10)
-    bars = load_bars(store, symbols, first, end)
-    feed = FrameFeed(bars)
-    days = feed.sessions(start, end)
+    if bar_size == DAILY:
+        first = start - pd.Timedelta(days=int(history * 1.6) + 10)
+    else:
+        first = pd.Timestamp(sessions_back(start.date(), history, bar_size))
+    bars = load_bars(store, symbols, first, end, bar_size=bar_size)
+    # The strategies decide on adjusted history; the paper broker fills, marks and stops
+    # at the prices as traded (parity, which matches the backtest, trades the adjusted).
+    traded = load_bars(store, symbols, first, end, bar_size=bar_size, adjust=False)
+    feed = FrameFeed(bars, traded=traded)
+    if bar_size == DAILY:
+        days = feed.sessions(start, end)
+    else:  # every bar close of the calendar: a bar missing from the store is a stale step
+        days = feed.bar_closes(start, end or bars.session_dates[-1]) if len(bars) else []
     if not days:
         raise InputError(
             f"no stored bars between {start.date()} and {end or 'the end'}",

@@ -31,21 +31,42 @@ from __future__ import annotations
 from engine.risk import sessions
 from engine.risk.context import GateContext
 from engine.risk.decision import Deny, Flag, Outcome
-from engine.risk.gate_inputs import OrderIntent, Purpose
+from engine.risk.gate_inputs import OrderIntent, OrderType, Purpose
 from engine.risk.gate_rules import describe_order, money, price_known
 from engine.risk.limits import PDT_WINDOW_SESSIONS, WASH_SALE_WINDOW_DAYS
-from engine.risk.rule_facts import rule
 
 
-@rule(judges_session=True)
 def market_session(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
-    """Orders only while the NYSE regular session is open (half days close early)."""
-    if ctx.limits.allow_outside_session or ctx.session is not None:
+    """Judge each order by the session it executes in: now, or the next session's open.
+
+    While the NYSE is open an order executes at once. While it is shut (before the open,
+    after the close, on a weekend or a holiday) it waits for the next session's open, and
+    every other rule judges it against that session (``ctx.trade_date``): a daily loop's
+    orders, decided after the close, are its next open's; a sale queued after the close
+    does not close shares bought "today". It is marked ``queued_for_open``.
+
+    One order is refused there: a trader's market buy, which would fill at an opening
+    price nobody knows yet (a weekend's news, a gap); a limit order says the most to pay,
+    and ``allow_outside_session`` lets market buys queue too. Exits and stops always
+    queue: getting out never waits for the clock.
+    """
+    if ctx.session is not None:
         return None
-    return Deny(
+    opens = sessions.session_on(ctx.trade_date).open.astimezone(sessions.NEW_YORK)
+    the_open = f"the open of {opens:%a %Y-%m-%d}"
+    why = sessions.closed_reason(ctx.now)
+    blind = intent.is_manual and intent.adds_exposure and intent.order_type is OrderType.MARKET
+    if blind and not ctx.limits.allow_outside_session:
+        return Deny(
+            "market_session",
+            f"{describe_order(intent)} refused: {why}; a market buy would fill at {the_open} "
+            "at a price not known now: send a limit order (or set allow_outside_session to "
+            "queue market buys for the open)",
+        )
+    return Flag(
         "market_session",
-        f"{describe_order(intent)} refused: {sessions.closed_reason(ctx.now)}; orders outside the "
-        "session need allow_outside_session",
+        "queued_for_open",
+        f"{describe_order(intent)} queued for {the_open} {opens:%H:%M} ET: {why}",
     )
 
 

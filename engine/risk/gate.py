@@ -17,7 +17,8 @@ The rules run in :data:`RULES` order and the first denial wins, so the reason a 
 reads is the most fundamental one. The order is:
 
 1. hard stops: a malformed order, the kill switch, the weekly hard loss (which HALTS),
-   the trading state, a paused strategy, the market session;
+   the trading state, a paused strategy, the market session (an order sent while the NYSE
+   is shut is judged against the next session, whose open it waits for);
 2. order hygiene: the restricted list, long-only, stops only tighten, duplicates, the
    order-rate throttle;
 3. the universe: a known price, the price range, liquidity, the earnings blackout;
@@ -83,11 +84,6 @@ class RiskGate:
     def needs_marks(self) -> bool:
         """True when a rule reads the account's equity marks (the drawdown rules)."""
         return any(r.needs_marks for r in self.rules)
-
-    @property
-    def judges_session(self) -> bool:
-        """True when a rule refuses orders outside the market session."""
-        return any(r.judges_session for r in self.rules)
 
     def check(self, intent: OrderIntent, state: AccountState, now: datetime) -> Decision:
         """The gate's decision on ``intent`` given the account ``state`` at time ``now``."""

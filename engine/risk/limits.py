@@ -3,7 +3,8 @@
 The defaults are the seeds' rules (README, "Risk rules and their defaults"): 1% risk per trade,
 at most 5 positions, a 2% cash buffer, no new entries after a 2% daily loss, half size
 after a 5% weekly loss and a halt after 8%, the pattern-day-trader rule, wash sales
-flagged, no orders outside the regular session. Losses are written as positive fractions
+flagged, orders sent while the market is shut judged against the session they wait for
+(a trader's market buy then refused). Losses are written as positive fractions
 (``0.02`` means "down 2%").
 
 The control room's Settings page and a limits file go through the same validation
@@ -134,7 +135,10 @@ class RiskLimits(pydantic.BaseModel):
         "flag", description="flag: approve and mark wash-sale buys; block: deny them."
     )
     allow_outside_session: bool = Field(
-        False, description="Accept orders outside the NYSE regular session (they queue)."
+        False,
+        description="Let a trader's market buys sent while the NYSE is shut queue for the next "
+        "open (they fill at an opening price not known when sent). Every other order sent "
+        "then queues regardless: a strategy's, exits, stops, limit orders.",
     )
     min_price: float = Field(5.0, ge=0, description="Cheapest share price a buy may pay.")
     max_price: float | None = Field(None, gt=0, description="Dearest share price a buy may pay.")

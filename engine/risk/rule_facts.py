@@ -13,8 +13,6 @@ loop must know, so a new rule needs no edit to the loop:
   set (the kill switch, a halt, a paused strategy) are expected and do not.
 - ``needs_marks``: whether it reads the account's equity history (the drawdown rules);
   the loop reads those marks from the store only for a gate that has such a rule.
-- ``judges_session``: whether it refuses orders outside the market session; a loop that
-  decides after the close will not start while such a rule may refuse its orders.
 """
 
 from __future__ import annotations
@@ -35,12 +33,10 @@ class Rule:
         *,
         alerts: bool = True,
         needs_marks: bool = False,
-        judges_session: bool = False,
     ):
         self.check = check
         self.alerts = alerts
         self.needs_marks = needs_marks
-        self.judges_session = judges_session
         functools.update_wrapper(self, check)
 
     @property
@@ -54,11 +50,9 @@ class Rule:
         return f"<rule {self.name}>"
 
 
-def rule(*, alerts: bool = True, needs_marks: bool = False, judges_session: bool = False):
+def rule(*, alerts: bool = True, needs_marks: bool = False):
     """Declares a rule function with its facts: ``@rule(alerts=False)`` above ``def ...``."""
-    return lambda check: Rule(
-        check, alerts=alerts, needs_marks=needs_marks, judges_session=judges_session
-    )
+    return lambda check: Rule(check, alerts=alerts, needs_marks=needs_marks)
 
 
 def as_rules(checks: Iterable[Check]) -> tuple[Rule, ...]:

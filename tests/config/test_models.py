@@ -8,7 +8,7 @@ import json
 import pydantic
 import pytest
 
-from engine.config.models import StrategyConfig
+from engine.config.models import ADDED_SETTINGS, StrategyConfig
 from engine.errors import InputError, NotFoundError
 from engine.strategies import get
 from tests.config.factories import make_config, make_evidence
@@ -71,6 +71,19 @@ def test_params_left_at_their_default_are_the_same_config():
 )
 def test_anything_that_changes_trading_changes_the_id(change):
     assert make_config(**change).config_id != make_config().config_id
+
+
+def test_a_setting_added_later_keeps_every_earlier_configs_id():
+    """Configs stored before ``last_bar_entries`` (and the other added settings) existed
+    hash without them; setting one counts."""
+    config = make_config()
+    before = config.model_dump(mode="json", include={"strategy", "params", "universe",
+                                                     "bar_size", "settings"})  # fmt: skip
+    for name in ADDED_SETTINGS:
+        del before["settings"][name]
+    text = json.dumps(before, sort_keys=True, separators=(",", ":"))
+    assert config.config_id == hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert make_config(settings={"last_bar_entries": "next_open"}).config_id != config.config_id
 
 
 def test_id_is_the_sha256_of_the_canonical_trading_json():

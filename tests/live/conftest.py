@@ -13,10 +13,10 @@ from engine.research.validation import Verdict
 from engine.risk import RiskLimits
 from tests.standins.alpaca import alpaca_standin  # noqa: F401
 
-#: Risk limits a replay of the sample bars can trade under: orders go out after the close
-#: for the next open, and the sample's prices and volumes are those of 2000-2013.
+#: Risk limits a replay of the sample bars can trade under: the sample's prices and volumes
+#: are those of 2000-2013. (Orders go out after the close for the next open: the session
+#: rule judges them against that session, with no switch.)
 REPLAY_LIMITS = RiskLimits(
-    allow_outside_session=True,
     min_avg_dollar_volume=0,
     max_order_notional=1_000_000,
     max_position_pct=1.0,
@@ -28,12 +28,15 @@ REPLAY_LIMITS = RiskLimits(
 )
 
 
-def approve(store, strategy: str, params: dict, universe: list[str], **settings) -> StrategyConfig:
-    """``strategy`` as an approved config in ``store``'s registry."""
+def approve(
+    store, strategy: str, params: dict, universe: list[str], *, bar_size: str = "1d", **settings
+) -> StrategyConfig:
+    """``strategy`` as an approved config in ``store``'s registry (on ``bar_size`` bars)."""
     config = StrategyConfig(
         strategy=strategy,
         params=params,
         universe=universe,
+        bar_size=bar_size,
         settings=BacktestSettings(**settings),
         created_by="ana",
     )

@@ -21,12 +21,14 @@ from engine.live.clock import MarketClock
 from engine.live.commands import (
     ClosePosition,
     ManualOrder,
+    SetRiskLimits,
     TightenStop,
     submit_command,
 )
+from engine.live.feed import traded_window
 from engine.live.setup import open_loop
 from engine.store import read_events
-from tests.live.conftest import allow_replay, approve, open_replay
+from tests.live.conftest import REPLAY_LIMITS, allow_replay, approve, open_replay
 from tests.live.test_alpaca_faults import FAST_RETRY, StandInMarket
 from tests.standins.alpaca import API_KEY, SECRET_KEY
 from tests.standins.alpaca_rules import WORKING
@@ -69,6 +71,9 @@ def on_alpaca(replay_store, alpaca_standin):
         alpaca_options=alpaca_options(alpaca_standin),
     )  # fmt: skip
     alpaca_standin.now = lambda: opened.clock.now().replace(tzinfo=UTC)
+    # The trader's market buys in these tests queue for the open.
+    queue_buys = REPLAY_LIMITS.model_copy(update={"allow_outside_session": True})
+    submit_command(replay_store, SetRiskLimits(limits=queue_buys.to_mapping()), actor="bob")
     opened.loop.start(opened.days[0])
     return opened, market, alpaca_standin
 
@@ -109,6 +114,9 @@ class StaleOn:
     def window(self, day: date):
         return self.feed.window(self.before if day == self.day else day)
 
+    def traded(self, day: date):
+        return self.feed.traded(self.before if day == self.day else day)
+
 
 # -- stops in force ----------------------------------------------------------------------
 
@@ -120,7 +128,7 @@ def test_every_held_position_has_its_stop_at_every_sessions_open(on_alpaca):
     for day in days:
         if day in down:
             opened.clock.at(day)
-            market.advance(day, loop.feed.window(day))
+            market.advance(day, traded_window(loop.feed, day))
         else:
             loop.step(day)
 
@@ -149,7 +157,7 @@ def test_a_stop_that_vanished_is_replaced_before_anything_else(on_alpaca, how):
         })  # fmt: skip
         down = next(days)
         opened.clock.at(down)
-        market.advance(down, loop.feed.window(down))
+        market.advance(down, traded_window(loop.feed, down))
         assert server.orders[server._find_cid("day-stop")["id"]]["status"] in ("expired", "filled")
         if server.positions.get(symbol) is None:
             pytest.skip("the DAY stop filled before it expired")
@@ -367,7 +375,12 @@ class SplitAdjusted:
         self.feed, self.symbol, self.ratio = feed, symbol, ratio
 
     def window(self, day: date):
-        bars = self.feed.window(day)
+        return self._split(self.feed.window(day))
+
+    def traded(self, day: date):
+        return self._split(self.feed.traded(day))
+
+    def _split(self, bars):
         frames = {}
         for field in ("open", "high", "low", "close"):
             frame = getattr(bars, field).copy()

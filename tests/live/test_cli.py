@@ -68,11 +68,11 @@ def test_the_loop_trades_approved_configs_only(sample_store, data_dir, capsys):
     assert f"wb configs approve {waiting.config_id}" in err
 
 
-def test_an_intraday_config_is_refused_by_the_daily_loop_and_its_parity(store, data_dir, capsys):
+def test_an_intraday_config_is_refused_by_paper_trading_and_parity(store, data_dir, capsys):
     intraday = make_config(bar_size="15m", evidence=None)
     save_proposal(store, intraday, Verdict(status="validated"), actor="ana")
     act(store, intraday.config_id, "approve", "bob", "researched on 15-minute bars")
-    for args in (["live", "--start", "2012-01-03"], ["parity"]):
+    for args in (["live", "--mode", "paper"], ["parity"]):
         code, _, err = wb(data_dir, *args, "--config", intraday.config_id, capsys=capsys)
         assert code == 2
         assert f"config {intraday.config_id} trades 15m bars" in err

@@ -23,10 +23,10 @@ import pytest
 from engine.brokers import PaperBroker
 from engine.live import books
 from engine.live.runner import run_replay
-from engine.live.setup import open_loop, replay_account
+from engine.live.setup import open_loop
 from engine.store import Store
 from engine.store.db import DB_FILE
-from tests.live.conftest import allow_replay, approve_donchian
+from tests.live.conftest import allow_replay, approve, approve_donchian
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "2012-02-01", "2012-03-16"
@@ -72,17 +72,47 @@ def crash_dir(sample_store, data_dir, tmp_path):
 
 def test_sigkill_at_random_points_never_duplicates_an_order_or_loses_a_fill(crash_dir, tmp_path):
     data_dir, twin, config = crash_dir
+    _kill_again_and_again(data_dir, twin, config, START, END, tmp_path, kills=KILLS)
+
+
+@pytest.fixture
+def intraday_crash_dir(intraday_store, data_dir, tmp_path):
+    """:func:`crash_dir` for a 5-minute config on the SYNTHETIC intraday sample."""
+    config = approve(
+        intraday_store, "donchian_breakout", {"entry_window": 6, "exit_window": 3, "atr_window": 6},
+        ["AAPL", "F", "GE"], bar_size="5m", stop="strategy", size="fraction", fraction=0.3,
+        max_positions=3,
+    )  # fmt: skip
+    allow_replay(intraday_store)
+    twin = tmp_path / "uninterrupted"
+    twin.mkdir()
+    shutil.copy(data_dir / DB_FILE, twin / DB_FILE)
+    return data_dir, twin, config
+
+
+def test_an_intraday_loop_killed_mid_session_loses_and_duplicates_no_order(
+    intraday_crash_dir, tmp_path
+):
+    data_dir, twin, config = intraday_crash_dir
+    # The early-close session: 42 five-minute steps, killed inside some of them.
+    _kill_again_and_again(data_dir, twin, config, "2013-11-29", "2013-11-29", tmp_path, kills=6)
+
+
+def _kill_again_and_again(data_dir, twin, config, start, end, tmp_path, *, kills: int):
+    """Replays ``config`` from ``start`` to ``end`` in a real process killed ``kills`` times
+    at random inside its steps (each time started again), then checks the book is exactly
+    an uninterrupted replay's (in ``twin``)."""
     rng = random.Random(20240501)
-    command = _wb(data_dir, "live", "--config", config.config_id, "--start", START, "--end", END,
+    command = _wb(data_dir, "live", "--config", config.config_id, "--start", start, "--end", end,
                   "--no-progress")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     watcher = Store.open(data_dir)
-    kills = 0
+    killed = 0
     errors = tmp_path / "stderr.txt"  # a file, not a pipe: an unread pipe would stall the loop
     while True:
         with errors.open("w") as sink:
             child = subprocess.Popen(command, cwd=ROOT, env=env, stderr=sink)
-        if kills == KILLS:
+        if killed == kills:
             break  # enough: let this one finish
         before = _stepped(watcher)
         # Wait until this run has finished a step, then kill it somewhere inside a later one.
@@ -95,21 +125,21 @@ def test_sigkill_at_random_points_never_duplicates_an_order_or_loses_a_fill(cras
         time.sleep(rng.uniform(0.0, 0.6))
         child.send_signal(signal.SIGKILL)
         child.wait()
-        kills += 1
+        killed += 1
     child.wait(timeout=300)
     assert child.returncode == 0, errors.read_text()[-2000:]
-    assert kills >= 10, f"only {kills} kills landed before the replay finished"
+    assert killed >= kills * 2 // 3, f"only {killed} kills landed before the replay finished"
 
     # The same replay, never interrupted.
     reference = open_loop(
-        Store.open(twin), mode="replay", config_ids=[config.config_id], start=START, end=END
+        Store.open(twin), mode="replay", config_ids=[config.config_id], start=start, end=end
     )
     run_replay(reference.loop, reference.days)
 
-    account = replay_account([config], reference.days[0], reference.days[-1])
+    account = reference.loop.broker.account_name
     store, broker, orders, fills = _book(data_dir, account)
     _, _, want_orders, want_fills = _book(twin, account)
-    assert len(want_fills) > 10, "the replay should trade"
+    assert len(want_fills) > 6, "the replay should trade"
     # No order twice, none lost: exactly the uninterrupted run's orders and fills.
     assert orders["client_order_id"].is_unique
     pd.testing.assert_frame_equal(orders, want_orders)
@@ -125,4 +155,4 @@ def test_sigkill_at_random_points_never_duplicates_an_order_or_loses_a_fill(cras
     assert recorded == pytest.approx(held)
     assert books.replayed_positions(store, book) == pytest.approx(held)
     starts = store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.started'")
-    assert starts == kills + 1
+    assert starts == killed + 1

@@ -19,7 +19,7 @@ import pytest
 
 from engine.errors import OperatorError
 from engine.live.heartbeat import loop_status
-from tests.live.conftest import allow_replay, approve, open_replay
+from tests.live.conftest import open_replay
 from tests.live.test_cli import wb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,39 +38,29 @@ def heartbeats(store) -> int:
 
 
 @pytest.fixture
-def unlimited_store(sample_store):
-    """An approved config, and the default risk limits (which refuse orders after the close)."""
-    sample_store.config = approve(
-        sample_store, "donchian_breakout", {"entry_window": 10, "exit_window": 5, "atr_window": 10},
-        ["AAPL", "GE"], stop="strategy", size="risk", risk_per_trade=0.01,
-    )  # fmt: skip
+def stale_store(sample_store):
+    """An approved config whose code changed since validation, under a policy that refuses it."""
+    from tests.research.test_provenance import _approved, _config_validated_on, _stale_code
+
+    sample_store.config = _config_validated_on(*_stale_code(), revalidate=True)
+    _approved(sample_store, sample_store.config)
     return sample_store
 
 
 # -- a refused start -------------------------------------------------------------------
 
 
-def test_a_start_refused_by_the_limits_leaves_no_heartbeat_and_no_started_loop(
-    unlimited_store, data_dir, capsys
-):
-    code, _, err = wb(data_dir, "live", "--config", unlimited_store.config.config_id,
+def test_a_refused_start_leaves_no_heartbeat_and_no_started_loop(stale_store, data_dir, capsys):
+    code, _, err = wb(data_dir, "live", "--config", stale_store.config.config_id,
                       "--start", "2012-01-03", "--end", "2012-01-31", capsys=capsys)  # fmt: skip
-    assert code == 2 and "allow_outside_session: false" in err
+    assert code == 2 and "validate it again" in err
 
-    assert [kind for kind, _ in loop_events(unlimited_store)] == ["loop.refused"]
-    ((_, refused),) = loop_events(unlimited_store)
-    assert refused["reason"].startswith("the risk limits refuse orders outside the NYSE session")
-    assert heartbeats(unlimited_store) == 0
+    assert [kind for kind, _ in loop_events(stale_store)] == ["loop.refused"]
+    ((_, refused),) = loop_events(stale_store)
+    assert "code" in refused["reason"]
+    assert heartbeats(stale_store) == 0
     code, out, _ = wb(data_dir, "loop-status", capsys=capsys)
     assert out.startswith("never: no live loop has run on this data dir")
-
-    # Limits queued by a trader count: the loop that starts next applies them and trades.
-    allow_replay(unlimited_store)
-    code, _, err = wb(data_dir, "live", "--config", unlimited_store.config.config_id,
-                      "--start", "2012-01-03", "--end", "2012-01-31", capsys=capsys)  # fmt: skip
-    assert code == 0, err
-    kinds = [kind for kind, _ in loop_events(unlimited_store)]
-    assert kinds[:2] == ["loop.refused", "loop.started"] and kinds[-1] == "loop.stopped"
 
 
 # -- one loop per book -----------------------------------------------------------------

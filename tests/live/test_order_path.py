@@ -91,7 +91,10 @@ def test_a_loop_started_after_a_direct_flatten_carries_on_with_its_orders(holdin
 
 def test_a_manual_buy_queued_before_the_kill_switch_is_never_sent(holding):
     loop, days = holding
-    buy = submit_command(loop.store, ManualOrder(symbol="GE", side="buy", qty=10), actor="bob")
+    # A limit buy: the loop applies commands after a close, when a trader's market buy would
+    # be refused by the session rule before the kill switch could speak.
+    limit = ManualOrder(symbol="GE", side="buy", qty=10, order_type="limit", limit_price=25.0)
+    buy = submit_command(loop.store, limit, actor="bob")
     submit_command(loop.store, KillSwitch(on=True), actor="bob")
 
     loop.step(next(days))

@@ -7,7 +7,7 @@ the control room queues them.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -32,7 +32,7 @@ from engine.live.overrides import cancel_directly
 from engine.risk import TradingState, states
 from engine.store import read_events
 from engine.store.events import utcnow
-from tests.live.conftest import open_replay
+from tests.live.conftest import REPLAY_LIMITS, open_replay
 
 
 @pytest.fixture
@@ -236,11 +236,40 @@ def test_close_position_and_a_stop_that_only_tightens(replay_store, stepping):
     assert [o.symbol for o in loop.broker.orders("open") if o.type == "stop"].count(symbol) == 0
 
 
+def test_a_traders_orders_over_a_weekend_are_judged_against_mondays_session(
+    replay_store, stepping
+):
+    loop, step, until, _ = stepping
+    while loop.last_bar is None or loop.last_bar.weekday() != 4:
+        step()  # to a Friday's close
+    friday = loop.last_bar
+    monday = f"Mon {friday + timedelta(days=3)}"
+    price = float(loop.feed.traded(friday).close["GE"].iloc[-1])
+    market = submit_command(replay_store, ManualOrder(symbol="GE", side="buy", qty=10), "bob")
+    limit = submit_command(
+        replay_store,
+        ManualOrder(symbol="GE", side="buy", qty=10, order_type="limit", limit_price=price * 1.05),
+        "bob",
+    )
+    step()  # the commands apply after Friday's close, before Monday's session
+
+    refused = command_row(replay_store, market)
+    assert refused["status"] == "denied"
+    assert f"a market buy would fill at the open of {monday}" in refused["result"]
+    queued = command_row(replay_store, limit)
+    assert queued["status"] == "applied"
+    assert f"queued for the open of {monday} 09:30 ET" in queued["result"]
+
+
 def test_manual_orders_pass_the_gate_and_bad_limits_are_denied_with_the_problem(
     replay_store, stepping
 ):
     loop, step, until, _ = stepping
     step()
+    # The loop applies commands after a close: a trader's market buy then waits for the
+    # open, which the trader allows here (by default it is refused: see the next test).
+    queue_buys = REPLAY_LIMITS.model_copy(update={"allow_outside_session": True})
+    submit_command(replay_store, SetRiskLimits(limits=queue_buys.to_mapping()), actor="bob")
     fat_finger = submit_command(
         replay_store, ManualOrder(symbol="GE", side="buy", qty=1_000_000), actor="bob"
     )

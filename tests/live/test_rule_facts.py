@@ -1,20 +1,22 @@
-"""A rule's facts (does a denial alert, does it read equity marks, does it judge the session)
-are declared on the rule and honoured by the loop, for a rule the loop has never heard of."""
+"""A rule's facts (does a denial alert, does it read equity marks) are declared on the rule
+and honoured by the loop, for a rule the loop has never heard of; and the session rule
+judges a daily loop's orders by the session they execute in."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from engine.backtest.settings import BacktestSettings
 from engine.brokers import open_broker
 from engine.config.models import StrategyConfig
 from engine.data.repository import load_bars
-from engine.errors import InputError
 from engine.live.alerts import Notifiers
 from engine.live.clock import ReplayClock
 from engine.live.feed import FrameFeed
 from engine.live.loop import LiveLoop, LoopOptions
 from engine.live.scratch import ScratchStore
+from engine.risk import RiskLimits, compliance
 from engine.risk import gate_rules as risk_rules
 from engine.risk.decision import Deny
 from engine.risk.rule_facts import rule
@@ -84,10 +86,17 @@ def test_a_rule_that_needs_equity_marks_gets_them_without_a_drawdown_rule_in_the
     assert seen and max(seen) > 5  # the marks of the steps before, from the store
 
 
-def test_a_rule_that_judges_the_session_stops_a_daily_loop_from_starting(bars):
-    @rule(judges_session=True)
-    def regular_hours_only(intent, ctx):
-        return None
+def test_a_daily_loop_trades_under_the_session_rule_without_allow_outside_session(bars):
+    """It decides after each close; its orders wait for, and are judged against, the next open."""
+    store, alerts = replay(bars, [compliance.market_session])
 
-    with pytest.raises(InputError, match="allow_outside_session"):
-        replay(bars, [regular_hours_only], sessions=1)
+    assert RiskLimits().allow_outside_session is False  # the limits in force: the defaults
+    approved = read_events(store, kinds=["order.submitted"], limit=10_000)
+    assert len(approved) > 5 and denied_by(store, "market_session") == 0
+    fills = store.query("SELECT filled_at, decision_bar FROM live_orders WHERE status = 'filled'")
+    assert len(fills) > 5
+    # Each filled at the open of the session after the one it was decided on.
+    filled_on = pd.to_datetime(fills["filled_at"]).dt.date
+    decided_on = pd.to_datetime(fills["decision_bar"]).dt.date
+    assert all(f > d for f, d in zip(filled_on, decided_on, strict=True))
+    assert [a for a in alerts.sent if a.kind == "limit"] == []

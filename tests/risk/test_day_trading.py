@@ -77,13 +77,15 @@ def test_july_4th_is_not_a_business_day():
     )
 
 
-def test_a_sell_queued_after_a_half_day_close_trades_the_next_session():
+def test_a_sell_queued_after_a_half_day_close_is_judged_against_the_next_session():
     state = small_account(["2024-06-28", "2024-07-01", "2024-07-02"], bought="2024-07-03 10:00")
-    # The session closed at 13:00; the order can only go if queuing is allowed ...
-    closed = decide(sell(qty=10), state, now="2024-07-03 13:30")
-    assert closed.rule == "market_session" and "closed at 13:00 ET (a half day)" in closed.reason
-    # ... and then it fills on the 5th, so it closes shares bought on an earlier day.
-    assert decide(sell(qty=10), state, now="2024-07-03 13:30", allow_outside_session=True).approved
+    # Three day trades made: selling shares bought today would be the fourth ...
+    refused_as_fourth(decide(sell(qty=10), state, now="2024-07-03 12:30"), "2024-06-27",
+                      "2024-07-03")  # fmt: skip
+    # ... but sent after the 13:00 close it fills on the 5th (the 4th is a holiday), so it
+    # closes shares bought on an earlier day: no day trade, and it waits for that open.
+    queued = decide(sell(qty=10), state, now="2024-07-03 13:30")
+    assert queued.approved and "queued for the open of Fri 2024-07-05" in queued.reason
 
 
 def test_selling_a_position_bought_yesterday_is_not_a_day_trade():

@@ -85,92 +85,85 @@ def test_paused_strategy(intent, rule):
 
 
 # -- market session ----------------------------------------------------------------------
+#
+# An order is judged by the session it executes in: now while the NYSE is open, else the
+# next session's open, where it waits. A strategy's orders (a daily loop decides after the
+# close for the next open), exits, stops and limit orders wait there; a trader's market buy
+# sent while the market is shut is refused unless allow_outside_session, because it would
+# fill at an opening price nobody knows yet.
+
+MANUAL_BUY = buy("MSFT", config_id=None, actor="alice", purpose="manual")
+MANUAL_LIMIT_BUY = buy("MSFT", config_id=None, actor="alice", purpose="manual",
+                       order_type="limit", limit_price=101.0)  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "intent, now, limits, rule, fragments",
     [
-        pytest.param(
-            buy(),
-            "2024-03-09 11:00",
-            {},
-            "market_session",
-            [
-                "the NYSE is closed at Sat 2024-03-09 11:00 ET (the weekend); next session 2024-03-11"
-            ],
-            id="saturday",
-        ),
-        pytest.param(
-            buy(),
-            "2024-11-28 12:00",
-            {},
-            "market_session",
-            ["(Thanksgiving); next session 2024-11-29"],
-            id="thanksgiving",
-        ),
-        pytest.param(
-            buy(),
-            "2024-03-29 12:00",
-            {},
-            "market_session",
-            ["(Good Friday); next session 2024-04-01"],
-            id="good-friday",
-        ),
-        pytest.param(
-            buy(),
-            "2024-07-04 10:00",
-            {},
-            "market_session",
-            ["(July 4th); next session 2024-07-05"],
-            id="july-4th",
-        ),
-        pytest.param(
-            buy(),
-            "2024-03-06 09:29",
-            {},
-            "market_session",
-            ["not open yet at Wed 2024-03-06 09:29 ET; it opens at 09:30 ET"],
-            id="pre-open",
-        ),
+        pytest.param(buy(), "2024-03-06 11:00", {}, "approved", [], id="in-session"),
         pytest.param(buy(), "2024-03-06 09:30", {}, "approved", [], id="at-open"),
         pytest.param(buy(), "2024-03-06 15:59", {}, "approved", [], id="last-minute"),
-        pytest.param(
-            buy(),
-            "2024-03-06 16:00",
-            {},
-            "market_session",
-            ["the NYSE closed at 16:00 ET; it is Wed 2024-03-06 16:00 ET"],
-            id="at-close",
-        ),
-        pytest.param(
-            buy(),
-            "2024-11-29 13:30",
-            {},
-            "market_session",
-            ["closed at 13:00 ET (a half day)"],
-            id="half-day-afternoon",
-        ),
         pytest.param(buy(), "2024-11-29 12:59", {}, "approved", [], id="half-day-morning"),
         pytest.param(
-            sell(),
-            "2024-03-06 17:00",
-            {},
-            "market_session",
-            ["sell 100 AAPL refused"],
-            id="exit-after-close",
+            buy(), "2024-03-06 16:01", {}, "approved",
+            ["queued for the open of Thu 2024-03-07 09:30 ET", "the NYSE closed at 16:00 ET"],
+            id="daily-decision-after-close",
         ),
         pytest.param(
-            buy(),
-            "2024-03-09 11:00",
-            {"allow_outside_session": True},
-            "approved",
-            [],
-            id="allowed-outside",
+            buy(), "2024-03-06 09:29", {}, "approved",
+            ["queued for the open of Wed 2024-03-06 09:30 ET", "not open yet"], id="pre-open",
         ),
+        pytest.param(
+            sell(), "2024-11-27 16:05", {}, "approved",
+            ["queued for the open of Fri 2024-11-29 09:30 ET"], id="thanksgiving-eve",
+        ),
+        pytest.param(
+            sell(), "2024-07-03 13:30", {}, "approved",
+            ["queued for the open of Fri 2024-07-05 09:30 ET", "closed at 13:00 ET (a half day)"],
+            id="july-4th-eve-after-the-half-day",
+        ),
+        pytest.param(
+            buy(), "2024-03-29 12:00", {}, "approved",
+            ["queued for the open of Mon 2024-04-01 09:30 ET", "(Good Friday)"], id="good-friday",
+        ),
+        pytest.param(
+            TRADER_SELL, "2024-03-09 11:00", {}, "approved",
+            ["queued for the open of Mon 2024-03-11 09:30 ET", "(the weekend)"],
+            id="saturday-trader-sell",
+        ),
+        pytest.param(
+            MANUAL_LIMIT_BUY, "2024-03-09 11:00", {}, "approved",
+            ["queued for the open of Mon 2024-03-11 09:30 ET"], id="saturday-trader-limit-buy",
+        ),
+        pytest.param(
+            stop(config_id=None, actor="alice", stop_price=98.0), "2024-03-09 11:00", {},
+            "approved", ["queued for the open of Mon 2024-03-11"], id="saturday-trader-stop",
+        ),
+        pytest.param(
+            MANUAL_BUY, "2024-03-09 11:00", {}, "market_session",
+            ["buy 100 MSFT refused: the NYSE is closed at Sat 2024-03-09 11:00 ET (the weekend)",
+             "would fill at the open of Mon 2024-03-11 at a price not known now",
+             "send a limit order"],
+            id="saturday-trader-market-buy",
+        ),
+        pytest.param(
+            MANUAL_BUY, "2024-07-04 10:00", {}, "market_session",
+            ["(July 4th)", "the open of Fri 2024-07-05"], id="july-4th-trader-market-buy",
+        ),
+        pytest.param(
+            MANUAL_BUY, "2024-03-09 11:00", {"allow_outside_session": True}, "approved",
+            ["queued for the open of Mon 2024-03-11 09:30 ET"], id="trader-market-buy-allowed",
+        ),
+        pytest.param(MANUAL_BUY, "2024-03-06 11:00", {}, "approved", [], id="trader-in-session"),
     ],
-)
+)  # fmt: skip
 def test_market_session(intent, now, limits, rule, fragments):
-    check(decide(intent, HOLDING, now=now, **limits), rule, *fragments)
+    decision = decide(intent, HOLDING, now=now, **limits)
+    check(decision, rule, *[f for f in fragments if rule != "approved"])
+    if rule == "approved":
+        notes = "; ".join(decision.notes)
+        assert all(f in notes for f in fragments), notes
+        assert ("queued_for_open" in decision.flags) == bool(fragments)
 
 
 # -- order hygiene -----------------------------------------------------------------------

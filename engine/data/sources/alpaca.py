@@ -144,22 +144,57 @@ class AlpacaSource:
             raise InputError(f"the range {first.date()} .. {last.date()} is backwards",
                              hint="give --start before --end")
         # Whole New York days, as UTC instants; Alpaca's end is inclusive.
-        since = first.tz_localize(TZ).tz_convert("UTC").to_pydatetime()
+        since = first.tz_localize(TZ).tz_convert("UTC")
         until = (last + pd.Timedelta(days=1)).tz_localize(TZ).tz_convert("UTC") - pd.Timedelta(seconds=1)
+
+        def unknown(batch: list[str]) -> None:
+            raise NotFoundError(
+                f"Alpaca has no {bar_size} bars for {', '.join(batch)} from {first.date()} to "
+                f"{last.date()} on the {self.feed.upper()} feed",
+                hint="check the ticker (Alpaca spells class shares BRK.B) and the dates "
+                "(Alpaca's history starts in 2016)",
+            )
+
+        return self._fetch(symbols, since, until, bar_size, extended_hours, adjust=True,
+                           on_unknown=unknown)
+
+    def bars_between(self, symbols: list[str], since, until, *, bar_size: str,
+                     extended_hours: bool = False, adjust: bool = True) -> pd.DataFrame:
+        """Long rows of the bars that start from ``since`` to ``until`` (tz-aware instants,
+        both inclusive): what the live feed asks for right after each close.
+
+        A symbol with no bar there is simply absent (a quiet minute is no error). Without
+        ``adjust`` only the traded prices are fetched (one request, not two) and
+        ``adj_close`` is the close: right for bars of the current session, which no split
+        or dividend has adjusted yet.
+        """
+        bar_size = served(self, bar_size)
+        if not symbols:
+            raise InputError("Alpaca needs symbols", hint="name at least one symbol")
+        since, until = pd.Timestamp(since), pd.Timestamp(until)
+        if since.tzinfo is None or until.tzinfo is None:
+            raise InputError("bars_between takes tz-aware instants",
+                             hint="tz_localize them (New York or UTC) first")
+        if bar_size == "1h":  # built from 30-minute bars: take in each hour's second half
+            until = until + pd.Timedelta(minutes=30)
+        return self._fetch(symbols, since.tz_convert("UTC"), until.tz_convert("UTC"), bar_size,
+                           extended_hours, adjust=adjust, on_unknown=None)
+
+    def _fetch(self, symbols, since, until, bar_size, extended_hours, *, adjust, on_unknown):
         frames = []
+        since, until = since.to_pydatetime(), until.to_pydatetime()
         for i in range(0, len(symbols), self.symbols_per_request):
             batch = list(symbols[i:i + self.symbols_per_request])
-            raw = self._bars(batch, bar_size, since, until.to_pydatetime(), "raw")
-            unknown = [s for s in batch if not raw.get(s)]
-            if unknown:
-                raise NotFoundError(
-                    f"Alpaca has no {bar_size} bars for {', '.join(unknown)} from {first.date()} to "
-                    f"{last.date()} on the {self.feed.upper()} feed",
-                    hint="check the ticker (Alpaca spells class shares BRK.B) and the dates "
-                    "(Alpaca's history starts in 2016)",
-                )
-            adjusted = self._bars(batch, bar_size, since, until.to_pydatetime(), "all")
+            raw = self._bars(batch, bar_size, since, until, "raw")
+            missing = [s for s in batch if not raw.get(s)]
+            if missing and on_unknown is not None:
+                on_unknown(missing)
+            if not any(raw.values()):
+                continue
+            adjusted = self._bars(batch, bar_size, since, until, "all") if adjust else raw
             frames.append(_rows(raw, adjusted, bar_size))
+        if not frames:
+            return pd.DataFrame(columns=LONG_COLUMNS if bar_size == DAILY else INTRADAY_COLUMNS)
         rows = pd.concat(frames, ignore_index=True)
         if bar_size == DAILY:
             return rows[LONG_COLUMNS]
@@ -199,6 +234,8 @@ def _rows(raw: dict, adjusted: dict, bar_size: str) -> pd.DataFrame:
     """Long rows from Alpaca's raw answers: as traded, with the adjusted close beside them."""
     parts = []
     for symbol, bars in raw.items():
+        if not bars:
+            continue
         frame = pd.DataFrame(bars)
         adj = pd.DataFrame(adjusted.get(symbol) or [], columns=["t", "c"]).rename(columns={"c": "adj_close"})
         frame = frame.merge(adj, on="t", how="left")

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # `streamlit run` from elsewhere still imports app and engine
     sys.path.insert(0, str(ROOT))
 
-from app import facade, session, views  # noqa: E402
+from app import facade, figures, overrides, session, views  # noqa: E402
 from engine.errors import StoreDamagedError  # noqa: E402
 
 st.set_page_config(
@@ -30,6 +30,7 @@ PAGES = ROOT / "app" / "pages"
 
 def main() -> None:
     visitor = session.gate()
+    session.write_cookie()
     if visitor is None:
         st.navigation([st.Page(lambda: None, title="Log in", url_path="login")], position="hidden")
         return
@@ -67,9 +68,14 @@ def main() -> None:
         },
         position="top",
     )
-    strip, menu = st.columns([7, 1], vertical_alignment="top")
+    store = session.store()
+    strip, picker, menu = st.columns([5.6, 1.6, 1], vertical_alignment="top")
     with strip:
         status_strip()
+    with picker:
+        session.book_picker(
+            [b.name for b in facade.books(store)], facade.shown_book(store, None)
+        )
     with menu, st.popover(visitor.name, icon=":material/person:", width="stretch"):
         st.markdown(f"**{visitor.name}** · {visitor.role}")
         st.caption(f"Data dir `{session.data_dir()}`")
@@ -83,9 +89,31 @@ def main() -> None:
 
 @st.fragment(run_every="5s")
 def status_strip() -> None:
-    """Loop heartbeat, trading state and kill switch on every page, refreshed every 5 seconds."""
-    store = session.store()
-    views.loop_banner(*facade.status(store))
+    """Loop heartbeat, trading state, kill switch and pending commands on every page,
+    refreshed every 5 seconds; a trader can cancel a pending command from here."""
+    store, visitor = session.store(), session.visitor()
+    loop, trading = facade.status(store)
+    waiting = facade.pending(store)
+    views.loop_banner(loop, trading, waiting)
+    if len(waiting) and visitor is not None and visitor.can_trade:
+        cancel_pending(store, visitor, waiting)
+
+
+def cancel_pending(store, visitor, waiting) -> None:
+    """A popover listing the pending commands, each with a Cancel button."""
+    with st.popover(f"{len(waiting)} pending: cancel…", icon=":material/undo:"):
+        for row in waiting.itertuples():
+            label = f"#{row.id} {figures.pending_label(row.kind, row.payload)} (by {row.actor})"
+            text, button = st.columns([3, 1], vertical_alignment="center")
+            text.markdown(label)
+            if button.button("Cancel", key=f"cancel_command_{row.id}"):
+                done = facade.cancel(store, int(row.id), visitor)
+                st.session_state[overrides.NOTICE_KEY] = (
+                    f"Command #{row.id} canceled: the loop will not apply it."
+                    if done
+                    else f"Too late: the loop already decided command #{row.id} (see its result)."
+                )
+                st.rerun()
 
 
 try:

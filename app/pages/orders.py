@@ -15,12 +15,13 @@ overrides.notices()
 
 filters = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
 symbols = filters.multiselect(
-    "Symbols", facade.traded_symbols(store), key="of_symbols", width=320, placeholder="all"
+    "Symbols", facade.traded_symbols(store, session.book()), key="of_symbols", width=320, placeholder="all"
 )
 side = filters.segmented_control("Side", ["buy", "sell"], key="of_side")
 status = filters.selectbox(
     "Order status",
-    ["all", "open", "filled", "canceled", "expired", "rejected"],
+    ["all", "open", "filled", "canceled", "expired", "rejected", "denied"],
+    help="denied: refused by the risk gate before reaching the broker (the reason says which rule)",
     key="of_status",
     width=160,
 )
@@ -34,15 +35,19 @@ MONEY = "dollar"
 def tables() -> None:
     data = facade.orders_and_fills(
         store,
+        book=session.book(),
         symbols=symbols or None,
         side=side,
         status=None if status == "all" else status,
         since=since,
         limit=limit,
     )
-    fills = data.fills
+    names = facade.config_names(store)
+    orders, fills = views.named_configs(data.orders, names), views.named_configs(data.fills, names)
     with st.container(horizontal=True, gap="small"):
-        st.metric("Orders shown", f"{len(data.orders):,}", border=True)
+        st.metric("Orders shown", f"{len(orders):,}", border=True)
+        denied = int((orders["status"] == "denied").sum()) if len(orders) else 0
+        st.metric("Denied by the gate", f"{denied:,}", border=True)
         st.metric("Fills shown", f"{len(fills):,}", border=True)
         st.metric("Traded", views.money(fills["notional"].sum() if len(fills) else 0), border=True)
         st.metric("Fees", views.money(fills["fee"].sum() if len(fills) else 0), border=True)
@@ -54,7 +59,7 @@ def tables() -> None:
         )
     orders_tab, fills_tab = st.tabs(["Orders", "Fills"])
     with orders_tab:
-        if data.orders.empty:
+        if orders.empty:
             views.empty_state(
                 "No orders match."
                 if (symbols or side or status != "all" or since)
@@ -62,7 +67,7 @@ def tables() -> None:
             )
         else:
             st.dataframe(
-                views.coloured(data.orders, "status"),
+                views.coloured(orders, "status"),
                 hide_index=True,
                 width="stretch",
                 key="orders_table",
@@ -85,7 +90,7 @@ def tables() -> None:
                     "status": "Status",
                     "time_in_force": "TIF",
                     "purpose": "Purpose",
-                    "config_id": "Config",
+                    "config_id": "Strategy",
                     "reason": st.column_config.TextColumn("Reason", width="medium"),
                     "client_order_id": st.column_config.TextColumn(
                         "Client order id", width="medium"
@@ -118,7 +123,7 @@ def tables() -> None:
                     "side": "Side",
                     "type": "Type",
                     "purpose": "Purpose",
-                    "config_id": "Config",
+                    "config_id": "Strategy",
                     "client_order_id": st.column_config.TextColumn(
                         "Client order id", width="medium"
                     ),

@@ -44,7 +44,7 @@ from engine.errors import InputError, OperatorError
 from engine.live import books, calendar_check, ids, journal, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.book_lock import book_lock, take
-from engine.live.commands import pending_commands
+from engine.live.commands import pending_commands, still_pending
 from engine.live.decisions import Plan, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
 from engine.live.gate_state import account_state, with_earnings
@@ -480,6 +480,8 @@ class LiveLoop:
         for command_id, actor, command in pending_commands(self.store):
             if isinstance(command, overrides.TRADING) and day is None:
                 continue
+            if not still_pending(self.store, command_id):
+                continue  # canceled by the trader since the list was read
             context = overrides.CommandContext(
                 now=now,
                 config_ids=frozenset(self.by_id),

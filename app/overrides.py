@@ -59,12 +59,12 @@ def confirm(
             try:
                 notice = action()
             except WorkbenchError as exc:
-                st.error(str(exc))
-                return
-            _close()
-            if notice:
-                st.session_state[NOTICE_KEY] = notice
-            st.rerun()
+                st.error(str(exc))  # and Cancel stays, to close the dialog
+            else:
+                _close()
+                if notice:
+                    st.session_state[NOTICE_KEY] = notice
+                st.rerun()
         if right.button("Cancel", key="confirm_no", width="stretch"):
             _close()
             st.rerun()

@@ -9,7 +9,6 @@ from datetime import date, timedelta
 import pandas as pd
 import pyarrow as pa
 
-from engine.live.commands import KillSwitch, cancel_command, resolve_command, submit_command
 from engine.store import append_event
 from engine.store.events import utcnow
 from tests.app.conftest import log_in, open_app, page, texts
@@ -205,6 +204,8 @@ def test_the_same_command_cannot_be_queued_twice_by_accident(on_seeded):
 
 
 def test_a_cancel_that_comes_too_late_leaves_the_loops_outcome_on_record(store):
+    from engine.live.commands import KillSwitch, cancel_command, resolve_command, submit_command
+
     asked = submit_command(store, KillSwitch(on=True), "tina")
     assert cancel_command(store, asked, "tina")
     resolve_command(store, asked, applied=True, result="kill switch on", by="loop-1")

@@ -264,3 +264,24 @@ def test_a_viewer_finds_no_override_controls(server, browser):
         for label in OVERRIDE_BUTTONS:
             assert page.get_by_role("button", name=label, exact=True).count() == 0, (stem, label)
     page.close()
+
+
+def test_a_login_survives_a_reload_and_logging_out_ends_it(server, browser):
+    url, store = server
+    page = log_in(browser, url, "tina")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "wb_session")
+    assert cookie["value"].startswith("tina:trader:") and cookie["sameSite"] == "Strict"
+    page.reload()
+    settle(page, "Overview")  # straight back in: no login form
+    assert page.get_by_role("textbox", name="Password").count() == 0
+    page.get_by_role("button", name="tina").click()
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("textbox", name="Password").wait_for()
+    # Even a copy of the cookie kept from before no longer lets anyone in.
+    page.context.add_cookies([cookie])
+    page.reload()
+    page.get_by_role("textbox", name="Password").wait_for()
+    page.wait_for_timeout(1500)
+    assert page.get_by_role("heading", name="Overview").count() == 0
+    assert len(read_events(store, kinds=["login.logout"], subject="tina")) == 1
+    page.close()

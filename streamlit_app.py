@@ -22,10 +22,34 @@ st.set_page_config(
     page_title="Control room · Trading Workbench",
     page_icon="📈",
     layout="wide",
-    initial_sidebar_state="collapsed",
+    initial_sidebar_state="expanded",
 )
 
 PAGES = ROOT / "app" / "pages"
+#: Every page, in the order and sections the navigation shows them: one line registers a page
+#: (section, file in app/pages, title, icon). The first is where the control room opens.
+SITE = [
+    ("Trading", "overview.py", "Overview", ":material/monitoring:"),
+    ("Trading", "positions.py", "Positions", ":material/account_balance_wallet:"),
+    ("Trading", "orders.py", "Orders and fills", ":material/receipt_long:"),
+    ("Trading", "risk.py", "Risk", ":material/shield:"),
+    ("Trading", "performance.py", "Performance", ":material/query_stats:"),
+    ("Trading", "drift.py", "Live vs backtest", ":material/compare:"),
+    ("Trading", "drift.py", "Live vs backtest", ":material/compare:"),
+    ("Research", "strategies.py", "Strategies", ":material/strategy:"),
+    ("Research", "research.py", "Research", ":material/science:"),
+    ("Records", "audit.py", "Audit", ":material/history:"),
+    ("Records", "settings.py", "Settings", ":material/tune:"),
+]
+
+
+def navigation_menu() -> dict[str, list]:
+    """The pages by section, from SITE: all of them in view in the sidebar, none behind a menu."""
+    sections: dict[str, list] = {}
+    for n, (section, file, title, icon) in enumerate(SITE):
+        page = st.Page(PAGES / file, title=title, icon=icon, default=n == 0)
+        sections.setdefault(section, []).append(page)
+    return sections
 
 
 def main() -> None:
@@ -34,40 +58,7 @@ def main() -> None:
     if visitor is None:
         st.navigation([st.Page(lambda: None, title="Log in", url_path="login")], position="hidden")
         return
-    navigation = st.navigation(
-        {
-            "Trading": [
-                st.Page(
-                    PAGES / "overview.py",
-                    title="Overview",
-                    icon=":material/monitoring:",
-                    default=True,
-                ),
-                st.Page(
-                    PAGES / "positions.py",
-                    title="Positions",
-                    icon=":material/account_balance_wallet:",
-                ),
-                st.Page(
-                    PAGES / "orders.py", title="Orders and fills", icon=":material/receipt_long:"
-                ),
-                st.Page(PAGES / "risk.py", title="Risk", icon=":material/shield:"),
-                st.Page(
-                    PAGES / "performance.py", title="Performance", icon=":material/query_stats:"
-                ),
-                st.Page(PAGES / "drift.py", title="Live vs backtest", icon=":material/compare:"),
-            ],
-            "Research": [
-                st.Page(PAGES / "strategies.py", title="Strategies", icon=":material/strategy:"),
-                st.Page(PAGES / "research.py", title="Research", icon=":material/science:"),
-            ],
-            "Records": [
-                st.Page(PAGES / "audit.py", title="Audit", icon=":material/history:"),
-                st.Page(PAGES / "settings.py", title="Settings", icon=":material/tune:"),
-            ],
-        },
-        position="top",
-    )
+    navigation = st.navigation(navigation_menu(), position="sidebar", expanded=True)
     store = session.store()
     strip, picker, menu = st.columns([5.6, 1.6, 1], vertical_alignment="top")
     with strip:

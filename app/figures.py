@@ -297,7 +297,8 @@ def _command_alerts(loop: LoopStatus, commands: pd.DataFrame, now: datetime) -> 
         found.append(
             Alert(
                 "warning",
-                f"Command #{row.id} ({row.kind}, by {row.actor}) was denied: {row.result}",
+                f"Command #{row.id} ({pending_label(row.kind, row.payload)}, by {row.actor}) "
+                f"was denied: {row.result}",
             )
         )
     return found

@@ -256,9 +256,27 @@ STATUS_COLOURS = {
 }  # fmt: skip
 
 
-def coloured(frame: pd.DataFrame, column: str):
-    """The frame with its status column coloured: amber waiting, green done, red refused."""
-    return frame.style.map(
+def coloured(frame: pd.DataFrame, column: str | None = None, *, dollars=(), shares=(), bps=(),
+             days=(), times=()):  # fmt: skip
+    """The frame as read: its status column coloured (amber waiting, green done, red refused),
+    ``dollars`` as $1,234.56, ``shares`` as 1,200, ``bps`` as +3.2, ``days`` as 2013-06-28,
+    ``times`` to the minute, and a missing value as a dash, never "None"."""
+
+    def number(spec: str):
+        return lambda v: "—" if v is None or v != v else spec.format(v)
+
+    def moment(spec: str):
+        return lambda v: "—" if v is None or v != v else pd.Timestamp(v).strftime(spec)
+
+    formats = {c: number("${:,.2f}") for c in dollars if c in frame}
+    formats |= {c: number("{:,.0f}") for c in shares if c in frame}
+    formats |= {c: number("{:+,.1f}") for c in bps if c in frame}
+    formats |= {c: moment("%Y-%m-%d") for c in days if c in frame}
+    formats |= {c: moment("%Y-%m-%d %H:%M") for c in times if c in frame}
+    styler = frame.style.format(formats, na_rep="—")
+    if column is None:
+        return styler
+    return styler.map(
         lambda value: (
             f"color: {STATUS_COLOURS[value]}; font-weight: 600" if value in STATUS_COLOURS else ""
         ),
@@ -274,6 +292,8 @@ def commands_table(commands: pd.DataFrame, key: str) -> None:
     shown = commands.assign(
         kind=[pending_label(k, p) for k, p in zip(commands["kind"], commands["payload"], strict=True)],
         result=commands["result"].fillna("—"), decided_by=commands["decided_by"].fillna("—"),
+        # Text, so that a command not decided yet reads "—" rather than "None".
+        decided_at=pd.to_datetime(commands["decided_at"]).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("—"),
     )[["id", "created_at", "actor", "kind", "status", "result", "decided_by", "decided_at"]]  # fmt: skip
     st.dataframe(
         coloured(shown, "status"),
@@ -285,9 +305,7 @@ def commands_table(commands: pd.DataFrame, key: str) -> None:
             "created_at": st.column_config.DatetimeColumn(
                 "Asked (UTC)", format="YYYY-MM-DD HH:mm:ss"
             ),
-            "decided_at": st.column_config.DatetimeColumn(
-                "Decided (UTC)", format="YYYY-MM-DD HH:mm:ss"
-            ),
+            "decided_at": st.column_config.TextColumn("Decided (UTC)"),
             "result": st.column_config.TextColumn("Result / reason", width="large"),
             "actor": "Asked by",
             "kind": "Command",

@@ -28,9 +28,6 @@ status = filters.selectbox(
 since = filters.date_input("Since", value=None, key="of_since", width=160)
 limit = filters.selectbox("Rows", [100, 500, 2000], index=1, key="of_limit", width=100)
 
-MONEY = "dollar"
-
-
 @st.fragment(run_every="10s")
 def tables() -> None:
     data = facade.orders_and_fills(
@@ -67,7 +64,9 @@ def tables() -> None:
             )
         else:
             st.dataframe(
-                views.coloured(orders, "status"),
+                views.coloured(orders, "status", dollars=["limit_price", "stop_price", "filled_avg_price"],
+                               shares=["qty", "filled_qty"], days=["decision_bar"],
+                               times=["submitted_at", "updated_at"]),  # fmt: skip
                 hide_index=True,
                 width="stretch",
                 key="orders_table",
@@ -78,11 +77,11 @@ def tables() -> None:
                     "updated_at": st.column_config.DatetimeColumn(
                         "Updated (UTC)", format="YYYY-MM-DD HH:mm"
                     ),
-                    "limit_price": st.column_config.NumberColumn("Limit", format=MONEY),
-                    "stop_price": st.column_config.NumberColumn("Stop", format=MONEY),
-                    "filled_avg_price": st.column_config.NumberColumn("Avg fill", format=MONEY),
-                    "qty": st.column_config.NumberColumn("Qty", format="%.0f"),
-                    "filled_qty": st.column_config.NumberColumn("Filled", format="%.0f"),
+                    "limit_price": "Limit",
+                    "stop_price": "Stop",
+                    "filled_avg_price": "Avg fill",
+                    "qty": "Qty",
+                    "filled_qty": "Filled",
                     "decision_bar": st.column_config.DateColumn("Decision bar"),
                     "symbol": "Symbol",
                     "side": "Side",
@@ -103,7 +102,9 @@ def tables() -> None:
             views.empty_state("No fills match." if (symbols or side or since) else "No fills yet.")
         else:
             st.dataframe(
-                fills,
+                views.coloured(fills, dollars=["price", "decision_price", "fee", "notional"],
+                               shares=["qty"], bps=["slippage_bps"], days=["bar_date", "decision_bar"],
+                               times=["filled_at"]),  # fmt: skip
                 hide_index=True,
                 width="stretch",
                 key="fills_table",
@@ -111,12 +112,12 @@ def tables() -> None:
                     "filled_at": st.column_config.DatetimeColumn(
                         "Filled (UTC)", format="YYYY-MM-DD HH:mm"
                     ),
-                    "price": st.column_config.NumberColumn("Price", format=MONEY),
-                    "decision_price": st.column_config.NumberColumn("Decision price", format=MONEY),
-                    "slippage_bps": st.column_config.NumberColumn("Slippage (bps)", format="%+.1f"),
-                    "fee": st.column_config.NumberColumn("Fee", format=MONEY),
-                    "notional": st.column_config.NumberColumn("Notional", format=MONEY),
-                    "qty": st.column_config.NumberColumn("Qty", format="%.0f"),
+                    "price": "Price",
+                    "decision_price": "Decision price",
+                    "slippage_bps": "Slippage (bps)",
+                    "fee": "Fee",
+                    "notional": "Notional",
+                    "qty": "Qty",
                     "bar_date": st.column_config.DateColumn("Fill bar"),
                     "decision_bar": st.column_config.DateColumn("Decision bar"),
                     "symbol": "Symbol",

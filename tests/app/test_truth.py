@@ -233,6 +233,9 @@ def test_denied_orders_are_orders_with_their_reasons_and_a_burst_is_an_alert(on_
     denied = orders[orders["status"] == "denied"]
     assert len(denied) == 6
     assert denied["reason"].str.contains("position_cap: CAT would be 31% of equity").all()
+    assert orders["limit_price"].isin(["—"]).any() and orders["filled_avg_price"].str.startswith("$").any()
+    for table in (orders, shown(at, "slippage_bps")):
+        assert "None" not in table.to_csv() and "nan" not in table.to_csv()
     at.selectbox(key="of_status").set_value("denied").run()
     assert set(shown(at, "time_in_force")["status"]) == {"denied"}
 

@@ -4,7 +4,9 @@ The control room never trades directly while the loop is alive: it appends a com
 and the loop applies pending commands at the start of each step (and checks the kill
 switch and a halt before every submission), marking each applied or denied with the reason. Every
 command and every outcome is an event, so the audit trail shows who asked for what and
-what happened.
+what happened. A trader may cancel a command still pending (status ``canceled``); the loop
+reads the status again just before applying one, and a cancel that arrives after that is
+overruled by what the loop did, said in the result.
 """
 
 from __future__ import annotations

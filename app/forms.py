@@ -161,6 +161,12 @@ def limit_text(name: str, value: Any) -> str:
     return f"{value:,g}" if isinstance(value, int | float) else str(value)
 
 
+def form_values(limits: RiskLimits) -> dict[str, Any]:
+    """The limits in the form's units: fractions of equity as percentages (20 for 0.20)."""
+    values = limits.to_mapping()
+    return {n: v * 100 if n in PERCENT_LIMITS else v for n, v in values.items()}
+
+
 def limit_fields() -> list[tuple[str, Any]]:
     """(name, pydantic field) of every risk limit, in the model's order."""
     return list(RiskLimits.model_fields.items())

@@ -46,8 +46,8 @@ def widget(name: str, field, current, where):
         return where.number_input(label, value=int(current), step=1, key=key, help=help_text)
     if name in forms.PERCENT_LIMITS:  # a fraction of equity, typed as a percentage
         return where.number_input(
-            f"{label} (%)", value=round(float(current) * 100, 4), step=0.1, format="%.2f",
-            key=key, help=help_text,
+            f"{label} (%)", value=round(float(current), 4), step=0.1, format="%.2f", key=key,
+            help=help_text,
         )  # fmt: skip
     if kind is float or (isinstance(kind, types.UnionType) and float in args):
         return where.number_input(
@@ -63,12 +63,12 @@ def widget(name: str, field, current, where):
 
 if visitor.can_trade:
     with st.form("limits", border=True):
-        entered = {}
+        entered, shown = {}, forms.form_values(limits)
         for group, fields in forms.limit_groups():
             st.markdown(f"**{group}**")
             columns = st.columns(6)
             for i, (name, field) in enumerate(fields):
-                entered[name] = widget(name, field, getattr(limits, name), columns[i % 6])
+                entered[name] = widget(name, field, shown[name], columns[i % 6])
         review = st.form_submit_button("Review changes", key="limits_review")
     if review:
         try:

@@ -92,11 +92,11 @@ st.dataframe(
         "oos_trades": st.column_config.NumberColumn("OOS trades", format="%d"),
         "deflated_sharpe": st.column_config.NumberColumn(
             "Deflated Sharpe",
-            format="%.2f",
+            format="percent",
             help="Probability the true Sharpe is above 0, given the trials",
         ),
         "pbo": st.column_config.NumberColumn(
-            "PBO", format="%.2f", help="Probability of backtest overfitting"
+            "PBO", format="percent", help="Probability of backtest overfitting"
         ),
         "updated_at": st.column_config.DatetimeColumn("Updated (UTC)", format="YYYY-MM-DD HH:mm"),
     },
@@ -172,16 +172,16 @@ with left:
         if evidence.confidence:
             st.markdown("###### Confidence (out of sample)")
             spread = evidence.confidence
+            spreads = (("Sharpe", "sharpe", spread.sharpe),
+                       ("max drawdown", "max_drawdown", spread.max_drawdown),
+                       ("profit factor", "profit_factor", spread.profit_factor),
+                       ("max drawdown, trades reshuffled", "max_drawdown", spread.reshuffled_drawdown))  # fmt: skip
             st.dataframe(
                 pd.DataFrame(
                     {
-                        name: figure.model_dump()
-                        for name, figure in (
-                            ("Sharpe", spread.sharpe),
-                            ("max drawdown", spread.max_drawdown),
-                            ("profit factor", spread.profit_factor),
-                            ("max drawdown, trades reshuffled", spread.reshuffled_drawdown),
-                        )
+                        label: {k: figures.metric_text(metric, v)
+                                for k, v in figure.model_dump().items()}
+                        for label, metric, figure in spreads
                     }
                 ).T.rename(columns={"p05": "5th pct", "median": "median", "p95": "95th pct"}),
                 width="stretch",

@@ -148,7 +148,8 @@ def test_strategies_page_shows_confidence_provenance_and_a_change_of_code(on_see
     at.selectbox(key="cfg_chosen").set_value(config.config_id).run()
 
     confidence = next(e.value for e in at.dataframe if "5th pct" in e.value.columns)
-    assert confidence.loc["Sharpe", "5th pct"] == -0.1
+    assert confidence.loc["Sharpe", "5th pct"] == "-0.10"
+    assert confidence.loc["max drawdown", "5th pct"] == "-10.0%"  # a fraction, read as one
     assert any("changed: engine.strategies.builtins.sma_crossover" in w.value for w in at.warning)
     assert "Bars `bbbbbbbbbbbbbbbb`" in texts(at)
 

@@ -35,7 +35,6 @@ SITE = [
     ("Trading", "risk.py", "Risk", ":material/shield:"),
     ("Trading", "performance.py", "Performance", ":material/query_stats:"),
     ("Trading", "drift.py", "Live vs backtest", ":material/compare:"),
-    ("Trading", "drift.py", "Live vs backtest", ":material/compare:"),
     ("Research", "strategies.py", "Strategies", ":material/strategy:"),
     ("Research", "research.py", "Research", ":material/science:"),
     ("Records", "audit.py", "Audit", ":material/history:"),

@@ -21,11 +21,13 @@ from typing import Any
 import pandas as pd
 
 from app.figures import (
+    DENIAL_WINDOW,
     Alert,
     Book,
     LoopStatus,
     TradingStatus,
     alerts,
+    config_label,
     limit_usage,
     mark_times,
     position_figures,
@@ -43,6 +45,7 @@ from engine.live.commands import (
     KillSwitch,
     PauseStrategy,
     ResumeStrategy,
+    cancel_command,
     recent_commands,
     resolve_command,
     submit_command,
@@ -76,6 +79,15 @@ def trading_status(store) -> TradingStatus:
 def status(store) -> tuple[LoopStatus, TradingStatus]:
     """The loop's status and the trading state, for the strip at the top of every page."""
     return loop_status(store), trading_status(store)
+
+
+@on_one_connection
+def pending(store) -> pd.DataFrame:
+    """Commands still waiting for the loop, oldest first (id, created_at, actor, kind, payload)."""
+    return store.query(
+        "SELECT id, created_at, actor, kind, payload FROM commands WHERE status = 'pending'"
+        " ORDER BY id"
+    )
 
 
 @on_one_connection
@@ -119,6 +131,9 @@ class Overview:
     curve: pd.DataFrame
     todays_pnl: float | None
     todays_pnl_pct: float | None
+    #: The bar "today's" P&L is for (the newest mark) and the one it is measured from.
+    pnl_bar: str | None
+    pnl_since: str | None
     commands: pd.DataFrame
     alerts: list[Alert]
 
@@ -130,13 +145,15 @@ def overview(store, now: datetime | None = None, book: str | None = None) -> Ove
     loop = loop_status(store, now)
     shown = shown_book(store, book, loop=loop)
     trading, held, curve = trading_status(store), _held(store, shown), equity_curve(store, shown)
-    pnl = pnl_pct = None
+    pnl = pnl_pct = bar = since = None
     if len(curve) >= 2:
         pnl = float(curve["equity"].iloc[-1] - curve["equity"].iloc[-2])
         pnl_pct = pnl / float(curve["equity"].iloc[-2])
+        bar, since = (str(pd.Timestamp(d).date()) for d in curve["bar_date"].iloc[[-1, -2]])
     commands = recent_commands(store, limit=20)
-    return Overview(loop, trading, held, curve, pnl, pnl_pct, commands,
-                    alerts(loop, trading, held, curve, commands, now))  # fmt: skip
+    denials = book_queries.denied(store, shown, since=now - DENIAL_WINDOW, limit=100)
+    return Overview(loop, trading, held, curve, pnl, pnl_pct, bar, since, commands,
+                    alerts(loop, trading, held, curve, commands, now, denials))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -149,7 +166,8 @@ class OrdersAndFills:
 def orders_and_fills(store, *, book: str | None = None, symbols: list[str] | None = None,
                      side: str | None = None, status: str | None = None, since: date | None = None,
                      limit: int = PAGE_ROWS) -> OrdersAndFills:  # fmt: skip
-    """The shown book's newest orders and fills, filtered; each fill with its slippage.
+    """The shown book's newest orders (those the risk gate denied among them) and fills,
+    filtered; each fill with its slippage.
 
     Slippage is against the decision price (the traded close the live loop sized the order
     at, else the stored close as traded of the bar the order was decided on), in basis points, positive
@@ -157,8 +175,15 @@ def orders_and_fills(store, *, book: str | None = None, symbols: list[str] | Non
     next open. Orders carry the loop's purpose, config and reason where the loop sent them.
     """
     shown = shown_book(store, book)
-    orders = book_queries.orders(store, shown, symbols=symbols, side=side, status=status,
-                                 since=since, limit=limit)  # fmt: skip
+    orders = pd.DataFrame(columns=book_queries.ORDER_COLUMNS)
+    if status != "denied":
+        orders = book_queries.orders(store, shown, symbols=symbols, side=side, status=status,
+                                     since=since, limit=limit)  # fmt: skip
+    if status in (None, "denied"):  # the gate's refusals are orders too, with their reasons
+        refused = book_queries.denied(store, shown, symbols=symbols, side=side, since=since, limit=limit)
+        if len(refused):
+            orders = refused if orders.empty else pd.concat([orders, refused], ignore_index=True)
+            orders = orders.sort_values("submitted_at", ascending=False).head(limit).reset_index(drop=True)
     fills = book_queries.fills(store, shown, symbols=symbols, side=side, since=since, limit=limit)
     fills["slippage_bps"] = slippage_bps(fills["side"], fills["price"], fills["decision_price"])
     fills["notional"] = fills["qty"] * fills["price"]
@@ -275,6 +300,13 @@ def book_marker(store, book: str | None = None) -> tuple[str, ...]:
     trading state do (the Risk page recomputes only then)."""
     _, changed_at, _ = controls_as_set(store)
     return (*book_queries.marker(store, shown_book(store, book)), str(changed_at))
+
+
+@on_one_connection
+def config_names(store) -> dict[str, str]:
+    """Each config's label as every page shows it: its strategy's name and a short id."""
+    rows = store.query("SELECT config_id, strategy FROM configs")
+    return {r.config_id: config_label(r.strategy, r.config_id) for r in rows.itertuples()}
 
 
 @on_one_connection
@@ -404,8 +436,16 @@ def _require_trader(visitor) -> str:
 
 
 def submit(store, command, visitor) -> int:
-    """Queue ``command`` for the live loop in the trader's name; returns the command id."""
-    return submit_command(store, command, actor=_require_trader(visitor))
+    """Queue ``command`` for the live loop in the trader's name; returns the command id.
+
+    The same command already pending is refused (:class:`DuplicateCommand`), never queued twice.
+    """
+    return submit_command(store, command, actor=_require_trader(visitor), once=True)
+
+
+def cancel(store, command_id: int, visitor) -> bool:
+    """Withdraw a pending command in the trader's name; False when the loop already decided it."""
+    return cancel_command(store, command_id, _require_trader(visitor))
 
 
 def act_on_config(
@@ -433,6 +473,22 @@ class DirectFlatten:
     orders: list[str]  # what was sent, one line each
     canceled: int
     problems: list[str]
+    #: Positions the broker still holds after the flatten (an order not filled yet, or refused).
+    still_open: list[str] = field(default_factory=list)
+
+    def report(self, broker: str) -> str:
+        """What the broker did, in one paragraph: sent, canceled, refused, and what stays open."""
+        lines = "; ".join(self.orders) or "no positions were open"
+        text = (f"Flattened directly through {broker} (command #{self.command_id}): {lines}; "
+                f"{self.canceled} open orders canceled.")  # fmt: skip
+        if self.problems:
+            text += f" Problems: {'; '.join(self.problems)}."
+        if self.still_open:
+            text += (f" STILL OPEN at the broker: {', '.join(self.still_open)} (the closing orders "
+                     "have not filled yet, or were refused): check Orders.")  # fmt: skip
+        else:
+            text += " The broker holds no positions now."
+        return text
 
 
 def flatten_direct(store, visitor, broker, *, kill_switch: bool = True) -> DirectFlatten:
@@ -459,7 +515,8 @@ def flatten_direct(store, visitor, broker, *, kill_switch: bool = True) -> Direc
         for o in routed.sent
         if o.client_order_id in routed.answers
     ]
-    return DirectFlatten(command_id, sent, routed.canceled, routed.refusals)
+    left = [f"{p.qty:g} {p.symbol}" for p in broker.positions() if p.qty]
+    return DirectFlatten(command_id, sent, routed.canceled, routed.refusals, left)
 
 
 # -- drift -----------------------------------------------------------------------------------

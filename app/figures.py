@@ -8,6 +8,7 @@ risk limit beside its use, and the alerts. (The loop's status is judged by
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -15,6 +16,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from engine.live.commands import describe
 from engine.live.controls import Controls
 from engine.live.heartbeat import LoopStatus
 from engine.risk import states
@@ -22,6 +24,9 @@ from engine.risk.limits import RiskLimits
 
 #: A pending command the running loop has not applied after this long is an alert.
 COMMAND_LATE_S = 60.0
+#: This many orders denied by the risk gate within DENIAL_WINDOW (wall clock) is an alert.
+DENIAL_BURST = 5
+DENIAL_WINDOW = timedelta(minutes=30)
 #: The share of a limit past which the Risk page (and the daily-loss alert) calls it near.
 NEAR_LIMIT = 0.75
 POSITION_COLUMNS = [
@@ -84,10 +89,26 @@ class Book:
 
     @property
     def open_risk(self) -> float:
-        """Dollars lost if every stop were hit at its price (positions without a stop: none)."""
+        """Dollars lost if every stop were hit at its price; infinite when a position has no stop.
+
+        A position without a stop can lose all it is worth (and a gap more): that is not
+        zero risk, so it is never added in as zero. Stops unknown (a broker's own book) are
+        NaN: not known, rather than unbounded.
+        """
         if not len(self.positions):
             return 0.0
+        if self.unprotected:
+            return math.inf
+        if not self.stops_known:
+            return math.nan
         return float(self.positions["risk_to_stop"].clip(lower=0).sum())
+
+    @property
+    def unprotected(self) -> list[str]:
+        """Symbols held without a protective stop (only known where the loop marked the book)."""
+        if not len(self.positions) or not self.stops_known:
+            return []
+        return self.positions.loc[self.positions["stop_price"].isna(), "symbol"].tolist()
 
 
 def position_figures(held: pd.DataFrame, equity: float | None) -> pd.DataFrame:
@@ -197,6 +218,7 @@ def alerts(
     curve: pd.DataFrame,
     commands: pd.DataFrame,
     now: datetime,
+    denials: pd.DataFrame | None = None,
 ) -> list[Alert]:
     """What needs the trader's attention now, the most serious first.
 
@@ -216,11 +238,11 @@ def alerts(
                                     f"{trading.limits_problem}"))  # fmt: skip
     else:
         found += _loss_alerts(trading.limits, curve)
-    if len(book.positions) and book.stops_known:
-        naked = book.positions[book.positions["stop_price"].isna()]["symbol"].tolist()
-        if naked:
-            found.append(Alert("warning", f"No protective stop on {', '.join(naked)}."))
+    if book.unprotected:
+        found.append(Alert("warning", f"No protective stop on {', '.join(book.unprotected)}: "
+                                      "its open risk is unbounded."))  # fmt: skip
     found += _command_alerts(loop, commands, now)
+    found += _denial_alerts(denials, now)
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(found, key=lambda a: order[a.level])
 
@@ -242,6 +264,20 @@ def _loss_alerts(limits: RiskLimits, curve: pd.DataFrame) -> list[Alert]:
     return []
 
 
+def _denial_alerts(denials: pd.DataFrame | None, now: datetime) -> list[Alert]:
+    """A burst of orders the risk gate denied: something keeps asking for what it may not do."""
+    if denials is None or denials.empty:
+        return []
+    recent = denials[pd.to_datetime(denials["submitted_at"]) >= now - DENIAL_WINDOW]
+    if len(recent) < DENIAL_BURST:
+        return []
+    reasons = recent["reason"].value_counts()
+    top = "; ".join(f"{n}× {why}" for why, n in reasons.head(3).items())
+    minutes = DENIAL_WINDOW.total_seconds() / 60
+    return [Alert("error", f"{len(recent)} orders denied by the risk gate in the last "
+                           f"{minutes:.0f} minutes ({top}). See Orders, status denied.")]  # fmt: skip
+
+
 def _command_alerts(loop: LoopStatus, commands: pd.DataFrame, now: datetime) -> list[Alert]:
     if commands.empty:
         return []
@@ -251,6 +287,14 @@ def _command_alerts(loop: LoopStatus, commands: pd.DataFrame, now: datetime) -> 
     if loop.running and len(late):
         found.append(Alert("warning", f"{len(late)} command(s) pending for over {COMMAND_LATE_S:.0f}s: "
                                       "the loop has not applied them."))  # fmt: skip
+    if len(pending):
+        waiting = ", ".join(f"#{r.id} {pending_label(r.kind, r.payload)}" for r in pending.itertuples())
+        if loop.running:
+            found.append(Alert("info", f"Pending: {waiting}. The loop applies them at its next step; "
+                                       "cancel from the status strip."))  # fmt: skip
+        else:
+            found.append(Alert("warning", f"Pending: {waiting}. No live loop is running to apply "
+                                          "them; cancel from the status strip."))  # fmt: skip
     recent = commands[
         (commands["status"] == "denied") & (commands["decided_at"] >= now - timedelta(hours=24))
     ]
@@ -258,13 +302,104 @@ def _command_alerts(loop: LoopStatus, commands: pd.DataFrame, now: datetime) -> 
         found.append(
             Alert(
                 "warning",
-                f"Command #{row.id} ({row.kind}, by {row.actor}) was denied: {row.result}",
+                f"Command #{row.id} ({pending_label(row.kind, row.payload)}, by {row.actor}) "
+                f"was denied: {row.result}",
             )
         )
     return found
 
 
 # -- small conversions ---------------------------------------------------------------------
+
+
+#: Payload keys that carry the bar an event was about (a replay's bars are years before its wall clock).
+BAR_KEYS = ("bar", "bar_date", "decision_bar", "day", "session")
+
+
+def event_bar(payload: str | dict | None) -> str | None:
+    """The bar an event was about, from its payload (``2009-12-11``), or None."""
+    data = _payload(payload)
+    for key in BAR_KEYS:
+        if isinstance(data.get(key), str) and data[key][:2] in ("19", "20"):
+            return data[key][:16].replace("T", " ")
+    return None
+
+
+def event_changes(payload: str | dict | None, limit: int = 8) -> list[str]:
+    """What an event says, one ``what: value`` line each, in words: no braces, no quotes, no None."""
+    lines = []
+    for key, value in _flat(_payload(payload)):
+        if value is None or value == "" or value == [] or value == {}:
+            continue
+        lines.append(f"{key.replace('_', ' ')}: {value_text(key, value)}")
+    return lines[:limit] + ([f"… {len(lines) - limit} more"] if len(lines) > limit else [])
+
+
+def _payload(payload) -> dict:
+    if isinstance(payload, dict):
+        return payload
+    try:
+        data = json.loads(payload) if payload else {}
+    except (TypeError, ValueError):
+        return {"text": str(payload)}
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def _flat(data: dict, prefix: str = ""):
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            yield from _flat(value, f"{prefix}{key} ")
+        else:
+            yield f"{prefix}{key}", value
+
+
+#: Words in a setting's name that make it a fraction (shown as %) or dollars.
+_FRACTION_WORDS = ("pct", "loss", "buffer", "risk_per_trade", "drawdown", "pbo", "fraction",
+                   "fees", "slippage")  # fmt: skip
+
+
+def value_text(key: str, value) -> str:
+    """A setting or event value in words, judged by its name: 2% not 0.02, $1,234.50, yes/no."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(value_text(key, v) for v in value) or "none"
+    if isinstance(value, float):
+        if any(w in key for w in _FRACTION_WORDS):
+            return f"{value:.2%}"
+        if any(w in key for w in ("price", "cash", "equity", "notional", "value")):
+            return f"${value:,.2f}"
+        return f"{value:,.4g}"
+    return str(value)
+
+
+#: Backtest metrics that are fractions (shown as %); the rest are ratios, counts or bars.
+PERCENT_METRICS = frozenset({"total_return", "cagr", "max_drawdown", "win_rate", "exposure",
+                             "time_in_market"})  # fmt: skip
+
+
+def metric_text(name: str, value) -> str:
+    """A backtest metric as read: ``12.3%`` for fractions, ``1.42`` for ratios, ``37`` for counts."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if name in PERCENT_METRICS:
+        return f"{value:.1%}"
+    if name in ("trades", "max_drawdown_duration"):
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def config_label(strategy: str, config_id: str) -> str:
+    """A config as a person names it: ``sma_cross · 3f9a2c1d`` (its strategy, a short id)."""
+    return f"{strategy} · {config_id[:8]}"
+
+
+def pending_label(kind: str, payload: str | dict) -> str:
+    """A pending command as the status strip says it: ``kill switch on``, ``close AAPL``."""
+    return describe(kind, json.loads(payload) if isinstance(payload, str) else payload)
+
 
 
 def mark_times(bar_dates: pd.Series) -> pd.DatetimeIndex:

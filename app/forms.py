@@ -136,6 +136,37 @@ LIMIT_GROUPS = {
 }  # fmt: skip
 
 
+#: Limits that are fractions of equity: entered and shown as percentages, stored as fractions.
+PERCENT_LIMITS = frozenset({"risk_per_trade", "max_position_pct", "cash_buffer",
+                            "daily_loss_limit", "weekly_soft_loss", "weekly_hard_loss"})  # fmt: skip
+#: Limits in dollars.
+MONEY_LIMITS = frozenset({"max_order_notional", "pdt_equity_threshold", "min_price", "max_price",
+                          "min_avg_dollar_volume"})  # fmt: skip
+
+
+def limit_text(name: str, value: Any) -> str:
+    """One limit's value as a trader reads it: ``20%``, ``$25,000``, ``x0.5``, ``yes``, ``none``."""
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if name in PERCENT_LIMITS:
+        return f"{value:.2%}".replace(".00%", "%")
+    if name in MONEY_LIMITS:
+        return f"${value:,.2f}".removesuffix(".00")
+    if name == "weekly_soft_size_factor":
+        return f"×{value:g}"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(sorted(value)) or "none"
+    return f"{value:,g}" if isinstance(value, int | float) else str(value)
+
+
+def form_values(limits: RiskLimits) -> dict[str, Any]:
+    """The limits in the form's units: fractions of equity as percentages (20 for 0.20)."""
+    values = limits.to_mapping()
+    return {n: v * 100 if n in PERCENT_LIMITS else v for n, v in values.items()}
+
+
 def limit_fields() -> list[tuple[str, Any]]:
     """(name, pydantic field) of every risk limit, in the model's order."""
     return list(RiskLimits.model_fields.items())
@@ -156,11 +187,14 @@ def limit_groups() -> list[tuple[str, list[tuple[str, Any]]]]:
 def limits_from_form(values: dict[str, Any]) -> RiskLimits:
     """RiskLimits from the Settings form, through the same validation as a limits file.
 
-    The form gives restricted symbols as text and an empty price cap as None; everything
-    else is passed as typed. Raises :class:`~engine.risk.limits.LimitsError` naming each
+    The form gives fractions of equity as percentages (PERCENT_LIMITS), restricted symbols
+    as text and an empty price cap as None; everything else is passed as typed. Raises :class:`~engine.risk.limits.LimitsError` naming each
     bad field.
     """
     data = dict(values)
+    for name in PERCENT_LIMITS & data.keys():  # the form takes percentages
+        if isinstance(data[name], int | float):
+            data[name] = data[name] / 100
     text = data.get("restricted_symbols")
     if isinstance(text, str):
         data["restricted_symbols"] = [s for s in text.replace(",", " ").split() if s]

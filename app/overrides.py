@@ -22,6 +22,8 @@ from engine.risk import states
 CONFIRM_KEY = "confirming"
 TRACKED_KEY = "my_commands"
 NOTICE_KEY = "notice"
+#: The last direct flatten's report, kept on the page (a toast is too easy to miss).
+FLATTEN_REPORT_KEY = "flatten_report"
 
 
 # -- confirmations ---------------------------------------------------------------------------
@@ -57,12 +59,12 @@ def confirm(
             try:
                 notice = action()
             except WorkbenchError as exc:
-                st.error(str(exc))
-                return
-            _close()
-            if notice:
-                st.session_state[NOTICE_KEY] = notice
-            st.rerun()
+                st.error(str(exc))  # and Cancel stays, to close the dialog
+            else:
+                _close()
+                if notice:
+                    st.session_state[NOTICE_KEY] = notice
+                st.rerun()
         if right.button("Cancel", key="confirm_no", width="stretch"):
             _close()
             st.rerun()
@@ -78,6 +80,10 @@ def notices() -> None:
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         st.toast(notice, icon=":material/check_circle:", duration="long")
+    report = st.session_state.pop(FLATTEN_REPORT_KEY, None)
+    if report:
+        text, left_open = report
+        (st.error if left_open else st.success)(text, icon=":material/close_fullscreen:")
 
 
 # -- tracking commands -----------------------------------------------------------------------
@@ -181,12 +187,8 @@ def _confirm_flatten(store, visitor, loop: LoopStatus) -> None:
         broker = direct_broker(store, loop, visitor.name)  # built only once the trader confirms
         done = facade.flatten_direct(store, visitor, broker, kill_switch=True)
         track(done.command_id)
-        lines = "; ".join(done.orders) or "no positions were open"
-        problems = f" Problems: {'; '.join(done.problems)}" if done.problems else ""
-        return (
-            f"Flattened directly through {broker.name} (command #{done.command_id}): {lines}; "
-            f"{done.canceled} open orders canceled.{problems}"
-        )
+        st.session_state[FLATTEN_REPORT_KEY] = (done.report(broker.name), bool(done.still_open))
+        return done.report(broker.name)
 
     confirm(
         "Flatten everything, directly?",

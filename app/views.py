@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.figures import LoopStatus, TradingStatus
+from app.figures import LoopStatus, TradingStatus, pending_label
 from engine.backtest.time_axis import bar_time_breaks
 from engine.risk import TradingState, states
 
@@ -30,6 +30,65 @@ def pct(value, signed: bool = False, digits: int = 2) -> str:
     return f"{value:{'+' if signed else ''}.{digits}%}"
 
 
+def open_risk_metric(book) -> None:
+    """Open risk to the stops as a metric: unbounded (in red) when a position has no stop."""
+    label, equity = "Open risk (to stops)", book.equity
+    if book.unprotected:
+        st.metric(label, "Unbounded", delta=f"no stop on {', '.join(book.unprotected)}",
+                  delta_color="red", delta_arrow="off", border=True)  # fmt: skip
+    elif math.isnan(book.open_risk):
+        st.metric(label, "Unknown", delta="the broker's book carries no stops",
+                  delta_color="gray", delta_arrow="off", border=True)  # fmt: skip
+    else:
+        st.metric(label, money(book.open_risk),
+                  delta=pct(book.open_risk / equity) + " of equity" if equity else None,
+                  delta_color="off", delta_arrow="off", border=True)  # fmt: skip
+
+
+WARN_CELL = "background-color: rgba(239, 83, 80, 0.18); color: #ef5350; font-weight: 600"
+POSITION_LABELS = {
+    "symbol": "Symbol", "qty": "Qty", "avg_price": "Avg price", "price": "Last",
+    "market_value": "Market value", "weight": "Weight", "unrealised_pnl": "Unrealised P&L",
+    "unrealised_pct": "P&L %", "stop_price": "Stop", "risk_to_stop": "Risk to stop",
+    "risk_pct": "Risk % equity", "config_id": "Strategy",
+}  # fmt: skip
+
+
+def positions_table(positions: pd.DataFrame, book, names: dict[str, str], cap: float | None,
+                    key: str) -> None:  # fmt: skip
+    """Positions as a trader reads them: $ and %, a missing stop as unbounded risk and a weight
+    above the position cap, each highlighted; the strategy by name and short id."""
+    frame = named_configs(positions, names)
+    no_stop = book.stops_known
+    over = (lambda w: cap is not None and w == w and w > cap)  # noqa: E731
+
+    def weight(w):
+        return "—" if w != w else f"{w:.1%}" + (f" ▲ over the {cap:.0%} cap" if over(w) else "")
+
+    styler = frame.style.format(
+        {"qty": "{:,.0f}", "avg_price": "${:,.2f}", "price": "${:,.2f}", "market_value": money,
+         "weight": weight, "unrealised_pnl": lambda v: money(v, signed=True),
+         "unrealised_pct": lambda v: pct(v, signed=True),
+         "stop_price": lambda v: ("none" if no_stop else "unknown") if v != v else f"${v:,.2f}",
+         "risk_to_stop": lambda v: ("unbounded" if no_stop else "unknown") if v != v else money(v),
+         "risk_pct": lambda v: ("unbounded" if no_stop else "unknown") if v != v else pct(v)},
+    )  # fmt: skip
+    if no_stop:
+        styler = styler.map(lambda v: WARN_CELL if v != v else "",
+                            subset=["stop_price", "risk_to_stop", "risk_pct"])  # fmt: skip
+    styler = styler.map(lambda w: WARN_CELL if over(w) else "", subset=["weight"])
+    st.dataframe(styler, hide_index=True, width="stretch", key=key,
+                 column_config={c: st.column_config.Column(label) for c, label in POSITION_LABELS.items()})  # fmt: skip
+
+
+def named_configs(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """The frame with its ``config_id`` column as strategy name and short id (manual: none)."""
+    if "config_id" not in frame or frame.empty:
+        return frame
+    return frame.assign(config_id=frame["config_id"].map(
+        lambda c: names.get(c, str(c)[:8]) if isinstance(c, str) and c else "—"))  # fmt: skip
+
+
 def page_title(title: str, caption: str | None = None) -> None:
     st.markdown(f"#### {title}")
     if caption:
@@ -41,8 +100,11 @@ def empty_state(text: str) -> None:
     st.info(text, icon=":material/inbox:")
 
 
-def loop_banner(loop: LoopStatus, trading: TradingStatus) -> None:
-    """The strip at the top of every page: loop alive or not (loudly), state, kill switch."""
+def loop_banner(loop: LoopStatus, trading: TradingStatus, waiting: pd.DataFrame | None = None) -> None:
+    """The strip at the top of every page: loop alive or not (loudly), state, kill switch,
+    and the commands still waiting for the loop (``waiting``: id, kind, payload)."""
+    waiting = waiting if waiting is not None else pd.DataFrame(columns=["id", "kind", "payload"])
+    asked = [pending_label(r.kind, r.payload) for r in waiting.itertuples()]
     if not loop.ever_ran:
         st.warning(
             "**No live loop is running** on this data dir (none has ever run). Commands are "
@@ -85,14 +147,18 @@ def loop_banner(loop: LoopStatus, trading: TradingStatus) -> None:
                 f"Loop: NOT RUNNING ({loop.mode})", icon=":material/heart_broken:", color="red"
             )
         if loop.bar_date:
-            st.badge(f"Bar {loop.bar_date}", color="gray")
+            st.badge(f"Loop bar {loop.bar_date}" + (f" · {loop.book}" if loop.book else ""), color="gray")
         st.badge(f"State: {trading.state}", color=STATE_COLOURS.get(trading.state, "gray"))
+        switch = [a for a in asked if a.startswith("kill switch")]
         st.badge(
-            "Kill switch: ON" if trading.kill_switch else "Kill switch: off",
-            color="red" if trading.kill_switch else "gray",
+            ("Kill switch: ON" if trading.kill_switch else "Kill switch: off")
+            + (f" · pending {switch[-1].removeprefix('kill switch ').upper()}" if switch else ""),
+            color="red" if trading.kill_switch else ("orange" if switch else "gray"),
         )
         if trading.paused_configs:
             st.badge(f"{len(trading.paused_configs)} paused", color="orange")
+        if asked:
+            st.badge(f"Pending: {', '.join(asked)}", icon=":material/hourglass_top:", color="orange")
 
 
 def equity_chart(curve: pd.DataFrame, height: int = 340) -> go.Figure:
@@ -190,9 +256,27 @@ STATUS_COLOURS = {
 }  # fmt: skip
 
 
-def coloured(frame: pd.DataFrame, column: str):
-    """The frame with its status column coloured: amber waiting, green done, red refused."""
-    return frame.style.map(
+def coloured(frame: pd.DataFrame, column: str | None = None, *, dollars=(), shares=(), bps=(),
+             days=(), times=()):  # fmt: skip
+    """The frame as read: its status column coloured (amber waiting, green done, red refused),
+    ``dollars`` as $1,234.56, ``shares`` as 1,200, ``bps`` as +3.2, ``days`` as 2013-06-28,
+    ``times`` to the minute, and a missing value as a dash, never "None"."""
+
+    def number(spec: str):
+        return lambda v: "—" if v is None or v != v else spec.format(v)
+
+    def moment(spec: str):
+        return lambda v: "—" if v is None or v != v else pd.Timestamp(v).strftime(spec)
+
+    formats = {c: number("${:,.2f}") for c in dollars if c in frame}
+    formats |= {c: number("{:,.0f}") for c in shares if c in frame}
+    formats |= {c: number("{:+,.1f}") for c in bps if c in frame}
+    formats |= {c: moment("%Y-%m-%d") for c in days if c in frame}
+    formats |= {c: moment("%Y-%m-%d %H:%M") for c in times if c in frame}
+    styler = frame.style.format(formats, na_rep="—")
+    if column is None:
+        return styler
+    return styler.map(
         lambda value: (
             f"color: {STATUS_COLOURS[value]}; font-weight: 600" if value in STATUS_COLOURS else ""
         ),
@@ -205,9 +289,12 @@ def commands_table(commands: pd.DataFrame, key: str) -> None:
     if commands.empty:
         empty_state("No commands yet.")
         return
-    shown = commands[
-        ["id", "created_at", "actor", "kind", "status", "result", "decided_by", "decided_at"]
-    ]
+    shown = commands.assign(
+        kind=[pending_label(k, p) for k, p in zip(commands["kind"], commands["payload"], strict=True)],
+        result=commands["result"].fillna("—"), decided_by=commands["decided_by"].fillna("—"),
+        # Text, so that a command not decided yet reads "—" rather than "None".
+        decided_at=pd.to_datetime(commands["decided_at"]).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("—"),
+    )[["id", "created_at", "actor", "kind", "status", "result", "decided_by", "decided_at"]]  # fmt: skip
     st.dataframe(
         coloured(shown, "status"),
         hide_index=True,
@@ -218,9 +305,7 @@ def commands_table(commands: pd.DataFrame, key: str) -> None:
             "created_at": st.column_config.DatetimeColumn(
                 "Asked (UTC)", format="YYYY-MM-DD HH:mm:ss"
             ),
-            "decided_at": st.column_config.DatetimeColumn(
-                "Decided (UTC)", format="YYYY-MM-DD HH:mm:ss"
-            ),
+            "decided_at": st.column_config.TextColumn("Decided (UTC)"),
             "result": st.column_config.TextColumn("Result / reason", width="large"),
             "actor": "Asked by",
             "kind": "Command",

@@ -1,11 +1,10 @@
 """Audit: the append-only event log, filterable by kind, actor, subject and time."""
 
-import json
 from datetime import datetime, time, timedelta
 
 import streamlit as st
 
-from app import facade, session, views
+from app import facade, figures, session, views
 
 store = session.store()
 views.page_title(
@@ -58,7 +57,10 @@ if events.empty:
         else "The audit trail is empty: events appear as soon as anything happens."
     )
 else:
-    shown = events.assign(payload=events["payload"].str.slice(0, 300))
+    shown = events.assign(
+        bar=events["payload"].map(figures.event_bar),
+        payload=events["payload"].map(lambda p: " · ".join(figures.event_changes(p))),
+    )[["id", "ts", "bar", "actor", "kind", "subject", "payload"]]
     selection = st.dataframe(
         shown,
         hide_index=True,
@@ -73,7 +75,10 @@ else:
             "kind": "Kind",
             "subject": "Subject",
             "ts": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-            "payload": st.column_config.TextColumn("Payload", width="large"),
+            "bar": st.column_config.TextColumn(
+                "Bar", help="The bar the event was about: a replay's bars are older than its wall clock"
+            ),
+            "payload": st.column_config.TextColumn("What changed", width="large"),
         },
     )
     rows = selection.selection.rows if selection else []
@@ -91,5 +96,8 @@ else:
         st.rerun()
     if rows:
         event = events.iloc[rows[0]]
+        bar = figures.event_bar(event["payload"])
         st.markdown(f"###### Event #{event['id']} · {event['kind']} · {event['actor']}")
-        st.json(json.loads(event["payload"]))
+        st.caption(f"{event['ts']:%Y-%m-%d %H:%M:%S} UTC" + (f" · bar {bar}" if bar else ""))
+        st.markdown("\n".join(f"- {line}" for line in figures.event_changes(event["payload"], limit=60))
+                    or "_Nothing more recorded._")  # fmt: skip

@@ -15,34 +15,36 @@ overrides.notices()
 
 filters = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
 symbols = filters.multiselect(
-    "Symbols", facade.traded_symbols(store), key="of_symbols", width=320, placeholder="all"
+    "Symbols", facade.traded_symbols(store, session.book()), key="of_symbols", width=320, placeholder="all"
 )
 side = filters.segmented_control("Side", ["buy", "sell"], key="of_side")
 status = filters.selectbox(
     "Order status",
-    ["all", "open", "filled", "canceled", "expired", "rejected"],
+    ["all", "open", "filled", "canceled", "expired", "rejected", "denied"],
+    help="denied: refused by the risk gate before reaching the broker (the reason says which rule)",
     key="of_status",
     width=160,
 )
 since = filters.date_input("Since", value=None, key="of_since", width=160)
 limit = filters.selectbox("Rows", [100, 500, 2000], index=1, key="of_limit", width=100)
 
-MONEY = "dollar"
-
-
 @st.fragment(run_every="10s")
 def tables() -> None:
     data = facade.orders_and_fills(
         store,
+        book=session.book(),
         symbols=symbols or None,
         side=side,
         status=None if status == "all" else status,
         since=since,
         limit=limit,
     )
-    fills = data.fills
+    names = facade.config_names(store)
+    orders, fills = views.named_configs(data.orders, names), views.named_configs(data.fills, names)
     with st.container(horizontal=True, gap="small"):
-        st.metric("Orders shown", f"{len(data.orders):,}", border=True)
+        st.metric("Orders shown", f"{len(orders):,}", border=True)
+        denied = int((orders["status"] == "denied").sum()) if len(orders) else 0
+        st.metric("Denied by the gate", f"{denied:,}", border=True)
         st.metric("Fills shown", f"{len(fills):,}", border=True)
         st.metric("Traded", views.money(fills["notional"].sum() if len(fills) else 0), border=True)
         st.metric("Fees", views.money(fills["fee"].sum() if len(fills) else 0), border=True)
@@ -54,7 +56,7 @@ def tables() -> None:
         )
     orders_tab, fills_tab = st.tabs(["Orders", "Fills"])
     with orders_tab:
-        if data.orders.empty:
+        if orders.empty:
             views.empty_state(
                 "No orders match."
                 if (symbols or side or status != "all" or since)
@@ -62,7 +64,9 @@ def tables() -> None:
             )
         else:
             st.dataframe(
-                views.coloured(data.orders, "status"),
+                views.coloured(orders, "status", dollars=["limit_price", "stop_price", "filled_avg_price"],
+                               shares=["qty", "filled_qty"], days=["decision_bar"],
+                               times=["submitted_at", "updated_at"]),  # fmt: skip
                 hide_index=True,
                 width="stretch",
                 key="orders_table",
@@ -73,11 +77,11 @@ def tables() -> None:
                     "updated_at": st.column_config.DatetimeColumn(
                         "Updated (UTC)", format="YYYY-MM-DD HH:mm"
                     ),
-                    "limit_price": st.column_config.NumberColumn("Limit", format=MONEY),
-                    "stop_price": st.column_config.NumberColumn("Stop", format=MONEY),
-                    "filled_avg_price": st.column_config.NumberColumn("Avg fill", format=MONEY),
-                    "qty": st.column_config.NumberColumn("Qty", format="%.0f"),
-                    "filled_qty": st.column_config.NumberColumn("Filled", format="%.0f"),
+                    "limit_price": "Limit",
+                    "stop_price": "Stop",
+                    "filled_avg_price": "Avg fill",
+                    "qty": "Qty",
+                    "filled_qty": "Filled",
                     "decision_bar": st.column_config.DateColumn("Decision bar"),
                     "symbol": "Symbol",
                     "side": "Side",
@@ -85,7 +89,7 @@ def tables() -> None:
                     "status": "Status",
                     "time_in_force": "TIF",
                     "purpose": "Purpose",
-                    "config_id": "Config",
+                    "config_id": "Strategy",
                     "reason": st.column_config.TextColumn("Reason", width="medium"),
                     "client_order_id": st.column_config.TextColumn(
                         "Client order id", width="medium"
@@ -98,7 +102,9 @@ def tables() -> None:
             views.empty_state("No fills match." if (symbols or side or since) else "No fills yet.")
         else:
             st.dataframe(
-                fills,
+                views.coloured(fills, dollars=["price", "decision_price", "fee", "notional"],
+                               shares=["qty"], bps=["slippage_bps"], days=["bar_date", "decision_bar"],
+                               times=["filled_at"]),  # fmt: skip
                 hide_index=True,
                 width="stretch",
                 key="fills_table",
@@ -106,19 +112,19 @@ def tables() -> None:
                     "filled_at": st.column_config.DatetimeColumn(
                         "Filled (UTC)", format="YYYY-MM-DD HH:mm"
                     ),
-                    "price": st.column_config.NumberColumn("Price", format=MONEY),
-                    "decision_price": st.column_config.NumberColumn("Decision price", format=MONEY),
-                    "slippage_bps": st.column_config.NumberColumn("Slippage (bps)", format="%+.1f"),
-                    "fee": st.column_config.NumberColumn("Fee", format=MONEY),
-                    "notional": st.column_config.NumberColumn("Notional", format=MONEY),
-                    "qty": st.column_config.NumberColumn("Qty", format="%.0f"),
+                    "price": "Price",
+                    "decision_price": "Decision price",
+                    "slippage_bps": "Slippage (bps)",
+                    "fee": "Fee",
+                    "notional": "Notional",
+                    "qty": "Qty",
                     "bar_date": st.column_config.DateColumn("Fill bar"),
                     "decision_bar": st.column_config.DateColumn("Decision bar"),
                     "symbol": "Symbol",
                     "side": "Side",
                     "type": "Type",
                     "purpose": "Purpose",
-                    "config_id": "Config",
+                    "config_id": "Strategy",
                     "client_order_id": st.column_config.TextColumn(
                         "Client order id", width="medium"
                     ),

@@ -11,35 +11,31 @@ overrides.notices()
 
 
 @st.cache_data(ttl=2, show_spinner=False)
-def load(path: str) -> facade.Overview:
+def load(path: str, book: str | None) -> facade.Overview:
     # The live parts below refresh on their own; they share one read of the store.
-    return facade.overview(session.store())
+    return facade.overview(session.store(), book=book)
 
 
 @st.fragment(run_every="5s")
 def headline() -> None:
-    data = load(str(session.data_dir()))
+    data = load(str(session.data_dir()), session.book())
     loop, book = data.loop, data.book
     equity = book.equity
     with st.container(horizontal=True, gap="small"):
         st.metric("Equity", views.money(equity), border=True)
         st.metric(
-            "Today's P&L",
+            f"P&L of bar {data.pnl_bar}" if data.pnl_bar else "Today's P&L",
             views.money(data.todays_pnl, signed=True),
             delta=views.pct(data.todays_pnl_pct, signed=True)
             if data.todays_pnl_pct is not None
             else None,
+            help=f"Equity marked on the bar of {data.pnl_bar} against the bar of {data.pnl_since}"
+            if data.pnl_bar
+            else "Needs two marks of the book",
             border=True,
         )
         st.metric("Open positions", f"{len(book.positions)}", border=True)
-        st.metric(
-            "Open risk (to stops)",
-            views.money(book.open_risk),
-            delta=views.pct(book.open_risk / equity) + " of equity" if equity else None,
-            delta_color="off",
-            delta_arrow="off",
-            border=True,
-        )
+        views.open_risk_metric(book)
         st.metric("Cash", views.money(book.cash), border=True)
         st.metric(
             "Buying power",
@@ -59,7 +55,7 @@ def headline() -> None:
 
 @st.fragment(run_every="5s")
 def chart() -> None:
-    data = load(str(session.data_dir()))
+    data = load(str(session.data_dir()), session.book())
     st.markdown("###### Equity and drawdown")
     if data.curve.empty:
         views.empty_state("No equity marks yet: the live loop marks equity every step (`wb live`).")
@@ -72,7 +68,7 @@ def chart() -> None:
 
 @st.fragment(run_every="5s")
 def alerts() -> None:
-    data = load(str(session.data_dir()))
+    data = load(str(session.data_dir()), session.book())
     st.markdown("###### Alerts")
     if not data.alerts:
         st.success("Nothing needs attention.", icon=":material/verified:")
@@ -82,7 +78,7 @@ def alerts() -> None:
 
 @st.fragment(run_every="5s")
 def commands() -> None:
-    data = load(str(session.data_dir()))
+    data = load(str(session.data_dir()), session.book())
     st.markdown("###### Recent commands")
     views.commands_table(data.commands.head(10), key="recent_commands")
 

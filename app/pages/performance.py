@@ -19,12 +19,12 @@ views.page_title(
 
 
 @st.cache_data(show_spinner="Matching the book's fills…", max_entries=4)
-def load(path: str, marker: tuple) -> facade.Performance:
+def load(path: str, book: str | None, marker: tuple) -> facade.Performance:
     # Read again only when the book's marks or fills change (its marker), not on each click.
-    return facade.performance(session.store())
+    return facade.performance(session.store(), book)
 
 
-data = load(str(session.data_dir()), facade.book_marker(store))
+data = load(str(session.data_dir()), session.book(), facade.book_marker(store, session.book()))
 trips, starting = data.trades.trips, data.trades.starting_cash
 if data.book is None:
     views.empty_state("No book yet: the live loop (`wb live`) or a paper account makes one.")

@@ -13,21 +13,25 @@ views.page_title(
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def picture(path: str, marker) -> facade.RiskPicture:
-    # Cached per data dir and newest mark: VaR and correlations need bars, so they are not
-    # recomputed on every refresh while nothing has changed.
-    return facade.risk(session.store())
+def picture(path: str, book: str | None, marker) -> facade.RiskPicture:
+    # Cached per data dir, book and newest mark: VaR and correlations need bars, so they are
+    # not recomputed on every refresh while nothing has changed.
+    return facade.risk(session.store(), book)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def stress_report(path: str, marker):
+def stress_report(path: str, book: str | None, marker):
     # The stress test reads each crash's bars: recomputed only when the book changes.
-    return facade.stress(session.store())
+    return facade.stress(session.store(), book)
 
 
-@st.fragment(run_every="15s")
+@st.fragment(run_every="5s")
 def body() -> None:
-    data = picture(str(session.data_dir()), facade.book_marker(store))
+    """Every part of the page, refreshed as often as the other pages (cheap while the book's
+    marker is unchanged: the heavy parts are cached on it)."""
+    book = session.book()
+    marker = facade.book_marker(store, book)
+    data = picture(str(session.data_dir()), book, marker)
     st.caption(f"Limits: {data.trading.limits_note}. Book {data.book.source}.")
     if data.trading.limits_problem:
         st.error(f"No limits to measure against: {data.trading.limits_problem}")
@@ -107,7 +111,7 @@ def body() -> None:
                 config={"displayModeBar": False},
             )
 
-    stress_panel(stress_report(str(session.data_dir()), facade.book_marker(store)))
+    stress_panel(stress_report(str(session.data_dir()), book, marker))
 
 
 def stress_panel(report) -> None:

@@ -44,11 +44,16 @@ def widget(name: str, field, current, where):
         )
     if kind is int:
         return where.number_input(label, value=int(current), step=1, key=key, help=help_text)
+    if name in forms.PERCENT_LIMITS:  # a fraction of equity, typed as a percentage
+        return where.number_input(
+            f"{label} (%)", value=round(float(current), 4), step=0.1, format="%.2f", key=key,
+            help=help_text,
+        )  # fmt: skip
     if kind is float or (isinstance(kind, types.UnionType) and float in args):
         return where.number_input(
-            label,
+            f"{label} ($)" if name in forms.MONEY_LIMITS else label,
             value=None if current is None else float(current),
-            format="%.4f" if current is not None and abs(current) < 1 else "%.2f",
+            format="%.2f",
             key=key,
             help=help_text,
             placeholder="none",
@@ -58,12 +63,12 @@ def widget(name: str, field, current, where):
 
 if visitor.can_trade:
     with st.form("limits", border=True):
-        entered = {}
+        entered, shown = {}, forms.form_values(limits)
         for group, fields in forms.limit_groups():
             st.markdown(f"**{group}**")
             columns = st.columns(6)
             for i, (name, field) in enumerate(fields):
-                entered[name] = widget(name, field, getattr(limits, name), columns[i % 6])
+                entered[name] = widget(name, field, shown[name], columns[i % 6])
         review = st.form_submit_button("Review changes", key="limits_review")
     if review:
         try:
@@ -84,7 +89,8 @@ if visitor.can_trade:
     pending = overrides.asking("limits")
     if pending:
         rows = "\n".join(
-            f"| {name} | {old} | **{new}** |" for name, (old, new) in pending["changes"].items()
+            f"| {name.replace('_', ' ')} | {forms.limit_text(name, old)} | **{forms.limit_text(name, new)}** |"
+            for name, (old, new) in pending["changes"].items()
         )
         overrides.confirm(
             "Change the risk limits?",
@@ -99,8 +105,8 @@ elif not trading.limits_problem:
     st.dataframe(
         pd.DataFrame(
             {
-                "limit": list(mapping),
-                "value": [str(v) for v in mapping.values()],
+                "limit": [name.replace("_", " ") for name in mapping],
+                "value": [forms.limit_text(name, v) for name, v in mapping.items()],
                 "meaning": [f.description for _, f in forms.limit_fields()],
             }
         ),

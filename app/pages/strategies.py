@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app import facade, overrides, session, views
+from app import facade, figures, overrides, session, views
 from engine.backtest.labels import LABELS
 from engine.research.registry import ACTIONS
 
@@ -45,9 +45,9 @@ def summary_row(record) -> dict:
     evidence = record.config.evidence
     oos = evidence.out_of_sample if evidence else {}
     return {
-        "config_id": record.config_id,
-        "status": record.status,
         "strategy": record.strategy,
+        "config_id": record.config_id[:8],
+        "status": record.status,
         "universe": ", ".join(record.config.universe),
         "bar_size": record.config.bar_size + (" SYNTHETIC" if evidence and evidence.synthetic_bars else ""),
         "oos_sharpe": oos.get("sharpe"),
@@ -75,9 +75,9 @@ st.dataframe(
     width="stretch",
     key="configs_table",
     column_config={
-        "config_id": st.column_config.TextColumn("Config", pinned=True),
+        "strategy": st.column_config.TextColumn("Strategy", pinned=True),
+        "config_id": st.column_config.TextColumn("Id", help="The config's id, shortened"),
         "status": "Status",
-        "strategy": "Strategy",
         "universe": "Universe",
         "bar_size": st.column_config.TextColumn(
             "Bars", help="The bar size it trades; SYNTHETIC: validated on generated bars"
@@ -92,11 +92,11 @@ st.dataframe(
         "oos_trades": st.column_config.NumberColumn("OOS trades", format="%d"),
         "deflated_sharpe": st.column_config.NumberColumn(
             "Deflated Sharpe",
-            format="%.2f",
+            format="percent",
             help="Probability the true Sharpe is above 0, given the trials",
         ),
         "pbo": st.column_config.NumberColumn(
-            "PBO", format="%.2f", help="Probability of backtest overfitting"
+            "PBO", format="percent", help="Probability of backtest overfitting"
         ),
         "updated_at": st.column_config.DatetimeColumn("Updated (UTC)", format="YYYY-MM-DD HH:mm"),
     },
@@ -105,16 +105,16 @@ st.dataframe(
 by_id = {r.config_id: r for r in records}
 chosen = st.selectbox(
     "Config",
-    list(shown["config_id"]) or list(by_id),
+    [r.config_id for r in records if r.config_id[:8] in set(shown["config_id"])] or list(by_id),
     key="cfg_chosen",
-    format_func=lambda i: f"{i} · {by_id[i].strategy} · {by_id[i].status}",
+    format_func=lambda i: f"{figures.config_label(by_id[i].strategy, i)} · {by_id[i].status}",
 )
 record = by_id[chosen]
 config, evidence = record.config, record.config.evidence
 
 head = st.container(horizontal=True, vertical_alignment="center", gap="small")
 head.markdown(
-    f"**{record.config_id}** · `{record.strategy}` on {', '.join(config.universe)}, "
+    f"**{record.strategy}** · `{record.config_id}` on {', '.join(config.universe)}, "
     f"{config.bar_size} bars"
 )
 head.badge(record.status, color=STATUS_BADGE.get(record.status, "gray"))
@@ -132,7 +132,8 @@ with left:
     with st.expander("Execution and sizing settings (shared by the backtest and the live loop)"):
         settings = config.settings.model_dump(mode="json")
         st.dataframe(
-            pd.DataFrame({"setting": list(settings), "value": [str(v) for v in settings.values()]}),
+            pd.DataFrame({"setting": [k.replace("_", " ") for k in settings],
+                          "value": [figures.value_text(k, v) for k, v in settings.items()]}),  # fmt: skip
             hide_index=True,
             width="stretch",
             key="settings_table",
@@ -141,7 +142,9 @@ with left:
         st.markdown("###### Evidence")
         metrics = pd.DataFrame(
             {"in sample": evidence.in_sample, "out of sample": evidence.out_of_sample}
-        ).rename(index=LABELS)  # "exposure (avg invested)" beside "time in market"
+        )
+        metrics = metrics.apply(lambda column: [figures.metric_text(n, v) for n, v in column.items()])
+        metrics = metrics.rename(index=LABELS)  # "exposure (avg invested)" beside "time in market"
         st.dataframe(metrics, width="stretch", key="evidence_metrics")
         st.caption(
             f"Walk-forward on {evidence.data_start} to {evidence.data_end}, objective "
@@ -169,16 +172,16 @@ with left:
         if evidence.confidence:
             st.markdown("###### Confidence (out of sample)")
             spread = evidence.confidence
+            spreads = (("Sharpe", "sharpe", spread.sharpe),
+                       ("max drawdown", "max_drawdown", spread.max_drawdown),
+                       ("profit factor", "profit_factor", spread.profit_factor),
+                       ("max drawdown, trades reshuffled", "max_drawdown", spread.reshuffled_drawdown))  # fmt: skip
             st.dataframe(
                 pd.DataFrame(
                     {
-                        name: figure.model_dump()
-                        for name, figure in (
-                            ("Sharpe", spread.sharpe),
-                            ("max drawdown", spread.max_drawdown),
-                            ("profit factor", spread.profit_factor),
-                            ("max drawdown, trades reshuffled", spread.reshuffled_drawdown),
-                        )
+                        label: {k: figures.metric_text(metric, v)
+                                for k, v in figure.model_dump().items()}
+                        for label, metric, figure in spreads
                     }
                 ).T.rename(columns={"p05": "5th pct", "median": "median", "p95": "95th pct"}),
                 width="stretch",
@@ -280,6 +283,7 @@ with right:
 
 st.markdown("###### History")
 history = facade.config_events(store, record.config_id)
+history = history.assign(payload=history["payload"].map(lambda p: " · ".join(figures.event_changes(p))))
 st.dataframe(
     history,
     hide_index=True,
@@ -289,7 +293,7 @@ st.dataframe(
         "ts": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "actor": "Who",
         "kind": "What",
-        "payload": st.column_config.TextColumn("Why, from, to", width="large"),
+        "payload": st.column_config.TextColumn("What changed", width="large"),
     },
 )
 

@@ -264,6 +264,37 @@ def orders(store, book: str | None, *, symbols: list[str] | None = None, side: s
     return found.join(why, on="client_order_id").reindex(columns=ORDER_COLUMNS)
 
 
+def denied(store, book: str | None, *, symbols: list[str] | None = None, side: str | None = None,
+           since: date | datetime | None = None, limit: int | None = PAGE_ROWS) -> pd.DataFrame:  # fmt: skip
+    """Orders the risk gate denied for the book, newest first, as order rows (ORDER_COLUMNS,
+    status ``denied``, the rule and reason in ``reason``).
+
+    They never reached the broker, so they are read from the loop's ``order.denied`` events.
+    """
+    if book is None:
+        return _frame(ORDER_COLUMNS)
+    where, params = conditions([
+        ("json_extract_string(payload, '$.symbol') IN (SELECT unnest(?))", symbols),
+        ("json_extract_string(payload, '$.side') = ?", side), ("ts >= ?", since),
+    ])  # fmt: skip
+    rows = store.query(
+        "SELECT ts, payload FROM events WHERE kind = 'order.denied'"
+        " AND json_extract_string(payload, '$.book') = ?"
+        + "".join(f" AND {w}" for w in where)
+        + " ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else ""),
+        [book, *params],
+    )
+    payloads = [{"rule": "", "reason": "", "requested_qty": None, **json.loads(p)} for p in rows["payload"]]
+    if not payloads:
+        return _frame(ORDER_COLUMNS)
+    found = pd.DataFrame(payloads).rename(columns={"bar": "decision_bar", "order_type": "type"})
+    found["submitted_at"] = rows["ts"].to_numpy()
+    found["qty"] = found["requested_qty"]
+    found["reason"] = found["rule"].fillna("").astype(str) + ": " + found["reason"].fillna("").astype(str)
+    found["status"] = "denied"
+    return found.reindex(columns=ORDER_COLUMNS)
+
+
 @on_one_connection
 def fills(store, book: str | None, *, symbols: list[str] | None = None, side: str | None = None,
           since: date | None = None, limit: int | None = PAGE_ROWS) -> pd.DataFrame:  # fmt: skip

@@ -4,7 +4,9 @@ The control room never trades directly while the loop is alive: it appends a com
 and the loop applies pending commands at the start of each step (and checks the kill
 switch and a halt before every submission), marking each applied or denied with the reason. Every
 command and every outcome is an event, so the audit trail shows who asked for what and
-what happened.
+what happened. A trader may cancel a command still pending (status ``canceled``); the loop
+reads the status again just before applying one, and a cancel that arrives after that is
+overruled by what the loop did, said in the result.
 """
 
 from __future__ import annotations
@@ -161,13 +163,19 @@ def parse_command(data: dict) -> _Command:
         ) from exc
 
 
-def submit_command(store: Store, command: _Command, actor: str) -> int:
-    """Queue ``command`` for the live loop; returns its id. Audited as ``command.submitted``."""
+def submit_command(store: Store, command: _Command, actor: str, *, once: bool = False) -> int:
+    """Queue ``command`` for the live loop; returns its id. Audited as ``command.submitted``.
+
+    With ``once``, the same command already pending is refused (a double click, a second
+    tab): checked in the same transaction as the insert, so two at once cannot both pass.
+    """
     if isinstance(command, ManualOrder | ClosePosition | TightenStop | CancelOrder):
         command = command.model_copy(update={"symbol": command.symbol.strip().upper()})
     payload = command.model_dump(mode="json")
 
     def write(con) -> int:
+        if once:
+            _refuse_twice(con, command.kind, payload)
         command_id = con.execute(
             "INSERT INTO commands (created_at, actor, kind, payload, status) VALUES (?, ?, ?, ?, 'pending')"
             " RETURNING id",
@@ -177,6 +185,70 @@ def submit_command(store: Store, command: _Command, actor: str) -> int:
         return int(command_id)
 
     return store.transaction(write)
+
+
+def _refuse_twice(con, kind: str, payload: dict) -> None:
+    same = con.execute(
+        "SELECT id, actor FROM commands WHERE status = 'pending' AND kind = ? AND payload = ?"
+        " ORDER BY id LIMIT 1",
+        [kind, json.dumps(payload)],
+    ).fetchone()
+    if same is not None:
+        raise DuplicateCommand(
+            f"the same {describe(kind, payload)} is already pending (command #{same[0]}, "
+            f"asked by {same[1]})",
+            hint="wait for the live loop to apply it, or cancel it from the status strip",
+        )
+
+
+class DuplicateCommand(InputError):
+    """The same command is already waiting for the loop."""
+
+
+def describe(kind: str, payload: dict) -> str:
+    """A command in a trader's words: ``kill switch on``, ``close AAPL``, ``buy 10 CAT``."""
+    words = kind.replace("_", " ")
+    if kind == "kill_switch":
+        return f"kill switch {'on' if payload.get('on') else 'off'}"
+    if kind == "manual_order":
+        return f"{payload.get('side')} {payload.get('qty'):g} {payload.get('symbol')}"
+    if kind in ("close_position", "tighten_stop"):
+        stop = f" to ${payload['new_stop']:,.2f}" if payload.get("new_stop") is not None else ""
+        return f"{words} {payload.get('symbol')}{stop}"
+    if kind == "cancel_order":
+        return f"cancel order {payload.get('symbol') or ''} {str(payload.get('order_id'))[:8]}".replace("  ", " ")
+    if kind in ("pause_strategy", "resume_strategy"):
+        return f"{words} {str(payload.get('config_id'))[:8]}"
+    return words
+
+
+def cancel_command(store: Store, command_id: int, actor: str) -> bool:
+    """Withdraw a pending command before the loop applies it; False when it was already decided.
+
+    The loop reads a command's status again just before applying it, so a canceled
+    command is never applied.
+    """
+
+    def write(con) -> bool:
+        row = con.execute("SELECT status, kind FROM commands WHERE id = ?", [command_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no command {command_id}")
+        if row[0] != "pending":
+            return False
+        con.execute(
+            "UPDATE commands SET status = 'canceled', decided_at = ?, decided_by = ?, result = ?"
+            " WHERE id = ?",
+            [utcnow(), actor, f"canceled by {actor} before the loop applied it", command_id],
+        )
+        append_event(con, "command.canceled", actor, subject=str(command_id), payload={"kind": row[1]})
+        return True
+
+    return store.transaction(write)
+
+
+def still_pending(store: Store, command_id: int) -> bool:
+    """True while command ``command_id`` waits (not applied, denied or canceled)."""
+    return store.scalar("SELECT status FROM commands WHERE id = ?", [command_id]) == "pending"
 
 
 def pending_commands(store: Store) -> list[tuple[int, str, _Command]]:
@@ -202,19 +274,22 @@ def resolve_command(
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no command {command_id}")
-        if row[0] != "pending":
+        late_cancel = row[0] == "canceled"
+        if row[0] != "pending" and not late_cancel:
             return  # already resolved (a repeated step): nothing to do
         status = "applied" if applied else "denied"
+        # The loop had it in hand when the cancel came: what it did is the truth, said as such.
+        said = f"{result} (a cancel came too late)" if late_cancel else result
         con.execute(
             "UPDATE commands SET status = ?, decided_at = ?, decided_by = ?, result = ? WHERE id = ?",
-            [status, utcnow(), by, result, command_id],
+            [status, utcnow(), by, said, command_id],
         )
         append_event(
             con,
             f"command.{status}",
             by,
             subject=str(command_id),
-            payload={"kind": row[2], "asked_by": row[1], "result": result},
+            payload={"kind": row[2], "asked_by": row[1], "result": said},
         )
 
     if con is not None:

@@ -49,7 +49,7 @@ from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.book_lock import book_lock, take
 from engine.live.clock import BarClose, entry_refusal
 from engine.live.clock import next_bar as bar_after
-from engine.live.commands import pending_commands
+from engine.live.commands import pending_commands, still_pending
 from engine.live.decisions import Plan, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
 from engine.live.feed import ends_at, label_of, traded_window
@@ -528,6 +528,8 @@ class LiveLoop:
         for command_id, actor, command in pending_commands(self.store):
             if isinstance(command, overrides.TRADING) and day is None:
                 continue
+            if not still_pending(self.store, command_id):
+                continue  # canceled by the trader since the list was read
             context = overrides.CommandContext(
                 now=now,
                 config_ids=frozenset(self.by_id),

@@ -126,3 +126,18 @@ def test_serving_beyond_loopback_needs_users():
     with pytest.raises(InputError, match="without a login") as caught:
         user_file.check_bind("0.0.0.0", {})
     assert "hash-password" in caught.value.hint
+
+
+def test_a_session_cookie_is_refused_when_forged_tampered_expired_or_from_another_data_dir(tmp_path):
+    from app import login_cookie
+
+    key = login_cookie.secret(tmp_path)
+    assert login_cookie.secret(tmp_path) == key  # kept, not made anew on each read
+    assert (tmp_path / login_cookie.SECRET_FILE).stat().st_mode & 0o077 == 0  # owner only
+    token = login_cookie.issue("tina", "trader", key, now=1_000.0)
+    assert login_cookie.read_token(token, key, now=1_001.0).name == "tina"
+    assert login_cookie.read_token(token.replace(":trader:", ":viewer:"), key, now=1_001.0) is None
+    assert login_cookie.read_token(token, b"another data dir", now=1_001.0) is None
+    late = 1_000.0 + login_cookie.LIFETIME_S + 1
+    assert login_cookie.read_token(token, key, now=late) is None
+    assert login_cookie.read_token("tina:trader", key, now=1_001.0) is None

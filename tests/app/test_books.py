@@ -76,7 +76,11 @@ def test_after_the_paper_demo_the_control_room_shows_the_alpaca_book(demo_then_a
 
     shown = facade.orders_and_fills(store)
     sent = {o.client_order_id for o in alpaca.broker.orders("all")}
-    assert len(shown.orders) and set(shown.orders["client_order_id"]) <= sent
+    # Orders the broker saw, and those the risk gate denied before it (with their reasons).
+    at_broker = shown.orders[shown.orders["status"] != "denied"]
+    assert len(at_broker) and set(at_broker["client_order_id"]) <= sent
+    denied = shown.orders[shown.orders["status"] == "denied"]
+    assert (denied["reason"].str.len() > 2).all()
     assert len(shown.fills) and set(shown.fills["client_order_id"]) <= sent
     curve = facade.equity_curve(store)
     assert pd.Timestamp(curve["bar_date"].max()).date() == date(2012, 3, 30)

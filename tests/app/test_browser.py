@@ -164,8 +164,10 @@ def settle(page, heading: str) -> None:
 
 
 def visit(page, section: str, title: str) -> None:
-    page.get_by_test_id("stTopNav").get_by_text(section, exact=True).first.click()
-    page.get_by_role("menuitem", name=title).first.click()
+    """Open a page from the sidebar, where every page is listed under its section."""
+    page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink").filter(
+        has_text=title
+    ).first.click()
     settle(page, title)
 
 
@@ -263,4 +265,30 @@ def test_a_viewer_finds_no_override_controls(server, browser):
             visit(page, section, title)
         for label in OVERRIDE_BUTTONS:
             assert page.get_by_role("button", name=label, exact=True).count() == 0, (stem, label)
+    page.close()
+
+
+def test_a_login_survives_a_reload_and_logging_out_ends_it(server, browser):
+    url, store = server
+    page = log_in(browser, url, "tina")
+    # One navigation, read at a glance: every section and page in view, nothing behind a menu.
+    sidebar = page.get_by_test_id("stSidebarNav")
+    for section, title, _ in NAVIGATION:
+        assert sidebar.get_by_text(section, exact=True).first.is_visible()
+        assert sidebar.get_by_test_id("stSidebarNavLink").filter(has_text=title).first.is_visible()
+    cookie = next(c for c in page.context.cookies() if c["name"] == "wb_session")
+    assert cookie["value"].startswith("tina:trader:") and cookie["sameSite"] == "Strict"
+    page.reload()
+    settle(page, "Overview")  # straight back in: no login form
+    assert page.get_by_role("textbox", name="Password").count() == 0
+    page.get_by_role("button", name="tina").click()
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("textbox", name="Password").wait_for()
+    # Even a copy of the cookie kept from before no longer lets anyone in.
+    page.context.add_cookies([cookie])
+    page.reload()
+    page.get_by_role("textbox", name="Password").wait_for()
+    page.wait_for_timeout(1500)
+    assert page.get_by_role("heading", name="Overview").count() == 0
+    assert len(read_events(store, kinds=["login.logout"], subject="tina")) == 1
     page.close()

@@ -75,14 +75,23 @@ def test_stops_only_tighten_and_stay_below_the_price():
 
 
 def test_the_limits_form_goes_through_the_limits_validation():
-    entered = RiskLimits().to_mapping() | {"restricted_symbols": "gme, amc", "max_price": None}
+    entered = forms.form_values(RiskLimits()) | {"restricted_symbols": "gme, amc", "max_price": None}
     limits = forms.limits_from_form(entered)
     assert limits.restricted_symbols == frozenset({"GME", "AMC"})
-    with pytest.raises(LimitsError) as caught:
-        forms.limits_from_form(entered | {"weekly_soft_loss": 0.09, "cash_buffer": 0.001})
+    assert limits == RiskLimits(restricted_symbols={"GME", "AMC"})  # percent in, fractions kept
+    with pytest.raises(LimitsError) as caught:  # the form takes percentages: 9 means 9%
+        forms.limits_from_form(entered | {"weekly_soft_loss": 9.0, "cash_buffer": 0.1})
     assert set(caught.value.problems) >= {"cash_buffer"}
     with pytest.raises(LimitsError, match="weekly_soft_loss"):
-        forms.limits_from_form(entered | {"weekly_soft_loss": 0.09})
+        forms.limits_from_form(entered | {"weekly_soft_loss": 9.0})
+
+
+def test_limits_read_as_percent_and_dollars():
+    assert forms.limit_text("max_position_pct", 0.2) == "20%"
+    assert forms.limit_text("daily_loss_limit", 0.025) == "2.50%"
+    assert forms.limit_text("max_order_notional", 25_000.0) == "$25,000"
+    assert forms.limit_text("weekly_soft_size_factor", 0.5) == "×0.5"
+    assert forms.limit_text("max_price", None) == "none"
 
 
 def test_every_limit_appears_once_in_the_settings_form():

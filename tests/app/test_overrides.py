@@ -180,12 +180,12 @@ def test_approving_a_config_records_who_and_why(on_seeded, with_users):
 def test_new_risk_limits_pass_the_limits_validation_before_they_are_sent(on_seeded):
     before = seeded_ids(on_seeded)
     at = page(open_app(), "settings")
-    at.number_input(key="limit_weekly_soft_loss").set_value(0.09)  # past the 8% hard halt
+    at.number_input(key="limit_weekly_soft_loss").set_value(9.0)  # percent: past the 8% hard halt
     at.button(key="limits_review").click().run()
     assert any("weekly_soft_loss" in e.value for e in at.error)
     assert seeded_ids(on_seeded) == before
 
-    at.number_input(key="limit_weekly_soft_loss").set_value(0.05)
+    at.number_input(key="limit_weekly_soft_loss").set_value(5.0)
     at.number_input(key="limit_max_positions").set_value(4)
     at.button(key="limits_review").click().run()
     at.button(key="confirm_yes").click().run()

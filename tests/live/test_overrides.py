@@ -352,3 +352,27 @@ def test_the_books_buying_power_is_the_brokers_as_the_loop_last_read_it(replay_s
     account = loop.broker.account()
     assert shown.buying_power == pytest.approx(account.buying_power)
     assert shown.cash == pytest.approx(account.cash)
+
+
+def test_a_command_canceled_after_the_loop_read_the_queue_is_never_applied(
+    replay_store, stepping, monkeypatch
+):
+    from engine.live import loop as loop_module
+    from engine.live.commands import cancel_command, pending_commands
+
+    loop, step, until, _ = stepping
+    until(lambda r: len(loop.broker.positions()) >= 1)
+    held = {p.symbol for p in loop.broker.positions()}
+    flatten = submit_command(replay_store, FlattenAll(), actor="bob")
+
+    def read_then_cancel(store):
+        queue = pending_commands(store)
+        cancel_command(store, flatten, "bob")  # the trader's click lands after the loop's read
+        return queue
+
+    monkeypatch.setattr(loop_module, "pending_commands", read_then_cancel)
+    step()
+    row = command_row(replay_store, flatten)
+    assert (row["status"], row["decided_by"]) == ("canceled", "bob")
+    assert not [o for o in loop.broker.orders("all") if o.client_order_id.startswith(f"cmd{flatten}-")]
+    assert held <= {p.symbol for p in loop.broker.positions()}

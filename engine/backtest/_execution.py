@@ -22,7 +22,7 @@ from engine.backtest.annualisation import YearOfBars, year_of
 from engine.backtest.flat import flat_bars
 from engine.backtest.rules import Terms
 from engine.backtest.settings import BacktestSettings
-from engine.backtest.stops import stop_distances
+from engine.backtest.stops import stop_distances, target_distances
 from engine.data.bars import Bars
 from engine.errors import InputError
 from engine.strategies.base import Signals
@@ -31,7 +31,10 @@ if TYPE_CHECKING:
     import vectorbt as vbt
 
 #: The fields of Orders with a row per bar.
-_BY_BAR = ("entries", "exits", "stop_distance", "open", "high", "low", "close", "decision_price")
+_BY_BAR = (
+    "entries", "exits", "stop_distance", "target_distance", "open", "high", "low", "close",
+    "decision_price",
+)  # fmt: skip
 #: The fields of Orders with one value per bar, for all symbols alike.
 _PER_BAR = ("session", "flat_at", "no_entry")
 
@@ -55,6 +58,8 @@ class Orders:
     entries: np.ndarray
     exits: np.ndarray
     stop_distance: np.ndarray
+    #: The profit target's distance above the decision price (NaN: none).
+    target_distance: np.ndarray
     open: np.ndarray
     high: np.ndarray
     low: np.ndarray
@@ -83,8 +88,8 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
     """The signals as orders: shifted for next-bar execution, with stop distances, cleaned.
 
     A bar with both an entry and an exit signal is an exit. Stop distances come from the
-    strategy (``stop="strategy"``) or the engine's ATR (``stop="atr"``) as they stood on the
-    signal bar. With ``flat_by_close`` no entry fills after the bar the book goes flat on
+    strategy (``stop="strategy"``) or the engine's ATR (``stop="atr"``), target distances
+    from ``take_profit``, as they stood on the signal bar. With ``flat_by_close`` no entry fills after the bar the book goes flat on
     (see :mod:`engine.backtest.flat`), nor, with ``execution="close"``, at that bar's close.
     """
     close = bars.close.to_numpy(dtype=float)
@@ -101,12 +106,16 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
     entries = signals.entries.to_numpy(dtype=bool)
     exits = signals.exits.to_numpy(dtype=bool)
     stop = stop_distances(bars, signals, settings, n_sets)
+    target = target_distances(bars, settings, stop, n_sets)
     decision_price = close
     if settings.execution == "next_open":
-        entries, exits, stop, decision_price = (
+        entries, exits, stop, target, decision_price = (
             _next_bar(a, fill)
-            for a, fill in ((entries, False), (exits, False), (stop, np.nan), (close, np.nan))
-        )
+            for a, fill in (
+                (entries, False), (exits, False), (stop, np.nan), (target, np.nan),
+                (close, np.nan),
+            )
+        )  # fmt: skip
     entries = entries & ~exits
     flat_at, no_entry = _flat_by_close(bars, settings)
     entries &= ~no_entry[:, None]
@@ -124,6 +133,7 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
         entries=np.asfortranarray(entries),
         exits=np.asfortranarray(exits),
         stop_distance=np.asfortranarray(stop),
+        target_distance=np.asfortranarray(target),
         open=np.asfortranarray(open_),
         high=np.asfortranarray(high),
         low=np.asfortranarray(low),
@@ -299,6 +309,7 @@ def simulate(
         orders.entries,
         orders.exits,
         orders.stop_distance,
+        orders.target_distance,
         group_lens,
         init_cash,
         Terms.of(settings),

@@ -17,14 +17,17 @@ time order:
 
 - ``execution="next_open"``: first the decisions of the close before, from what was known
   then (:func:`~engine.backtest.rules.plan_close`: exits, free slots, the cash budget,
-  entry sizes at that close); then at the open, stops the open gapped through and the
-  planned exits, then the planned entries in column order (a buy the cash at the open
-  cannot pay in full fills in part); then stops hit inside the bar (this bar's entries
-  included: their stop is live from the fill, at a level set from the decision's close);
-  then trailing stops move up to the bar's high.
-- ``execution="close"``: stops hit inside the bar, trailing stops move up, then exit
-  signals at the close, then entries at the close, sized at that close (their stops start
-  on the next bar). A symbol that exits on a bar does not re-enter on the same bar.
+  entry sizes at that close); then at the open, stops and targets the open gapped through
+  and the planned exits, then the planned entries in column order (a buy the cash at the
+  open cannot pay in full fills in part); then stops and targets hit inside the bar (this
+  bar's entries included: their bracket is live from the fill, at levels set from the
+  decision's close); then trailing stops move up to the bar's high.
+- ``execution="close"``: stops and targets hit inside the bar, trailing stops move up,
+  then exit signals at the close, then entries at the close, sized at that close (their
+  brackets start on the next bar). A symbol that exits on a bar does not re-enter on the
+  same bar.
+- ``flat_by_close``: at the close of the bar the book goes flat by, what that bar's stops
+  and targets left is sold at the close.
 
 Prices are per symbol (``sym_of_col`` maps each signal column to its price column), so a
 sweep over thousands of parameter sets does not copy the prices once per set.
@@ -41,17 +44,18 @@ import functools
 import numpy as np
 
 from engine.backtest import _compile
-from engine.backtest._step import (  # noqa: F401 (REASON_SIGNAL, REASON_STOP: re-exported)
+from engine.backtest._step import (  # noqa: F401 (REASON_SIGNAL, REASON_STOP, REASON_TARGET: re-exported)
     REASON_CLOSE,
     REASON_END,
     REASON_ENTRY,
     REASON_SIGNAL,
     REASON_STOP,
+    REASON_TARGET,
+    bracket_order,
     buy,
     exit_order,
     sell,
     size_at_close,
-    stop_order,
 )
 from engine.backtest.rules import plan_close
 
@@ -91,14 +95,16 @@ def _record(records, reasons, oidx, i, col, result, reason):
     return oidx + 1
 
 
-def _sell_recorded(terms, cash, position, stop_frac, stop_anchor, col, price, at, rec, reason):
+def _sell_recorded(terms, cash, state, col, price, at, rec, reason):
     """(cash, records written, flat?): column ``col`` sold out at ``price``, its fill recorded.
 
-    ``at`` is the bar; ``rec`` the (records, reasons, records written) being filled in.
+    ``state`` is the columns' (position, stop_frac, stop_anchor, target); ``at`` the bar;
+    ``rec`` the (records, reasons, records written) being filled in.
     """
+    position, stop_frac, stop_anchor, target = state
     records, reasons, oidx = rec
-    cash, position[col], stop_frac[col], stop_anchor[col], result = sell(
-        terms, cash, position[col], stop_frac[col], stop_anchor[col], price
+    cash, position[col], stop_frac[col], stop_anchor[col], target[col], result = sell(
+        terms, cash, position[col], stop_frac[col], stop_anchor[col], target[col], price, reason
     )
     if result.filled:
         oidx = _record(records, reasons, oidx, at, col, result, reason)
@@ -127,6 +133,7 @@ def simulate(
     entries,
     exits,
     stop_dist,
+    target_dist,
     group_lens,
     init_cash,
     terms,
@@ -137,9 +144,10 @@ def simulate(
     """(order records in vectorbt's layout (``ORDER_DT``), a reason code per record, each group's
     equity at every bar's close, the part of it held in positions).
 
-    Prices are (bars x symbols); ``entries``/``exits``/``stop_dist`` are (bars x columns)
-    and already aligned to the bar on which they may fill, as is ``decision_price`` (bars x
-    symbols: the close each signal was decided at). Columns are laid out group by group
+    Prices are (bars x symbols); ``entries``/``exits``/``stop_dist``/``target_dist`` are
+    (bars x columns) and already aligned to the bar on which they may fill, as is
+    ``decision_price`` (bars x symbols: the close each signal was decided at);
+    ``target_dist`` is the profit target's distance above that close (NaN: none). Columns are laid out group by group
     (``group_lens``); a group is one book with one cash balance (``init_cash[g]``) and at
     most ``terms.max_positions`` open positions. ``close`` is NaN where a symbol has no
     bar: nothing trades or triggers there. ``flat_at`` (one per bar) marks the bars at
@@ -154,6 +162,8 @@ def simulate(
     position = np.zeros(n_cols)
     stop_frac = np.full(n_cols, np.nan)
     stop_anchor = np.full(n_cols, np.nan)
+    target = np.full(n_cols, np.nan)  # each position's profit target (NaN: none)
+    state = (position, stop_frac, stop_anchor, target)
     last_price = np.full(n_cols, np.nan)
     exited = np.zeros(n_cols, dtype=np.bool_)
     widest = 0
@@ -202,15 +212,15 @@ def simulate(
                 sym = sym_of_col[col]
                 price, reason, stop_anchor[col] = exit_order(
                     terms, exiting[col - from_col], exits[i, col], position[col], stop_frac[col],
-                    stop_anchor[col], open_[i, sym], high[i, sym], low[i, sym], close[i, sym],
+                    stop_anchor[col], target[col], open_[i, sym], high[i, sym], low[i, sym],
+                    close[i, sym],
                 )  # fmt: skip
                 exited[col] = False
                 if np.isnan(price):
                     continue
                 cash, oidx, exited[col] = _sell_recorded(
-                    terms, cash, position, stop_frac, stop_anchor, col, price, i,
-                    (records, reasons, oidx), reason,
-                )  # fmt: skip
+                    terms, cash, state, col, price, i, (records, reasons, oidx), reason
+                )
                 if exited[col]:
                     n_open -= 1
 
@@ -239,28 +249,28 @@ def simulate(
                     size = size_at_close(terms, equity, cash, price, stop_dist[i, col])
                 if size <= 0:
                     continue
-                cash, position[col], stop_frac[col], stop_anchor[col], result = buy(
-                    terms, cash, size, price, decision, stop_dist[i, col]
+                cash, position[col], stop_frac[col], stop_anchor[col], target[col], result = buy(
+                    terms, cash, size, price, decision, stop_dist[i, col], target_dist[i, col]
                 )
                 if result.filled:
                     oidx = _record(records, reasons, oidx, i, col, result, REASON_ENTRY)
                     n_open += 1
                     equity = np.nan  # costs were paid: value the book afresh for the next
 
-            # 3. At the open, stops are live for the rest of the bar, this bar's entries too.
+            # 3. At the open, stops and targets are live for the rest of the bar, this bar's
+            # entries' too.
             if terms.at_open:
                 for col in range(from_col, to_col):
                     sym = sym_of_col[col]
-                    price, stop_anchor[col] = stop_order(
-                        terms, position[col], stop_frac[col], stop_anchor[col],
+                    price, reason, stop_anchor[col] = bracket_order(
+                        terms, position[col], stop_frac[col], stop_anchor[col], target[col],
                         open_[i, sym], high[i, sym], low[i, sym], close[i, sym],
                     )  # fmt: skip
                     if np.isnan(price):
                         continue
                     cash, oidx, flat = _sell_recorded(
-                        terms, cash, position, stop_frac, stop_anchor, col, price, i,
-                        (records, reasons, oidx), REASON_STOP,
-                    )  # fmt: skip
+                        terms, cash, state, col, price, i, (records, reasons, oidx), reason
+                    )
                     if flat:
                         n_open -= 1
 
@@ -270,15 +280,15 @@ def simulate(
                 if not np.isnan(bar_close):
                     last_price[col] = bar_close
             # Flat by the close (a symbol without a bar here at its last close), or the
-            # window's end.
+            # window's end: what the bar's stops and targets left.
             if flat_at[i] or (close_at_end and i == n_bars - 1):
                 reason = REASON_CLOSE if flat_at[i] else REASON_END
                 for col in range(from_col, to_col):
                     if position[col] <= 0:
                         continue
                     cash, oidx, flat = _sell_recorded(
-                        terms, cash, position, stop_frac, stop_anchor, col, last_price[col], i,
-                        (records, reasons, oidx), reason,
+                        terms, cash, state, col, last_price[col], i, (records, reasons, oidx),
+                        reason,
                     )  # fmt: skip
                     if flat:
                         n_open -= 1

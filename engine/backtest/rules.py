@@ -44,6 +44,16 @@ At the fill bar (the paper broker and the backtest do the same, in this order):
    and fees apply to every fill, stops included.
 3. At the close, trailing anchors move up to the bar's high; positions are marked to it.
 
+**Profit targets** (``take_profit``): an entry's target is set from the decision like its
+stop, ``level = price + target_distance`` (:func:`target_level`), and does not trail. It
+rests beside the stop as one bracket (one cancels the other). A bar's resting stop and
+target are judged by :func:`bracket_exit`, decided once and conservatively because a daily
+bar does not say which of its high and low came first: **an open at or beyond the target
+fills the target at the open; otherwise a low at or below the stop fills the stop (at its
+level, or at the open if the open was below it) even when the high also reached the
+target; otherwise a high at or above the target fills the target at its level.** At the
+open of the fill bar (step 1) only the gaps count (the open beyond either), as for stops.
+
 **Last bar.** Decisions taken at the close of the last bar have no bar to fill on: the
 backtest drops them, and a replay leaves them as open orders at the broker.
 
@@ -220,6 +230,36 @@ def stop_fraction(price: float, stop_distance: float) -> float:
 def stop_level(anchor: float, fraction: float) -> float:
     """The price at which a long position's stop sells: ``anchor * (1 - fraction)``."""
     return anchor * (1.0 - fraction)
+
+
+#: What sold a position in :func:`bracket_exit`.
+HIT_NONE = 0
+HIT_STOP = 1
+HIT_TARGET = 2
+
+
+def target_level(price: float, target_distance: float) -> float:
+    """The price at which a long position's profit target sells: ``price + target_distance``
+    (NaN: no target)."""
+    if target_distance > 0.0 and price > 0.0:
+        return price + target_distance
+    return np.nan
+
+
+def bracket_exit(bar_open: float, high: float, low: float, stop: float, target: float):
+    """(price, HIT_*) at which a bar sells a position resting a ``stop`` and a ``target``.
+
+    NaN ``stop`` or ``target``: that leg is not there; ``price`` NaN: neither fills. A bar
+    that reaches both sells at the stop unless its open is already at or beyond the
+    target (the conservative reading of a bar whose path inside is unknown).
+    """
+    if not np.isnan(target) and bar_open >= target:
+        return bar_open, HIT_TARGET
+    if not np.isnan(stop) and low <= stop:
+        return min(bar_open, stop), HIT_STOP
+    if not np.isnan(target) and high >= target:
+        return target, HIT_TARGET
+    return np.nan, HIT_NONE
 
 
 def trailed_anchor(anchor: float, high: float) -> float:

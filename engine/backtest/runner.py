@@ -16,7 +16,13 @@ import numpy as np
 import pandas as pd
 
 from engine.backtest._execution import Simulation, prepare_orders, simulate
-from engine.backtest._simulate import REASON_CLOSE, REASON_END, REASON_SIGNAL, REASON_STOP
+from engine.backtest._simulate import (
+    REASON_CLOSE,
+    REASON_END,
+    REASON_SIGNAL,
+    REASON_STOP,
+    REASON_TARGET,
+)
 from engine.backtest.annualisation import YearOfBars
 from engine.backtest.metrics import compute_metrics, metrics_dict
 from engine.backtest.settings import BacktestSettings
@@ -45,6 +51,7 @@ _EXIT_REASONS = {
     REASON_STOP: "stop",
     REASON_END: "end",
     REASON_CLOSE: "close",  # flat by the close
+    REASON_TARGET: "target",
 }
 
 

@@ -81,6 +81,21 @@ class BacktestSettings(pydantic.BaseModel):
         description="Trail the stop up behind the highest high since entry, keeping the "
         "entry's distance as a fraction of price.",
     )
+    take_profit: Literal["none", "fraction", "atr", "reward_risk"] = Field(
+        "none",
+        description="Profit target above each entry, resting beside its stop (one cancels "
+        "the other): 'fraction' take_profit_at x the entry's decision price (0.05: 5% "
+        "above), 'atr' take_profit_at x the ATR over atr_window bars, 'reward_risk' "
+        "take_profit_at x the stop distance (2: a 2:1 reward to risk; needs a stop). Set "
+        "once from the decision's close; it does not trail.",
+    )
+    take_profit_at: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="The target's size in take_profit's unit (a fraction, ATRs or stop "
+        "distances).",
+    )
     max_positions: int = Field(5, ge=1, description="Most positions open at once in the book.")
     freq: str = Field(
         "1D", description="Bar size; every annualised metric uses it (never guessed)."
@@ -127,6 +142,26 @@ class BacktestSettings(pydantic.BaseModel):
             )
         if self.trailing_stop and self.stop == "none":
             raise ValueError("trailing_stop needs a stop to trail: set stop='strategy' or 'atr'")
+        if self.take_profit != "none" and self.take_profit_at is None:
+            raise ValueError(
+                f"take_profit={self.take_profit!r} needs take_profit_at, its size: e.g. "
+                "take_profit_at=0.05 for 5% above the entry"
+            )
+        if self.take_profit == "none" and self.take_profit_at is not None:
+            raise ValueError(
+                "take_profit_at is set but take_profit is 'none': set take_profit to "
+                "'fraction', 'atr' or 'reward_risk', or drop take_profit_at"
+            )
+        if self.take_profit == "fraction" and self.take_profit_at is not None and self.take_profit_at >= 10:
+            raise ValueError(
+                f"take_profit_at={self.take_profit_at:g} is {self.take_profit_at:.0%} above the "
+                "entry: a fraction is written 0.05 for 5%"
+            )
+        if self.take_profit == "reward_risk" and self.stop == "none":
+            raise ValueError(
+                "take_profit='reward_risk' sets the target at a multiple of the stop distance, "
+                "so it needs a stop: set stop='strategy' or stop='atr'"
+            )
         if self.flat_minutes_before_close and not self.flat_by_close:
             raise ValueError(
                 "flat_minutes_before_close needs flat_by_close: set flat_by_close=true too"

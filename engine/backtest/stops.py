@@ -1,4 +1,4 @@
-"""Where a position's stop distance comes from: the strategy, the engine's ATR, or nowhere.
+"""Where a position's stop and profit-target distances come from, as of each signal bar.
 
 Shared by the backtest (:mod:`engine.backtest._execution`) and the live loop, which must
 stop a position where its backtest did. Light on purpose: no vectorbt.
@@ -31,7 +31,30 @@ def stop_distances(bars: Bars, signals: Signals, settings: BacktestSettings, n_s
                 hint="use stop='atr' (the engine's ATR stop) or stop='none'",
             )
         return signals.stop_distance.to_numpy(dtype=float)
+    return np.tile(settings.atr_multiple * _atr(bars, settings), (1, n_sets))
+
+
+def target_distances(bars: Bars, settings: BacktestSettings, stop: np.ndarray, n_sets: int = 1):
+    """The profit target's distance above the signal bar's close, per bar and signal column
+    (NaN: no target).
+
+    ``stop`` is :func:`stop_distances`' answer (``take_profit="reward_risk"`` is a multiple
+    of it). ``"fraction"`` is ``take_profit_at`` x the close, ``"atr"`` ``take_profit_at``
+    x the ATR over ``atr_window`` bars.
+    """
+    at = settings.take_profit_at
+    if settings.take_profit == "none" or at is None:
+        return np.full(stop.shape, np.nan)
+    if settings.take_profit == "reward_risk":
+        return at * np.asarray(stop, dtype=float)
+    if settings.take_profit == "atr":
+        per_symbol = at * _atr(bars, settings)
+    else:
+        per_symbol = at * bars.close.to_numpy(dtype=float)
+    return np.tile(per_symbol, (1, n_sets))
+
+
+def _atr(bars: Bars, settings: BacktestSettings) -> np.ndarray:
     from engine.strategies.indicators import atr
 
-    distance = settings.atr_multiple * atr(bars.high, bars.low, bars.close, settings.atr_window)
-    return np.tile(distance.to_numpy(dtype=float), (1, n_sets))
+    return atr(bars.high, bars.low, bars.close, settings.atr_window).to_numpy(dtype=float)

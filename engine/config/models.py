@@ -54,8 +54,13 @@ BAR_SIZE_FREQ = {"1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min", "1h
 
 #: Settings added after config ids were first given out, with their defaults: left out of
 #: the hashed content while at the default, so that older configs keep their ids.
-ADDED_SETTINGS: dict[str, Any] = {"flat_by_close": False, "flat_minutes_before_close": 0,
-                                  "last_bar_entries": "refuse"}
+ADDED_SETTINGS: dict[str, Any] = {
+    "flat_by_close": False,
+    "flat_minutes_before_close": 0,
+    "last_bar_entries": "refuse",
+    "take_profit": "none",
+    "take_profit_at": None,
+}
 
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
 

@@ -22,6 +22,13 @@ SETTINGS = {
     ),
     "next open, own slices": BacktestSettings(cash_sharing=False, stop="atr", fraction=0.5),
     "next open, flat by the close": BacktestSettings(flat_by_close=True, stop="atr"),
+    "next open, ATR stop and 2:1 target": BacktestSettings(
+        stop="atr", take_profit="reward_risk", take_profit_at=2.0, fees=0.001
+    ),
+    "close, ATR stop and 3% target": BacktestSettings(
+        execution="close", stop="atr", take_profit="fraction", take_profit_at=0.03,
+        slippage=0.001,
+    ),
 }
 
 
@@ -29,7 +36,8 @@ def _run(loop, orders, settings, group_lens, init_cash):
     return loop(
         orders.open, orders.high, orders.low, orders.close, orders.decision_price,
         np.tile(np.arange(orders.n_symbols, dtype=np.int64), orders.n_sets),
-        orders.entries, orders.exits, orders.stop_distance, group_lens, init_cash,
+        orders.entries, orders.exits, orders.stop_distance, orders.target_distance,
+        group_lens, init_cash,
         Terms.of(settings), orders.flat_at, True, 2 * int(orders.entries.sum()) + 1,
     )  # fmt: skip
 

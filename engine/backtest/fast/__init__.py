@@ -77,10 +77,16 @@ EVALUATIONS_PER_CALL = 200_000_000
 
 
 def fast_path_refusal(
-    strategy: str | Strategy, per: str = "symbol", executor: Any = "local"
+    strategy: str | Strategy,
+    per: str = "symbol",
+    executor: Any = "local",
+    settings: BacktestSettings | None = None,
 ) -> str | None:
     """Why the fast path cannot run this sweep, or None when it can."""
     strategy = get(strategy)
+    if settings is not None and settings.take_profit != "none":
+        # The fast kernel does not rest a target beside the stop yet: refuse, never differ.
+        return "its settings set a profit target (take_profit), which the fast path does not model"
     if per != "symbol":
         return (
             f"per={per!r} trades the symbols as one book sharing cash and slots; the fast "
@@ -119,7 +125,7 @@ def fast_sweep(
     (see :func:`fast_path_refusal`).
     """
     strategy = get(strategy)
-    refusal = fast_path_refusal(strategy)
+    refusal = fast_path_refusal(strategy, settings=settings)
     if refusal is not None:
         raise InputError(refusal, hint="use sweep(..., engine='full'), the general path")
     if max_columns is not None and max_columns < 1:

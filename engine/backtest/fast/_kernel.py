@@ -23,11 +23,12 @@ from numba.core.dispatcher import Dispatcher
 from engine.backtest._compile import compiled
 from engine.backtest._step import (
     NO_FILL,
+    REASON_CLOSE,
+    bracket_order,
     buy,
     exit_order,
     sell,
     size_at_close,
-    stop_order,
 )
 from engine.backtest.day_trades import PDT_WINDOW_SESSIONS
 from engine.backtest.rules import plan_one
@@ -111,6 +112,8 @@ def _trade_column(
     last_price = np.nan  # the mark: the last known close
     stop_frac = np.nan
     stop_anchor = np.nan
+    # No profit target: fast_path_refusal sends settings with one to the general path.
+    target = np.nan
     bought = NO_FILL
     bought_in = -1  # the session of the position's entry
     trades[:] = 0.0
@@ -167,14 +170,14 @@ def _trade_column(
             )  # fmt: skip
 
         # 1. Exits before any entry.
-        price, _, stop_anchor = exit_order(
-            terms, planned_exit, exit_, position, stop_frac, stop_anchor,
+        price, reason, stop_anchor = exit_order(
+            terms, planned_exit, exit_, position, stop_frac, stop_anchor, target,
             open_[i], high[i], low[i], bar_close,
         )  # fmt: skip
         exited = False
         if price == price:
-            cash, position, stop_frac, stop_anchor, sold = sell(
-                terms, cash, position, stop_frac, stop_anchor, price
+            cash, position, stop_frac, stop_anchor, target, sold = sell(
+                terms, cash, position, stop_frac, stop_anchor, target, price, reason
             )
             if sold.filled:
                 _count_sale(trades, bought, sold, bought_in, session[i], day_trades)
@@ -191,8 +194,8 @@ def _trade_column(
             size = size_at_close(terms, cash, cash, bar_close, distance)
             price = decision = bar_close
         if size > 0:
-            cash, position, stop_frac, stop_anchor, result = buy(
-                terms, cash, size, price, decision, distance
+            cash, position, stop_frac, stop_anchor, target, result = buy(
+                terms, cash, size, price, decision, distance, np.nan
             )
             if result.filled:
                 bought, bought_in = result, session[i]
@@ -200,12 +203,13 @@ def _trade_column(
 
         # 3. At the open, the stop is live for the rest of the bar, a new entry's too.
         if terms.at_open:
-            price, stop_anchor = stop_order(
-                terms, position, stop_frac, stop_anchor, open_[i], high[i], low[i], bar_close
-            )
+            price, reason, stop_anchor = bracket_order(
+                terms, position, stop_frac, stop_anchor, target, open_[i], high[i], low[i],
+                bar_close,
+            )  # fmt: skip
             if price == price:
-                cash, position, stop_frac, stop_anchor, sold = sell(
-                    terms, cash, position, stop_frac, stop_anchor, price
+                cash, position, stop_frac, stop_anchor, target, sold = sell(
+                    terms, cash, position, stop_frac, stop_anchor, target, price, reason
                 )
                 if sold.filled:
                     _count_sale(trades, bought, sold, bought_in, session[i], day_trades)
@@ -215,8 +219,8 @@ def _trade_column(
         if has_bar:
             last_price = bar_close
         if flat_at[i] and position > 0:
-            cash, position, stop_frac, stop_anchor, sold = sell(
-                terms, cash, position, stop_frac, stop_anchor, last_price
+            cash, position, stop_frac, stop_anchor, target, sold = sell(
+                terms, cash, position, stop_frac, stop_anchor, target, last_price, REASON_CLOSE
             )
             if sold.filled:
                 _count_sale(trades, bought, sold, bought_in, session[i], day_trades)

@@ -53,6 +53,9 @@ fills the target at the open; otherwise a low at or below the stop fills the sto
 level, or at the open if the open was below it) even when the high also reached the
 target; otherwise a high at or above the target fills the target at its level.** At the
 open of the fill bar (step 1) only the gaps count (the open beyond either), as for stops.
+A target is a resting limit sell: no slippage (it never fills worse than its price); a
+stop is a market order once triggered and slips. The target needs a stop beside it (the
+two travel as one bracket, see :mod:`engine.live.orders`).
 
 **Last bar.** Decisions taken at the close of the last bar have no bar to fill on: the
 backtest drops them, and a replay leaves them as open orders at the broker.

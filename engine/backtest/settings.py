@@ -86,8 +86,9 @@ class BacktestSettings(pydantic.BaseModel):
         description="Profit target above each entry, resting beside its stop (one cancels "
         "the other): 'fraction' take_profit_at x the entry's decision price (0.05: 5% "
         "above), 'atr' take_profit_at x the ATR over atr_window bars, 'reward_risk' "
-        "take_profit_at x the stop distance (2: a 2:1 reward to risk; needs a stop). Set "
-        "once from the decision's close; it does not trail.",
+        "take_profit_at x the stop distance (2: a 2:1 reward to risk). Needs a stop. Set "
+        "once from the decision's close; it does not trail; it fills without slippage "
+        "(a limit).",
     )
     take_profit_at: float | None = Field(
         None,
@@ -157,10 +158,10 @@ class BacktestSettings(pydantic.BaseModel):
                 f"take_profit_at={self.take_profit_at:g} is {self.take_profit_at:.0%} above the "
                 "entry: a fraction is written 0.05 for 5%"
             )
-        if self.take_profit == "reward_risk" and self.stop == "none":
+        if self.take_profit != "none" and self.stop == "none":
             raise ValueError(
-                "take_profit='reward_risk' sets the target at a multiple of the stop distance, "
-                "so it needs a stop: set stop='strategy' or stop='atr'"
+                "a profit target rests beside the stop as one bracket (one cancels the "
+                "other), so it needs a stop: set stop='strategy' or stop='atr'"
             )
         if self.flat_minutes_before_close and not self.flat_by_close:
             raise ValueError(

@@ -39,6 +39,14 @@ def test_a_bar_that_reaches_the_target_sells_there():
     assert trade["pnl"] == pytest.approx(1000 / 20 * 1.0)
 
 
+def test_the_target_fills_at_its_price_and_the_stop_slips():
+    # A target is a resting limit (never worse than its price); a triggered stop is a market order.
+    bars, target = _trade([*ENTRY, (20.2, 21.6, 19.9, 21.4)], slippage=0.01)
+    assert target["exit_price"] == pytest.approx(21.0)
+    bars, stop = _trade([*ENTRY, (20.0, 20.5, 17.5, 18.0)], slippage=0.01)
+    assert stop["exit_price"] == pytest.approx(18.0 * 0.99)
+
+
 def test_a_bar_that_opens_above_the_target_sells_at_the_open():
     bars, trade = _trade([*ENTRY, (22.5, 23.0, 22.0, 22.8)])
     assert trade["exit_price"] == pytest.approx(22.5) and trade["exit_reason"] == "target"
@@ -84,7 +92,7 @@ def test_an_atr_target_is_a_multiple_of_the_atr_at_the_decision():
     prices = [(10, 10.5, 9.5, 10), (10, 10.6, 9.6, 10.2), (10.2, 10.7, 9.9, 10.4),
               (10.4, 10.9, 10.1, 10.6), (10.6, 30, 10.5, 29)]  # fmt: skip
     bars = ohlc_bars({"XYZ": prices})
-    settings = BacktestSettings(**FRICTIONLESS_ALL_IN, take_profit="atr", take_profit_at=1.5,
+    settings = BacktestSettings(**FRICTIONLESS_ALL_IN, stop="atr", take_profit="atr", take_profit_at=1.5,
                                 atr_window=2)  # fmt: skip
     trade = run_backtest(bars, scripted({"XYZ": [2]}), {}, settings).trades.iloc[0]
     level = 10.4 + 1.5 * atr(bars.high, bars.low, bars.close, 2)["XYZ"].iloc[2]
@@ -105,8 +113,9 @@ def test_the_rule_for_one_bar_in_plain_numbers():
     [
         ({"take_profit": "fraction"}, "needs take_profit_at"),
         ({"take_profit_at": 0.05}, "take_profit is 'none'"),
-        ({"take_profit": "fraction", "take_profit_at": 15}, "written 0.05 for 5%"),
+        ({"take_profit": "fraction", "take_profit_at": 15, "stop": "atr"}, "written 0.05 for 5%"),
         ({"take_profit": "reward_risk", "take_profit_at": 2}, "needs a stop"),
+        ({"take_profit": "fraction", "take_profit_at": 0.05}, "needs a stop"),
         ({"take_profit": "fraction", "take_profit_at": -0.05}, "greater than 0"),
         ({"take_profit": "percent", "take_profit_at": 0.05}, "fraction"),
     ],
@@ -130,13 +139,13 @@ def test_a_config_without_a_target_keeps_its_id():
     assert "take_profit" not in plain.canonical_json()
     targeted = StrategyConfig(
         strategy="sma_crossover", universe=["AAPL"], created_by="ana",
-        settings={"take_profit": "fraction", "take_profit_at": 0.05},
+        settings={"stop": "atr", "take_profit": "fraction", "take_profit_at": 0.05},
     )  # fmt: skip
     assert targeted.config_id != plain.config_id
 
 
 def test_the_fast_sweep_refuses_targets_rather_than_differ(real_bars):
-    settings = BacktestSettings(take_profit="fraction", take_profit_at=0.05)
+    settings = BacktestSettings(stop="atr", take_profit="fraction", take_profit_at=0.05)
     grid = {"fast": [5], "slow": [20]}
     with pytest.raises(InputError, match="profit target"):
         sweep(real_bars, "sma_crossover", grid, settings, engine="fast", progress=False)

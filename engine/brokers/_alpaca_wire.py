@@ -108,7 +108,10 @@ def check_shape(order: OrderRequest) -> None:
     an attached stop only on a market or limit entry, DAY or GTC (its OTO rules).
     """
     reason = None
-    if order.qty != int(order.qty) and (
+    if order.take_profit_price is not None:
+        # Not wired yet: the adapter does not yet read an OCO's legs back as one order.
+        reason = "the workbench does not send Alpaca bracket or OCO orders yet"
+    elif order.qty != int(order.qty) and (
         order.type != OrderType.MARKET
         or order.time_in_force != TimeInForce.DAY
         or order.stop_loss_price is not None

@@ -32,6 +32,7 @@ OPEN = [s.value for s in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PAR
 ORDER_COLUMNS = [
     "id", "client_order_id", "symbol", "side", "qty", "type", "time_in_force", "status",
     "filled_qty", "filled_avg_price", "limit_price", "stop_price", "submitted_at", "updated_at",
+    "take_profit_price",
 ]  # fmt: skip
 FILL_COLUMNS = [
     "id", "order_id", "client_order_id", "symbol", "side", "qty", "price", "fee", "filled_at",
@@ -133,16 +134,17 @@ def open_orders(
     return [order_from_row(r) for r in con.execute(sql + " ORDER BY seq", params).fetchall()]
 
 
-def attached_stops(con, account: str, order_ids: list[str]) -> dict[str, float]:
-    """The protective stop price attached to each of these orders that carries one."""
+def attached_stops(con, account: str, order_ids: list[str]) -> dict[str, tuple[float, float | None]]:
+    """The protective stop price attached to each of these orders that carries one, with
+    its profit target (None: none)."""
     if not order_ids:
         return {}
     rows = con.execute(
-        "SELECT id, stop_loss_price FROM paper_orders WHERE account = ?"
+        "SELECT id, stop_loss_price, take_profit_price FROM paper_orders WHERE account = ?"
         " AND id IN (SELECT unnest(?)) AND stop_loss_price IS NOT NULL",
         [account, order_ids],
     ).fetchall()
-    return dict(rows)
+    return {oid: (stop, target) for oid, stop, target in rows}
 
 
 def last_bar(con, account: str) -> date | None:
@@ -286,7 +288,8 @@ def upsert_marks(con, account: str, day: date, closes: pd.Series) -> None:
 
 
 def order_from_row(row) -> Order:
-    (oid, cid, symbol, side, qty, type_, tif, status, filled, avg, limit, stop, sub, upd) = row
+    (oid, cid, symbol, side, qty, type_, tif, status, filled, avg, limit, stop, sub, upd,
+     target) = row  # fmt: skip
     return Order(
         id=oid,
         client_order_id=cid,
@@ -302,6 +305,7 @@ def order_from_row(row) -> Order:
         stop_price=stop,
         submitted_at=sub,
         updated_at=upd,
+        take_profit_price=target,
     )
 
 

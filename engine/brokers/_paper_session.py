@@ -6,10 +6,17 @@ same as the backtest's, see :mod:`engine.backtest.rules`):
 
 1. **At the open**: orders the open alone fills (market orders, and limits or stops the
    open has gone through), sells first (they free cash), then buys, each in the order
-   they were placed. A buy with an attached stop gets that stop the moment it fills.
+   they were placed. A buy with an attached stop gets that stop the moment it fills,
+   with its target when it has one.
 2. **In the bar**: the remaining limit and stop orders the bar reaches, the stops just
    attached included, in the order they were placed.
 3. Day orders the bar did not fill expire (a symbol without a bar that day had no session).
+
+**A stop with a target** (``take_profit_price``) is the paper broker's own OCO: one order
+that fills at whichever leg the bar reaches, by the backtest's rule for a bar that reaches
+both (:func:`engine.backtest.rules.bracket_exit`: the stop, unless the bar opened at or
+beyond the target). Being one row, a fill closes both legs at once: no crash can leave
+the other working. The target fills as a limit (no slippage), the stop as a market order.
 
 Every fill is bounded by the account: a buy fills only the shares the cash then in hand
 pays for, fee included (the rest is canceled, as vectorbt's partial fill); without
@@ -27,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from engine.backtest.rules import HIT_NONE, HIT_TARGET, bracket_exit
 from engine.brokers.base import (
     MAX_CLIENT_ORDER_ID,
     Fill,
@@ -69,7 +77,7 @@ def attached_stop_id(client_order_id: str) -> str:
 
 def trade_session(
     waiting: list[Order],
-    attached: dict[str, float],
+    attached: dict[str, tuple[float, float | None]],
     bar: pd.DataFrame,
     *,
     cash: float,
@@ -83,10 +91,10 @@ def trade_session(
     """What the bar (one row per symbol: open, high, low, close) does to ``waiting`` orders.
 
     ``waiting`` are the open orders placed before this bar, in the order they were
-    placed; ``attached`` maps a buy's order id to its protective stop price; ``cash`` and
-    ``held`` (signed shares by symbol) are the account before the bar. Day orders the bar
-    leaves open expire when it ends their session (``expire_day_orders``: a daily bar, or
-    the session's last intraday bar).
+    placed; ``attached`` maps a buy's order id to its protective stop price and target
+    (None: none); ``cash`` and ``held`` (signed shares by symbol) are the account before the
+    bar. Day orders the bar leaves open expire when it ends their session
+    (``expire_day_orders``: a daily bar, or the session's last intraday bar).
     """
     session = _Session(bar, dict(held), cash, costs, allow_short, now, filled_at, attached)
     for order in waiting:
@@ -126,6 +134,10 @@ class _Session:
 
     def opens_through(self, order: Order) -> bool:
         prices = self.prices(order)
+        if prices is not None and _is_oco(order):
+            hit = bracket_exit(prices["open"], prices["open"], prices["open"],
+                               order.stop_price, order.take_profit_price)[1]  # fmt: skip
+            return hit != HIT_NONE
         return prices is not None and fills_at_open(
             order.side,
             order.type,
@@ -138,14 +150,17 @@ class _Session:
         prices = self.prices(order)
         if prices is None:
             return
-        price = fill_price(
-            order.side,
-            order.type,
-            **prices,
-            limit_price=order.limit_price,
-            stop_price=order.stop_price,
-            slippage=self.costs.slippage,
-        )
+        if _is_oco(order):
+            price = self._bracket_price(order, prices, at_open)
+        else:
+            price = fill_price(
+                order.side,
+                order.type,
+                **prices,
+                limit_price=order.limit_price,
+                stop_price=order.stop_price,
+                slippage=self.costs.slippage,
+            )
         if price is None:
             return
         if order.side == Side.BUY:
@@ -211,8 +226,18 @@ class _Session:
                         f"the {order.symbol} position it was selling is closed",
                     )
 
+    def _bracket_price(self, order: Order, prices: dict[str, float], at_open: bool):
+        """The price a stop-and-target order fills at on this bar (None: neither leg)."""
+        bar_open = prices["open"]
+        reach = (bar_open, bar_open) if at_open else (prices["high"], prices["low"])
+        price, hit = bracket_exit(bar_open, *reach, order.stop_price, order.take_profit_price)
+        if hit == HIT_NONE:
+            return None
+        return price if hit == HIT_TARGET else self.costs.slipped(order.side, price)
+
     def _attach_stop(self, parent: Order, qty: float, at_open: bool) -> None:
-        """Place the buy's protective stop for the shares it got, live from the fill."""
+        """Place the buy's protective stop (and target) for the shares it got, live from the fill."""
+        stop, target = self.attached[parent.id]
         child = Order(
             id=str(uuid.uuid4()),
             client_order_id=attached_stop_id(parent.client_order_id),
@@ -222,9 +247,10 @@ class _Session:
             type=OrderType.STOP,
             time_in_force=TimeInForce.GTC,
             status=OrderStatus.ACCEPTED,
-            stop_price=self.attached[parent.id],
+            stop_price=stop,
             submitted_at=self.now,
             updated_at=self.now,
+            take_profit_price=target,
         )
         self.waiting_sells[parent.symbol].append(child)
         if not at_open:
@@ -240,6 +266,7 @@ class _Session:
                     **_order_payload(child),
                     "type": child.type.value,
                     "stop_price": child.stop_price,
+                    "take_profit_price": child.take_profit_price,
                     "time_in_force": child.time_in_force.value,
                     "parent_id": parent.id,
                     "reason": "the protective stop attached to the buy, placed as it filled",
@@ -254,6 +281,13 @@ class _Session:
         if reason:
             payload["reason"] = reason
         self.result.events.append((kind, order.symbol, payload))
+
+
+def _is_oco(order: Order) -> bool:
+    """True for a sell stop resting with its target (a buy's target is only attached)."""
+    return order.side == Side.SELL and order.type == OrderType.STOP and (
+        order.take_profit_price is not None
+    )
 
 
 def _update(order: Order, status: OrderStatus, now, filled_qty=None, avg_price=None) -> dict:

@@ -171,6 +171,11 @@ class OrderRequest:
       (one-triggers-other): placed for the filled shares the moment the buy fills, so it
       is live from the fill on. Its client order id is this one plus ``"-stop"`` where the
       broker lets us name it (the paper broker).
+    - ``take_profit_price``: a profit target, a limit sell above the stop, in one bracket
+      with it (one cancels the other). On a buy with ``stop_loss_price``: both attach to
+      the buy (Alpaca's bracket order). On a sell stop: the stop and the target rest as one
+      order (Alpaca's OCO), so a fill of either can never leave the other working. Only
+      where the broker declares ``Capabilities.brackets``.
     """
 
     symbol: str
@@ -182,6 +187,7 @@ class OrderRequest:
     stop_price: float | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
     stop_loss_price: float | None = None
+    take_profit_price: float | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -207,6 +213,9 @@ class OrderRequest:
         set_(self, "limit_price", _price(self.limit_price, "limit_price"))
         set_(self, "stop_price", _price(self.stop_price, "stop_price"))
         set_(self, "stop_loss_price", _price(self.stop_loss_price, "stop_loss_price"))
+        set_(self, "take_profit_price", _price(self.take_profit_price, "take_profit_price"))
+        if self.take_profit_price is not None:
+            _check_bracket(self)
         if self.stop_loss_price is not None and self.side != Side.BUY:
             raise InputError(
                 "stop_loss_price attaches a protective sell stop to a buy, not to a sell",
@@ -231,9 +240,30 @@ class OrderRequest:
             )
 
 
+def _check_bracket(order: OrderRequest) -> None:
+    """InputError unless ``order``'s target sits in a bracket above its stop."""
+    if order.side == Side.BUY:
+        stop = order.stop_loss_price
+        shape = "a buy's target needs stop_loss_price beside it (a bracket)"
+    else:
+        stop = order.stop_price if order.type == OrderType.STOP else None
+        shape = "a sell's target rests beside a sell stop (type='stop', one cancels the other)"
+    if stop is None:
+        raise InputError(shape, hint="a target travels with its stop: set both, or neither")
+    if order.take_profit_price <= stop:
+        raise InputError(
+            f"take_profit_price {order.take_profit_price:g} is not above the stop {stop:g}",
+            hint="a long position's target is above the price, its stop below",
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Order:
-    """An order as the broker holds it now."""
+    """An order as the broker holds it now.
+
+    ``take_profit_price``: the target resting with this order in one bracket (a sell
+    stop's OCO target; a buy's attached target); None: none.
+    """
 
     id: str
     client_order_id: str
@@ -250,6 +280,7 @@ class Order:
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
     reject_reason: str | None = None
+    take_profit_price: float | None = None
 
     @property
     def is_open(self) -> bool:
@@ -372,6 +403,9 @@ class Capabilities:
     #: Whether a stop attached to an entry takes the entry's time in force (Alpaca's legs
     #: do), so a DAY entry's stop would expire with its session: such entries go GTC.
     attached_stop_takes_entry_tif: bool = False
+    #: Whether it rests a stop and a profit target as one bracket, one cancelling the
+    #: other (``OrderRequest.take_profit_price``); a config with a target trades only here.
+    brackets: bool = False
 
     def tick(self, price: float) -> float | None:
         """The increment a price near ``price`` is sent in (None: any price)."""
@@ -436,6 +470,7 @@ def on_tick(order: OrderRequest, capabilities: Capabilities) -> OrderRequest:
         "limit_price": tick(order.limit_price, up=not buy),
         "stop_price": tick(order.stop_price, up=buy),
         "stop_loss_price": tick(order.stop_loss_price, up=False),
+        "take_profit_price": tick(order.take_profit_price, up=True),  # a sell limit
     }
     if all(priced[k] == getattr(order, k) for k in priced):
         return order

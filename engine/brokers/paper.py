@@ -90,7 +90,7 @@ class PaperBroker(Broker):
     """
 
     name = "paper"
-    capabilities = Capabilities(fractional_shares=True, simulated=True)
+    capabilities = Capabilities(fractional_shares=True, simulated=True, brackets=True)
 
     def __init__(
         self,
@@ -312,6 +312,7 @@ class PaperBroker(Broker):
                 stop_price=req.stop_price,
                 submitted_at=now,
                 updated_at=now,
+                take_profit_price=req.take_profit_price,
             )
             known[req.client_order_id] = order  # a repeat later in this batch gets this one
             if req.side == Side.BUY:
@@ -568,6 +569,7 @@ def _request_payload(req: OrderRequest) -> dict[str, Any]:
         "type": req.type.value,
         "time_in_force": req.time_in_force.value,
         "limit_price": req.limit_price,
+        "take_profit_price": req.take_profit_price,
         "stop_price": req.stop_price,
     }
 

@@ -19,7 +19,7 @@ from datetime import date
 import numpy as np
 
 from engine.backtest import rules
-from engine.backtest.stops import stop_distances
+from engine.backtest.stops import stop_distances, target_distances
 from engine.config.models import StrategyConfig
 from engine.data.bars import Bars
 from engine.strategies import compute_signals, get
@@ -30,7 +30,8 @@ class Holding:
     """An open position of a config: its shares and its stop.
 
     The stop's level is ``stop_anchor * (1 - stop_fraction)`` (NaN fraction: no stop),
-    raised to ``manual_stop`` when a trader tightened it.
+    raised to ``manual_stop`` when a trader tightened it; ``target_price`` is the profit
+    target resting with it (None: none).
     """
 
     symbol: str
@@ -38,6 +39,7 @@ class Holding:
     stop_fraction: float = math.nan
     stop_anchor: float = math.nan
     manual_stop: float | None = None
+    target_price: float | None = None
 
     @property
     def rule_stop(self) -> float | None:
@@ -74,6 +76,8 @@ class BarSignals:
     marks: np.ndarray
     #: Each symbol's high at this bar: what a trailing stop follows.
     high: np.ndarray
+    #: The profit target's distance above the close (NaN: none).
+    target_distance: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class PlannedEntry:
     price: float  # the decision price: the close the entry was sized at
     stop_fraction: float  # NaN: no stop
     stop_price: float | None
+    target_price: float | None = None  # the profit target, resting with the stop
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ class PlannedStop:
     symbol: str
     qty: float
     stop_price: float
+    #: The profit target resting with it as one bracket (None: none).
+    target_price: float | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,9 @@ def bar_signals(config: StrategyConfig, bars: Bars, traded: Bars | None = None) 
     if len(window) < warmup_bars(config):
         return None
     signals = compute_signals(config.strategy, window, config.params)
-    distance = np.asarray(stop_distances(window, signals, config.settings), dtype=float)[-1]
+    distance = np.asarray(stop_distances(window, signals, config.settings), dtype=float)
+    target = target_distances(window, config.settings, distance)[-1]
+    distance = distance[-1]
     close = window.close.to_numpy(dtype=float)[-1]
     prices = window if traded is None else traded.select(config.universe)
     traded_close = prices.close.to_numpy(dtype=float)[-1]
@@ -140,11 +149,13 @@ def bar_signals(config: StrategyConfig, bars: Bars, traded: Bars | None = None) 
         symbols=list(config.universe),
         entries=signals.entries.to_numpy(dtype=bool)[-1],
         exits=signals.exits.to_numpy(dtype=bool)[-1],
-        # The same fraction of the price in either basis: a stop as far below the traded close.
+        # The same fraction of the price in either basis: a stop as far below the traded
+        # close, a target as far above it.
         stop_distance=distance * (traded_close / close),
         close=traded_close,
         marks=prices.close.ffill().to_numpy(dtype=float)[-1],
         high=prices.high.to_numpy(dtype=float)[-1],
+        target_distance=target * (traded_close / close),
     )
 
 
@@ -198,10 +209,18 @@ def plan_config(
             reason = "signal" if signals.exits[k] else "stop"
             plan.exits.append(PlannedExit(symbol, holding.qty, reason))
         elif holding is not None and holding.stop_price is not None:
-            plan.stops.append(PlannedStop(symbol, holding.qty, holding.stop_price))
+            plan.stops.append(
+                PlannedStop(symbol, holding.qty, holding.stop_price, holding.target_price)
+            )
         if qty[k] > 0:
             price = float(signals.close[k])
             fraction = rules.stop_fraction(price, float(signals.stop_distance[k]))
             level = None if math.isnan(fraction) else rules.stop_level(price, fraction)
-            plan.entries.append(PlannedEntry(symbol, float(qty[k]), price, fraction, level))
+            target = math.nan
+            if signals.target_distance is not None:
+                target = rules.target_level(price, float(signals.target_distance[k]))
+            plan.entries.append(
+                PlannedEntry(symbol, float(qty[k]), price, fraction, level,
+                             None if math.isnan(target) else target)
+            )  # fmt: skip
     return plan

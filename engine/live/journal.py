@@ -52,6 +52,7 @@ def orders(book: str, sent: list[LiveOrder], *, command: int | None = None) -> l
                 "type": o.type,
                 "stop_price": o.stop_price,
                 "stop_loss_price": o.stop_loss_price,
+                "take_profit_price": o.take_profit_price,
                 "decision_bar": o.decision_bar,
                 "broker_order_id": o.broker_order_id,
                 "reason": o.reason,

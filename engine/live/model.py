@@ -36,6 +36,9 @@ class LiveOrder:
     limit_price: float | None = None
     stop_price: float | None = None
     stop_loss_price: float | None = None
+    #: The profit target sent with it (an entry's attached one, a stop's OCO leg), on the
+    #: broker's tick; None: none.
+    take_profit_price: float | None = None
     decision_bar: date | None = None
     decision_price: float | None = None
     stop_fraction: float | None = None
@@ -75,11 +78,14 @@ class LivePosition:
     stop_anchor: float = math.nan
     manual_stop: float | None = None
     trails: bool = False
+    #: The profit target resting with its stop (a price; it does not trail). None: none.
+    target_price: float | None = None
 
     def holding(self) -> Holding:
         return Holding(
-            self.symbol, self.qty, self.stop_fraction, self.stop_anchor, self.manual_stop
-        )
+            self.symbol, self.qty, self.stop_fraction, self.stop_anchor, self.manual_stop,
+            self.target_price,
+        )  # fmt: skip
 
     def after_bar(self, high: float) -> LivePosition:
         """The position after a bar with this ``high``: a trailing stop moves up."""

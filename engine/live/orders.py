@@ -60,11 +60,13 @@ class PendingOrder:
         if request is self.request:
             return self
         prices = {"limit_price": request.limit_price, "stop_price": request.stop_price}
+        attached = {"stop_loss_price": request.stop_loss_price,
+                    "take_profit_price": request.take_profit_price}  # fmt: skip
         return replace(
             self,
             request=request,
             intent=replace(self.intent, **prices),
-            record=replace(self.record, **prices, stop_loss_price=request.stop_loss_price),
+            record=replace(self.record, **prices, **attached),
         )
 
 
@@ -91,6 +93,12 @@ class OrderRules:
         tick = self.capabilities.tick(entry_price) or 0.0
         return self.stop_price(min(stop, entry_price - tick))
 
+    def attached_target(self, target: float, entry_price: float) -> float:
+        """An entry's profit target, at least a tick above the entry's price (Alpaca refuses
+        one closer), rounded up to the tick (a sell limit never rounds to a worse price)."""
+        tick = self.capabilities.tick(entry_price) or 0.0
+        level = max(target, entry_price + tick)
+        return to_tick(level, self.capabilities.tick(level), up=True)
     @property
     def entry_time_in_force(self) -> str:
         """GTC where an attached stop takes its entry's time in force, so that the stop
@@ -133,12 +141,19 @@ def orders_for(
             if stop.symbol in closing:
                 continue
             price = rules.stop_price(stop.stop_price)
+            target = None
+            # A stop a trader raised to the target or past it rests alone.
+            if stop.target_price is not None and stop.target_price > price:
+                target = to_tick(stop.target_price, rules.capabilities.tick(stop.target_price),
+                                 up=True)  # fmt: skip
             current = resting.get(stop.symbol, [])
-            if _rests_well(current, price, stop.qty):
+            if _rests_well(current, price, stop.qty, target):
                 continue
+            # A stop and its target go as one order (one cancels the other): replacing
+            # either replaces both, so no fill can leave the other working.
             stops.append(
                 make(stop.symbol, stop_action, stop.qty, type="stop", stop_price=price,
-                     replaces=current)
+                     take_profit_price=target, replaces=current)
             )  # fmt: skip
         for exit_ in plan.exits:
             if exit_.symbol in closing:
@@ -153,9 +168,13 @@ def orders_for(
             stop_loss = (
                 rules.attached_stop(entry.stop_price, entry.price) if entry.stop_price else None
             )
+            target = None
+            if stop_loss is not None and entry.target_price is not None:
+                target = rules.attached_target(entry.target_price, entry.price)
             entries.append(
                 make(entry.symbol, "buy", qty, stop_loss_price=stop_loss,
-                     decision_price=entry.price, stop_fraction=entry.stop_fraction)
+                     take_profit_price=target, decision_price=entry.price,
+                     stop_fraction=entry.stop_fraction)
             )  # fmt: skip
     return [*stops, *exits, *entries]
 
@@ -202,7 +221,7 @@ def protective_stops(
         if position.config_id is None or level is None or position.qty <= 0:
             continue
         plans.setdefault(position.config_id, []).append(
-            PlannedStop(position.symbol, position.qty, level)
+            PlannedStop(position.symbol, position.qty, level, position.target_price)
         )
     return orders_for(
         [(config_id, Plan(config_id, day, stops=stops)) for config_id, stops in plans.items()],
@@ -214,10 +233,15 @@ def protective_stops(
     )
 
 
-def _rests_well(current: list[Order], price: float, qty: float) -> bool:
-    """True when a resting stop is where it belongs (or higher: never lowered), for all shares."""
+def _rests_well(current: list[Order], price: float, qty: float, target: float | None) -> bool:
+    """True when a resting stop is where it belongs (or higher: never lowered), for all
+    shares, with the target it should rest with."""
     placed = any(_same(o.stop_price, price) or o.stop_price > price for o in current)
-    return placed and all(abs(o.qty - qty) <= 1e-9 for o in current)
+    with_target = all(
+        (o.take_profit_price is None) if target is None else _same(o.take_profit_price, target)
+        for o in current
+    )
+    return placed and with_target and all(abs(o.qty - qty) <= 1e-9 for o in current)
 
 
 def _same(a: float | None, b: float) -> bool:
@@ -234,8 +258,8 @@ class _Maker:
         self.session = ids.session_of(day)
 
     def __call__(self, symbol, action, qty, *, type="market", stop_price=None,
-                 stop_loss_price=None, decision_price=None, stop_fraction=None,
-                 replaces=()) -> PendingOrder:  # fmt: skip
+                 stop_loss_price=None, take_profit_price=None, decision_price=None,
+                 stop_fraction=None, replaces=()) -> PendingOrder:  # fmt: skip
         cid = ids.decision_id(self.config_id, symbol, action, self.day)
         side = "buy" if action == "buy" else "sell"
         purpose = self.PURPOSES[action]
@@ -253,13 +277,15 @@ class _Maker:
             tif = self.rules.entry_time_in_force
         request = OrderRequest(
             symbol=symbol, side=side, qty=qty, client_order_id=cid, type=type,
-            stop_price=stop_price, stop_loss_price=stop_loss_price, time_in_force=tif,
+            stop_price=stop_price, stop_loss_price=stop_loss_price,
+            take_profit_price=take_profit_price, time_in_force=tif,
         )  # fmt: skip
         no_stop = stop_fraction is None or math.isnan(stop_fraction)
         record = LiveOrder(
             client_order_id=cid, config_id=self.config_id, symbol=symbol, side=side,
             purpose=purpose, qty=qty, type=type, stop_price=stop_price,
             stop_loss_price=stop_loss_price, decision_bar=bar,
+            take_profit_price=take_profit_price,
             decision_price=decision_price, stop_fraction=None if no_stop else stop_fraction,
             created_at=self.now,
         )  # fmt: skip
@@ -283,12 +309,14 @@ def command_order(
     type: str = "market",
     limit_price: float | None = None,
     stop_price: float | None = None,
+    take_profit_price: float | None = None,
     replaces: Iterable[Order] = (),
 ) -> PendingOrder:
     """The order a trader's command ``command`` sends: ``what`` names it among the command's.
 
     The gate sees a trader's order (no config behind it); the record books it to
-    ``owner``, the config whose position it acts on. A stop rests until canceled (GTC).
+    ``owner``, the config whose position it acts on. A stop rests until canceled (GTC),
+    with ``take_profit_price`` as its target in one bracket when given.
     """
     cid = ids.command_id(command, symbol, what)
     prices = {"limit_price": limit_price, "stop_price": stop_price}
@@ -297,11 +325,12 @@ def command_order(
     )
     request = OrderRequest(
         symbol=symbol, side=side, qty=qty, client_order_id=cid, type=type,
-        time_in_force="gtc" if type == "stop" else "day", **prices,
+        time_in_force="gtc" if type == "stop" else "day", take_profit_price=take_profit_price,
+        **prices,
     )  # fmt: skip
     record = LiveOrder(
         client_order_id=cid, config_id=owner, symbol=symbol, side=side, purpose=purpose,
-        qty=qty, type=type, created_at=now, **prices,
+        qty=qty, type=type, created_at=now, take_profit_price=take_profit_price, **prices,
     )  # fmt: skip
     return PendingOrder(intent, request, record, list(replaces))
 

@@ -371,9 +371,13 @@ def tighten_stop(context: CommandContext, command_id, actor, command: TightenSto
         for o in router.broker.orders("open")
         if o.symbol == symbol and o.side == "sell" and o.type == "stop"
     ]
+    # The position's target stays with the tighter stop (one bracket), unless the trader
+    # raised the stop to it or past it.
+    target = position.target_price
     order = command_order(
         command_id, actor, context.now, symbol=symbol, side="sell", qty=position.qty,
         what="stop", owner=position.config_id, purpose="stop", type="stop", stop_price=price,
+        take_profit_price=target if target is not None and target > price else None,
         replaces=resting,
     )  # fmt: skip
     routed = router.send([order], context.judge, command=command_id)

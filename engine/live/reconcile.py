@@ -294,6 +294,7 @@ def _record(order: Order, config_id, purpose, bar, now) -> LiveOrder:
         type=order.type.value,
         limit_price=order.limit_price,
         stop_price=order.stop_price,
+        take_profit_price=order.take_profit_price,
         decision_bar=bar,
         broker_order_id=order.id,
         created_at=order.submitted_at or now,
@@ -352,6 +353,7 @@ def rebased(position: LivePosition, ratio: float) -> LivePosition:
         position,
         stop_anchor=position.stop_anchor / ratio,
         manual_stop=None if manual is None else manual / ratio,
+        target_price=None if position.target_price is None else position.target_price / ratio,
     )
 
 
@@ -387,6 +389,7 @@ def _position_after(symbol, mine, theirs, seen, trails, now) -> LivePosition:
         stop_fraction=fraction,
         stop_anchor=entry.decision_price if entry and not math.isnan(fraction) else math.nan,
         trails=bool(entry) and trails(owner) and not math.isnan(fraction),
+        target_price=entry.take_profit_price if entry else None,
     )
 
 

@@ -74,6 +74,19 @@ def require_daily_bars(config: StrategyConfig, what: str) -> None:
         )
 
 
+def require_brackets(configs: list[StrategyConfig], broker: str, capabilities) -> None:
+    """Nothing when ``broker`` can rest every config's stop and target as one bracket; else
+    an InputError: a target the broker cannot bracket would trade without it, or beside a
+    stop that a fill of the target leaves working."""
+    targeted = [c.config_id for c in configs if c.settings.take_profit != "none"]
+    if targeted and not capabilities.brackets:
+        raise InputError(
+            f"config {', '.join(targeted)} sets a profit target, and the workbench does not "
+            f"send {broker} its stop and target as one bracket yet",
+            hint="trade it on --broker paper, or trade a config without take_profit",
+        )
+
+
 def replay_account(configs: list[StrategyConfig], start, end) -> str:
     """The paper account a replay of these configs over these dates uses (the same on a restart)."""
     key = ",".join(sorted(c.config_id for c in configs)) + f"|{start}|{end}"
@@ -109,6 +122,7 @@ def open_loop(
     configs = load_configs(store, config_ids)
     for config in configs if mode != "replay" else ():
         require_daily_bars(config, f"{mode} trading")
+    require_brackets(configs, broker, capabilities)
     if mode == "live":
         if not capabilities.live_trading:
             raise InputError("live trading goes through Alpaca", hint="pass --broker alpaca")

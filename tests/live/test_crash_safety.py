@@ -46,7 +46,8 @@ def _book(data_dir: Path, account: str):
     store = Store.open(data_dir)
     broker = PaperBroker(store, account=account)
     orders = store.query(
-        "SELECT client_order_id, symbol, side, qty, type, stop_price, status FROM paper_orders"
+        "SELECT client_order_id, symbol, side, qty, type, stop_price, take_profit_price, status"
+        " FROM paper_orders"
         " WHERE account = ? ORDER BY client_order_id",
         [account],
     )
@@ -58,11 +59,19 @@ def _book(data_dir: Path, account: str):
     return store, broker, orders, fills
 
 
-@pytest.fixture
-def crash_dir(sample_store, data_dir, tmp_path):
+#: The config's exits: trailing stops, and trailing stops each resting with a profit
+#: target as one bracket (re-placed together whenever the stop moves up).
+EXITS = {
+    "stops": {},
+    "brackets": {"take_profit": "reward_risk", "take_profit_at": 1.5},
+}
+
+
+@pytest.fixture(params=list(EXITS))
+def crash_dir(request, sample_store, data_dir, tmp_path):
     """A data dir with the sample bars, a frequently trading approved config and replay limits,
     and an identical copy of it for the uninterrupted run."""
-    config = approve_donchian(sample_store)
+    config = approve_donchian(sample_store, **EXITS[request.param])
     allow_replay(sample_store)
     twin = tmp_path / "uninterrupted"
     twin.mkdir()
@@ -154,5 +163,14 @@ def _kill_again_and_again(data_dir, twin, config, start, end, tmp_path, *, kills
     )
     assert recorded == pytest.approx(held)
     assert books.replayed_positions(store, book) == pytest.approx(held)
+    # Every held position rests exactly one protective order, with its target where the
+    # config sets one, and nothing rests for a position that is gone.
+    resting = orders[(orders["side"] == "sell") & orders["status"].isin(["new", "accepted"])]
+    assert sorted(resting["symbol"]) == sorted(held)
+    if config.settings.take_profit != "none":
+        assert resting["take_profit_price"].notna().all()
+        targets = fills.merge(orders, on=["client_order_id", "symbol", "side"])
+        hit = targets[(targets["side"] == "sell") & (targets["price"] >= targets["take_profit_price"])]
+        assert len(hit) >= 2, "the replay should fill some targets"
     starts = store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.started'")
     assert starts == killed + 1

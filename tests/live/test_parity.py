@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from engine.backtest import run_backtest
+from engine.data.repository import load_bars
 from engine.live.parity import parity_report
 from tests.live.conftest import approve
 
@@ -27,10 +29,19 @@ CASES = [
      {"size": "fraction", "fraction": 0.25, "stop": "atr", "atr_window": 10, "trailing_stop": True}),
     ("momentum_rotation", {"lookback": 20, "top_n": 2, "rebalance_every": 5},
      {"size": "fraction", "fraction": 0.45, "max_positions": 2}),
+    # Profit targets resting with the stop as one bracket: a trailing stop re-placed with
+    # its target, and a tight target that fills often.
+    ("donchian_breakout", {"entry_window": 10, "exit_window": 5, "atr_window": 10},
+     {"size": "risk", "stop": "strategy", "trailing_stop": True, "max_positions": 3,
+      "take_profit": "reward_risk", "take_profit_at": 1.5}),
+    ("rsi_reversion", {"window": 5, "lower": 35, "upper": 65},
+     {"size": "all", "stop": "atr", "atr_window": 5, "atr_multiple": 1.5, "max_positions": 1,
+      "take_profit": "fraction", "take_profit_at": 0.02, "slippage": 0.001}),
 ]  # fmt: skip
+IDS = [c[0] + (f"-target-{c[2]['take_profit']}" if "take_profit" in c[2] else "") for c in CASES]
 
 
-@pytest.mark.parametrize("strategy, params, settings", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("strategy, params, settings", CASES, ids=IDS)
 def test_a_replay_makes_the_backtests_trades(sample_store, strategy, params, settings):
     config = approve(sample_store, strategy, params, UNIVERSE, **settings)
 
@@ -40,3 +51,7 @@ def test_a_replay_makes_the_backtests_trades(sample_store, strategy, params, set
     assert report.differences == [], "\n".join(d.line() for d in report.differences)
     assert len(report.replay) == len(report.backtest)
     assert report.replay_equity == pytest.approx(report.backtest_equity, rel=1e-9)
+    if "take_profit" in settings:
+        bars = load_bars(sample_store, UNIVERSE, START, END)
+        trades = run_backtest(bars, strategy, config.params, config.settings).trades
+        assert (trades["exit_reason"] == "target").sum() >= 2, "too few targets to prove anything"

@@ -153,7 +153,7 @@ class BacktestSettings(pydantic.BaseModel):
                 "take_profit_at is set but take_profit is 'none': set take_profit to "
                 "'fraction', 'atr' or 'reward_risk', or drop take_profit_at"
             )
-        if self.take_profit == "fraction" and self.take_profit_at is not None and self.take_profit_at >= 10:
+        if self.take_profit == "fraction" and self.take_profit_at is not None and self.take_profit_at >= 1:
             raise ValueError(
                 f"take_profit_at={self.take_profit_at:g} is {self.take_profit_at:.0%} above the "
                 "entry: a fraction is written 0.05 for 5%"

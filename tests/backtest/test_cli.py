@@ -172,6 +172,16 @@ def test_sweep_as_json_counts_the_skipped_combinations(data_dir, tmp_path):
             "field 'atr_window': Input should be greater than or equal to 1",
         ),
         (
+            ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL",
+             "--setting", "take_profit=fraction", "--setting", "take_profit_at=0.05"],
+            "so it needs a stop: set stop='strategy' or stop='atr'",
+        ),
+        (
+            ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--stop", "atr",
+             "--setting", "take_profit=fraction", "--setting", "take_profit_at=5"],
+            "a fraction is written 0.05 for 5%",
+        ),
+        (
             ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--execution", "close"],
             "sma_crossover computes a bar's signal from that bar's close",
         ),
@@ -223,3 +233,15 @@ def test_a_flag_wins_over_the_same_setting(data_dir):
            "--setting", "fraction=0.1", "--setting", "fees=0.01", "--fees", "0").output
     )  # fmt: skip
     assert out["settings"]["fraction"] == 0.1 and out["settings"]["fees"] == 0.0
+
+
+def test_a_profit_target_reaches_the_backtest_and_its_trades_say_so(data_dir):
+    base = ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL,GE", "--json",
+            "--stop", "atr", "--param", "fast=5", "--param", "slow=20"]  # fmt: skip
+    plain = json.loads(wb(data_dir, *base).output)
+    targeted = json.loads(
+        wb(data_dir, *base, "--setting", "take_profit=reward_risk",
+           "--setting", "take_profit_at=1").output
+    )  # fmt: skip
+    assert targeted["settings"]["take_profit"] == "reward_risk"
+    assert targeted["total_return"] != plain["total_return"]

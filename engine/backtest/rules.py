@@ -55,7 +55,10 @@ target; otherwise a high at or above the target fills the target at its level.**
 open of the fill bar (step 1) only the gaps count (the open beyond either), as for stops.
 A target is a resting limit sell: no slippage (it never fills worse than its price); a
 stop is a market order once triggered and slips. The target needs a stop beside it (the
-two travel as one bracket, see :mod:`engine.live.orders`).
+two travel as one bracket, see :mod:`engine.live.orders`). With ``flat_by_close`` the
+bracket rests until the flat sale: the range of the bar the book goes flat by is judged by
+this rule first (a stop it touched is never escaped at a better close), and only what it
+left sells at that bar's close.
 
 **Last bar.** Decisions taken at the close of the last bar have no bar to fill on: the
 backtest drops them, and a replay leaves them as open orders at the broker.

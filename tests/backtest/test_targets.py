@@ -88,6 +88,25 @@ def test_reward_risk_puts_the_target_at_a_multiple_of_the_stop_distance():
     assert trade["exit_price"] == pytest.approx(24.0) and trade["exit_reason"] == "target"
 
 
+@pytest.mark.parametrize(
+    ("flat_bar", "price", "reason"),
+    [
+        pytest.param((20.0, 21.6, 19.9, 21.4), 21.0, "target", id="target-reached"),
+        pytest.param((20.0, 22.0, 17.0, 20.0), 18.0, "stop", id="both-reached"),
+        pytest.param((20.0, 20.5, 19.5, 20.2), 20.2, "close", id="neither"),
+    ],
+)
+def test_on_the_bar_the_book_goes_flat_by_the_bracket_rests_until_the_close(
+    flat_bar, price, reason
+):
+    # Daily bars flat by the close: bought at bar 2's open (20), sold by its close (stop
+    # 18, target 21). The bar's range is judged first, the stop first when it reached both;
+    # only what it left sells at the close.
+    bars, trade = _trade([*ENTRY[:2], flat_bar], flat_by_close=True)
+    assert trade["entry_date"] == trade["exit_date"] == bars.index[2]
+    assert (trade["exit_price"], trade["exit_reason"]) == (pytest.approx(price), reason)
+
+
 def test_an_atr_target_is_a_multiple_of_the_atr_at_the_decision():
     prices = [(10, 10.5, 9.5, 10), (10, 10.6, 9.6, 10.2), (10.2, 10.7, 9.9, 10.4),
               (10.4, 10.9, 10.1, 10.6), (10.6, 30, 10.5, 29)]  # fmt: skip

@@ -37,6 +37,9 @@ SETTINGS = {
     "fraction, trailing ATR stop": BacktestSettings(stop="atr", trailing_stop=True),
     "at the close": BacktestSettings(execution="close", fraction=0.5, fees=0.002),
     "risk-sized, ATR stop": BacktestSettings(size="risk", stop="atr", slippage=0.001),
+    "ATR stop and 2:1 target": BacktestSettings(
+        stop="atr", take_profit="reward_risk", take_profit_at=2.0, fees=0.001, slippage=0.0005
+    ),
 }
 STRATEGY_STOP = BacktestSettings(size="risk", stop="strategy", trailing_stop=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pydantic
 import pytest
 
@@ -163,11 +164,26 @@ def test_a_config_without_a_target_keeps_its_id():
     assert targeted.config_id != plain.config_id
 
 
-def test_the_fast_sweep_refuses_targets_rather_than_differ(real_bars):
-    settings = BacktestSettings(stop="atr", take_profit="fraction", take_profit_at=0.05)
-    grid = {"fast": [5], "slow": [20]}
-    with pytest.raises(InputError, match="profit target"):
-        sweep(real_bars, "sma_crossover", grid, settings, engine="fast", progress=False)
-    # engine="auto" takes the general path, which knows targets.
-    table = sweep(real_bars, "sma_crossover", grid, settings, progress=False).table
-    assert len(table) == len(real_bars.symbols)
+TARGETED = {
+    "5% beside an ATR stop": BacktestSettings(
+        stop="atr", take_profit="fraction", take_profit_at=0.05, slippage=0.001
+    ),
+    "1.5:1 on the strategy's stop": BacktestSettings(
+        size="risk", stop="strategy", take_profit="reward_risk", take_profit_at=1.5, fees=0.001
+    ),
+    "an ATR, flat by the close": BacktestSettings(
+        stop="strategy", take_profit="atr", take_profit_at=1.0, flat_by_close=True
+    ),
+}
+
+
+@pytest.mark.parametrize("label", TARGETED)
+def test_the_fast_sweep_trades_targets_as_the_general_path(real_bars, label):
+    settings = TARGETED[label]
+    grid = {"entry_window": [10, 20], "exit_window": [5, 10], "atr_stop": [1.5, 3.0]}
+    fast = sweep(real_bars, "donchian_breakout", grid, settings, engine="fast", progress=False)
+    full = sweep(real_bars, "donchian_breakout", grid, settings, engine="full", progress=False)
+    pd.testing.assert_frame_equal(fast.table, full.table, check_exact=False, rtol=1e-9, atol=1e-12)
+    params = {"entry_window": 10, "exit_window": 10, "atr_stop": 3.0}
+    trades = run_backtest(real_bars, "donchian_breakout", params, settings).trades
+    assert (trades["exit_reason"] == "target").any()  # the targets were reached, and counted

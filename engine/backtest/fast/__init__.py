@@ -77,16 +77,10 @@ EVALUATIONS_PER_CALL = 200_000_000
 
 
 def fast_path_refusal(
-    strategy: str | Strategy,
-    per: str = "symbol",
-    executor: Any = "local",
-    settings: BacktestSettings | None = None,
+    strategy: str | Strategy, per: str = "symbol", executor: Any = "local"
 ) -> str | None:
     """Why the fast path cannot run this sweep, or None when it can."""
     strategy = get(strategy)
-    if settings is not None and settings.take_profit != "none":
-        # The fast kernel does not rest a target beside the stop yet: refuse, never differ.
-        return "its settings set a profit target (take_profit), which the fast path does not model"
     if per != "symbol":
         return (
             f"per={per!r} trades the symbols as one book sharing cash and slots; the fast "
@@ -125,7 +119,7 @@ def fast_sweep(
     (see :func:`fast_path_refusal`).
     """
     strategy = get(strategy)
-    refusal = fast_path_refusal(strategy, settings=settings)
+    refusal = fast_path_refusal(strategy)
     if refusal is not None:
         raise InputError(refusal, hint="use sweep(..., engine='full'), the general path")
     if max_columns is not None and max_columns < 1:
@@ -172,6 +166,8 @@ def fast_sweep(
                         *prices,
                         *per_bar,
                         stop_source,
+                        # reward:risk: the target is that many of each entry's stop distances.
+                        settings.take_profit_at if settings.take_profit == "reward_risk" else 0.0,
                         terms,
                         float(settings.init_cash),
                         per_year,
@@ -220,12 +216,13 @@ def _table(params_list: list, symbols: list[str], figures: np.ndarray) -> pd.Dat
 def _prices(
     bars: Bars, settings: BacktestSettings, gives_stop: bool
 ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """((open, high, low, close, engine stop distance), each (symbols x bars), as orders see
-    them; (session, flat_at, no_entry), one per bar).
+    """((open, high, low, close, engine stop distance, engine target distance), each
+    (symbols x bars), as orders see them; (session, flat_at, no_entry), one per bar).
 
     The general path's own preparation on blank signals: the same checks (positive
     prices; a stop='strategy' needs a strategy that gives one), the same repair of
-    missing opens, highs and lows, and the engine's ATR stop moved to the bar it fills on.
+    missing opens, highs and lows, and the engine's ATR stop and the fraction or ATR target
+    moved to the bar they fill on (a reward:risk target the kernel makes from each stop).
     """
     blank = pd.DataFrame(False, index=bars.index, columns=bars.close.columns)
     own_stop = (
@@ -237,8 +234,11 @@ def _prices(
     # (for seconds) once per combination of array flags, and pandas hands out read-only views.
     prices = tuple(
         np.array(values.T, order="C")
-        for values in (orders.open, orders.high, orders.low, orders.close, orders.stop_distance)
-    )
+        for values in (
+            orders.open, orders.high, orders.low, orders.close, orders.stop_distance,
+            orders.target_distance,
+        )
+    )  # fmt: skip
     per_bar = tuple(
         np.array(values) for values in (orders.session, orders.flat_at, orders.no_entry)
     )

@@ -93,8 +93,9 @@ def _count_sale(trades, bought, sold, bought_in, sold_in, day_trades):
 
 
 def _trade_column(
-    entries, exits, stops, open_, high, low, close, engine_stop, session, flat_at, no_entry,
-    stop_source, terms, init_cash, equity, invested, trades, day_trades,
+    entries, exits, stops, open_, high, low, close, engine_stop, engine_target, session,
+    flat_at, no_entry, stop_source, target_per_stop, terms, init_cash, equity, invested,
+    trades, day_trades,
 ):  # fmt: skip
     """Trade one symbol on its signals (per signal bar) as a book of its own.
 
@@ -103,7 +104,10 @@ def _trade_column(
     on a bar the symbol has no close for is no signal (the strategies' guard masks it).
     ``session``, ``flat_at`` and ``no_entry`` are per bar, as in
     :class:`~engine.backtest._execution.Orders`: no entry fills on a ``no_entry`` bar, and
-    what is held is sold at the close of a ``flat_at`` bar (flat by the close).
+    what is held is sold at the close of a ``flat_at`` bar (flat by the close). An entry's
+    profit target is ``target_per_stop`` stop distances above its decision price when that
+    is above 0 (reward:risk), else ``engine_target`` (already aligned to the fill bar; NaN:
+    none).
     """
     n_bars = close.shape[0]
     lag = 1 if terms.at_open else 0  # next_open: bar t's signals fill at bar t+1
@@ -112,7 +116,6 @@ def _trade_column(
     last_price = np.nan  # the mark: the last known close
     stop_frac = np.nan
     stop_anchor = np.nan
-    # No profit target: fast_path_refusal sends settings with one to the general path.
     target = np.nan
     bought = NO_FILL
     bought_in = -1  # the session of the position's entry
@@ -131,7 +134,8 @@ def _trade_column(
                 equity[i] = cash
                 invested[i] = 0.0
                 i += 1
-        elif stop_frac != stop_frac:  # held with no stop, until an exit signal or the close
+        elif stop_frac != stop_frac and target != target:
+            # Held with no stop nor target, until an exit signal or the close.
             while i < n_bars:
                 t = i - lag
                 if (t >= 0 and exits[t]) or flat_at[i]:
@@ -157,6 +161,9 @@ def _trade_column(
                 distance = stops[t]
         if stop_source == STOP_ENGINE:
             distance = engine_stop[i]  # already moved to the fill bar
+        target_distance = engine_target[i]
+        if target_per_stop > 0:
+            target_distance = target_per_stop * distance
         bar_close = close[i]
         has_bar = bar_close == bar_close
 
@@ -195,7 +202,7 @@ def _trade_column(
             price = decision = bar_close
         if size > 0:
             cash, position, stop_frac, stop_anchor, target, result = buy(
-                terms, cash, size, price, decision, distance, np.nan
+                terms, cash, size, price, decision, distance, target_distance
             )
             if result.filled:
                 bought, bought_in = result, session[i]
@@ -332,10 +339,12 @@ def screen(
     low,
     close,
     engine_stop,
+    engine_target,
     session,
     flat_at,
     no_entry,
     stop_source,
+    target_per_stop,
     terms,
     init_cash,
     bars_per_year,
@@ -344,8 +353,9 @@ def screen(
 
     ``series`` holds each distinct series the grid reads once, (symbols x series x bars);
     combination k reads the rows ``refs[k]`` of it and the floats ``values[k]`` (see
-    :class:`~engine.strategies.base.FastPath`). Prices and ``engine_stop`` are (symbols x
-    bars); ``session``, ``flat_at`` and ``no_entry`` one per bar (see ``_trade_column``).
+    :class:`~engine.strategies.base.FastPath`). Prices, ``engine_stop`` and
+    ``engine_target`` are (symbols x bars); ``session``, ``flat_at`` and ``no_entry`` one
+    per bar (see ``_trade_column``).
     Rows are combination-major: row = combination x n_symbols + symbol.
     """
     n_combos = refs.shape[0]
@@ -371,8 +381,9 @@ def screen(
             )
             _trade_column(
                 entries, exits, stops, open_[symbol], high[symbol], low[symbol], close[symbol],
-                engine_stop[symbol], session, flat_at, no_entry, stop_source, terms, init_cash,
-                equity, invested, trades, day_trades,
+                engine_stop[symbol], engine_target[symbol], session, flat_at, no_entry,
+                stop_source, target_per_stop, terms, init_cash, equity, invested, trades,
+                day_trades,
             )  # fmt: skip
             _book_metrics(equity, invested, trades, init_cash, bars_per_year, out[task])
     return out

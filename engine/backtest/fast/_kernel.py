@@ -161,9 +161,6 @@ def _trade_column(
                 distance = stops[t]
         if stop_source == STOP_ENGINE:
             distance = engine_stop[i]  # already moved to the fill bar
-        target_distance = engine_target[i]
-        if target_per_stop > 0:
-            target_distance = target_per_stop * distance
         bar_close = close[i]
         has_bar = bar_close == bar_close
 
@@ -201,6 +198,9 @@ def _trade_column(
             size = size_at_close(terms, cash, cash, bar_close, distance)
             price = decision = bar_close
         if size > 0:
+            target_distance = engine_target[i]
+            if target_per_stop > 0:
+                target_distance = target_per_stop * distance
             cash, position, stop_frac, stop_anchor, target, result = buy(
                 terms, cash, size, price, decision, distance, target_distance
             )

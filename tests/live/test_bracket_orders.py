@@ -11,37 +11,38 @@ from engine.live.decisions import Plan, PlannedEntry, PlannedStop
 from engine.live.orders import OrderRules, orders_for
 
 DAY, NOW = date(2024, 5, 1), datetime(2024, 5, 1, 20, 5)
+CONFIG = "c0ffee01"  # a config id (hex, as the loop's client order ids need)
 CENTS = OrderRules("loop", False, Capabilities(tick_size=0.01, brackets=True))
 
 
 def _resting(stop: float, target: float | None, qty: float = 10) -> Order:
     return Order(
-        id="o1", client_order_id="cfg-XYZ-stop-2024-04-30", symbol="XYZ", side="sell", qty=qty,
+        id="o1", client_order_id=f"{CONFIG}-XYZ-stop-20240430", symbol="XYZ", side="sell", qty=qty,
         type="stop", time_in_force="gtc", status="accepted", stop_price=stop,
         take_profit_price=target,
     )  # fmt: skip
 
 
 def _send(plan: Plan, resting: list[Order] = ()):
-    return orders_for([("cfg", plan)], list(resting), DAY, NOW, CENTS)
+    return orders_for([(CONFIG, plan)], list(resting), DAY, NOW, CENTS)
 
 
 def test_an_entry_carries_its_stop_and_target_on_the_tick():
     entry = PlannedEntry("XYZ", 10, 100.0, 0.05, 95.0, 105.004)
-    (sent,) = _send(Plan("cfg", DAY, entries=[entry]))
+    (sent,) = _send(Plan(CONFIG, DAY, entries=[entry]))
     request = sent.request
     assert (request.stop_loss_price, request.take_profit_price) == (95.0, 105.01)  # sell limit up
     assert sent.record.take_profit_price == 105.01
 
 
 def test_a_resting_bracket_where_it_belongs_is_left_alone():
-    plan = Plan("cfg", DAY, stops=[PlannedStop("XYZ", 10, 95.0, 105.0)])
+    plan = Plan(CONFIG, DAY, stops=[PlannedStop("XYZ", 10, 95.0, 105.0)])
     assert _send(plan, [_resting(95.0, 105.0)]) == []
 
 
 @pytest.mark.parametrize("resting", [_resting(95.0, None), _resting(94.0, 105.0)])
 def test_a_stop_without_its_target_or_below_its_level_is_replaced_by_one_bracket(resting):
-    plan = Plan("cfg", DAY, stops=[PlannedStop("XYZ", 10, 95.0, 105.0)])
+    plan = Plan(CONFIG, DAY, stops=[PlannedStop("XYZ", 10, 95.0, 105.0)])
     (sent,) = _send(plan, [resting])
     assert (sent.request.type, sent.request.stop_price, sent.request.take_profit_price) == (
         "stop", 95.0, 105.0
@@ -50,7 +51,7 @@ def test_a_stop_without_its_target_or_below_its_level_is_replaced_by_one_bracket
 
 
 def test_a_stop_raised_past_the_target_rests_alone():
-    plan = Plan("cfg", DAY, stops=[PlannedStop("XYZ", 10, 106.0, 105.0)])
+    plan = Plan(CONFIG, DAY, stops=[PlannedStop("XYZ", 10, 106.0, 105.0)])
     (sent,) = _send(plan, [_resting(95.0, 105.0)])
     assert (sent.request.stop_price, sent.request.take_profit_price) == (106.0, None)
 

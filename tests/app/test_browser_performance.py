@@ -48,7 +48,7 @@ def test_a_trader_reviews_performance_then_cancels_an_order_with_the_loop_down(s
     dialog.get_by_text("No live loop is running").wait_for()
     shoot(page, "trader-cancel-order-confirm")
     dialog.get_by_role("button", name="Yes, cancel it now").click()
-    page.get_by_text("canceled").first.wait_for()
+    page.get_by_text("Canceled directly through").first.wait_for()  # the result, not a table cell
 
     assert PaperBroker(store).get_order(order.id).status == "canceled"
     command = store.query(

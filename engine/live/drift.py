@@ -44,6 +44,7 @@ from engine.live import book_queries
 from engine.live.commands import describe_commands
 from engine.live.decisions import warmup_bars
 from engine.live.ids import is_command_order
+from engine.live.parity import day_text, same_day
 from engine.risk.gate_rules import money as _usd
 
 #: A live fill's columns that drift reads (a subset of book_queries.FILL_COLUMNS).
@@ -260,7 +261,7 @@ def explain(
             f"the close of {decided} the loop bought at differs from the stored close")  # fmt: skip
         add("fill prices", "slippage", lv, -q * (lv.entry_price - rebased),
             f"bought at {_usd(lv.entry_price)}, the model {_usd(rebased)}")  # fmt: skip
-        if _same_day(lv.exit_date, m.exit_date):
+        if same_day(lv.exit_date, m.exit_date):
             if not pd.isna(m.exit_date):
                 decided = _decision_bar(sessions, m.exit_date)
                 rebased = m.exit_price * _ratio(lv.exit_decision, closes, m.symbol, decided)
@@ -273,8 +274,8 @@ def explain(
         else:
             cause, why = _why_exit_moved(lv, m, sessions, record)
             add("trades", cause, lv, q * (lv.exit_price - m.exit_price),
-                f"exit moved: live {_day(lv.exit_date) or 'still open'}, backtest "
-                f"{_day(m.exit_date) or 'still open'}; {why}")  # fmt: skip
+                f"exit moved: live {day_text(lv.exit_date) or 'still open'}, backtest "
+                f"{day_text(m.exit_date) or 'still open'}; {why}")  # fmt: skip
         add("costs", "fees", lv, -(lv.fees - m.fees),
             f"fees {_usd(lv.fees)} live, {_usd(m.fees)} in the backtest")  # fmt: skip
         per_share = m.exit_price - m.entry_price
@@ -304,7 +305,7 @@ def _why_missed(m, live: pd.DataFrame, sessions, record: TradingRecord) -> tuple
     if held is not None:
         return (
             "knock-on",
-            f"the book still held {m.symbol} from its trade of {_day(held.entry_date)}",
+            f"the book still held {m.symbol} from its trade of {day_text(held.entry_date)}",
         )
     return "unexplained", (
         "the loop decided no buy: its bars then or its sub-book's cash and slots differed"
@@ -319,7 +320,7 @@ def _why_extra(lv, model: pd.DataFrame, record: TradingRecord) -> tuple[str, str
     held = _holding(model, lv.symbol, lv.entry_date)
     if held is not None:
         return "knock-on", (
-            f"the backtest still held {lv.symbol} from its trade of {_day(held.entry_date)}"
+            f"the backtest still held {lv.symbol} from its trade of {day_text(held.entry_date)}"
         )
     return "unexplained", "the backtest did not buy: the bars or the sub-book differed"
 
@@ -437,16 +438,6 @@ def _command_of(client_order_id) -> int | None:
     if not isinstance(client_order_id, str) or not is_command_order(client_order_id):
         return None
     return int(client_order_id[3:].split("-", 1)[0])
-
-
-def _same_day(a, b) -> bool:
-    if pd.isna(a) or pd.isna(b):
-        return pd.isna(a) and pd.isna(b)
-    return pd.Timestamp(a).normalize() == pd.Timestamp(b).normalize()
-
-
-def _day(value) -> str | None:
-    return None if pd.isna(value) else str(pd.Timestamp(value).date())
 
 
 # -- the edge: the book, the bars, the backtest ---------------------------------------------

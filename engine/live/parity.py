@@ -242,8 +242,8 @@ def compare_trades(backtest: pd.DataFrame, replay: pd.DataFrame) -> list[TradeDi
             differences.append(TradeDifference(what, symbol, entry.date()))
             continue
         fields = {}
-        if not _same_day(a.exit_date, b.exit_date):
-            fields["exit_date"] = (_day(a.exit_date), _day(b.exit_date))
+        if not same_day(a.exit_date, b.exit_date):
+            fields["exit_date"] = (day_text(a.exit_date), day_text(b.exit_date))
         for name, rtol in (
             ("size", SIZE_RTOL),
             ("entry_price", PRICE_RTOL),
@@ -260,11 +260,13 @@ def compare_trades(backtest: pd.DataFrame, replay: pd.DataFrame) -> list[TradeDi
     return differences
 
 
-def _same_day(a, b) -> bool:
+def same_day(a, b) -> bool:
+    """Whether two times fall on one date (both missing counts as the same)."""
     if pd.isna(a) or pd.isna(b):
         return pd.isna(a) and pd.isna(b)
     return pd.Timestamp(a).normalize() == pd.Timestamp(b).normalize()
 
 
-def _day(value) -> str | None:
+def day_text(value) -> str | None:
+    """The date as YYYY-MM-DD, None for a missing one."""
     return None if pd.isna(value) else pd.Timestamp(value).date().isoformat()

@@ -31,10 +31,14 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from engine.errors import InputError, NetworkError, NotFoundError
-from engine.risk.gate_inputs import Side  # one side of an order, for the gate and the brokers
 
 #: Alpaca's limit on client order ids; the paper broker keeps the same so ids port over.
 MAX_CLIENT_ORDER_ID = 128
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
 
 
 class OrderType(StrEnum):

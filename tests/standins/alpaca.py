@@ -35,7 +35,16 @@ outside their cut-off windows. :meth:`AlpacaStandIn.split` re-bases a position a
 stock split does, and ``sessions_override`` makes its calendar and clock disagree with
 the NYSE calendar on purpose.
 
-The stop leg waits ("held") until the buy fills, then works. To play daily bars through
+The stop leg waits ("held") until the buy fills, then works. A bracket (``"bracket"``: a
+buy with a target and a stop) and an OCO (``"oco"``: a sell limit at the target whose leg
+is the stop) rest their stop and target as one exit group, as Alpaca does: one member
+works at the venue, the stop waits ``held`` yet still triggers, and a fill of either
+cancels the other (the target reads ``replaced`` after a stop fill); a cancel of any
+member cancels the group. Lists roll legs up under their parent only with ``nested=true``,
+and then only under a parent the status filter lets through (so a filled bracket's legs
+vanish from nested open lists); flat lists count a ``held`` leg as closed, not open
+(:mod:`tests.standins.alpaca_rules`, ``EXIT_GROUPS``). ``checks`` run after every request
+(under the lock), e.g. to watch an invariant while a loop trades. To play daily bars through
 the books, :meth:`AlpacaStandIn.trade_bar` fills what a bar's open and range reach (the
 paper broker's order of a session, without its costs), then closes the session. Because
 DAY orders expire as the clock passes a close, play a session's bar before anything else
@@ -83,8 +92,13 @@ _DEFAULT_ERRORS = {
     "504": (50410000, "gateway timeout"),
 }
 _OPEN = rules.WORKING  # orders the market can fill
-# Listed as open: a stop leg waiting for its buy, and an order whose cancel is not done.
+# Live: a leg waiting (for its buy, or beside its working sibling) and an order whose
+# cancel is not done.
 _LISTED_OPEN = _OPEN | {"held", "pending_cancel"}
+# What a status=open list shows: a held leg reads as closed there (rules.HELD_LEGS).
+_LISTED_AS_OPEN = _OPEN | {"pending_cancel"}
+#: Order classes whose legs are one exit group, one cancelling the other.
+EXIT_GROUPS = ("bracket", "oco")
 # An order whose cancel is accepted but not done keeps its shares held (rules.PENDING_CANCEL).
 _HOLDING = _OPEN | {"pending_cancel"}
 
@@ -144,6 +158,8 @@ class AlpacaStandIn(LoopbackServer):
         self.cancel_delay: float | None = None
         self.wash_trade_check = True
         self.sessions_override: dict[date, tuple[clock_time, clock_time] | None] = {}
+        #: Called with the stand-in after every request it answers, under its lock.
+        self.checks: list[Callable[[AlpacaStandIn], None]] = []
         self.reset(cash=cash)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -161,6 +177,8 @@ class AlpacaStandIn(LoopbackServer):
             self.prices: dict[str, float] = {}
             self._expires: dict[str, pd.Timestamp] = {}  # DAY orders: id -> their close
             self._canceling: dict[str, list] = {}  # id -> [reads left, monotonic deadline]
+            self._parents: dict[str, str] = {}  # a leg's id -> its parent's id
+            self.bars_played: set[str] = set()  # days trade_bar_once has played
             self.requests.clear()
             self.faults.clear()
             self.faults.injected.clear()
@@ -191,13 +209,13 @@ class AlpacaStandIn(LoopbackServer):
         """Fill ``qty`` (default: all that is left) of an order (id or client order id)."""
         with self.lock:
             order = self._find(str(order_ref))
-            if order is None or order["status"] not in _OPEN:
+            if order is None or not self._can_fill(order):
                 raise ValueError(f"no open order {order_ref!r}")
             left = float(order["qty"]) - float(order["filled_qty"])
             qty = left if qty is None else min(float(qty), left)
             price = float(price if price is not None else self.prices[order["symbol"]])
             self._execute(order, qty, price)
-            return dict(order)
+            return self._json(order, nested=True)
 
     def fill_open_orders(self, prices: dict[str, float] | None = None) -> int:
         """Fill every open order that ``prices`` (or the current prices) reach; how many filled.
@@ -211,7 +229,7 @@ class AlpacaStandIn(LoopbackServer):
             self.settle_cancels()
             for order in list(self.orders.values()):
                 price = self.prices.get(order["symbol"])
-                if order["status"] not in _OPEN or price is None:
+                if not self._can_fill(order) or price is None:
                     continue
                 buy, kind = order["side"] == "buy", order["type"]
                 limit = order["limit_price"] and float(order["limit_price"])
@@ -238,14 +256,22 @@ class AlpacaStandIn(LoopbackServer):
         with self.lock:
             self.settle_cancels()
             self.set_prices({s: b[0] for s, b in bar.items()})
-            working = [o for o in self.orders.values() if o["status"] in _OPEN]
+            working = [o for o in self.orders.values() if self._can_fill(o)]
             at_open = [o for o in working if _opens_through(o, bar)]
             for order in sorted(at_open, key=lambda o: o["side"] == "buy"):
-                filled += self._fill_whole(order, bar[order["symbol"]][0])
-            for order in [o for o in self.orders.values() if o["status"] in _OPEN]:
-                if order["symbol"] not in bar:
+                if self._can_fill(order):  # a sibling's fill may have canceled it
+                    filled += self._fill_whole(order, bar[order["symbol"]][0])
+            for order in [o for o in self.orders.values() if self._can_fill(o)]:
+                if order["symbol"] not in bar or not self._can_fill(order):
                     continue
                 open_, high, low, _ = bar[order["symbol"]]
+                # A bar that reaches both members of an exit group: which came first is
+                # not in a daily bar; the stand-in takes the stop (the backtest's rule).
+                if order["type"] == "limit" and any(
+                    s["type"] == "stop" and _reached(s, open_, high, low)
+                    for s in self._siblings(order)
+                ):
+                    continue
                 if _reached(order, open_, high, low):
                     level = float(order["stop_price"] or order["limit_price"])
                     # The level, unless the open was already past it (then the open): the
@@ -278,6 +304,46 @@ class AlpacaStandIn(LoopbackServer):
                 and o["type"] in kinds
                 and o["status"] in _OPEN
             )
+
+    def protections(self, symbol: str) -> list[dict]:
+        """The live protective orders of ``symbol``: each sell stop still live whose entry
+        (if it has one) has filled, as {"stop", "target", "qty", "ids"}; ``target`` is the
+        limit of its exit group (None for a lone stop), ``ids`` the orders of the group."""
+        with self.lock:
+            found = []
+            for order in self.orders.values():
+                parent = self.orders.get(self._parents.get(order["id"], ""))
+                if (
+                    order["symbol"] != symbol.upper()
+                    or order["side"] != "sell"
+                    or order["type"] != "stop"
+                    or order["status"] not in _LISTED_OPEN
+                    or (parent is not None and parent["side"] == "buy"
+                        and parent["status"] != "filled")
+                ):  # fmt: skip
+                    continue
+                targets = [o for o in self._siblings(order) if o["status"] in _LISTED_OPEN]
+                found.append(
+                    {
+                        "stop": float(order["stop_price"]),
+                        "target": float(targets[0]["limit_price"]) if targets else None,
+                        "qty": float(order["qty"]) - float(order["filled_qty"]),
+                        "ids": [order["id"], *(o["id"] for o in targets)],
+                    }
+                )
+            return found
+
+    def trade_bar_once(self, day: str, bar: dict, now: datetime | None = None) -> int:
+        """:meth:`trade_bar` for the session ``day``, once: a session trades only once, so
+        a loop that repeats a step after a crash finds the market as it left it. ``now``
+        (aware) moves the clock there first (a loop in another process sends its own)."""
+        with self.lock:
+            if now is not None:
+                self.now = lambda: now
+            if day in self.bars_played:
+                return 0
+            self.bars_played.add(day)
+            return self.trade_bar(bar)
 
     def split(self, symbol: str, ratio: float) -> None:
         """A ``ratio``-for-1 stock split of ``symbol`` (0.1: a 1-for-10 reverse split).
@@ -331,6 +397,18 @@ class AlpacaStandIn(LoopbackServer):
     ):
         """(status, JSON body or None) for one request; ``kind`` is the fault being injected."""
         with self.lock:
+            answer = self._dispatch(method, path, query, body, kind, fault)
+            for check in self.checks:
+                check(self)
+            return answer
+
+    def _dispatch(self, method, path, query, body, kind, fault):
+        with self.lock:
+            if (method, path) == ("POST", "/standin/bar"):
+                # Not Alpaca's: a loop in another process moving this market (tests).
+                now = datetime.fromisoformat(body["now"]).replace(tzinfo=UTC)
+                bar = {s: tuple(v) for s, v in body["bar"].items()}
+                return 200, {"filled": self.trade_bar_once(body["day"], bar, now)}
             self._settle_due_cancels()
             self._expire_day_orders()
             parts = [p for p in path.split("/") if p]
@@ -362,13 +440,13 @@ class AlpacaStandIn(LoopbackServer):
                 order = self._find_cid(query.get("client_order_id", ""))
                 if order is None:
                     return _error(404, 40410000, "order not found")
-                return 200, self._read(order)
+                return 200, self._json(self._read(order), nested=False)
             if route[:2] in (("GET", "orders"), ("DELETE", "orders")) and len(parts) == 2:
                 order = self.orders.get(parts[1])
                 if order is None:
                     return _error(404, 40410000, f"order not found for {parts[1]}")
                 if method == "GET":
-                    return 200, self._read(order)
+                    return 200, self._json(self._read(order), nested=_nested(query))
                 # rules.CANCEL_ORDER: 422 once the order is no longer cancelable; 204 "upon
                 # acceptance of the cancel request", which is not the cancel being done.
                 if order["status"] not in _LISTED_OPEN:
@@ -417,10 +495,19 @@ class AlpacaStandIn(LoopbackServer):
             return _error(422, 40010001, f"order type {kind!r} is not supported here")
         order_class = body.get("order_class") or ""
         stop_loss = (body.get("stop_loss") or {}).get("stop_price")
-        if order_class not in ("", "simple", "oto"):
+        take_profit = (body.get("take_profit") or {}).get("limit_price")
+        if order_class not in ("", "simple", "oto", *EXIT_GROUPS):
             return _error(422, 40010001, f"order_class {order_class!r} is not supported here")
         if order_class == "oto" and (side != "buy" or stop_loss is None):
             return _error(422, 40010001, "oto orders here are buys with stop_loss.stop_price")
+        if order_class == "bracket" and side != "buy":
+            return _error(422, 40010001, "bracket orders here are buys (long entries)")
+        if order_class == "oco":
+            # rules.ORDERS ("OCO Orders"): an exit of a held position, type limit, the
+            # limit taken from take_profit.
+            if side != "sell" or kind != "limit":
+                return _error(422, 40010001, "oco orders here are sell limits (exits)")
+            body = {**body, "limit_price": body.get("limit_price") or take_profit}
         if tif not in ("day", "gtc", "opg", "cls", "ioc", "fok"):
             return _error(422, 40010001, "invalid time_in_force")
         if kind == "limit" and body.get("limit_price") is None:
@@ -483,23 +570,16 @@ class AlpacaStandIn(LoopbackServer):
             "expires_at": None,
         }
         self.orders[order["id"]] = order
-        if order_class == "oto":
-            leg = {
-                **order,
-                "id": str(uuid.uuid4()),
-                "client_order_id": str(uuid.uuid4()),  # Alpaca names legs itself
-                "order_type": "stop",
-                "type": "stop",
-                "side": "sell",
-                "position_intent": "sell_to_close",
-                "stop_price": _price_text(stop_loss),
-                "limit_price": None,
-                "status": "held",
-                "legs": None,
-            }
-            # The leg is the parent's copy, time in force included (rules.LEGS_TIF).
-            order["legs"] = [leg]  # the same dict: the parent shows the leg as it is now
-            self.orders[leg["id"]] = leg
+        legs = []
+        if order_class == "bracket":
+            legs.append(self._leg(order, "limit", take_profit))
+        if order_class in ("oto", "bracket", "oco"):
+            legs.append(self._leg(order, "stop", stop_loss))
+        if legs:
+            order["legs"] = legs  # the same dicts: the parent shows its legs as they are now
+            for leg in legs:
+                self.orders[leg["id"]] = leg
+                self._parents[leg["id"]] = order["id"]
         if tif == "day":
             closes = self._sessions(self.now(), days=15)["market_close"]
             expiry = rules.day_order_expiry(pd.Timestamp(self.now()), closes)
@@ -510,7 +590,46 @@ class AlpacaStandIn(LoopbackServer):
                 self._execute(order, qty * partial, price)
             elif self.auto_fill:
                 self._execute(order, qty, price)
-        return 200, dict(order)
+        return 200, self._json(order, nested=True)
+
+    def _leg(self, parent: dict, kind: str, price) -> dict:
+        """A sell leg of ``parent`` at ``price``: a stop, or the target's limit. It waits
+        (``held``) and takes the parent's time in force (rules.LEGS_TIF)."""
+        return {
+            **parent,
+            "id": str(uuid.uuid4()),
+            "client_order_id": str(uuid.uuid4()),  # Alpaca names legs itself
+            "order_type": kind,
+            "type": kind,
+            "side": "sell",
+            "position_intent": "sell_to_close",
+            "stop_price": _price_text(price) if kind == "stop" else None,
+            "limit_price": _price_text(price) if kind == "limit" else None,
+            "status": "held",
+            "legs": None,
+        }
+
+    def _siblings(self, order: dict) -> list[dict]:
+        """The other members of ``order``'s exit group (a bracket's legs once its buy has
+        filled, an OCO's limit and stop); none for any other order."""
+        parent = self.orders.get(self._parents.get(order["id"], ""), order)
+        if parent.get("order_class") not in EXIT_GROUPS:
+            return []
+        group = list(parent["legs"] or [])
+        if parent["order_class"] == "oco":
+            group.append(parent)
+        elif order is parent:
+            return []  # a bracket's buy is its entry, not one of its exits
+        return [o for o in group if o is not order]
+
+    def _can_fill(self, order: dict) -> bool:
+        """True when the market can fill ``order``: it works, or it is the held member of an
+        exit group whose other member works (Alpaca triggers the held stop all the same)."""
+        if order["status"] in _OPEN:
+            return True
+        return order["status"] == "held" and any(
+            o["status"] in _OPEN for o in self._siblings(order)
+        )
 
     def _execute(self, order: dict, qty: float, price: float) -> None:
         """Book a fill: the order, the position (average cost) and cash."""
@@ -524,9 +643,22 @@ class AlpacaStandIn(LoopbackServer):
         order["updated_at"] = now
         if order["status"] == "filled":
             order["filled_at"] = now
-            for leg in order.get("legs") or []:
-                if leg["status"] == "held":  # the buy filled: its stop works from now on
-                    leg.update(status="new", qty=_text(filled), updated_at=now)
+            legs = order.get("legs") or []
+            for leg in legs if order["side"] == "buy" else []:
+                # The buy filled: its stop works from now on; a bracket's target works at
+                # the venue and its stop waits beside it, held (rules.HELD_LEGS).
+                working = order["order_class"] == "oto" or leg["type"] == "limit"
+                leg.update(qty=_text(filled), updated_at=now)
+                if working and leg["status"] == "held":
+                    leg.update(status="new")
+        for sibling in self._siblings(order):
+            # One cancels the other (rules.ORDERS); after a stop fill Alpaca shows the
+            # target "replaced" (rules.OCO_STREAM).
+            if sibling["status"] in _LISTED_OPEN:
+                self._canceling.pop(sibling["id"], None)
+                closed = "replaced" if order["type"] == "stop" else "canceled"
+                sibling.update(status=closed, updated_at=now)
+                sibling["replaced_at" if closed == "replaced" else "canceled_at"] = now
         signed = qty if order["side"] == "buy" else -qty
         self.cash -= signed * price
         pos = self.positions.get(order["symbol"], {"qty": 0.0, "avg": 0.0})
@@ -542,14 +674,15 @@ class AlpacaStandIn(LoopbackServer):
         self.positions[order["symbol"]] = pos
 
     def _cancel(self, order: dict) -> dict:
-        """Cancels ``order`` now (its waiting legs with it); gives it as it is then."""
+        """Cancels ``order`` now (its waiting legs and its exit group with it)."""
         now = _stamp(self.now())
         self._canceling.pop(order["id"], None)
         order.update(status="canceled", canceled_at=now, updated_at=now)
-        for leg in order.get("legs") or []:
-            if leg["status"] == "held":
-                leg.update(status="canceled", canceled_at=now, updated_at=now)
-        return dict(order)
+        for other in [*(order.get("legs") or []), *self._siblings(order)]:
+            if other["status"] in _LISTED_OPEN:
+                self._canceling.pop(other["id"], None)
+                other.update(status="canceled", canceled_at=now, updated_at=now)
+        return order
 
     def _request_cancel(self, order: dict) -> dict:
         """Accepts a cancel: the order is ``pending_cancel`` until reads or time complete it.
@@ -557,22 +690,33 @@ class AlpacaStandIn(LoopbackServer):
         rules.PENDING_CANCEL (a DELETE's success "doesn't mean ... the order has been
         canceled"; meanwhile a sell for the same shares is refused, held_for_orders).
         """
-        if order["status"] in _LISTED_OPEN and order["id"] not in self._canceling:
+        group = [o for o in [order, *self._siblings(order)] if o["status"] in _LISTED_OPEN]
+        # rules.CANCEL_LEG: canceling one member of an exit group cancels the others.
+        if group and not any(o["id"] in self._canceling for o in group):
             if self.cancel_reads == 0 or self.cancel_delay == 0:
-                return self._cancel(order)
+                return self._json(self._cancel(order), nested=False)
             deadline = None if self.cancel_delay is None else time.monotonic() + self.cancel_delay
             self._canceling[order["id"]] = [self.cancel_reads, deadline]
-            order.update(status="pending_cancel", updated_at=_stamp(self.now()))
-        return dict(order)
+            for member in group:
+                member.update(status="pending_cancel", updated_at=_stamp(self.now()))
+        return self._json(order, nested=False)
 
     def _read(self, order: dict) -> dict:
-        """``order`` as a read answers it: a pending cancel counts the read, and may complete."""
-        waiting = self._canceling.get(order["id"])
-        if waiting is not None and waiting[0] is not None:
-            waiting[0] -= 1
-            if waiting[0] <= 0:
-                self._cancel(order)
-        return dict(order)
+        """``order`` as a read answers it: a pending cancel (of it, its legs or its exit
+        group) counts the read, and may complete."""
+        for member in [order, *(order.get("legs") or []), *self._siblings(order)]:
+            waiting = self._canceling.get(member["id"])
+            if waiting is not None and waiting[0] is not None:
+                waiting[0] -= 1
+                if waiting[0] <= 0:
+                    self._cancel(member)
+        return order
+
+    def _json(self, order: dict, *, nested: bool) -> dict:
+        """``order`` as Alpaca answers it: its legs rolled up under it only when asked
+        for (rules.NESTED), else ``legs`` null."""
+        legs = order.get("legs")
+        return {**order, "legs": [dict(leg) for leg in legs] if nested and legs else None}
 
     def _settle_due_cancels(self) -> None:
         now = time.monotonic()
@@ -782,10 +926,13 @@ class AlpacaStandIn(LoopbackServer):
         until = _parse_time(query.get("until"))
         symbols = set(query["symbols"].split(",")) if query.get("symbols") else None
         chosen = []
+        nested = _nested(query)
         for o in list(self.orders.values()):
+            if nested and o["id"] in self._parents:
+                continue  # rolled up under its parent (rules.NESTED)
             if o["id"] in self._canceling:
                 self._read(o)
-            is_open = o["status"] in _LISTED_OPEN
+            is_open = o["status"] in _LISTED_AS_OPEN
             if (status == "open" and not is_open) or (status == "closed" and is_open):
                 continue
             submitted = _parse_time(o["submitted_at"])
@@ -799,7 +946,7 @@ class AlpacaStandIn(LoopbackServer):
         chosen.sort(
             key=lambda o: o["submitted_at"], reverse=query.get("direction", "desc") == "desc"
         )
-        return [dict(o) for o in chosen[:limit]]
+        return [self._json(o, nested=nested) for o in chosen[:limit]]
 
 
 class _Handler(JsonHandler):
@@ -878,6 +1025,9 @@ class _Handler(JsonHandler):
             time.sleep(fault.delay)
         self._send(status, payload)
 
+
+def _nested(query: dict) -> bool:
+    return str(query.get("nested", "")).lower() == "true"
 
 
 def _opens_through(order: dict, bar: dict) -> bool:

@@ -30,6 +30,16 @@ PENDING_CANCEL = "https://github.com/alpacahq/Alpaca-API/issues/111"
 SUB_PENNY = "https://github.com/alpacahq/alpaca-trade-api-go/issues/260"
 WASH_TRADE = "https://forum.alpaca.markets/t/bogus-rule-potential-trade-wash-detected/13817"
 RATE_LIMIT = "https://forum.alpaca.markets/t/executing-orders/12029"
+#: Once a bracket's buy fills, its target works ("new") and its stop waits "held"; a held
+#: leg is listed with the closed orders, not the open ones.
+HELD_LEGS = "https://github.com/alpacahq/alpaca-trade-api-python/issues/322"
+#: ``nested=true`` rolls legs up under their parent, and lists nothing of a bracket whose
+#: buy has filled when asking for open orders.
+NESTED = "https://github.com/alpacahq/alpaca-trade-api-js/issues/87"
+#: A target fill cancels the held stop; a stop fill leaves the target "replaced".
+OCO_STREAM = "https://github.com/alpacahq/alpaca-py/issues/198"
+#: Canceling one leg of a bracket cancels the other.
+CANCEL_LEG = "https://forum.alpaca.markets/t/bracket-order-closing-positions/11938"
 
 #: Alpaca's error codes: 403 for what the account cannot afford or hold, 422 for an order
 #: it will not take as written, 400... for a body it cannot read (PLACE_ORDER).
@@ -109,6 +119,8 @@ def check_shape(body: dict, market_price: float | None, now: pd.Timestamp) -> No
     _check_auction_window(tif, now)
     if (body.get("order_class") or "simple") in ("oto", "bracket"):
         _check_legs(body, market_price)
+    if body.get("order_class") == "oco":
+        _check_oco(body)
 
 
 def _check_auction_window(tif: str | None, now: pd.Timestamp) -> None:
@@ -154,6 +166,41 @@ def _check_legs(body: dict, market_price: float | None) -> None:
                 UNPROCESSABLE,
                 f"stop_loss.stop_price must be at least 0.01 below the base price {base:g}",
             )
+    if body.get("order_class") != "bracket":
+        return
+    # A bracket's "take_profit.limit_price must be >= base_price + 0.01".
+    target = (body.get("take_profit") or {}).get("limit_price")
+    if target is None:
+        raise Refusal(422, UNPROCESSABLE, "take_profit.limit_price is required")
+    check_increment("take_profit.limit_price", target)
+    for base in bases:
+        if float(target) < base + 0.01 - 1e-9:
+            raise Refusal(
+                422,
+                UNPROCESSABLE,
+                f"take_profit.limit_price must be at least 0.01 above the base price {base:g}",
+            )
+
+
+def _check_oco(body: dict) -> None:
+    """ORDERS ("OCO Orders"): an exit of a position already held, a limit order whose
+    take_profit.limit_price sits above its stop_loss.stop_price; day or gtc."""
+    target = (body.get("take_profit") or {}).get("limit_price")
+    stop = (body.get("stop_loss") or {}).get("stop_price")
+    if target is None or stop is None:
+        raise Refusal(
+            422,
+            UNPROCESSABLE,
+            "oco orders require take_profit.limit_price and stop_loss.stop_price",
+        )
+    if body.get("time_in_force") not in ("day", "gtc"):
+        raise Refusal(422, UNPROCESSABLE, "oco orders must be day or gtc")
+    check_increment("take_profit.limit_price", target)
+    check_increment("stop_loss.stop_price", stop)
+    if float(target) <= float(stop):
+        raise Refusal(
+            422, UNPROCESSABLE, "take_profit.limit_price must be above stop_loss.stop_price"
+        )
 
 
 # -- orders against each other ---------------------------------------------------------

@@ -81,7 +81,13 @@ class Transient:
 # -- translation -----------------------------------------------------------------------
 
 
+#: Order classes whose stop and target rest as one exit group, one cancelling the other.
+EXIT_GROUPS = ("bracket", "oco")
+
+
 def alpaca_request(order: OrderRequest) -> alpaca_requests.OrderRequest:
+    """The alpaca-py request for ``order``: a buy with a stop and a target is a bracket, a
+    sell stop with a target an OCO, a buy with a stop only an OTO."""
     common = {
         "symbol": order.symbol,
         "qty": order.qty,
@@ -89,7 +95,21 @@ def alpaca_request(order: OrderRequest) -> alpaca_requests.OrderRequest:
         "time_in_force": AlpacaTIF(order.time_in_force.value),
         "client_order_id": order.client_order_id,
     }
-    if order.stop_loss_price is not None:
+    if order.take_profit_price is not None:
+        common["take_profit"] = alpaca_requests.TakeProfitRequest(
+            limit_price=order.take_profit_price
+        )
+        if order.side == Side.SELL:
+            # One-cancels-other: a limit at the target whose leg is the stop; alpaca-py
+            # takes the limit from take_profit.
+            stop = alpaca_requests.StopLossRequest(stop_price=order.stop_price)
+            return alpaca_requests.LimitOrderRequest(
+                **common, order_class=OrderClass.OCO, stop_loss=stop
+            )
+        # A bracket: both legs wait for the buy to fill, then one cancels the other.
+        common["order_class"] = OrderClass.BRACKET
+        common["stop_loss"] = alpaca_requests.StopLossRequest(stop_price=order.stop_loss_price)
+    elif order.stop_loss_price is not None:
         # One-triggers-other: Alpaca places the stop leg when the buy fills, with the
         # buy's time in force (Alpaca-API#283).
         common["order_class"] = OrderClass.OTO
@@ -105,18 +125,22 @@ def check_shape(order: OrderRequest) -> None:
     """OrderRejected, before sending, for an order Alpaca does not take in this shape.
 
     Fractional quantities go only on market DAY orders (its fractional-trading page);
-    an attached stop only on a market or limit entry, DAY or GTC (its OTO rules).
+    an attached stop only on a market or limit entry, DAY or GTC (its OTO and bracket
+    rules); a stop with a target (OCO) only DAY or GTC.
     """
     reason = None
-    if order.take_profit_price is not None:
-        # Not wired yet: the adapter does not yet read an OCO's legs back as one order.
-        reason = "the workbench does not send Alpaca bracket or OCO orders yet"
-    elif order.qty != int(order.qty) and (
+    if order.qty != int(order.qty) and (
         order.type != OrderType.MARKET
         or order.time_in_force != TimeInForce.DAY
         or order.stop_loss_price is not None
+        or order.take_profit_price is not None
     ):
         reason = "Alpaca takes fractional quantities only on market DAY orders without a stop"
+    elif order.take_profit_price is not None and order.time_in_force not in (
+        TimeInForce.DAY,
+        TimeInForce.GTC,
+    ):
+        reason = "Alpaca rests a stop with its target only DAY or GTC"
     elif order.stop_loss_price is not None and (
         order.type not in (OrderType.MARKET, OrderType.LIMIT)
         or order.time_in_force not in (TimeInForce.DAY, TimeInForce.GTC)
@@ -140,7 +164,99 @@ def _ny_to_utc(local: datetime) -> datetime:
     return local.replace(tzinfo=NEW_YORK).astimezone(UTC).replace(tzinfo=None)
 
 
-def order_from_alpaca(raw) -> Order:
+def order_class(raw) -> str:
+    """``raw``'s order class as Alpaca writes it ("" for a simple order)."""
+    return str(getattr(raw.order_class, "value", raw.order_class) or "")
+
+
+def is_exit_leg(raw) -> bool:
+    """True for a leg of an exit group read on its own: Alpaca gives no parent id, but a
+    parent read nested carries its legs, and the workbench sends brackets only as buys."""
+    cls = order_class(raw)
+    side = getattr(raw.side, "value", raw.side)
+    return cls in EXIT_GROUPS and not raw.legs and (cls == "oco" or side == "sell")
+
+
+def orders_from_parent(raw) -> list[Order]:
+    """The workbench orders an Alpaca order read nested (with its legs) stands for.
+
+    A simple order is itself. An OTO is its buy and its stop leg. An OCO is one
+    protective order: a sell stop with ``take_profit_price``, named by the OCO (its
+    client order id is the workbench's). A bracket is its buy (with the target) and one
+    protective order of its two legs, named by its stop leg (Alpaca names legs): before
+    the buy fills it waits (accepted); after, its target works and its stop waits
+    ``held``, yet it is one live order that protects the position until either fills.
+    """
+    cls, legs = order_class(raw), list(raw.legs or [])
+    if cls == "oco":
+        return [protective_order(raw, [raw, *legs])]
+    if cls == "bracket" and legs:
+        target = next((leg for leg in legs if _type(leg) == OrderType.LIMIT), None)
+        stop = next((leg for leg in legs if _type(leg) == OrderType.STOP), None)
+        entry = order_from_alpaca(raw, take_profit_price=num_or_none(target and target.limit_price))
+        return [entry] if stop is None else [entry, protective_order(stop, legs)]
+    return [order_from_alpaca(raw), *map(order_from_alpaca, legs)]
+
+
+def protective_order(named_by, members: list) -> Order:
+    """One workbench order for an exit group's stop and target: filled by whichever
+    filled, open while either is live, named by ``named_by``'s ids."""
+    stop = next(m for m in members if _type(m) == OrderType.STOP)
+    target = next((m for m in members if _type(m) == OrderType.LIMIT), None)
+    legs = [order_from_alpaca(m) for m in members]
+    filled = sum(leg.filled_qty for leg in legs)
+    paid = sum(leg.filled_qty * (leg.filled_avg_price or 0.0) for leg in legs)
+    qty = num(stop.qty)
+    live = [leg.status for leg in legs if leg.is_open]
+    if live:
+        status = (
+            OrderStatus.PENDING_CANCEL if OrderStatus.PENDING_CANCEL in live
+            else OrderStatus.PARTIALLY_FILLED if filled > 0
+            else OrderStatus.NEW if OrderStatus.NEW in live
+            else OrderStatus.ACCEPTED
+        )  # fmt: skip
+    elif filled >= qty - 1e-9:
+        status = OrderStatus.FILLED
+    else:
+        status = order_from_alpaca(stop).status
+    updated = [leg.updated_at for leg in legs if leg.updated_at is not None]
+    return Order(
+        id=str(named_by.id),
+        client_order_id=named_by.client_order_id,
+        symbol=stop.symbol or "",
+        side=Side.SELL,
+        qty=qty,
+        type=OrderType.STOP,
+        time_in_force=TimeInForce(getattr(stop.time_in_force, "value", stop.time_in_force)),
+        status=status,
+        filled_qty=filled,
+        filled_avg_price=paid / filled if filled > 0 else None,
+        stop_price=num_or_none(stop.stop_price),
+        take_profit_price=num_or_none(target.limit_price) if target is not None else None,
+        submitted_at=naive_utc(named_by.submitted_at),
+        updated_at=max(updated) if updated else None,
+    )
+
+
+def member_ids(raw) -> dict[str, list[str]]:
+    """For each workbench order of :func:`orders_from_parent`, the Alpaca orders to cancel."""
+    legs = list(raw.legs or [])
+    if order_class(raw) == "oco":
+        return {str(raw.id): [str(raw.id), *(str(leg.id) for leg in legs)]}
+    out = {str(raw.id): [str(raw.id)]}
+    if order_class(raw) == "bracket":
+        stop = next((leg for leg in legs if _type(leg) == OrderType.STOP), None)
+        if stop is not None:
+            out[str(stop.id)] = [str(leg.id) for leg in legs]
+    return out
+
+
+def _type(raw) -> OrderType:
+    kind = raw.type or raw.order_type
+    return OrderType(getattr(kind, "value", kind))
+
+
+def order_from_alpaca(raw, *, take_profit_price: float | None = None) -> Order:
     status = getattr(raw.status, "value", raw.status)
     mapped = STATUS.get(status)
     if mapped is None:
@@ -162,6 +278,7 @@ def order_from_alpaca(raw) -> Order:
         stop_price=num_or_none(raw.stop_price),
         submitted_at=naive_utc(raw.submitted_at),
         updated_at=naive_utc(raw.updated_at),
+        take_profit_price=take_profit_price,
     )
 
 

@@ -19,6 +19,13 @@ What this adapter adds to alpaca-py, and why:
 - **Cancels that finish.** Alpaca answers a cancel when it accepts it; the order sits in
   ``pending_cancel`` with its shares held. We read it back until it has closed (bounded)
   so that the sale after it is not refused for shares still held.
+- **Brackets read back as one order.** A buy with a stop and a target goes as Alpaca's
+  bracket, a stop with a target on a held position as its OCO. Alpaca shows such a pair
+  as two orders, the stop ``held`` beside the working target, and stops nesting a
+  bracket's legs under its buy once the buy fills; the adapter finds the legs through
+  their parent and gives the pair back as one protective order (a sell stop with its
+  ``take_profit_price``), so the loop sees the position protected, and a cancel of it
+  cancels both legs.
 - **Errors in the workbench's terms.** Alpaca's 4xx refusals of an order become
   :class:`~engine.brokers.base.OrderRejected` with Alpaca's message; giving up on an
   unreachable Alpaca is :class:`~engine.brokers.base.BrokerUnavailable`.
@@ -72,6 +79,8 @@ T = TypeVar("T")
 
 #: Alpaca returns at most this many orders per page.
 PAGE_SIZE = 500
+#: How many pages of a symbol's orders to read back looking for a leg's parent.
+PARENT_PAGES = 4
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,7 @@ class AlpacaBroker(Broker):
         live_trading=True,
         market_buy_margin=0.04,
         attached_stop_takes_entry_tif=True,
+        brackets=True,
     )
 
     def __init__(
@@ -173,6 +183,10 @@ class AlpacaBroker(Broker):
         self.cancel_wait = cancel_wait
         self._sleep = sleep
         self._rng = rng or random.Random()
+        # What reading brackets back learns, kept for the next read: the Alpaca orders
+        # behind each workbench order, and each exit leg's parent (Alpaca gives none).
+        self._members: dict[str, list[str]] = {}
+        self._parents: dict[str, str] = {}
         self.client = TradingClient(
             api_key=api_key, secret_key=secret_key, paper=not self.live, url_override=url_override
         )
@@ -216,7 +230,7 @@ class AlpacaBroker(Broker):
                         log.info("alpaca: order %s was placed after all; not resending", cid)
                         return existing_or_conflict(order, existing)
                     look_up_first = looking_up = False
-                return wire.order_from_alpaca(self.client.submit_order(request))
+                return self._as_placed(self.client.submit_order(request))
             except APIError as exc:
                 last = wire.transient(exc)
                 if last is None:
@@ -269,6 +283,13 @@ class AlpacaBroker(Broker):
         return self._closed(list(order_ids))
 
     def _ask_to_cancel(self, order_id: str, name: str) -> None:
+        """Asks Alpaca to cancel the order, every leg of a stop and target pair included:
+        Alpaca cancels a leg's sibling with it, but a target left working on its own would
+        hold the shares an exit needs, so each is asked for (a closed one is refused, 422)."""
+        for member in self._members.get(order_id, [order_id]):
+            self._ask_to_cancel_one(member, name)
+
+    def _ask_to_cancel_one(self, order_id: str, name: str) -> None:
         try:
             self._call(f"cancel {name}", self.client.cancel_order_by_id, order_id)
         except InputError as exc:
@@ -304,9 +325,81 @@ class AlpacaBroker(Broker):
             uuid.UUID(str(order_id))
         except ValueError:
             raise wire.unknown_order("order id", order_id) from None
-        return wire.order_from_alpaca(
-            self._call(f"get order {order_id}", self.client.get_order_by_id, order_id)
+        return self._as_one(self._nested(order_id), str(order_id))
+
+    def _nested(self, order_id: str):
+        """Alpaca's order ``order_id`` read with its legs (one call, retried)."""
+        return self._call(
+            f"get order {order_id}",
+            self.client.get_order_by_id,
+            order_id,
+            alpaca_requests.GetOrderByIdRequest(nested=True),
         )
+
+    def _as_placed(self, raw) -> Order:
+        """The workbench order a submit's answer stands for (read again with its legs
+        when the answer has none)."""
+        if wire.order_class(raw) in wire.EXIT_GROUPS and not raw.legs:
+            raw = self._nested(str(raw.id))
+        return self._as_one(raw, str(raw.id))
+
+    def _as_one(self, raw, order_id: str) -> Order:
+        """The workbench order named ``order_id`` among those ``raw`` (read nested) stands
+        for; a leg of a stop and target pair reads as the pair."""
+        if wire.is_exit_leg(raw):
+            parent = self._parent_of(raw)
+            if parent is None:
+                log.warning("alpaca: no parent found for leg %s; reading it alone", raw.id)
+                return wire.order_from_alpaca(raw)
+            raw = parent
+        found = self._fold(raw)
+        return next(
+            (o for o in found if o.id == order_id or order_id in self._members.get(o.id, [])),
+            found[0],
+        )
+
+    def _fold(self, raw) -> list[Order]:
+        """:func:`wire.orders_from_parent`, remembering the Alpaca orders behind each."""
+        for leg in raw.legs or []:
+            self._parents[str(leg.id)] = str(raw.id)
+        self._members.update(wire.member_ids(raw))
+        return wire.orders_from_parent(raw)
+
+    def _parent_of(self, leg):
+        """The order ``leg`` belongs to, read nested, or None.
+
+        Alpaca's order model names no parent, and once a bracket's buy has filled its legs
+        are nested under no open order. The parent was submitted with them or before: walk
+        the symbol's orders back from the leg's submission, newest first, until one carries
+        it (remembered for the next read).
+        """
+        leg_id = str(leg.id)
+        known = self._parents.get(leg_id)
+        if known is not None:
+            return self._nested(known)
+        submitted = wire.aware_utc(wire.naive_utc(leg.submitted_at))
+        until = None if submitted is None else submitted + timedelta(seconds=1)
+        for _ in range(PARENT_PAGES):
+            page = self._call(
+                f"find the parent of {leg_id}",
+                self.client.get_orders,
+                alpaca_requests.GetOrdersRequest(
+                    status=QueryOrderStatus.ALL,
+                    limit=PAGE_SIZE,
+                    direction=Sort.DESC,
+                    until=until,
+                    nested=True,
+                    symbols=[leg.symbol],
+                ),
+            )
+            for raw in page:
+                if any(str(other.id) == leg_id for other in raw.legs or []):
+                    self._parents[leg_id] = str(raw.id)
+                    return raw
+            if len(page) < PAGE_SIZE:
+                return None
+            until = wire.aware_utc(min(wire.naive_utc(o.submitted_at) for o in page))
+        return None
 
     def get_order_by_client_id(self, client_order_id: str) -> Order:
         order = self._call(f"look up {client_order_id}", self._find_by_client_id, client_order_id)
@@ -315,8 +408,38 @@ class AlpacaBroker(Broker):
         return order
 
     def orders(self, status: str = "open", *, after: datetime | None = None) -> list[Order]:
+        """Orders as :meth:`Broker.orders` gives them; a stop and target pair is one order.
+
+        Read flat; when any order belongs to a group, read nested too, so that each pair's
+        legs come with their parent. A leg nested under no order of that status (a
+        bracket whose buy has filled is no longer open) is read through its parent.
+        """
         status = check_order_query(status)
+        wanted = {"open": lambda o: o.is_open, "closed": lambda o: not o.is_open}.get(
+            status, lambda o: True
+        )
+        flat = self._list(status, after, nested=False)
         found: dict[str, Order] = {}
+        seen: set[str] = set()
+        if any(wire.order_class(raw) not in ("", "simple") for raw in flat):
+            for raw in self._list(status, after, nested=True):
+                seen.update([str(raw.id), *(str(leg.id) for leg in raw.legs or [])])
+                found.update((o.id, o) for o in self._fold(raw) if wanted(o))
+        for raw in flat:
+            if str(raw.id) in seen:
+                continue
+            parent = self._parent_of(raw) if wire.is_exit_leg(raw) else None
+            if parent is None:
+                orders = [wire.order_from_alpaca(raw)]
+            else:
+                seen.update([str(parent.id), *(str(leg.id) for leg in parent.legs or [])])
+                orders = self._fold(parent)
+            found.update((o.id, o) for o in orders if wanted(o))
+        return sorted(found.values(), key=lambda o: o.submitted_at or datetime.min, reverse=True)
+
+    def _list(self, status: str, after: datetime | None, *, nested: bool) -> list:
+        """Alpaca's orders of ``status`` (submitted after ``after``), every page, newest first."""
+        found: dict[str, object] = {}
         until = None
         while True:  # Alpaca pages by time: walk back from the newest
             page = self._call(
@@ -328,16 +451,18 @@ class AlpacaBroker(Broker):
                     direction=Sort.DESC,
                     after=wire.aware_utc(after),
                     until=until,
+                    nested=nested,
                 ),
             )
-            new = [o for o in map(wire.order_from_alpaca, page) if o.id not in found]
-            found.update((o.id, o) for o in new)
+            new = [o for o in page if str(o.id) not in found]
+            found.update((str(o.id), o) for o in new)
             if len(page) < PAGE_SIZE or not new:
                 break
             # `until` is exclusive: step just past the oldest so orders sharing its
             # timestamp are read again (and de-duplicated) rather than skipped.
-            until = wire.aware_utc(min(o.submitted_at for o in new)) + timedelta(microseconds=1)
-        return sorted(found.values(), key=lambda o: o.submitted_at or datetime.min, reverse=True)
+            oldest = min(wire.naive_utc(o.submitted_at) for o in new)
+            until = wire.aware_utc(oldest) + timedelta(microseconds=1)
+        return list(found.values())
 
     # -- account -----------------------------------------------------------------------
 
@@ -387,11 +512,17 @@ class AlpacaBroker(Broker):
     def _find_by_client_id(self, client_order_id: str) -> Order | None:
         """The order with this client order id, or None when Alpaca has none (one call)."""
         try:
-            return wire.order_from_alpaca(self.client.get_order_by_client_id(client_order_id))
+            raw = self.client.get_order_by_client_id(client_order_id)
         except APIError as exc:
             if exc.status_code == 404:
                 return None
             raise
+        if wire.order_class(raw) in ("", "simple"):
+            return wire.order_from_alpaca(raw)
+        return self._as_one(
+            self.client.get_order_by_id(raw.id, alpaca_requests.GetOrderByIdRequest(nested=True)),
+            str(raw.id),
+        )
 
     def _call(self, what: str, fn: Callable[..., T], *args) -> T:
         """``fn(*args)`` retried through 429, 5xx and lost answers; only for repeatable calls."""

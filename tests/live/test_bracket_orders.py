@@ -7,6 +7,7 @@ from datetime import date, datetime
 import pytest
 
 from engine.brokers import Capabilities, Order
+from engine.brokers.alpaca import AlpacaBroker
 from engine.live.decisions import Plan, PlannedEntry, PlannedStop
 from engine.live.orders import OrderRules, orders_for
 
@@ -58,15 +59,16 @@ def test_a_stop_raised_past_the_target_rests_alone():
 
 def test_a_config_with_a_target_is_refused_where_the_broker_cannot_bracket(sample_store):
     from engine.errors import InputError
-    from engine.live.setup import open_loop
+    from engine.live.setup import require_brackets
     from tests.live.conftest import approve
 
     config = approve(
         sample_store, "donchian_breakout", {}, ["AAPL"], stop="strategy",
         take_profit="fraction", take_profit_at=0.05,
     )  # fmt: skip
+    require_brackets([config], "alpaca", AlpacaBroker.capabilities)  # Alpaca brackets them
     with pytest.raises(InputError, match="stop and target as one bracket") as refused:
-        open_loop(sample_store, mode="paper", config_ids=[config.config_id], broker="alpaca")
+        require_brackets([config], "some-broker", Capabilities(brackets=False))
     assert "--broker paper" in refused.value.hint
 
 

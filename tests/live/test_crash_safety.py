@@ -15,18 +15,22 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from engine.brokers import PaperBroker
-from engine.live import books
+from engine.live import books, ids
 from engine.live.runner import run_replay
 from engine.live.setup import open_loop
 from engine.store import Store
 from engine.store.db import DB_FILE
+from tests.live import alpaca_replay
 from tests.live.conftest import allow_replay, approve, approve_donchian
+from tests.live.test_alpaca_brackets import TARGETS, unprotected
+from tests.standins.alpaca import AlpacaStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "2012-02-01", "2012-03-16"
@@ -111,11 +115,57 @@ def _kill_again_and_again(data_dir, twin, config, start, end, tmp_path, *, kills
     """Replays ``config`` from ``start`` to ``end`` in a real process killed ``kills`` times
     at random inside its steps (each time started again), then checks the book is exactly
     an uninterrupted replay's (in ``twin``)."""
-    rng = random.Random(20240501)
     command = _wb(data_dir, "live", "--config", config.config_id, "--start", start, "--end", end,
                   "--no-progress")  # fmt: skip
+    killed = _run_killed(command, Store.open(data_dir), tmp_path, kills=kills)
+
+    # The same replay, never interrupted.
+    reference = open_loop(
+        Store.open(twin), mode="replay", config_ids=[config.config_id], start=start, end=end
+    )
+    run_replay(reference.loop, reference.days)
+
+    account = reference.loop.broker.account_name
+    store, broker, orders, fills = _book(data_dir, account)
+    _, _, want_orders, want_fills = _book(twin, account)
+    assert len(want_fills) > 6, "the replay should trade"
+    # No order twice, none lost: exactly the uninterrupted run's orders and fills.
+    assert orders["client_order_id"].is_unique
+    pd.testing.assert_frame_equal(orders, want_orders)
+    pd.testing.assert_frame_equal(fills, want_fills)
+    # The loop's positions are the broker's, and the audit trail replays to them.
+    held = {p.symbol: p.qty for p in broker.positions()}
+    book = f"paper:{account}"
+    _assert_book_is(store, book, held)
+    # Every held position rests exactly one protective order, with its target where the
+    # config sets one, and nothing rests for a position that is gone.
+    resting = orders[(orders["side"] == "sell") & orders["status"].isin(["new", "accepted"])]
+    assert sorted(resting["symbol"]) == sorted(held)
+    if config.settings.take_profit != "none":
+        assert resting["take_profit_price"].notna().all()
+        targets = fills.merge(orders, on=["client_order_id", "symbol", "side"])
+        hit = targets[(targets["side"] == "sell") & (targets["price"] >= targets["take_profit_price"])]
+        assert len(hit) >= 2, "the replay should fill some targets"
+    starts = store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.started'")
+    assert starts == killed + 1
+
+
+def _assert_book_is(store, book: str, held: dict[str, float]) -> None:
+    """The loop's recorded positions in ``book`` are ``held``, and its events replay to them."""
+    recorded = (
+        store.query("SELECT symbol, qty FROM live_positions WHERE book = ?", [book])
+        .set_index("symbol")["qty"]
+        .to_dict()
+    )
+    assert recorded == pytest.approx(held)
+    assert books.replayed_positions(store, book) == pytest.approx(held)
+
+
+def _run_killed(command: list[str], watcher: Store, tmp_path, *, kills: int) -> int:
+    """Runs ``command`` (a replay) in a real process killed ``kills`` times at random inside
+    its steps, each time started again, then lets the last run finish; gives the kills."""
+    rng = random.Random(20240501)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    watcher = Store.open(data_dir)
     killed = 0
     errors = tmp_path / "stderr.txt"  # a file, not a pipe: an unread pipe would stall the loop
     while True:
@@ -138,39 +188,75 @@ def _kill_again_and_again(data_dir, twin, config, start, end, tmp_path, *, kills
     child.wait(timeout=300)
     assert child.returncode == 0, errors.read_text()[-2000:]
     assert killed >= kills * 2 // 3, f"only {killed} kills landed before the replay finished"
+    return killed
 
-    # The same replay, never interrupted.
-    reference = open_loop(
-        Store.open(twin), mode="replay", config_ids=[config.config_id], start=start, end=end
-    )
-    run_replay(reference.loop, reference.days)
 
-    account = reference.loop.broker.account_name
-    store, broker, orders, fills = _book(data_dir, account)
-    _, _, want_orders, want_fills = _book(twin, account)
-    assert len(want_fills) > 6, "the replay should trade"
-    # No order twice, none lost: exactly the uninterrupted run's orders and fills.
-    assert orders["client_order_id"].is_unique
-    pd.testing.assert_frame_equal(orders, want_orders)
-    pd.testing.assert_frame_equal(fills, want_fills)
-    # The loop's positions are the broker's, and the audit trail replays to them.
-    held = {p.symbol: p.qty for p in broker.positions()}
-    book = f"paper:{account}"
-    recorded = (
-        store.query("SELECT symbol, qty FROM live_positions WHERE book = ?", [book])
-        .set_index("symbol")["qty"]
-        .to_dict()
-    )
-    assert recorded == pytest.approx(held)
-    assert books.replayed_positions(store, book) == pytest.approx(held)
-    # Every held position rests exactly one protective order, with its target where the
-    # config sets one, and nothing rests for a position that is gone.
-    resting = orders[(orders["side"] == "sell") & orders["status"].isin(["new", "accepted"])]
-    assert sorted(resting["symbol"]) == sorted(held)
-    if config.settings.take_profit != "none":
-        assert resting["take_profit_price"].notna().all()
-        targets = fills.merge(orders, on=["client_order_id", "symbol", "side"])
-        hit = targets[(targets["side"] == "sell") & (targets["price"] >= targets["take_profit_price"])]
-        assert len(hit) >= 2, "the replay should fill some targets"
-    starts = store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.started'")
-    assert starts == killed + 1
+# -- on Alpaca, with brackets ----------------------------------------------------------
+
+
+class GuardedStandIn(AlpacaStandIn):
+    """The Alpaca stand-in noting what is ever wrong with the protection of its positions:
+    after every request, two live protections of one symbol or one without a position;
+    before each session trades, a position without exactly one stop and target (or an
+    exit selling it)."""
+
+    def __init__(self):
+        super().__init__(now=lambda: datetime(2012, 1, 31, 21, 1, tzinfo=UTC))
+        self.unique_client_order_ids = False  # only the loop's care can prevent a duplicate
+        self.auto_fill = False  # orders wait for the next session, as they would overnight
+        self.wrong: list[str] = []
+        self.checks.append(GuardedStandIn.never_two)
+
+    def never_two(self) -> None:
+        for symbol in {o["symbol"] for o in self.orders.values()}:
+            guards = self.protections(symbol)
+            if len(guards) > 1 or (guards and symbol not in self.positions):
+                self.wrong.append(f"{self.now():%Y-%m-%d} {symbol}: protections {guards}")
+
+    def trade_bar_once(self, day, bar, now=None) -> int:
+        with self.lock:
+            self.wrong += [f"{day} before the open: {w}" for w in unprotected(self)]
+            return super().trade_bar_once(day, bar, now)
+
+
+def _decisions_at(server: AlpacaStandIn) -> dict[str, tuple]:
+    """The entries and exits placed at ``server``: client order id -> (status, filled, price)."""
+    return {
+        o["client_order_id"]: (o["status"], o["filled_qty"], o["filled_avg_price"])
+        for o in server.orders.values()
+        if (ids.parse_decision_id(o["client_order_id"]) or (None,) * 3)[2] in ("buy", "sell")
+    }
+
+
+def test_sigkill_on_alpaca_never_leaves_two_protections_or_a_position_without_one(
+    sample_store, data_dir, tmp_path
+):
+    config = approve_donchian(sample_store, **TARGETS)
+    allow_replay(sample_store)
+    twin = tmp_path / "uninterrupted"
+    twin.mkdir()
+    shutil.copy(data_dir / DB_FILE, twin / DB_FILE)
+    start, end = "2012-02-01", "2012-03-30"
+
+    with GuardedStandIn() as server:
+        command = [sys.executable, "-m", "tests.live.alpaca_replay", "--data-dir", str(data_dir),
+                   "--config", config.config_id, "--start", start, "--end", end,
+                   "--url", server.url]  # fmt: skip
+        killed = _run_killed(command, Store.open(data_dir), tmp_path, kills=8)
+        with GuardedStandIn() as reference:
+            opened = alpaca_replay.open_replay(
+                Store.open(twin), config.config_id, start, end, reference.url
+            )
+            run_replay(opened.loop, opened.days, sleep=lambda seconds: None)
+
+    assert server.wrong == [] and reference.wrong == []
+    assert unprotected(server) == []
+    # No order twice; the entries and exits, and their fills, those of the run never killed.
+    assert max(server.client_order_ids().values()) == 1
+    assert _decisions_at(server) == _decisions_at(reference)
+    held = {s: p["qty"] for s, p in server.positions.items()}
+    assert held == {s: p["qty"] for s, p in reference.positions.items()}
+    assert any(o["type"] == "limit" and o["status"] == "filled" for o in server.orders.values())
+    store = Store.open(data_dir)
+    _assert_book_is(store, "alpaca:paper", held)
+    assert store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.started'") == killed + 1

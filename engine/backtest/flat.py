@@ -36,6 +36,17 @@ def flat_bars(bars: Bars, minutes_before_close: int = 0) -> tuple[np.ndarray, np
         return np.ones(n_bars, dtype=bool), np.zeros(n_bars, dtype=bool)
     close = pd.DatetimeIndex(bars.session_close)
     end = np.minimum(bars.index + bar_sizes.length(bars.bar_size), close)
-    allowed = np.asarray(end <= close - pd.Timedelta(minutes=minutes_before_close))
-    last_allowed = allowed & (bars.session_end | ~np.r_[allowed[1:], False])
+    return flat_by(end, close, bars.session_end, minutes_before_close)
+
+
+def flat_by(ends, closes, session_end, minutes_before_close: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`flat_bars` on intraday bars given as their ``ends``, their sessions' scheduled
+    ``closes`` and ``session_end`` (True on each session's last bar), in time order.
+
+    The live loop asks it of the calendar's bars, so the book goes flat on the bar the
+    backtest sells on, whether or not that bar's data has come.
+    """
+    ends, closes = pd.DatetimeIndex(ends), pd.DatetimeIndex(closes)
+    allowed = np.asarray(ends <= closes - pd.Timedelta(minutes=minutes_before_close))
+    last_allowed = allowed & (np.asarray(session_end) | ~np.r_[allowed[1:], False])
     return last_allowed, ~allowed

@@ -32,7 +32,8 @@ def _ids(text: str) -> list[str]:
     type=click.Choice(["replay", "paper", "live"]),
     default="replay",
     show_default=True,
-    help="replay: step through stored bars; paper/live: trade at each NYSE close.",
+    help="replay: step through stored bars; paper/live: trade at each bar close of the NYSE "
+    "session.",
 )
 @click.option("--config", "configs", required=True, help="Approved config ids, comma-separated.")
 @click.option("--broker", type=click.Choice(list(BROKERS)), default="paper", show_default=True)
@@ -56,6 +57,13 @@ def _ids(text: str) -> list[str]:
 @click.option("--webhook", help="Alert webhook URL (Slack/Discord style) [env WB_ALERT_WEBHOOK].")
 @click.option("--lookback", type=int, help="Bars of history each paper/live step sees [300].")
 @click.option("--sessions", type=int, help="Paper/live: stop after this many sessions.")
+@click.option("--steps", type=int, help="Paper/live: stop after this many steps (bar closes).")
+@click.option(
+    "--feed",
+    help="Paper/live bars: store (the data refresh job's, Yahoo's daily bars), alpaca (REST, "
+    "right after each close) or alpaca-stream (the minute-bar stream) [env WB_LIVE_FEED; "
+    "store for 1d configs, alpaca for intraday ones].",
+)
 @click.option(
     "--tick",
     type=float,
@@ -66,12 +74,14 @@ def _ids(text: str) -> list[str]:
 @json_option
 @pass_context
 def live(ctx: Context, mode, configs, broker, start, end, account, real_money,
-         adopt_broker_state, webhook, lookback, sessions, tick, progress, as_json):  # fmt: skip
+         adopt_broker_state, webhook, lookback, sessions, steps, feed, tick, progress,
+         as_json):  # fmt: skip
     """Run the live loop: apply commands, signals, risk gate, orders, reconcile, each close.
 
     Examples: `wb live --config 5c0f3e9a --start 2012-01-03 --end 2012-12-31` replays a
     config with the paper broker; `wb live --mode paper --config 5c0f3e9a` paper-trades it
-    at every NYSE close (bars from the data refresh job).
+    at every NYSE close (a daily config on the data refresh job's bars; an intraday one
+    a few seconds after each bar's close, on Alpaca's bars).
     """
     from engine.live.runner import run_market, run_replay
     from engine.live.setup import open_loop
@@ -88,6 +98,7 @@ def live(ctx: Context, mode, configs, broker, start, end, account, real_money,
         adopt_broker_state=adopt_broker_state,
         webhook=webhook,
         lookback=lookback,
+        feed=feed,
     )
     loop = opened.loop
     if mode == "replay":
@@ -97,7 +108,7 @@ def live(ctx: Context, mode, configs, broker, start, end, account, real_money,
             f"{mode} trading {', '.join(loop.by_id)} on {loop.book}; Ctrl-C to stop", err=True
         )
         try:
-            reports = run_market(loop, opened.clock, tick=tick, sessions=sessions)
+            reports = run_market(loop, opened.clock, tick=tick, sessions=sessions, steps=steps)
         except KeyboardInterrupt:
             loop.stop("interrupted")
             raise

@@ -19,6 +19,7 @@ Timestamp('2024-11-29 09:35:00-0500', tz='America/New_York')
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from engine.backtest.flat import flat_by
 from engine.brokers.base import Session
 from engine.data import calendar
 from engine.data.bar_sizes import DAILY, MINUTES, check_bar_size
@@ -141,6 +143,28 @@ def entry_refusal(bar: BarClose, now, last_bar_entries: str) -> str | None:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def flat_bar(session: date, bar_size: str, minutes_before_close: int = 0) -> BarClose | None:
+    """The bar of ``session`` at whose close a flat-by-close book sells out (None: no bar
+    ends ``minutes_before_close`` before the close, so the session takes no entry): the
+    backtest's rule (:func:`engine.backtest.flat.flat_by`) on the calendar's bars."""
+    bars = session_bars(session, bar_size)
+    if not bars:
+        return None
+    ends = [b.close for b in bars]
+    flat, _ = flat_by(ends, [bars[-1].close] * len(bars), [b.last for b in bars],
+                      minutes_before_close)  # fmt: skip
+    return next((b for b, at in zip(bars, flat, strict=True) if at), None)
+
+
+def flat_due(bar: BarClose, minutes_before_close: int = 0) -> bool:
+    """True when a flat-by-close book is to be flat at ``bar``'s close: it is the session's
+    flat bar or a later one. An entry decided then would fill after the flat bar, which
+    the backtest never does, so it takes none either."""
+    flat = flat_bar(bar.session, bar.bar_size, minutes_before_close)
+    return flat is None or bar.close >= flat.close
+
+
 def _new_york(at) -> pd.Timestamp:
     at = pd.Timestamp(at)
     return (at.tz_localize("UTC") if at.tzinfo is None else at).tz_convert(calendar.TZ)
@@ -219,6 +243,10 @@ class MarketClock:
     def now(self) -> datetime:
         return self._now()
 
+    def sleep(self, seconds: float) -> None:
+        """Sleep on this clock (a feed waiting for a late bar)."""
+        self._sleep(seconds)
+
     def at(self, day: date) -> datetime:
         return self.now()
 
@@ -257,8 +285,9 @@ class MarketClock:
             return self.due(bar.session)
         return bar.due(self.delay)
 
-    def next_bar(self, after: BarClose | None) -> BarClose:
-        """The next bar to step: daily, the first session not done (as :meth:`next_session`);
+    def next_bar(self, after: date | BarClose | None) -> BarClose:
+        """The next bar to step: daily, the first session not done after ``after`` (a bar or
+        a session date; as :meth:`next_session`);
         intraday, the first bar after ``after`` whose step is not yet past due.
 
         An intraday loop never steps a bar whose moment has gone (it was down, or a step
@@ -266,7 +295,8 @@ class MarketClock:
         be sent late. A daily loop catches up on the sessions it missed, as it always has.
         """
         if self.bar_size == DAILY:
-            return session_bars(self.next_session(after.session if after else None), DAILY)[0]
+            day = after.session if isinstance(after, BarClose) else after
+            return session_bars(self.next_session(day), DAILY)[0]
         floor = pd.Timestamp(self.now() - self.delay) - pd.Timedelta(microseconds=1)
         if after is not None:
             floor = max(floor, after.close.tz_convert("UTC").tz_localize(None))

@@ -94,7 +94,8 @@ class PlannedEntry:
 class PlannedExit:
     symbol: str
     qty: float
-    #: "signal" (the strategy's exit) or "stop" (a trailing stop lifted to the close).
+    #: "signal" (the strategy's exit), "stop" (a trailing stop lifted to the close) or
+    #: "flat" (a flat-by-close book selling out).
     reason: str
 
 

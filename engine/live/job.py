@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.data.bar_sizes import DAILY
 from engine.errors import InputError
 from engine.live import books
 from engine.live.runner import step_with_retries
@@ -43,6 +44,15 @@ def run_step(store, options: dict[str, Any], *, actor: str) -> str:
         config_ids = [c.config_id for c in approved_configs(store)]
         if not config_ids:
             return "no approved configs: nothing to trade"
+    from engine.live.setup import load_configs
+
+    intraday = [c.config_id for c in load_configs(store, list(config_ids)) if c.bar_size != DAILY]
+    if intraday:
+        raise InputError(
+            f"config {', '.join(intraday)} trades intraday bars; a live_step job steps a "
+            "daily loop once a session",
+            hint="run an intraday loop as a service: wb live --mode paper --config ID",
+        )
     opened = open_loop(
         store,
         mode=mode,

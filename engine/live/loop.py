@@ -47,10 +47,10 @@ from engine.errors import InputError, OperatorError
 from engine.live import books, calendar_check, ids, journal, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.book_lock import book_lock, take
-from engine.live.clock import BarClose, entry_refusal
+from engine.live.clock import BarClose, entry_refusal, flat_due
 from engine.live.clock import next_bar as bar_after
 from engine.live.commands import pending_commands, still_pending
-from engine.live.decisions import Plan, bar_signals, plan_config
+from engine.live.decisions import Plan, PlannedExit, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
 from engine.live.feed import ends_at, label_of, traded_window
 from engine.live.gate_state import account_state, with_earnings
@@ -308,26 +308,32 @@ class LiveLoop:
             now = self._clock_at(bar)
             records = self._records(now, self._registry_ids())
             bars = self.feed.window(bar)
-            if not ends_at(bars, bar):
+            going_flat = self._going_flat(bar)
+            late = not ends_at(bars, bar)
+            if late and not any(p.config_id in going_flat for p in records.positions.values()):
                 return self._stale(bar, bars, records)
             # Decisions read the adjusted history; money (fills, marks, stops, the gate's
             # prices) the bars as traded.
             traded = traded_window(self.feed, bar, bars)
-            # The bar has traded: orders placed before it filled at its prices.
-            if self.market is not None:
+            # The bar has traded: orders placed before it filled at its prices. (A bar
+            # that has not come moves no simulated market: its prices are not known.)
+            if not late and self.market is not None:
                 self.market.advance(day, traded)
-            else:
+            elif not late:
                 self.broker.process_bar(label_of(bar), traded)
             view = self._cancel_stale_entries(self._view(records), records, bar)
         found = self._reconcile(records, view, bar)
         self._handle_differences(found, at_start=False)
-        high = traded.high.iloc[-1]
-        positions = {
-            s: p.after_bar(float(high.get(s, float("nan")))) for s, p in found.positions.items()
-        }
+        positions = found.positions
+        if not late:
+            high = traded.high.iloc[-1]
+            positions = {s: p.after_bar(float(high.get(s, float("nan"))))
+                         for s, p in positions.items()}  # fmt: skip
         controls = records.controls
         paused = self._paused(records)
-        plans = self._plans(bars, traded, records, found, positions, paused)
+        # Without the bar nothing is decided, but a flat-by-close book sells out on time.
+        plans = [] if late else self._plans(bars, traded, records, found, positions, paused)
+        plans = flat_plans(plans, positions, going_flat, bar)
         rules = self._rules(controls, view.account.buying_power)
         # A repeated step finds some of its orders at the broker already: keep, never resend.
         at_broker = {o.client_order_id: o for o in view.open_orders}
@@ -358,12 +364,36 @@ class LiveLoop:
             rejected=routed.rejected,
         )
         events = [*routed.events, *journal.orders(self.book, placed)]
+        if late:
+            report.skipped = self._late_flat(bar, bars, going_flat, routed)
+            events.append(("loop.stale_data", str(bar), {"newest": str(_newest(bars)),
+                                                         "flat": sorted(going_flat)}))  # fmt: skip
         self._record_step(
             bar, now, traded, view, records, found, positions, [*placed, *routed.sent], events,
             routed.state_change, denied=len(routed.denied),
         )  # fmt: skip
         self.last_bar = bar
         return report
+
+    def _going_flat(self, bar: date | BarClose) -> frozenset[str]:
+        """The flat-by-close configs that are to be flat at ``bar``'s close (intraday bars:
+        the session's flat bar or a later one, :func:`~engine.live.clock.flat_due`)."""
+        if not isinstance(bar, BarClose) or bar.bar_size == DAILY:
+            return frozenset()
+        return frozenset(
+            c.config_id
+            for c in self.configs
+            if c.settings.flat_by_close and flat_due(bar, c.settings.flat_minutes_before_close)
+        )
+
+    def _late_flat(self, bar: BarClose, bars: Bars, going_flat, routed: Routed) -> str:
+        """Why a step whose bar is late decided nothing, having sold the flat books out;
+        alerts it."""
+        why = f"no bar for {bar} yet (newest: {_newest(bars) or 'none'})"
+        text = (f"the data feed is stale: {why}; flat by the close, {', '.join(sorted(going_flat))} "
+                f"sold out on time without it ({len(routed.submitted)} orders sent)")  # fmt: skip
+        self.notifier.send(Alert("stale_data", text, {"day": str(bar)}))
+        return why
 
     def _rules(self, controls: Controls, buying_power: float | None = None) -> OrderRules:
         """How this loop's orders are shaped: the broker's capabilities, the account's money."""
@@ -568,9 +598,7 @@ class LiveLoop:
         return traded_window(self.feed, bar)
 
     def _stale(self, bar: date | BarClose, bars: Bars, records) -> StepReport:
-        newest = None
-        if len(bars):
-            newest = bars.index[-1] if self.bar_size != DAILY else bars.index[-1].date()
+        newest = _newest(bars)
         why = f"no bar for {bar} yet (newest: {newest or 'none'})"
         self.notifier.send(Alert("stale_data", f"the data feed is stale: {why}", {"day": str(bar)}))
 
@@ -770,6 +798,28 @@ class LiveLoop:
 
         self.store.transaction(write)
         self.release()
+
+
+def _newest(bars: Bars):
+    """The newest bar of ``bars``: a session date (daily), a bar's start, or None."""
+    if not len(bars):
+        return None
+    return bars.index[-1] if bars.is_intraday else bars.index[-1].date()
+
+
+def flat_plans(plans: list[tuple[str, Plan]], positions: dict[str, LivePosition],
+               going_flat: frozenset[str], bar) -> list[tuple[str, Plan]]:  # fmt: skip
+    """``plans`` with each config of ``going_flat`` selling every position it holds and
+    entering nothing (a config with no plan, its bar late or still warming up, gets one)."""
+    if not going_flat:
+        return plans
+    kept = [(cid, plan) for cid, plan in plans if cid not in going_flat]
+    flat = []
+    for config_id in sorted(going_flat):
+        exits = [PlannedExit(s, p.qty, "flat") for s, p in sorted(positions.items())
+                 if p.config_id == config_id and p.qty > 0]  # fmt: skip
+        flat.append((config_id, Plan(config_id, ids.session_of(bar), exits=exits)))
+    return [*kept, *flat]
 
 
 def _broker_mark(view: BrokerView, symbol: str) -> float:

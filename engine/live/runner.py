@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 
+from engine.data.bar_sizes import DAILY
 from engine.errors import TemporaryError
 from engine.live import books, heartbeat
 from engine.live.alerts import Alert
@@ -99,46 +100,75 @@ def run_market(
     tick: float | None = None,
     stale_retry: float = 300.0,
     sessions: int | None = None,
+    steps: int | None = None,
 ) -> list[StepReport]:
-    """Trade on the NYSE clock: sleep until each close (beating the heartbeat and applying
-    commands every ``tick`` seconds, by default a quarter of the heartbeat's stale setting),
-    then step; a stale feed is retried every ``stale_retry`` seconds until the next
-    session's close. ``sessions`` bounds the run.
+    """Trade on the NYSE clock: sleep until each bar's step is due (beating the heartbeat
+    and applying commands every ``tick`` seconds, by default a quarter of the heartbeat's
+    stale setting), then step; gives the reports. ``sessions`` and ``steps`` bound the run.
+
+    A daily loop steps after each session's close; a stale feed is retried every
+    ``stale_retry`` seconds until the next session's close. An intraday loop steps a few
+    seconds after each bar's close (:meth:`MarketClock.next_bar`): its feed waits a bounded
+    time for the bar, and a bar that has not come by then is skipped with an alert (the
+    next bar's step is due soon, and an order sent late would trade on a bar its strategy
+    did not decide on). A flat-by-close book sells out on time either way
+    (:meth:`LiveLoop.step`).
     """
     tick = heartbeat.beat_every_s() if tick is None else tick
     heartbeat.check_beat_interval(tick)  # beating less often, it would look dead between beats
-    loop.start(clock.next_session(_last_done(loop)))
+    daily = loop.bar_size == DAILY
+    first = clock.next_bar(_last_done(loop))
+    loop.start(first.session if daily else first)
+    if hasattr(loop.feed, "start"):
+        loop.feed.start()  # a stream subscribes now, to have the first bar's minutes
     reports: list[StepReport] = []
+    finished = 0  # sessions whose last step is done
 
     def idle():
         loop.apply_commands(clock.now())
         loop.heartbeat()
 
     try:
-        while sessions is None or len(reports) < sessions:
-            day = clock.next_session(loop.last_bar)
-            clock.wait_until(clock.due(day), tick=tick, on_tick=idle)
-            report = step_with_retries(loop, day)
-            deadline = clock.due(clock.next_session(day))
-            while report.skipped and clock.now() < deadline:
-                clock.wait_until(min(_after(clock, stale_retry), deadline), tick=tick, on_tick=idle)
-                report = step_with_retries(loop, day)
-            if report.skipped:
-                loop.notifier.send(
-                    Alert("stale_data", f"no decisions were taken for {day}: {report.skipped}")
-                )
-                loop.last_bar = day  # the session is gone: move on to the next
+        while (sessions is None or finished < sessions) and (steps is None or len(reports) < steps):
+            bar = clock.next_bar(loop.last_bar)
+            clock.wait_until(clock.bar_due(bar), tick=tick, on_tick=idle)
+            if daily:
+                report = _step_session(loop, clock, bar.session, tick, stale_retry, idle)
+            else:
+                report = step_with_retries(loop, bar)
+                if report.skipped:
+                    loop.last_bar = bar  # its moment is gone: the next bar's step is next
             reports.append(report)
+            finished += bar.last
             log.info("%s", report.summary())
         loop.stop("finished")
         return reports
     finally:
+        if hasattr(loop.feed, "stop"):
+            loop.feed.stop()
         loop.release()
 
 
-def _last_done(loop: LiveLoop) -> date | None:
+def _step_session(loop: LiveLoop, clock, day: date, tick: float, stale_retry: float, idle):
+    """A daily loop's step for ``day``, retried on a stale feed until the next session's
+    close (then skipped, with an alert)."""
+    report = step_with_retries(loop, day)
+    deadline = clock.due(clock.next_session(day))
+    while report.skipped and clock.now() < deadline:
+        clock.wait_until(min(_after(clock, stale_retry), deadline), tick=tick, on_tick=idle)
+        report = step_with_retries(loop, day)
+    if report.skipped:
+        loop.notifier.send(
+            Alert("stale_data", f"no decisions were taken for {day}: {report.skipped}")
+        )
+        loop.last_bar = day  # the session is gone: move on to the next
+    return report
+
+
+def _last_done(loop: LiveLoop) -> date | BarClose | None:
+    """The last bar the loop's book stepped (a session date for a daily loop)."""
     book = books.read_records(loop.store, loop.book, list(loop.by_id), loop.clock.now()).book
-    return book.bar_date if book else None
+    return loop.stepped(book)
 
 
 def _after(clock, seconds: float):

@@ -9,6 +9,7 @@ runs on the paper broker over stored bars, in an account of its own.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -31,6 +32,13 @@ from engine.live.loop import MODES, LiveLoop, LoopOptions
 REAL_MONEY_FLAG = "--i-understand-this-is-real-money"
 #: Bars of history a paper or live step sees (a year, plus room for the longest warmup).
 DEFAULT_LOOKBACK = 300
+#: Where a paper or live loop's bars come from (``--feed``; WB_LIVE_FEED).
+FEEDS = {
+    "store": "the store, filled by the data refresh job after the close (Yahoo's daily bars)",
+    "alpaca": "Alpaca's REST bars endpoint, asked right after each bar's close",
+    "alpaca-stream": "Alpaca's minute-bar stream built into the bar size (REST for history)",
+}
+FEED_ENV = "WB_LIVE_FEED"
 
 
 @dataclass
@@ -62,9 +70,9 @@ def load_configs(store, config_ids: list[str]) -> list[StrategyConfig]:
 
 
 def require_daily_bars(config: StrategyConfig, what: str) -> None:
-    """Nothing for a config on daily bars; an InputError for an intraday one (``what``, paper
-    or live trading or wb parity, runs on daily bars only for now; a replay steps every
-    bar close)."""
+    """Nothing for a config on daily bars; an InputError for an intraday one (``what``,
+    wb parity or wb drift, runs on daily bars only for now; a replay steps every bar
+    close)."""
     if config.bar_size != DAILY:
         raise InputError(
             f"config {config.config_id} trades {config.bar_size} bars; {what} runs on "
@@ -72,6 +80,68 @@ def require_daily_bars(config: StrategyConfig, what: str) -> None:
             hint=f"replay it (wb live --mode replay --config {config.config_id} --start ...), "
             "or trade a 1d config",
         )
+
+
+def choose_feed(name: str | None, bar_size: str) -> str:
+    """The feed a paper or live loop on ``bar_size`` bars reads: ``name`` (or WB_LIVE_FEED;
+    by default the store for daily bars, Alpaca's REST API for intraday ones); an
+    InputError for one it cannot use."""
+    chosen = (name or os.environ.get(FEED_ENV) or "").strip().lower()
+    chosen = chosen or ("store" if bar_size == DAILY else "alpaca")
+    if chosen not in FEEDS:
+        raise InputError(
+            f"unknown data feed {chosen!r}",
+            hint=f"use one of: {', '.join(FEEDS)} (--feed, or {FEED_ENV})",
+        )
+    if chosen == "store" and bar_size != DAILY:
+        raise InputError(
+            f"the store feed reads the bars the data refresh job stores after the close; "
+            f"nothing stores {bar_size} bars during the session",
+            hint="trade intraday bars on --feed alpaca (or alpaca-stream)",
+        )
+    return chosen
+
+
+def require_flat_on_time(configs: list[StrategyConfig], mode: str) -> None:
+    """Nothing when every flat-by-close config can sell out before the close in ``mode``
+    (paper or live); else an InputError.
+
+    The loop sends its orders a few seconds after a bar's close, so the closing orders of
+    a book flat at the session's last close would fill at the next open: overnight.
+    """
+    late = [c for c in configs
+            if c.settings.flat_by_close and (c.bar_size == DAILY
+                                             or not c.settings.flat_minutes_before_close)]  # fmt: skip
+    if late:
+        size = late[0].bar_size
+        raise InputError(
+            f"config {', '.join(c.config_id for c in late)} is flat by the close at the close "
+            f"itself; {mode} trading sends orders after a bar's close, so the closing sales "
+            "would fill at the next open",
+            hint="validate it with flat_minutes_before_close of at least one bar (e.g. 15 on "
+            "15m bars)" if size != DAILY else "trade such a config on intraday bars, with "
+            "flat_minutes_before_close of at least one bar",
+        )
+
+
+def market_feed(store, name: str, symbols: list[str], bar_size: str, lookback: int, clock,
+                data_source=None, stream_options: dict | None = None):  # fmt: skip
+    """The feed named ``name`` (:data:`FEEDS`) for a paper or live loop; its waits for a late
+    bar run on ``clock``. ``data_source`` replaces Alpaca's data client, ``stream_options``
+    go to the stream (tests point both at loopback stand-ins)."""
+    if name == "store":
+        return StoreFeed(store, symbols, lookback=lookback, bar_size=bar_size)
+    from engine.data.sources.alpaca import AlpacaSource
+    from engine.live.alpaca_feed import AlpacaFeed
+
+    source = data_source or AlpacaSource()
+    rest = AlpacaFeed(source, symbols, bar_size=bar_size, lookback=lookback, sleep=clock.sleep,
+                      now=clock.now)  # fmt: skip
+    if name == "alpaca":
+        return rest
+    from engine.live.bar_stream import StreamFeed
+
+    return StreamFeed(rest, **(stream_options or {}))
 
 
 def require_brackets(configs: list[StrategyConfig], broker: str, capabilities) -> None:
@@ -111,17 +181,27 @@ def open_loop(
     market=None,
     actor: str = "loop",
     clock=None,
+    feed: str | None = None,
+    data_source=None,
+    stream_options: dict | None = None,
 ) -> Opened:
     """A :class:`LiveLoop` for ``mode`` (replay, paper or live), checked for safety.
 
-    ``clock`` replaces the NYSE wall clock of paper and live trading (tests).
+    ``feed`` names where paper and live bars come from (:data:`FEEDS`). ``clock`` replaces
+    the NYSE wall clock of paper and live trading, ``data_source`` and ``stream_options``
+    Alpaca's market data (tests).
     """
     if mode not in MODES:
         raise InputError(f"mode {mode!r} is not one of: {', '.join(MODES)}")
     capabilities = broker_class(broker).capabilities
     configs = load_configs(store, config_ids)
-    for config in configs if mode != "replay" else ():
-        require_daily_bars(config, f"{mode} trading")
+    bar_size = configs[0].bar_size  # one per loop (LiveLoop says so otherwise)
+    if mode == "replay":
+        if feed is not None:
+            raise InputError("a replay reads the stored bars", hint="leave out --feed")
+    else:
+        feed = choose_feed(feed, bar_size)
+        require_flat_on_time(configs, mode)
     require_brackets(configs, broker, capabilities)
     if mode == "live":
         if not capabilities.live_trading:
@@ -145,8 +225,13 @@ def open_loop(
         feed, days = _replay_feed(store, configs, symbols, start, end)
         account = account or replay_account(configs, session_of(days[0]), session_of(days[-1]))
     else:
-        clock = clock or MarketClock()
-        feed, days = StoreFeed(store, symbols, lookback=lookback or DEFAULT_LOOKBACK), []
+        clock = clock or MarketClock(bar_size=bar_size)
+        if clock.bar_size != bar_size:
+            raise ValueError(f"a {clock.bar_size} clock cannot time a loop on {bar_size} bars")
+        lookback = lookback or DEFAULT_LOOKBACK
+        feed = market_feed(store, feed, symbols, bar_size, lookback, clock, data_source,
+                           stream_options)  # fmt: skip
+        days = []
     the_broker = open_broker(
         broker,
         store=store,

@@ -68,15 +68,34 @@ def test_the_loop_trades_approved_configs_only(sample_store, data_dir, capsys):
     assert f"wb configs approve {waiting.config_id}" in err
 
 
-def test_an_intraday_config_is_refused_by_paper_trading_and_parity(store, data_dir, capsys):
+def test_an_intraday_config_is_refused_by_parity(store, data_dir, capsys):
     intraday = make_config(bar_size="15m", evidence=None)
     save_proposal(store, intraday, Verdict(status="validated"), actor="ana")
     act(store, intraday.config_id, "approve", "bob", "researched on 15-minute bars")
-    for args in (["live", "--mode", "paper"], ["parity"]):
-        code, _, err = wb(data_dir, *args, "--config", intraday.config_id, capsys=capsys)
-        assert code == 2
-        assert f"config {intraday.config_id} trades 15m bars" in err
-        assert "daily bars only" in err
+    code, _, err = wb(data_dir, "parity", "--config", intraday.config_id, capsys=capsys)
+    assert code == 2
+    assert f"config {intraday.config_id} trades 15m bars" in err
+    assert "daily bars only" in err
+
+
+def test_paper_trading_an_intraday_config_says_which_feed_and_keys_it_needs(
+    store, data_dir, capsys, monkeypatch
+):
+    monkeypatch.delenv("APCA_API_KEY_ID", raising=False)
+    monkeypatch.delenv("APCA_API_SECRET_KEY", raising=False)
+    intraday = make_config(bar_size="15m", evidence=None)
+    save_proposal(store, intraday, Verdict(status="validated"), actor="ana")
+    act(store, intraday.config_id, "approve", "bob", "researched on 15-minute bars")
+    paper = ["live", "--mode", "paper", "--config", intraday.config_id]
+    for feed, says in (
+        ("polygon", "unknown data feed 'polygon'"),
+        ("store", "nothing stores 15m bars during the session"),
+        ("alpaca", "Alpaca market data needs API keys"),
+    ):
+        code, _, err = wb(data_dir, *paper, "--feed", feed, capsys=capsys)
+        assert code == 2 and says in err, err
+    # The loop never started: nothing recorded that it ran.
+    assert store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.started'") == 0
 
 
 def test_a_replay_from_the_command_line_reports_what_it_did(replay_store, data_dir, capsys):

@@ -13,11 +13,9 @@ import pandas as pd
 import pytest
 
 from engine.data.repository import load_bars
-from engine.errors import InputError
 from engine.live import ids
 from engine.live.clock import bars_between
 from engine.live.runner import run_replay
-from engine.live.setup import open_loop
 from engine.strategies import compute_signals
 from tests.live.conftest import allow_replay, approve, open_replay
 
@@ -117,10 +115,3 @@ def test_an_entry_on_the_sessions_last_bar_is_judged_by_the_session_it_would_fil
         assert buys and not by_session
         filled_at = pd.Timestamp(buys[0].filled_at).tz_localize("UTC").tz_convert(NEW_YORK)
         assert filled_at.date() > signal.date() and f"{filled_at:%H:%M}" == "09:30"
-
-
-def test_paper_trading_an_intraday_config_is_refused_with_what_to_do(intraday_store):
-    config = approve_intraday(intraday_store)
-    with pytest.raises(InputError, match="paper trading runs on daily bars only") as refused:
-        open_loop(intraday_store, mode="paper", config_ids=[config.config_id])
-    assert "replay it" in refused.value.hint

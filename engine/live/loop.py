@@ -809,16 +809,24 @@ def _newest(bars: Bars):
 
 def flat_plans(plans: list[tuple[str, Plan]], positions: dict[str, LivePosition],
                going_flat: frozenset[str], bar) -> list[tuple[str, Plan]]:  # fmt: skip
-    """``plans`` with each config of ``going_flat`` selling every position it holds and
-    entering nothing (a config with no plan, its bar late or still warming up, gets one)."""
+    """``plans`` with each config of ``going_flat`` selling every position it holds (a
+    config with no plan, its bar late or still warming up, gets one).
+
+    Its entries would fill after the flat bar, which the backtest never does, and are
+    dropped; but one decided on the session's last bar fills at the next session's open,
+    as the backtest's may (the config's ``last_bar_entries`` then says whether it goes).
+    """
     if not going_flat:
         return plans
     kept = [(cid, plan) for cid, plan in plans if cid not in going_flat]
+    decided = dict(plans)
     flat = []
     for config_id in sorted(going_flat):
         exits = [PlannedExit(s, p.qty, "flat") for s, p in sorted(positions.items())
                  if p.config_id == config_id and p.qty > 0]  # fmt: skip
-        flat.append((config_id, Plan(config_id, ids.session_of(bar), exits=exits)))
+        entries = decided[config_id].entries if config_id in decided and bar.last else []
+        flat.append((config_id, Plan(config_id, ids.session_of(bar), exits=exits,
+                                     entries=entries)))  # fmt: skip
     return [*kept, *flat]
 
 

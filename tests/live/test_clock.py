@@ -7,7 +7,9 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import pytest
 
+from engine.backtest.flat import flat_bars
 from engine.data import calendar
+from engine.data.bars import Bars
 from engine.data.resample import resample
 from engine.live.clock import (
     BarClose,
@@ -15,6 +17,8 @@ from engine.live.clock import (
     ReplayClock,
     bars_between,
     entry_refusal,
+    flat_bar,
+    flat_due,
     next_bar,
     session_bars,
     session_close,
@@ -202,3 +206,24 @@ def test_an_intraday_entry_fills_in_its_session_or_the_config_says_what_happens(
         assert reason is None
     else:
         assert refused in reason
+
+
+@pytest.mark.parametrize("bar_size", ["5m", "15m", "1h"])
+@pytest.mark.parametrize("minutes", [0, 5, 30, 45, 200])
+def test_the_loops_flat_bar_is_the_backtests_on_every_kind_of_session(bar_size, minutes):
+    # The Monday after a DST change, the early close of July 3rd, the eve of Thanksgiving
+    # and the early close after it.
+    days = ["2024-03-11", "2024-07-03", "2024-11-27", "2024-11-29"]
+    bars = [b for day in days for b in session_bars(day, bar_size)]
+    index = pd.DatetimeIndex([b.start for b in bars], name="timestamp").as_unit("ns")
+    frame = pd.DataFrame(1.0, index=index, columns=["AAA"])
+    sold_at, barred = flat_bars(Bars(frame, frame, frame, frame, frame, bar_size=bar_size),
+                                minutes)  # fmt: skip
+
+    for day in days:
+        expected = [b for b, at in zip(bars, sold_at, strict=True) if at and str(b.session) == day]
+        assert [flat_bar(date.fromisoformat(day), bar_size, minutes)] == (expected or [None])
+    # Due on the bars whose entries would fill on a bar the backtest bars entries from.
+    for k, bar in enumerate(bars[:-1]):
+        if not bar.last:
+            assert flat_due(bar, minutes) == bool(barred[k + 1]), bar

@@ -9,7 +9,7 @@ moves only when the loop sleeps, so a day and a half of bar closes take seconds.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -18,8 +18,12 @@ from engine.data.sources.alpaca import AlpacaSource, DataRetry
 from engine.errors import InputError
 from engine.live import ids
 from engine.live.alerts import Notifiers
-from engine.live.clock import MarketClock, bars_between
+from engine.live.clock import MarketClock, bars_between, session_bars
 from engine.live.commands import SetRiskLimits, submit_command
+from engine.live.decisions import Plan, PlannedEntry, PlannedExit, PlannedStop
+from engine.live.job import run_step
+from engine.live.loop import flat_plans
+from engine.live.model import LivePosition
 from engine.live.runner import run_market
 from engine.live.setup import open_loop
 from tests.live.conftest import REPLAY_LIMITS, approve
@@ -241,7 +245,9 @@ def test_an_hourly_flat_book_meets_the_day_trading_rule_its_account_is_under(
     assert len(reports) == 14
     sells = fills(store).query("side == 'sell'")
     same_day = sells[sells.filled_at.dt.strftime("%H:%M") == "15:30"]
-    denied = [cid for r in reports for cid in r.denied]
+    # (The entries signalled on each session's last bar are refused by the session rule,
+    # last_bar_entries being "refuse": not the rule under test.)
+    denied = [cid for r in reports for cid in r.denied if "-sell-" in cid]
     why = [d["reason"] for d in denials(store) if d["rule"] == "day_trading"]
     if policy == "pdt":
         # Under $25,000 the 4th day trade in 5 sessions is refused: the 26th's second flat
@@ -296,3 +302,33 @@ def test_a_book_flat_at_the_close_itself_is_refused_by_paper_trading(store):
     with pytest.raises(InputError, match="would fill at the next open") as refused:
         open_loop(store, mode="paper", config_ids=[config.config_id], feed="alpaca")
     assert "flat_minutes_before_close" in refused.value.hint
+
+
+def test_a_flat_book_sells_all_it_holds_and_enters_only_for_the_next_open():
+    opened = datetime(2024, 11, 29, 15)
+    held = {s: LivePosition(s, owner, 10.0, 50.0, opened, opened)
+            for s, owner in (("AAA", "flat"), ("BBB", "flat"), ("CCC", "other"))}  # fmt: skip
+    entry = PlannedEntry("DDD", 5.0, 20.0, float("nan"), None)
+    decided = [("flat", Plan("flat", None, exits=[PlannedExit("AAA", 10.0, "signal")],
+                             entries=[entry], stops=[PlannedStop("BBB", 10.0, 45.0)])),
+               ("other", Plan("other", None, entries=[entry]))]  # fmt: skip
+    *earlier, last = session_bars("2024-11-29", "5m")
+
+    for bar, entries in ((earlier[-1], []), (last, [entry])):
+        plans = dict(flat_plans(decided, held, frozenset({"flat"}), bar))
+        # Every position of the flat config sold once, the other config's plan untouched;
+        # an entry goes only from the session's last bar, for the next open.
+        assert plans["flat"].exits == [PlannedExit("AAA", 10.0, "flat"),
+                                       PlannedExit("BBB", 10.0, "flat")]  # fmt: skip
+        assert plans["flat"].stops == [] and plans["flat"].entries == entries
+        assert plans["other"] == decided[1][1]
+    # A config with no plan (its bar late, or warming up) still sells out.
+    (late,) = flat_plans([], held, frozenset({"flat"}), earlier[-1])
+    assert [e.symbol for e in late[1].exits] == ["AAA", "BBB"]
+
+
+def test_the_daily_step_job_refuses_an_intraday_config_and_says_how_to_run_it(store):
+    config = approve(store, "donchian_breakout", PARAMS, SYMBOLS, bar_size="5m")
+    with pytest.raises(InputError, match="trades intraday bars; a live_step job") as refused:
+        run_step(store, {"configs": [config.config_id]}, actor="scheduler")
+    assert "wb live --mode paper" in refused.value.hint

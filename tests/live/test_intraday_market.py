@@ -195,31 +195,43 @@ def test_the_stream_feed_builds_the_loops_bars_from_alpacas_minutes(store, marke
     market.start_at("2024-11-29 10:00")
     with AlpacaStreamStandIn() as stream:
         stream.faults.add("duplicate", path="AAA@*T10:12")
+        stream.faults.add("drop", path="*T10:17")  # the network lost before that minute
         market.stream_to(stream)
         options = {"api_key": alpaca_stream.API_KEY, "secret_key": alpaca_stream.SECRET_KEY,
                    "url_override": stream.url, "wait": timedelta(seconds=3),
                    "reconnect": (0.05, 0.2)}  # fmt: skip
         opened = open_paper(store, market, Notifiers(), feed="alpaca-stream",
                             stream_options=options)  # fmt: skip
-        reports = run_market(opened.loop, opened.clock, steps=4, tick=3600)
+        feed = opened.loop.feed
+        seen, backfilled = {}, {}
+        window = feed.window
 
-    feed = opened.loop.feed
-    assert [at(r) for r in reports] == ["29 10:00", "29 10:05", "29 10:10", "29 10:15"]
+        def watched(bar):  # what each step saw, and whether it asked the REST API for it
+            before = len(market.server.requests)
+            bars = window(bar)
+            asked = market.server.requests[before:]
+            backfilled[bar] = any(pd.Timestamp(r.query.get("start")) == bar.start for r in asked)
+            seen[bar] = bars.volume.iloc[-1]
+            return bars
+
+        feed.window = watched
+        reports = run_market(opened.loop, opened.clock, steps=5, tick=3600)
+        reconnections = stream.connections - 1
+
+    assert [at(r) for r in reports] == ["29 10:00", "29 10:05", "29 10:10", "29 10:15",
+                                        "29 10:20"]  # fmt: skip
     assert not any(r.skipped for r in reports) and not feed.running  # stopped with the loop
-    # The stream, subscribed at 10:00, vouches for the bars that began after it: the last
-    # bar (10:10-10:15) was built from its minutes, the duplicate 10:12 kept once, and
-    # never asked of the REST API (the first two were: the stream could not vouch for
-    # them). Each bar the loop stepped on equals Alpaca's own.
-    asked = {pd.Timestamp(r.query.get("start", "1970")) for r in market.server.requests}
-    assert [r.bar.start in asked for r in reports[:2]] == [True, True]
-    assert reports[-1].bar.start not in asked and feed.book.duplicates == 1
+    # The stream, subscribed at 10:00, vouches for the bars that began after it, built from
+    # its minutes (the duplicate 10:12 kept once); the bars it cannot vouch for, those
+    # begun before it connected and the one its dropped connection cut, come from the
+    # REST API. Each bar a step saw is Alpaca's own.
+    assert [backfilled[r.bar] for r in reports] == [True, True, False, False, True]
+    assert feed.book.duplicates == 1 and reconnections == 1
     alpaca = AlpacaSource(api_key=API_KEY, secret_key=SECRET_KEY, url_override=market.server.url)
     expected = alpaca.fetch(SYMBOLS, "2024-11-29", "2024-11-29", bar_size="5m")
-    seen = feed.rest.held.window(reports[-1].bar)
     for report in reports:
         row = expected[expected["timestamp"] == report.bar.start].set_index("symbol")
-        got = seen.volume.loc[report.bar.start]
-        assert got[SYMBOLS].tolist() == row.loc[SYMBOLS, "volume"].tolist()
+        assert seen[report.bar][SYMBOLS].tolist() == row.loc[SYMBOLS, "volume"].tolist()
 
 
 def denials(store) -> list[dict]:

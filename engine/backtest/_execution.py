@@ -49,8 +49,11 @@ class Orders:
     ``session`` numbers each bar's trading session (0, 1, ...; every daily bar is one);
     ``year`` is how many of these bars make a year, for every annualised figure. With
     ``flat_by_close``, ``flat_at`` is True on the bars at whose close the book sells out
-    and ``no_entry`` on the bars no entry may fill on (the entries are masked there
-    already; the fast sweep, which makes its own, reads it); both are all False otherwise.
+    (all False otherwise). ``no_entry`` is True on the bars no entry may fill on: after
+    the bar the book goes flat by, and, on intraday bars under ``last_bar_entries:
+    refuse``, a session's first bar (its entries were signalled on the session before's
+    last bar). The entries are masked there already; the fast sweep, which makes its own,
+    reads it.
     """
 
     index: pd.DatetimeIndex
@@ -89,8 +92,12 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
 
     A bar with both an entry and an exit signal is an exit. Stop distances come from the
     strategy (``stop="strategy"``) or the engine's ATR (``stop="atr"``), target distances
-    from ``take_profit``, as they stood on the signal bar. With ``flat_by_close`` no entry fills after the bar the book goes flat on
-    (see :mod:`engine.backtest.flat`), nor, with ``execution="close"``, at that bar's close.
+    from ``take_profit``, as they stood on the signal bar. With ``flat_by_close`` no entry
+    fills after the bar the book goes flat on (see :mod:`engine.backtest.flat`), nor, with
+    ``execution="close"``, at that bar's close. On intraday bars an entry signalled on a
+    session's last bar fills at the next session's first open only under
+    ``last_bar_entries: next_open``; by default (``refuse``) it is dropped, as the live
+    loop denies it.
     """
     close = bars.close.to_numpy(dtype=float)
     n_symbols = close.shape[1]
@@ -118,6 +125,7 @@ def prepare_orders(bars: Bars, signals: Signals, settings: BacktestSettings) -> 
         )  # fmt: skip
     entries = entries & ~exits
     flat_at, no_entry = _flat_by_close(bars, settings)
+    no_entry = no_entry | _refused_overnight(bars, settings)
     entries &= ~no_entry[:, None]
 
     present = ~np.isnan(close)
@@ -156,6 +164,16 @@ def _flat_by_close(bars: Bars, settings: BacktestSettings) -> tuple[np.ndarray, 
     if settings.execution == "close":
         barred = barred | flat_at  # bought at the close it must be flat by: held overnight
     return flat_at, barred
+
+
+def _refused_overnight(bars: Bars, settings: BacktestSettings) -> np.ndarray:
+    """True on the bars whose entries were signalled on the session before's last bar and
+    are refused (intraday, ``next_open``, ``last_bar_entries: refuse``), per bar."""
+    refused = np.zeros(len(bars), dtype=bool)
+    overnight = bars.is_intraday and settings.execution == "next_open"
+    if overnight and settings.last_bar_entries == "refuse":
+        refused[1:] = bars.session_start[1:]
+    return refused
 
 
 def _next_bar(values: np.ndarray, fill) -> np.ndarray:

@@ -176,3 +176,21 @@ def test_walk_forward_out_of_sample_counts_the_day_trades_of_its_folds(intraday_
     assert len(trades) > 0 and (trades["status"] == "closed").all()
     assert result.oos_metrics["day_trades"] == len(trades)
     assert result.oos_metrics["max_day_trades_5_sessions"] >= 1
+
+
+def test_the_fast_sweep_refuses_last_bar_entries_as_the_full_engine_does(intraday_bars):
+    grid = {"fast": [5, 10], "slow": [20, 40]}
+    tables = {}
+    for choice in ("refuse", "next_open"):
+        settings = BacktestSettings(size="all", last_bar_entries=choice)
+        fast = sweep(intraday_bars, "sma_crossover", grid, settings, engine="fast", progress=False)
+        full = sweep(intraday_bars, "sma_crossover", grid, settings, engine="full", progress=False)
+        pd.testing.assert_frame_equal(fast.table, full.table, check_exact=False, rtol=1e-9,
+                                      atol=1e-12)  # fmt: skip
+        tables[choice] = fast.table
+    # The crossings on a session's last bar are entries only when sent to the next open.
+    assert (tables["refuse"]["trades"] < tables["next_open"]["trades"]).any()
+    settings = BacktestSettings(size="all")
+    trades = run_backtest(intraday_bars, "sma_crossover", {"fast": 5, "slow": 20}, settings).trades
+    first_bars = intraday_bars.index[intraday_bars.session_start]
+    assert len(trades) and not trades["entry_date"].isin(first_bars).any()

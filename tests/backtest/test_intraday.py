@@ -43,7 +43,8 @@ def flat(price: float) -> tuple[float, float, float, float]:
 # -- the overnight gap ---------------------------------------------------------------------
 
 
-def test_a_signal_on_a_sessions_last_bar_fills_at_the_next_sessions_first_open():
+def _last_bar_entry(**settings) -> pd.DataFrame:
+    """The trades of an entry signalled on Monday's last hourly bar, Tuesday gapping up."""
     bars = hourly_bars(
         {
             "2024-03-11": [flat(100.0)] * 7,
@@ -51,10 +52,18 @@ def test_a_signal_on_a_sessions_last_bar_fills_at_the_next_sessions_first_open()
         }
     )
     last_bar_of_monday = 6
-    result = run_backtest(
-        bars, scripted({"XYZ": [last_bar_of_monday]}), {}, BacktestSettings(**FRICTIONLESS_ALL_IN)
-    )
-    trade = result.trades.iloc[0]
+    settings = BacktestSettings(**FRICTIONLESS_ALL_IN, **settings)
+    return run_backtest(bars, scripted({"XYZ": [last_bar_of_monday]}), {}, settings).trades
+
+
+def test_an_entry_signalled_on_a_sessions_last_bar_is_refused_by_default_as_the_loop_refuses_it():
+    assert BacktestSettings().last_bar_entries == "refuse"
+    assert _last_bar_entry().empty
+    assert _last_bar_entry(last_bar_entries="refuse").empty
+
+
+def test_a_signal_on_a_sessions_last_bar_fills_at_the_next_sessions_first_open_when_asked():
+    trade = _last_bar_entry(last_bar_entries="next_open").iloc[0]
     assert trade["entry_date"] == pd.Timestamp("2024-03-12 09:30", tz="America/New_York")
     assert trade["entry_price"] == 104.0  # the gap up is paid, not the Monday close of 100
     assert trade["size"] == pytest.approx(100_000 / 104.0)

@@ -50,7 +50,8 @@ def test_each_builtin_trades_intraday_bars_as_vectorbt_does(intraday_bars, name)
         for kind, frame in (("entries", signals.entries), ("exits", signals.exits))
     }
     bars = intraday_bars.select([symbol])
-    settings = BacktestSettings(size="all", fees=FEES, slippage=SLIPPAGE)
+    # Entries signalled on a session's last bar fill at the next session's open, as vectorbt's.
+    settings = BacktestSettings(size="all", fees=FEES, slippage=SLIPPAGE, last_bar_entries="next_open")
     result = run_backtest(
         bars, scripted({symbol: column["entries"]}, {symbol: column["exits"]}), {}, settings
     )

@@ -35,6 +35,9 @@ Decisions, the same as the general path's (the tests hold the two to each other)
 - A signal on the last bar: with ``execution="next_open"`` it would fill at a bar that
   does not exist, so there is no trade (an exit signal leaves the position open); with
   ``execution="close"`` it fills at that close.
+- An entry signalled on a session's last bar (intraday bars, ``next_open``): refused
+  under ``last_bar_entries="refuse"`` (the default, as the live loop refuses it), filled
+  at the next session's first open under ``"next_open"`` (``Orders.no_entry``).
 - A position still open after the last bar stays open: it is valued at the last close
   (no exit costs), counts in ``trades`` and not in ``win_rate`` or ``profit_factor``.
 - Flat by the close (``flat_by_close``): sold at the close of the bar the general path

@@ -150,7 +150,7 @@ def parity(ctx: Context, config_id, start, end, as_json):
     stored bars and lists both sides' trades and every difference. Exit code 1 when they
     differ.
     """
-    from engine.live.parity import parity_report
+    from engine.live.parity import bar_text, parity_report
 
     report = parity_report(ctx.store(), config_id, _day(start), _day(end), progress=not as_json)
     if as_json:
@@ -164,9 +164,9 @@ def parity(ctx: Context, config_id, start, end, as_json):
     for side, trades in (("backtest", report.backtest), ("replay", report.replay)):
         click.echo(f"{side} trades:")
         for row in trades.itertuples():
-            exit_day = "open" if row.exit_date != row.exit_date else f"{row.exit_date:%Y-%m-%d}"
+            exit_bar = bar_text(row.exit_date) or "open"
             click.echo(
-                f"  {row.symbol:6} {row.entry_date:%Y-%m-%d} -> {exit_day:10} "
+                f"  {row.symbol:6} {bar_text(row.entry_date)} -> {exit_bar:16} "
                 f"{row.size:12.4f} @ {row.entry_price:10.4f} -> {row.exit_price:10.4f}"
                 f"  pnl {row.pnl:12.2f}"
             )

@@ -4,7 +4,8 @@
 (:func:`engine.backtest.run_backtest`) and a replay of the live loop, bar by bar, with the
 paper broker in a private in-memory store -- and compares their trades: symbol, entry and
 exit bars, size, prices and P&L. ``wb parity`` prints it; the tests hold every built-in
-strategy to it.
+strategy to it, on daily bars and on intraday bars (where a replay steps every bar close
+of the calendar, and a trade is known by the bar it filled on, not only its date).
 
 The replay runs the loop's own code with one difference: the risk gate keeps only the
 rules about the order itself and the trading state (:data:`PARITY_RULES`), because the
@@ -23,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from engine.backtest.runner import TRADE_COLUMNS, run_backtest
+from engine.backtest.runner import TRADE_COLUMNS, bar_time, run_backtest
 from engine.brokers import open_broker
 from engine.config.models import StrategyConfig
 from engine.data.bars import Bars
@@ -51,6 +52,7 @@ TRADE_FIELDS = TRADE_COLUMNS[: TRADE_COLUMNS.index("pnl") + 1]
 PRICE_RTOL = 1e-9
 SIZE_RTOL = 1e-6
 PNL_ATOL = 0.01
+NEW_YORK = "America/New_York"
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,16 @@ class TradeDifference:
 
     what: str  # "only in the backtest", "only in the replay", or "differs"
     symbol: str
-    entry_date: date
+    entry_date: pd.Timestamp  # the entry's bar: a session date, or an intraday bar's start
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (backtest, replay)
 
+    @property
+    def entered(self) -> str:
+        """The entry's bar as a person reads it: its date, or its date and New York time."""
+        return bar_time(self.entry_date, self.entry_date.tzinfo is not None)
+
     def line(self) -> str:
-        head = f"{self.symbol} entered {self.entry_date}: {self.what}"
+        head = f"{self.symbol} entered {self.entered}: {self.what}"
         if not self.fields:
             return head
         return head + ": " + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in self.fields.items())
@@ -72,7 +79,7 @@ class TradeDifference:
         return {
             "what": self.what,
             "symbol": self.symbol,
-            "entry_date": self.entry_date.isoformat(),
+            "entry_date": self.entered,
             "fields": {k: {"backtest": a, "replay": b} for k, (a, b) in self.fields.items()},
         }
 
@@ -111,13 +118,12 @@ class ParityReport:
 def parity_report(
     store, config_id: str, start=None, end=None, *, progress: bool = False
 ) -> ParityReport:
-    """The backtest and the replay of the stored config ``config_id`` over stored bars, compared."""
-    from engine.live.setup import require_daily_bars
+    """The backtest and the replay of the stored config ``config_id`` over stored bars (of
+    its bar size), compared."""
     from engine.research.registry import get_config
 
     config = get_config(store, config_id).config
-    require_daily_bars(config, "wb parity")
-    bars = load_bars(store, config.universe, start, end)
+    bars = load_bars(store, config.universe, start, end, bar_size=config.bar_size)
     return compare_config(config, bars, progress=progress)
 
 
@@ -161,7 +167,8 @@ def replay_trades(config: StrategyConfig, bars: Bars, *, progress: bool = False)
         loop = LiveLoop(
             store, broker, [config], feed, clock, options=options, notifier=Notifiers(LogNotifier())
         )
-        days = feed.sessions()
+        # Daily: each session. Intraday: each bar close of the calendar, as paper trading.
+        days = feed.bar_closes() if bars.is_intraday else feed.sessions()
         loop.start(days[0])
         for day in _progress(days, progress, config.config_id):
             loop.step(day)
@@ -183,12 +190,13 @@ def trades_from_fills(fills, bars: Bars) -> pd.DataFrame:
     """Round trips from a long-only book's fills: each buy opens a trade, sells close it.
 
     A trade still open is marked at its symbol's last close, as the backtest marks it.
+    Each fill is known by its bar (:func:`fill_bar`), as the backtest knows it.
     """
     marks = bars.close.ffill().iloc[-1]
     open_: dict[str, dict] = {}
     rows = []
     for fill in fills:
-        day = _session_date(fill.filled_at)
+        day = fill_bar(fill.filled_at, bars.is_intraday)
         if fill.side == "buy":
             open_[fill.symbol] = {
                 "symbol": fill.symbol,
@@ -223,14 +231,17 @@ def _closed(trade: dict) -> dict:
     return {**{k: trade.get(k) for k in TRADE_FIELDS}, "exit_price": exit_price, "pnl": pnl}
 
 
-def _session_date(at) -> pd.Timestamp:
+def fill_bar(at, intraday: bool) -> pd.Timestamp:
+    """The bar a fill at ``at`` (naive UTC) filled on, as a backtest's index knows it: its
+    session date, or on intraday bars its time in New York (a fill at a bar's open is at
+    that bar's start)."""
     stamp = pd.Timestamp(at)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
-    return pd.Timestamp(stamp.tz_convert("America/New_York").date())
+    stamp = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).tz_convert(NEW_YORK)
+    return stamp if intraday else pd.Timestamp(stamp.date())
 
 
 def compare_trades(backtest: pd.DataFrame, replay: pd.DataFrame) -> list[TradeDifference]:
-    """Every trade the two tables do not agree on, matched by symbol and entry date."""
+    """Every trade the two tables do not agree on, matched by symbol and entry bar."""
     ours = {(r.symbol, pd.Timestamp(r.entry_date)): r for r in backtest.itertuples()}
     theirs = {(r.symbol, pd.Timestamp(r.entry_date)): r for r in replay.itertuples()}
     differences = []
@@ -239,11 +250,11 @@ def compare_trades(backtest: pd.DataFrame, replay: pd.DataFrame) -> list[TradeDi
         a, b = ours.get(key), theirs.get(key)
         if a is None or b is None:
             what = "only in the replay" if a is None else "only in the backtest"
-            differences.append(TradeDifference(what, symbol, entry.date()))
+            differences.append(TradeDifference(what, symbol, entry))
             continue
         fields = {}
-        if not same_day(a.exit_date, b.exit_date):
-            fields["exit_date"] = (day_text(a.exit_date), day_text(b.exit_date))
+        if not same_bar(a.exit_date, b.exit_date):
+            fields["exit_date"] = (bar_text(a.exit_date), bar_text(b.exit_date))
         for name, rtol in (
             ("size", SIZE_RTOL),
             ("entry_price", PRICE_RTOL),
@@ -256,8 +267,28 @@ def compare_trades(backtest: pd.DataFrame, replay: pd.DataFrame) -> list[TradeDi
         if abs(a.pnl - b.pnl) > tolerance:
             fields["pnl"] = (a.pnl, b.pnl)
         if fields:
-            differences.append(TradeDifference("differs", symbol, entry.date(), fields))
+            differences.append(TradeDifference("differs", symbol, entry, fields))
     return differences
+
+
+def same_bar(a, b) -> bool:
+    """Whether two bar times are one bar: the same date for daily bars (tz-naive), the same
+    moment for intraday ones (both missing counts as the same)."""
+    if pd.isna(a) or pd.isna(b):
+        return pd.isna(a) and pd.isna(b)
+    a, b = pd.Timestamp(a), pd.Timestamp(b)
+    if a.tzinfo is None and b.tzinfo is None:
+        return same_day(a, b)
+    return a.tzinfo is not None and b.tzinfo is not None and a == b
+
+
+def bar_text(value) -> str | None:
+    """A bar time as a person reads it (:func:`~engine.backtest.runner.bar_time`), None for
+    a missing one."""
+    if pd.isna(value):
+        return None
+    stamp = pd.Timestamp(value)
+    return bar_time(stamp, stamp.tzinfo is not None)
 
 
 def same_day(a, b) -> bool:

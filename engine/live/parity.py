@@ -27,6 +27,7 @@ import pandas as pd
 from engine.backtest.runner import TRADE_COLUMNS, bar_time, run_backtest
 from engine.brokers import open_broker
 from engine.config.models import StrategyConfig
+from engine.data import bar_sizes
 from engine.data.bars import Bars
 from engine.data.repository import load_bars
 from engine.live.alerts import LogNotifier, Notifiers
@@ -131,7 +132,7 @@ def compare_config(config: StrategyConfig, bars: Bars, *, progress: bool = False
     """The backtest of ``config`` on ``bars`` and its replay through the live loop, compared."""
     backtest = run_backtest(bars, config.strategy, config.params, config.settings)
     replay, equity = replay_trades(config, bars, progress=progress)
-    ours = backtest.trades[TRADE_FIELDS].copy()
+    ours = at_their_moment(backtest.trades, bars)
     return ParityReport(
         config_id=config.config_id,
         start=bars.index[0].date(),
@@ -142,6 +143,25 @@ def compare_config(config: StrategyConfig, bars: Bars, *, progress: bool = False
         backtest_equity=float(backtest.equity.iloc[-1]),
         replay_equity=equity,
     )
+
+
+def at_their_moment(trades: pd.DataFrame, bars: Bars) -> pd.DataFrame:
+    """The backtest's ``trades`` (TRADE_FIELDS) with each intraday flat-by-close sale at the
+    moment it filled: its bar's close, which is when the next bar opens.
+
+    The backtest names a fill by the row of its bar, the bar's start; a sale at a bar's
+    close is the replay's sale sent at that close, which fills as the next bar opens, and
+    the replay names it by that moment.
+    """
+    table = trades[TRADE_FIELDS].copy()
+    flat = (trades["exit_reason"] == "close").to_numpy()
+    if not bars.is_intraday or not flat.any():
+        return table
+    sold = pd.DatetimeIndex(table.loc[flat, "exit_date"])
+    ends = sold + bar_sizes.length(bars.bar_size)
+    close = pd.DatetimeIndex(bars.session_close.reindex(sold))  # a session's last bar may be short
+    table.loc[flat, "exit_date"] = ends.where(ends < close, close)
+    return table
 
 
 def replay_trades(config: StrategyConfig, bars: Bars, *, progress: bool = False):

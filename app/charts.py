@@ -70,6 +70,8 @@ def price_chart(
             decreasing_line_color=DOWN, showlegend=False,
         )
     )  # fmt: skip
+    # A fill's bar: its date, or on intraday bars its time (New York) to the minute.
+    when = "%{x|%Y-%m-%d %H:%M}" if getattr(bars.index, "tz", None) is not None else "%{x|%Y-%m-%d}"
     for side, marker, colour, name in (
         ("buy", "triangle-up", UP, "Buys"),
         ("sell", "triangle-down", DOWN, "Sells"),
@@ -82,8 +84,8 @@ def price_chart(
             marker={"symbol": marker, "size": 14, "color": colour,
                     "line": {"color": "#0d1117", "width": 1}},
             customdata=done[["qty", "purpose"]].fillna("").to_numpy(),
-            hovertemplate=f"{side} %{{customdata[0]:,.0f}} at $%{{y:,.2f}} (%{{customdata[1]}})"
-            "<extra></extra>",
+            hovertemplate=f"{side} %{{customdata[0]:,.0f}} at $%{{y:,.2f}} (%{{customdata[1]}}), "
+            f"{when}<extra></extra>",
         )  # fmt: skip
     if stops.notna().any():
         figure.add_scatter(

@@ -160,6 +160,9 @@ def overview(store, now: datetime | None = None, book: str | None = None) -> Ove
 class OrdersAndFills:
     orders: pd.DataFrame
     fills: pd.DataFrame
+    #: The book trades intraday bars: ``decision_bar`` and the fills' ``bar_date`` are its
+    #: bars' New York times to the minute (text), not session dates.
+    intraday: bool = False
 
 
 @on_one_connection
@@ -187,7 +190,14 @@ def orders_and_fills(store, *, book: str | None = None, symbols: list[str] | Non
     fills = book_queries.fills(store, shown, symbols=symbols, side=side, since=since, limit=limit)
     fills["slippage_bps"] = slippage_bps(fills["side"], fills["price"], fills["decision_price"])
     fills["notional"] = fills["qty"] * fills["price"]
-    return OrdersAndFills(orders, fills)
+    intraday = book_queries.bar_size(store, shown) != "1d"
+    if intraday:  # several bars a session: the bar's time, not only its date
+        orders["decision_bar"] = book_queries.decision_bars(orders["client_order_id"],
+                                                            orders["decision_bar"])  # fmt: skip
+        fills["decision_bar"] = book_queries.decision_bars(fills["client_order_id"],
+                                                           fills["decision_bar"])  # fmt: skip
+        fills["bar_date"] = book_queries.bar_times(fills["filled_at"], intraday=True)
+    return OrdersAndFills(orders, fills, intraday)
 
 
 @on_one_connection
@@ -564,9 +574,12 @@ class PriceBars:
 
 
 @on_one_connection
-def bar_sizes(store, symbol: str) -> list[str]:
-    """The bar sizes stored for ``symbol``, daily first."""
-    return stored_bar_sizes(store, symbol)
+def bar_sizes(store, symbol: str, book: str | None = None) -> list[str]:
+    """The bar sizes stored for ``symbol``: the shown book's own first (the bars it traded
+    on), then daily, then the rest."""
+    stored = stored_bar_sizes(store, symbol)
+    own = book_queries.bar_size(store, shown_book(store, book))
+    return sorted(stored, key=lambda size: size != own)
 
 
 @on_one_connection

@@ -41,6 +41,16 @@ def tables() -> None:
     )
     names = facade.config_names(store)
     orders, fills = views.named_configs(data.orders, names), views.named_configs(data.fills, names)
+
+    # An intraday book's bars are times (New York, to the minute, as text); a daily book's dates.
+    def days(columns: list[str]) -> list[str]:
+        return [] if data.intraday else columns
+
+    def bar_column(label: str):
+        if data.intraday:
+            return st.column_config.TextColumn(f"{label} (New York)")
+        return st.column_config.DateColumn(label)
+
     with st.container(horizontal=True, gap="small"):
         st.metric("Orders shown", f"{len(orders):,}", border=True)
         denied = int((orders["status"] == "denied").sum()) if len(orders) else 0
@@ -65,7 +75,7 @@ def tables() -> None:
         else:
             st.dataframe(
                 views.coloured(orders, "status", dollars=["limit_price", "stop_price", "filled_avg_price"],
-                               shares=["qty", "filled_qty"], days=["decision_bar"],
+                               shares=["qty", "filled_qty"], days=days(["decision_bar"]),
                                times=["submitted_at", "updated_at"]),  # fmt: skip
                 hide_index=True,
                 width="stretch",
@@ -82,7 +92,7 @@ def tables() -> None:
                     "filled_avg_price": "Avg fill",
                     "qty": "Qty",
                     "filled_qty": "Filled",
-                    "decision_bar": st.column_config.DateColumn("Decision bar"),
+                    "decision_bar": bar_column("Decision bar"),
                     "symbol": "Symbol",
                     "side": "Side",
                     "type": "Type",
@@ -103,8 +113,8 @@ def tables() -> None:
         else:
             st.dataframe(
                 views.coloured(fills, dollars=["price", "decision_price", "fee", "notional"],
-                               shares=["qty"], bps=["slippage_bps"], days=["bar_date", "decision_bar"],
-                               times=["filled_at"]),  # fmt: skip
+                               shares=["qty"], bps=["slippage_bps"],
+                               days=days(["bar_date", "decision_bar"]), times=["filled_at"]),  # fmt: skip
                 hide_index=True,
                 width="stretch",
                 key="fills_table",
@@ -118,8 +128,8 @@ def tables() -> None:
                     "fee": "Fee",
                     "notional": "Notional",
                     "qty": "Qty",
-                    "bar_date": st.column_config.DateColumn("Fill bar"),
-                    "decision_bar": st.column_config.DateColumn("Decision bar"),
+                    "bar_date": bar_column("Fill bar"),
+                    "decision_bar": bar_column("Decision bar"),
                     "symbol": "Symbol",
                     "side": "Side",
                     "type": "Type",

@@ -149,19 +149,24 @@ def held(store, book: str | None) -> Held:
         return Held(None, _frame(HELD_COLUMNS), None, None, None,
                     "no live loop has marked a book, and no paper account exists")  # fmt: skip
     mark = store.query(
-        f"SELECT s.loop_id, s.bar_date, s.equity, s.cash FROM {_MARKS_OF} ORDER BY s.ts DESC LIMIT 1",
+        f"SELECT s.loop_id, s.bar_date, s.equity, s.cash, s.ts FROM {_MARKS_OF}"
+        " ORDER BY s.ts DESC LIMIT 1",
         [book],
     )
     if not mark.empty:
-        loop_id, bar, equity, cash = mark.iloc[0]
+        loop_id, bar, equity, cash, marked_at = mark.iloc[0]
         positions = store.query(
             f"SELECT {', '.join(HELD_COLUMNS)} FROM position_snapshots"
             " WHERE loop_id = ? AND bar_date = ? AND qty <> 0 ORDER BY symbol",
             [loop_id, bar],
         )
         as_of = _day(bar)
+        # An intraday book is marked at every bar close: say which (New York time).
+        on = as_of
+        if bar_size(store, book) != "1d":
+            on = f"the close of {bar_times(pd.Series([marked_at]), intraday=True).iat[0]} (New York)"
         return Held(book, positions, float(equity), float(cash), as_of,
-                    f"{book} as the live loop {loop_id} marked it on {as_of}", marked=True,
+                    f"{book} as the live loop {loop_id} marked it on {on}", marked=True,
                     buying_power=_buying_power(store, book))  # fmt: skip
     account = paper_account(book)
     paper = paper_records.account_book(store, account) if account else None
@@ -348,6 +353,41 @@ def day_trades(store, book: str | None, as_of: date | None) -> int:
     done = done[pd.to_datetime(done["bar_date"]) <= pd.Timestamp(as_of)]
     sides = done.groupby(["bar_date", "symbol"])["side"].nunique()
     return int((sides == 2).sum())
+
+
+@on_one_connection
+def bar_size(store, book: str | None) -> str:
+    """The bar size ``book`` is traded at: its configs' (one per loop), "1d" when unknown."""
+    if book is None:
+        return "1d"
+    found = store.scalar(
+        "SELECT any_value(json_extract_string(c.config, '$.bar_size')) FROM live_books b,"
+        " configs c WHERE b.book = ? AND json_exists(b.configs, '$.\"' || c.config_id || '\"')",
+        [book],
+    )
+    return found or "1d"
+
+
+def bar_times(times: pd.Series, intraday: bool) -> pd.Series:
+    """Each UTC wall time (naive) as the bar a person reads: its New York session date
+    (daily books), or its New York date and time to the minute (intraday books)."""
+    stamps = pd.to_datetime(times)
+    if not intraday:
+        return _session_day(times)
+    return stamps.dt.tz_localize("UTC").dt.tz_convert(calendar.TZ).dt.strftime("%Y-%m-%d %H:%M")
+
+
+def decision_bars(client_order_ids: pd.Series, days: pd.Series) -> pd.Series:
+    """The bar each order was decided at, as :func:`bar_times` reads it for an intraday book:
+    its New York close, from the order's id (``days``, its session, where the id names
+    none: a trader's order)."""
+    decided = client_order_ids.map(lambda c: parse_decision_id(c) if isinstance(c, str) else None)
+    closes = pd.Series(
+        [d.decided_at if d is not None and d.at else pd.NaT for d in decided],
+        index=client_order_ids.index, dtype="datetime64[us]",
+    )  # fmt: skip
+    shown = bar_times(closes, intraday=True)
+    return shown.where(closes.notna(), pd.to_datetime(days).dt.strftime("%Y-%m-%d"))
 
 
 @on_one_connection

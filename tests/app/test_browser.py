@@ -88,6 +88,11 @@ def server(tmp_path_factory, _seeded_template, users_line):
         "UPDATE heartbeats SET pid = ?, started_at = ?, beat_at = ?",
         [os.getpid(), process_started(), utcnow()],
     )
+    yield from serve(data_dir, store, users_line)
+
+
+def serve(data_dir, store, users_line):
+    """`wb app` on ``data_dir`` with the users of ``users_line``: yields (url, store), then stops it."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("APCA_")}
     env.update(

@@ -52,3 +52,24 @@ def test_the_chart_opens_around_the_fills_and_never_past_the_newest_bar():
         fills.iloc[:0], pd.Timestamp("2024-03-05 15:55", tz="America/New_York"), "5m"
     )
     assert (start, end) == (pd.Timestamp("2024-02-27").date(), pd.Timestamp("2024-03-05").date())
+
+
+def test_an_intraday_chart_draws_its_candles_at_their_times_with_each_fill_at_its_bar():
+    bars = pd.DataFrame({"open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5}, index=INTRADAY)
+    filled = pd.Series(pd.to_datetime(["2024-03-04 15:02:00", "2024-03-05 19:47:30"]))
+    fills = pd.DataFrame({"at": charts.on_bar_axis(filled, INTRADAY), "side": ["buy", "sell"],
+                          "qty": [100, 100], "price": [10.2, 10.8], "purpose": ["entry", "exit"]})  # fmt: skip
+    stops = pd.Series(float("nan"), index=INTRADAY)
+
+    figure = charts.price_chart(bars, fills, stops, "XYZ")
+
+    candles, buys, sells = figure.data
+    assert len(candles.x) == len(INTRADAY) and pd.Timestamp(candles.x[0]).hour == 9
+    assert pd.Timestamp(buys.x[0]) == pd.Timestamp("2024-03-04 10:00", tz="America/New_York")
+    assert pd.Timestamp(sells.x[0]) == pd.Timestamp("2024-03-05 14:45", tz="America/New_York")
+    assert "%H:%M" in buys.hovertemplate and "prices as traded" in figure.layout.title.text
+    daily = pd.DataFrame({"open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5},
+                         index=pd.bdate_range("2024-03-01", "2024-03-08"))  # fmt: skip
+    at_day = fills.assign(at=pd.to_datetime(["2024-03-04", "2024-03-05"]))
+    figure = charts.price_chart(daily, at_day, pd.Series(float("nan"), index=daily.index), "XYZ")
+    assert "%H:%M" not in figure.data[1].hovertemplate

@@ -18,6 +18,7 @@ from engine.live.heartbeat import stale_after_s
 from engine.risk.limits import RiskLimits
 from engine.store.events import utcnow
 from tests.app.conftest import process_started
+from tests.live.conftest import replay_store  # noqa: F401
 
 TRADER = Visitor("tina", "trader")
 
@@ -173,3 +174,43 @@ def test_pausing_a_config_moves_it_in_the_registry_and_tells_the_loop(store):
         "pause_strategy",
         config.config_id,
     )
+
+
+def test_an_intraday_books_bars_and_fills_are_named_by_their_time(intraday_store):
+    from engine.live.runner import run_replay
+    from tests.live.conftest import open_replay
+    from tests.live.test_intraday_loop import approve_intraday
+
+    intraday_store.config = approve_intraday(intraday_store)
+    opened = open_replay(intraday_store, start="2013-11-29", end="2013-11-29")
+    run_replay(opened.loop, opened.days)
+
+    data = facade.orders_and_fills(intraday_store)
+    fills = data.fills
+    assert data.intraday and len(fills) >= 2
+    # The fill's bar: its New York time to the minute (the paper broker fills at a bar's open).
+    local = pd.to_datetime(fills["filled_at"]).dt.tz_localize("UTC").dt.tz_convert(NEW_YORK)
+    assert (fills["bar_date"] == local.dt.strftime("%Y-%m-%d %H:%M")).all()
+    # The bar it was decided at closed when the bar it filled in opened.
+    assert (fills["decision_bar"] == fills["bar_date"]).all()
+    assert data.orders["decision_bar"].str.fullmatch(r"2013-11-29 \d\d:\d\d").all()
+    assert "marked it on the close of 2013-11-29 13:00 (New York)" in facade.book(intraday_store).source
+    assert facade.bar_sizes(intraday_store, fills["symbol"].iat[0])[0] == "5m"  # its own bars first
+
+
+def test_a_daily_books_bars_are_named_by_their_date(replay_store):  # noqa: F811
+    from engine.live.runner import run_replay
+    from tests.live.conftest import open_replay
+
+    opened = open_replay(replay_store, start="2012-01-03", end="2012-02-29")
+    run_replay(opened.loop, opened.days)
+
+    data = facade.orders_and_fills(replay_store)
+    assert not data.intraday and len(data.fills)
+    for column in ("bar_date", "decision_bar"):  # session dates, no time of day
+        days = pd.to_datetime(data.fills[column])
+        assert days.notna().all() and (days == days.dt.normalize()).all()
+    assert "marked it on 2012-02-29" in facade.book(replay_store).source
+
+
+NEW_YORK = "America/New_York"

@@ -68,16 +68,6 @@ def test_the_loop_trades_approved_configs_only(sample_store, data_dir, capsys):
     assert f"wb configs approve {waiting.config_id}" in err
 
 
-def test_an_intraday_config_is_refused_by_parity(store, data_dir, capsys):
-    intraday = make_config(bar_size="15m", evidence=None)
-    save_proposal(store, intraday, Verdict(status="validated"), actor="ana")
-    act(store, intraday.config_id, "approve", "bob", "researched on 15-minute bars")
-    code, _, err = wb(data_dir, "parity", "--config", intraday.config_id, capsys=capsys)
-    assert code == 2
-    assert f"config {intraday.config_id} trades 15m bars" in err
-    assert "daily bars only" in err
-
-
 def test_paper_trading_an_intraday_config_says_which_feed_and_keys_it_needs(
     store, data_dir, capsys, monkeypatch
 ):
@@ -96,6 +86,16 @@ def test_paper_trading_an_intraday_config_says_which_feed_and_keys_it_needs(
         assert code == 2 and says in err, err
     # The loop never started: nothing recorded that it ran.
     assert store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.started'") == 0
+
+
+def test_parity_on_an_intraday_config_without_its_bars_says_what_to_ingest(
+    sample_store, data_dir, capsys
+):
+    intraday = make_config(bar_size="15m", evidence=None)
+    save_proposal(sample_store, intraday, Verdict(status="validated"), actor="ana")
+    act(sample_store, intraday.config_id, "approve", "bob", "researched on 15-minute bars")
+    code, _, err = wb(data_dir, "parity", "--config", intraday.config_id, capsys=capsys)
+    assert code == 2 and "no stored 15m bars" in err and "--bar-size 15m" in err, err
 
 
 def test_a_replay_from_the_command_line_reports_what_it_did(replay_store, data_dir, capsys):

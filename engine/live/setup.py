@@ -71,8 +71,7 @@ def load_configs(store, config_ids: list[str]) -> list[StrategyConfig]:
 
 def require_daily_bars(config: StrategyConfig, what: str) -> None:
     """Nothing for a config on daily bars; an InputError for an intraday one (``what``,
-    wb parity or wb drift, runs on daily bars only for now; a replay steps every bar
-    close)."""
+    wb drift, runs on daily bars only for now; a replay steps every bar close)."""
     if config.bar_size != DAILY:
         raise InputError(
             f"config {config.config_id} trades {config.bar_size} bars; {what} runs on "

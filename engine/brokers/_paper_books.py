@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from engine.brokers.base import Fill, Order, OrderStatus, OrderType, Position, Side, TimeInForce
+from engine.brokers.corporate_actions import split_order_qty, split_price
 from engine.brokers.paper_rules import Costs, positions_from_fills, reserve_for
 from engine.data import calendar
 from engine.data.bars import Bars
@@ -164,12 +165,23 @@ def last_bar_at(con, account: str) -> datetime | None:
     return row[0][0] if row else None
 
 
+# Each fill and each corporate-action adjustment as (symbol, signed shares, cash flow): a
+# split adds the shares it made (less any fraction paid out), a dividend or cash in lieu
+# only cash.
+_MOVES = (
+    "SELECT symbol, CASE WHEN side = 'buy' THEN qty ELSE -qty END AS shares,"
+    " CASE WHEN side = 'sell' THEN qty * price ELSE -qty * price END - fee AS flow"
+    " FROM paper_fills WHERE account = $account"
+    " UNION ALL SELECT symbol, qty_after - qty_before, cash FROM paper_adjustments"
+    " WHERE account = $account"
+)
+
+
 def cash(con, account: str, starting_cash: float) -> float:
-    """Starting cash, less what buys cost, plus what sells brought, less every fee."""
+    """Starting cash, less what buys cost, plus what sells brought, less every fee, plus
+    dividends and cash in lieu of fractional shares."""
     flow = con.execute(
-        "SELECT coalesce(sum(CASE WHEN side = 'sell' THEN qty * price ELSE -qty * price END"
-        " - fee), 0) FROM paper_fills WHERE account = ?",
-        [account],
+        f"SELECT coalesce(sum(flow), 0) FROM ({_MOVES})", {"account": account}
     ).fetchall()[0][0]
     return starting_cash + float(flow)
 
@@ -177,10 +189,8 @@ def cash(con, account: str, starting_cash: float) -> float:
 def cash_and_held(con, account: str, starting_cash: float) -> tuple[float, dict[str, float]]:
     """:func:`cash` and :func:`held_qty` in one read."""
     rows = con.execute(
-        "SELECT symbol, sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END),"
-        " sum(CASE WHEN side = 'sell' THEN qty * price ELSE -qty * price END - fee)"
-        " FROM paper_fills WHERE account = ? GROUP BY symbol",
-        [account],
+        f"SELECT symbol, sum(shares), sum(flow) FROM ({_MOVES}) GROUP BY symbol",
+        {"account": account},
     ).fetchall()
     return starting_cash + sum(float(flow) for _, _, flow in rows), {
         symbol: float(qty) for symbol, qty, _ in rows
@@ -190,9 +200,7 @@ def cash_and_held(con, account: str, starting_cash: float) -> tuple[float, dict[
 def held_qty(con, account: str) -> dict[str, float]:
     """Signed shares held per symbol (symbols traded back to flat show 0)."""
     rows = con.execute(
-        "SELECT symbol, sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END)"
-        " FROM paper_fills WHERE account = ? GROUP BY symbol",
-        [account],
+        f"SELECT symbol, sum(shares) FROM ({_MOVES}) GROUP BY symbol", {"account": account}
     ).fetchall()
     return {symbol: float(qty) for symbol, qty in rows}
 
@@ -204,13 +212,70 @@ def marks(con, account: str) -> dict[str, float]:
     )
 
 
-def signed_fills(con, account: str) -> list[tuple[str, float, float]]:
-    """(symbol, signed qty, price) of every fill in time order."""
-    return con.execute(
-        "SELECT symbol, CASE WHEN side = 'buy' THEN qty ELSE -qty END, price"
-        " FROM paper_fills WHERE account = ? ORDER BY seq",
-        [account],
+def signed_fills(con, account: str) -> list[tuple[str, float, float, float]]:
+    """(symbol, signed qty, price, split ratio) of every fill and split in time order
+    (see :func:`~engine.brokers.paper_rules.positions_from_fills`)."""
+    rows = con.execute(
+        "SELECT symbol, CASE WHEN side = 'buy' THEN qty ELSE -qty END, price, 1.0, seq"
+        " FROM paper_fills WHERE account = $account UNION ALL SELECT symbol,"
+        " qty_after - qty_before * ratio, coalesce(price, 0), ratio, seq FROM paper_adjustments"
+        " WHERE account = $account AND kind = 'split' ORDER BY seq",
+        {"account": account},
     ).fetchall()
+    return [row[:4] for row in rows]
+
+
+def applied_adjustments(con, account: str, symbols: list[str]) -> set[tuple[str, str, date]]:
+    """The (symbol, kind, ex-date) of the corporate actions already applied to these symbols."""
+    rows = con.execute(
+        "SELECT symbol, kind, ex_date FROM paper_adjustments WHERE account = ?"
+        " AND symbol IN (SELECT unnest(?))",
+        [account, sorted(set(symbols))],
+    ).fetchall()
+    return {(s, k, d) for s, k, d in rows}
+
+
+def rebase_orders(con, account: str, symbol: str, ratio: float, tick) -> list[dict[str, Any]]:
+    """Re-bases the open orders of ``symbol`` for a ``ratio``-for-1 split; gives what changed.
+
+    ``tick(price)`` is the increment a price is put on. Prices move by the rounding that
+    is never worse for the order's owner (:func:`~engine.brokers.base.on_tick`'s rule).
+    """
+    rows = con.execute(
+        "SELECT id, client_order_id, side, qty, limit_price, stop_price, take_profit_price,"
+        " stop_loss_price FROM paper_orders WHERE account = ? AND symbol = ?"
+        " AND status IN (SELECT unnest(?))",
+        [account, symbol, OPEN],
+    ).fetchall()
+    changed = []
+    for oid, cid, side, qty, limit, stop, target, stop_loss in rows:
+        buy = side == Side.BUY.value
+
+        def moved(price, up):
+            return split_price(price, ratio, tick(price / ratio) if price else None, up=up)
+
+        new = {
+            "qty": split_order_qty(qty, ratio),
+            "limit_price": moved(limit, up=not buy),
+            "stop_price": moved(stop, up=buy),
+            "take_profit_price": moved(target, up=True),
+            "stop_loss_price": moved(stop_loss, up=False),
+        }
+        con.execute(
+            "UPDATE paper_orders SET qty = ?, limit_price = ?, stop_price = ?, take_profit_price = ?,"
+            " stop_loss_price = ? WHERE id = ?",
+            [*new.values(), oid],
+        )
+        changed.append({"order_id": oid, "client_order_id": cid, **{k: v for k, v in new.items() if v is not None}})
+    return changed
+
+
+def rebase_mark(con, account: str, symbol: str, ratio: float) -> None:
+    """The last close of ``symbol`` in post-split terms (until the ex-date's own close)."""
+    con.execute(
+        "UPDATE paper_marks SET price = price / ? WHERE account = ? AND symbol = ?",
+        [ratio, account, symbol],
+    )
 
 
 def positions(con, account: str) -> list[Position]:

@@ -16,7 +16,9 @@ Events (``subject`` is the symbol; the payload names the account, order and clie
 order id): ``paper.account.opened``, ``paper.order.submitted``,
 ``paper.order.rejected`` (with the reason), ``paper.order.filled`` (qty, price, fee,
 bar date: enough to rebuild positions from the log), ``paper.order.canceled``,
-``paper.order.expired``.
+``paper.order.expired``, ``paper.corporate_action`` (a split or cash dividend applied
+to a holding at the open of its ex-date: shares, cash, and the resting orders re-based;
+see :mod:`engine.brokers.corporate_actions`).
 
 >>> broker = PaperBroker(store, cash=100_000, fees=0.0005, slippage=0.0005)   # doctest: +SKIP
 >>> broker.submit(OrderRequest(symbol="AAPL", side="buy", qty=10,
@@ -57,6 +59,13 @@ from engine.brokers.base import (
     check_order_query,
     existing_or_conflict,
 )
+from engine.brokers.corporate_actions import (
+    QTY_EPSILON,
+    SUB_DOLLAR_TICK,
+    US_EQUITY_TICK,
+    dividend_cash,
+    split_shares,
+)
 from engine.brokers.paper_rules import (
     Costs,
     rejection_reason,
@@ -66,6 +75,7 @@ from engine.brokers.paper_rules import (
 from engine.data import calendar
 from engine.data.bar_sizes import MINUTES
 from engine.data.bars import Bars
+from engine.data.corporate_actions import SPLIT, actions_between
 from engine.errors import InputError, NotFoundError
 from engine.store import Store, append_event
 from engine.store.events import append_events, utcnow
@@ -469,6 +479,8 @@ class PaperBroker(Broker):
                 f"processed ({newest})",
                 hint="feed bars in time order; a replay over older dates needs a new account",
             )
+        if last is not None and day > last:  # a new session: what went ex at its open first
+            self._take_corporate_actions(con, last, day)
         waiting = books.open_orders(con, account, placed_before=day, placed_before_at=at)
         cash, held = books.cash_and_held(con, account, self.starting_cash)
         done = trade_session(
@@ -506,6 +518,46 @@ class PaperBroker(Broker):
         )
         return done.fills
 
+    def _take_corporate_actions(self, con, after: date, through: date) -> None:
+        """Applies the splits and cash dividends that went ex after ``after`` up to ``through``
+        to what the account holds (see :mod:`engine.brokers.corporate_actions`), each once:
+        ``paper_adjustments`` keeps which, in the same transaction as the bar."""
+        account = self.account_name
+        held = {s: q for s, q in books.held_qty(con, account).items() if abs(q) > QTY_EPSILON}
+        actions = actions_between(con, held, after, through)
+        if not actions:
+            return
+        applied = books.applied_adjustments(con, account, [a.symbol for a in actions])
+        prices = books.marks(con, account)
+        rows, events = [], []
+        for action in actions:
+            qty = held.get(action.symbol, 0.0)
+            if action.key in applied or abs(qty) <= QTY_EPSILON:
+                continue
+            orders: list[dict] = []
+            if action.kind == SPLIT:
+                shares = split_shares(qty, action.ratio, prices.get(action.symbol))
+                after_qty, cash, price = shares.qty, shares.cash_in_lieu, shares.price
+                orders = books.rebase_orders(con, account, action.symbol, action.ratio, _tick)
+                books.rebase_mark(con, account, action.symbol, action.ratio)
+                prices[action.symbol] = price
+            else:
+                after_qty, cash, price = qty, dividend_cash(qty, action.amount), None
+            held[action.symbol] = after_qty
+            rows.append({
+                "account": account, "symbol": action.symbol, "kind": action.kind,
+                "ex_date": action.ex_date, "ratio": action.ratio, "amount": action.amount,
+                "qty_before": qty, "qty_after": after_qty, "cash": cash, "price": price,
+                "applied_at": self.now(),
+            })  # fmt: skip
+            payload = {**rows[-1], "ex_date": action.ex_date.isoformat(), "what": action.describe(),
+                       "orders": orders}  # fmt: skip
+            payload.pop("applied_at")
+            events.append(("paper.corporate_action", action.symbol, payload))
+        for row in rows:  # one by one: each takes the next seq, in the actions' order
+            insert_rows(con, "paper_adjustments", [row])
+        append_events(con, self.actor, events)
+
     # -- the loop's one read -----------------------------------------------------------
 
     def snapshot(
@@ -539,6 +591,11 @@ class PaperBroker(Broker):
             looked_up=looked_up,
             recent_closed=[o for o in recent if o.id not in looked_up],
         )
+
+
+def _tick(price: float) -> float:
+    """The increment a re-based order's price goes on: a cent, 1/100 of a cent under $1."""
+    return SUB_DOLLAR_TICK if price < 1 else US_EQUITY_TICK
 
 
 def account_exists(store: Store, account: str) -> bool:

@@ -181,17 +181,21 @@ def reserve_for(qty: float, price: float | None, costs: Costs) -> float:
 
 
 def positions_from_fills(
-    fills: Iterable[tuple[str, float, float]],
+    fills: Iterable[tuple[str, float, float] | tuple[str, float, float, float]],
 ) -> dict[str, tuple[float, float]]:
     """Open positions as ``{symbol: (qty, avg_entry_price)}`` from fills in time order.
 
     Each fill is ``(symbol, signed_qty, price)``. Average cost: adding to a position
     moves the average entry price; reducing it leaves it; crossing through zero starts a
-    new position at the crossing fill's price.
+    new position at the crossing fill's price. A split is ``(symbol, signed_qty, price,
+    ratio)``: the shares times the ratio and the average divided by it, then
+    ``signed_qty`` (the fraction sold for cash in lieu, at ``price``).
     """
     book: dict[str, tuple[float, float]] = {}
-    for symbol, signed_qty, price in fills:
+    for symbol, signed_qty, price, *split in fills:
         qty, avg = book.get(symbol, (0.0, 0.0))
+        if split and split[0] != 1.0:
+            qty, avg = qty * split[0], avg / split[0]
         new_qty = qty + signed_qty
         if abs(new_qty) < QTY_EPSILON:
             book.pop(symbol, None)

@@ -150,7 +150,7 @@ def bars(ctx: Context, symbol, start, end, bar_size, extended_hours, adjusted, a
 
 @click.group()
 def data():
-    """Inspect the stored bars."""
+    """Inspect the stored bars and corporate actions."""
 
 
 @data.command("check")
@@ -206,6 +206,54 @@ def data_check(ctx: Context, symbols, bar_size, as_json):
         click.echo("\nerrors found: delete or re-ingest those bars; research on them cannot be trusted",
                    err=True)
     return 1 if errors else 0
+
+
+@data.group("actions")
+def actions():
+    """Splits and cash dividends: what the paper broker applies to a holding on its ex-date,
+    and what reconciliation with Alpaca takes as explained."""
+
+
+@actions.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@json_option
+@pass_context
+def actions_import(ctx: Context, path, as_json):
+    """Load splits and dividends from a CSV: header symbol,date,split_ratio,dividend[,pay_date]
+    (dates YYYY-MM-DD, a cell empty when there is none); all or nothing."""
+    from engine.data import corporate_actions
+
+    splits, dividends = corporate_actions.import_csv(ctx.store(), path, actor=_actor())
+    if as_json:
+        emit_json({"splits": splits, "dividends": dividends})
+        return
+    click.echo(f"imported {splits} split(s) and {dividends} dividend(s) from {Path(path).name}")
+
+
+@actions.command("show")
+@click.argument("symbols", nargs=-1)
+@json_option
+@pass_context
+def actions_show(ctx: Context, symbols, as_json):
+    """The stored splits and dividends (of SYMBOLS, or all), with their source."""
+    import pandas as pd
+
+    from engine.data import corporate_actions
+
+    rows = corporate_actions.stored(ctx.store(), [s.upper() for s in symbols] or None)
+    if as_json:
+        emit_json(rows)
+        return
+    if rows.empty:
+        click.echo("no splits or dividends stored (wb ingest keeps a source's; or wb data actions import FILE)")
+        return
+    for row in rows.itertuples():
+        if row.kind == "split":
+            what = f"split {row.ratio:g} new shares per old"
+        else:
+            paid = "" if pd.isna(row.pay_date) else f", paid {row.pay_date:%Y-%m-%d}"
+            what = f"dividend {row.amount:g}/share{paid}"
+        click.echo(f"{row.symbol:8} {row.ex_date:%Y-%m-%d}  {what}  ({row.source})")
 
 
 def _per_symbol(summary: pd.DataFrame, report) -> list[dict]:

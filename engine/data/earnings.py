@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.data._csv import read_text_csv, refuse_bad_lines
 from engine.data.sources.yahoo import is_network_failure
 from engine.errors import InputError
 from engine.store.events import append_event, utcnow
@@ -66,14 +67,7 @@ def _yfinance_dates(symbol: str) -> pd.DataFrame | None:
 def read_csv_dates(path: str | Path) -> pd.DataFrame:
     """The ``symbol, date`` rows of an earnings CSV, checked; InputError names the bad lines."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such earnings file: {path}", hint=_CSV_HINT)
-    try:
-        rows = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path.name} is not a readable CSV: {first}", hint=_CSV_HINT) from None
-    rows.columns = [str(c).strip().lower() for c in rows.columns]
+    rows = read_text_csv(path, what="earnings", hint=_CSV_HINT)
     missing = [c for c in ("symbol", "date") if c not in rows.columns]
     if missing:
         raise InputError(f"{path.name} lacks the column(s) {', '.join(missing)}", hint=_CSV_HINT)
@@ -87,13 +81,7 @@ def read_csv_dates(path: str | Path) -> pd.DataFrame:
             problems.append(f"line {i + 2}: symbol {rows['symbol'][i]!r} is not a ticker")
         if pd.isna(days[i]):
             problems.append(f"line {i + 2}: date {rows['date'][i]!r} is not YYYY-MM-DD")
-    if problems:
-        shown = "; ".join(problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise InputError(
-            f"{path.name}: nothing imported, {len(problems)} bad line(s): {shown}{more}",
-            hint=_CSV_HINT,
-        )
+    refuse_bad_lines(path, problems, hint=_CSV_HINT)
     found = pd.DataFrame({"symbol": symbols, "date": days.dt.date})
     return found.drop_duplicates().sort_values(["symbol", "date"], ignore_index=True)
 

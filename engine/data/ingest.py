@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from engine.data import calendar
 from engine.data.bar_sizes import DAILY, check_bar_size
+from engine.data.corporate_actions import dividend_records
 from engine.data.quality import Policy, QualityReport, check_bars, rows_to_drop
 from engine.data.repository import last_stored, stored_splits
 from engine.data.sources import SYNTHETIC_SOURCES
@@ -201,6 +202,7 @@ def _stage_batch(store, source, staged: Staged, symbols, start, end, bar_size, e
     staged.symbols.update(fetched["symbol"].dropna().unique())
     splits = _split_records(fetched)
     staged.splits.append(splits)
+    staged.dividends.append(dividend_records(fetched))
     new_rows = _not_yet_stored(store, fetched, bar_size, stored_last)
     staged.already += len(fetched) - len(new_rows)
     report = check_bars(

@@ -50,12 +50,24 @@ def sample_bars(symbols: list[str] | None = None, start=None, end=None, *, adjus
 
 
 @lru_cache(maxsize=1)
+def _sample_actions() -> pd.DataFrame:
+    return pd.read_csv(SAMPLE_DIR / "actions.csv.gz", dtype={"symbol": str}, parse_dates=["date"])
+
+
+def sample_dividends() -> pd.DataFrame:
+    """The cash dividends WIKI records for the sample's symbols (symbol, date, amount per
+    share as traded on the ex-date)."""
+    actions = _sample_actions()
+    paid = actions[actions["ex_dividend"] > 0]
+    return paid.rename(columns={"ex_dividend": "amount"})[["symbol", "date", "amount"]].reset_index(drop=True)
+
+
 def sample_splits() -> pd.DataFrame:
     """The splits WIKI records for the sample's symbols (symbol, date, ratio).
 
     Only AAPL, BA, CAT, DELL, EBAY, F and GE come with split records; FB, GOOG, IBM and
     MSFT have only their adj_close (see data/sample/SOURCE.md).
     """
-    actions = pd.read_csv(SAMPLE_DIR / "actions.csv.gz", dtype={"symbol": str}, parse_dates=["date"])
+    actions = _sample_actions()
     splits = actions[actions["split_ratio"] != 1.0]
     return splits.rename(columns={"split_ratio": "ratio"})[["symbol", "date", "ratio"]].reset_index(drop=True)

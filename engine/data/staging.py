@@ -16,6 +16,7 @@ import pandas as pd
 
 from engine.data import calendar
 from engine.data.bar_sizes import DAILY
+from engine.data.corporate_actions import save_dividends
 from engine.data.quality import Policy
 from engine.store import append_event
 from engine.store.events import utcnow
@@ -33,6 +34,7 @@ class Staged:
     files: list[Path] = field(default_factory=list)
     flags: list[pd.DataFrame] = field(default_factory=list)
     splits: list[pd.DataFrame] = field(default_factory=list)
+    dividends: list[pd.DataFrame] = field(default_factory=list)
     symbols: set[str] = field(default_factory=set)
     fetched: int = 0
     already: int = 0
@@ -78,7 +80,7 @@ def table_rows(rows: pd.DataFrame, bar_size: str) -> pd.DataFrame:
 
 def write(con, staged: Staged, source_name: str, bar_size: str, policy: Policy, actor: str,
            started, symbols: list[str]) -> tuple[int, int]:
-    """The one transaction of an ingest: bars, split records, the ingest record, flags, event."""
+    """The one transaction of an ingest: bars, split and dividend records, the ingest record, flags, event."""
     con.execute(f"SET memory_limit = '{WRITE_MEMORY}'")
     added = 0
     if staged.files:
@@ -98,6 +100,10 @@ def write(con, staged: Staged, source_name: str, bar_size: str, policy: Policy, 
         con.register("new_splits", splits.drop_duplicates(["symbol", "date"]))
         con.execute("INSERT INTO splits SELECT symbol, date::DATE, ratio, ?, ? FROM new_splits"
                     " ON CONFLICT DO NOTHING", [source_name, utcnow()])
+    dividends = pd.concat(staged.dividends, ignore_index=True) if staged.dividends else pd.DataFrame()
+    if not dividends.empty:  # a record imported by hand (CSV) is kept over the source's
+        save_dividends(con, dividends.drop_duplicates(["symbol", "ex_date"]), source_name, utcnow(),
+                       replace=False)
     flags = pd.concat([f for f in staged.flags if not f.empty], ignore_index=True) if any(
         not f.empty for f in staged.flags) else pd.DataFrame()
     ingest_id = con.execute(

@@ -6,7 +6,9 @@ long rows as traded, plus the source's adjusted close:
 - daily: ``date, symbol, open, high, low, close, volume, adj_close`` (tz-naive dates);
 - intraday: ``timestamp`` (the bar's start, tz-aware America/New_York) instead of ``date``;
 - optionally ``split_ratio``: the split the source records on that row's date (new shares
-  per old share; NaN when none), which ingest keeps in the ``splits`` table.
+  per old share; NaN when none), which ingest keeps in the ``splits`` table;
+- optionally ``dividend``: the cash dividend per share going ex on that row's date (NaN
+  when none), kept in ``dividends`` (see :mod:`engine.data.corporate_actions`).
 
 What a source can do is declared once on its class: ``bar_sizes`` it serves, whether it
 is ``remote`` (asked only for bars the store lacks), and ``symbols()`` when it can list

@@ -38,13 +38,16 @@ class SampleSource:
 
     def fetch(self, symbols: list[str] | None, start=None, end=None, *,
               bar_size: str = DAILY, extended_hours: bool = False) -> pd.DataFrame:
-        from engine.data.sample import sample_rows, sample_splits
+        from engine.data.sample import sample_dividends, sample_rows, sample_splits
 
         served(self, bar_size)
         rows = sample_rows(_known(symbols), start, end)[LONG_COLUMNS]
         splits = sample_splits().set_index(["symbol", "date"])["ratio"]
+        dividends = sample_dividends().set_index(["symbol", "date"])["amount"]
         keys = pd.MultiIndex.from_arrays([rows["symbol"], rows["date"]])
-        return rows.assign(split_ratio=splits.reindex(keys).to_numpy()).reset_index(drop=True)
+        return rows.assign(
+            split_ratio=splits.reindex(keys).to_numpy(), dividend=dividends.reindex(keys).to_numpy()
+        ).reset_index(drop=True)
 
 
 class SyntheticSource:

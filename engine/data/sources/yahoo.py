@@ -141,7 +141,8 @@ def normalise_yahoo(symbol: str, raw: pd.DataFrame, start=None, end=None, *,
     """Long rows from a yfinance history frame (exchange-local tz-aware index).
 
     Daily rows take the exchange's calendar date; intraday rows the bar's start in New
-    York time. A 'Stock Splits' column (0 when none) becomes ``split_ratio``.
+    York time. A 'Stock Splits' column (0 when none) becomes ``split_ratio``, a 'Dividends'
+    column ``dividend``.
     """
     if raw is None or raw.empty:
         raise NotFoundError(
@@ -176,4 +177,8 @@ def normalise_yahoo(symbol: str, raw: pd.DataFrame, start=None, end=None, *,
         ratio = frame["Stock Splits"].to_numpy(dtype=float)
         out["split_ratio"] = np.where(ratio > 0, ratio, np.nan)
         columns = [*columns, "split_ratio"]
+    if "Dividends" in frame and bar_size == DAILY:  # cash per share on its ex-date, 0 when none
+        cash = frame["Dividends"].to_numpy(dtype=float)
+        out["dividend"] = np.where(cash > 0, cash, np.nan)
+        columns = [*columns, "dividend"]
     return window(out, start, end)[columns].reset_index(drop=True)

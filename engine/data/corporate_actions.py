@@ -184,12 +184,13 @@ def import_csv(store, path: str | Path, *, actor: str) -> tuple[int, int]:
 
     def write(con) -> None:
         now = utcnow()
-        con.executemany(
-            "INSERT INTO splits VALUES (?, ?, ?, ?, ?) ON CONFLICT (symbol, date) DO UPDATE"
-            " SET ratio = excluded.ratio, source = excluded.source, ingested_at = excluded.ingested_at",
-            [[s, d, float(r), source, now]
-             for s, d, r in zip(splits["symbol"], splits["ex_date"], splits["split_ratio"], strict=True)],
-        )  # fmt: skip
+        if not splits.empty:
+            con.executemany(
+                "INSERT INTO splits VALUES (?, ?, ?, ?, ?) ON CONFLICT (symbol, date) DO UPDATE"
+                " SET ratio = excluded.ratio, source = excluded.source, ingested_at = excluded.ingested_at",
+                [[s, d, float(r), source, now]
+                 for s, d, r in zip(splits["symbol"], splits["ex_date"], splits["split_ratio"], strict=True)],
+            )  # fmt: skip
         save_dividends(con, dividends.rename(columns={"dividend": "amount"}), source, now)
         append_event(
             con,

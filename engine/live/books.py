@@ -69,6 +69,8 @@ class Records:
     day_trades: tuple[date, ...]
     sales: tuple[RealisedSale, ...]
     recent: tuple[LiveOrder, ...]
+    #: (symbol, kind, ex-date) of the corporate actions the book has taken in.
+    adjusted: frozenset[tuple[str, str, date]] = frozenset()
 
 
 def read_records(
@@ -88,11 +90,16 @@ def read_records(
             " OR (filled_qty > 0 AND filled_at >= ?) OR created_at >= ?)",
             [book, now - timedelta(days=31), now - RECENT_ORDERS],
         ).fetchall()
+        # What fills, dividends and cash in lieu did to each config's cash.
         flows = con.execute(
-            "SELECT config_id, sum(CASE WHEN side = 'sell' THEN filled_qty * filled_avg_price"
-            " ELSE -filled_qty * filled_avg_price END - fees) FROM live_orders"
-            " WHERE book = ? AND filled_qty > 0 GROUP BY config_id",
-            [book],
+            "SELECT config_id, sum(flow) FROM (SELECT config_id, CASE WHEN side = 'sell'"
+            " THEN filled_qty * filled_avg_price ELSE -filled_qty * filled_avg_price END - fees"
+            " AS flow FROM live_orders WHERE book = $book AND filled_qty > 0 UNION ALL"
+            " SELECT config_id, cash FROM live_adjustments WHERE book = $book) GROUP BY config_id",
+            {"book": book},
+        ).fetchall()
+        adjusted = con.execute(
+            "SELECT symbol, kind, ex_date FROM live_adjustments WHERE book = ?", [book]
         ).fetchall()
         held = con.execute(
             f"SELECT {', '.join(POSITION_FIELDS)} FROM live_positions WHERE book = ?", [book]
@@ -145,6 +152,7 @@ def read_records(
         recent=tuple(
             o for o in live if o.created_at is not None and o.created_at >= now - RECENT_ORDERS
         ),
+        adjusted=frozenset((s, k, d) for s, k, d in adjusted),
     )
 
 
@@ -200,6 +208,19 @@ def save_orders(con, book: str, orders: Iterable[LiveOrder], now: datetime) -> N
     """Insert or update the loop's records of these orders."""
     rows = {o.client_order_id: _order_row(o, book, now) for o in orders}
     upsert_rows(con, "live_orders", list(rows.values()), ["book", "client_order_id"])
+
+
+def save_adjustments(con, book: str, adjustments: Iterable, now: datetime) -> None:
+    """Records the corporate actions the book took in (:class:`engine.live.adjustments.Adjustment`),
+    each once: one already recorded stays as it was."""
+    rows = [[book, *a.row().values(), now] for a in adjustments]
+    if rows:
+        con.executemany(
+            "INSERT INTO live_adjustments (book, symbol, kind, ex_date, config_id, ratio, amount,"
+            " qty_before, qty_after, cash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            rows,
+        )
 
 
 def save_positions(

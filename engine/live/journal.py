@@ -2,12 +2,14 @@
 
 ``order.filled`` (enough to rebuild positions from the log alone, see
 :func:`engine.live.books.replayed_positions`), ``order.submitted``, ``order.rejected``,
-``order.denied``, ``reconcile.adopted`` / ``reconcile.difference``, ``loop.step``.
+``order.denied``, ``reconcile.adopted`` / ``reconcile.difference``,
+``corporate_action.taken`` (a split or dividend taken into the book), ``loop.step``.
 Every payload names the book.
 """
 
 from __future__ import annotations
 
+from engine.live.adjustments import Adjustment
 from engine.live.model import Difference, LiveOrder
 from engine.live.reconcile import FillSeen
 
@@ -61,6 +63,11 @@ def orders(book: str, sent: list[LiveOrder], *, command: int | None = None) -> l
         )
         for o in sent
     ]
+
+
+def adjustments(book: str, taken: list[Adjustment]) -> list[Event]:
+    """``corporate_action.taken`` for each split or dividend the book took in."""
+    return [("corporate_action.taken", a.action.symbol, {**a.payload(), "book": book}) for a in taken]
 
 
 def differences(book: str, found: list[Difference]) -> list[Event]:

@@ -43,6 +43,7 @@ from engine.brokers.base import Broker, BrokerView
 from engine.config.models import StrategyConfig
 from engine.data.bar_sizes import DAILY
 from engine.data.bars import Bars
+from engine.data.corporate_actions import CorporateAction, actions_between
 from engine.errors import InputError, OperatorError
 from engine.live import books, calendar_check, ids, journal, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
@@ -198,6 +199,7 @@ class LiveLoop:
         def write(con):
             books.save_orders(con, self.book, found.changed, now)
             books.save_positions(con, self.book, adopted.values(), found.closed, now)
+            books.save_adjustments(con, self.book, found.adjustments, now)
             books.save_book(
                 con, self.book, mode=self.options.mode, broker=self.broker.name,
                 configs=self.starting_cash(), cash=view.account.cash, equity=equity,
@@ -209,6 +211,7 @@ class LiveLoop:
                 self.actor,
                 [
                     *journal.fills(self.book, found.fills),
+                    *journal.adjustments(self.book, found.adjustments),
                     *journal.differences(self.book, found.differences),
                     *faults,
                     (
@@ -628,6 +631,16 @@ class LiveLoop:
         known = books.known_orders(self.store, self.book, [o.client_order_id for o in news])
         return replace(view, recent_closed=[o for o in news if o.client_order_id not in known])
 
+    def _actions(self, records, bar) -> list[CorporateAction]:
+        """The recorded splits and dividends of the symbols the book holds that went ex
+        after its last stepped bar, up to ``bar``'s session (today's, without one)."""
+        held = sorted(records.positions)
+        if not held or records.book is None or records.book.bar_date is None:
+            return []
+        through = pd.Timestamp(ids.session_of(bar)).date() if bar is not None else new_york_date(self.clock.now())
+        with self.store.connect() as con:
+            return actions_between(con, held, records.book.bar_date, through)
+
     def _reconcile(self, records, view: BrokerView, bar, *, expected_cash=None) -> Reconciled:
         return reconcile(
             records.tracked,
@@ -640,6 +653,8 @@ class LiveLoop:
             bar=bar,
             expected_cash=expected_cash,
             cash_tolerance=max(0.01, 1e-9 * abs(view.account.equity)),
+            actions=self._actions(records, bar),
+            recorded_actions=records.adjusted,
         )
 
     def _handle_differences(self, found: Reconciled, *, at_start: bool) -> dict[str, LivePosition]:
@@ -733,11 +748,13 @@ class LiveLoop:
             books.save_positions(
                 con, self.book, positions.values(), found.closed, now, before=records.positions
             )
+            books.save_adjustments(con, self.book, found.adjustments, now)
             books.append_events(
                 con,
                 self.actor,
                 [
                     *journal.fills(self.book, found.fills),
+                    *journal.adjustments(self.book, found.adjustments),
                     *journal.differences(self.book, [d for d in found.differences if d.explained]),
                     *events,
                     *faults,

@@ -11,10 +11,14 @@ start-up) the loop compares what it recorded with what the broker says:
   loop holds: the stop attached to its entry (the broker placed it as the entry filled):
   adopted.
 - A position whose quantity the fills explain: taken as the broker has it.
+- A split or cash dividend the data layer records, its ex-date reached: taken into the
+  book once (:mod:`engine.live.adjustments`): the split-adjusted position (the shares times
+  the ratio, or their whole part with the fraction paid in cash) with its stop levels
+  and open orders re-based; the dividend's cash into the holder's sub-book.
 - A position re-based without a fill, its cost unchanged, by a split-like ratio (2-for-1,
-  3-for-2, 1-for-10): a stock split. Taken as the broker has it, its stop levels divided
-  by the ratio (a broker does not adjust the stop attached to an entry; the loop puts it
-  back at the adjusted price).
+  3-for-2, 1-for-10) that no record names: a stock split all the same. Taken as the
+  broker has it, its stop levels divided by the ratio (a broker does not adjust the stop
+  attached to an entry; the loop puts it back at the adjusted price).
 
 Anything else cannot be explained: a position or an order nobody in the workbench placed,
 a position gone without a sale, an order the broker no longer knows, cash that moved
@@ -28,8 +32,8 @@ Pure: plain records in, plain records out.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from fractions import Fraction
 
@@ -41,7 +45,9 @@ from engine.brokers.base import (
     Position,
     Side,
 )
+from engine.data.corporate_actions import CorporateAction
 from engine.live import ids
+from engine.live.adjustments import Adjustment, rebased, take_actions
 from engine.live.model import FILLED, OPEN, Difference, LiveOrder, LivePosition
 
 #: Share quantities closer than this are equal (float residue).
@@ -86,6 +92,7 @@ class Reconciled:
     positions: dict[str, LivePosition]
     closed: list[str]
     differences: list[Difference]
+    adjustments: list[Adjustment] = field(default_factory=list)  # corporate actions taken in
 
     @property
     def unexplained(self) -> list[Difference]:
@@ -104,6 +111,8 @@ def reconcile(
     bar: date | None = None,
     expected_cash: float | None = None,
     cash_tolerance: float = 0.01,
+    actions: Sequence[CorporateAction] = (),
+    recorded_actions: Iterable[tuple] = (),
 ) -> Reconciled:
     """The book after taking in what the broker says (see the module docstring).
 
@@ -113,6 +122,8 @@ def reconcile(
     broker charges a fill. Orders the loop decided at ``bar`` (the bar being stepped) are
     left to the step, which decides them again and finds them. With ``expected_cash`` (the
     cash the loop last recorded, at start-up) a cash change no fill explains is a difference.
+    ``actions`` are the recorded splits and dividends whose ex-date the book has reached,
+    ``recorded_actions`` the (symbol, kind, ex-date) of those it has already taken in.
     """
     differences: list[Difference] = []
     changed: dict[str, LiveOrder] = {}
@@ -179,7 +190,20 @@ def reconcile(
                 Difference("order", order.client_order_id, _describe(order), True, why)
             )
 
-    # 3. Positions: the broker's quantities, explained by the fills.
+    # 3. Corporate actions since the loop last looked, before the fills (which came after
+    # the ex-date's open, in post-split shares).
+    filled: dict[str, float] = {}
+    for f in fills:
+        filled[f.order.symbol] = filled.get(f.order.symbol, 0.0) + f.signed_qty
+    # The orders open before it (the loop's own: adopted ones come in the broker's terms).
+    before = {cid: changed.get(cid, o) for cid, o in tracked.items()}
+    taken = take_actions(positions, before, broker.positions, filled, actions, recorded_actions)
+    positions = taken.positions
+    changed.update({cid: o for cid, o in taken.orders.items() if o != before[cid]})
+    fills = [replace(f, order=changed.get(f.order.client_order_id, f.order)) for f in fills]
+    differences.extend(taken.differences)
+
+    # 4. Positions: the broker's quantities, explained by the fills.
     fills = _with_realised(fills, positions)
     after: dict[str, LivePosition] = {}
     closed: list[str] = []
@@ -213,11 +237,14 @@ def reconcile(
         position = _position_after(symbol, mine, theirs, seen, trails, now)
         after[symbol] = position if ratio is None else rebased(position, ratio)
 
-    # 4. Cash, when the loop knows what it last recorded.
+    # 5. Cash, when the loop knows what it last recorded.
     if expected_cash is not None:
         expected = expected_cash + sum(f.cash_flow for f in fills)
+        expected += sum(a.cash for a in taken.adjustments)
+        # Cash in lieu of a fraction is paid at a price the loop can only estimate.
+        lieu = sum(abs(a.cash) for a in taken.adjustments if a.action.kind == "split")
         gap = broker.account.cash - expected
-        if abs(gap) > cash_tolerance:
+        if abs(gap) > cash_tolerance + lieu:
             differences.append(
                 Difference(
                     "cash",
@@ -228,7 +255,7 @@ def reconcile(
                     why="a deposit, withdrawal, dividend or fee? check the account's activity",
                 )
             )
-    return Reconciled(list(changed.values()), fills, after, closed, differences)
+    return Reconciled(list(changed.values()), fills, after, closed, differences, taken.adjustments)
 
 
 def _take_in(mine: LiveOrder, theirs: Order, fee, now) -> tuple[LiveOrder, FillSeen | None]:
@@ -344,17 +371,6 @@ def split_ratio(mine: LivePosition, theirs: Position | None) -> float | None:
     if not math.isclose(cost, cost_now, rel_tol=1e-6, abs_tol=0.01):
         return None
     return ratio
-
-
-def rebased(position: LivePosition, ratio: float) -> LivePosition:
-    """``position`` after a ``ratio``-for-1 split: its stop levels divided by the ratio."""
-    manual = position.manual_stop
-    return replace(
-        position,
-        stop_anchor=position.stop_anchor / ratio,
-        manual_stop=None if manual is None else manual / ratio,
-        target_price=None if position.target_price is None else position.target_price / ratio,
-    )
 
 
 def _split(symbol: str, mine: LivePosition, theirs: Position, ratio: float) -> Difference:

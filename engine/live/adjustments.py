@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import combinations
 from typing import Any
 
 from engine.brokers.base import Position
@@ -169,3 +170,22 @@ def rebased_order(order: LiveOrder, ratio: float) -> LiveOrder:
         take_profit_price=moved(order.take_profit_price, up=True),
         decision_price=None if order.decision_price is None else order.decision_price / ratio,
     )
+
+
+#: At most this many dividends are tried together to explain a cash gap (2**n sums).
+MOST_DIVIDENDS_TRIED = 12
+
+
+def dividends_paid(
+    gap: float, due: Sequence[Adjustment], tolerance: float
+) -> list[Adjustment] | None:
+    """The dividends whose payment makes up a cash ``gap`` the fills leave, within
+    ``tolerance``: ``[]`` when there is no gap, None when no set of them explains it."""
+    if abs(gap) <= tolerance:
+        return []
+    due = list(due)[-MOST_DIVIDENDS_TRIED:]
+    for size in range(1, len(due) + 1):
+        for paid in combinations(due, size):
+            if abs(gap - sum(a.cash for a in paid)) <= tolerance:
+                return list(paid)
+    return None

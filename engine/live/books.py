@@ -22,6 +22,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from engine.brokers.paper_rules import positions_from_fills
+from engine.data.corporate_actions import DIVIDEND, CorporateAction
+from engine.live.adjustments import Adjustment
 from engine.live.controls import (  # the step writes controls and beats in its transaction
     Controls,
     read_controls,  # noqa: F401
@@ -55,6 +57,9 @@ class BookRow:
     bar_at: datetime | None = None  # an intraday loop's last bar stepped: its close, UTC
 
 
+#: How long after its ex-date a dividend may still be paid (pay dates come weeks later).
+DIVIDENDS_DUE = timedelta(days=90)
+
 @dataclass(frozen=True)
 class Records:
     """Everything a step reads from the store, read in one go."""
@@ -71,6 +76,8 @@ class Records:
     recent: tuple[LiveOrder, ...]
     #: (symbol, kind, ex-date) of the corporate actions the book has taken in.
     adjusted: frozenset[tuple[str, str, date]] = frozenset()
+    #: The dividends it took in over the last DIVIDENDS_DUE (a broker may pay them since).
+    dividends: tuple[Adjustment, ...] = ()
 
 
 def read_records(
@@ -99,7 +106,9 @@ def read_records(
             {"book": book},
         ).fetchall()
         adjusted = con.execute(
-            "SELECT symbol, kind, ex_date FROM live_adjustments WHERE book = ?", [book]
+            "SELECT symbol, kind, ex_date, config_id, amount, qty_before, cash,"
+            " ex_date >= ? AS due FROM live_adjustments WHERE book = ? ORDER BY ex_date",
+            [(now - DIVIDENDS_DUE).date(), book],
         ).fetchall()
         held = con.execute(
             f"SELECT {', '.join(POSITION_FIELDS)} FROM live_positions WHERE book = ?", [book]
@@ -152,7 +161,12 @@ def read_records(
         recent=tuple(
             o for o in live if o.created_at is not None and o.created_at >= now - RECENT_ORDERS
         ),
-        adjusted=frozenset((s, k, d) for s, k, d in adjusted),
+        adjusted=frozenset((s, k, d) for s, k, d, *_ in adjusted),
+        dividends=tuple(
+            Adjustment(CorporateAction(s, d, k, amount=a), c, q, q, cash)
+            for s, k, d, c, a, q, cash, due in adjusted
+            if due and k == DIVIDEND
+        ),
     )
 
 

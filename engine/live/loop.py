@@ -655,6 +655,7 @@ class LiveLoop:
             cash_tolerance=max(0.01, 1e-9 * abs(view.account.equity)),
             actions=self._actions(records, bar),
             recorded_actions=records.adjusted,
+            recent_dividends=records.dividends,
         )
 
     def _handle_differences(self, found: Reconciled, *, at_start: bool) -> dict[str, LivePosition]:

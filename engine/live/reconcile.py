@@ -45,9 +45,9 @@ from engine.brokers.base import (
     Position,
     Side,
 )
-from engine.data.corporate_actions import CorporateAction
+from engine.data.corporate_actions import SPLIT, CorporateAction
 from engine.live import ids
-from engine.live.adjustments import Adjustment, rebased, take_actions
+from engine.live.adjustments import Adjustment, dividends_paid, rebased, take_actions
 from engine.live.model import FILLED, OPEN, Difference, LiveOrder, LivePosition
 
 #: Share quantities closer than this are equal (float residue).
@@ -113,6 +113,7 @@ def reconcile(
     cash_tolerance: float = 0.01,
     actions: Sequence[CorporateAction] = (),
     recorded_actions: Iterable[tuple] = (),
+    recent_dividends: Sequence[Adjustment] = (),
 ) -> Reconciled:
     """The book after taking in what the broker says (see the module docstring).
 
@@ -123,7 +124,8 @@ def reconcile(
     left to the step, which decides them again and finds them. With ``expected_cash`` (the
     cash the loop last recorded, at start-up) a cash change no fill explains is a difference.
     ``actions`` are the recorded splits and dividends whose ex-date the book has reached,
-    ``recorded_actions`` the (symbol, kind, ex-date) of those it has already taken in.
+    ``recorded_actions`` the (symbol, kind, ex-date) of those it has already taken in,
+    ``recent_dividends`` the dividends it took in lately (a broker may pay them since).
     """
     differences: list[Difference] = []
     changed: dict[str, LiveOrder] = {}
@@ -240,11 +242,26 @@ def reconcile(
     # 5. Cash, when the loop knows what it last recorded.
     if expected_cash is not None:
         expected = expected_cash + sum(f.cash_flow for f in fills)
-        expected += sum(a.cash for a in taken.adjustments)
         # Cash in lieu of a fraction is paid at a price the loop can only estimate.
-        lieu = sum(abs(a.cash) for a in taken.adjustments if a.action.kind == "split")
+        splits = [a for a in taken.adjustments if a.action.kind == SPLIT]
+        expected += sum(a.cash for a in splits)
+        lieu = sum(abs(a.cash) for a in splits)
         gap = broker.account.cash - expected
-        if abs(gap) > cash_tolerance + lieu:
+        # A dividend is paid on the ex-date (the paper broker) or on its pay date, weeks
+        # later (Alpaca): the gap may be any of those due lately.
+        due = [a for a in [*taken.adjustments, *recent_dividends] if a.action.kind != SPLIT]
+        paid = dividends_paid(gap, due, cash_tolerance + lieu)
+        if paid:
+            differences.append(
+                Difference(
+                    "cash",
+                    "cash",
+                    f"the broker's cash is {gap:+,.2f} from what the fills leave",
+                    explained=True,
+                    why="paid: " + ", ".join(a.action.describe() for a in paid),
+                )
+            )
+        elif paid is None:
             differences.append(
                 Difference(
                     "cash",

@@ -200,3 +200,86 @@ def test_adopting_the_brokers_view_starts_the_loop_and_records_each_difference(r
     assert [d.subject for d in differences if not d.explained] == ["by-hand-2"]
     recorded = read_events(replay_store, kinds=["reconcile.difference"])
     assert recorded["subject"].tolist() == ["by-hand-2"]
+
+
+# -- recorded corporate actions ----------------------------------------------------------
+
+
+def _split(ratio, day=BAR):
+    from engine.data.corporate_actions import CorporateAction
+
+    return CorporateAction("AAA", day, "split", ratio=ratio)
+
+
+def _dividend(amount, day=BAR):
+    from engine.data.corporate_actions import CorporateAction
+
+    return CorporateAction("AAA", day, "dividend", amount=amount)
+
+
+def test_a_recorded_split_paid_partly_in_cash_is_explained_where_the_same_cost_rule_is_not():
+    # 7 shares at 30, 3-for-2: the broker holds 10 at 20 and paid the half share in cash,
+    # so the position's cost changed (210 -> 200) and no ratio of shares alone explains it.
+    held = LivePosition("AAA", CONFIG, 7, 30.0, NOW, NOW, stop_fraction=0.1, stop_anchor=30.0)
+    cid = f"{CONFIG}-AAA-stop-20240102"
+    stop = LiveOrder(cid, CONFIG, "AAA", "sell", "stop", 7, "stop", stop_price=27.0,
+                     broker_order_id=f"id-{cid}")  # fmt: skip
+    theirs = view(
+        [Position(symbol="AAA", qty=10, avg_entry_price=20.0, market_price=20.5)],
+        looked_up=[
+            broker_order(
+                stop.client_order_id, "sell", 10, OrderStatus.ACCEPTED, "stop", stop_price=18.0
+            )
+        ],  # fmt: skip
+        cash=910.25,
+    )
+    assert check([stop], [held], theirs).unexplained  # no record: a difference
+
+    found = check([stop], [held], theirs, actions=[_split(1.5)], expected_cash=900.0)
+    assert found.unexplained == []
+    position = found.positions["AAA"]
+    assert (position.qty, position.avg_price, position.stop_price) == (
+        10,
+        20.0,
+        pytest.approx(18.0),
+    )
+    (record,) = found.changed
+    assert (record.qty, record.stop_price) == (10, 18.0)
+    (taken,) = found.adjustments
+    assert (taken.qty_before, taken.qty_after, taken.cash) == (7, 10, pytest.approx(0.5 * 20.5))
+
+    # Taken once: a record of it stops the next look from taking it again.
+    again = check(
+        [], [position], theirs, actions=[_split(1.5)], recorded_actions=[("AAA", "split", BAR)]
+    )
+    assert again.adjustments == [] and again.unexplained == []
+
+
+def test_a_split_the_broker_has_not_applied_yet_waits():
+    held = LivePosition("AAA", CONFIG, 10, 400.0, NOW, NOW)
+    found = check([], [held], view([Position(symbol="AAA", qty=10, avg_entry_price=400.0)]),
+                  actions=[_split(4.0)])  # fmt: skip
+    assert found.adjustments == [] and found.unexplained == []
+    assert found.positions["AAA"].qty == 10
+
+
+def test_dividends_explain_the_cash_whether_paid_on_the_ex_date_or_later():
+    held = LivePosition("AAA", CONFIG, 10, 10.0, NOW, NOW)
+    position = [Position(symbol="AAA", qty=10, avg_entry_price=10.0)]
+    # Paid on the ex-date (the paper broker), or not yet (Alpaca pays on the pay date).
+    for cash in (905.0, 900.0):
+        found = check(
+            [], [held], view(position, cash=cash), actions=[_dividend(0.5)], expected_cash=900.0
+        )
+        assert found.unexplained == [] and found.adjustments[0].cash == 5.0
+    # Paid later, when the loop had already taken it in.
+    (earlier,) = check([], [held], view(position), actions=[_dividend(0.5)]).adjustments
+    found = check(
+        [], [held], view(position, cash=905.0), expected_cash=900.0, recent_dividends=[earlier]
+    )
+    assert found.unexplained == [] and "AAA dividend 0.5/share" in found.differences[0].why
+    # Any other amount is not a dividend.
+    found = check(
+        [], [held], view(position, cash=906.0), expected_cash=900.0, recent_dividends=[earlier]
+    )
+    assert len(found.unexplained) == 1

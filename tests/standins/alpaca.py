@@ -345,11 +345,12 @@ class AlpacaStandIn(LoopbackServer):
             self.bars_played.add(day)
             return self.trade_bar(bar)
 
-    def split(self, symbol: str, ratio: float) -> None:
+    def split(self, symbol: str, ratio: float, *, cash_in_lieu: bool = False) -> None:
         """A ``ratio``-for-1 stock split of ``symbol`` (0.1: a 1-for-10 reverse split).
 
         The position's shares are multiplied and its average price divided, with no fill,
-        and so is the price. Open orders stay as they were, except non-marketable GTC
+        and so is the price. With ``cash_in_lieu`` a fraction of a share the ratio leaves
+        is sold at the new price into cash. Open orders stay as they were, except non-marketable GTC
         limit orders outside an order group: rules.ORDERS ("Time in Force", gtc: such
         orders "are subject to price adjustments to offset corporate actions"; "Bracket
         Orders": each order of a group carries Do Not Reduce/Do Not Cancel, so "the order
@@ -363,6 +364,10 @@ class AlpacaStandIn(LoopbackServer):
             position["avg"] /= ratio
             if symbol in self.prices:
                 self.prices[symbol] /= ratio
+            fraction = position["qty"] - int(position["qty"]) if cash_in_lieu else 0.0
+            if fraction > 1e-9:
+                position["qty"] -= fraction
+                self.cash += fraction * self.prices.get(symbol, position["avg"])
             for order in self.orders.values():
                 if (
                     order["symbol"] == symbol
@@ -373,6 +378,11 @@ class AlpacaStandIn(LoopbackServer):
                 ):
                     order["qty"] = _text(float(order["qty"]) * ratio)
                     order["limit_price"] = _text(float(order["limit_price"]) / ratio)
+
+    def pay_dividend(self, symbol: str, amount: float) -> None:
+        """Pays a cash dividend of ``amount`` a share on the ``symbol`` held (its pay date)."""
+        with self.lock:
+            self.cash += self.positions[symbol.upper()]["qty"] * amount
 
     def _fill_whole(self, order: dict, price: float) -> int:
         left = float(order["qty"]) - float(order["filled_qty"])

@@ -256,6 +256,30 @@ def actions_show(ctx: Context, symbols, as_json):
         click.echo(f"{row.symbol:8} {row.ex_date:%Y-%m-%d}  {what}  ({row.source})")
 
 
+@actions.command("applied")
+@click.option("--book", help="The book, e.g. paper:demo [the running loop's, else the last traded].")
+@json_option
+@pass_context
+def actions_applied(ctx: Context, book, as_json):
+    """The splits and dividends a book took in: shares before and after, cash (traded prices, US$)."""
+    from engine.live import book_queries
+
+    store = ctx.store()
+    shown = book_queries.book_to_show(store, book)
+    rows = book_queries.adjustments(store, shown)
+    if as_json:
+        emit_json({"book": shown, "adjustments": rows})
+        return
+    if rows.empty:
+        click.echo(f"{shown or 'no book'}: no split or dividend taken in")
+        return
+    click.echo(f"{shown} (prices as traded, US$)")
+    for row in rows.itertuples():
+        what = f"split {row.ratio:g}:1" if row.kind == "split" else f"dividend {row.amount:g}/share"
+        click.echo(f"{row.ex_date:%Y-%m-%d}  {row.symbol:8} {what:18} {row.qty_before:g} -> "
+                   f"{row.qty_after:g} shares  cash {row.cash:+,.2f}")
+
+
 def _per_symbol(summary: pd.DataFrame, report) -> list[dict]:
     counts = report.summary()
     out = []

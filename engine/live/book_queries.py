@@ -9,7 +9,7 @@ positions and cash, and at every bar a mark of its equity and positions. For any
   a replay of 2009 started after the demo's 2013 is the book to show);
 - :func:`held` (positions, cash and equity as last marked), :func:`orders`, :func:`fills`,
   :func:`equity_curve`, :func:`marked_stops`, :func:`day_trades`, :func:`marker`,
-  :func:`traded_symbols`.
+  :func:`traded_symbols`, :func:`adjustments` (splits and dividends taken in).
 - for one config (``wb drift``): :func:`traded_configs`, :func:`config_trading` (its book,
   sessions and starting cash), :func:`denials` and :func:`loop_decisions`.
 
@@ -604,3 +604,16 @@ def _day(value) -> date | None:
 
 def _number(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
+
+
+def adjustments(store, book: str | None) -> pd.DataFrame:
+    """The splits and dividends the book took in, oldest first: symbol, kind, ex-date, the
+    config, ratio, dividend per share, shares before and after, cash (traded terms)."""
+    if book is None:
+        return pd.DataFrame(columns=["symbol", "kind", "ex_date", "config_id", "ratio", "amount",
+                                     "qty_before", "qty_after", "cash", "recorded_at"])  # fmt: skip
+    return store.query(
+        "SELECT symbol, kind, ex_date, config_id, ratio, amount, qty_before, qty_after, cash,"
+        " recorded_at FROM live_adjustments WHERE book = ? ORDER BY ex_date, symbol, kind DESC",
+        [book],
+    )

@@ -321,15 +321,21 @@ def snapshot(
 
 
 def replayed_positions(store, book: str) -> dict[str, float]:
-    """Positions rebuilt from the loop's ``order.filled`` events alone (the audit trail's view)."""
+    """Positions rebuilt from the loop's ``order.filled`` and ``corporate_action.taken``
+    events alone (the audit trail's view)."""
     rows = store.query(
-        "SELECT subject, payload FROM events WHERE kind = 'order.filled'"
-        " AND json_extract_string(payload, '$.book') = ? ORDER BY id",
+        "SELECT kind, subject, payload FROM events WHERE kind IN ('order.filled',"
+        " 'corporate_action.taken') AND json_extract_string(payload, '$.book') = ? ORDER BY id",
         [book],
     )
     fills = []
-    for subject, payload in zip(rows["subject"], rows["payload"], strict=True):
+    for kind, subject, payload in zip(rows["kind"], rows["subject"], rows["payload"], strict=True):
         data = json.loads(payload)
+        if kind == "corporate_action.taken":
+            if data["kind"] == "split":  # the shares it made, less a fraction paid in cash
+                paid = data["qty_after"] - data["qty_before"] * data["ratio"]
+                fills.append((subject, paid, 0.0, data["ratio"]))
+            continue
         qty = data["qty"] if data["side"] == "buy" else -data["qty"]
         fills.append((subject, qty, data["price"]))
     return {s: q for s, (q, _) in positions_from_fills(fills).items()}

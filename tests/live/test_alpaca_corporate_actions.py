@@ -48,7 +48,7 @@ def _taken(store, symbol):
     ]
 
 
-def test_a_recorded_4_for_1_split_is_taken_in_once_and_the_loop_carries_on(on_alpaca):
+def test_a_recorded_4_for_1_split_is_taken_in_once_and_the_loop_carries_on(on_alpaca):  # noqa: F811 (the fixture)
     opened, market, server = on_alpaca
     loop, days = opened.loop, iter(opened.days)
     symbol, _ = step_until_holding(loop, days)
@@ -96,7 +96,7 @@ def _restart(store, server, day):
     return opened.loop.start(day)
 
 
-def test_a_dividend_alpaca_pays_while_the_loop_is_down_is_explained_at_start_up(on_alpaca):
+def test_a_dividend_alpaca_pays_while_the_loop_is_down_is_explained_at_start_up(on_alpaca):  # noqa: F811 (the fixture)
     opened, market, server = on_alpaca
     loop, days = opened.loop, iter(opened.days)
     symbol, _ = step_until_holding(loop, days)
@@ -114,7 +114,7 @@ def test_a_dividend_alpaca_pays_while_the_loop_is_down_is_explained_at_start_up(
     assert len(cash) == 1 and cash[0].explained and f"{symbol} dividend 0.75/share" in cash[0].why
 
 
-def test_cash_no_dividend_explains_still_stops_the_loop(on_alpaca):
+def test_cash_no_dividend_explains_still_stops_the_loop(on_alpaca):  # noqa: F811 (the fixture)
     opened, market, server = on_alpaca
     loop, days = opened.loop, iter(opened.days)
     step_until_holding(loop, days)

@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 
 from engine.brokers import PaperBroker
+from engine.cli import cli
+from engine.cli._common import run_cli
 from engine.data import calendar
 from engine.data.ingest import ingest
 from engine.data.sources import CsvSource
@@ -101,7 +103,9 @@ def _payloads(store, kind):
     return [json.loads(p) for p in rows]
 
 
-def test_a_replay_holds_through_a_4_for_1_split_and_a_dividend_and_its_book_ends_right(split_store):
+def test_a_replay_holds_through_a_4_for_1_split_and_a_dividend_and_its_book_ends_right(
+    split_store, capsys
+):
     store = split_store
     loop = _replay(store, SESSIONS[0], SESSIONS[-1])
     broker = loop.broker
@@ -134,7 +138,9 @@ def test_a_replay_holds_through_a_4_for_1_split_and_a_dividend_and_its_book_ends
     # The config's sub-book has its dividend: its cash is the broker's (one config, one book).
     assert CASH + held.flows[store.config.config_id] == pytest.approx(account.cash)
 
-    # Each action applied once, audited by the broker and by the loop.
+    # Each action applied once, audited by the broker and by the loop: the trail alone
+    # rebuilds the position.
+    assert books.replayed_positions(store, loop.book) == {"XYZ": shares * RATIO}
     applied = _payloads(store, "paper.corporate_action")
     assert [(p["kind"], p["qty_before"], p["qty_after"]) for p in applied] == [
         ("split", shares, shares * RATIO),
@@ -145,6 +151,15 @@ def test_a_replay_holds_through_a_4_for_1_split_and_a_dividend_and_its_book_ends
     assert [(p["kind"], p["ex_date"], p["cash"]) for p in taken] == [
         ("split", f"{SESSIONS[SPLIT_AT]:%Y-%m-%d}", 0.0),
         ("dividend", f"{SESSIONS[DIVIDEND_AT]:%Y-%m-%d}", pytest.approx(shares * RATIO * DIVIDEND)),
+    ]
+    # wb shows what the book took in.
+    run_cli(
+        cli, ["--data-dir", str(store.data_dir), "data", "actions", "applied", "--book", loop.book]
+    )
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        f"{SESSIONS[SPLIT_AT]:%Y-%m-%d}  XYZ      split 4:1          {shares:g} -> {shares * 4:g} shares  cash +0.00",
+        f"{SESSIONS[DIVIDEND_AT]:%Y-%m-%d}  XYZ      dividend 0.5/share {shares * 4:g} -> {shares * 4:g} shares  "
+        f"cash +{shares * 4 * DIVIDEND:,.2f}",
     ]
 
 

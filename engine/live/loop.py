@@ -697,6 +697,10 @@ class LiveLoop:
         flows = dict(records.flows)
         for fill in found.fills:
             flows[fill.order.config_id] = flows.get(fill.order.config_id, 0.0) + fill.cash_flow
+        # Dividends and cash in lieu count in the step that takes them in, as they do once
+        # recorded (a restarted step may find them taken in at start-up).
+        for taken in found.adjustments:
+            flows[taken.config_id] = flows.get(taken.config_id, 0.0) + taken.cash
         plans = []
         for config in self.configs:
             signals = bar_signals(config, bars, traded)

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from engine.backtest._ladder import ladder_loop
 from engine.backtest._simulate import order_loop
 from engine.backtest.annualisation import YearOfBars, year_of
 from engine.backtest.flat import flat_bars
-from engine.backtest.rules import Terms
+from engine.backtest.rules import Terms, ladder_terms
 from engine.backtest.settings import BacktestSettings
 from engine.backtest.stops import stop_distances, target_distances
 from engine.data.bars import Bars
@@ -212,6 +213,8 @@ class Simulation:
     init_cash: np.ndarray
     cash_sharing: bool
     group_by: object = None
+    #: The ladder leg of each record (0: the first; None: no ladder, every record a first leg).
+    legs: np.ndarray | None = None
     _portfolio: vbt.Portfolio | None = None
 
     @property
@@ -250,17 +253,22 @@ class Simulation:
     def trades(self) -> dict[str, np.ndarray]:
         """Every trade as flat arrays: col, book, entry/exit bar, size, prices, fees, pnl, closed.
 
-        Orders of a column alternate buy, sell (each exit sells the whole position), so a
-        buy and the sell after it are one trade; a last buy without a sell is a trade
-        still open, marked at the symbol's last close like vectorbt marks it.
+        Orders of a column's leg alternate buy, sell (each exit sells the whole leg), so a
+        buy and the sell after it are one trade (with a ladder, each leg is a trade:
+        ``leg``); a last buy without a sell is a trade still open, marked at the symbol's
+        last close like vectorbt marks it.
         """
-        records = self.records[np.lexsort((self.records["id"], self.records["col"]))]
+        legs = np.zeros(len(self.records), dtype=np.int8) if self.legs is None else self.legs
+        order = np.lexsort((self.records["id"], legs, self.records["col"]))
+        records, legs = self.records[order], legs[order]
         buys = np.flatnonzero(records["side"] == 0)
         follows = buys + 1
         has_sell = follows < len(records)
         has_sell[has_sell] = (
-            records["col"][follows[has_sell]] == records["col"][buys[has_sell]]
-        ) & (records["side"][follows[has_sell]] == 1)
+            (records["col"][follows[has_sell]] == records["col"][buys[has_sell]])
+            & (legs[follows[has_sell]] == legs[buys[has_sell]])
+            & (records["side"][follows[has_sell]] == 1)
+        )
         entry = records[buys]
         exit_ = records[np.where(has_sell, follows, buys)]
         n_symbols = self.orders.n_symbols
@@ -271,6 +279,7 @@ class Simulation:
         pnl = entry["size"] * (exit_price - entry["price"]) - entry["fees"] - exit_fees
         return {
             "col": entry["col"],
+            "leg": legs[buys].astype(np.int64),
             "book": self.book_of_col[entry["col"]],
             "entry_idx": entry["idx"],
             "exit_idx": np.where(has_sell, exit_["idx"], len(self.orders.index) - 1),
@@ -316,25 +325,22 @@ def simulate(
         init_cash = np.full(n_cols, settings.init_cash / book_size)
 
     sym_of_col = np.tile(np.arange(n_symbols, dtype=np.int64), orders.n_sets)
-    max_orders = 2 * int(orders.entries.sum()) + 1  # an entry, then at most one exit
-    records, reasons, equity, invested = order_loop(orders.entries.size)(
-        orders.open,
-        orders.high,
-        orders.low,
-        orders.close,
-        orders.decision_price,
-        sym_of_col,
-        orders.entries,
-        orders.exits,
-        orders.stop_distance,
-        orders.target_distance,
-        group_lens,
-        init_cash,
-        Terms.of(settings),
-        orders.flat_at,
-        close_at_end,
-        max_orders,
-    )
+    n_legs = 1 + len(settings.ladder)
+    # An entry, then at most one exit, for each leg.
+    max_orders = 2 * n_legs * int(orders.entries.sum()) + 1
+    prices = (orders.open, orders.high, orders.low, orders.close, orders.decision_price, sym_of_col)
+    legs = None
+    if settings.ladder:
+        records, reasons, legs, equity, invested = ladder_loop(orders.entries.size)(
+            *prices, orders.entries, orders.exits, orders.stop_distance, group_lens, init_cash,
+            Terms.of(settings), orders.flat_at, close_at_end, max_orders, *ladder_terms(settings),
+        )  # fmt: skip
+    else:
+        records, reasons, equity, invested = order_loop(orders.entries.size)(
+            *prices, orders.entries, orders.exits, orders.stop_distance,
+            orders.target_distance, group_lens, init_cash, Terms.of(settings), orders.flat_at,
+            close_at_end, max_orders,
+        )  # fmt: skip
     if not shared and book_size > 1:  # one loop group per column: add them up per book
         starts = np.arange(0, n_cols, book_size)
         equity = np.add.reduceat(equity, starts, axis=1)
@@ -352,4 +358,6 @@ def simulate(
         init_cash=init_cash,
         cash_sharing=shared,
         group_by=None if books == "per_column" else book_of_col,
+        legs=legs,
     )
+

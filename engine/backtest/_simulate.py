@@ -123,6 +123,31 @@ def _book_value(cash, position, close_row, last_price, sym_of_col, from_col, to_
     return equity
 
 
+def _widest(group_lens) -> int:
+    """Columns in the widest group (book)."""
+    widest = 0
+    for g in range(len(group_lens)):
+        widest = max(widest, group_lens[g])
+    return widest
+
+
+def _mark(close_row, sym_of_col, last_price, from_col, to_col) -> None:
+    """Move each column's last known price to this bar's close where it has one."""
+    for col in range(from_col, to_col):
+        bar_close = close_row[sym_of_col[col]]
+        if not np.isnan(bar_close):
+            last_price[col] = bar_close
+
+
+def _invested(position, last_price, from_col, to_col) -> float:
+    """The value of the group's positions at their last known prices."""
+    invested = 0.0
+    for col in range(from_col, to_col):
+        if position[col] != 0:
+            invested += position[col] * last_price[col]
+    return invested
+
+
 def simulate(
     open_,
     high,
@@ -166,9 +191,7 @@ def simulate(
     state = (position, stop_frac, stop_anchor, target)
     last_price = np.full(n_cols, np.nan)
     exited = np.zeros(n_cols, dtype=np.bool_)
-    widest = 0
-    for g in range(len(group_lens)):
-        widest = max(widest, group_lens[g])
+    widest = _widest(group_lens)
     exiting = np.zeros(widest, dtype=np.bool_)
     buy_qty = np.zeros(widest)
     # Stored group-major so that each group's curve is contiguous (Fortran order once
@@ -275,10 +298,7 @@ def simulate(
                         n_open -= 1
 
             # 4. The book at the close: positions marked at their last known price.
-            for col in range(from_col, to_col):
-                bar_close = close[i, sym_of_col[col]]
-                if not np.isnan(bar_close):
-                    last_price[col] = bar_close
+            _mark(close[i], sym_of_col, last_price, from_col, to_col)
             # Flat by the close (a symbol without a bar here at its last close), or the
             # window's end: what the bar's stops and targets left.
             if flat_at[i] or (close_at_end and i == n_bars - 1):
@@ -292,10 +312,7 @@ def simulate(
                     )  # fmt: skip
                     if flat:
                         n_open -= 1
-            invested = 0.0
-            for col in range(from_col, to_col):
-                if position[col] != 0:
-                    invested += position[col] * last_price[col]
+            invested = _invested(position, last_price, from_col, to_col)
             equity_out[group, i] = cash + invested
             invested_out[group, i] = invested
         from_col = to_col

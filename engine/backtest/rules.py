@@ -312,14 +312,15 @@ def plan_close(
     slippage: float,
     exiting,
     qty,
-) -> None:
+) -> float:
     """Fill ``exiting`` (bool) and ``qty`` (shares to buy, 0.0 for none): the book's decisions.
 
     One book at the close of a bar, per column: ``entries``/``exits`` are that bar's
     signals, ``stop_distance`` its stop distances, ``position`` the shares held, ``mark``
     the last close of each held symbol, ``stop_frac``/``stop_anchor`` each position's stop
     (NaN: none). ``price_row[sym_of_col[k]]`` is column k's decision price. See the module
-    docstring for the rules; ``exiting`` and ``qty`` are written for every column.
+    docstring for the rules; ``exiting`` and ``qty`` are written for every column. Gives
+    back the budget the entries left (what a ladder's legs may spend, :func:`plan_ladder`).
     """
     n = len(entries)
     equity = cash
@@ -357,6 +358,101 @@ def plan_close(
             qty[k] = size
             budget -= size * unit_cost(price, fees, slippage)
             slots -= 1
+    return budget
+
+
+def ladder_terms(settings: BacktestSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(each leg's average-gain threshold, shares as a fraction of the first leg's, stop as a
+    fraction below its decision price) for ``settings.ladder``, the first leg's in front:
+    (unused, 1, NaN: the settings' stop rule)."""
+    legs = settings.ladder
+    at = np.array([0.0, *(leg.at for leg in legs)])
+    size = np.array([1.0, *(leg.size for leg in legs)])
+    stop = np.array([np.nan, *(np.nan if leg.stop is None else leg.stop for leg in legs)])
+    return at, size, stop
+
+
+def average_gain(leg_qty, leg_price, mark: float) -> float:
+    """The open legs' gain at ``mark`` as a fraction of their average entry price (NaN: none open).
+
+    ``leg_qty``/``leg_price`` are each leg's shares held (0.0: closed or not taken) and
+    fill price; the average is weighted by shares.
+    """
+    shares = 0.0
+    cost = 0.0
+    for j in range(len(leg_qty)):
+        if leg_qty[j] > 0.0:
+            shares += leg_qty[j]
+            cost += leg_qty[j] * leg_price[j]
+    if not shares > 0.0 or not cost > 0.0:
+        return np.nan
+    return mark * shares / cost - 1.0
+
+
+def ladder_leg_due(taken: int, leg_qty, leg_price, mark: float, ladder_at) -> bool:
+    """Whether a held position adds its next ladder leg (number ``taken``) at this close.
+
+    ``ladder_at[j]`` is the average gain leg j needs (``ladder_at[0]``, the first leg's, is
+    unused); ``taken`` legs were bought so far, so the next is leg ``taken``.
+    """
+    if taken < 1 or taken >= len(ladder_at):
+        return False
+    return average_gain(leg_qty, leg_price, mark) >= ladder_at[taken]
+
+
+def ladder_leg_size(first_qty: float, size: float, budget: float, price: float, fees: float,
+                    slippage: float) -> float:  # fmt: skip
+    """Shares a ladder leg decided at ``price`` buys: ``size`` x the first leg's, cut to
+    ``budget``; 0.0 for none."""
+    if not price > 0.0 or not budget > 0.0 or not first_qty > 0.0:
+        return 0.0
+    qty = first_qty * size
+    cost = unit_cost(price, fees, slippage)
+    if qty * cost > budget:
+        qty = budget / cost
+    if not qty > 0.0:
+        return 0.0
+    return qty
+
+
+def plan_ladder(
+    exits,
+    price_row,
+    sym_of_col,
+    exiting,
+    leg_qty,
+    leg_price,
+    taken,
+    first_qty,
+    budget: float,
+    ladder_at,
+    ladder_size,
+    fees: float,
+    slippage: float,
+    leg_buy,
+) -> float:
+    """Fill ``leg_buy`` (shares of each column's next ladder leg, 0.0 for none); the budget left.
+
+    After :func:`plan_close`, from the ``budget`` its entries left: in column order, a
+    held position that does not exit at this close and whose open legs' average gain at
+    the decision price reaches its next leg's ``ladder_at`` adds that leg
+    (:func:`ladder_leg_size`). ``leg_qty``/``leg_price`` are (columns x legs), ``taken``
+    the legs each position has bought, ``first_qty`` its first leg's shares. A new
+    position's first leg comes before a held one's next leg.
+    """
+    for k in range(len(exiting)):
+        leg_buy[k] = 0.0
+        if exiting[k] or exits[k] or not budget > 0.0:
+            continue
+        price = price_row[sym_of_col[k]]
+        if np.isnan(price) or not ladder_leg_due(taken[k], leg_qty[k], leg_price[k], price,
+                                                 ladder_at):  # fmt: skip
+            continue
+        size = ladder_leg_size(first_qty[k], ladder_size[taken[k]], budget, price, fees, slippage)
+        if size > 0.0:
+            leg_buy[k] = size
+            budget -= size * unit_cost(price, fees, slippage)
+    return budget
 
 
 def plan_one(

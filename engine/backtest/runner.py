@@ -159,4 +159,7 @@ def trade_table(simulation: Simulation, symbols: list[str]) -> pd.DataFrame:
             "exit_reason": [_EXIT_REASONS.get(int(code), "open") for code in trades["exit_reason"]],
         }
     )
+    if simulation.settings.ladder:  # each leg is a trade: 1 the signal's, 2 the next, ...
+        table["leg"] = trades["leg"] + 1
+        return table.sort_values(["entry_date", "symbol", "leg"], ignore_index=True)
     return table.sort_values(["entry_date", "symbol"], ignore_index=True)

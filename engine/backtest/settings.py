@@ -30,6 +30,37 @@ BARS_PER_YEAR: dict[str, int] = {
 }
 
 
+#: Most legs after the first a ladder may add.
+MAX_LADDER_LEGS = 9
+
+
+class LadderLeg(pydantic.BaseModel):
+    """One leg a scale-in ladder adds to a held position (frozen; unknown fields rejected).
+
+    >>> LadderLeg(at=0.0025, size=0.5).stop is None
+    True
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    at: float = Field(
+        gt=0,
+        lt=1,
+        description="The open legs' average gain, as a fraction of their average entry price "
+        "(0.0025: up 0.25%), at or above which a close adds this leg.",
+    )
+    size: float = Field(
+        gt=0, le=10, description="The leg's shares as a fraction of the first leg's (0.5: half)."
+    )
+    stop: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="The leg's own stop, this fraction below the close that added it (0.02: "
+        "2% below); None: the settings' stop rule at that close, as for an entry.",
+    )
+
+
 class BacktestSettings(pydantic.BaseModel):
     """Execution, cost, sizing and stop rules of a backtest (frozen; unknown fields rejected).
 
@@ -97,6 +128,13 @@ class BacktestSettings(pydantic.BaseModel):
         description="The target's size in take_profit's unit (a fraction, ATRs or stop "
         "distances).",
     )
+    ladder: tuple[LadderLeg, ...] = Field(
+        (),
+        description="Scale-in ladder: the legs added to a held position after its first, in "
+        "order, each when the open legs' average gain at a close reaches its `at`, each with "
+        "its own size and stop. The strategy's exit sells every leg; a leg's stop sells that "
+        "leg. Empty: one entry per position.",
+    )
     max_positions: int = Field(5, ge=1, description="Most positions open at once in the book.")
     freq: str = Field(
         "1D", description="Bar size; every annualised metric uses it (never guessed)."
@@ -134,6 +172,23 @@ class BacktestSettings(pydantic.BaseModel):
             raise ValueError(f"unknown bar size {freq!r}; use one of {', '.join(BARS_PER_YEAR)}")
         return freq
 
+    @pydantic.field_validator("ladder", mode="before")
+    @classmethod
+    def _ladder_from_text(cls, ladder):
+        # The command line's form: "AT:SIZE[:STOP],..." (0.0025:0.5,0.01:0.25:0.02).
+        if not isinstance(ladder, str):
+            return ladder
+        legs = []
+        for text in filter(None, (part.strip() for part in ladder.split(","))):
+            parts = text.split(":")
+            if len(parts) not in (2, 3):
+                raise ValueError(
+                    f"cannot read ladder leg {text!r}: write each leg AT:SIZE or AT:SIZE:STOP, "
+                    "e.g. ladder=0.0025:0.5,0.01:0.25"
+                )
+            legs.append(dict(zip(("at", "size", "stop"), parts, strict=False)))
+        return legs
+
     @pydantic.model_validator(mode="after")
     def _stop_when_needed(self) -> BacktestSettings:
         if self.size == "risk" and self.stop == "none":
@@ -163,11 +218,42 @@ class BacktestSettings(pydantic.BaseModel):
                 "a profit target rests beside the stop as one bracket (one cancels the "
                 "other), so it needs a stop: set stop='strategy' or stop='atr'"
             )
+        self._ladder_fits()
         if self.flat_minutes_before_close and not self.flat_by_close:
             raise ValueError(
                 "flat_minutes_before_close needs flat_by_close: set flat_by_close=true too"
             )
         return self
+
+    def _ladder_fits(self) -> None:
+        if not self.ladder:
+            return
+        if len(self.ladder) > MAX_LADDER_LEGS:
+            raise ValueError(
+                f"a ladder adds at most {MAX_LADDER_LEGS} legs after the first, not "
+                f"{len(self.ladder)}: drop the last ones"
+            )
+        for n, (before, leg) in enumerate(zip(self.ladder, self.ladder[1:], strict=False), 2):
+            if leg.at <= before.at:
+                raise ValueError(
+                    f"ladder leg {n + 1} adds at a gain of {leg.at:.2%}, not above leg {n}'s "
+                    f"{before.at:.2%}: each leg's `at` must be higher than the one before"
+                )
+        if self.size == "all":
+            raise ValueError(
+                "size='all' spends all the cash on the first leg, leaving none for the ladder: "
+                "use size='fraction' or size='risk'"
+            )
+        if self.take_profit != "none":
+            raise ValueError(
+                "a ladder does not take a profit target yet (each leg rests its own stop): "
+                "set take_profit='none', or drop the ladder"
+            )
+        if self.trailing_stop:
+            raise ValueError(
+                "a ladder's legs keep fixed stops; trailing_stop is not supported with a "
+                "ladder yet: set trailing_stop=false, or drop the ladder"
+            )
 
     def for_freq(self, freq: str) -> BacktestSettings:
         """These settings for bars of ``freq`` ("5min"): a freq left at its default follows the bars.

@@ -172,7 +172,7 @@ def sweep(
     if engine != "full":
         from engine.backtest.fast import fast_path_refusal, fast_sweep  # it imports this module
 
-        refusal = fast_path_refusal(strategy, per, executor)
+        refusal = fast_path_refusal(strategy, per, executor, settings)
         if refusal is None:
             screened = fast_sweep(
                 bars, strategy, grid, settings, progress=progress, max_columns=max_columns

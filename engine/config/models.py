@@ -60,6 +60,7 @@ ADDED_SETTINGS: dict[str, Any] = {
     "last_bar_entries": "refuse",
     "take_profit": "none",
     "take_profit_at": None,
+    "ladder": [],
 }
 
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")

@@ -31,6 +31,7 @@ from engine.live.controls import (  # the step writes controls and beats in its 
     stored_control,  # noqa: F401
     stored_values,
 )
+from engine.live.decisions import Ladder
 from engine.live.heartbeat import beat  # noqa: F401
 from engine.live.model import LiveOrder, LivePosition
 from engine.risk import EquityMark, RealisedSale
@@ -190,6 +191,7 @@ def _position(row: dict) -> LivePosition:
     for name in ("stop_fraction", "stop_anchor"):
         data[name] = math.nan if data[name] is None else float(data[name])
     data["trails"] = bool(data["trails"])
+    data["ladder"] = Ladder.from_json(data["ladder"]) if data["ladder"] else None
     return LivePosition(**data)
 
 
@@ -347,6 +349,8 @@ def replayed_positions(store, book: str) -> dict[str, float]:
 def _stored(value):
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, Ladder):
+        return value.to_json()
     return value
 
 

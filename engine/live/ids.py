@@ -1,7 +1,9 @@
 """Client order ids: the loop names every order by the decision it carries out.
 
-A strategy's order is ``<config id>-<symbol>-<buy|sell|stop|protect>-<bar>``: the
-config, the symbol, what the order does and the bar whose close decided it, ``YYYYMMDD``
+A strategy's order is ``<config id>-<symbol>-<buy|sell|stop|protect>[leg]-<bar>``: the
+config, the symbol, what the order does (with a scale-in ladder's leg number from 2 on:
+``buy2`` buys the second leg, ``stop2`` is its stop; the first leg's names are unchanged)
+and the bar whose close decided it, ``YYYYMMDD``
 for a daily bar and ``YYYYMMDDTHHMM`` (its close, New York time) for an intraday one (``protect``:
 a position's stop put back at the start of a step because it had gone missing). Deciding the same thing
 again (a repeated step, a restart after a crash) gives the same id, and the broker gives
@@ -11,9 +13,13 @@ command is ``cmd<id>-<symbol>-<what>``, so a command applied twice places nothin
 >>> decision_id("5c0f3e9a1b7d2c44", "AAPL", "buy", date(2024, 5, 1))
 '5c0f3e9a1b7d2c44-AAPL-buy-20240501'
 >>> parse_decision_id("5c0f3e9a1b7d2c44-AAPL-buy-20240501")
-Decision(config_id='5c0f3e9a1b7d2c44', symbol='AAPL', action='buy', bar=datetime.date(2024, 5, 1), at='')
+Decision(config_id='5c0f3e9a1b7d2c44', symbol='AAPL', action='buy', bar=datetime.date(2024, 5, 1), at='', leg=1)
 >>> parse_decision_id("5c0f3e9a1b7d2c44-AAPL-sell-20240501T1035").key
 '20240501T1035'
+>>> decision_id("5c0f3e9a1b7d2c44", "AAPL", "buy", date(2024, 5, 3), leg=2)
+'5c0f3e9a1b7d2c44-AAPL-buy2-20240503'
+>>> parse_decision_id("5c0f3e9a1b7d2c44-AAPL-buy2-20240503").leg
+2
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 ACTIONS = ("buy", "sell", "stop", "protect")
-_DECISION = re.compile(r"^([0-9a-f]{4,64})-([A-Z][A-Z0-9.\-]*)-(buy|sell|stop|protect)-(\d{8})(?:T(\d{4}))?$")
+_DECISION = re.compile(
+    r"^([0-9a-f]{4,64})-([A-Z][A-Z0-9.\-]*)-(buy|sell|stop|protect)([2-9]|10)?-(\d{8})(?:T(\d{4}))?$"
+)
+#: The actions that name a ladder's leg (an exit sells every leg).
+LEG_ACTIONS = ("buy", "stop", "protect")
 NEW_YORK = ZoneInfo("America/New_York")
 _COMMAND = re.compile(r"^cmd(\d+)-([A-Z][A-Z0-9.\-]*)-([a-z]+)$")
 
@@ -35,6 +45,7 @@ class Decision(NamedTuple):
     action: str
     bar: date  # the session
     at: str = ""  # an intraday bar's close, HHMM New York time ("" for a daily bar)
+    leg: int = 1  # a scale-in ladder's leg the order buys or protects (1: the first)
 
     @property
     def key(self) -> str:
@@ -64,12 +75,15 @@ def session_of(bar) -> date:
     return getattr(bar, "session", bar)
 
 
-def decision_id(config_id: str, symbol: str, action: str, bar) -> str:
+def decision_id(config_id: str, symbol: str, action: str, bar, leg: int = 1) -> str:
     """The client order id of ``config_id``'s ``action`` on ``symbol`` decided at ``bar``'s
-    close (a session date, or an intraday bar)."""
+    close (a session date, or an intraday bar), for a ladder's ``leg`` (1: the first)."""
     if action not in ACTIONS:
         raise ValueError(f"action {action!r} is not one of {ACTIONS}")
-    return f"{config_id}-{symbol}-{action}-{bar_key(bar)}"
+    if leg != 1 and (action not in LEG_ACTIONS or not 2 <= leg <= 10):
+        raise ValueError(f"{action!r} for leg {leg}: only {LEG_ACTIONS} name legs 2 to 10")
+    named = action if leg == 1 else f"{action}{leg}"
+    return f"{config_id}-{symbol}-{named}-{bar_key(bar)}"
 
 
 def command_id(command: int, symbol: str, what: str) -> str:
@@ -82,13 +96,22 @@ def parse_decision_id(client_order_id: str) -> Decision | None:
     found = _DECISION.match(client_order_id or "")
     if found is None:
         return None
-    config_id, symbol, action, day, at = found.groups()
-    return Decision(config_id, symbol, action, datetime.strptime(day, "%Y%m%d").date(), at or "")
+    config_id, symbol, action, leg, day, at = found.groups()
+    if leg and action not in LEG_ACTIONS:
+        return None
+    bar = datetime.strptime(day, "%Y%m%d").date()
+    return Decision(config_id, symbol, action, bar, at or "", int(leg or 1))
 
 
 def is_command_order(client_order_id: str) -> bool:
     """True for the id of an order a trader's command sent through the loop."""
     return _COMMAND.match(client_order_id or "") is not None
+
+
+def leg_of(client_order_id: str) -> int:
+    """The ladder leg an order of ours buys or protects (an attached stop its buy's); 1 else."""
+    decided = parse_decision_id(client_order_id) or attached_stop_of(client_order_id)
+    return decided.leg if decided is not None else 1
 
 
 def attached_stop_of(client_order_id: str) -> Decision | None:

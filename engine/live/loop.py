@@ -143,6 +143,11 @@ class LiveLoop:
         config = self.by_id.get(config_id)
         return bool(config and config.settings.trailing_stop)
 
+    def laddered(self, config_id: str | None) -> bool:
+        """Whether the config builds its positions in legs (a scale-in ladder)."""
+        config = self.by_id.get(config_id)
+        return bool(config and config.settings.ladder)
+
     # -- start-up ----------------------------------------------------------------------
 
     def start(self, next_bar: date | BarClose | None = None) -> list[Difference]:
@@ -648,6 +653,7 @@ class LiveLoop:
             view,
             config_ids=set(self.by_id),
             trails=self.trails,
+            laddered=self.laddered,
             fee=self.broker.fee,
             now=self.clock.now(),
             bar=bar,

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.live.controls import Controls  # noqa: F401 - the loop's records include its controls
-from engine.live.decisions import Holding
+from engine.live.decisions import Holding, Ladder
 
 if TYPE_CHECKING:
     from engine.live.clock import BarClose
@@ -80,11 +80,14 @@ class LivePosition:
     trails: bool = False
     #: The profit target resting with its stop (a price; it does not trail). None: none.
     target_price: float | None = None
+    #: A scale-in ladder's legs, each with its stop (None: no ladder; the stop is the
+    #: position's own).
+    ladder: Ladder | None = None
 
     def holding(self) -> Holding:
         return Holding(
             self.symbol, self.qty, self.stop_fraction, self.stop_anchor, self.manual_stop,
-            self.target_price,
+            self.target_price, self.ladder,
         )  # fmt: skip
 
     def after_bar(self, high: float) -> LivePosition:

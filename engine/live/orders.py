@@ -24,7 +24,7 @@ from datetime import date, datetime
 from engine.brokers.base import Capabilities, Order, OrderRequest, Position, on_tick, to_tick
 from engine.live import ids
 from engine.live.clock import BarClose
-from engine.live.decisions import Plan, PlannedStop
+from engine.live.decisions import Plan, PlannedStop, planned_stops
 from engine.live.model import LiveOrder, LivePosition
 from engine.risk import OrderIntent
 from engine.risk.gate_rules import whole
@@ -146,14 +146,15 @@ def orders_for(
             if stop.target_price is not None and stop.target_price > price:
                 target = to_tick(stop.target_price, rules.capabilities.tick(stop.target_price),
                                  up=True)  # fmt: skip
-            current = resting.get(stop.symbol, [])
+            # A ladder's legs rest a stop each, told apart by their ids' leg numbers.
+            current = [o for o in resting.get(stop.symbol, []) if ids.leg_of(o.client_order_id) == stop.leg]
             if _rests_well(current, price, stop.qty, target):
                 continue
             # A stop and its target go as one order (one cancels the other): replacing
             # either replaces both, so no fill can leave the other working.
             stops.append(
                 make(stop.symbol, stop_action, stop.qty, type="stop", stop_price=price,
-                     take_profit_price=target, replaces=current)
+                     take_profit_price=target, replaces=current, leg=stop.leg)
             )  # fmt: skip
         for exit_ in plan.exits:
             if exit_.symbol in closing:
@@ -174,7 +175,7 @@ def orders_for(
             entries.append(
                 make(entry.symbol, "buy", qty, stop_loss_price=stop_loss,
                      take_profit_price=target, decision_price=entry.price,
-                     stop_fraction=entry.stop_fraction)
+                     stop_fraction=entry.stop_fraction, leg=entry.leg)
             )  # fmt: skip
     return [*stops, *exits, *entries]
 
@@ -217,12 +218,10 @@ def protective_stops(
     """
     plans: dict[str, list[PlannedStop]] = {}
     for position in positions:
-        level = position.stop_price
-        if position.config_id is None or level is None or position.qty <= 0:
+        if position.config_id is None or position.qty <= 0:
             continue
-        plans.setdefault(position.config_id, []).append(
-            PlannedStop(position.symbol, position.qty, level, position.target_price)
-        )
+        if stops := planned_stops(position.holding()):
+            plans.setdefault(position.config_id, []).extend(stops)
     return orders_for(
         [(config_id, Plan(config_id, day, stops=stops)) for config_id, stops in plans.items()],
         open_orders,
@@ -259,13 +258,14 @@ class _Maker:
 
     def __call__(self, symbol, action, qty, *, type="market", stop_price=None,
                  stop_loss_price=None, take_profit_price=None, decision_price=None,
-                 stop_fraction=None, replaces=()) -> PendingOrder:  # fmt: skip
-        cid = ids.decision_id(self.config_id, symbol, action, self.day)
+                 stop_fraction=None, replaces=(), leg=1) -> PendingOrder:  # fmt: skip
+        cid = ids.decision_id(self.config_id, symbol, action, self.day, leg)
         side = "buy" if action == "buy" else "sell"
         purpose = self.PURPOSES[action]
         # A stop put back keeps a level decided at an earlier close: it is decided now, not
-        # by a bar, so it is not the bar's one sell of the symbol for the duplicate guard.
-        bar = None if action == "protect" else self.session
+        # by a bar, so it is not the bar's one sell of the symbol for the duplicate guard;
+        # nor is a ladder's later leg's stop (the first leg's is that sell).
+        bar = None if action == "protect" or (action == "stop" and leg > 1) else self.session
         decided = self.now if bar is None else ids.parse_decision_id(cid).decided_at
         intent = OrderIntent(
             symbol=symbol, side=side, qty=qty, purpose=purpose, order_type=type,

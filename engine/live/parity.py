@@ -30,6 +30,7 @@ from engine.config.models import StrategyConfig
 from engine.data import bar_sizes
 from engine.data.bars import Bars
 from engine.data.repository import load_bars
+from engine.live import ids
 from engine.live.alerts import LogNotifier, Notifiers
 from engine.live.clock import ReplayClock
 from engine.live.feed import FrameFeed
@@ -64,6 +65,7 @@ class TradeDifference:
     symbol: str
     entry_date: pd.Timestamp  # the entry's bar: a session date, or an intraday bar's start
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (backtest, replay)
+    leg: int = 1  # a scale-in ladder's leg (1: the signal's entry)
 
     @property
     def entered(self) -> str:
@@ -71,7 +73,8 @@ class TradeDifference:
         return bar_time(self.entry_date, self.entry_date.tzinfo is not None)
 
     def line(self) -> str:
-        head = f"{self.symbol} entered {self.entered}: {self.what}"
+        leg = f" (leg {self.leg})" if self.leg > 1 else ""
+        head = f"{self.symbol} entered {self.entered}{leg}: {self.what}"
         if not self.fields:
             return head
         return head + ": " + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in self.fields.items())
@@ -81,6 +84,7 @@ class TradeDifference:
             "what": self.what,
             "symbol": self.symbol,
             "entry_date": self.entered,
+            "leg": self.leg,
             "fields": {k: {"backtest": a, "replay": b} for k, (a, b) in self.fields.items()},
         }
 
@@ -129,10 +133,15 @@ def parity_report(
 
 
 def compare_config(config: StrategyConfig, bars: Bars, *, progress: bool = False) -> ParityReport:
-    """The backtest of ``config`` on ``bars`` and its replay through the live loop, compared."""
+    """The backtest of ``config`` on ``bars`` and its replay through the live loop, compared
+    (leg by leg for a config with a scale-in ladder)."""
     backtest = run_backtest(bars, config.strategy, config.params, config.settings)
     replay, equity = replay_trades(config, bars, progress=progress)
     ours = at_their_moment(backtest.trades, bars)
+    if config.settings.ladder:
+        ours["leg"] = backtest.trades["leg"]
+    else:
+        replay = replay.drop(columns="leg")
     return ParityReport(
         config_id=config.config_id,
         start=bars.index[0].date(),
@@ -207,48 +216,58 @@ def _progress(days, show: bool, label: str):
 
 
 def trades_from_fills(fills, bars: Bars) -> pd.DataFrame:
-    """Round trips from a long-only book's fills: each buy opens a trade, sells close it.
+    """Round trips from a long-only book's fills, one per leg: each buy opens a trade (the
+    leg its order id names, 1 without a ladder), sells close them.
 
-    A trade still open is marked at its symbol's last close, as the backtest marks it.
-    Each fill is known by its bar (:func:`fill_bar`), as the backtest knows it.
+    A leg's stop sells that leg; any other sale (an exit) sells the symbol's open legs
+    from the first, as the backtest sells every leg at one price. A trade still open is
+    marked at its symbol's last close, as the backtest marks it. Each fill is known by its
+    bar (:func:`fill_bar`), as the backtest knows it.
     """
     marks = bars.close.ffill().iloc[-1]
-    open_: dict[str, dict] = {}
+    open_: dict[str, dict[int, dict]] = {}
     rows = []
     for fill in fills:
         day = fill_bar(fill.filled_at, bars.is_intraday)
+        leg = ids.leg_of(fill.client_order_id)
+        legs = open_.setdefault(fill.symbol, {})
         if fill.side == "buy":
-            open_[fill.symbol] = {
-                "symbol": fill.symbol,
-                "entry_date": day,
-                "size": fill.qty,
-                "entry_price": fill.price,
-                "fees": fill.fee,
-                "left": fill.qty,
-                "proceeds": 0.0,
-            }
+            legs[leg] = {
+                "symbol": fill.symbol, "entry_date": day, "size": fill.qty,
+                "entry_price": fill.price, "fees": fill.fee, "left": fill.qty, "proceeds": 0.0,
+                "leg": leg,
+            }  # fmt: skip
             continue
-        trade = open_.get(fill.symbol)
-        if trade is None:
-            continue
-        trade["left"] -= fill.qty
-        trade["fees"] += fill.fee
-        trade["proceeds"] += fill.qty * fill.price
-        trade["exit_date"] = day
-        if trade["left"] <= 1e-9 * trade["size"]:
-            rows.append(_closed(open_.pop(fill.symbol)))
-    for symbol, trade in open_.items():
-        trade["proceeds"] += trade["left"] * float(marks[symbol])
-        trade["exit_date"] = pd.NaT
-        rows.append(_closed(trade))
-    table = pd.DataFrame(rows, columns=TRADE_FIELDS)
-    return table.sort_values(["entry_date", "symbol"], ignore_index=True)
+        # A protective stop is its leg's sale; an exit sells every open leg.
+        decided = ids.parse_decision_id(fill.client_order_id)
+        stop = decided is None or decided.action in ("stop", "protect")
+        left = fill.qty
+        for number in sorted(legs, key=lambda n: (not stop or n != leg, n)):
+            trade = legs[number]
+            take = min(left, trade["left"])
+            if take <= 0:
+                continue
+            left -= take
+            trade["left"] -= take
+            trade["fees"] += fill.fee * take / fill.qty
+            trade["proceeds"] += take * fill.price
+            trade["exit_date"] = day
+            if trade["left"] <= 1e-9 * trade["size"]:
+                rows.append(_closed(legs.pop(number)))
+    for symbol, legs in open_.items():
+        for trade in legs.values():
+            trade["proceeds"] += trade["left"] * float(marks[symbol])
+            trade["exit_date"] = pd.NaT
+            rows.append(_closed(trade))
+    table = pd.DataFrame(rows, columns=[*TRADE_FIELDS, "leg"])
+    return table.sort_values(["entry_date", "symbol", "leg"], ignore_index=True)
 
 
 def _closed(trade: dict) -> dict:
     exit_price = trade["proceeds"] / trade["size"]
     pnl = trade["proceeds"] - trade["size"] * trade["entry_price"] - trade["fees"]
-    return {**{k: trade.get(k) for k in TRADE_FIELDS}, "exit_price": exit_price, "pnl": pnl}
+    return {**{k: trade.get(k) for k in (*TRADE_FIELDS, "leg")}, "exit_price": exit_price,
+            "pnl": pnl}  # fmt: skip
 
 
 def fill_bar(at, intraday: bool) -> pd.Timestamp:
@@ -261,16 +280,17 @@ def fill_bar(at, intraday: bool) -> pd.Timestamp:
 
 
 def compare_trades(backtest: pd.DataFrame, replay: pd.DataFrame) -> list[TradeDifference]:
-    """Every trade the two tables do not agree on, matched by symbol and entry bar."""
-    ours = {(r.symbol, pd.Timestamp(r.entry_date)): r for r in backtest.itertuples()}
-    theirs = {(r.symbol, pd.Timestamp(r.entry_date)): r for r in replay.itertuples()}
+    """Every trade the two tables do not agree on, matched by symbol and entry bar (and leg,
+    where the tables have legs)."""
+    ours = {_trade_key(r): r for r in backtest.itertuples()}
+    theirs = {_trade_key(r): r for r in replay.itertuples()}
     differences = []
     for key in sorted(set(ours) | set(theirs)):
-        symbol, entry = key
+        symbol, entry, leg = key
         a, b = ours.get(key), theirs.get(key)
         if a is None or b is None:
             what = "only in the replay" if a is None else "only in the backtest"
-            differences.append(TradeDifference(what, symbol, entry))
+            differences.append(TradeDifference(what, symbol, entry, leg=leg))
             continue
         fields = {}
         if not same_bar(a.exit_date, b.exit_date):
@@ -287,8 +307,12 @@ def compare_trades(backtest: pd.DataFrame, replay: pd.DataFrame) -> list[TradeDi
         if abs(a.pnl - b.pnl) > tolerance:
             fields["pnl"] = (a.pnl, b.pnl)
         if fields:
-            differences.append(TradeDifference("differs", symbol, entry, fields))
+            differences.append(TradeDifference("differs", symbol, entry, fields, leg))
     return differences
+
+
+def _trade_key(row) -> tuple[str, pd.Timestamp, int]:
+    return row.symbol, pd.Timestamp(row.entry_date), int(getattr(row, "leg", 1))
 
 
 def same_bar(a, b) -> bool:

@@ -48,6 +48,7 @@ from engine.brokers.base import (
 from engine.data.corporate_actions import SPLIT, CorporateAction
 from engine.live import ids
 from engine.live.adjustments import Adjustment, dividends_paid, rebased, take_actions
+from engine.live.decisions import Ladder
 from engine.live.model import FILLED, OPEN, Difference, LiveOrder, LivePosition
 
 #: Share quantities closer than this are equal (float residue).
@@ -108,6 +109,7 @@ def reconcile(
     trails: Callable[[str | None], bool],
     fee: Callable[[float, float], float],
     now: datetime,
+    laddered: Callable[[str | None], bool] = lambda _: False,
     bar: date | None = None,
     expected_cash: float | None = None,
     cash_tolerance: float = 0.01,
@@ -119,9 +121,9 @@ def reconcile(
 
     ``tracked`` are the loop's open orders by client order id; ``positions`` its open
     positions by symbol; ``config_ids`` the configs whose order ids count as its own;
-    ``trails(config_id)`` whether a config's stops trail; ``fee(qty, price)`` what the
-    broker charges a fill. Orders the loop decided at ``bar`` (the bar being stepped) are
-    left to the step, which decides them again and finds them. With ``expected_cash`` (the
+    ``trails(config_id)`` whether a config's stops trail, ``laddered(config_id)`` whether it
+    builds positions in legs; ``fee(qty, price)`` what the broker charges a fill. Orders the
+    loop decided at ``bar`` (the bar being stepped) are left to the step, which decides them again and finds them. With ``expected_cash`` (the
     cash the loop last recorded, at start-up) a cash change no fill explains is a difference.
     ``actions`` are the recorded splits and dividends whose ex-date the book has reached,
     ``recorded_actions`` the (symbol, kind, ex-date) of those it has already taken in,
@@ -236,7 +238,7 @@ def reconcile(
             if mine is not None:
                 closed.append(symbol)
             continue
-        position = _position_after(symbol, mine, theirs, seen, trails, now)
+        position = _position_after(symbol, mine, theirs, seen, trails, laddered, now)
         after[symbol] = position if ratio is None else rebased(position, ratio)
 
     # 5. Cash, when the loop knows what it last recorded.
@@ -403,14 +405,23 @@ def _split(symbol: str, mine: LivePosition, theirs: Position, ratio: float) -> D
     )
 
 
-def _position_after(symbol, mine, theirs, seen, trails, now) -> LivePosition:
+def _position_after(symbol, mine, theirs, seen, trails, laddered, now) -> LivePosition:
     bought = [f for f in seen if f.order.side == "buy"]
     if mine is not None:
         position = replace(mine, qty=theirs.qty, avg_price=theirs.avg_entry_price)
+        if position.ladder is not None:
+            position = replace(position, ladder=_legs_after(position.ladder, seen))
         return replace(position, last_buy_at=now) if bought else position
     entry = next((f.order for f in bought if f.order.purpose == "entry"), None)
     owner = entry.config_id if entry else (bought[0].order.config_id if bought else None)
     fraction = entry.stop_fraction if entry and entry.stop_fraction is not None else math.nan
+    if entry is not None and laddered(owner):
+        # Each leg keeps its own stop: the position has none of its own.
+        return LivePosition(
+            symbol=symbol, config_id=owner, qty=theirs.qty, avg_price=theirs.avg_entry_price,
+            opened_at=now, last_buy_at=now, entry_bar=entry.decision_bar,
+            ladder=_legs_after(Ladder(), seen),
+        )  # fmt: skip
     return LivePosition(
         symbol=symbol,
         config_id=owner,
@@ -424,6 +435,24 @@ def _position_after(symbol, mine, theirs, seen, trails, now) -> LivePosition:
         trails=bool(entry) and trails(owner) and not math.isnan(fraction),
         target_price=entry.take_profit_price if entry else None,
     )
+
+
+def _legs_after(ladder: Ladder, seen: list[FillSeen]) -> Ladder:
+    """A laddered position's legs after these fills (buys first): a strategy's buy adds to
+    the leg its id names, with the stop it was decided with; a leg's stop sells that leg;
+    any other sale (an exit, a trader's) sells from the last leg back."""
+    for fill in seen:
+        order = fill.order
+        leg = ids.leg_of(order.client_order_id)
+        if order.side == "buy":
+            if order.purpose != "entry":
+                continue  # a trader's buy adds shares to no leg
+            fraction = math.nan if order.stop_fraction is None else order.stop_fraction
+            anchor = math.nan if math.isnan(fraction) else (order.decision_price or math.nan)
+            ladder = ladder.bought(leg, fill.qty, fill.price, fraction, anchor)
+        else:
+            ladder = ladder.sold(fill.qty, leg if order.purpose == "stop" else None)
+    return ladder
 
 
 def _describe(order: Order) -> str:

@@ -55,12 +55,9 @@ def approve_donchian(
         "donchian_breakout",
         {"entry_window": entry_window, "exit_window": exit_window, "atr_window": atr_window},
         ["AAPL", "BA", "CAT", "GE"],
-        stop="strategy",
-        size="risk",
-        max_positions=3,
-        trailing_stop=True,
-        **settings,
-    )
+        **{"stop": "strategy", "size": "risk", "max_positions": 3, "trailing_stop": True,
+           **settings},
+    )  # fmt: skip
 
 
 def allow_replay(store) -> None:

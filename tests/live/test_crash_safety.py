@@ -8,6 +8,7 @@ twice), the same fills; positions equal to the broker's; the event log replaying
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -64,11 +65,14 @@ def _book(data_dir: Path, account: str):
 
 
 #: The config's exits: trailing stops, and trailing stops each resting with a profit
-#: target as one bracket (re-placed together whenever the stop moves up).
+#: target as one bracket (re-placed together whenever the stop moves up); or a scale-in
+#: ladder's fixed stops, one per leg.
 EXITS = {
     "stops": {},
     "brackets": {"take_profit": "reward_risk", "take_profit_at": 1.5},
-}
+    "ladder": {"trailing_stop": False, "size": "fraction", "fraction": 0.15,
+               "ladder": [{"at": 0.005, "size": 0.5}, {"at": 0.015, "size": 0.5, "stop": 0.02}]},
+}  # fmt: skip
 
 
 @pytest.fixture(params=list(EXITS))
@@ -137,10 +141,11 @@ def _kill_again_and_again(data_dir, twin, config, start, end, tmp_path, *, kills
     held = {p.symbol: p.qty for p in broker.positions()}
     book = f"paper:{account}"
     _assert_book_is(store, book, held)
-    # Every held position rests exactly one protective order, with its target where the
-    # config sets one, and nothing rests for a position that is gone.
+    # Every held position rests exactly one protective order (one per open leg of a
+    # ladder), with its target where the config sets one, and nothing rests for a
+    # position that is gone.
     resting = orders[(orders["side"] == "sell") & orders["status"].isin(["new", "accepted"])]
-    assert sorted(resting["symbol"]) == sorted(held)
+    assert sorted(resting["symbol"]) == sorted(_protected(store, book, held))
     if config.settings.take_profit != "none":
         assert resting["take_profit_price"].notna().all()
         targets = fills.merge(orders, on=["client_order_id", "symbol", "side"])
@@ -148,6 +153,20 @@ def _kill_again_and_again(data_dir, twin, config, start, end, tmp_path, *, kills
         assert len(hit) >= 2, "the replay should fill some targets"
     starts = store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.started'")
     assert starts == killed + 1
+    if config.settings.ladder:
+        legs = fills["client_order_id"].str.contains(r"-buy[23]-")
+        assert legs.sum() >= 3, "the replay should add ladder legs"
+
+
+def _protected(store: Store, book: str, held: dict[str, float]) -> list[str]:
+    """A symbol per protective order the held positions should rest: one per open leg of a
+    laddered position, one per other position."""
+    ladders = store.query("SELECT symbol, ladder FROM live_positions WHERE book = ?", [book])
+    open_legs = {
+        row.symbol: len(json.loads(row.ladder)["legs"]) if isinstance(row.ladder, str) else 1
+        for row in ladders.itertuples()
+    }
+    return [symbol for symbol in held for _ in range(open_legs.get(symbol, 1))]
 
 
 def _assert_book_is(store, book: str, held: dict[str, float]) -> None:

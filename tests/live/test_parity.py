@@ -55,3 +55,26 @@ def test_a_replay_makes_the_backtests_trades(sample_store, strategy, params, set
         bars = load_bars(sample_store, UNIVERSE, START, END)
         trades = run_backtest(bars, strategy, config.params, config.settings).trades
         assert (trades["exit_reason"] == "target").sum() >= 2, "too few targets to prove anything"
+
+
+# A scale-in ladder: a second leg once the position is up 1%, a third at 3% with its own
+# 2% stop; each leg's stop rests at the broker alone.
+LADDER = {"size": "fraction", "fraction": 0.2, "stop": "atr", "atr_window": 10,
+          "atr_multiple": 2.0, "max_positions": 3,
+          "ladder": [{"at": 0.01, "size": 0.5}, {"at": 0.03, "size": 0.5, "stop": 0.02}]}  # fmt: skip
+
+
+def test_a_replay_builds_the_backtests_ladders_leg_by_leg(sample_store):
+    config = approve(sample_store, "sma_crossover", {"fast": 3, "slow": 12}, UNIVERSE, **LADDER)
+
+    report = parity_report(sample_store, config.config_id, START, END)
+
+    legs = report.backtest["leg"]
+    assert (legs == 2).sum() >= 3 and (legs == 3).sum() >= 2, "too few legs to prove anything"
+    assert report.differences == [], "\n".join(d.line() for d in report.differences)
+    assert sorted(report.replay["leg"]) == sorted(legs)
+    assert report.replay_equity == pytest.approx(report.backtest_equity, rel=1e-9)
+    bars = load_bars(sample_store, UNIVERSE, START, END)
+    trades = run_backtest(bars, "sma_crossover", config.params, config.settings).trades
+    stopped = trades[(trades["exit_reason"] == "stop") & (trades["leg"] > 1)]
+    assert len(stopped) >= 1, "no leg's own stop sold it: the per-leg stops are unproven"

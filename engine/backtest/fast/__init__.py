@@ -80,10 +80,19 @@ EVALUATIONS_PER_CALL = 200_000_000
 
 
 def fast_path_refusal(
-    strategy: str | Strategy, per: str = "symbol", executor: Any = "local"
+    strategy: str | Strategy,
+    per: str = "symbol",
+    executor: Any = "local",
+    settings: BacktestSettings | None = None,
 ) -> str | None:
     """Why the fast path cannot run this sweep, or None when it can."""
     strategy = get(strategy)
+    if settings is not None and settings.ladder:
+        # The kernel holds one position per column, not legs: refuse, never differ.
+        return (
+            "its settings build positions in legs (ladder), which the fast path does not "
+            "model; the general path does"
+        )
     if per != "symbol":
         return (
             f"per={per!r} trades the symbols as one book sharing cash and slots; the fast "
@@ -122,7 +131,7 @@ def fast_sweep(
     (see :func:`fast_path_refusal`).
     """
     strategy = get(strategy)
-    refusal = fast_path_refusal(strategy)
+    refusal = fast_path_refusal(strategy, settings=settings)
     if refusal is not None:
         raise InputError(refusal, hint="use sweep(..., engine='full'), the general path")
     if max_columns is not None and max_columns < 1:

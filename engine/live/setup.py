@@ -156,6 +156,19 @@ def require_brackets(configs: list[StrategyConfig], broker: str, capabilities) -
         )
 
 
+def require_leg_stops(configs: list[StrategyConfig], broker: str, capabilities) -> None:
+    """Nothing when ``broker`` names each ladder leg's attached stop after its leg's buy (the
+    paper broker, ``<buy id>-stop``); else an InputError: a broker that names an attached
+    stop itself (Alpaca) leaves the loop unable to tell the legs' stops apart."""
+    laddered = [c.config_id for c in configs if c.settings.ladder]
+    if laddered and not capabilities.simulated:
+        raise InputError(
+            f"config {', '.join(laddered)} builds positions in legs (a ladder), each with its "
+            f"own stop, and the workbench cannot tell {broker}'s attached stops apart by leg yet",
+            hint="trade it on --broker paper, or trade a config without a ladder",
+        )
+
+
 def replay_account(configs: list[StrategyConfig], start, end) -> str:
     """The paper account a replay of these configs over these dates uses (the same on a restart)."""
     key = ",".join(sorted(c.config_id for c in configs)) + f"|{start}|{end}"
@@ -202,6 +215,7 @@ def open_loop(
         feed = choose_feed(feed, bar_size)
         require_flat_on_time(configs, mode)
     require_brackets(configs, broker, capabilities)
+    require_leg_stops(configs, broker, capabilities)
     if mode == "live":
         if not capabilities.live_trading:
             raise InputError("live trading goes through Alpaca", hint="pass --broker alpaca")

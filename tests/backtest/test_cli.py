@@ -182,6 +182,16 @@ def test_sweep_as_json_counts_the_skipped_combinations(data_dir, tmp_path):
             "a fraction is written 0.05 for 5%",
         ),
         (
+            ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--stop", "atr",
+             "--setting", "ladder=0.01:0.5,0.005:0.5"],
+            "each leg's `at` must be higher than the one before",
+        ),
+        (
+            ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--stop", "atr",
+             "--setting", "ladder=0.01"],
+            "write each leg AT:SIZE or AT:SIZE:STOP",
+        ),
+        (
             ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL", "--execution", "close"],
             "sma_crossover computes a bar's signal from that bar's close",
         ),
@@ -245,3 +255,12 @@ def test_a_profit_target_reaches_the_backtest_and_its_trades_say_so(data_dir):
     )  # fmt: skip
     assert targeted["settings"]["take_profit"] == "reward_risk"
     assert targeted["total_return"] != plain["total_return"]
+
+
+def test_a_ladder_reaches_the_backtest_and_its_trades_name_their_legs(data_dir):
+    base = ["backtest", "--strategy", "sma_crossover", "--symbols", "AAPL,GE", "--json",
+            "--stop", "atr", "--param", "fast=5", "--param", "slow=20"]  # fmt: skip
+    plain = json.loads(wb(data_dir, *base).output)
+    laddered = json.loads(wb(data_dir, *base, "--setting", "ladder=0.01:0.5,0.03:0.25:0.02").output)
+    assert [leg["at"] for leg in laddered["settings"]["ladder"]] == [0.01, 0.03]
+    assert laddered["trades"] > plain["trades"]  # each leg is a trade

@@ -88,6 +88,16 @@ def test_a_stopped_leg_is_not_bought_again_but_the_next_may_follow():
     assert third["entry_date"] == bars.index[6] and third["size"] == pytest.approx(6.25)
 
 
+def test_a_leg_bought_and_stopped_in_one_session_is_a_day_trade():
+    # The second leg fills at bar 3's open (20.1) and its 1% stop (19.899) sells it that bar.
+    prices = [*CLIMB[:3], (20.1, 20.2, 19.8, 20.0), *CLIMB[4:]]
+    ladder = [{"at": 0.0025, "size": 0.5, "stop": 0.01}]
+    bars, result = _run(prices, ladder=ladder)
+    second = result.trades.iloc[1]
+    assert second["entry_date"] == second["exit_date"] == bars.index[3]
+    assert result.metrics["day_trades"] == 1
+
+
 def test_close_execution_fills_a_leg_at_the_close_that_decided_it():
     bars, result = _run(CLIMB, execution="close")
     trades = result.trades

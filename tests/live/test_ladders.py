@@ -126,3 +126,13 @@ def test_the_gate_denies_a_leg_that_would_take_the_position_past_its_cap(sample_
     legs = [d for d in reasons if d["side"] == "buy"]
     assert legs and {d["rule"] for d in legs} == {"position_cap"}
     assert all("the position would be worth" in d["reason"] for d in legs)
+
+
+def test_a_ladder_is_refused_where_the_broker_names_attached_stops_itself(sample_store):
+    from engine.errors import InputError
+
+    config = approve(sample_store, "donchian_breakout", {}, ["AAPL"], stop="strategy",
+                     ladder=[{"at": 0.01, "size": 0.5}])  # fmt: skip
+    with pytest.raises(InputError, match="legs") as refused:
+        open_loop(sample_store, mode="paper", config_ids=[config.config_id], broker="alpaca")
+    assert "--broker paper" in refused.value.hint

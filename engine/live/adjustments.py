@@ -141,13 +141,23 @@ def take_actions(
 
 
 def rebased(position: LivePosition, ratio: float) -> LivePosition:
-    """``position``'s stop levels after a ``ratio``-for-1 split: divided by the ratio."""
+    """``position``'s stop levels after a ``ratio``-for-1 split: divided by the ratio (a
+    ladder's legs' too, their shares multiplied by it and their prices divided)."""
     manual = position.manual_stop
+    ladder = position.ladder
+    if ladder is not None:
+        legs = tuple(
+            replace(leg, qty=leg.qty * ratio, price=leg.price / ratio,
+                    stop_anchor=leg.stop_anchor / ratio)
+            for leg in ladder.legs
+        )  # fmt: skip
+        ladder = replace(ladder, legs=legs, first_qty=ladder.first_qty * ratio)
     return replace(
         position,
         stop_anchor=position.stop_anchor / ratio,
         manual_stop=None if manual is None else manual / ratio,
         target_price=None if position.target_price is None else position.target_price / ratio,
+        ladder=ladder,
     )
 
 

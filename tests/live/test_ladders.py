@@ -136,3 +136,16 @@ def test_a_ladder_is_refused_where_the_broker_names_attached_stops_itself(sample
     with pytest.raises(InputError, match="legs") as refused:
         open_loop(sample_store, mode="paper", config_ids=[config.config_id], broker="alpaca")
     assert "--broker paper" in refused.value.hint
+
+
+def test_a_split_rebases_every_legs_shares_price_and_stop():
+    from engine.live.adjustments import rebased
+    from engine.live.model import LivePosition
+
+    ladder = Ladder().bought(1, 10, 100.0, 0.05, 100.0).bought(2, 5, 102.0, 0.02, 101.5)
+    position = LivePosition("AAPL", CONFIG, 15, 100.67, datetime(2024, 5, 6), datetime(2024, 5, 7),
+                            ladder=ladder)  # fmt: skip
+    split = rebased(position, 2.0).ladder
+    assert [(leg.qty, leg.price) for leg in split.legs] == [(20, 50.0), (10, 51.0)]
+    assert [leg.rule_stop for leg in split.legs] == pytest.approx([47.5, 50.75 * 0.98])
+    assert split.first_qty == 20

@@ -333,7 +333,8 @@ def simulate(
     if settings.ladder:
         records, reasons, legs, equity, invested = ladder_loop(orders.entries.size)(
             *prices, orders.entries, orders.exits, orders.stop_distance, group_lens, init_cash,
-            Terms.of(settings), orders.flat_at, close_at_end, max_orders, *ladder_terms(settings),
+            Terms.of(settings), orders.flat_at, orders.no_entry, close_at_end, max_orders,
+            *ladder_terms(settings),
         )  # fmt: skip
     else:
         records, reasons, equity, invested = order_loop(orders.entries.size)(
@@ -360,4 +361,3 @@ def simulate(
         group_by=None if books == "per_column" else book_of_col,
         legs=legs,
     )
-

@@ -15,7 +15,8 @@ next leg. A ladder takes no profit target nor trailing stop (the settings refuse
 Fills are those of entries: with ``next_open`` a leg decided at a close fills at the next
 open, after that open's exits and beside its entries in column order (a leg whose position
 was sold at that open lapses); with ``close`` it fills at its own close after that close's
-exits and entries. Records carry the leg (0 for the first) in ``legs``.
+exits and entries. No leg fills where no entry may (``flat_by_close``: after the bar the
+book goes flat by, or at its close). Records carry the leg (0 for the first).
 
 A separate loop, not a branch in the general one: a config without a ladder never pays for
 the legs' bookkeeping, and the fast sweep refuses ladders.
@@ -95,6 +96,7 @@ def simulate_ladder(
     init_cash,
     terms,
     flat_at,
+    no_entry,
     close_at_end,
     max_orders,
     ladder_at,
@@ -105,7 +107,8 @@ def simulate_ladder(
     at every bar's close, the part of it held in positions).
 
     The arguments are :func:`engine.backtest._simulate.simulate`'s (no target distances: a
-    ladder takes none) and the ladder's, one entry per leg, the first leg's included:
+    ladder takes none), ``no_entry`` (the bars no entry fills on: nor does a leg, see
+    :class:`~engine.backtest._execution.Orders`) and the ladder's, one entry per leg, the first leg's included:
     ``ladder_at`` the average gain that adds it, ``ladder_size`` its shares as a fraction of
     the first leg's, ``ladder_stop`` its stop as a fraction below its decision close (NaN:
     the settings' stop distance at that close, ``stop_dist``).
@@ -193,7 +196,7 @@ def simulate_ladder(
                 for col in range(from_col, to_col):
                     sym = sym_of_col[col]
                     j = taken[col] if phase == 1 else 0
-                    if phase == 1 and (position[col] <= 0.0 or entered[col]):
+                    if phase == 1 and (position[col] <= 0.0 or entered[col] or no_entry[i]):
                         continue  # a leg adds to a position held before this bar's buys
                     if terms.at_open:
                         size = leg_buy[col - from_col] if phase == 1 else buy_qty[col - from_col]

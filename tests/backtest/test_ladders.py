@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pydantic
 import pytest
 
@@ -15,6 +16,8 @@ from engine.data.sample import sample_bars
 from engine.errors import InputError
 from engine.strategies import compute_signals
 from tests.backtest.conftest import ohlc_bars, scripted
+from tests.backtest.test_flat_by_close import NY, rising
+from tests.backtest.test_intraday import hourly_bars
 
 # Half the book on the signal, then half as much again once the average is up 0.25%, a
 # quarter once it is up 1%; every leg stops 2 below the close that added it.
@@ -119,9 +122,32 @@ def test_legs_take_no_slot_of_max_positions():
     assert len(result.trades) == 3
 
 
-def test_flat_by_close_and_the_windows_end_sell_every_leg():
+def test_legs_still_held_at_the_end_are_open_trades():
     bars, result = _run(CLIMB, exits=())
     assert list(result.trades["status"]) == ["open"] * 3  # marked at the last close
+
+
+def _hourly(execution: str, ladder: list[dict]):
+    # A session of hourly bars from 100, each closing 1 higher, then a quiet one.
+    bars = hourly_bars({"2024-03-11": rising(100.0), "2024-03-12": rising(110.0)})
+    settings = BacktestSettings(**{**LADDER, "flat_by_close": True, "execution": execution,
+                                   "stop": "none", "ladder": ladder})  # fmt: skip
+    return run_backtest(bars, scripted({"XYZ": [0]}), {}, settings).trades
+
+
+def test_flat_by_close_sells_every_leg_at_the_close():
+    # Bought at 101; up 1% at 102 adds the second leg (102), up 1.6% at 103 the third (103).
+    trades = _hourly("next_open", [{"at": 0.005, "size": 0.5}, {"at": 0.015, "size": 0.5}])
+    assert list(trades["entry_price"]) == pytest.approx([101.0, 102.0, 103.0])
+    assert set(trades["exit_date"]) == {pd.Timestamp("2024-03-11 15:30", tz=NY)}
+    assert set(trades["exit_reason"]) == {"close"} and list(trades["exit_price"]) == [107.0] * 3
+
+
+def test_no_leg_is_bought_at_the_close_the_book_goes_flat_by():
+    # Bought at bar 0's close (101), the average is up 5.5% only at the last bar's close
+    # (107): a leg bought there would be sold at that same close.
+    trades = _hourly("close", [{"at": 0.055, "size": 0.5}])
+    assert list(trades["leg"]) == [1]
 
 
 @pytest.mark.parametrize(
@@ -182,7 +208,8 @@ def test_interpreted_and_compiled_ladder_loops_fill_alike():
         orders.open, orders.high, orders.low, orders.close, orders.decision_price,
         np.arange(3, dtype=np.int64), orders.entries, orders.exits, orders.stop_distance,
         np.array([3], dtype=np.int64), np.array([settings.init_cash]), Terms.of(settings),
-        orders.flat_at, True, 6 * int(orders.entries.sum()) + 1, *ladder_terms(settings),
+        orders.flat_at, orders.no_entry, True, 6 * int(orders.entries.sum()) + 1,
+        *ladder_terms(settings),
     )  # fmt: skip
     interpreted = _ladder.simulate_ladder(*args)
     compiled = _ladder.compiled()(*args)

@@ -136,7 +136,14 @@ class Holding:
 
     @property
     def stop_price(self) -> float | None:
-        """Where the position's protective stop belongs: the tighter of rule and trader."""
+        """Where the position's protective stop belongs: the tighter of rule and trader.
+
+        For a laddered position, the lowest of its legs' stops: the level by which every
+        leg is sold (what its risk to the stop and a stress test count).
+        """
+        if self.ladder is not None:
+            legs = [x for x in map(self.leg_stop, self.ladder.legs) if x is not None]
+            return min(legs) if legs else None
         levels = [x for x in (self.rule_stop, self.manual_stop) if x is not None]
         return max(levels) if levels else None
 

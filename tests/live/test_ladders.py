@@ -11,7 +11,7 @@ import pytest
 from engine.brokers.base import Order, OrderStatus, OrderType, Side, TimeInForce
 from engine.live import books, ids
 from engine.live.commands import SetRiskLimits, submit_command
-from engine.live.decisions import Ladder, Leg, Plan, PlannedExit, PlannedStop
+from engine.live.decisions import Holding, Ladder, Leg, Plan, PlannedExit, PlannedStop
 from engine.live.model import LiveOrder
 from engine.live.orders import OrderRules, orders_for
 from engine.live.runner import run_replay
@@ -73,6 +73,10 @@ def test_a_ladder_keeps_each_legs_shares_price_and_stop():
     assert stopped.taken == 2  # the third leg comes next, not the second again
     assert [(leg.number, leg.qty) for leg in ladder.sold(7).legs] == [(1, 8)]
     assert Ladder.from_json(ladder.to_json()) == ladder
+    # The position's stop, as the control room and the risk figures show it: the lowest leg's,
+    # by which every leg is out; a trader's tighter stop lifts every leg to it.
+    assert Holding("AAPL", 15, ladder=ladder).stop_price == pytest.approx(95.0)
+    assert Holding("AAPL", 15, manual_stop=99.0, ladder=ladder).stop_price == pytest.approx(99.0)
     no_stop = Ladder((Leg(1, 3.0, 50.0),), 1, 3.0)
     assert Ladder.from_json(no_stop.to_json()).legs[0].rule_stop is None
 

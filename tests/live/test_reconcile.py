@@ -283,3 +283,41 @@ def test_dividends_explain_the_cash_whether_paid_on_the_ex_date_or_later():
         [], [held], view(position, cash=906.0), expected_cash=900.0, recent_dividends=[earlier]
     )
     assert len(found.unexplained) == 1
+
+
+def test_a_laddered_position_keeps_each_legs_fill_and_stop_and_a_legs_stop_sells_that_leg():
+    from engine.live.decisions import Ladder
+
+    laddered = {"laddered": lambda config_id: True}
+    first = broker_order(entry().client_order_id, filled_qty=10, filled_avg_price=10.0)
+    found = check([entry()], [], view([Position(symbol="AAA", qty=10, avg_entry_price=10.0)],
+                                      looked_up=[first]), **laddered)  # fmt: skip
+    opened = found.positions["AAA"]
+    # The position has no stop of its own: its first leg has the entry's.
+    assert opened.ladder == Ladder().bought(1, 10, 10.0, 0.1, 10.0)
+    assert opened.stop_price == pytest.approx(9.0)
+
+    leg2 = LiveOrder(
+        client_order_id=f"{CONFIG}-AAA-buy2-20240103", config_id=CONFIG, symbol="AAA",
+        side="buy", purpose="entry", qty=5, decision_price=11.0, stop_fraction=0.02,
+        broker_order_id=f"id-{CONFIG}-AAA-buy2-20240103",
+    )  # fmt: skip
+    bought = broker_order(leg2.client_order_id, qty=5, filled_qty=5, filled_avg_price=11.0)
+    found = check([leg2], [opened], view([Position(symbol="AAA", qty=15, avg_entry_price=10.33)],
+                                         looked_up=[bought]), **laddered)  # fmt: skip
+    held = found.positions["AAA"]
+    assert [(g.number, g.qty, g.price) for g in held.ladder.legs] == [(1, 10, 10.0), (2, 5, 11.0)]
+    assert held.ladder.legs[1].rule_stop == pytest.approx(11.0 * 0.98)
+
+    # The second leg's stop (attached to its buy, named after it) fills: that leg is gone.
+    stop = LiveOrder(
+        client_order_id=f"{leg2.client_order_id}-stop", config_id=CONFIG, symbol="AAA",
+        side="sell", purpose="stop", qty=5, type="stop", stop_price=10.78,
+        broker_order_id=f"id-{leg2.client_order_id}-stop",
+    )  # fmt: skip
+    sold = broker_order(stop.client_order_id, side="sell", qty=5, type_="stop",
+                        filled_qty=5, filled_avg_price=10.78)  # fmt: skip
+    found = check([stop], [held], view([Position(symbol="AAA", qty=10, avg_entry_price=10.0)],
+                                       looked_up=[sold]), **laddered)  # fmt: skip
+    after = found.positions["AAA"].ladder
+    assert [(g.number, g.qty) for g in after.legs] == [(1, 10)] and after.taken == 2

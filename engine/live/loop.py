@@ -843,6 +843,7 @@ def flat_plans(plans: list[tuple[str, Plan]], positions: dict[str, LivePosition]
     Its entries would fill after the flat bar, which the backtest never does, and are
     dropped; but one decided on the session's last bar fills at the next session's open,
     as the backtest's may (the config's ``last_bar_entries`` then says whether it goes).
+    A ladder's leg for a position being sold never goes.
     """
     if not going_flat:
         return plans
@@ -853,6 +854,8 @@ def flat_plans(plans: list[tuple[str, Plan]], positions: dict[str, LivePosition]
         exits = [PlannedExit(s, p.qty, "flat") for s, p in sorted(positions.items())
                  if p.config_id == config_id and p.qty > 0]  # fmt: skip
         entries = decided[config_id].entries if config_id in decided and bar.last else []
+        # A ladder's next leg adds to a position this plan sells out: it never goes.
+        entries = [entry for entry in entries if entry.leg == 1]
         flat.append((config_id, Plan(config_id, ids.session_of(bar), exits=exits,
                                      entries=entries)))  # fmt: skip
     return [*kept, *flat]

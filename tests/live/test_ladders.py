@@ -153,3 +153,21 @@ def test_a_split_rebases_every_legs_shares_price_and_stop():
     assert [(leg.qty, leg.price) for leg in split.legs] == [(20, 50.0), (10, 51.0)]
     assert [leg.rule_stop for leg in split.legs] == pytest.approx([47.5, 50.75 * 0.98])
     assert split.first_qty == 20
+
+
+def test_a_book_going_flat_sends_no_leg_for_the_position_it_sells():
+    from engine.live.clock import session_bars
+    from engine.live.decisions import PlannedEntry
+    from engine.live.loop import flat_plans
+    from engine.live.model import LivePosition
+
+    opened = datetime(2024, 11, 29, 15)
+    held = {"AAA": LivePosition("AAA", "flat", 10.0, 50.0, opened, opened)}
+    new = PlannedEntry("DDD", 5.0, 20.0, float("nan"), None)
+    leg = PlannedEntry("AAA", 5.0, 51.0, float("nan"), None, leg=2)
+    last = session_bars("2024-11-29", "5m")[-1]
+    (plan,) = flat_plans([("flat", Plan("flat", None, entries=[new, leg]))], held,
+                         frozenset({"flat"}), last)  # fmt: skip
+    # The session's last bar: the new entry goes for the next open; the leg does not.
+    assert plan[1].entries == [new]
+    assert [e.symbol for e in plan[1].exits] == ["AAA"]

@@ -3,6 +3,7 @@ report runs on a store that has never traded."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ from engine.research.runs import list_runs, run_notebook
 from tests.notebooks import printed_by
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def _outputs(notebook: Path) -> list[dict]:
+    """Every output of every code cell of an executed notebook."""
+    cells = json.loads(notebook.read_text())["cells"]
+    return [out for cell in cells if cell["cell_type"] == "code" for out in cell["outputs"]]
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +54,11 @@ def test_a_research_run_puts_a_config_with_its_evidence_in_the_registry(sample_s
     if proposed.verdict == "rejected":
         for reason in stored.reasons:
             assert reason in printed_by(record.output_path)
+    # The renderer named in the setup cell reached plotly: figures JupyterLab draws itself,
+    # and HTML for an exported copy.
+    bundles = [out.get("data", {}) for out in _outputs(record.output_path)]
+    figures = [data for data in bundles if "application/vnd.plotly.v1+json" in data]
+    assert figures and all("text/html" in data for data in figures)
 
 
 @pytest.mark.parametrize(

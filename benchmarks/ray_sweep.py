@@ -1,6 +1,6 @@
 """Ray executor figures: the research-core sweep on Ray with 2 workers against the local executor.
 
-Run:  .venv/bin/python benchmarks/ray_sweep.py
+Run:  .venv/bin/python benchmarks/ray_sweep.py [--scale]
 Writes benchmarks/results/ray_sweep.json and prints the figures.
 
 Data and grid: those of benchmarks/research_core.py (20 synthetic symbols x 2,520 daily
@@ -8,16 +8,22 @@ bars; SMA crossover, 150 valid combinations, so 3,000 per-symbol backtests). Als
 walk-forward of the same grid (5 folds, the universe as one book), and a tiny sweep (one
 symbol, one year, two combinations) for Ray's fixed costs.
 
-- local: the default executor, warm (numba compiled), best of 3: the general path (the
-  code Ray's tasks run), and the default ``engine="auto"``, which takes the compiled fast
-  path for a per-symbol sweep of a built-in when there is one (it runs in one process
-  only, so Ray runs the general path).
+- local: the default executor, warm (numba compiled), best of 3: the general path
+  (``engine="full"``), and the default ``engine="auto"``, which takes the compiled fast
+  path for a per-symbol sweep of a strategy with a fast form. Ray runs each the same way:
+  a task runs the general path, or the fast kernel on its combinations x symbols with one
+  thread (a task holds one CPU).
 - ray start-up: ``ray.init`` of a private 2-CPU instance on this machine.
 - ray first run: the first sweep on the fresh instance, which starts its worker
   processes (each imports the engine and loads numba's cache).
 - ray warm: later runs on the same instance (workers stay up), best of 3.
 - speed-up = local warm / ray warm; overhead = ray warm - local warm / workers, the time
   the ideal split would not spend.
+
+Throughput at scale (``--scale``, what a cluster multiplies): SMA crossover on 100,000
+combinations x 100 symbols x 252 daily bars (2.52 billion bar-evaluations), the fast
+path, local (numba's threads on every core) against Ray with 2 workers (one thread each):
+bar-evaluations a second in all, per worker, and per local thread.
 
 The machine is shared with other work: the load average is recorded before and after,
 and the figures are indicative only.
@@ -51,7 +57,91 @@ def load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def at_scale(n_combinations: int, n_symbols: int, n_bars: int) -> dict:
+    """Bar-evaluations a second of the fast path on a big grid: local, and Ray with WORKERS workers."""
+    import math
+
+    import numba
+    import pandas as pd
+    import ray
+    from research_core import settings, synthetic_bars
+
+    from engine.backtest.sweep import sweep
+    from engine.executors import RayExecutor
+
+    bars = synthetic_bars(n_symbols, n_bars)
+    # fast 2..k-1 x slow 3..k: k(k-1)/2 - ... pairs with fast < slow; k chosen to pass n.
+    k = math.ceil((1 + math.sqrt(1 + 8 * n_combinations)) / 2) + 2
+    slow = list(range(3, k + 1))
+    fast = list(range(2, k))
+    pairs = [(f, s) for f in fast for s in slow if f < s][:n_combinations]
+    fast = sorted({f for f, _ in pairs})
+    grid = {"fast": fast, "slow": slow}
+
+    def run(executor="local"):
+        return sweep(bars, "sma_crossover", grid, settings(), progress=True, executor=executor,
+                     engine="fast")  # fmt: skip
+
+    figures: dict = {"scale_load_average_before": load()}
+    small = {"fast": [5], "slow": [20]}
+    sweep(bars, "sma_crossover", small, settings(), progress=False, engine="fast")  # compile
+    print(f"scale: local, {numba.get_num_threads()} threads...", flush=True)
+    start = time.perf_counter()
+    local = run()
+    local_seconds = time.perf_counter() - start
+    evaluations = local.n_combinations * n_symbols * n_bars
+    ray.init(num_cpus=WORKERS, include_dashboard=False, logging_level="WARNING")
+    executor = RayExecutor()
+    sweep(
+        bars, "sma_crossover", small, settings(), progress=False, engine="fast", executor=executor
+    )
+    print(f"scale: ray, {WORKERS} workers...", flush=True)
+    start = time.perf_counter()
+    on_ray = run(executor)
+    ray_seconds = time.perf_counter() - start
+    ray.shutdown()
+    pd.testing.assert_frame_equal(on_ray.table, local.table, check_exact=True)
+    figures.update(
+        {
+            "scale_grid": f"{local.n_combinations} combinations x {n_symbols} symbols x {n_bars} bars",
+            "scale_bar_evaluations": evaluations,
+            "scale_local_seconds": local_seconds,
+            "scale_local_threads": numba.get_num_threads(),
+            "scale_local_evaluations_per_second": evaluations / local_seconds,
+            "scale_local_evaluations_per_second_per_thread": evaluations
+            / local_seconds
+            / numba.get_num_threads(),
+            "scale_ray_seconds": ray_seconds,
+            "scale_ray_evaluations_per_second": evaluations / ray_seconds,
+            "scale_ray_evaluations_per_second_per_worker": evaluations / ray_seconds / WORKERS,
+            "scale_tables_identical": True,
+            "scale_load_average_after": load(),
+        }
+    )
+    return figures
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scale", action="store_true", help="only the 100k x 100 throughput figures"
+    )
+    parser.add_argument("--combinations", type=int, default=100_000)
+    parser.add_argument("--symbols", type=int, default=100)
+    parser.add_argument("--bars", type=int, default=252)
+    args = parser.parse_args()
+    if args.scale:
+        from _common import save
+
+        figures = at_scale(args.combinations, args.symbols, args.bars)
+        save(
+            "ray_sweep_scale",
+            {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()},
+        )
+        return
+
     import pandas as pd
     from _common import save
     from research_core import FAST, SLOW, settings, synthetic_bars
@@ -101,7 +191,10 @@ def main() -> None:
     figures["ray_first_sweep_seconds"], _ = best_of(1, lambda: run_sweep(executor))
 
     print("ray: warm...", flush=True)
-    figures["ray_sweep_seconds"], ray_table = best_of(3, lambda: run_sweep(executor))
+    figures["ray_sweep_seconds"], ray_table = best_of(3, lambda: run_sweep(executor, **general))
+    figures["ray_default_engine_sweep_seconds"], ray_default = best_of(
+        3, lambda: run_sweep(executor)
+    )
     figures["ray_walk_forward_seconds"], ray_wf = best_of(1, lambda: run_walk_forward(executor))
     figures["ray_tiny_sweep_seconds"], _ = best_of(3, lambda: run_tiny(executor))
     cells = len(bars) * len(bars.symbols) * local_table.n_combinations
@@ -110,6 +203,7 @@ def main() -> None:
     figures["load_average_after (1, 5, 15 min)"] = load()
 
     pd.testing.assert_frame_equal(ray_table.table, local_table.table, check_exact=True)
+    pd.testing.assert_frame_equal(ray_default.table, local_default.table, check_exact=True)
     pd.testing.assert_frame_equal(ray_wf.trial_returns, local_wf.trial_returns, check_exact=True)
     figures["tables_identical"] = True
     difference = (ray_table.table["sharpe"] - local_default.table["sharpe"]).abs().max()
@@ -119,8 +213,8 @@ def main() -> None:
         local, on_ray = figures[f"local_{what}_seconds"], figures[f"ray_{what}_seconds"]
         figures[f"{what}_speedup"] = local / on_ray
         figures[f"{what}_ray_overhead_seconds"] = on_ray - local / WORKERS
-    figures["sweep_speedup_over_the_default_engine"] = (
-        figures["local_default_engine_sweep_seconds"] / figures["ray_sweep_seconds"]
+    figures["default_engine_sweep_speedup"] = (
+        figures["local_default_engine_sweep_seconds"] / figures["ray_default_engine_sweep_seconds"]
     )
     figures["tiny_sweep_ray_overhead_seconds"] = (
         figures["ray_tiny_sweep_seconds"] - figures["local_tiny_sweep_seconds"]

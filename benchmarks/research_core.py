@@ -43,13 +43,14 @@ FEES = SLIPPAGE = 0.0005
 INIT_CASH = 100_000.0
 
 
-def synthetic_bars():
-    """20 seeded geometric random walks with plausible opens, highs and lows."""
+def synthetic_bars(n_symbols: int = N_SYMBOLS, n_bars: int = N_BARS):
+    """Seeded geometric random walks (20 x 2,520 daily bars unless told) with plausible opens, highs and lows."""
     import numpy as np
     import pandas as pd
 
     from engine.data.bars import Bars
 
+    N_BARS, N_SYMBOLS = n_bars, n_symbols  # noqa: N806  (the shapes below read as the module's)
     rng = np.random.default_rng(SEED)
     index = pd.bdate_range("2014-01-02", periods=N_BARS, name="date")
     symbols = [f"SYN{k:02d}" for k in range(N_SYMBOLS)]

@@ -10,7 +10,8 @@ order loop trades all of their columns; chunks only bound memory.
 
 ``executor="ray"`` runs the chunks as tasks on a Ray cluster, cut finer (and, per symbol,
 by symbols too) to keep every worker busy; the table is the same as a local run's
-(see :mod:`engine.executors`).
+(see :mod:`engine.executors`). A per-symbol sweep of a strategy with a fast form runs the
+fast kernel in each task (:mod:`engine.backtest.fast`).
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def sweep(
     the columns simulated at once (default: about 4 million bars x columns).
     ``executor`` is where the chunks run: "local" (this process), "ray", or an executor.
     ``engine`` is the path: "fast" screens the grid in compiled parallel code (per-symbol
-    sweeps of the built-ins that allow it, on the local executor; the same table, see
+    sweeps of the strategies with a fast form, on any executor; the same table, see
     :mod:`engine.backtest.fast`), "full" the general path, "auto" the fast one where it can.
     """
     if per not in ("symbol", "portfolio"):
@@ -172,10 +173,16 @@ def sweep(
     if engine != "full":
         from engine.backtest.fast import fast_path_refusal, fast_sweep  # it imports this module
 
-        refusal = fast_path_refusal(strategy, per, executor, settings)
+        refusal = fast_path_refusal(strategy, per, settings)
         if refusal is None:
             screened = fast_sweep(
-                bars, strategy, grid, settings, progress=progress, max_columns=max_columns
+                bars,
+                strategy,
+                grid,
+                settings,
+                progress=progress,
+                max_columns=max_columns,
+                executor=executor,
             )
             return replace(screened, annualisation=year_of(bars))
         if engine == "fast":
@@ -209,7 +216,7 @@ def sweep(
     )
     return SweepResult(
         strategy=strategy.name,
-        table=_in_local_order(tables, plan, n_parts),
+        table=in_local_order(tables, plan, n_parts),
         skipped=skipped,
         n_combinations=len(params_list),
         per=per,
@@ -263,7 +270,7 @@ def _sweep_task(shared, payload) -> pd.DataFrame:
     return _sweep_chunk(bars, strategy, params_list, settings, per, symbol_positions)
 
 
-def _in_local_order(tables: list[pd.DataFrame], plan: list[tuple[range, range]], n_parts: int):
+def in_local_order(tables: list[pd.DataFrame], plan: list[tuple[range, range]], n_parts: int):
     """The tasks' tables as one, rows in the order one local pass gives (combination, then symbol)."""
     positions = np.concatenate(
         [

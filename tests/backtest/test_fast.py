@@ -168,12 +168,10 @@ def test_strategies_without_a_fast_path_fall_back_to_the_general_one(bars):
     assert "no fast path" in fast_path_refusal(scripted_strategy)
 
 
-def test_portfolio_sweeps_and_other_executors_take_the_general_path(bars):
+def test_portfolio_sweeps_take_the_general_path(bars):
     grid = {"fast": [10], "slow": [50]}
     with pytest.raises(InputError, match="per='portfolio'"):
         sweep(bars, "sma_crossover", grid, per="portfolio", engine="fast", progress=False)
-    with pytest.raises(InputError, match="'ray' executor"):
-        sweep(bars, "sma_crossover", grid, engine="fast", executor="ray", progress=False)
     with pytest.raises(InputError, match="engine must be"):
         sweep(bars, "sma_crossover", grid, engine="turbo", progress=False)
 

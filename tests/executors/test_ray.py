@@ -56,15 +56,17 @@ class RecordingRay(RayExecutor):
     def __init__(self, **options):
         super().__init__(min_task_cells=1, **options)
         self.tasks = []
+        self.ran = None
 
     def run(self, fn, shared, tasks, **options):
-        self.tasks = list(tasks)
+        self.tasks, self.ran = list(tasks), fn.__qualname__
         return super().run(fn, shared, tasks, **options)
 
 
 def dying(strategy: str, marker: Path | None = None, *, when_fast: int | None = None):
     """``strategy`` that kills its worker process: once (the first task to claim ``marker``),
-    or every time it gets a combination with fast == ``when_fast``."""
+    or every time it gets a combination with fast == ``when_fast``. It has no fast form, so
+    its sweeps take the general path, which calls ``grid_fn``."""
     base = strategies.get(strategy)
 
     def grid_fn(bars, params_list):
@@ -78,24 +80,28 @@ def dying(strategy: str, marker: Path | None = None, *, when_fast: int | None = 
                 pass
         return base.grid_fn(bars, params_list)
 
-    return dataclasses.replace(base, name=f"{strategy}_dying", grid_fn=grid_fn)
+    return dataclasses.replace(base, name=f"{strategy}_dying", grid_fn=grid_fn, fast=None)
 
 
 @pytest.mark.parametrize(
-    ("strategy", "grid"),
+    ("strategy", "grid", "engine", "task"),
     [
-        ("sma_crossover", GRID),
+        # A fast form: each task runs the compiled kernel on its combinations x symbols.
+        ("sma_crossover", GRID, "auto", "_screen_task"),
+        ("sma_crossover", GRID, "full", "_sweep_task"),
         # A rotation ranks the whole universe: a task trading some symbols must still rank all.
-        ("momentum_rotation", {"lookback": [20, 60], "top_n": [1, 2]}),
+        ("momentum_rotation", {"lookback": [20, 60], "top_n": [1, 2]}, "auto", "_sweep_task"),
     ],
 )
-def test_a_per_symbol_sweep_cut_by_symbols_gives_the_local_table(bars, strategy, grid, capsys):
-    # The general path, which Ray runs (the fast path agrees with it to 1e-9, not to the bit).
-    local = sweep(bars, strategy, grid, SETTINGS, progress=False, engine="full")
+def test_a_per_symbol_sweep_cut_by_symbols_gives_the_local_table(
+    bars, strategy, grid, engine, task, capsys
+):
+    local = sweep(bars, strategy, grid, SETTINGS, progress=False, engine=engine)
     executor = RecordingRay()
 
-    on_ray = sweep(bars, strategy, grid, SETTINGS, executor=executor)
+    on_ray = sweep(bars, strategy, grid, SETTINGS, executor=executor, engine=engine)
 
+    assert executor.ran == task
     pd.testing.assert_frame_equal(on_ray.table, local.table, check_exact=True)
     assert (on_ray.n_combinations, on_ray.skipped) == (local.n_combinations, local.skipped)
     assert any(", symbols " in task.label for task in executor.tasks)  # it was cut by symbols

@@ -22,7 +22,8 @@ What it serves: ``per="symbol"`` sweeps (each symbol traded alone with all of
 ``init_cash``) of every strategy that registers a fast form
 (:class:`~engine.strategies.base.FastPath`: the series it reads and its signal step),
 under any :class:`~engine.backtest.settings.BacktestSettings`; which strategies those are
-is read from the registry. A portfolio sweep (symbols sharing cash and slots) takes the
+is read from the registry; on any executor (on Ray each task screens its block of
+combinations x symbols). A portfolio sweep (symbols sharing cash and slots) takes the
 general path; so does a strategy without a fast form (one whose signals rank the symbols
 against each other cannot have one: a task here sees one symbol).
 
@@ -52,6 +53,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 from numba import parallel_chunksize
@@ -65,9 +67,10 @@ from engine.backtest.fast._inputs import kernel_inputs
 from engine.backtest.metrics import METRICS, WHOLE_NUMBERS
 from engine.backtest.rules import Terms
 from engine.backtest.settings import BacktestSettings
-from engine.backtest.sweep import SweepResult, expand_grid
+from engine.backtest.sweep import SweepResult, chunk_label, expand_grid, in_local_order
 from engine.data.bars import Bars
 from engine.errors import InputError
+from engine.executors import Executor, Task, plan_tasks, resolve_executor
 from engine.strategies import get, names
 from engine.strategies.base import Signals, Strategy, StrategyError
 from engine.strategies.guard import check_bars, check_history
@@ -82,10 +85,9 @@ EVALUATIONS_PER_CALL = 200_000_000
 def fast_path_refusal(
     strategy: str | Strategy,
     per: str = "symbol",
-    executor: Any = "local",
     settings: BacktestSettings | None = None,
 ) -> str | None:
-    """Why the fast path cannot run this sweep, or None when it can."""
+    """Why the fast path cannot run this sweep, or None when it can (on any executor)."""
     strategy = get(strategy)
     if settings is not None and settings.ladder:
         # The kernel holds one position per column, not legs: refuse, never differ.
@@ -103,9 +105,6 @@ def fast_path_refusal(
             f"{strategy.name} has no fast path: it registers no fast form (FastPath); "
             f"these do: {', '.join(_fast_names())}"
         )
-    where = getattr(executor, "name", executor)
-    if where != "local":
-        return f"the fast path runs in this process, not on the {where!r} executor"
     return None
 
 
@@ -121,14 +120,17 @@ def fast_sweep(
     *,
     progress: bool = True,
     max_columns: int | None = None,
+    executor: str | Executor = "local",
 ) -> SweepResult:
     """The per-symbol sweep table of every valid combination of ``grid``, screened fast.
 
     The same table as ``sweep(bars, strategy, grid, settings, per="symbol")``'s general
     path (columns: the params, ``symbol``, then the metrics). ``max_columns`` bounds the
     combinations x symbols of one kernel call (default: about EVALUATIONS_PER_CALL
-    bar-evaluations). Raises InputError when the fast path cannot serve the strategy
-    (see :func:`fast_path_refusal`).
+    bar-evaluations). On another executor than "local" (Ray), each task runs the kernel on
+    its block of combinations x symbols, one thread per task (a task holds one CPU), and
+    the table is the local one. Raises InputError when the fast path cannot serve the
+    strategy (see :func:`fast_path_refusal`).
     """
     strategy = get(strategy)
     refusal = fast_path_refusal(strategy, settings=settings)
@@ -141,16 +143,79 @@ def fast_sweep(
     check_bars(strategy, bars)
     for params in params_list:
         check_history(strategy, bars, params)
+    n_symbols, n_bars = len(bars.symbols), len(bars)
+    columns = max_columns or max(1, EVALUATIONS_PER_CALL // max(n_bars, 1))
+    per_call = max(1, columns // n_symbols)
+
+    runner = resolve_executor(executor)
+    if runner.name == "local":
+        table = _screen(bars, strategy, params_list, settings, per_call, progress=progress)
+    else:
+        chunk_sizes = [
+            len(params_list[k : k + per_call]) for k in range(0, len(params_list), per_call)
+        ]
+        plan = plan_tasks(
+            chunk_sizes, n_symbols, runner.wanted_tasks(len(params_list) * n_symbols * n_bars)
+        )
+        tasks = [
+            Task(
+                label=chunk_label(params_list, combos, bars.symbols, parts),
+                payload=(params_list[combos.start : combos.stop], list(parts)),
+                weight=len(combos) * len(parts),
+            )
+            for combos, parts in plan
+        ]
+        tables = runner.run(
+            _screen_task,
+            (bars, strategy, settings),
+            tasks,
+            desc=f"fast sweep {strategy.name}",
+            unit="backtest",
+            progress=progress,
+        )
+        table = in_local_order(tables, plan, n_symbols)
+    return SweepResult(
+        strategy=strategy.name,
+        table=table,
+        skipped=skipped,
+        n_combinations=len(params_list),
+        per="symbol",
+        param_names=list(type(params_list[0]).model_fields),
+    )
+
+
+def _screen_task(shared, payload) -> pd.DataFrame:
+    """One task of a fast sweep on another executor: a block of combinations x symbols, one thread."""
+    bars, strategy, settings = shared
+    params_list, symbol_positions = payload
+    bars = bars.select([bars.symbols[k] for k in symbol_positions])
+    # The task holds one CPU of the cluster: numba's parallel loop would otherwise start a
+    # thread per core of the machine in every worker and they would fight for the cores.
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return _screen(bars, strategy, params_list, settings, len(params_list), progress=False)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _screen(
+    bars: Bars,
+    strategy: Strategy,
+    params_list: list,
+    settings: BacktestSettings,
+    per_call: int,
+    *,
+    progress: bool,
+) -> pd.DataFrame:
+    """The sweep table of ``params_list`` x ``bars.symbols``: the kernel, ``per_call`` combinations a call."""
     prices, per_bar = _prices(bars, settings, strategy.fast.gives_stop)
     inputs = kernel_inputs(strategy.fast, bars, params_list)
     kernel = _kernel.screen_kernel(strategy.fast)
     terms = Terms.of(settings)
     # The general path's year: the calendar's count on intraday bars, not the nominal one.
     per_year = float(year_of(bars).bars_per_year)
-
-    n_symbols, n_bars = len(bars.symbols), len(bars)
-    columns = max_columns or max(1, EVALUATIONS_PER_CALL // max(n_bars, 1))
-    per_call = max(1, columns // n_symbols)
+    n_symbols = len(bars.symbols)
     stop_source = {
         "none": _kernel.STOP_NONE,
         "strategy": _kernel.STOP_STRATEGY,
@@ -194,16 +259,7 @@ def fast_sweep(
                     ) from None
             parts.append(part)
             bar.update(len(part) // n_symbols)
-
-    table = _table(params_list, bars.symbols, np.concatenate(parts))
-    return SweepResult(
-        strategy=strategy.name,
-        table=table,
-        skipped=skipped,
-        n_combinations=len(params_list),
-        per="symbol",
-        param_names=list(type(params_list[0]).model_fields),
-    )
+    return _table(params_list, bars.symbols, np.concatenate(parts))
 
 
 def _table(params_list: list, symbols: list[str], figures: np.ndarray) -> pd.DataFrame:

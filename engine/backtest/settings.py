@@ -164,6 +164,16 @@ class BacktestSettings(pydantic.BaseModel):
         "('refuse'), or sent to fill at the next session's open, through the overnight gap "
         "('next_open'). Daily bars decide after the close and always fill at the next open.",
     )
+    approve_entries: Literal["off", "all", "above"] = Field(
+        "off",
+        description="Live trading only (the backtest trades every entry): the config's "
+        "entries a trader approves before they go, 'off', 'all', or 'above' "
+        "approve_entries_above dollars. The account's limits may ask for it too; the "
+        "stricter wins. Exits and stops never wait.",
+    )
+    approve_entries_above: float | None = Field(
+        None, gt=0, description="With approve_entries 'above': the entry value in dollars."
+    )
 
     @pydantic.field_validator("freq")
     @classmethod
@@ -219,6 +229,11 @@ class BacktestSettings(pydantic.BaseModel):
                 "other), so it needs a stop: set stop='strategy' or stop='atr'"
             )
         self._ladder_fits()
+        if (self.approve_entries == "above") != (self.approve_entries_above is not None):
+            raise ValueError(
+                "approve_entries 'above' goes with approve_entries_above, the entry value in "
+                "dollars (e.g. 10000), and approve_entries_above only with 'above'"
+            )
         if self.flat_minutes_before_close and not self.flat_by_close:
             raise ValueError(
                 "flat_minutes_before_close needs flat_by_close: set flat_by_close=true too"

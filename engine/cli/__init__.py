@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "engine.cli.jobs",
     "engine.cli.live",
     "engine.cli.books",
+    "engine.cli.proposals",
     "engine.cli.drift",
     "engine.cli.limits",
     "engine.cli.risk",

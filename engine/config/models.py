@@ -61,6 +61,8 @@ ADDED_SETTINGS: dict[str, Any] = {
     "take_profit": "none",
     "take_profit_at": None,
     "ladder": [],
+    "approve_entries": "off",
+    "approve_entries_above": None,
 }
 
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")

@@ -119,6 +119,21 @@ class SetRiskLimits(_Command):
     limits: dict
 
 
+class ApproveProposal(_Command):
+    """Send an entry the loop proposed (engine.live.approvals), through the gate again."""
+
+    kind: Literal["approve_proposal"] = "approve_proposal"
+    proposal_id: int = pydantic.Field(gt=0)
+
+
+class RejectProposal(_Command):
+    """Refuse an entry the loop proposed: it is never sent."""
+
+    kind: Literal["reject_proposal"] = "reject_proposal"
+    proposal_id: int = pydantic.Field(gt=0)
+    reason: str = ""
+
+
 Command = Annotated[
     KillSwitch
     | Halt
@@ -130,7 +145,9 @@ Command = Annotated[
     | ManualOrder
     | TightenStop
     | CancelOrder
-    | SetRiskLimits,
+    | SetRiskLimits
+    | ApproveProposal
+    | RejectProposal,
     pydantic.Field(discriminator="kind"),
 ]
 _adapter = pydantic.TypeAdapter(Command)
@@ -146,6 +163,8 @@ KINDS = [
     "tighten_stop",
     "cancel_order",
     "set_risk_limits",
+    "approve_proposal",
+    "reject_proposal",
 ]
 
 
@@ -217,6 +236,8 @@ def describe(kind: str, payload: dict) -> str:
         return f"{words} {payload.get('symbol')}{stop}"
     if kind == "cancel_order":
         return f"cancel order {payload.get('symbol') or ''} {str(payload.get('order_id'))[:8]}".replace("  ", " ")
+    if kind in ("approve_proposal", "reject_proposal"):
+        return f"{kind.split('_')[0]} proposal #{payload.get('proposal_id')}"
     if kind in ("pause_strategy", "resume_strategy"):
         return f"{words} {str(payload.get('config_id'))[:8]}"
     return words

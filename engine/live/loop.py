@@ -45,7 +45,7 @@ from engine.data.bar_sizes import DAILY
 from engine.data.bars import Bars
 from engine.data.corporate_actions import CorporateAction, actions_between
 from engine.errors import InputError, OperatorError
-from engine.live import books, calendar_check, ids, journal, overrides
+from engine.live import approvals, books, calendar_check, ids, journal, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.book_lock import book_lock, take
 from engine.live.clock import BarClose, entry_refusal, flat_due
@@ -362,7 +362,11 @@ class LiveLoop:
             reason=controls.reason,
         )
         with self.faults.watching():
-            routed = self.router.send(pending, self._judge_step(controls, state, now, bar))
+            routed = self.router.send(
+                pending, self._judge_step(controls, state, now, bar),
+                hold=lambda item: approvals.needs_approval(
+                    item, controls.limits, self._settings(item.record.config_id)),
+            )  # fmt: skip
         report = StepReport(
             bar=bar,
             fills=len(found.fills),
@@ -379,6 +383,7 @@ class LiveLoop:
         self._record_step(
             bar, now, traded, view, records, found, positions, [*placed, *routed.sent], events,
             routed.state_change, denied=len(routed.denied),
+            proposals=self._proposals(routed.held, bar, now, controls, view.account.equity),
         )  # fmt: skip
         self.last_bar = bar
         return report
@@ -402,6 +407,20 @@ class LiveLoop:
                 f"sold out on time without it ({len(routed.submitted)} orders sent)")  # fmt: skip
         self.notifier.send(Alert("stale_data", text, {"day": str(bar)}))
         return why
+
+    def _settings(self, config_id: str | None):
+        config = self.by_id.get(config_id)
+        return config.settings if config else None
+
+    def _proposals(self, held, bar, now: datetime, controls: Controls, equity: float):
+        """The step's entries held for a trader, each with its reasons and expiry."""
+        expiry = approvals.expires_at(bar, now, controls.limits.approval_expires)
+        return [
+            (item, {"bar": str(bar), "why": why, "expires_at": expiry,
+                    "reasons": approvals.reasons(
+                        item, self.by_id[item.record.config_id].strategy, equity, bar)})
+            for item, why in held
+        ]  # fmt: skip
 
     def _rules(self, controls: Controls, buying_power: float | None = None) -> OrderRules:
         """How this loop's orders are shaped: the broker's capabilities, the account's money."""
@@ -662,6 +681,7 @@ class LiveLoop:
             actions=self._actions(records, bar),
             recorded_actions=records.adjusted,
             recent_dividends=records.dividends,
+            leave=frozenset(approvals.in_flight(self.store, self.book)),
         )
 
     def _handle_differences(self, found: Reconciled, *, at_start: bool) -> dict[str, LivePosition]:
@@ -733,8 +753,9 @@ class LiveLoop:
     # -- recording ---------------------------------------------------------------------
 
     def _record_step(
-        self, bar, now, bars, view, records, found, positions, sent, events, change, *, denied
-    ):
+        self, bar, now, bars, view, records, found, positions, sent, events, change, *, denied,
+        proposals=(),
+    ):  # fmt: skip
         day = ids.session_of(bar)
         closed = bar.due(timedelta(0)) if isinstance(bar, BarClose) else None
         marks = bars.close.ffill().iloc[-1]
@@ -749,6 +770,7 @@ class LiveLoop:
             "fills": len(found.fills),
             "orders": [o.client_order_id for o in sent],
             "denied": denied,
+            "proposed": [item.client_order_id for item, _ in proposals],
             "equity": view.account.equity,
         }
 
@@ -760,6 +782,7 @@ class LiveLoop:
                 con, self.book, positions.values(), found.closed, now, before=records.positions
             )
             books.save_adjustments(con, self.book, found.adjustments, now)
+            approvals.record_step(con, self.book, self.options.mode, proposals, now, self.actor)
             books.append_events(
                 con,
                 self.actor,

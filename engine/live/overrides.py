@@ -39,10 +39,11 @@ from typing import Any
 
 from engine.brokers.base import Broker, Order
 from engine.errors import NotFoundError
-from engine.live import books
+from engine.live import approvals, books
 from engine.live.alerts import Alert, notifier_from
 from engine.live.books import Records
 from engine.live.commands import (
+    ApproveProposal,
     CancelOrder,
     ClosePosition,
     FlattenAll,
@@ -50,6 +51,7 @@ from engine.live.commands import (
     KillSwitch,
     ManualOrder,
     PauseStrategy,
+    RejectProposal,
     ResumeStrategy,
     ResumeTrading,
     SetRiskLimits,
@@ -72,7 +74,7 @@ from engine.store.events import append_events, utcnow
 
 #: Commands that send orders: they wait until the loop has stepped once (it prices them
 #: against the day's bars and checks them with the gate).
-TRADING = (FlattenAll, ClosePosition, ManualOrder, TightenStop)
+TRADING = (FlattenAll, ClosePosition, ManualOrder, TightenStop, ApproveProposal)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class Resolution:
     events: list[Event] = field(default_factory=list)
     positions: list[LivePosition] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    #: Proposals the command moves on: (proposal id, state, note).
+    proposals: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def apply(context: CommandContext, command_id: int, actor: str, command) -> Resolution:
@@ -114,6 +118,8 @@ def apply(context: CommandContext, command_id: int, actor: str, command) -> Reso
         TightenStop: tighten_stop,
         CancelOrder: cancel_order,
         SetRiskLimits: set_limits,
+        ApproveProposal: approve_proposal,
+        RejectProposal: reject_proposal,
     }[type(command)]
     return handler(context, command_id, actor, command)
 
@@ -130,6 +136,9 @@ def write(con, resolution: Resolution, *, command_id: int, actor: str, book: str
         books.save_orders(con, book, resolution.orders, now)
     if resolution.events:
         append_events(con, by, resolution.events)
+    for proposal_id, state, note in resolution.proposals:
+        approvals.set_state(con, proposal_id, state, by=actor, now=now, note=note,
+                            command_id=command_id)  # fmt: skip
     resolve_command(
         None, command_id, applied=resolution.applied, result=resolution.result, by=by, con=con
     )
@@ -473,3 +482,64 @@ def describe_order(order: Order) -> str:
     price = order.limit_price if order.type == "limit" else order.stop_price
     at = f" ${price:,.2f}" if price is not None else ""
     return f"{order.side} {order.qty:g} {order.symbol} {order.type}{at} (order {order.id})"
+
+
+# -- entries a trader approves (engine.live.approvals) ------------------------------------
+
+
+def approve_proposal(context: CommandContext, command_id, actor, command: ApproveProposal):
+    """Sends the proposed entry through the one order path, once (see engine.live.approvals)."""
+    store, router = context.router.store, context.router
+    try:
+        proposal = approvals.get(store, command.proposal_id)
+    except NotFoundError as exc:
+        return Resolution(False, exc.message)
+    if proposal.book != router.book:
+        return Resolution(False, f"proposal #{proposal.id} is for the book {proposal.book}, "
+                                 f"not {router.book} that this loop trades")  # fmt: skip
+    refusal = approvals.refusal(proposal, context.now, command_id=command_id)
+    resumed = proposal.state == approvals.IN_FLIGHT
+    if resumed and context.now >= proposal.expires_at:
+        # Approved in time, then a crash: what reached the broker is recorded; nothing goes late.
+        try:
+            router.broker.get_order_by_client_id(proposal.client_order_id)
+        except NotFoundError:
+            note = "approved, but not sent before it expired (the loop was down)"
+            return Resolution(False, note, proposals=[(proposal.id, "expired", note)])
+    elif refusal:
+        expired = proposal.state == approvals.WAITING and context.now >= proposal.expires_at
+        return Resolution(False, refusal,
+                          proposals=[(proposal.id, "expired", refusal)] if expired else [])  # fmt: skip
+    if proposal.config_id not in context.config_ids:
+        return Resolution(False, f"this loop does not trade config {proposal.config_id} of "
+                                 f"proposal #{proposal.id}")  # fmt: skip
+    if not resumed:
+        # Marked approved before it goes: a crash after sending leaves the command pending,
+        # applied again under the same client order id (the broker gives back its order).
+        store.transaction(lambda con: approvals.set_state(
+            con, proposal.id, approvals.IN_FLIGHT, by=actor, now=context.now,
+            command_id=command_id))  # fmt: skip
+    order = proposal.entry_order(actor, context.now)
+    routed = router.send([order], context.judge, command=command_id)
+    resolution = _outcome(routed, router, f"proposal {proposal.describe()} approved by {actor}: "
+                                          "entry sent")  # fmt: skip
+    state = "sent" if resolution.applied else "denied"
+    resolution.proposals = [(proposal.id, state, "" if resolution.applied else resolution.result)]
+    return resolution
+
+
+def reject_proposal(context: CommandContext, command_id, actor, command: RejectProposal):
+    """Refuses the proposed entry: it is never sent."""
+    try:
+        proposal = approvals.get(context.router.store, command.proposal_id)
+    except NotFoundError as exc:
+        return Resolution(False, exc.message)
+    refusal = approvals.refusal(proposal, context.now)
+    if refusal:
+        return Resolution(False, refusal)
+    why = command.reason or "no reason given"
+    return Resolution(
+        True,
+        f"proposal {proposal.describe()} rejected by {actor}: {why}",
+        proposals=[(proposal.id, "rejected", why)],
+    )

@@ -116,6 +116,7 @@ def reconcile(
     actions: Sequence[CorporateAction] = (),
     recorded_actions: Iterable[tuple] = (),
     recent_dividends: Sequence[Adjustment] = (),
+    leave: frozenset[str] = frozenset(),
 ) -> Reconciled:
     """The book after taking in what the broker says (see the module docstring).
 
@@ -128,6 +129,8 @@ def reconcile(
     ``actions`` are the recorded splits and dividends whose ex-date the book has reached,
     ``recorded_actions`` the (symbol, kind, ex-date) of those it has already taken in,
     ``recent_dividends`` the dividends it took in lately (a broker may pay them since).
+    Orders named in ``leave`` (approved entries whose command, applied again, records them)
+    are left to that command.
     """
     differences: list[Difference] = []
     changed: dict[str, LiveOrder] = {}
@@ -161,6 +164,8 @@ def reconcile(
     entering = {o.symbol: o for o in tracked.values() if o.side == "buy" and o.config_id}
     for order in [*broker.recent_closed, *broker.open_orders]:
         if order.client_order_id in tracked or order.client_order_id in changed:
+            continue
+        if order.client_order_id in leave:
             continue
         decided = ids.parse_decision_id(order.client_order_id)
         if (

@@ -66,6 +66,9 @@ class Routed:
     #: The broker's answer for each submitted order, by client order id.
     answers: dict[str, Order] = field(default_factory=dict)
     canceled: int = 0
+    #: Orders the gate approved that wait for a trader instead (engine.live.approvals), each
+    #: with why.
+    held: list[tuple[PendingOrder, str]] = field(default_factory=list)
 
 
 class OrderRouter:
@@ -80,19 +83,30 @@ class OrderRouter:
     # -- the one path ------------------------------------------------------------------
 
     def send(
-        self, pending: list[PendingOrder], judge: Judge | None, *, command: int | None = None
+        self,
+        pending: list[PendingOrder],
+        judge: Judge | None,
+        *,
+        command: int | None = None,
+        hold: Callable[[PendingOrder], str | None] | None = None,
     ) -> Routed:
         """Each of ``pending`` gated, checked against the kill switch, and sent.
 
         ``judge`` None sends ungated: only for the control room's direct flatten, the
         trader's own exit when no loop runs to gate it (it only closes positions).
         ``command`` names the trader's command the orders carry out, in their events.
+        ``hold`` says why an approved order waits for a trader (None: it goes); those
+        orders come back in ``held``, unsent.
         """
         routed = Routed()
         pending = [item.on_tick(self.broker.capabilities) for item in pending]
         approved = pending if judge is None else self._gate(pending, judge, routed)
         if judge is not None:
             approved = self._recheck_controls(approved, routed)
+        if hold is not None:
+            waits = [(item, hold(item)) for item in approved]
+            routed.held = [(item, why) for item, why in waits if why]
+            approved = [item for item, why in waits if not why]
         replaced = [o for item in approved for o in item.replaces]
         routed.canceled = len(replaced)
         approved = self._held_back(approved, self._cancel(replaced), routed)

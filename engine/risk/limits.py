@@ -19,6 +19,7 @@ The control room's Settings page and a limits file go through the same validatio
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,12 +31,14 @@ from engine.errors import InputError
 
 DayTradePolicy = Literal["pdt", "intraday_margin", "off"]
 WashSalePolicy = Literal["flag", "block"]
+ApprovalMode = Literal["off", "all", "above"]
 
 #: The seeds' range for risk per trade; leaving it takes ``allow_wide_risk_per_trade``.
 SEED_RISK_PER_TRADE = (0.005, 0.01)
 #: FINRA's pattern-day-trader window and the IRS wash-sale window are law, not settings.
 PDT_WINDOW_SESSIONS = 5
 WASH_SALE_WINDOW_DAYS = 30
+_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class LimitsError(InputError):
@@ -160,6 +163,26 @@ class RiskLimits(pydantic.BaseModel):
         ),
     )
 
+    # -- entries a trader approves -----------------------------------------------------
+    approve_entries: ApprovalMode = Field(
+        "off",
+        description="Entries a trader approves before they go (exits and stops never wait): "
+        "'off', 'all' (every entry), or 'above' (entries worth more than "
+        "approve_entries_above dollars).",
+    )
+    approve_entries_above: float | None = Field(
+        None,
+        gt=0,
+        description="With approve_entries 'above': the value in dollars (shares x the "
+        "decision price) above which an entry waits for a trader.",
+    )
+    approval_expires: str = Field(
+        "next_bar",
+        description="When an entry no trader approved expires, never to be sent: 'next_bar' "
+        "(the close of the bar it was meant to fill in) or a New York time HH:MM, the first "
+        "after it was proposed (09:25: approve before the open), if sooner.",
+    )
+
     # -- validation --------------------------------------------------------------------
     @field_validator("daily_loss_limit", "weekly_soft_loss", "weekly_hard_loss", mode="before")
     @classmethod
@@ -194,7 +217,17 @@ class RiskLimits(pydantic.BaseModel):
             )
         if self.max_price is not None and self.max_price <= self.min_price:
             raise ValueError(f"max_price {self.max_price} must be above min_price {self.min_price}")
+        approval_problem(self.approve_entries, self.approve_entries_above)
         return self
+
+    @field_validator("approval_expires")
+    @classmethod
+    def _expiry(cls, value: str) -> str:
+        if value == "next_bar" or _CLOCK_TIME.match(value):
+            return value
+        raise ValueError(
+            f"{value!r} is not 'next_bar' nor a New York time HH:MM (e.g. '09:25')"
+        )
 
     # -- conversion --------------------------------------------------------------------
     def to_mapping(self) -> dict[str, Any]:
@@ -206,6 +239,20 @@ class RiskLimits(pydantic.BaseModel):
     def to_yaml(self) -> str:
         """The limits as a YAML document that :func:`load_limits` reads back unchanged."""
         return yaml.safe_dump(self.to_mapping(), sort_keys=False)
+
+
+def approval_problem(mode: str, above: float | None) -> None:
+    """Raises ValueError when an approval mode and its notional do not fit together."""
+    if mode == "above" and above is None:
+        raise ValueError(
+            "approve_entries 'above' needs approve_entries_above, the entry value in dollars "
+            "above which a trader approves (e.g. 10000)"
+        )
+    if mode != "above" and above is not None:
+        raise ValueError(
+            f"approve_entries_above is set but approve_entries is {mode!r}: set "
+            "approve_entries to 'above', or drop approve_entries_above"
+        )
 
 
 def limits_from_mapping(data: Any, *, source: str = "risk limits") -> RiskLimits:

@@ -170,6 +170,10 @@ def parity(ctx: Context, config_id, start, end, as_json):
                 f"{row.size:12.4f} @ {row.entry_price:10.4f} -> {row.exit_price:10.4f}"
                 f"  pnl {row.pnl:12.2f}"
             )
+    if report.approvals:
+        click.echo(f"{len(report.approvals)} entr(ies) waited for a trader's approval (not mismatches):")
+        for waited in report.approvals:
+            click.echo(f"  {waited.line()}")
     if report.matches:
         click.echo("the replay made the same trades: parity holds")
         return 0

@@ -13,6 +13,12 @@ backtest does not model the trader's risk limits (drawdown halts, exposure caps,
 session clock); a limit that would have changed a trade is the gate doing its job, not a
 difference between research and production. Entries may buy fractions of a share, as in
 the backtest.
+
+A config that asks a trader to approve its entries (``approve_entries``) is replayed as if
+a trader approved each one in time, through the loop's own approval path; each entry
+that needed approval is listed as such (:attr:`ParityReport.approvals`), and a backtest
+trade the replay could not make only because its approval was still pending (the last
+bar's) is an entry awaiting approval, not a mismatch.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from engine.config.models import StrategyConfig
 from engine.data import bar_sizes
 from engine.data.bars import Bars
 from engine.data.repository import load_bars
+from engine.live import approvals as approval
 from engine.live import ids
 from engine.live.alerts import LogNotifier, Notifiers
 from engine.live.clock import ReplayClock
@@ -101,6 +108,9 @@ class ParityReport:
     differences: list[TradeDifference]
     backtest_equity: float
     replay_equity: float
+    #: Entries that waited for a trader's approval (approved in the replay, or awaiting
+    #: it at the end): not mismatches.
+    approvals: list[TradeDifference] = field(default_factory=list)
 
     @property
     def matches(self) -> bool:
@@ -117,6 +127,7 @@ class ParityReport:
             "backtest_final_equity": self.backtest_equity,
             "replay_final_equity": self.replay_equity,
             "differences": [d.to_dict() for d in self.differences],
+            "approvals": [d.to_dict() for d in self.approvals],
         }
 
 
@@ -136,21 +147,23 @@ def compare_config(config: StrategyConfig, bars: Bars, *, progress: bool = False
     """The backtest of ``config`` on ``bars`` and its replay through the live loop, compared
     (leg by leg for a config with a scale-in ladder)."""
     backtest = run_backtest(bars, config.strategy, config.params, config.settings)
-    replay, equity = replay_trades(config, bars, progress=progress)
+    replay, equity, proposals = replay_trades(config, bars, progress=progress)
     ours = at_their_moment(backtest.trades, bars)
     if config.settings.ladder:
         ours["leg"] = backtest.trades["leg"]
     else:
         replay = replay.drop(columns="leg")
+    differences, waited = approval_differences(compare_trades(ours, replay), proposals)
     return ParityReport(
         config_id=config.config_id,
         start=bars.index[0].date(),
         end=bars.index[-1].date(),
         backtest=ours,
         replay=replay,
-        differences=compare_trades(ours, replay),
+        differences=differences,
         backtest_equity=float(backtest.equity.iloc[-1]),
         replay_equity=equity,
+        approvals=waited,
     )
 
 
@@ -174,7 +187,8 @@ def at_their_moment(trades: pd.DataFrame, bars: Bars) -> pd.DataFrame:
 
 
 def replay_trades(config: StrategyConfig, bars: Bars, *, progress: bool = False):
-    """(the trades, the final equity) of the live loop replaying ``config`` over ``bars``."""
+    """(the trades, the final equity, the proposals) of the live loop replaying ``config``
+    over ``bars``, a trader approving each proposed entry in time (before the next bar)."""
     store = ScratchStore()
     try:
         clock = ReplayClock()
@@ -201,8 +215,10 @@ def replay_trades(config: StrategyConfig, bars: Bars, *, progress: bool = False)
         loop.start(days[0])
         for day in _progress(days, progress, config.config_id):
             loop.step(day)
+            for waiting in approval.listed(store, loop.book, waiting_only=True):
+                approval.ask(store, waiting.id, "parity", approve=True)
         trades = trades_from_fills(broker.fills(), bars)
-        return trades, broker.account().equity
+        return trades, broker.account().equity, approval.listed(store, loop.book, limit=100_000)
     finally:
         store.close()
 
@@ -277,6 +293,48 @@ def fill_bar(at, intraday: bool) -> pd.Timestamp:
     stamp = pd.Timestamp(at)
     stamp = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).tz_convert(NEW_YORK)
     return stamp if intraday else pd.Timestamp(stamp.date())
+
+
+def approval_differences(differences: list[TradeDifference], proposals) -> tuple[list, list]:
+    """(the real mismatches, the entries that waited for approval, said as such).
+
+    A trade only in the backtest whose entry the replay proposed but did not send (still
+    awaiting approval at the end) is no mismatch: it is "entry awaiting approval".
+    """
+    waited, real = [], []
+    for difference in differences:
+        entered = _session(difference.entry_date)
+        unsent = [
+            p for p in proposals
+            if p.symbol == difference.symbol and p.state != "sent"
+            and difference.what == "only in the backtest"
+            and 0 <= (entered - p.decision_bar).days <= 5  # filled at the next bar, a weekend between
+        ]  # fmt: skip
+        if unsent:
+            p = max(unsent, key=lambda x: x.decided_at)
+            waited.append(TradeDifference(f"entry awaiting approval ({p.state}: {p.why})",
+                                          difference.symbol, difference.entry_date))  # fmt: skip
+        else:
+            real.append(difference)
+    for p in proposals:
+        if p.state == "sent":
+            waited.append(TradeDifference(f"entry needing approval (approved in the replay: {p.why})",
+                                          p.symbol, _decided(p)))  # fmt: skip
+    return real, sorted(waited, key=lambda d: (d.entry_date, d.symbol))
+
+
+def _session(entry: pd.Timestamp) -> date:
+    """The New York session of a trade's entry bar (a date, or an intraday bar's start)."""
+    entry = pd.Timestamp(entry)
+    return (entry.tz_convert(NEW_YORK) if entry.tzinfo is not None else entry).date()
+
+
+def _decided(proposal) -> pd.Timestamp:
+    """The bar a proposal was decided at, as a parity line names a bar."""
+    decision = ids.parse_decision_id(proposal.client_order_id)
+    if decision is None or not decision.at:
+        return pd.Timestamp(proposal.decision_bar)
+    return pd.Timestamp(proposal.decided_at).tz_localize("UTC").tz_convert(NEW_YORK)
 
 
 def compare_trades(backtest: pd.DataFrame, replay: pd.DataFrame) -> list[TradeDifference]:

@@ -78,3 +78,37 @@ def test_a_replay_builds_the_backtests_ladders_leg_by_leg(sample_store):
     trades = run_backtest(bars, "sma_crossover", config.params, config.settings).trades
     stopped = trades[(trades["exit_reason"] == "stop") & (trades["leg"] > 1)]
     assert len(stopped) >= 1, "no leg's own stop sold it: the per-leg stops are unproven"
+
+
+def test_entries_needing_approval_are_reported_as_such_not_as_mismatches(sample_store):
+    """A config whose every entry waits for a trader: the replay approves each in time
+    through the loop's approval path, and parity lists them apart from the mismatches."""
+    strategy, params, settings = CASES[1]
+    config = approve(sample_store, strategy, params, UNIVERSE, **settings, approve_entries="all")
+
+    report = parity_report(sample_store, config.config_id, START, END)
+
+    assert report.differences == [], "\n".join(d.line() for d in report.differences)
+    assert report.replay_equity == pytest.approx(report.backtest_equity, rel=1e-9)
+    needed = [d for d in report.approvals if d.what.startswith("entry needing approval")]
+    assert len(needed) == len(report.backtest) >= 6
+    assert all("approve every entry" in d.what for d in needed)
+    assert report.to_dict()["approvals"][0]["what"].startswith("entry")
+
+
+def test_a_backtest_trade_whose_approval_was_pending_is_not_a_mismatch():
+    from datetime import date, datetime
+
+    import pandas as pd
+
+    from engine.live.parity import TradeDifference, approval_differences
+
+    class Waiting:  # a proposal as the replay left it: the last bar's, never approved
+        symbol, state, why = "GE", "expired", "the config asks a trader to approve every entry"
+        decision_bar, decided_at = date(2011, 5, 27), datetime(2011, 5, 27)
+
+    missing = TradeDifference("only in the backtest", "GE", pd.Timestamp("2011-05-31"))
+    other = TradeDifference("only in the backtest", "CAT", pd.Timestamp("2011-05-31"))
+    real, waited = approval_differences([missing, other], [Waiting()])
+    assert real == [other]
+    assert [d.what for d in waited] == [f"entry awaiting approval (expired: {Waiting.why})"]

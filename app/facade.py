@@ -36,7 +36,7 @@ from app.figures import (
 )
 from engine.data.repository import last_stored, load_bars, stored_bar_sizes, stored_symbols
 from engine.errors import InputError
-from engine.live import book_queries, heartbeat
+from engine.live import approvals, book_queries, heartbeat
 from engine.live.book_queries import PAGE_ROWS, BookInfo
 from engine.live.book_trades import BookTrades, SymbolTrading, book_trades, symbol_trading
 from engine.live.commands import (
@@ -451,6 +451,21 @@ def submit(store, command, visitor) -> int:
     The same command already pending is refused (:class:`DuplicateCommand`), never queued twice.
     """
     return submit_command(store, command, actor=_require_trader(visitor), once=True)
+
+
+def waiting_proposals(store, book: str | None) -> list[approvals.Proposal]:
+    """The entries of ``book`` (None: the one shown) waiting for a trader's approval, newest first."""
+    shown = book_queries.book_to_show(store, book)
+    return approvals.listed(store, shown, waiting_only=True) if shown else []
+
+
+def answer_proposal(store, proposal_id: int, visitor, *, approve: bool, reason: str = "") -> int:
+    """Queue the trader's approval or rejection of a proposed entry; gives the command id.
+
+    Refused at once (InputError) when the proposal is no longer waiting or already answered.
+    """
+    actor = _require_trader(visitor)
+    return approvals.ask(store, proposal_id, actor, approve=approve, reason=reason)
 
 
 def cancel(store, command_id: int, visitor) -> bool:

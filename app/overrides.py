@@ -274,3 +274,57 @@ def cancel_orders(store, visitor, open_orders, loop: LoopStatus) -> None:
         cancel_now,
         label="Yes, cancel it now",
     )
+
+
+# -- entries waiting for approval (the Orders page) ------------------------------------------
+
+
+def proposals(store, visitor, book: str | None) -> None:
+    """The book's proposed entries with their reasons; a trader approves or rejects each,
+    behind a confirmation (a command the loop applies; it sends an approved entry through
+    the risk gate)."""
+    waiting = facade.waiting_proposals(store, book)
+    if not waiting:
+        return
+    st.markdown("###### Entries waiting for approval")
+    for p in waiting:
+        with st.container(border=True, key=f"proposal_{p.id}"):
+            lines = [f"**{p.describe()}** · expires {p.expires_at:%Y-%m-%d %H:%M} UTC"]
+            lines += [f"{name.capitalize()}: {p.reasons.get(name, '')}"
+                      for name in ("signal", "size", "stop", "target", "risk")]  # fmt: skip
+            lines.append(f"_Why it waits: {p.why}_")
+            st.markdown(_dollars("  \n".join(lines)))
+            if not visitor.can_trade:
+                continue
+            row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+            reason = row.text_input("Reason to reject", key=f"reject_reason_{p.id}", width=320)
+            if row.button(f"Approve #{p.id}", type="primary", key=f"approve_{p.id}"):
+                ask("approve_proposal", id=p.id, label=_dollars(p.describe()))
+            if row.button(f"Reject #{p.id}", key=f"reject_{p.id}"):
+                if reason.strip():
+                    ask("reject_proposal", id=p.id, label=_dollars(p.describe()),
+                        reason=reason.strip())
+                else:
+                    st.error("Say why it is rejected (the reason goes in the audit trail).")
+    approving, rejecting = asking("approve_proposal"), asking("reject_proposal")
+    if approving:
+        confirm(
+            "Approve this entry?",
+            f"**{approving['label']}**\n\nThe live loop sends it at its next step, through the "
+            "same risk gate as any order (the gate may still deny it, with the reason).",
+            lambda: track(facade.answer_proposal(store, approving["id"], visitor, approve=True)),
+            label="Yes, approve it",
+        )
+    if rejecting:
+        confirm(
+            "Reject this entry?",
+            f"**{rejecting['label']}**\n\nReason: {_dollars(rejecting['reason'])}. It is never sent.",
+            lambda: track(facade.answer_proposal(store, rejecting["id"], visitor, approve=False,
+                                                 reason=rejecting["reason"])),
+            label="Yes, reject it",
+        )  # fmt: skip
+
+
+def _dollars(text: str) -> str:
+    """``text`` with its dollar signs kept as such (markdown would read ``$...$`` as maths)."""
+    return text.replace("$", "\\$")

@@ -12,6 +12,7 @@ views.page_title(
     "decided on), in basis points; positive means it cost money.",
 )
 overrides.notices()
+overrides.proposals(store, visitor, session.book())
 
 filters = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
 symbols = filters.multiselect(

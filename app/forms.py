@@ -133,6 +133,7 @@ LIMIT_GROUPS = {
     "Compliance and universe": ["wash_sale_policy", "allow_outside_session", "min_price",
                                 "max_price", "min_avg_dollar_volume", "restricted_symbols",
                                 "earnings_blackout_sessions"],
+    "Entries a trader approves": ["approve_entries", "approve_entries_above", "approval_expires"],
 }  # fmt: skip
 
 
@@ -141,7 +142,7 @@ PERCENT_LIMITS = frozenset({"risk_per_trade", "max_position_pct", "cash_buffer",
                             "daily_loss_limit", "weekly_soft_loss", "weekly_hard_loss"})  # fmt: skip
 #: Limits in dollars.
 MONEY_LIMITS = frozenset({"max_order_notional", "pdt_equity_threshold", "min_price", "max_price",
-                          "min_avg_dollar_volume"})  # fmt: skip
+                          "min_avg_dollar_volume", "approve_entries_above"})  # fmt: skip
 
 
 def limit_text(name: str, value: Any) -> str:

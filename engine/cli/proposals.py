@@ -28,7 +28,7 @@ def proposals(ctx: Context, book, show_all, as_json):
 
     store = ctx.store()
     shown = book_queries.book_to_show(store, book)
-    found = approvals.listed(store, shown, waiting_only=not show_all) if shown else []
+    found = approvals.listed(store, shown, waiting_only=not show_all)  # no book yet: every one
     if as_json:
         emit_json({"book": shown, "proposals": [_row(p) for p in found]})
         return 0

@@ -28,6 +28,8 @@ book between them:
 - ``cancel_order``: one open order canceled at the broker (not a held position's
   protective stop, which the loop would put back at its next step).
 - ``set_risk_limits``: new limits, validated; the change is in the event.
+- ``approve_proposal`` / ``reject_proposal``: a proposed entry sent through the gate
+  (once, even across a crash) / refused for good (:mod:`engine.live.approvals`).
 """
 
 from __future__ import annotations

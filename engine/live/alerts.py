@@ -40,6 +40,7 @@ KINDS = (
     "broker",
     "calendar",
     "code_changed",
+    "approval",
 )
 _LEVELS = {"halt": logging.ERROR, "reconciliation": logging.ERROR, "broker": logging.ERROR}
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from engine.brokers.base import OrderRequest
 from engine.errors import InputError, NotFoundError
+from engine.live.alerts import Alert
 from engine.live.clock import BarClose, next_bar, session_close
 from engine.live.model import LiveOrder
 from engine.live.orders import PendingOrder
@@ -172,6 +173,18 @@ def reasons(item: PendingOrder, strategy: str, equity: float, bar) -> dict:
     }
 
 
+def alerts(held: list[tuple[PendingOrder, dict]]) -> list[Alert]:
+    """One alert per entry a step held for a trader: what, why, and until when."""
+    return [
+        Alert("approval",
+              f"entry waiting for a trader's approval until {extra['expires_at']:%Y-%m-%d %H:%M} "
+              f"UTC: buy {item.request.qty:g} {item.record.symbol} ({extra['why']}); "
+              "`wb proposals` or the Orders page",
+              {"client_order_id": item.client_order_id})  # fmt: skip
+        for item, extra in held
+    ]
+
+
 # -- writes (inside the caller's transaction) ------------------------------------------------
 
 
@@ -191,7 +204,7 @@ def record_step(con, book: str, mode: str, held: list[tuple[PendingOrder, dict]]
             " stop_price, target_price, stop_fraction, time_in_force, decision_bar, decided_at,"
             " bar, why, reasons, proposed_at, expires_at, state)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'proposed')"
-            " ON CONFLICT (client_order_id) DO NOTHING RETURNING id",
+            " ON CONFLICT (book, client_order_id) DO NOTHING RETURNING id",
             [book, mode, record.client_order_id, record.config_id, record.symbol,
              item.request.qty, record.decision_price, record.stop_loss_price,
              record.take_profit_price, record.stop_fraction, item.request.time_in_force,

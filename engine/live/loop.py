@@ -380,11 +380,13 @@ class LiveLoop:
             report.skipped = self._late_flat(bar, bars, going_flat, routed)
             events.append(("loop.stale_data", str(bar), {"newest": str(_newest(bars)),
                                                          "flat": sorted(going_flat)}))  # fmt: skip
+        proposals = self._proposals(routed.held, bar, now, controls, view.account.equity)
         self._record_step(
             bar, now, traded, view, records, found, positions, [*placed, *routed.sent], events,
-            routed.state_change, denied=len(routed.denied),
-            proposals=self._proposals(routed.held, bar, now, controls, view.account.equity),
+            routed.state_change, denied=len(routed.denied), proposals=proposals,
         )  # fmt: skip
+        for alert in approvals.alerts(proposals):
+            self.notifier.send(alert)
         self.last_bar = bar
         return report
 

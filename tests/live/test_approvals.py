@@ -11,6 +11,7 @@ import pytest
 from engine.backtest.settings import BacktestSettings
 from engine.errors import InputError, NotFoundError
 from engine.live import approvals
+from engine.live.alerts import Notifiers
 from engine.live.commands import KillSwitch, SetRiskLimits, submit_command
 from engine.risk import LimitsError, limits_from_mapping
 from engine.store import read_events
@@ -27,7 +28,7 @@ def ask_for_approval(store, **limits) -> None:
 def stepping(replay_store):
     """A started replay whose every entry waits for a trader, and a way to step it."""
     ask_for_approval(replay_store)
-    opened = open_replay(replay_store)
+    opened = open_replay(replay_store, notifier=Notifiers())
     loop, days = opened.loop, iter(opened.days)
     loop.start(opened.days[0])
 
@@ -66,6 +67,9 @@ def test_every_entry_waits_as_a_proposal_with_its_reasons_and_expiry(stepping, r
     assert proposal.expires_at.hour in (20, 21)  # 16:00 New York, in UTC
     created = read_events(replay_store, kinds=["proposal.created"])
     assert str(proposal.id) in set(created["subject"])
+    # The trader hears of it at once (the alert goes to the webhook too, where one is set).
+    (alert,) = [a for a in loop.notifier.sent if a.kind == "approval"][:1]
+    assert f"buy {proposal.qty:g} {proposal.symbol}" in alert.text and "until" in alert.text
 
 
 def test_an_approved_entry_is_sent_once_through_the_gate_and_fills_at_the_next_open(

@@ -9,7 +9,7 @@ CREATE TABLE proposals (
     id              BIGINT PRIMARY KEY DEFAULT nextval('proposals_seq'),
     book            VARCHAR NOT NULL,
     mode            VARCHAR NOT NULL,      -- the loop's: replay | paper | live
-    client_order_id VARCHAR NOT NULL UNIQUE,
+    client_order_id VARCHAR NOT NULL,
     config_id       VARCHAR NOT NULL,
     symbol          VARCHAR NOT NULL,
     qty             DOUBLE NOT NULL,       -- as the gate approved it at the proposal
@@ -29,6 +29,7 @@ CREATE TABLE proposals (
     state_at        TIMESTAMP,
     state_by        VARCHAR,               -- the trader who approved or rejected it, or the loop
     note            VARCHAR,               -- why it was rejected, expired or denied
-    command_id      BIGINT                 -- the trader's approve or reject command
+    command_id      BIGINT,                -- the trader's approve or reject command
+    UNIQUE (book, client_order_id)
 );
 CREATE INDEX proposals_state ON proposals (book, state, id);

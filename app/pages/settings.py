@@ -44,6 +44,8 @@ def widget(name: str, field, current, where):
         )
     if kind is int:
         return where.number_input(label, value=int(current), step=1, key=key, help=help_text)
+    if kind is str:
+        return where.text_input(label, value=current, key=key, help=help_text)
     if name in forms.PERCENT_LIMITS:  # a fraction of equity, typed as a percentage
         return where.number_input(
             f"{label} (%)", value=round(float(current), 4), step=0.1, format="%.2f", key=key,

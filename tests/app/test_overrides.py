@@ -250,3 +250,23 @@ def test_flattening_an_empty_store_sends_nothing_and_opens_no_account(on_empty):
     assert any("nothing to flatten" in e.value for e in at.error)
     assert on_empty.scalar("SELECT count(*) FROM commands") == 0
     assert on_empty.scalar("SELECT count(*) FROM paper_accounts") == 0
+
+
+def test_the_settings_form_asks_for_approval_of_entries_above_a_value(on_seeded):
+    before = seeded_ids(on_seeded)
+    at = page(open_app(), "settings")
+    assert at.text_input(key="limit_approval_expires").value == "next_bar"
+    at.selectbox(key="limit_approve_entries").set_value("above")
+    at.button(key="limits_review").click().run()
+    assert any("needs approve_entries_above" in e.value for e in at.error)
+    assert seeded_ids(on_seeded) == before
+
+    at.number_input(key="limit_approve_entries_above").set_value(15_000.0)
+    at.text_input(key="limit_approval_expires").set_value("09:25")
+    at.button(key="limits_review").click().run()
+    at.button(key="confirm_yes").click().run()
+    new = commands(on_seeded)
+    sent = json.loads(new[~new["id"].isin(before)]["payload"].iloc[0])["limits"]
+    assert (sent["approve_entries"], sent["approve_entries_above"], sent["approval_expires"]) == (
+        "above", 15_000.0, "09:25"
+    )  # fmt: skip

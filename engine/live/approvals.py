@@ -5,7 +5,7 @@ or a config's settings (the same two names) ask for it; the stricter wins. A ste
 entries that need approval pass the risk gate as usual, then wait as proposals instead of
 going to the broker (:func:`needs_approval`, the router's ``hold``), each with its reasons
 (signal, size, stop, target, risk) and an expiry: the close of the bar it was meant to
-fill in, or the first ``approval_expires`` New York time (HH:MM) after it, if sooner.
+fill in, or ``approval_expires`` (HH:MM New York) on that bar's session, if sooner.
 Exits and protective stops never wait.
 
 A trader approves or rejects with a command (``wb approve``, ``wb reject``, the control
@@ -43,7 +43,6 @@ NEW_YORK = "America/New_York"
 WAITING = "proposed"
 #: Approved and on its way: sent by the command that approved it (again after a crash).
 IN_FLIGHT = "approved"
-FINAL = ("sent", "rejected", "expired", "denied")
 
 
 @dataclass(frozen=True)
@@ -128,10 +127,11 @@ def needs_approval(item: PendingOrder, limits, settings) -> str | None:
     return None
 
 
-def expires_at(bar: date | BarClose, proposed_at: datetime, setting: str) -> datetime:
+def expires_at(bar: date | BarClose, setting: str) -> datetime:
     """When a proposal decided at ``bar`` expires (naive UTC): the close of the next bar,
-    the one it was meant to fill in, or the first ``setting`` (HH:MM New York) after
-    ``proposed_at`` when that comes sooner."""
+    the one it was meant to fill in, or ``setting`` (HH:MM New York) on that bar's session
+    when that comes sooner (``09:25``: a daily entry is approved before the open it fills at).
+    """
     if isinstance(bar, BarClose):
         following = next_bar(bar.close, bar.bar_size)
     else:
@@ -139,14 +139,9 @@ def expires_at(bar: date | BarClose, proposed_at: datetime, setting: str) -> dat
     end = _naive_utc(following.close)
     if setting == "next_bar":
         return end
-    local = pd.Timestamp(proposed_at).tz_localize("UTC").tz_convert(NEW_YORK)
     hour, minute = (int(x) for x in setting.split(":"))
-    cutoff = local.normalize().tz_localize(None) + pd.Timedelta(hours=hour, minutes=minute)
-    cutoff = cutoff.tz_localize(NEW_YORK)
-    if cutoff <= local:
-        cutoff = (local.normalize().tz_localize(None) + pd.Timedelta(days=1, hours=hour,
-                  minutes=minute)).tz_localize(NEW_YORK)  # fmt: skip
-    return min(end, _naive_utc(cutoff))
+    cutoff = pd.Timestamp(following.session) + pd.Timedelta(hours=hour, minutes=minute)
+    return min(end, _naive_utc(cutoff.tz_localize(NEW_YORK)))
 
 
 def reasons(item: PendingOrder, strategy: str, equity: float, bar) -> dict:

@@ -416,7 +416,7 @@ class LiveLoop:
 
     def _proposals(self, held, bar, now: datetime, controls: Controls, equity: float):
         """The step's entries held for a trader, each with its reasons and expiry."""
-        expiry = approvals.expires_at(bar, now, controls.limits.approval_expires)
+        expiry = approvals.expires_at(bar, controls.limits.approval_expires)
         return [
             (item, {"bar": str(bar), "why": why, "expires_at": expiry,
                     "reasons": approvals.reasons(

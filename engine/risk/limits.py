@@ -179,8 +179,8 @@ class RiskLimits(pydantic.BaseModel):
     approval_expires: str = Field(
         "next_bar",
         description="When an entry no trader approved expires, never to be sent: 'next_bar' "
-        "(the close of the bar it was meant to fill in) or a New York time HH:MM, the first "
-        "after it was proposed (09:25: approve before the open), if sooner.",
+        "(the close of the bar it was meant to fill in) or a New York time HH:MM on that "
+        "bar's session (09:25: approve before the open), if sooner.",
     )
 
     # -- validation --------------------------------------------------------------------

@@ -222,77 +222,17 @@ def test_a_config_may_ask_for_approval_and_a_bad_one_is_refused():
         BacktestSettings(approve_entries="above")
 
 
-def test_a_set_time_ends_a_proposal_sooner():
+def test_a_set_time_ends_a_proposal_sooner_on_the_session_it_would_fill_in():
     from datetime import date, datetime
 
-    proposed = datetime(2012, 3, 1, 21, 1)  # just after the close, in UTC
-    assert approvals.expires_at(date(2012, 3, 1), proposed, "next_bar") == datetime(2012, 3, 2, 21)
-    # 09:25 New York on the next morning (EST: 14:25 UTC), before the open.
-    assert approvals.expires_at(date(2012, 3, 1), proposed, "09:25") == datetime(2012, 3, 2, 14, 25)
+    from engine.live.clock import session_bars
 
-
-@pytest.mark.parametrize("kill_at", ["before_submit", "after_submit"])
-def test_an_approval_killed_mid_send_sends_its_entry_exactly_once_after_a_restart(
-    replay_store, data_dir, kill_at
-):
-    """Real processes: the loop applying an approval is SIGKILLed before or after the broker
-    takes the order; the loop started again sends it once (or finds it), records it, and the
-    next session fills it once."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    ask_for_approval(replay_store)
-    start, end = "2012-01-03", "2012-06-29"
-    opened = open_replay(replay_store, start=start, end=end)
-    loop, days = opened.loop, iter(opened.days)
-    loop.start(opened.days[0])
-    while not approvals.listed(replay_store, loop.book, waiting_only=True):
-        loop.step(next(days))
-    loop.stop("waiting for a trader")
-    (proposal,) = approvals.listed(replay_store, loop.book, waiting_only=True)[:1]
-    command_id = approvals.ask(replay_store, proposal.id, "tina", approve=True)
-
-    root = Path(__file__).resolve().parents[2]
-    worker = [sys.executable, "-m", "tests.live.approval_worker", str(data_dir),
-              replay_store.config.config_id, start, end]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    killed = subprocess.run([*worker, kill_at], cwd=root, env=env, capture_output=True, text=True)
-    assert killed.returncode == -9, killed.stderr[-2000:]
-    assert approvals.get(replay_store, proposal.id).state == "approved"
-    status = replay_store.scalar("SELECT status FROM commands WHERE id = ?", [command_id])
-    assert status == "pending"
-    at_broker = replay_store.scalar(
-        "SELECT count(*) FROM paper_orders WHERE client_order_id = ?", [proposal.client_order_id]
-    )
-    assert at_broker == (1 if kill_at == "after_submit" else 0)
-
-    again = subprocess.run(worker, cwd=root, env=env, capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr[-2000:]
-    sent = approvals.get(replay_store, proposal.id)
-    assert sent.state == "sent" and sent.state_by == "tina"
-    status = replay_store.scalar("SELECT status FROM commands WHERE id = ?", [command_id])
-    assert status == "applied"
-
-    # The next session fills it, once; the loop's records and the broker agree.
-    opened = open_replay(replay_store, start=start, end=end)
-    from engine.live.runner import _first_undone
-
-    resumed = opened.loop
-    resumed.start(_first_undone(resumed, opened.days))
-    resumed.step(_first_undone(resumed, opened.days))
-    orders = replay_store.query(
-        "SELECT status, filled_qty FROM paper_orders WHERE client_order_id = ?",
-        [proposal.client_order_id],
-    )
-    assert len(orders) == 1 and orders["status"][0] == "filled"
-    assert orders["filled_qty"][0] == pytest.approx(proposal.qty)
-    recorded = replay_store.query(
-        "SELECT status, filled_qty, stop_fraction FROM live_orders WHERE client_order_id = ?",
-        [proposal.client_order_id],
-    )
-    assert len(recorded) == 1 and recorded["status"][0] == "filled"
-    assert recorded["stop_fraction"][0] == pytest.approx(proposal.stop_fraction)
-    held = {p.symbol: p.qty for p in resumed.broker.positions()}
-    assert held[proposal.symbol] == pytest.approx(proposal.qty)
+    assert approvals.expires_at(date(2012, 3, 1), "next_bar") == datetime(2012, 3, 2, 21)
+    # 09:25 New York on the next session (EST: 14:25 UTC), before the open; a Friday's
+    # entry waits until Monday's.
+    assert approvals.expires_at(date(2012, 3, 1), "09:25") == datetime(2012, 3, 2, 14, 25)
+    assert approvals.expires_at(date(2012, 3, 9), "09:25") == datetime(2012, 3, 12, 13, 25)
+    # An intraday entry: the next bar's close unless the set time on its session is sooner.
+    bar = session_bars("2012-03-01", "5m")[10]  # 10:20-10:25
+    assert approvals.expires_at(bar, "next_bar") == datetime(2012, 3, 1, 15, 30)
+    assert approvals.expires_at(bar, "10:28") == datetime(2012, 3, 1, 15, 28)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -304,6 +305,18 @@ class LiveLoop:
     def step(self, bar: date | BarClose) -> StepReport:
         """Act on the close of ``bar``, a session (daily bars) or an intraday bar (see the
         module docstring); gives what it did."""
+        with self._holding():
+            return self._step(bar)
+
+    def _holding(self):
+        """The store file held open for a step on a simulated broker, whose step never waits
+        on a network: a few milliseconds that other processes wait out, instead of opening
+        the file for each of its statements. A real broker's step may wait on its answers:
+        the file stays free then."""
+        hold = getattr(self.store, "hold", None)
+        return hold() if hold and self.broker.capabilities.simulated else nullcontext()
+
+    def _step(self, bar: date | BarClose) -> StepReport:
         day = ids.session_of(bar)
         with self.faults.watching():
             # Commands queued since the last close apply before the session: a kill switch

@@ -39,19 +39,23 @@ def run_replay(
     already stepped); gives the reports."""
     if not days:
         return []
-    loop.start(_first_undone(loop, days) or days[0])
-    try:
-        todo = [d for d in days if loop.last_bar is None or d > loop.last_bar]
-        reports = []
-        for day in _progress(todo, progress, loop):
-            report = step_with_retries(loop, day, attempts=attempts, sleep=sleep)
-            reports.append(report)
-            if on_step is not None:
-                on_step(report)
-        loop.stop("replay finished")
-        return reports
-    finally:
-        loop.release()  # a step that failed: the book is free for the loop started next
+    # The replay holds the store file open from step to step (the book lock makes it the
+    # one writer of its book), giving way between steps to any process waiting for it.
+    with loop.store.hold() as held:
+        loop.start(_first_undone(loop, days) or days[0])
+        try:
+            todo = [d for d in days if loop.last_bar is None or d > loop.last_bar]
+            reports = []
+            for day in _progress(todo, progress, loop):
+                report = step_with_retries(loop, day, attempts=attempts, sleep=sleep)
+                reports.append(report)
+                if on_step is not None:
+                    on_step(report)
+                held.give_way()
+            loop.stop("replay finished")
+            return reports
+        finally:
+            loop.release()  # a step that failed: the book is free for the loop started next
 
 
 def _first_undone(loop: LiveLoop, days):

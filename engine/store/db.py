@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import random
 import shutil
 import threading
@@ -39,6 +41,8 @@ _migrated: set[Path] = set()
 _migrate_lock = threading.Lock()
 _path_locks: dict[Path, threading.RLock] = {}
 _path_locks_guard = threading.Lock()
+#: Database files this process holds open (:meth:`Store.hold`): path -> the held connection.
+_held: dict[Path, duckdb.DuckDBPyConnection] = {}
 
 
 def _path_lock(path: Path) -> threading.RLock:
@@ -118,27 +122,51 @@ class Store:
 
     # -- connections -----------------------------------------------------------------
 
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """A new connection to the file: a cheap cursor while this process holds it open
+        (:meth:`hold`), else an open of the file. The caller holds ``self._lock``."""
+        held = _held.get(self.path)
+        return held.cursor() if held is not None else duckdb.connect(str(self.path))
+
+    @contextmanager
+    def hold(self) -> Iterator[Hold]:
+        """Keep the file open in this process until the block ends: a fast run of many short
+        transactions (a replay) without opening, checkpointing and closing the file for each.
+
+        DuckDB lets one process at a time open the file, so the holder gives way to others:
+        a process kept waiting says so (:class:`_Waiting`), and the holder, at its next
+        :meth:`Hold.give_way` (between two of its steps), closes the file until the waiters
+        are through. Every transaction still commits on its own, as without the hold.
+        """
+        holding = Hold(self)
+        try:
+            yield holding
+        finally:
+            holding.close()
+
     def _retrying(self, work: Callable[[], T]) -> T:
         """Run ``work`` until it gets past lock contention or ``busy_timeout`` runs out."""
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.002
-        while True:
-            try:
-                return work()
-            except duckdb.Error as exc:
-                if _is_damage(exc):
-                    raise damaged(self.path, exc) from exc
-                if not _is_contention(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise StoreBusyError(
-                        f"the store {self.path} stayed locked for {self.busy_timeout:.0f}s",
-                        hint="another process is holding it; check `ps` for a stuck wb process",
-                    ) from exc
-                self.retries += 1
-                # Full jitter keeps several waiting processes from retrying in lock step.
-                time.sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 0.25)
+        with _Waiting(self.path) as waiting:
+            while True:
+                try:
+                    return work()
+                except duckdb.Error as exc:
+                    if _is_damage(exc):
+                        raise damaged(self.path, exc) from exc
+                    if not _is_contention(exc):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise StoreBusyError(
+                            f"the store {self.path} stayed locked for {self.busy_timeout:.0f}s",
+                            hint="another process is holding it; check `ps` for a stuck wb process",
+                        ) from exc
+                    waiting.announce()  # a process holding the file open gives way to us
+                    self.retries += 1
+                    # Full jitter keeps several waiting processes from retrying in lock step.
+                    time.sleep(random.uniform(0, delay))
+                    delay = min(delay * 2, 0.25)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -148,7 +176,7 @@ class Store:
         retried as a whole.
         """
         with self._lock:
-            con = self._retrying(lambda: duckdb.connect(str(self.path)))
+            con = self._retrying(self._connection)
             try:
                 yield con
             except duckdb.Error as exc:
@@ -167,7 +195,7 @@ class Store:
 
         def attempt() -> T:
             with self._lock:
-                con = duckdb.connect(str(self.path))
+                con = self._connection()
                 try:
                     con.execute("BEGIN TRANSACTION")
                     try:
@@ -194,7 +222,7 @@ class Store:
 
         def attempt() -> pd.DataFrame:
             with self._lock:
-                con = duckdb.connect(str(self.path))
+                con = self._connection()
                 try:
                     return con.execute(sql, params).df()
                 finally:
@@ -214,7 +242,7 @@ class Store:
 
         def attempt() -> None:
             with self._lock:
-                con = duckdb.connect(str(self.path))
+                con = self._connection()
                 try:
                     if before is not None:
                         con.execute("BEGIN TRANSACTION")
@@ -282,6 +310,94 @@ class Store:
                 self.transaction(apply, version)
             _migrated.add(self.path)
             return max(current, newest)
+
+
+class Hold:
+    """The file of a store held open by this process (:meth:`Store.hold`)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._waiters = _Waiting(store.path)
+        with store._lock:
+            #: False inside an outer hold of the same file, which alone opens and gives way.
+            self.owner = store.path not in _held
+            if self.owner:
+                self._open()
+
+    def _open(self) -> None:
+        _held[self.store.path] = self.store._retrying(lambda: duckdb.connect(str(self.store.path)))
+
+    def _close(self) -> None:
+        held = _held.pop(self.store.path, None)
+        if held is not None:
+            held.close()
+
+    def give_way(self, patience: float = 5.0) -> bool:
+        """Close the file while other processes wait for it (for up to ``patience`` seconds),
+        then open it again; True if someone was waiting. Call it between two steps."""
+        if not self.owner or not self._waiters.anyone():
+            return False
+        with self.store._lock:
+            self._close()
+            deadline = time.monotonic() + patience
+            while self._waiters.anyone() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            self._open()
+        return True
+
+    def close(self) -> None:
+        """Let the file go (its last committed transaction is on disk already)."""
+        if self.owner:
+            with self.store._lock:
+                self._close()
+        self._waiters.close()
+
+
+class _Waiting:
+    """Processes waiting for a store file that another holds: each takes a shared ``flock``
+    on ``<file>.waiting`` while it waits; a holder that cannot take it exclusively knows
+    someone waits. The operating system drops a dead waiter's lock, so none is stale."""
+
+    def __init__(self, path: Path):
+        self.path = path.with_name(path.name + ".waiting")
+        self._fd: int | None = None
+
+    def __enter__(self) -> _Waiting:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _file(self) -> int | None:
+        if self._fd is None:
+            with contextlib.suppress(OSError):  # a read-only data dir: nobody can hold it
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        return self._fd
+
+    def announce(self) -> None:
+        """Say that this process waits (until :meth:`close`)."""
+        fd = self._file()
+        if fd is not None:
+            # Busy only for the instant a holder looks; the next retry announces again.
+            with contextlib.suppress(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+
+    def anyone(self) -> bool:
+        """True while some other process waits for the file."""
+        fd = self._file()
+        if fd is None:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def wal_path(path: Path) -> Path:

@@ -1,0 +1,77 @@
+"""A process that holds the store open (a replay) lets other processes in between its steps."""
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from engine.store import Store, append_event
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: A replay's pattern: hold the file, one transaction a step, give way between steps.
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from engine.store import Store, append_event
+    store = Store.open(sys.argv[1])
+    stop = Path(sys.argv[2])
+    steps = given_way = 0
+    with store.hold() as held:
+        print("holding", flush=True)
+        while not stop.exists():
+            store.transaction(lambda con, n=steps: append_event(con, "test.step", "holder", str(n)))
+            steps += 1
+            given_way += held.give_way()
+            time.sleep(0.001)
+    print(steps, given_way, flush=True)
+""")
+
+
+def test_a_held_store_gives_way_to_another_process_and_carries_on(data_dir, tmp_path):
+    store = Store.open(data_dir)
+    stop = tmp_path / "stop"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(data_dir), str(stop)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        # Without giving way the holder would keep this process out until it ended: these
+        # would wait out the timeout and fail (StoreBusyError).
+        other = Store(store.path, busy_timeout=30)
+        count = "SELECT count(*) FROM events WHERE kind = 'test.step'"
+        seen = other.scalar(count)
+        other.transaction(lambda con: append_event(con, "test.visitor", "control-room"))
+        again = other.scalar(count)
+        deadline = time.monotonic() + 60
+        while other.scalar(count) <= again and time.monotonic() < deadline:
+            time.sleep(0.05)  # the holder steps on: each of these reads it lets in too
+        stop.touch()
+        out, err = holder.communicate(timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert holder.returncode == 0, err
+    steps, given_way = map(int, out.split())
+    assert given_way >= 1
+    assert seen >= 1 and again >= seen
+    # Every step the holder committed is stored, and it stepped on after letting us in.
+    assert Store(store.path).scalar(count) == steps
+    assert steps > again
+    assert Store(store.path).scalar("SELECT count(*) FROM events WHERE kind = 'test.visitor'") == 1
+
+
+def test_a_hold_serves_every_store_object_of_the_file_in_the_process(store):
+    with store.hold() as held, store.hold() as inner:
+        assert held.owner and not inner.owner  # the inner hold is the outer one's
+        Store(store.path).transaction(lambda con: append_event(con, "test.same", "a"))
+        assert store.scalar("SELECT count(*) FROM events WHERE kind = 'test.same'") == 1
+        assert held.give_way() is False  # nobody waits
+    # let go: another process could open the file now
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(store.path)!r}).close()"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr

@@ -112,6 +112,9 @@ class Bars:
         missing = [s for s in symbols if s not in self.open.columns]
         if missing:
             raise NotFoundError(f"no bars for {', '.join(missing)}")
+        if self.open.columns.equals(pd.Index(symbols)):
+            # These already: new frames on the same data (copy-on-write: a write copies).
+            return self._map(lambda f: f.copy(deep=False))
         return self._map(lambda f: f[list(symbols)])
 
     def between(self, start=None, end=None) -> Bars:
@@ -219,10 +222,9 @@ class Bars:
             for col in ("open", "high", "low", "close"):
                 frame[col] = frame[col] * factor
             frame["volume"] = frame["volume"] / factor
-        wide = {
-            f: frame.pivot(index="date", columns="symbol", values=f).sort_index()
-            for f in FIELDS
-        }
+        # One reshape for every field (a pivot per field sorts the same index five times).
+        both = frame.set_index(["date", "symbol"])[list(FIELDS)].unstack("symbol").sort_index()
+        wide = {f: both[f] for f in FIELDS}
         index_name = "timestamp" if bar_sizes.is_intraday(bar_size) else "date"
         for f in FIELDS:
             wide[f].columns.name = None

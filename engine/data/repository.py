@@ -75,11 +75,26 @@ def load_bars(store, symbols: list[str], start=None, end=None, *, adjust: bool =
     Prices are split- and dividend-adjusted by default (see :meth:`Bars.from_long`).
     Intraday bars are regular hours unless ``extended_hours``.
     """
-    if not symbols:
-        raise InputError("the universe is empty", hint="name at least one symbol, e.g. --symbols AAPL")
     bar_size = check_bar_size(bar_size)
     if extended_hours and bar_size == DAILY:
         raise InputError("daily bars have no extended hours", hint="drop --extended-hours, or pick an intraday --bar-size")
+    rows = _rows_of(store, symbols, start, end, bar_size, extended_hours)
+    return _wide(rows, symbols, adjust, bar_size, extended_hours)
+
+
+def load_bars_both(store, symbols: list[str], start=None, end=None, *,
+                   bar_size: str = DAILY) -> tuple[Bars, Bars]:
+    """:func:`load_bars` adjusted (what decisions read) and as traded (what the money path
+    reads), from one read of the rows: the two agree bar for bar."""
+    bar_size = check_bar_size(bar_size)
+    rows = _rows_of(store, symbols, start, end, bar_size, False)
+    return (_wide(rows, symbols, True, bar_size, False), _wide(rows, symbols, False, bar_size, False))
+
+
+def _rows_of(store, symbols, start, end, bar_size, extended_hours) -> pd.DataFrame:
+    """The stored rows :func:`load_bars` builds from; NotFoundError naming a symbol with none."""
+    if not symbols:
+        raise InputError("the universe is empty", hint="name at least one symbol, e.g. --symbols AAPL")
     _check_range(start, end)
     rows = read_rows(store, symbols, start, end, bar_size=bar_size, extended_hours=extended_hours)
     missing = sorted(set(symbols) - set(rows["symbol"].unique()))
@@ -95,6 +110,10 @@ def load_bars(store, symbols: list[str], start=None, end=None, *, adjust: bool =
                 f"stored symbols: {', '.join(known) or 'none'}"
             ),
         )
+    return rows
+
+
+def _wide(rows, symbols, adjust, bar_size, extended_hours) -> Bars:
     sources = tuple(rows["source"].unique())
     return Bars.from_long(rows.drop(columns="source"), adjust=adjust, bar_size=bar_size,
                           extended_hours=extended_hours, sources=sources).select(list(symbols))

@@ -25,7 +25,7 @@ import pandas as pd
 from engine.data import calendar
 from engine.data.bar_sizes import DAILY, check_bar_size
 from engine.data.bars import Bars
-from engine.data.repository import load_bars
+from engine.data.repository import load_bars_both
 from engine.errors import InputError
 from engine.live.clock import BarClose, bars_between
 from engine.risk import sessions as nyse
@@ -127,20 +127,34 @@ class StoreFeed:
         self.symbols = list(symbols)
         self.lookback = lookback
         self.bar_size = check_bar_size(bar_size)
+        #: The last window's bar and its bars as traded, read with it, for :meth:`traded`.
+        self._read_with: tuple[date | BarClose, Bars] | None = None
 
-    def window(self, bar: date | BarClose, *, adjust: bool = True) -> Bars:
-        if not isinstance(bar, BarClose):
-            start = pd.Timestamp(bar) - pd.Timedelta(days=int(self.lookback * DAYS_PER_BAR) + 10)
-            bars = load_bars(self.store, self.symbols, start, bar, adjust=adjust)
-            return bars.iloc(slice(max(len(bars) - self.lookback, 0), None))
-        first = sessions_back(bar.session, self.lookback, self.bar_size)
-        bars = load_bars(self.store, self.symbols, first, bar.session, bar_size=self.bar_size,
-                         adjust=adjust)  # fmt: skip
-        return through(bars, bar, self.lookback)
+    def window(self, bar: date | BarClose) -> Bars:
+        adjusted, traded = self._read(bar)
+        # Kept for the step's traded prices only when the bar is there (a stale window's
+        # step goes no further; a later ask then reads the bar that came since).
+        self._read_with = (bar, traded) if ends_at(adjusted, bar) else None
+        return adjusted
 
     def traded(self, bar: date | BarClose) -> Bars:
-        """:meth:`window` as traded."""
-        return self.window(bar, adjust=False)
+        """:meth:`window` as traded: from the same read when it asks for the window just read
+        (a step reads its bars once), else read now. Used once: a later ask reads again, so
+        a bar that arrived since is seen."""
+        read_with, self._read_with = self._read_with, None
+        if read_with is not None and read_with[0] == bar:
+            return read_with[1]
+        return self._read(bar)[1]
+
+    def _read(self, bar: date | BarClose) -> tuple[Bars, Bars]:
+        """The window at ``bar``, adjusted and as traded."""
+        if not isinstance(bar, BarClose):
+            start = pd.Timestamp(bar) - pd.Timedelta(days=int(self.lookback * DAYS_PER_BAR) + 10)
+            both = load_bars_both(self.store, self.symbols, start, bar)
+            return tuple(b.iloc(slice(max(len(b) - self.lookback, 0), None)) for b in both)
+        first = sessions_back(bar.session, self.lookback, self.bar_size)
+        both = load_bars_both(self.store, self.symbols, first, bar.session, bar_size=self.bar_size)
+        return tuple(through(b, bar, self.lookback) for b in both)
 
     def latest(self) -> date | None:
         """The newest stored bar date over the symbols (None: no bars)."""

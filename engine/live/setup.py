@@ -19,7 +19,7 @@ import pandas as pd
 from engine.brokers import broker_class, open_broker
 from engine.config.models import StrategyConfig
 from engine.data.bar_sizes import DAILY
-from engine.data.repository import load_bars
+from engine.data.repository import load_bars_both
 from engine.errors import InputError
 from engine.live.alerts import Notifiers, notifier_from
 from engine.live.clock import BarClose, MarketClock, ReplayClock
@@ -282,10 +282,9 @@ def _replay_feed(store, configs, symbols, start, end):
         first = start - pd.Timedelta(days=int(history * 1.6) + 10)
     else:
         first = pd.Timestamp(sessions_back(start.date(), history, bar_size))
-    bars = load_bars(store, symbols, first, end, bar_size=bar_size)
     # The strategies decide on adjusted history; the paper broker fills, marks and stops
     # at the prices as traded (parity, which matches the backtest, trades the adjusted).
-    traded = load_bars(store, symbols, first, end, bar_size=bar_size, adjust=False)
+    bars, traded = load_bars_both(store, symbols, first, end, bar_size=bar_size)
     feed = FrameFeed(bars, traded=traded)
     if bar_size == DAILY:
         days = feed.sessions(start, end)

@@ -8,11 +8,14 @@ positions), the full risk gate, the paper broker in the same store file. Synthet
 walks stand in for 500 real symbols (the bundled sample has 11). Each step's time is split
 into data (reading the bars), signals (the strategy), gate (the account state and every
 check), broker (the paper broker's bar, reads and orders) and store (the loop's own reads
-and its one write); the ratio is a step's time over computing the same signals alone.
+and its one write); the ratio is a step's time over computing the same signals alone, in
+wall time (means) and in this process's CPU time (medians; the machine may be shared), with
+the load average at the start and the end.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -171,21 +174,25 @@ def main() -> None:
     phases.wrap(loop_module, "pending_commands", "store")
 
     steps = [d.date() for d in days[LOOKBACK + 5 : LOOKBACK + 5 + STEPS]]
+    load_at_start = os.getloadavg()
     loop.start(steps[0])
     phases.now.clear()
+    cpu = []  # this process's CPU seconds a step: less noisy than wall time on a shared machine
     for day in steps:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         report = loop.step(day)
+        cpu.append(time.process_time() - start_cpu)
         phases.close_step(time.perf_counter() - start)
         print(report.summary())
 
     # The same signals alone, on the same windows, for the ratio.
-    alone = []
+    alone, alone_cpu = [], []
     for day in steps:
         window = feed.window(day)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         compute_signals(config.strategy, window, config.params)
         alone.append(time.perf_counter() - start)
+        alone_cpu.append(time.process_time() - start_cpu)
 
     def mean(key: str) -> float:  # means, so that the phases add up to the step
         return round(statistics.fmean(s.get(key, 0.0) for s in phases.steps), 4)
@@ -210,6 +217,13 @@ def main() -> None:
         ),
         "signals_alone_seconds_mean": round(statistics.fmean(alone), 4),
         "step_over_signals_alone": round(total / statistics.fmean(alone), 2),
+        "step_cpu_seconds_median": round(statistics.median(cpu), 4),
+        "signals_alone_cpu_seconds_median": round(statistics.median(alone_cpu), 4),
+        "step_over_signals_alone_cpu_medians": round(
+            statistics.median(cpu) / statistics.median(alone_cpu), 2
+        ),
+        "load_average_at_start": ", ".join(f"{x:.2f}" for x in load_at_start),
+        "load_average_at_end": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
     save("live_step", figures)
 

@@ -305,14 +305,14 @@ class LiveLoop:
     def step(self, bar: date | BarClose) -> StepReport:
         """Act on the close of ``bar``, a session (daily bars) or an intraday bar (see the
         module docstring); gives what it did."""
-        with self._holding():
+        with self.holding():
             return self._step(bar)
 
-    def _holding(self):
-        """The store file held open for a step on a simulated broker, whose step never waits
-        on a network: a few milliseconds that other processes wait out, instead of opening
-        the file for each of its statements. A real broker's step may wait on its answers:
-        the file stays free then."""
+    def holding(self):
+        """The store file held open (:meth:`Store.hold`) on a simulated broker, whose steps
+        never wait on a network: a step's few milliseconds that other processes wait out,
+        instead of opening the file for each of its statements. A real broker's step may
+        wait on its answers: the file stays free then (the context gives None)."""
         hold = getattr(self.store, "hold", None)
         return hold() if hold and self.broker.capabilities.simulated else nullcontext()
 

@@ -41,7 +41,7 @@ def run_replay(
         return []
     # The replay holds the store file open from step to step (the book lock makes it the
     # one writer of its book), giving way between steps to any process waiting for it.
-    with loop.store.hold() as held:
+    with loop.holding() as held:
         loop.start(_first_undone(loop, days) or days[0])
         try:
             todo = [d for d in days if loop.last_bar is None or d > loop.last_bar]
@@ -51,7 +51,8 @@ def run_replay(
                 reports.append(report)
                 if on_step is not None:
                     on_step(report)
-                held.give_way()
+                if held is not None:
+                    held.give_way()
             loop.stop("replay finished")
             return reports
         finally:

@@ -53,7 +53,7 @@ LIVE_FILL_COLUMNS = [
     "decision_price", "client_order_id",
 ]  # fmt: skip
 ATTRIBUTION_COLUMNS = ["category", "cause", "symbol", "entry_date", "amount", "detail"]
-CATEGORIES = ("trades", "fill prices", "costs", "sizing")
+CATEGORIES = ("trades", "fill prices", "costs", "sizing", "corporate actions")
 #: A decision close that differs from the stored close by more than this (relative) changed.
 DATA_RTOL = 1e-6
 
@@ -399,17 +399,49 @@ def match_fills(live_fills: pd.DataFrame, model: pd.DataFrame, attribution: pd.D
     return both.sort_values(["bar_date", "symbol", "side"], ignore_index=True)
 
 
-def live_equity(fills: pd.DataFrame, bars: Bars, starting_cash: float) -> pd.Series:
-    """The config's live equity at each session's close: cash from its fills plus its
+def corporate_action_parts(actions: pd.DataFrame) -> pd.DataFrame:
+    """The cash the live book took in from dividends and a split's cash in lieu, a row each
+    (ATTRIBUTION_COLUMNS): the backtest trades the bars and is paid no cash for either."""
+    rows = [
+        {
+            "category": "corporate actions",
+            "cause": "dividend" if a.kind == "dividend" else "cash in lieu",
+            "symbol": a.symbol,
+            "entry_date": pd.Timestamp(a.ex_date).date(),
+            "amount": float(a.cash),
+            "detail": (
+                f"{_usd(a.cash)} for {a.qty_before:,.4g} shares at {_usd(a.amount)} a share, "
+                f"ex-date {pd.Timestamp(a.ex_date).date()}"
+                if a.kind == "dividend"
+                else f"{_usd(a.cash)} for the fraction of a share the {a.ratio:g}:1 split left"
+            ),
+        }
+        for a in actions.itertuples()
+        if pd.notna(a.cash) and abs(a.cash) > 1e-9
+    ]
+    return pd.DataFrame(rows, columns=ATTRIBUTION_COLUMNS)
+
+
+def live_equity(
+    fills: pd.DataFrame, bars: Bars, starting_cash: float, actions: pd.DataFrame | None = None
+) -> pd.Series:
+    """The config's live equity at each session's close: cash from its fills and from the
+    splits and dividends it took in (``actions``: book_queries.adjustments rows), plus its
     positions at the close (the same marks the backtest uses)."""
     index = bars.index
     day = pd.to_datetime(fills["bar_date"])
     signed = np.where(fills["side"] == "buy", 1.0, -1.0) * fills["qty"]
     flows = (-signed * fills["price"] - fills["fee"]).groupby(day).sum()
+    changes = pd.Series(signed.to_numpy(), index=[day, fills["symbol"]])
+    if actions is not None and len(actions):
+        # A dividend's cash and a split's cash in lieu, and the shares a split added.
+        taken = pd.to_datetime(actions["ex_date"])
+        flows = flows.add(actions["cash"].fillna(0.0).groupby(taken).sum(), fill_value=0.0)
+        added = (actions["qty_after"] - actions["qty_before"]).fillna(0.0)
+        changes = pd.concat([changes, pd.Series(added.to_numpy(), index=[taken, actions["symbol"]])])
     cash = starting_cash + flows.reindex(index, fill_value=0.0).cumsum()
     held = (
-        pd.Series(signed.to_numpy(), index=[day, fills["symbol"]])
-        .groupby(level=[0, 1]).sum().unstack(fill_value=0.0)
+        changes.groupby(level=[0, 1]).sum().unstack(fill_value=0.0)
         .reindex(index, fill_value=0.0).cumsum()
     )  # fmt: skip
     marks = bars.close.ffill().reindex(columns=held.columns)
@@ -459,6 +491,8 @@ def drift_report(store, config_id: str, book: str | None = None) -> Drift:
     model = backtest_from(config, bars, traded.first_bar, traded.starting_cash)
     fills = book_queries.fills(store, traded.book, limit=None)
     fills = fills[fills["config_id"] == config.config_id][LIVE_FILL_COLUMNS]
+    actions = book_queries.adjustments(store, traded.book)
+    actions = actions[actions["config_id"] == config.config_id]
     decisions = book_queries.loop_decisions(store, traded.book, fills["client_order_id"])
     # The close the loop itself decided at (the query fills in the stored close where the
     # loop recorded none, which would hide a changed bar).
@@ -476,8 +510,10 @@ def drift_report(store, config_id: str, book: str | None = None) -> Drift:
     )
     whole = bool(len(fills)) and bool(np.all(np.isclose(fills["qty"], np.round(fills["qty"]))))
     attribution = explain(live, trades, period, record, whole_shares=whole)
+    if len(actions):
+        attribution = pd.concat([attribution, corporate_action_parts(actions)], ignore_index=True)
     equity = pd.DataFrame({
-        "live": live_equity(fills, period, traded.starting_cash),
+        "live": live_equity(fills, period, traded.starting_cash, actions),
         "backtest": model.equity.reindex(period.index),
     })  # fmt: skip
     equity.index = equity.index.date

@@ -16,6 +16,7 @@ import pytest
 
 from engine.brokers import open_broker
 from engine.data.repository import load_bars
+from engine.live import book_queries
 from engine.live.clock import ReplayClock
 from engine.live.commands import ClosePosition, SetRiskLimits, submit_command
 from engine.live.decisions import warmup_bars
@@ -132,6 +133,11 @@ def test_each_injected_difference_is_attributed_to_its_cause(drifted, data_dir, 
     assert report.equity["backtest"].iloc[0] == pytest.approx(config.settings.init_cash, rel=1e-3)
     # Every dollar of the gap is put down to a cause.
     assert abs(report.gap) > 1 and abs(report.unexplained) < 0.05
+    # Dividends the paper book was paid while it held are a part of the gap of their own.
+    paid = book_queries.adjustments(store, loop.book)
+    parts = report.attribution[report.attribution["category"] == "corporate actions"]
+    assert set(parts["cause"]) == {"dividend"}
+    assert parts["amount"].sum() == pytest.approx(paid["cash"].sum()) and paid["cash"].sum() > 0
 
     row = _row(report, "trades", "gate denial", denied)
     assert row["amount"] == pytest.approx(-denied["pnl"])

@@ -20,7 +20,11 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str,
     if not rows:
         return
     if len(rows) < SMALL_BATCH:
-        _values(con, f"INSERT INTO {table}", rows, "")
+        columns = list(rows[0])
+        con.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [[row[c] for c in columns] for row in rows],
+        )
         return
     frame = pd.DataFrame(rows)
     name = f"new_{table}"
@@ -38,27 +42,10 @@ def upsert_rows(
     """Insert ``rows`` into ``table``, updating the rows whose ``keys`` already exist."""
     if not rows:
         return
-    # One statement may not update a row twice: the last row of a key wins, as it would
-    # written one after another.
-    rows = list({tuple(row[k] for k in keys): row for row in rows}.values())
-    updates = ", ".join(f"{c} = excluded.{c}" for c in rows[0] if c not in keys)
-    conflict = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
-    _values(con, f"INSERT INTO {table}", rows, conflict)
-
-
-#: Rows per statement of :func:`_values` (a statement's parameters stay a few thousand).
-VALUES_BATCH = 200
-
-
-def _values(con: duckdb.DuckDBPyConnection, insert: str, rows: list[dict[str, Any]], tail: str):
-    """``insert (columns) VALUES (...), (...) tail`` for ``rows``: one statement per
-    :data:`VALUES_BATCH` rows (a statement per row, as ``executemany`` runs, costs a
-    statement's overhead for every row)."""
     columns = list(rows[0])
-    row = f"({', '.join('?' * len(columns))})"
-    for start in range(0, len(rows), VALUES_BATCH):
-        batch = rows[start : start + VALUES_BATCH]
-        con.execute(
-            f"{insert} ({', '.join(columns)}) VALUES {', '.join([row] * len(batch))}{tail}",
-            [r[c] for r in batch for c in columns],
-        )
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    con.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+        [[row[c] for c in columns] for row in rows],
+    )

@@ -200,7 +200,9 @@ def _run_killed(command: list[str], watcher: Store, tmp_path, *, kills: int) -> 
             time.sleep(0.1)
         if child.poll() is not None:
             break  # it finished the replay before we could kill it again
-        time.sleep(rng.uniform(0.0, 0.6))
+        # A step takes a tenth of a second to a second (the machine's load): a kill within a
+        # quarter second lands in this step or the next, so the kills outlast the replay.
+        time.sleep(rng.uniform(0.0, 0.25))
         child.send_signal(signal.SIGKILL)
         child.wait()
         killed += 1

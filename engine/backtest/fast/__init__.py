@@ -151,9 +151,8 @@ def fast_sweep(
     if runner.name == "local":
         table = _screen(bars, strategy, params_list, settings, per_call, progress=progress)
     else:
-        chunk_sizes = [
-            len(params_list[k : k + per_call]) for k in range(0, len(params_list), per_call)
-        ]
+        n = len(params_list)
+        chunk_sizes = [min(per_call, n - k) for k in range(0, n, per_call)]
         plan = plan_tasks(
             chunk_sizes, n_symbols, runner.wanted_tasks(len(params_list) * n_symbols * n_bars)
         )

@@ -40,6 +40,12 @@ class ScratchStore(Store):
         self._con.close()
 
     @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Nothing to hold: the one in-memory connection is open for the store's life. (The
+        file-backed hold would create and open a file at this store's never-used path.)"""
+        yield None
+
+    @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._guard:
             yield self._con

@@ -137,6 +137,40 @@ def _params(param_args: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
+strategy_option = click.option(
+    "--strategy", required=True, help="Strategy name, e.g. sma_crossover (`wb strategies` lists them)."
+)
+grid_option = click.option(
+    "--grid",
+    "grid_args",
+    multiple=True,
+    required=True,
+    help="A parameter's values: NAME=start:stop:step (stop excluded) or NAME=a,b,c. "
+    "Repeat per parameter.",
+)
+
+
+def parameter_grid(grid_args: tuple[str, ...], symbols: list[str]) -> dict:
+    """The grid of the --grid values; a grid too large for ``symbols`` is refused here, before
+    vectorbt loads or bars are read."""
+    from engine.backtest.grids import check_grid_size, parse_grid_arg
+
+    grid: dict = {}
+    for arg in grid_args:
+        grid.update(parse_grid_arg(arg))
+    check_grid_size(grid, len(symbols))
+    return grid
+
+
+def report_option(what: str):
+    """A --report option that writes ``what`` as HTML to the file it names."""
+    return click.option(
+        "--report",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"Write {what} as HTML to this file.",
+    )
+
+
 def _write_report(result, path: Path, **options) -> None:
     # Imported only when a report is asked for: it loads plotly, and its trades on price
     # load vectorbt.
@@ -146,7 +180,7 @@ def _write_report(result, path: Path, **options) -> None:
 
 
 @click.command()
-@click.option("--strategy", required=True, help="Strategy name, e.g. sma_crossover.")
+@strategy_option
 @click.option("--symbols", required=True, help="Comma-separated tickers, traded as one book.")
 @click.option(
     "--param",
@@ -156,11 +190,7 @@ def _write_report(result, path: Path, **options) -> None:
 )
 @bar_size_option
 @settings_options
-@click.option(
-    "--report",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write an HTML report (equity, drawdown, trades on price) to this file.",
-)
+@report_option("a report (equity, drawdown, trades on price)")
 @json_option
 @pass_context
 def backtest(
@@ -223,16 +253,9 @@ def backtest(
 
 
 @click.command()
-@click.option("--strategy", required=True, help="Strategy name, e.g. sma_crossover.")
+@strategy_option
 @click.option("--symbols", required=True, help="Comma-separated tickers.")
-@click.option(
-    "--grid",
-    "grid_args",
-    multiple=True,
-    required=True,
-    help="A parameter's values: NAME=start:stop:step (stop excluded) or NAME=a,b,c. "
-    "Repeat per parameter.",
-)
+@grid_option
 @click.option(
     "--per",
     type=click.Choice(["symbol", "portfolio"]),
@@ -247,11 +270,7 @@ def backtest(
 @bar_size_option
 @settings_options
 @executor_options
-@click.option(
-    "--report",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write an HTML heatmap of --sort over the first two parameters to this file.",
-)
+@report_option("a heatmap of --sort over the first two parameters")
 @json_option
 @pass_context
 def sweep(
@@ -273,13 +292,8 @@ def sweep(
     **settings,
 ):
     """Backtest every combination of --grid for STRATEGY; combinations its params reject are skipped."""
-    from engine.backtest.grids import check_grid_size, parse_grid_arg
-
-    grid: dict = {}
-    for arg in grid_args:
-        grid.update(parse_grid_arg(arg))
     symbol_list = split_symbols(symbols)
-    check_grid_size(grid, len(symbol_list))  # refused before vectorbt loads or bars are read
+    grid = parameter_grid(grid_args, symbol_list)
 
     from engine.backtest.sweep import sweep as run_sweep
     from engine.data import load_bars

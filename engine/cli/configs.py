@@ -16,8 +16,11 @@ from engine.cli._common import Context, emit_json, json_option, pass_context, sp
 from engine.cli.backtest import (
     backtest_settings,
     executor_options,
+    grid_option,
+    parameter_grid,
     resolve_cli_executor,
     settings_options,
+    strategy_option,
 )
 from engine.cli.data import SYNTHETIC_NOTE, bar_size_option
 
@@ -44,19 +47,9 @@ def _actor(user: str | None) -> str:
 
 
 @click.command()
-@click.option(
-    "--strategy",
-    required=True,
-    help="Strategy name, e.g. sma_crossover (a wrong name lists them all).",
-)
+@strategy_option
 @click.option("--symbols", required=True, help="Comma-separated tickers: the universe.")
-@click.option(
-    "--grid",
-    "grid_args",
-    multiple=True,
-    required=True,
-    help="A parameter's values: name=start:stop:step (stop exclusive) or name=a,b,c. Repeat per parameter.",
-)
+@grid_option
 @click.option(
     "--policy",
     "policy_file",
@@ -106,13 +99,8 @@ def validate(
 
     Prints the config id and whether it was validated or rejected, with every reason.
     """
-    from engine.backtest.grids import check_grid_size, parse_grid_arg
-
-    grid: dict = {}
-    for arg in grid_args:
-        grid.update(parse_grid_arg(arg))
     symbol_list = split_symbols(symbols)
-    check_grid_size(grid, len(symbol_list))  # refused before vectorbt loads or bars are read
+    grid = parameter_grid(grid_args, symbol_list)
 
     from engine.data.repository import load_bars
     from engine.research.propose import propose
@@ -387,7 +375,7 @@ _action_command("retire", "Retire config CONFIG_ID for good.")
 
 
 @click.command()
-@click.option("--strategy", required=True, help="Strategy name, e.g. sma_crossover.")
+@strategy_option
 @click.option(
     "--symbols",
     help="The family's universe, comma-separated, any order [default: every universe tried].",

@@ -73,9 +73,8 @@ def _ids(text: str) -> list[str]:
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar in a replay.")
 @json_option
 @pass_context
-def live(ctx: Context, mode, configs, broker, start, end, account, real_money,
-         adopt_broker_state, webhook, lookback, sessions, steps, feed, tick, progress,
-         as_json):  # fmt: skip
+def live(ctx: Context, mode, configs, start, end, sessions, steps, tick, progress, as_json,
+         **setup):  # fmt: skip
     """Run the live loop: apply commands, signals, risk gate, orders, reconcile, each close.
 
     Examples: `wb live --config 5c0f3e9a --start 2012-01-03 --end 2012-12-31` replays a
@@ -86,19 +85,10 @@ def live(ctx: Context, mode, configs, broker, start, end, account, real_money,
     from engine.live.runner import run_market, run_replay
     from engine.live.setup import open_loop
 
+    # ``setup``: --broker, --account, the real-money flag, --adopt-broker-state, --webhook,
+    # --lookback and --feed, each as open_loop takes it.
     opened = open_loop(
-        ctx.store(),
-        mode=mode,
-        config_ids=_ids(configs),
-        broker=broker,
-        start=_day(start),
-        end=_day(end),
-        account=account,
-        real_money=real_money,
-        adopt_broker_state=adopt_broker_state,
-        webhook=webhook,
-        lookback=lookback,
-        feed=feed,
+        ctx.store(), mode=mode, config_ids=_ids(configs), start=_day(start), end=_day(end), **setup
     )
     loop = opened.loop
     if mode == "replay":

@@ -46,28 +46,12 @@ SWEEP_GRID = ["--grid", "fast=1:74:2", "--grid", "slow=4:500:2"]
 PEER_SCRIPT = '''
 import sys
 import pandas as pd
-from backtesting import Backtest, Strategy
-from backtesting.lib import crossover
-from backtesting.test import SMA
-
-
-class SmaCross(Strategy):
-    fast = 10
-    slow = 30
-
-    def init(self):
-        self.fast_ma = self.I(SMA, self.data.Close, self.fast)
-        self.slow_ma = self.I(SMA, self.data.Close, self.slow)
-
-    def next(self):
-        if crossover(self.fast_ma, self.slow_ma):
-            self.buy(size=0.2)
-        elif crossover(self.slow_ma, self.fast_ma):
-            self.position.close()
-
+from backtesting import Backtest
+from benchmarks.peer_sma_cross import SmaCross
 
 data = pd.read_csv(sys.argv[1], index_col=0, parse_dates=True)
-print(Backtest(data, SmaCross, cash=100_000, commission=0.0005, finalize_trades=True).run())
+backtest = Backtest(data, SmaCross, cash=100_000, commission=0.0005, finalize_trades=True)
+print(backtest.run(entry_size=0.2))
 '''
 
 SETUP_CELL_SCRIPT = '''
@@ -159,7 +143,7 @@ def main() -> None:
         )
         peer = Path(tmp) / "peer_backtest.py"
         peer.write_text(PEER_SCRIPT)
-        peer_env = {**env, "PYTHONPATH": os.pathsep.join([peers, env.get("PYTHONPATH", "")])}
+        peer_env = {**env, "PYTHONPATH": os.pathsep.join([peers, str(ROOT), env.get("PYTHONPATH", "")])}
         figures["backtesting_py_goog_seconds"] = wall(
             [sys.executable, str(peer), str(goog_csv)], peer_env, args.repeats, here
         )

@@ -158,20 +158,19 @@ def main() -> None:
         notifier=Notifiers(LogNotifier()),
     )  # fmt: skip
 
+    # The functions timed, by the phase of a step they belong to.
+    timed = {
+        "data": [(feed, "window")],
+        "signals": [(loop_module, "bar_signals")],
+        "gate": [(loop_module, "account_state"), (RiskGate, "check_all")],
+        "broker": [(broker, name) for name in ("process_bar", "snapshot", "cancel_many", "submit_many")],
+        "store": [(books, "read_records"), (books, "known_orders"), (loop, "_record_step"),
+                  (router_module, "controls_now"), (loop_module, "pending_commands")],
+    }  # fmt: skip
     phases = Phases()
-    phases.wrap(feed, "window", "data")
-    phases.wrap(loop_module, "bar_signals", "signals")
-    phases.wrap(loop_module, "account_state", "gate")
-    phases.wrap(RiskGate, "check_all", "gate")
-    phases.wrap(broker, "process_bar", "broker")
-    phases.wrap(broker, "snapshot", "broker")
-    phases.wrap(broker, "cancel_many", "broker")
-    phases.wrap(broker, "submit_many", "broker")
-    phases.wrap(books, "read_records", "store")
-    phases.wrap(books, "known_orders", "store")
-    phases.wrap(loop, "_record_step", "store")
-    phases.wrap(router_module, "controls_now", "store")
-    phases.wrap(loop_module, "pending_commands", "store")
+    for phase, functions in timed.items():
+        for owner, name in functions:
+            phases.wrap(owner, name, phase)
 
     steps = [d.date() for d in days[LOOKBACK + 5 : LOOKBACK + 5 + STEPS]]
     load_at_start = os.getloadavg()

@@ -1,11 +1,11 @@
 """ML strategy timings: training time per walk-forward fold, prediction time per live step.
 
-50 synthetic symbols (returns with a little persistence, so there is something to learn),
-default ``ml_classifier`` params: a 504-bar rolling window (about 25,000 pooled rows per
-model), retrained every 63 weekdays, each model calibrated over 3 purged blocks (so 3
-fits per fold). A live step is what the loop does each bar with an approved config: the
-pinned model's file hashed and checked, features on the recent history, one prediction
-per symbol, the signals checked by the guard.
+50 synthetic symbols (the ML tests' bars, returns with a little persistence so there is
+something to learn), default ``ml_classifier`` params: a 504-bar rolling window (about
+25,000 pooled rows per model), retrained every 63 weekdays, each model calibrated over 3
+purged blocks (so 3 fits per fold). A live step is what the loop does each bar with an
+approved config: the pinned model's file hashed and checked, features on the recent
+history, one prediction per symbol, the signals checked by the guard.
 
     .venv/bin/python benchmarks/ml.py
 """
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,31 +32,11 @@ from engine.ml.training import (  # noqa: E402
     train_final_model,
     walk_forward_predictions,
 )
+from tests.ml.conftest import synthetic_bars  # noqa: E402  (the ML tests' AR(1) bars)
 
 SYMBOLS = 50
 FOLDS = 4  # retrain periods timed per classifier (4 or 5, as the calendar falls)
 LIVE_STEPS = 30
-
-
-def synthetic_bars(rows: int, symbols: int, seed: int = 0) -> Bars:
-    """Daily bars of ``symbols`` symbols whose returns have a little persistence (AR(1) 0.1)."""
-    rng = np.random.default_rng(seed)
-    shocks = rng.normal(0.0003, 0.018, size=(rows, symbols))
-    returns = np.zeros_like(shocks)
-    for t in range(1, rows):
-        returns[t] = 0.1 * returns[t - 1] + shocks[t]
-    index = pd.bdate_range("2010-01-04", periods=rows, name="date")
-    columns = [f"SYM{i:02d}" for i in range(symbols)]
-    close = pd.DataFrame(50 * np.exp(np.cumsum(returns, axis=0)), index=index, columns=columns)
-    spread = pd.DataFrame(rng.uniform(0.003, 0.02, close.shape), index=index, columns=columns)
-    volume = pd.DataFrame(rng.lognormal(14, 0.4, close.shape), index=index, columns=columns)
-    return Bars(
-        open=close.shift(1).fillna(close),
-        high=close * (1 + spread),
-        low=close * (1 - spread),
-        close=close,
-        volume=volume,
-    )
 
 
 def training_per_fold(bars: Bars, classifier: str) -> dict:
@@ -116,7 +95,7 @@ def live_step(bars: Bars) -> dict:
 
 
 def main() -> None:
-    bars = synthetic_bars(rows=1400, symbols=SYMBOLS)
+    bars = synthetic_bars(seed=0, rows=1400, symbols=SYMBOLS, persistence=0.1)
     figures = {"symbols": SYMBOLS, "features": len(FEATURE_NAMES)}
     for classifier in ("gradient_boosting", "logistic_regression"):
         figures.update(training_per_fold(bars, classifier))

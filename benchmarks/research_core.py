@@ -201,48 +201,13 @@ def child_memory() -> dict:
     return {"rss_before_sweep_mib": before, "peak_rss_mib": rss_mib()}
 
 
-def _backtesting_strategy():
-    """backtesting.py's SMA crossover, the same rules as the engine's, or why it is unavailable.
-
-    Defined at module level (see below) because backtesting.py's optimizer pickles it to
-    its worker processes.
-    """
+def child_backtesting_py() -> dict:
     sys.path.insert(0, BACKTESTING_TARGET)
     try:
-        from backtesting import Strategy
-        from backtesting.lib import crossover
-        from backtesting.test import SMA
+        from benchmarks.peer_sma_cross import SmaCross
     except ImportError as exc:
-        return None, str(exc)
-
-    class SmaCross(Strategy):
-        fast = 10
-        slow = 30
-
-        def init(self):
-            self.fast_ma = self.I(SMA, self.data.Close, self.fast)
-            self.slow_ma = self.I(SMA, self.data.Close, self.slow)
-
-        def next(self):
-            if crossover(self.fast_ma, self.slow_ma):
-                self.buy()
-            elif crossover(self.slow_ma, self.fast_ma):
-                self.position.close()
-
-    return SmaCross, ""
-
-
-SmaCross, BACKTESTING_MISSING = None, "only loaded in its child process"
-if sys.argv[1:] == ["--child", "backtesting_py"]:
-    SmaCross, BACKTESTING_MISSING = _backtesting_strategy()
-    if SmaCross is not None:
-        SmaCross.__qualname__ = "SmaCross"  # picklable by name from this module
-
-
-def child_backtesting_py() -> dict:
-    if SmaCross is None:
         return {
-            "backtesting_py": f"skipped: backtesting.py not importable ({BACKTESTING_MISSING}); "
+            "backtesting_py": f"skipped: backtesting.py not importable ({exc}); "
             f"install it with pip install --target {BACKTESTING_TARGET} backtesting bokeh "
             "xyzservices"
         }

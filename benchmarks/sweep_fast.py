@@ -28,6 +28,7 @@ import argparse
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +110,25 @@ def timed(fn, *args):
     return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
+def in_turns(contenders: dict, repeats: int, every: dict[str, int]) -> tuple[dict, dict]:
+    """(wall seconds, CPU seconds) of each contender's runs, by name.
+
+    The contenders (calls without arguments) run in turns within this process, so that a
+    burst of load from other work on the shared machine hits them alike; one named in
+    ``every`` runs only every n-th turn (a slow one, to keep the run short).
+    """
+    wall: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
+    for turn in range(repeats):
+        print(f"turn {turn + 1}/{repeats}...", flush=True)
+        for name, run in contenders.items():
+            if turn % every.get(name, 1) == 0:
+                took, used, _ = timed(run)
+                wall[name].append(took)
+                cpu[name].append(used)
+    return wall, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed turns of each contender")
@@ -130,18 +150,14 @@ def main() -> None:
     _, _, plain = timed(plain_vectorbt, bars)
     evaluations = fast.n_combinations * N_SYMBOLS * N_BARS
 
-    seconds: dict[str, list[float]] = {"plain_vectorbt": [], "general": [], "fast": []}
-    fast_cpu: list[float] = []
-    # plain vectorbt takes seconds a turn: fewer of its turns keep the run short.
-    plain_every = max(1, args.repeats // 3)
-    for turn in range(args.repeats):
-        print(f"turn {turn + 1}/{args.repeats}...", flush=True)
-        wall, cpu, fast = timed(engine_sweep, bars, "fast")
-        seconds["fast"].append(wall)
-        fast_cpu.append(cpu)
-        seconds["general"].append(timed(engine_sweep, bars, "full")[0])
-        if turn % plain_every == 0:
-            seconds["plain_vectorbt"].append(timed(plain_vectorbt, bars)[0])
+    seconds, cpu = in_turns(
+        {"fast": partial(engine_sweep, bars, "fast"), "general": partial(engine_sweep, bars, "full"),
+         "plain_vectorbt": partial(plain_vectorbt, bars)},
+        args.repeats,
+        # plain vectorbt takes seconds a turn: fewer of its turns keep the run short.
+        every={"plain_vectorbt": max(1, args.repeats // 3)},
+    )  # fmt: skip
+    fast_cpu = cpu["fast"]
     load_after = os.getloadavg()
 
     # The paths must compute the same thing for their speeds to be compared.

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ def main() -> None:
     import numpy as np
     from _common import save
     from research_core import synthetic_bars
-    from sweep_fast import engine_sweep, plain_vectorbt, timed
+    from sweep_fast import engine_sweep, in_turns, plain_vectorbt, timed
 
     from engine.backtest.annualisation import year_of
 
@@ -94,16 +95,13 @@ def main() -> None:
         "daily": fast.n_combinations * len(daily.symbols) * len(daily),
     }
 
-    seconds: dict[str, list[float]] = {"fast_5m": [], "plain_vectorbt_5m": [], "fast_1d": []}
-    cpu: list[float] = []
-    for turn in range(args.repeats):
-        print(f"turn {turn + 1}/{args.repeats}...", flush=True)
-        wall, used, fast = timed(engine_sweep, intraday, "fast")
-        seconds["fast_5m"].append(wall)
-        cpu.append(used)
-        seconds["fast_1d"].append(timed(engine_sweep, daily, "fast")[0])
-        if turn % 2 == 0:  # plain vectorbt takes most of a turn: every other one
-            seconds["plain_vectorbt_5m"].append(timed(plain_vectorbt, intraday, year_freq)[0])
+    seconds, cpu = in_turns(
+        {"fast_5m": partial(engine_sweep, intraday, "fast"),
+         "plain_vectorbt_5m": partial(plain_vectorbt, intraday, year_freq),
+         "fast_1d": partial(engine_sweep, daily, "fast")},
+        args.repeats,
+        every={"plain_vectorbt_5m": 2},  # plain vectorbt takes most of a turn: every other one
+    )  # fmt: skip
     load_after = os.getloadavg()
 
     work = {"fast_5m": "intraday", "plain_vectorbt_5m": "intraday", "fast_1d": "daily"}
@@ -124,7 +122,7 @@ def main() -> None:
         figures[f"{name}_best_M_evals_per_s"] = count / min(values) / 1e6
         figures[f"{name}_median_M_evals_per_s"] = count / float(np.median(values)) / 1e6
         figures[f"{name}_turns"] = len(values)
-    figures["fast_5m_M_evals_per_cpu_second"] = evaluations["intraday"] / min(cpu) / 1e6
+    figures["fast_5m_M_evals_per_cpu_second"] = evaluations["intraday"] / min(cpu["fast_5m"]) / 1e6
     figures["fast_5m_first_call_seconds"] = first_fast
     figures["fast_5m_over_plain_vectorbt_median"] = float(
         np.median(seconds["plain_vectorbt_5m"]) / np.median(seconds["fast_5m"])

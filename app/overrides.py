@@ -9,6 +9,7 @@ submitted command is tracked in the session and shown pending -> applied/denied.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import streamlit as st
 
@@ -136,38 +137,24 @@ def trading_controls(store, visitor, loop: LoopStatus, trading: TradingStatus) -
         if st.button("Flatten all", icon=":material/close_fullscreen:", key="flatten_all"):
             ask("flatten")
     queued = "" if loop.running else "\n\n_No live loop is running: it is applied when one starts._"
-    if asking("kill_on"):
-        confirm(
-            "Turn the kill switch ON?",
-            f"{states.KILL_SWITCH_ON}{queued}",
-            lambda: submit(store, visitor, KillSwitch(on=True)),
-            label="Yes, kill switch ON",
-        )
-    if asking("kill_off"):
-        confirm(
-            "Turn the kill switch off?",
-            f"{states.KILL_SWITCH_OFF}{queued}",
-            lambda: submit(store, visitor, KillSwitch(on=False)),
-            label="Turn it off",
-            danger=False,
-        )
-    if asking("halt"):
-        confirm(
-            "Halt all trading?",
-            f"{states.HALT}{queued}",
-            lambda: submit(store, visitor, Halt()),
-            label="Yes, halt",
-        )
-    if asking("resume_trading"):
-        confirm(
-            "Resume trading?",
-            f"The state is **{trading.state}**"
-            + (f" ({trading.reason})" if trading.reason else "")
-            + f". {states.RESUME}{queued}",
-            lambda: submit(store, visitor, ResumeTrading()),
-            label="Resume trading",
-            danger=False,
-        )
+    resuming_from = f"The state is **{trading.state}**" + (
+        f" ({trading.reason})" if trading.reason else ""
+    )
+    # Each control's confirmation: the question, what it does, the command sent on yes, the
+    # button's words, and whether that button is the red one.
+    confirmations = {
+        "kill_on": ("Turn the kill switch ON?", states.KILL_SWITCH_ON, KillSwitch(on=True),
+                    "Yes, kill switch ON", True),
+        "kill_off": ("Turn the kill switch off?", states.KILL_SWITCH_OFF, KillSwitch(on=False),
+                     "Turn it off", False),
+        "halt": ("Halt all trading?", states.HALT, Halt(), "Yes, halt", True),
+        "resume_trading": ("Resume trading?", f"{resuming_from}. {states.RESUME}",
+                           ResumeTrading(), "Resume trading", False),
+    }  # fmt: skip
+    for control, (question, what, command, label, danger) in confirmations.items():
+        if asking(control):
+            confirm(question, f"{what}{queued}", partial(submit, store, visitor, command),
+                    label=label, danger=danger)  # fmt: skip
     if asking("flatten"):
         _confirm_flatten(store, visitor, loop)
 

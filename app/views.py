@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.figures import LoopStatus, TradingStatus, pending_label
+from app.figures import LoopStatus, TradingStatus, event_bar, event_changes, pending_label
 from engine.backtest.time_axis import bar_time_breaks
 from engine.risk import TradingState, states
 
@@ -79,6 +79,28 @@ def positions_table(positions: pd.DataFrame, book, names: dict[str, str], cap: f
     styler = styler.map(lambda w: WARN_CELL if over(w) else "", subset=["weight"])
     st.dataframe(styler, hide_index=True, width="stretch", key=key,
                  column_config={c: st.column_config.Column(label) for c, label in POSITION_LABELS.items()})  # fmt: skip
+
+
+#: An audit event as every page lists it: when, who, what, and what changed in words.
+EVENT_COLUMNS = {
+    "id": st.column_config.NumberColumn("#", format="%d"),
+    "ts": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "bar": st.column_config.TextColumn(
+        "Bar", help="The bar the event was about: a replay's bars are older than its wall clock"
+    ),
+    "actor": "Who",
+    "kind": "What",
+    "subject": "Subject",
+    "payload": st.column_config.TextColumn("What changed", width="large"),
+}
+
+
+def events_in_words(events: pd.DataFrame) -> pd.DataFrame:
+    """The events with each payload as what changed, in words, and the bar it was about."""
+    return events.assign(
+        bar=events["payload"].map(event_bar),
+        payload=events["payload"].map(lambda p: " · ".join(event_changes(p))),
+    )
 
 
 def named_configs(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:

@@ -57,10 +57,7 @@ if events.empty:
         else "The audit trail is empty: events appear as soon as anything happens."
     )
 else:
-    shown = events.assign(
-        bar=events["payload"].map(figures.event_bar),
-        payload=events["payload"].map(lambda p: " · ".join(figures.event_changes(p))),
-    )[["id", "ts", "bar", "actor", "kind", "subject", "payload"]]
+    shown = views.events_in_words(events)[["id", "ts", "bar", "actor", "kind", "subject", "payload"]]
     selection = st.dataframe(
         shown,
         hide_index=True,
@@ -69,17 +66,7 @@ else:
         height=560,
         on_select="rerun",
         selection_mode="single-row",
-        column_config={
-            "id": st.column_config.NumberColumn("#", format="%d"),
-            "actor": "Actor",
-            "kind": "Kind",
-            "subject": "Subject",
-            "ts": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-            "bar": st.column_config.TextColumn(
-                "Bar", help="The bar the event was about: a replay's bars are older than its wall clock"
-            ),
-            "payload": st.column_config.TextColumn("What changed", width="large"),
-        },
+        column_config=views.EVENT_COLUMNS,
     )
     rows = selection.selection.rows if selection else []
     nav = st.container(horizontal=True, gap="small")

@@ -52,6 +52,22 @@ def tables() -> None:
             return st.column_config.TextColumn(f"{label} (New York)")
         return st.column_config.DateColumn(label)
 
+    def utc_column(label: str):
+        return st.column_config.DatetimeColumn(f"{label} (UTC)", format="YYYY-MM-DD HH:mm")
+
+    # What an order and each of its fills both say: what was traded, on which bar's
+    # decision, why, and by whose id.
+    traded = {
+        "symbol": "Symbol",
+        "side": "Side",
+        "type": "Type",
+        "qty": "Qty",
+        "decision_bar": bar_column("Decision bar"),
+        "purpose": "Purpose",
+        "config_id": "Strategy",
+        "client_order_id": st.column_config.TextColumn("Client order id", width="medium"),
+    }
+
     with st.container(horizontal=True, gap="small"):
         st.metric("Orders shown", f"{len(orders):,}", border=True)
         denied = int((orders["status"] == "denied").sum()) if len(orders) else 0
@@ -82,29 +98,16 @@ def tables() -> None:
                 width="stretch",
                 key="orders_table",
                 column_config={
-                    "submitted_at": st.column_config.DatetimeColumn(
-                        "Submitted (UTC)", format="YYYY-MM-DD HH:mm"
-                    ),
-                    "updated_at": st.column_config.DatetimeColumn(
-                        "Updated (UTC)", format="YYYY-MM-DD HH:mm"
-                    ),
+                    **traded,
+                    "submitted_at": utc_column("Submitted"),
+                    "updated_at": utc_column("Updated"),
                     "limit_price": "Limit",
                     "stop_price": "Stop",
                     "filled_avg_price": "Avg fill",
-                    "qty": "Qty",
                     "filled_qty": "Filled",
-                    "decision_bar": bar_column("Decision bar"),
-                    "symbol": "Symbol",
-                    "side": "Side",
-                    "type": "Type",
                     "status": "Status",
                     "time_in_force": "TIF",
-                    "purpose": "Purpose",
-                    "config_id": "Strategy",
                     "reason": st.column_config.TextColumn("Reason", width="medium"),
-                    "client_order_id": st.column_config.TextColumn(
-                        "Client order id", width="medium"
-                    ),
                     "id": st.column_config.TextColumn("Broker id", width="small"),
                 },
             )
@@ -120,25 +123,14 @@ def tables() -> None:
                 width="stretch",
                 key="fills_table",
                 column_config={
-                    "filled_at": st.column_config.DatetimeColumn(
-                        "Filled (UTC)", format="YYYY-MM-DD HH:mm"
-                    ),
+                    **traded,
+                    "filled_at": utc_column("Filled"),
                     "price": "Price",
                     "decision_price": "Decision price",
                     "slippage_bps": "Slippage (bps)",
                     "fee": "Fee",
                     "notional": "Notional",
-                    "qty": "Qty",
                     "bar_date": bar_column("Fill bar"),
-                    "decision_bar": bar_column("Decision bar"),
-                    "symbol": "Symbol",
-                    "side": "Side",
-                    "type": "Type",
-                    "purpose": "Purpose",
-                    "config_id": "Strategy",
-                    "client_order_id": st.column_config.TextColumn(
-                        "Client order id", width="medium"
-                    ),
                     "order_id": st.column_config.TextColumn("Broker id", width="small"),
                 },
             )
@@ -176,26 +168,15 @@ if visitor.can_trade:
             order_type = row.selectbox(
                 "Type", ["market", "limit", "stop"], key="ticket_type", width=120
             )
-            limit_price = row.number_input(
-                "Limit price",
-                min_value=0.0,
-                value=None,
-                step=0.01,
-                format="%.2f",
-                key="ticket_limit",
-                width=140,
-                help="Limit orders only",
-            )
-            stop_price = row.number_input(
-                "Stop price",
-                min_value=0.0,
-                value=None,
-                step=0.01,
-                format="%.2f",
-                key="ticket_stop",
-                width=140,
-                help="Stop orders only",
-            )
+
+            def price(kind: str) -> float | None:
+                """The ticket's limit or stop price, to the cent (read only for that order type)."""
+                return row.number_input(
+                    f"{kind.title()} price", min_value=0.0, value=None, step=0.01, format="%.2f",
+                    key=f"ticket_{kind}", width=140, help=f"{kind.title()} orders only",
+                )  # fmt: skip
+
+            limit_price, stop_price = price("limit"), price("stop")
             review = row.form_submit_button("Review order", key="ticket_review")
         if review:
             last = facade.last_price(store, symbol) if symbol else None

@@ -283,18 +283,12 @@ with right:
 
 st.markdown("###### History")
 history = facade.config_events(store, record.config_id)
-history = history.assign(payload=history["payload"].map(lambda p: " · ".join(figures.event_changes(p))))
 st.dataframe(
-    history,
+    views.events_in_words(history)[["ts", "actor", "kind", "payload"]],
     hide_index=True,
     width="stretch",
     key="config_history",
-    column_config={
-        "ts": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-        "actor": "Who",
-        "kind": "What",
-        "payload": st.column_config.TextColumn("What changed", width="large"),
-    },
+    column_config=views.EVENT_COLUMNS,
 )
 
 if visitor.can_trade:

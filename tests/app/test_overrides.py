@@ -40,6 +40,12 @@ def seeded_ids(store) -> set[int]:
     return set(commands(store)["id"])
 
 
+def commands_since(store, before: set[int]):
+    """The commands sent since ``before`` (the ids there were then), oldest first."""
+    sent = commands(store)
+    return sent[~sent["id"].isin(before)]
+
+
 def keys(at) -> set[str]:
     return {w.key for w in at.button if w.key}
 
@@ -79,8 +85,7 @@ def test_a_traders_kill_switch_is_a_pending_command_in_their_name(on_seeded, wit
     # The confirmation promises what the gate does: entries stop, exits and stops still go.
     assert any(states.KILL_SWITCH_ON in m.value for m in at.markdown)
     at.button(key="confirm_yes").click().run()
-    new = commands(on_seeded)
-    new = new[~new["id"].isin(before)]
+    new = commands_since(on_seeded, before)
     assert list(zip(new["kind"], new["actor"], new["status"], strict=True)) == [
         ("kill_switch", "tina", "pending")
     ]
@@ -96,8 +101,7 @@ def test_a_halt_is_its_own_control_and_says_that_exits_stop_too(on_seeded, with_
     at.button(key="halt_trading").click().run()
     assert any(states.HALT in m.value for m in at.markdown)
     at.button(key="confirm_yes").click().run()
-    new = commands(on_seeded)
-    new = new[~new["id"].isin(before)]
+    new = commands_since(on_seeded, before)
     assert list(zip(new["kind"], new["actor"], new["status"], strict=True)) == [
         ("halt", "tina", "pending")
     ]
@@ -126,8 +130,7 @@ def test_manual_order_ticket_checks_prices_before_asking_to_confirm(on_seeded):
     at.number_input(key="ticket_limit").set_value(22.5)
     at.button(key="ticket_review").click().run()
     at.button(key="confirm_yes").click().run()
-    new = commands(on_seeded)
-    new = new[~new["id"].isin(before)]
+    new = commands_since(on_seeded, before)
     assert len(new) == 1 and new["actor"].iloc[0] == local_visitor().name
     order = json.loads(new["payload"].iloc[0])
     assert (
@@ -152,8 +155,7 @@ def test_stops_only_tighten_from_the_positions_page(on_seeded):
     tighter = round((stop + price) / 2, 2)
     at.number_input(key=f"stop_{symbol}").set_value(tighter)
     at.button(key=f"tighten_{symbol}").click().run()
-    new = commands(on_seeded)
-    new = new[~new["id"].isin(before)]
+    new = commands_since(on_seeded, before)
     assert [json.loads(p) for p in new["payload"]] == [
         {"kind": "tighten_stop", "symbol": symbol, "stop_price": tighter}
     ]
@@ -189,8 +191,7 @@ def test_new_risk_limits_pass_the_limits_validation_before_they_are_sent(on_seed
     at.number_input(key="limit_max_positions").set_value(4)
     at.button(key="limits_review").click().run()
     at.button(key="confirm_yes").click().run()
-    new = commands(on_seeded)
-    new = new[~new["id"].isin(before)]
+    new = commands_since(on_seeded, before)
     sent = json.loads(new["payload"].iloc[0])
     assert sent["kind"] == "set_risk_limits" and sent["limits"]["max_positions"] == 4
     assert sent["limits"]["risk_per_trade"] == 0.008  # the limits in force are kept
@@ -265,8 +266,7 @@ def test_the_settings_form_asks_for_approval_of_entries_above_a_value(on_seeded)
     at.text_input(key="limit_approval_expires").set_value("09:25")
     at.button(key="limits_review").click().run()
     at.button(key="confirm_yes").click().run()
-    new = commands(on_seeded)
-    sent = json.loads(new[~new["id"].isin(before)]["payload"].iloc[0])["limits"]
+    sent = json.loads(commands_since(on_seeded, before)["payload"].iloc[0])["limits"]
     assert (sent["approve_entries"], sent["approve_entries_above"], sent["approval_expires"]) == (
         "above", 15_000.0, "09:25"
     )  # fmt: skip

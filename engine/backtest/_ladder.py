@@ -30,17 +30,16 @@ import numpy as np
 
 from engine.backtest import _compile
 from engine.backtest._simulate import (
-    ORDER_DT,
+    HOLD,
     SMALL_WORK,
+    _book_at_close,
     _book_value,
-    _invested,
+    _closing_reason,
+    _loop_state,
     _mark,
     _record,
-    _widest,
 )
 from engine.backtest._step import (
-    REASON_CLOSE,
-    REASON_END,
     REASON_ENTRY,
     bracket_order,
     buy,
@@ -116,8 +115,9 @@ def simulate_ladder(
     n_bars = close.shape[0]
     n_cols = entries.shape[1]
     n_legs = len(ladder_at)
-    records = np.empty(max_orders, dtype=ORDER_DT)
-    reasons = np.empty(max_orders, dtype=np.int8)
+    records, reasons, last_price, exited, exiting, buy_qty, equity_out, invested_out = _loop_state(
+        n_bars, n_cols, len(group_lens), max_orders
+    )
     leg_of = np.empty(max_orders, dtype=np.int8)
     position = np.zeros(n_cols)  # all legs' shares
     leg_qty = np.zeros((n_cols, n_legs))
@@ -128,21 +128,13 @@ def simulate_ladder(
     taken = np.zeros(n_cols, dtype=np.int64)  # legs bought by the position held
     first_qty = np.zeros(n_cols)
     no_stop = np.full(n_cols, np.nan)  # fixed leg stops never rest above a close
-    last_price = np.full(n_cols, np.nan)
-    exited = np.zeros(n_cols, dtype=np.bool_)
     entered = np.zeros(n_cols, dtype=np.bool_)  # bought its first leg at this bar
-    widest = _widest(group_lens)
-    exiting = np.zeros(widest, dtype=np.bool_)
-    buy_qty = np.zeros(widest)
-    leg_buy = np.zeros(widest)
-    equity_out = np.empty((len(group_lens), n_bars))
-    invested_out = np.empty((len(group_lens), n_bars))
+    leg_buy = np.zeros_like(buy_qty)  # the close's planned legs, beside its entries
     oidx = 0
 
     from_col = 0
     for group in range(len(group_lens)):
         to_col = from_col + group_lens[group]
-        width = to_col - from_col
         cash = float(init_cash[group])
         n_open = 0
         for i in range(n_bars):
@@ -154,13 +146,15 @@ def simulate_ladder(
                     position[from_col:to_col], last_price[from_col:to_col],
                     no_stop[from_col:to_col], no_stop[from_col:to_col], cash,
                     terms.max_positions, terms.size_mode, terms.fraction, terms.risk_per_trade,
-                    terms.fees, terms.slippage, exiting[:width], buy_qty[:width],
+                    terms.fees, terms.slippage, exiting[from_col:to_col],
+                    buy_qty[from_col:to_col],
                 )  # fmt: skip
                 plan_ladder(
                     exits[i, from_col:to_col], decision_price[i], sym_of_col[from_col:to_col],
-                    exiting[:width], leg_qty[from_col:to_col], leg_price[from_col:to_col],
-                    taken[from_col:to_col], first_qty[from_col:to_col], budget, ladder_at,
-                    ladder_size, terms.fees, terms.slippage, leg_buy[:width],
+                    exiting[from_col:to_col], leg_qty[from_col:to_col],
+                    leg_price[from_col:to_col], taken[from_col:to_col],
+                    first_qty[from_col:to_col], budget, ladder_at,
+                    ladder_size, terms.fees, terms.slippage, leg_buy[from_col:to_col],
                 )  # fmt: skip
 
             # 1. Exits, leg by leg: at the open (next_open), or stops then signals at the close.
@@ -174,7 +168,7 @@ def simulate_ladder(
                     if leg_qty[col, j] <= 0.0:
                         continue
                     price, reason, leg_anchor[col, j] = exit_order(
-                        terms, exiting[col - from_col], exits[i, col], leg_qty[col, j],
+                        terms, exiting[col], exits[i, col], leg_qty[col, j],
                         leg_frac[col, j], leg_anchor[col, j], np.nan, open_[i, sym],
                         high[i, sym], low[i, sym], close[i, sym],
                     )  # fmt: skip
@@ -199,7 +193,7 @@ def simulate_ladder(
                     if phase == 1 and (position[col] <= 0.0 or entered[col] or no_entry[i]):
                         continue  # a leg adds to a position held before this bar's buys
                     if terms.at_open:
-                        size = leg_buy[col - from_col] if phase == 1 else buy_qty[col - from_col]
+                        size = leg_buy[col] if phase == 1 else buy_qty[col]
                         if size <= 0 or np.isnan(close[i, sym]):
                             continue  # none planned, or no bar today: it lapses as a day order
                         price = open_[i, sym]
@@ -272,8 +266,8 @@ def simulate_ladder(
 
             # 4. The book at the close; flat by it, or the window's end: every leg sold.
             _mark(close[i], sym_of_col, last_price, from_col, to_col)
-            if flat_at[i] or (close_at_end and i == n_bars - 1):
-                reason = REASON_CLOSE if flat_at[i] else REASON_END
+            reason = _closing_reason(flat_at, close_at_end, i, n_bars)
+            if reason != HOLD:
                 for col in range(from_col, to_col):
                     if position[col] <= 0.0:
                         continue
@@ -286,9 +280,9 @@ def simulate_ladder(
                     if position[col] == 0.0:
                         taken[col] = 0
                         n_open -= 1
-            invested = _invested(position, last_price, from_col, to_col)
-            equity_out[group, i] = cash + invested
-            invested_out[group, i] = invested
+            _book_at_close(
+                equity_out, invested_out, group, i, cash, position, last_price, from_col, to_col
+            )
         from_col = to_col
     return (
         records[:oidx].copy(), reasons[:oidx].copy(), leg_of[:oidx].copy(), equity_out.T,

@@ -64,6 +64,9 @@ from engine.backtest.rules import plan_close
 #: interpreted (~0.1 s). Above it, and once compiled in a process, the compiled loop runs.
 SMALL_WORK = 50_000
 
+#: Not a reason code: the book holds its positions through this close (:func:`_closing_reason`).
+HOLD = -1
+
 #: One fill: vectorbt's order record layout (``vectorbt.portfolio.enums.order_dt``), so the
 #: records become a vectorbt Portfolio as they are. ``side`` 0 is a buy, 1 a sell.
 ORDER_DT = np.dtype(
@@ -123,12 +126,19 @@ def _book_value(cash, position, close_row, last_price, sym_of_col, from_col, to_
     return equity
 
 
-def _widest(group_lens) -> int:
-    """Columns in the widest group (book)."""
-    widest = 0
-    for g in range(len(group_lens)):
-        widest = max(widest, group_lens[g])
-    return widest
+def _loop_state(n_bars, n_cols, n_groups, max_orders):
+    """(order records, their reasons, and per column its last known price, whether it was
+    sold out at this bar, the close's planned exit and shares to buy; each group's equity
+    and invested value at every close): the state both order loops start from (this one
+    and the ladder's)."""
+    # Stored group-major so that each group's curve is contiguous (Fortran order once
+    # transposed back to bars x groups), as the per-column metric loops read it.
+    return (
+        np.empty(max_orders, dtype=ORDER_DT), np.empty(max_orders, dtype=np.int8),
+        np.full(n_cols, np.nan), np.zeros(n_cols, dtype=np.bool_),
+        np.zeros(n_cols, dtype=np.bool_), np.zeros(n_cols),
+        np.empty((n_groups, n_bars)), np.empty((n_groups, n_bars)),
+    )  # fmt: skip
 
 
 def _mark(close_row, sym_of_col, last_price, from_col, to_col) -> None:
@@ -139,13 +149,26 @@ def _mark(close_row, sym_of_col, last_price, from_col, to_col) -> None:
             last_price[col] = bar_close
 
 
-def _invested(position, last_price, from_col, to_col) -> float:
-    """The value of the group's positions at their last known prices."""
+def _closing_reason(flat_at, close_at_end, i, n_bars) -> int:
+    """Why every position is sold at bar ``i``'s close: REASON_CLOSE (the book is flat by
+    it), REASON_END (the window's last bar, with ``close_at_end``), else HOLD."""
+    if flat_at[i]:
+        return REASON_CLOSE
+    if close_at_end and i == n_bars - 1:
+        return REASON_END
+    return HOLD
+
+
+def _book_at_close(equity_out, invested_out, group, i, cash, position, last_price, from_col,
+                   to_col) -> None:  # fmt: skip
+    """Write the group's equity and the part of it in positions (at their last known
+    prices) at bar ``i``'s close."""
     invested = 0.0
     for col in range(from_col, to_col):
         if position[col] != 0:
             invested += position[col] * last_price[col]
-    return invested
+    equity_out[group, i] = cash + invested
+    invested_out[group, i] = invested
 
 
 def simulate(
@@ -182,28 +205,19 @@ def simulate(
     """
     n_bars = close.shape[0]
     n_cols = entries.shape[1]
-    records = np.empty(max_orders, dtype=ORDER_DT)
-    reasons = np.empty(max_orders, dtype=np.int8)
+    records, reasons, last_price, exited, exiting, buy_qty, equity_out, invested_out = _loop_state(
+        n_bars, n_cols, len(group_lens), max_orders
+    )
     position = np.zeros(n_cols)
     stop_frac = np.full(n_cols, np.nan)
     stop_anchor = np.full(n_cols, np.nan)
     target = np.full(n_cols, np.nan)  # each position's profit target (NaN: none)
     state = (position, stop_frac, stop_anchor, target)
-    last_price = np.full(n_cols, np.nan)
-    exited = np.zeros(n_cols, dtype=np.bool_)
-    widest = _widest(group_lens)
-    exiting = np.zeros(widest, dtype=np.bool_)
-    buy_qty = np.zeros(widest)
-    # Stored group-major so that each group's curve is contiguous (Fortran order once
-    # transposed back to bars x groups), as the per-column metric loops read it.
-    equity_out = np.empty((len(group_lens), n_bars))
-    invested_out = np.empty((len(group_lens), n_bars))
     oidx = 0
 
     from_col = 0
     for group in range(len(group_lens)):
         to_col = from_col + group_lens[group]
-        width = to_col - from_col
         cash = float(init_cash[group])
         n_open = 0
         for i in range(n_bars):
@@ -226,15 +240,15 @@ def simulate(
                     terms.risk_per_trade,
                     terms.fees,
                     terms.slippage,
-                    exiting[:width],
-                    buy_qty[:width],
+                    exiting[from_col:to_col],
+                    buy_qty[from_col:to_col],
                 )
 
             # 1. Exits: at the open (next_open), or stops then signals at the close.
             for col in range(from_col, to_col):
                 sym = sym_of_col[col]
                 price, reason, stop_anchor[col] = exit_order(
-                    terms, exiting[col - from_col], exits[i, col], position[col], stop_frac[col],
+                    terms, exiting[col], exits[i, col], position[col], stop_frac[col],
                     stop_anchor[col], target[col], open_[i, sym], high[i, sym], low[i, sym],
                     close[i, sym],
                 )  # fmt: skip
@@ -252,7 +266,7 @@ def simulate(
             for col in range(from_col, to_col):
                 sym = sym_of_col[col]
                 if terms.at_open:
-                    size = buy_qty[col - from_col]
+                    size = buy_qty[col]
                     if size <= 0 or np.isnan(close[i, sym]):
                         continue  # none planned, or no bar today: it lapses as a day order
                     price = open_[i, sym]
@@ -301,8 +315,8 @@ def simulate(
             _mark(close[i], sym_of_col, last_price, from_col, to_col)
             # Flat by the close (a symbol without a bar here at its last close), or the
             # window's end: what the bar's stops and targets left.
-            if flat_at[i] or (close_at_end and i == n_bars - 1):
-                reason = REASON_CLOSE if flat_at[i] else REASON_END
+            reason = _closing_reason(flat_at, close_at_end, i, n_bars)
+            if reason != HOLD:
                 for col in range(from_col, to_col):
                     if position[col] <= 0:
                         continue
@@ -312,9 +326,9 @@ def simulate(
                     )  # fmt: skip
                     if flat:
                         n_open -= 1
-            invested = _invested(position, last_price, from_col, to_col)
-            equity_out[group, i] = cash + invested
-            invested_out[group, i] = invested
+            _book_at_close(
+                equity_out, invested_out, group, i, cash, position, last_price, from_col, to_col
+            )
         from_col = to_col
     return records[:oidx].copy(), reasons[:oidx].copy(), equity_out.T, invested_out.T
 

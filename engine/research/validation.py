@@ -33,8 +33,9 @@ Look-ahead and warm-up must pass: they are not thresholds and no policy can turn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import pydantic
 from pydantic import Field
@@ -110,14 +111,14 @@ def evaluate(evidence: Evidence | None, policy: ValidationPolicy) -> Verdict:
         for check in (
             _lookahead,
             _warmup,
-            _oos_sharpe,
-            _drawdown,
+            _LIMITS["min_oos_sharpe"],
+            _LIMITS["max_drawdown"],
             _trades,
             _deflated_sharpe,
-            _pbo,
+            _LIMITS["max_pbo"],
             _degradation,
-            _sharpe_p05,
-            _drawdown_p95,
+            _LIMITS["min_sharpe_p05"],
+            _LIMITS["max_drawdown_p95"],
         )
         if (reason := check(evidence, policy)) is not None
     ]
@@ -149,32 +150,73 @@ def _warmup(evidence: Evidence, policy: ValidationPolicy) -> str | None:
     )
 
 
-def _oos_sharpe(evidence: Evidence, policy: ValidationPolicy) -> str | None:
-    sharpe = evidence.out_of_sample.get(SHARPE)
-    if sharpe is None:
-        return (
-            "out-of-sample Sharpe is not available (no out-of-sample returns), so it cannot "
-            f"clear the minimum {policy.min_oos_sharpe:.2f}"
-        )
-    if sharpe < policy.min_oos_sharpe:
-        return f"out-of-sample Sharpe {sharpe:.2f} is below the minimum {policy.min_oos_sharpe:.2f}"
-    return None
+class _Limit(NamedTuple):
+    """A figure the policy holds to a minimum or a maximum; called as a check, the reason it
+    fails, or None (it passed, or the policy sets no such limit)."""
+
+    #: The policy's field for the limit.
+    limit: str
+    #: True for a minimum, False for a maximum.
+    at_least: bool
+    #: The figure in the evidence; None when it could not be computed.
+    figure: Callable[[Evidence], float | None]
+    #: The reason when the figure is missing (the gate fails closed), and when it is past
+    #: the limit; both formatted with ``figure``, ``limit`` and the words the check is given.
+    missing: str
+    failed: str
+
+    def __call__(self, evidence: Evidence, policy: ValidationPolicy, **words) -> str | None:
+        limit = getattr(policy, self.limit)
+        if limit is None:
+            return None
+        figure = self.figure(evidence)
+        if figure is None:
+            return self.missing.format(limit=limit, **words)
+        if figure < limit if self.at_least else figure > limit:
+            return self.failed.format(figure=figure, limit=limit, **words)
+        return None
 
 
-def _drawdown(evidence: Evidence, policy: ValidationPolicy) -> str | None:
-    drawdown = evidence.out_of_sample.get(MAX_DRAWDOWN)
-    if drawdown is None:
-        return (
-            "out-of-sample max drawdown is not available, so it cannot be held to the "
-            f"limit {policy.max_drawdown:.1%}"
-        )
-    # Reported as a positive fraction whatever sign the metrics use.
-    if abs(drawdown) > policy.max_drawdown:
-        return (
-            f"out-of-sample max drawdown {abs(drawdown):.1%} is deeper than the "
-            f"limit {policy.max_drawdown:.1%}"
-        )
-    return None
+def _magnitude(drawdown: float | None) -> float | None:
+    """A drawdown as a positive fraction, whatever sign the metrics use."""
+    return None if drawdown is None else abs(drawdown)
+
+
+#: The figures a policy holds to a minimum or a maximum, by the policy's name for the limit.
+_LIMITS = {
+    limit.limit: limit
+    for limit in (
+        _Limit("min_oos_sharpe", True, lambda e: e.out_of_sample.get(SHARPE),
+               "out-of-sample Sharpe is not available (no out-of-sample returns), so it "
+               "cannot clear the minimum {limit:.2f}",
+               "out-of-sample Sharpe {figure:.2f} is below the minimum {limit:.2f}"),
+        _Limit("max_drawdown", False, lambda e: _magnitude(e.out_of_sample.get(MAX_DRAWDOWN)),
+               "out-of-sample max drawdown is not available, so it cannot be held to the "
+               "limit {limit:.1%}",
+               "out-of-sample max drawdown {figure:.1%} is deeper than the limit {limit:.1%}"),
+        _Limit("min_deflated_sharpe", True, lambda e: e.deflated_sharpe,
+               "deflated Sharpe could not be computed, so it cannot clear the minimum "
+               "{limit:.2f}",
+               "deflated Sharpe {figure:.2f} is below the minimum {limit:.2f}: with {tried} "
+               "combinations tried{where}, the edge may be luck"),
+        _Limit("max_pbo", False, lambda e: e.pbo,
+               "probability of backtest overfitting could not be computed, so it cannot be "
+               "held to the limit {limit:.2f}",
+               "probability of backtest overfitting {figure:.2f} is above the limit "
+               "{limit:.2f}: the in-sample best often does worse than average out of sample"),
+        _Limit("min_sharpe_p05", True, lambda e: e.confidence.sharpe.p05 if e.confidence else None,
+               "the out-of-sample Sharpe's bootstrap interval is not available, so its 5th "
+               "percentile cannot be held to the minimum {limit:.2f}",
+               "the out-of-sample Sharpe's 5th percentile (bootstrap) is {figure:.2f}, below "
+               "the minimum {limit:.2f}: the edge is not confidently there"),
+        _Limit("max_drawdown_p95", False,
+               lambda e: e.confidence.max_drawdown.p95 if e.confidence else None,
+               "the out-of-sample max drawdown's bootstrap interval is not available, so its "
+               "95th percentile cannot be held to the limit {limit:.1%}",
+               "the out-of-sample max drawdown's 95th percentile (bootstrap) is {figure:.1%}, "
+               "deeper than the limit {limit:.1%}"),
+    )
+}  # fmt: skip
 
 
 def _trades(evidence: Evidence, policy: ValidationPolicy) -> str | None:
@@ -189,35 +231,13 @@ def _trades(evidence: Evidence, policy: ValidationPolicy) -> str | None:
 
 
 def _deflated_sharpe(evidence: Evidence, policy: ValidationPolicy) -> str | None:
-    dsr = evidence.deflated_sharpe
-    if dsr is None:
-        return (
-            "deflated Sharpe could not be computed, so it cannot clear the minimum "
-            f"{policy.min_deflated_sharpe:.2f}"
-        )
-    if dsr < policy.min_deflated_sharpe:
-        tried = evidence.trials.in_ledger if evidence.trials else evidence.n_trials
-        where = f" ({evidence.trials.describe()})" if evidence.trials else ""
-        return (
-            f"deflated Sharpe {dsr:.2f} is below the minimum {policy.min_deflated_sharpe:.2f}: "
-            f"with {tried} combinations tried{where}, the edge may be luck"
-        )
-    return None
-
-
-def _pbo(evidence: Evidence, policy: ValidationPolicy) -> str | None:
-    pbo = evidence.pbo
-    if pbo is None:
-        return (
-            "probability of backtest overfitting could not be computed, so it cannot be held "
-            f"to the limit {policy.max_pbo:.2f}"
-        )
-    if pbo > policy.max_pbo:
-        return (
-            f"probability of backtest overfitting {pbo:.2f} is above the limit "
-            f"{policy.max_pbo:.2f}: the in-sample best often does worse than average out of sample"
-        )
-    return None
+    trials = evidence.trials
+    return _LIMITS["min_deflated_sharpe"](
+        evidence,
+        policy,
+        tried=trials.in_ledger if trials else evidence.n_trials,
+        where=f" ({trials.describe()})" if trials else "",
+    )
 
 
 def _degradation(evidence: Evidence, policy: ValidationPolicy) -> str | None:
@@ -232,39 +252,5 @@ def _degradation(evidence: Evidence, policy: ValidationPolicy) -> str | None:
         return (
             f"out-of-sample Sharpe {out_of_sample:.2f} is {degradation:.0%} below the "
             f"in-sample {in_sample:.2f}, more than the {policy.max_sharpe_degradation:.0%} allowed"
-        )
-    return None
-
-
-def _sharpe_p05(evidence: Evidence, policy: ValidationPolicy) -> str | None:
-    if policy.min_sharpe_p05 is None:
-        return None
-    low = evidence.confidence.sharpe.p05 if evidence.confidence else None
-    if low is None:
-        return (
-            "the out-of-sample Sharpe's bootstrap interval is not available, so its 5th "
-            f"percentile cannot be held to the minimum {policy.min_sharpe_p05:.2f}"
-        )
-    if low < policy.min_sharpe_p05:
-        return (
-            f"the out-of-sample Sharpe's 5th percentile (bootstrap) is {low:.2f}, below the "
-            f"minimum {policy.min_sharpe_p05:.2f}: the edge is not confidently there"
-        )
-    return None
-
-
-def _drawdown_p95(evidence: Evidence, policy: ValidationPolicy) -> str | None:
-    if policy.max_drawdown_p95 is None:
-        return None
-    high = evidence.confidence.max_drawdown.p95 if evidence.confidence else None
-    if high is None:
-        return (
-            "the out-of-sample max drawdown's bootstrap interval is not available, so its 95th "
-            f"percentile cannot be held to the limit {policy.max_drawdown_p95:.1%}"
-        )
-    if high > policy.max_drawdown_p95:
-        return (
-            f"the out-of-sample max drawdown's 95th percentile (bootstrap) is {high:.1%}, "
-            f"deeper than the limit {policy.max_drawdown_p95:.1%}"
         )
     return None

@@ -31,11 +31,11 @@ import re
 from datetime import date, datetime
 from numbers import Number
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from engine.backtest.settings import BacktestSettings
 from engine.config.loading import parse_yaml_mapping, read_text, validate_model
@@ -67,8 +67,6 @@ ADDED_SETTINGS: dict[str, Any] = {
 
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
 
-Metrics = dict[str, float | None]
-
 
 def _clean_metrics(value: Any) -> Any:
     """Metrics as plain floats: numpy numbers unwrapped, NaN/inf (no trades, no variance) as None."""
@@ -89,10 +87,17 @@ def _clean_metrics(value: Any) -> Any:
 
 
 def _clean_number(value: Any) -> Any:
+    """A figure as a plain float, NaN/inf (could not be computed) as None."""
     if value is None or isinstance(value, str):
         return value
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+#: Figures by name (a backtest's metrics), stored as :func:`_clean_metrics` gives them.
+Metrics = Annotated[dict[str, float | None], BeforeValidator(_clean_metrics)]
+#: A figure that may not be computable (None), stored as :func:`_clean_number` gives it.
+Figure = Annotated[float | None, BeforeValidator(_clean_number)]
 
 
 class FoldEvidence(pydantic.BaseModel):
@@ -107,11 +112,6 @@ class FoldEvidence(pydantic.BaseModel):
     params: dict[str, Any]
     in_sample: Metrics
     out_of_sample: Metrics
-
-    @field_validator("in_sample", "out_of_sample", mode="before")
-    @classmethod
-    def _plain_metrics(cls, value: Any) -> Any:
-        return _clean_metrics(value)
 
     @model_validator(mode="after")
     def _windows_in_order(self) -> FoldEvidence:
@@ -171,14 +171,9 @@ class Interval(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
-    p05: float | None
-    median: float | None
-    p95: float | None
-
-    @field_validator("p05", "median", "p95", mode="before")
-    @classmethod
-    def _plain_number(cls, value: Any) -> Any:
-        return _clean_number(value)
+    p05: Figure
+    median: Figure
+    p95: Figure
 
 
 class Confidence(pydantic.BaseModel):
@@ -217,8 +212,8 @@ class Evidence(pydantic.BaseModel):
     in_sample: Metrics
     out_of_sample: Metrics
     folds: list[FoldEvidence] = Field(default_factory=list)
-    deflated_sharpe: float | None
-    pbo: float | None
+    deflated_sharpe: Figure
+    pbo: Figure
     lookahead_passed: bool
     lookahead_detail: str = ""
     n_trials: int = Field(ge=1)
@@ -245,16 +240,6 @@ class Evidence(pydantic.BaseModel):
     annualisation: str = ""
     #: True when the bars behind the evidence were generated (SYNTHETIC), not traded.
     synthetic_bars: bool = False
-
-    @field_validator("in_sample", "out_of_sample", mode="before")
-    @classmethod
-    def _plain_metrics(cls, value: Any) -> Any:
-        return _clean_metrics(value)
-
-    @field_validator("deflated_sharpe", "pbo", mode="before")
-    @classmethod
-    def _plain_number(cls, value: Any) -> Any:
-        return _clean_number(value)
 
     @model_validator(mode="after")
     def _range_in_order(self) -> Evidence:

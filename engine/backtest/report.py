@@ -75,19 +75,21 @@ def _metrics_line(metrics: dict) -> str:
     return " | ".join(shown)
 
 
-def backtest_figure(result) -> go.Figure:
-    """Equity, drawdown, and trades on price (a menu picks the symbol)."""
-    equity = result.equity
+def _equity_and_drawdown(
+    equity: pd.Series, init_cash: float, *, titles, row_heights, vertical_spacing
+) -> go.Figure:
+    """A figure with one row per title: ``equity`` on the first, its drawdown (from its peak,
+    at least ``init_cash``) on the second, the rest left for the caller."""
     figure = make_subplots(
-        rows=3,
+        rows=len(titles),
         cols=1,
         shared_xaxes=True,
-        row_heights=[0.4, 0.2, 0.4],
-        vertical_spacing=0.04,
-        subplot_titles=("Equity", "Drawdown", "Trades on price"),
+        row_heights=row_heights,
+        vertical_spacing=vertical_spacing,
+        subplot_titles=titles,
     )
     figure.add_trace(go.Scatter(x=equity.index, y=equity, name="equity"), row=1, col=1)
-    drawdown = _drawdown(equity, result.settings.init_cash)
+    drawdown = _drawdown(equity, init_cash)
     figure.add_trace(
         go.Scatter(
             x=drawdown.index,
@@ -100,7 +102,31 @@ def backtest_figure(result) -> go.Figure:
         col=1,
     )
     figure.update_yaxes(tickformat=".0%", row=2, col=1)
+    return figure
 
+
+def _titled(
+    figure: go.Figure, title: str, metrics: dict, note: str, *, bars: pd.Index, height: int
+) -> go.Figure:
+    """``figure`` titled, with its metrics and ``note`` beneath, and no gaps where no bar trades."""
+    figure.update_layout(
+        title={"text": f"{title}<br><sub>{_metrics_line(metrics)}<br>{note}</sub>"},
+        height=height,
+        showlegend=False,
+    )
+    figure.update_xaxes(rangebreaks=bar_time_breaks(bars))
+    return figure
+
+
+def backtest_figure(result) -> go.Figure:
+    """Equity, drawdown, and trades on price (a menu picks the symbol)."""
+    figure = _equity_and_drawdown(
+        result.equity,
+        result.settings.init_cash,
+        titles=("Equity", "Drawdown", "Trades on price"),
+        row_heights=[0.4, 0.2, 0.4],
+        vertical_spacing=0.04,
+    )
     symbols = result.bars.symbols
     fixed = len(figure.data)
     per_symbol = 3
@@ -127,17 +153,14 @@ def backtest_figure(result) -> go.Figure:
             updatemenus=[{"buttons": buttons, "x": 1.0, "y": 0.38, "xanchor": "left"}]
         )
     params = ", ".join(f"{k}={v}" for k, v in result.params.model_dump().items())
-    figure.update_layout(
-        title={
-            "text": f"{result.strategy} ({params}) on {', '.join(symbols)}<br>"
-            f"<sub>{_metrics_line(result.metrics)}<br>"
-            f"{_bars_note(result.bars, result.annualisation)}</sub>"
-        },
+    return _titled(
+        figure,
+        f"{result.strategy} ({params}) on {', '.join(symbols)}",
+        result.metrics,
+        _bars_note(result.bars, result.annualisation),
+        bars=result.equity.index,
         height=900,
-        showlegend=False,
     )
-    figure.update_xaxes(rangebreaks=bar_time_breaks(equity.index))
-    return figure
 
 
 def sweep_figure(result, metric: str = "sharpe") -> go.Figure:
@@ -184,29 +207,13 @@ def sweep_figure(result, metric: str = "sharpe") -> go.Figure:
 
 def walk_forward_figure(result) -> go.Figure:
     """The stitched out-of-sample equity and its drawdown, each fold's test window marked."""
-    equity = result.oos_equity
-    figure = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
+    figure = _equity_and_drawdown(
+        result.oos_equity,
+        result.settings.init_cash,
+        titles=("Out-of-sample equity (stitched)", "Drawdown"),
         row_heights=[0.7, 0.3],
         vertical_spacing=0.06,
-        subplot_titles=("Out-of-sample equity (stitched)", "Drawdown"),
     )
-    figure.add_trace(go.Scatter(x=equity.index, y=equity, name="equity"), row=1, col=1)
-    drawdown = _drawdown(equity, result.settings.init_cash)
-    figure.add_trace(
-        go.Scatter(
-            x=drawdown.index,
-            y=drawdown,
-            fill="tozeroy",
-            line={"color": "firebrick"},
-            name="drawdown",
-        ),
-        row=2,
-        col=1,
-    )
-    figure.update_yaxes(tickformat=".0%", row=2, col=1)
     for fold in result.folds:
         params = ", ".join(f"{k}={v}" for k, v in fold.params.items())
         figure.add_vline(x=fold.test_start, line={"dash": "dot", "color": "grey"})
@@ -219,18 +226,15 @@ def walk_forward_figure(result) -> go.Figure:
             xanchor="left",
             font={"size": 10},
         )
-    figure.update_layout(
-        title={
-            "text": f"{result.strategy} walk-forward by {result.objective}, "
-            f"{len(result.folds)} folds, {result.n_trials} trials<br>"
-            f"<sub>{_metrics_line(result.oos_metrics)}<br>"
-            f"figures {result.annualisation.describe()}</sub>"
-        },
+    return _titled(
+        figure,
+        f"{result.strategy} walk-forward by {result.objective}, "
+        f"{len(result.folds)} folds, {result.n_trials} trials",
+        result.oos_metrics,
+        f"figures {result.annualisation.describe()}",
+        bars=result.oos_equity.index,
         height=750,
-        showlegend=False,
     )
-    figure.update_xaxes(rangebreaks=bar_time_breaks(equity.index))
-    return figure
 
 
 def confidence_figure(spread) -> go.Figure:

@@ -19,25 +19,22 @@ SLOW_DEFAULT = get("sma_crossover").params.model_fields["slow"].default
 # -- identity --------------------------------------------------------------------------------
 
 
+def _reversed(mapping: dict) -> dict:
+    """``mapping`` with its keys in reverse order, nested mappings too."""
+    return {k: _reversed(v) if isinstance(v, dict) else v for k, v in reversed(mapping.items())}
+
+
 def test_same_trading_content_in_any_field_order_gets_the_same_id():
-    first = StrategyConfig.model_validate(
-        {
-            "strategy": "sma_crossover",
-            "params": {"fast": 10, "slow": 50},
-            "universe": ["AAPL", "GE"],
-            "settings": {"fees": 0.002, "slippage": 0.001},
-            "created_by": "ana",
-        }
-    )
-    second = StrategyConfig.model_validate(
-        {
-            "created_by": "ana",
-            "settings": {"slippage": 0.001, "fees": 0.002},
-            "universe": ["AAPL", "GE"],
-            "params": {"slow": 50, "fast": 10},
-            "strategy": "sma_crossover",
-        }
-    )
+    content = {
+        "strategy": "sma_crossover",
+        "params": {"fast": 10, "slow": 50},
+        "universe": ["AAPL", "GE"],
+        "settings": {"fees": 0.002, "slippage": 0.001},
+        "created_by": "ana",
+    }
+    first = StrategyConfig.model_validate(content)
+    second = StrategyConfig.model_validate(_reversed(content))
+    assert list(_reversed(content)["params"]) == ["slow", "fast"]
     assert first.config_id == second.config_id
 
 

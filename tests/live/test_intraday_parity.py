@@ -16,7 +16,6 @@ next bar opens (:func:`engine.live.parity.at_their_moment`).
 from __future__ import annotations
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
@@ -26,17 +25,16 @@ from engine.data.repository import load_bars
 from engine.live import clock
 from engine.live.parity import parity_report
 from engine.store import Store
-from engine.store.db import DB_FILE
-from tests.live.conftest import approve
+from tests.live.conftest import INTRADAY_15M, approve
 from tests.live.test_cli import wb
 
-UNIVERSE = ["AAPL", "F", "GE"]
+UNIVERSE = INTRADAY_15M["symbols"]
 #: Three sessions: the Tuesday and Wednesday before Thanksgiving, and the early close after it.
 START, END = "2013-11-26", "2013-11-29"
 BAR_SIZE = "15m"
 #: The ML classifier's model learns from the 15-minute bars of HISTORY_START..TRAINED_TO;
 #: its replay starts at ML_START, a hundred bars (its features' warm-up) before START.
-HISTORY_START, TRAINED_TO, ML_START = "2013-10-21", "2013-11-19", "2013-11-21"
+HISTORY_START, TRAINED_TO, ML_START = INTRADAY_15M["start"], "2013-11-19", "2013-11-21"
 #: Small, fast model params (the window is 130 bars, five sessions); a threshold that the
 #: synthetic bars' calibrated probabilities (0.41-0.53) cross now and then.
 ML_PARAMS = {"horizon": 4, "embargo": 2, "train_bars": 130, "retrain_every": 5,
@@ -77,35 +75,23 @@ FLAT_CASES = [
 LOOP_SELLS_FLAT = hasattr(clock, "flat_due")
 
 
-@pytest.fixture(scope="module")
-def _store_file(tmp_path_factory):
-    from engine.data.ingest import ingest
-    from engine.data.sources import SyntheticSource
-
-    path = tmp_path_factory.mktemp("intraday-15m")
-    ingest(Store.open(path), SyntheticSource(), UNIVERSE, HISTORY_START, END, bar_size=BAR_SIZE,
-           progress=False, actor="test")  # fmt: skip
-    return path / DB_FILE
+@pytest.fixture
+def store(intraday_15m_store) -> Store:
+    """A store holding the SYNTHETIC 15-minute bars of UNIVERSE (INTRADAY_15M)."""
+    return intraday_15m_store
 
 
 @pytest.fixture(scope="module")
-def pinned_ml(_store_file, tmp_path_factory) -> dict:
+def pinned_ml(_intraday_15m_file, tmp_path_factory) -> dict:
     """ml_classifier params that trade one saved model, trained on the bars to TRAINED_TO."""
     from engine.ml import TrainingPlan, save_model, train_final_model
     from engine.strategies.builtins.ml_classifier import MlClassifierParams
 
-    bars = load_bars(Store.open(_store_file.parent), UNIVERSE, HISTORY_START, TRAINED_TO,
+    bars = load_bars(Store.open(_intraday_15m_file.parent), UNIVERSE, HISTORY_START, TRAINED_TO,
                      bar_size=BAR_SIZE)  # fmt: skip
     plan = TrainingPlan.from_params(MlClassifierParams(**ML_PARAMS))
     path, sha256 = save_model(train_final_model(bars, plan), tmp_path_factory.mktemp("models"))
     return {**ML_PARAMS, "model_file": str(path), "model_sha256": sha256}
-
-
-@pytest.fixture
-def store(data_dir, _store_file) -> Store:
-    """A store holding the SYNTHETIC 15-minute bars of UNIVERSE from START to END."""
-    shutil.copy(_store_file, data_dir / DB_FILE)
-    return Store.open(data_dir)
 
 
 def _approve(store, strategy, params, **settings):

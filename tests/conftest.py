@@ -54,16 +54,21 @@ INTRADAY_SAMPLE = {"symbols": ["AAPL", "F", "GE"], "start": "2013-10-01", "end":
                    "bar_size": "5m"}  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def _intraday_store_file(tmp_path_factory) -> Path:
+def synthetic_store_file(tmp_path_factory, sample: dict, name: str) -> Path:
+    """A store file (in a fresh temporary folder ``name``) holding the SYNTHETIC bars that
+    ``sample`` names: its symbols from its start to its end, at its bar size."""
     from engine.data.ingest import ingest
     from engine.data.sources import SyntheticSource
 
-    path = tmp_path_factory.mktemp("intraday-store")
-    sample = INTRADAY_SAMPLE
+    path = tmp_path_factory.mktemp(name)
     ingest(Store.open(path), SyntheticSource(), sample["symbols"], sample["start"], sample["end"],
            bar_size=sample["bar_size"], progress=False, actor="test")  # fmt: skip
     return path / DB_FILE
+
+
+@pytest.fixture(scope="session")
+def _intraday_store_file(tmp_path_factory) -> Path:
+    return synthetic_store_file(tmp_path_factory, INTRADAY_SAMPLE, "intraday-store")
 
 
 @pytest.fixture

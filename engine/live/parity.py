@@ -40,6 +40,7 @@ from engine.live import approvals as approval
 from engine.live import ids
 from engine.live.alerts import LogNotifier, Notifiers
 from engine.live.clock import ReplayClock
+from engine.live.decisions import warmup_bars
 from engine.live.feed import FrameFeed
 from engine.live.loop import LiveLoop, LoopOptions
 from engine.live.scratch import ScratchStore
@@ -212,6 +213,7 @@ def replay_trades(config: StrategyConfig, bars: Bars, *, progress: bool = False)
         )
         # Daily: each session. Intraday: each bar close of the calendar, as paper trading.
         days = feed.bar_closes() if bars.is_intraday else feed.sessions()
+        days = from_first_decision(days, feed, warmup_bars(config))
         loop.start(days[0])
         for day in _progress(days, progress, config.config_id):
             loop.step(day)
@@ -221,6 +223,18 @@ def replay_trades(config: StrategyConfig, bars: Bars, *, progress: bool = False)
         return trades, broker.account().equity, approval.listed(store, loop.book, limit=100_000)
     finally:
         store.close()
+
+
+def from_first_decision(days: list, feed: FrameFeed, warmup: int) -> list:
+    """``days`` from the first whose step can decide, its window holding the strategy's
+    ``warmup`` bars (the last day, if none can).
+
+    A step before it has no signal, so no order and no position: skipping it changes no
+    trade, and a long warm-up (the classifier's features need a hundred bars) is not
+    stepped through for nothing.
+    """
+    first = next((i for i, d in enumerate(days) if len(feed.window(d)) >= warmup), len(days) - 1)
+    return days[first:]
 
 
 def _progress(days, show: bool, label: str):

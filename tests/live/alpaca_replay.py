@@ -3,8 +3,9 @@
 ``python -m tests.live.alpaca_replay --data-dir D --config C --start S --end E --url U``
 replays config C through the real alpaca-py client against a stand-in already running
 at U (in the test's process, so its books outlive every kill). The stand-in's market
-moves to each replayed session through its test-only ``POST /standin/bar``, which plays a
-session once: a step repeated after a crash finds the market as the killed run left it.
+moves to each replayed bar (a session, or an intraday bar) through its test-only ``POST
+/standin/bar``, which plays a bar once: a step repeated after a crash finds the market as
+the killed run left it.
 """
 
 from __future__ import annotations
@@ -23,23 +24,31 @@ from tests.standins.alpaca import API_KEY, SECRET_KEY
 RETRY = RetryPolicy(max_attempts=6, backoff=0.001, max_backoff=0.01, max_retry_after=0.01)
 
 
+def closed_bar(bars) -> tuple[str, dict[str, tuple[float, float, float, float]]]:
+    """(the bar's time, its (open, high, low, close) per symbol that traded): the last bar
+    of a step's window as traded, the one that just closed (a session, or an intraday bar)."""
+    fields = ("open", "high", "low", "close")
+    row = {f: bars[f].iloc[-1] for f in fields}
+    prices = {
+        symbol: tuple(float(row[f][symbol]) for f in fields)
+        for symbol in bars.symbols
+        if row["close"][symbol] == row["close"][symbol]
+    }
+    return str(bars.index[-1]), prices
+
+
 class RemoteMarket:
-    """Moves a stand-in's market (at ``url``) to each replayed session, its clock with it."""
+    """Moves a stand-in's market (at ``url``) to each replayed bar, its clock with it."""
 
     def __init__(self, url: str):
         self.url = url
         self.clock = None  # the replay's, set once the loop is opened
 
     def advance(self, day, bars) -> None:
-        row = {f: bars[f].loc[str(day)] for f in ("open", "high", "low", "close")}
-        bar = {
-            symbol: [float(row[f][symbol]) for f in ("open", "high", "low", "close")]
-            for symbol in bars.symbols
-            if row["close"][symbol] == row["close"][symbol]
-        }
+        at, bar = closed_bar(bars)
         answer = requests.post(
             f"{self.url}/standin/bar",
-            json={"day": str(day), "now": self.clock.now().isoformat(), "bar": bar},
+            json={"day": at, "now": self.clock.now().isoformat(), "bar": bar},
             headers={"APCA-API-KEY-ID": API_KEY, "APCA-API-SECRET-KEY": SECRET_KEY},
             timeout=30,
         )

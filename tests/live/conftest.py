@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from engine.backtest.settings import BacktestSettings
@@ -11,6 +13,9 @@ from engine.live.setup import open_loop
 from engine.research.registry import act, save_proposal
 from engine.research.validation import Verdict
 from engine.risk import RiskLimits
+from engine.store import Store
+from engine.store.db import DB_FILE
+from tests.conftest import synthetic_store_file
 from tests.standins.alpaca import alpaca_standin  # noqa: F401
 
 #: Risk limits a replay of the sample bars can trade under: the sample's prices and volumes
@@ -79,3 +84,22 @@ def open_replay(store, start="2012-01-03", end="2012-06-29", **options):
     return open_loop(
         store, mode="replay", config_ids=[store.config.config_id], start=start, end=end, **options
     )
+
+
+#: The SYNTHETIC 15-minute bars of the intraday sample's symbols, from five weeks before
+#: Thanksgiving 2013 to the early close after it (the ML classifier's model learns from
+#: the first weeks).
+INTRADAY_15M = {"symbols": ["AAPL", "F", "GE"], "start": "2013-10-21", "end": "2013-11-29",
+                "bar_size": "15m"}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def _intraday_15m_file(tmp_path_factory):
+    return synthetic_store_file(tmp_path_factory, INTRADAY_15M, "intraday-15m")
+
+
+@pytest.fixture
+def intraday_15m_store(data_dir, _intraday_15m_file) -> Store:
+    """A store holding the bars of INTRADAY_15M (a copy of the test's own)."""
+    shutil.copy(_intraday_15m_file, data_dir / DB_FILE)
+    return Store.open(data_dir)

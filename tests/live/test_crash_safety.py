@@ -16,7 +16,8 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +30,7 @@ from engine.live.setup import open_loop
 from engine.store import Store
 from engine.store.db import DB_FILE
 from tests.live import alpaca_replay
-from tests.live.conftest import allow_replay, approve, approve_donchian
+from tests.live.conftest import INTRADAY_15M, allow_replay, approve, approve_donchian
 from tests.live.test_alpaca_brackets import TARGETS, unprotected
 from tests.standins.alpaca import AlpacaStandIn
 
@@ -218,13 +219,13 @@ def _run_killed(command: list[str], watcher: Store, tmp_path, *, kills: int) -> 
 class GuardedStandIn(AlpacaStandIn):
     """The Alpaca stand-in noting what is ever wrong with the protection of its positions:
     after every request, two live protections of one symbol or one without a position;
-    before each session trades, a position without exactly one stop and target (or an
-    exit selling it)."""
+    before each bar trades, a position without exactly one stop and target (or an exit
+    selling it). Its clock starts at ``now`` (aware), before the replay's first step."""
 
-    def __init__(self):
-        super().__init__(now=lambda: datetime(2012, 1, 31, 21, 1, tzinfo=UTC))
+    def __init__(self, now: datetime):
+        super().__init__(now=lambda: now)
         self.unique_client_order_ids = False  # only the loop's care can prevent a duplicate
-        self.auto_fill = False  # orders wait for the next session, as they would overnight
+        self.auto_fill = False  # orders wait for the next bar (overnight, for a session's last)
         self.wrong: list[str] = []
         self.checks.append(GuardedStandIn.never_two)
 
@@ -232,11 +233,11 @@ class GuardedStandIn(AlpacaStandIn):
         for symbol in {o["symbol"] for o in self.orders.values()}:
             guards = self.protections(symbol)
             if len(guards) > 1 or (guards and symbol not in self.positions):
-                self.wrong.append(f"{self.now():%Y-%m-%d} {symbol}: protections {guards}")
+                self.wrong.append(f"{self.now():%Y-%m-%d %H:%M} {symbol}: protections {guards}")
 
     def trade_bar_once(self, day, bar, now=None) -> int:
         with self.lock:
-            self.wrong += [f"{day} before the open: {w}" for w in unprotected(self)]
+            self.wrong += [f"{day} before it trades: {w}" for w in unprotected(self)]
             return super().trade_bar_once(day, bar, now)
 
 
@@ -249,22 +250,49 @@ def _decisions_at(server: AlpacaStandIn) -> dict[str, tuple]:
     }
 
 
-def test_sigkill_on_alpaca_never_leaves_two_protections_or_a_position_without_one(
-    sample_store, data_dir, tmp_path
-):
-    config = approve_donchian(sample_store, **TARGETS)
-    allow_replay(sample_store)
+#: Replays on Alpaca, by bar size: (first, last session, kills). Daily: two months of the
+#: sample; 15-minute: the SYNTHETIC bars of the Wednesday before Thanksgiving and the early
+#: close after it (40 bar closes, positions and their stops held over the holiday; fewer
+#: kills, as each costs a process start, a third of the bars' time).
+ON_ALPACA = {"1d": ("2012-02-01", "2012-03-30", 8), "15m": ("2013-11-27", "2013-11-29", 6)}
+
+
+@pytest.fixture(params=list(ON_ALPACA))
+def alpaca_crash_dir(request, data_dir, tmp_path):
+    """(data dir, its uninterrupted twin, an approved config with stops and targets, first
+    and last session, kills) for a replay on Alpaca of the fixture's bar size."""
+    start, end, kills = ON_ALPACA[request.param]
+    if request.param == "1d":
+        store = request.getfixturevalue("sample_store")
+        config = approve_donchian(store, **TARGETS)
+    else:
+        store = request.getfixturevalue("intraday_15m_store")
+        config = approve(
+            store, "donchian_breakout", {"entry_window": 6, "exit_window": 3, "atr_window": 6},
+            INTRADAY_15M["symbols"], bar_size=request.param, stop="strategy", size="risk",
+            trailing_stop=True, max_positions=3, **TARGETS,
+        )  # fmt: skip
+    allow_replay(store)
     twin = tmp_path / "uninterrupted"
     twin.mkdir()
     shutil.copy(data_dir / DB_FILE, twin / DB_FILE)
-    start, end = "2012-02-01", "2012-03-30"
+    return data_dir, twin, config, start, end, kills
 
-    with GuardedStandIn() as server:
+
+def test_sigkill_on_alpaca_never_leaves_two_protections_or_a_position_without_one(
+    alpaca_crash_dir, tmp_path
+):
+    data_dir, twin, config, start, end, kills = alpaca_crash_dir
+    # The evening before the first session: the market shut, nothing played yet.
+    before = datetime.combine(date.fromisoformat(start) - timedelta(days=1), clock_time(21, 1),
+                              tzinfo=UTC)  # fmt: skip
+
+    with GuardedStandIn(before) as server:
         command = [sys.executable, "-m", "tests.live.alpaca_replay", "--data-dir", str(data_dir),
                    "--config", config.config_id, "--start", start, "--end", end,
                    "--url", server.url]  # fmt: skip
-        killed = _run_killed(command, Store.open(data_dir), tmp_path, kills=8)
-        with GuardedStandIn() as reference:
+        killed = _run_killed(command, Store.open(data_dir), tmp_path, kills=kills)
+        with GuardedStandIn(before) as reference:
             opened = alpaca_replay.open_replay(
                 Store.open(twin), config.config_id, start, end, reference.url
             )
@@ -274,7 +302,9 @@ def test_sigkill_on_alpaca_never_leaves_two_protections_or_a_position_without_on
     assert unprotected(server) == []
     # No order twice; the entries and exits, and their fills, those of the run never killed.
     assert max(server.client_order_ids().values()) == 1
-    assert _decisions_at(server) == _decisions_at(reference)
+    decisions = _decisions_at(server)
+    assert decisions == _decisions_at(reference)
+    assert sum(filled != "0" for _, filled, _ in decisions.values()) >= 6, "too few fills"
     held = {s: p["qty"] for s, p in server.positions.items()}
     assert held == {s: p["qty"] for s, p in reference.positions.items()}
     assert any(o["type"] == "limit" and o["status"] == "filled" for o in server.orders.values())

@@ -178,7 +178,7 @@ class AlpacaStandIn(LoopbackServer):
             self._expires: dict[str, pd.Timestamp] = {}  # DAY orders: id -> their close
             self._canceling: dict[str, list] = {}  # id -> [reads left, monotonic deadline]
             self._parents: dict[str, str] = {}  # a leg's id -> its parent's id
-            self.bars_played: set[str] = set()  # days trade_bar_once has played
+            self.bars_played: set[str] = set()  # bars trade_bar_once has played
             self.requests.clear()
             self.faults.clear()
             self.faults.injected.clear()
@@ -334,9 +334,10 @@ class AlpacaStandIn(LoopbackServer):
             return found
 
     def trade_bar_once(self, day: str, bar: dict, now: datetime | None = None) -> int:
-        """:meth:`trade_bar` for the session ``day``, once: a session trades only once, so
-        a loop that repeats a step after a crash finds the market as it left it. ``now``
-        (aware) moves the clock there first (a loop in another process sends its own)."""
+        """:meth:`trade_bar` for the bar ``day`` (a session, or an intraday bar's time), once:
+        a bar trades only once, so a loop that repeats a step after a crash finds the market
+        as it left it. ``now`` (aware) moves the clock there first (a loop in another
+        process sends its own)."""
         with self.lock:
             if now is not None:
                 self.now = lambda: now

@@ -52,7 +52,7 @@ from engine.live.commands import (
 )
 from engine.live.controls import controls_as_set
 from engine.live.overrides import cancel_directly, flatten_directly
-from engine.research.registry import approved_configs, get_config, list_configs
+from engine.research.config_registry import approved_configs, get_config, list_configs
 from engine.store.events import event_choices, read_events, utcnow
 from engine.store.reading import Reader, on_one_connection
 
@@ -481,7 +481,7 @@ def act_on_config(
     Pause and resume also go to the running loop as commands, so that it stops (or
     restarts) new entries at its next step rather than at its next registry read.
     """
-    from engine.research.registry import act
+    from engine.research.config_registry import act
 
     actor = _require_trader(visitor)
     record = act(store, config_id, action, actor, reason)

@@ -124,7 +124,7 @@ def seed(store: Store, events: int, fills: int) -> dict:
         steps.update()
 
     store.transaction(bulk)
-    from engine.research.registry import act, save_proposal
+    from engine.research.config_registry import act, save_proposal
     from engine.research.validation import Verdict
     from tests.config.factories import make_config
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from engine.research.registry import list_configs
+from engine.research.config_registry import list_configs
 from engine.store import Store, read_events
 
 

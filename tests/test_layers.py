@@ -39,7 +39,7 @@ def _copy_with(tmp_path: Path, module: str, source: str) -> Path:
         ),
         (
             "engine/backtest/peek.py",
-            "def champion():\n    from engine.research.registry import approved_configs\n\n"
+            "def champion():\n    from engine.research.config_registry import approved_configs\n\n"
             "    return approved_configs",
             "The backtest imports no research, ML or live module",
         ),

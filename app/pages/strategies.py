@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import facade, figures, overrides, session, views
 from engine.backtest.labels import LABELS
-from engine.research.registry import ACTIONS
+from engine.research.config_registry import ACTIONS
 
 store, visitor = session.store(), session.visitor()
 views.page_title(

@@ -103,8 +103,8 @@ def validate(
     grid = parameter_grid(grid_args, symbol_list)
 
     from engine.data.repository import load_bars
+    from engine.research.config_registry import get_config, yaml_path
     from engine.research.propose import propose
-    from engine.research.registry import get_config, yaml_path
     from engine.research.validation import load_policy
 
     policy = load_policy(policy_file)
@@ -266,7 +266,7 @@ def configs():
 @pass_context
 def list_command(ctx: Context, status, as_json):
     """List configs, most recently changed first."""
-    from engine.research.registry import list_configs
+    from engine.research.config_registry import list_configs
 
     records = list_configs(ctx.store(), status)
     if as_json:
@@ -292,7 +292,7 @@ def list_command(ctx: Context, status, as_json):
 @pass_context
 def show(ctx: Context, config_id, as_json):
     """Show config CONFIG_ID (an id or unique prefix) as YAML, with its history."""
-    from engine.research.registry import get_config, record_yaml
+    from engine.research.config_registry import get_config, record_yaml
     from engine.store import read_events
 
     store = ctx.store()
@@ -352,7 +352,7 @@ def _action_command(action: str, summary: str):
     @json_option
     @pass_context
     def command(ctx: Context, config_id, reason, user, as_json):
-        from engine.research.registry import act
+        from engine.research.config_registry import act
 
         record = act(ctx.store(), config_id, action, _actor(user), reason)
         if as_json:

@@ -102,7 +102,7 @@ def ingest_bars(ctx: Context, offline: bool) -> tuple[list[str], str, str]:
 
 def research(ctx: Context, symbols: list[str], first: str, last: str) -> list:
     """Run the research notebook for each demo strategy; returns the proposed config records."""
-    from engine.research.registry import get_config
+    from engine.research.config_registry import get_config
     from engine.research.runs import run_notebook
 
     proposed, failed = [], []
@@ -141,7 +141,7 @@ def research(ctx: Context, symbols: list[str], first: str, last: str) -> list:
 
 def approve_best(ctx: Context, proposed: list):
     """Approve the validated config with the best out-of-sample Sharpe, as a labelled demo act."""
-    from engine.research.registry import act, get_config
+    from engine.research.config_registry import act, get_config
 
     def oos_sharpe(record) -> float:
         evidence = record.config.evidence
@@ -235,7 +235,7 @@ def research_intraday(ctx: Context, offline: bool, last_daily: str):
     from engine.backtest import run_backtest
     from engine.backtest.report import write_report
     from engine.data import load_bars
-    from engine.research.registry import get_config
+    from engine.research.config_registry import get_config
     from engine.research.runs import run_notebook
 
     first, last, synthetic = ingest_intraday(ctx, offline, last_daily)

@@ -89,7 +89,7 @@ def show(ctx: Context, symbols, as_json):
 def _tradable(store) -> list[str]:
     """What the gate may be asked to buy: the approved configs' universes and held symbols."""
     from engine.live.book_queries import held_symbols
-    from engine.research.registry import approved_configs
+    from engine.research.config_registry import approved_configs
 
     universe = {s for config in approved_configs(store) for s in config.universe}
     return sorted(universe | set(held_symbols(store)))

@@ -28,7 +28,7 @@ from engine.data import calendar
 from engine.live import book_queries
 from engine.live.book_queries import paper_book
 from engine.live.controls import read_controls
-from engine.research.registry import list_configs
+from engine.research.config_registry import list_configs
 from engine.risk.limits import RiskLimits
 from engine.store.reading import on_one_connection
 

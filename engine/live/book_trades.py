@@ -16,7 +16,7 @@ from engine.config.models import ID_LENGTH
 from engine.live import book_queries
 from engine.live.performance import strategy_label
 from engine.live.round_trips import round_trips
-from engine.research.registry import list_configs
+from engine.research.config_registry import list_configs
 from engine.store.reading import on_one_connection
 
 

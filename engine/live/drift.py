@@ -479,7 +479,7 @@ def drift_report(store, config_id: str, book: str | None = None) -> Drift:
     """The stored config's live trading in ``book`` (default: the book that traded it last)
     explained against its backtest over the same sessions."""
     from engine.live.setup import require_daily_bars
-    from engine.research.registry import get_config
+    from engine.research.config_registry import get_config
 
     config = get_config(store, config_id).config
     require_daily_bars(config, "wb drift")

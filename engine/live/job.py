@@ -39,7 +39,7 @@ def run_step(store, options: dict[str, Any], *, actor: str) -> str:
         raise InputError("a live_step job steps the paper or live loop", hint="mode: paper")
     config_ids = options.get("configs", "approved")
     if config_ids == "approved":
-        from engine.research.registry import approved_configs
+        from engine.research.config_registry import approved_configs
 
         config_ids = [c.config_id for c in approved_configs(store)]
         if not config_ids:

@@ -137,7 +137,7 @@ def parity_report(
 ) -> ParityReport:
     """The backtest and the replay of the stored config ``config_id`` over stored bars (of
     its bar size), compared."""
-    from engine.research.registry import get_config
+    from engine.research.config_registry import get_config
 
     config = get_config(store, config_id).config
     bars = load_bars(store, config.universe, start, end, bar_size=config.bar_size)

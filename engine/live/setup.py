@@ -52,7 +52,7 @@ class Opened:
 
 def load_configs(store, config_ids: list[str]) -> list[StrategyConfig]:
     """The approved configs named (ids or unique prefixes); an InputError for any other."""
-    from engine.research.registry import get_config
+    from engine.research.config_registry import get_config
 
     if not config_ids:
         raise InputError("name the configs to trade", hint="--config ID[,ID...] (wb configs list)")

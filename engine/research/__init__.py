@@ -1,7 +1,7 @@
 """Research to production: the validation gate, the config registry, proposals, notebook runs.
 
 - :mod:`engine.research.validation` -- a policy of thresholds turns evidence into a verdict.
-- :mod:`engine.research.registry` -- configs in the store and their lifecycle
+- :mod:`engine.research.config_registry` -- configs in the store and their lifecycle
   (draft -> validated -> approved -> paused -> retired, or rejected), every move audited.
 - :mod:`engine.research.propose` -- walk-forward + overfitting guards + look-ahead check on a
   grid, written down as a config with its evidence and judged by the policy.

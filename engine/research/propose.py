@@ -47,7 +47,7 @@ from engine.backtest.settings import BacktestSettings
 from engine.config.models import Evidence, FoldEvidence, StrategyConfig
 from engine.data.bars import Bars
 from engine.errors import InputError
-from engine.research.registry import save_proposal
+from engine.research.config_registry import save_proposal
 from engine.research.validation import ValidationPolicy, Verdict, evaluate
 
 if TYPE_CHECKING:

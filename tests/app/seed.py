@@ -24,7 +24,7 @@ from engine.live.commands import (
     resolve_command,
     submit_command,
 )
-from engine.research.registry import act, save_proposal
+from engine.research.config_registry import act, save_proposal
 from engine.research.validation import Verdict
 from engine.store.events import append_event, utcnow
 from tests.config.factories import make_config, make_evidence

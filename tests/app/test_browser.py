@@ -198,7 +198,7 @@ def replay_loop(store):
     from engine.live.clock import ReplayClock
     from engine.live.feed import StoreFeed
     from engine.live.loop import LiveLoop, LoopOptions
-    from engine.research.registry import approved_configs
+    from engine.research.config_registry import approved_configs
 
     # A replay steps after each close, outside the session: the limits in force must allow it.
     limits = json.loads(store.scalar("SELECT value FROM trading_state WHERE key = 'risk_limits'"))

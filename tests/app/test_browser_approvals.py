@@ -25,7 +25,7 @@ def proposing_loop(store):
     from engine.live.clock import ReplayClock
     from engine.live.feed import StoreFeed
     from engine.live.loop import LiveLoop, LoopOptions
-    from engine.research.registry import approved_configs
+    from engine.research.config_registry import approved_configs
 
     limits = json.loads(store.scalar("SELECT value FROM trading_state WHERE key = 'risk_limits'"))
     limits.update(allow_outside_session=True, approve_entries="all")

@@ -158,7 +158,7 @@ def test_limit_usage_measures_each_limit_against_the_book():
 
 
 def test_pausing_a_config_moves_it_in_the_registry_and_tells_the_loop(store):
-    from engine.research.registry import act, get_config, save_proposal
+    from engine.research.config_registry import act, get_config, save_proposal
     from engine.research.validation import Verdict
     from tests.config.factories import make_config
 

@@ -12,7 +12,7 @@ from app.auth import Visitor, local_visitor
 from engine.brokers import PaperBroker
 from engine.errors import InputError
 from engine.live.commands import KillSwitch
-from engine.research.registry import get_config
+from engine.research.config_registry import get_config
 from engine.risk import states
 from engine.store import read_events
 from tests.app.conftest import PAGES, log_in, open_app, page, texts

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from engine.brokers import PaperBroker
-from engine.research.registry import list_configs, save_proposal
+from engine.research.config_registry import list_configs, save_proposal
 from engine.research.validation import Verdict
 from engine.store import read_events
 from tests.app.conftest import PAGES, open_app, page, texts
@@ -128,7 +128,7 @@ def test_strategies_page_lists_the_registry_with_its_evidence(on_seeded):
 
 def test_strategies_page_shows_confidence_provenance_and_a_change_of_code(on_seeded):
     from engine.config.models import Confidence, Interval, StrategyConfig
-    from engine.research.registry import save_proposal
+    from engine.research.config_registry import save_proposal
     from engine.research.validation import Verdict
     from tests.config.factories import make_evidence
     from tests.research.test_provenance import _config_validated_on, _stale_code

@@ -13,7 +13,7 @@ import pytest
 
 from app import charts
 from engine.brokers import PaperBroker
-from engine.research.registry import list_configs
+from engine.research.config_registry import list_configs
 from tests.app.conftest import open_app, page, texts
 from tests.app.seed import make_stale
 

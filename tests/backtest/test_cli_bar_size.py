@@ -9,7 +9,7 @@ import pytest
 
 from engine.cli import cli
 from engine.cli._common import run_cli
-from engine.research.registry import get_config
+from engine.research.config_registry import get_config
 
 SYMBOLS = ["--symbols", "AAPL,F,GE"]
 

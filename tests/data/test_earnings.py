@@ -18,7 +18,7 @@ from engine.cli import cli
 from engine.cli._common import run_cli
 from engine.data import earnings
 from engine.errors import InputError
-from engine.research.registry import act, save_proposal
+from engine.research.config_registry import act, save_proposal
 from engine.research.validation import Verdict
 from tests.config.factories import make_config
 

@@ -22,8 +22,8 @@ from engine.backtest.walkforward import walk_forward
 from engine.cli import cli
 from engine.data.sample import sample_bars
 from engine.executors import IncompleteRunError, RayExecutor
+from engine.research.config_registry import list_configs
 from engine.research.propose import propose
-from engine.research.registry import list_configs
 from engine.research.validation import ValidationPolicy
 from engine.store import read_events
 from engine.store.db import DB_FILE

@@ -10,7 +10,7 @@ from engine.backtest.settings import BacktestSettings
 from engine.config.models import StrategyConfig
 from engine.live.commands import SetRiskLimits, submit_command
 from engine.live.setup import open_loop
-from engine.research.registry import act, save_proposal
+from engine.research.config_registry import act, save_proposal
 from engine.research.validation import Verdict
 from engine.risk import RiskLimits
 from engine.store import Store

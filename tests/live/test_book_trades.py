@@ -9,7 +9,7 @@ from engine.brokers.base import OrderRequest
 from engine.brokers.paper import PaperBroker
 from engine.data import load_bars
 from engine.live.book_trades import book_trades
-from engine.research.registry import save_proposal
+from engine.research.config_registry import save_proposal
 from tests.config.factories import make_config
 
 

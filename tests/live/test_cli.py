@@ -12,7 +12,7 @@ from engine.cli._common import run_cli
 from engine.errors import InputError
 from engine.live.commands import pending_commands
 from engine.live.job import run_step
-from engine.research.registry import act, save_proposal
+from engine.research.config_registry import act, save_proposal
 from engine.research.validation import Verdict
 from engine.risk import states
 from tests.config.factories import make_config

@@ -11,8 +11,8 @@ from engine.backtest.settings import BacktestSettings
 from engine.config.models import StrategyConfig
 from engine.errors import InputError, OperatorError
 from engine.ml.model import file_sha256
+from engine.research.config_registry import get_config
 from engine.research.ml_evidence import classifier_report, propose_ml
-from engine.research.registry import get_config
 from engine.research.validation import ValidationPolicy
 from tests.ml.conftest import FAST, synthetic_bars
 

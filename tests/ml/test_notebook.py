@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from engine.ml.model import file_sha256
-from engine.research.registry import get_config
+from engine.research.config_registry import get_config
 from engine.research.runs import run_notebook
 from tests.ml.conftest import FAST
 from tests.notebooks import printed_by

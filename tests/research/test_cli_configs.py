@@ -9,7 +9,7 @@ import pytest
 from engine.cli import cli
 from engine.cli._common import run_cli
 from engine.config.models import StrategyConfig
-from engine.research.registry import get_config, save_proposal
+from engine.research.config_registry import get_config, save_proposal
 from engine.research.validation import Verdict
 from engine.store import read_events
 from tests.config.factories import make_config

@@ -10,7 +10,7 @@ import pytest
 from engine.cli import cli
 from engine.cli._common import run_cli
 from engine.config.models import StrategyConfig
-from engine.research.registry import get_config
+from engine.research.config_registry import get_config
 from engine.store import Store, read_events
 from engine.store.db import DB_FILE
 

@@ -6,8 +6,8 @@ import pytest
 
 from engine.backtest.settings import BacktestSettings
 from engine.data.sample import sample_bars
+from engine.research.config_registry import get_config
 from engine.research.propose import propose
-from engine.research.registry import get_config
 from engine.research.validation import ValidationPolicy
 from engine.strategies import registry as strategy_registry
 from engine.strategies.base import Signals, StrategyParams

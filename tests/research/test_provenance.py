@@ -17,6 +17,7 @@ from engine.data.sample import sample_bars
 from engine.errors import InputError
 from engine.live.alerts import Notifiers
 from engine.live.setup import open_loop
+from engine.research.config_registry import act, get_config, save_proposal
 from engine.research.provenance import (
     bars_sha256,
     code_drift,
@@ -24,7 +25,6 @@ from engine.research.provenance import (
     library_versions,
     record_provenance,
 )
-from engine.research.registry import act, get_config, save_proposal
 from engine.research.validation import Verdict
 from tests.config.factories import make_evidence
 from tests.live.conftest import allow_replay

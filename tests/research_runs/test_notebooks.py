@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import InputError
-from engine.research.registry import get_config
+from engine.research.config_registry import get_config
 from engine.research.runs import list_runs, run_notebook
 from tests.notebooks import printed_by
 

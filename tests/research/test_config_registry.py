@@ -8,7 +8,7 @@ import pytest
 
 from engine.config.models import StrategyConfig
 from engine.errors import InputError, NotFoundError, OperatorError
-from engine.research.registry import (
+from engine.research.config_registry import (
     LIFECYCLE,
     POLICY_ONLY,
     STATUSES,

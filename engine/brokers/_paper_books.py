@@ -103,7 +103,11 @@ def _select(
     where: Sequence[tuple[str, Any]],
     order_by: str,
 ) -> list[tuple]:
-    """The rows of ``account`` in ``table`` that meet every ``(condition, value)`` of ``where``."""
+    """The rows of ``account`` in ``table`` that meet every ``(condition, value)`` of ``where``.
+
+    A condition whose value is None is left out: that filter was not asked for.
+    """
+    where = [(condition, value) for condition, value in where if value is not None]
     conditions = "".join(f" AND {condition}" for condition, _ in where)
     sql = f"SELECT {', '.join(columns)} FROM {table} WHERE account = ?{conditions}"
     params = [account, *(value for _, value in where)]
@@ -115,13 +119,13 @@ def find_order(con, account: str, key: str, value: str) -> Order | None:
     return order_from_row(row[0]) if row else None
 
 
-def orders(con, account: str, status: str, *, after: datetime | None = None) -> list[Order]:
+def orders(
+    con, account: str, status: str, *, after: datetime | None = None
+) -> list[Order]:
     """Orders newest first: ``status`` "open", "closed" or "all"; with ``after``, placed after it."""
-    where: list[tuple[str, Any]] = []
-    if status != "all":
-        where.append((f"status {'IN' if status == 'open' else 'NOT IN'} (SELECT unnest(?))", OPEN))
-    if after is not None:
-        where.append(("submitted_at > ?", after))
+    in_or_not = "IN" if status == "open" else "NOT IN"
+    statuses = None if status == "all" else OPEN
+    where = [(f"status {in_or_not} (SELECT unnest(?))", statuses), ("submitted_at > ?", after)]
     rows = _select(con, "paper_orders", ORDER_COLUMNS, account, where, "seq DESC")
     return [order_from_row(row) for row in rows]
 
@@ -130,11 +134,7 @@ def fills(
     con, account: str, *, order_id: str | None = None, after: datetime | None = None
 ) -> list[Fill]:
     """Executions in time order, optionally of one order or after a time."""
-    where: list[tuple[str, Any]] = []
-    if order_id is not None:
-        where.append(("order_id = ?", order_id))
-    if after is not None:
-        where.append(("filled_at > ?", after))
+    where = [("order_id = ?", order_id), ("filled_at > ?", after)]
     rows = _select(con, "paper_fills", FILL_COLUMNS, account, where, "seq")
     return [fill_from_row(row) for row in rows]
 
@@ -156,11 +156,13 @@ def open_orders(
 ) -> list[Order]:
     """Open orders in submission order; with ``placed_before`` (a session) or
     ``placed_before_at`` (an intraday bar's start), only those placed before that bar."""
-    where: list[tuple[str, Any]] = [("status IN (SELECT unnest(?))", OPEN)]
-    if placed_before_at is not None:
-        where.append(("(after_bar_at IS NULL OR after_bar_at < ?)", placed_before_at))
-    elif placed_before is not None:
-        where.append(("(after_bar IS NULL OR after_bar < ?)", placed_before))
+    # An intraday bar's start says more than its session: the session only without it.
+    session = placed_before if placed_before_at is None else None
+    where = [
+        ("status IN (SELECT unnest(?))", OPEN),
+        ("(after_bar_at IS NULL OR after_bar_at < ?)", placed_before_at),
+        ("(after_bar IS NULL OR after_bar < ?)", session),
+    ]
     rows = _select(con, "paper_orders", ORDER_COLUMNS, account, where, "seq")
     return [order_from_row(row) for row in rows]
 

@@ -95,20 +95,53 @@ def _lost_a_race(exc: BaseException | None) -> bool:
 # -- reads -----------------------------------------------------------------------------
 
 
+def _select(
+    con,
+    table: str,
+    columns: Sequence[str],
+    account: str,
+    where: Sequence[tuple[str, Any]],
+    order_by: str,
+) -> list[tuple]:
+    """The rows of ``account`` in ``table`` that meet every ``(condition, value)`` of ``where``.
+
+    A condition whose value is None is left out: that filter was not asked for.
+    """
+    where = [(condition, value) for condition, value in where if value is not None]
+    conditions = "".join(f" AND {condition}" for condition, _ in where)
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE account = ?{conditions}"
+    params = [account, *(value for _, value in where)]
+    return con.execute(f"{sql} ORDER BY {order_by}", params).fetchall()
+
+
 def find_order(con, account: str, key: str, value: str) -> Order | None:
-    row = con.execute(
-        f"SELECT {', '.join(ORDER_COLUMNS)} FROM paper_orders WHERE account = ? AND {key} = ?",
-        [account, value],
-    ).fetchall()
+    row = _select(con, "paper_orders", ORDER_COLUMNS, account, [(f"{key} = ?", value)], "seq")
     return order_from_row(row[0]) if row else None
 
 
+def orders(
+    con, account: str, status: str, *, after: datetime | None = None
+) -> list[Order]:
+    """Orders newest first: ``status`` "open", "closed" or "all"; with ``after``, placed after it."""
+    in_or_not = "IN" if status == "open" else "NOT IN"
+    statuses = None if status == "all" else OPEN
+    where = [(f"status {in_or_not} (SELECT unnest(?))", statuses), ("submitted_at > ?", after)]
+    rows = _select(con, "paper_orders", ORDER_COLUMNS, account, where, "seq DESC")
+    return [order_from_row(row) for row in rows]
+
+
+def fills(
+    con, account: str, *, order_id: str | None = None, after: datetime | None = None
+) -> list[Fill]:
+    """Executions in time order, optionally of one order or after a time."""
+    where = [("order_id = ?", order_id), ("filled_at > ?", after)]
+    rows = _select(con, "paper_fills", FILL_COLUMNS, account, where, "seq")
+    return [fill_from_row(row) for row in rows]
+
+
 def orders_by_client_id(con, account: str, client_order_ids: list[str]) -> dict[str, Order]:
-    rows = con.execute(
-        f"SELECT {', '.join(ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
-        " AND client_order_id IN (SELECT unnest(?))",
-        [account, client_order_ids],
-    ).fetchall()
+    where = [("client_order_id IN (SELECT unnest(?))", client_order_ids)]
+    rows = _select(con, "paper_orders", ORDER_COLUMNS, account, where, "seq")
     return {o.client_order_id: o for o in map(order_from_row, rows)}
 
 
@@ -123,16 +156,15 @@ def open_orders(
 ) -> list[Order]:
     """Open orders in submission order; with ``placed_before`` (a session) or
     ``placed_before_at`` (an intraday bar's start), only those placed before that bar."""
-    sql = f"SELECT {', '.join(ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
-    sql += " AND status IN (SELECT unnest(?))"
-    params: list[Any] = [account, OPEN]
-    if placed_before_at is not None:
-        sql += " AND (after_bar_at IS NULL OR after_bar_at < ?)"
-        params.append(placed_before_at)
-    elif placed_before is not None:
-        sql += " AND (after_bar IS NULL OR after_bar < ?)"
-        params.append(placed_before)
-    return [order_from_row(r) for r in con.execute(sql + " ORDER BY seq", params).fetchall()]
+    # An intraday bar's start says more than its session: the session only without it.
+    session = placed_before if placed_before_at is None else None
+    where = [
+        ("status IN (SELECT unnest(?))", OPEN),
+        ("(after_bar_at IS NULL OR after_bar_at < ?)", placed_before_at),
+        ("(after_bar IS NULL OR after_bar < ?)", session),
+    ]
+    rows = _select(con, "paper_orders", ORDER_COLUMNS, account, where, "seq")
+    return [order_from_row(row) for row in rows]
 
 
 def attached_stops(con, account: str, order_ids: list[str]) -> dict[str, tuple[float, float | None]]:

@@ -366,9 +366,7 @@ class PaperBroker(Broker):
         return self._write(lambda con: [self._cancel(con, "id", oid) for oid in order_ids])
 
     def _cancel(self, con, key: str, value: str) -> Order:
-        order = books.find_order(con, self.account_name, key, value)
-        if order is None:
-            raise _unknown_order(key, value)
+        order = self._known_order(con, key, value)
         if not order.is_open:
             return order
         con.execute(
@@ -382,31 +380,23 @@ class PaperBroker(Broker):
 
     def get_order(self, order_id: str) -> Order:
         with self._read() as con:
-            order = books.find_order(con, self.account_name, "id", order_id)
-        if order is None:
-            raise _unknown_order("id", order_id)
-        return order
+            return self._known_order(con, "id", order_id)
 
     def get_order_by_client_id(self, client_order_id: str) -> Order:
         with self._read() as con:
-            order = books.find_order(con, self.account_name, "client_order_id", client_order_id)
+            return self._known_order(con, "client_order_id", client_order_id)
+
+    def _known_order(self, con, key: str, value: str) -> Order:
+        """The order whose ``key`` (id or client_order_id) is ``value``; NotFoundError if none."""
+        order = books.find_order(con, self.account_name, key, value)
         if order is None:
-            raise _unknown_order("client_order_id", client_order_id)
+            raise _unknown_order(key, value)
         return order
 
     def orders(self, status: str = "open", *, after: datetime | None = None) -> list[Order]:
         status = check_order_query(status)
-        sql = f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
-        params: list[Any] = [self.account_name]
-        if status != "all":
-            sql += f" AND status {'IN' if status == 'open' else 'NOT IN'} (SELECT unnest(?))"
-            params.append(books.OPEN)
-        if after is not None:
-            sql += " AND submitted_at > ?"
-            params.append(after)
         with self._read() as con:
-            rows = con.execute(sql + " ORDER BY seq DESC", params).fetchall()
-        return [books.order_from_row(row) for row in rows]
+            return books.orders(con, self.account_name, status, after=after)
 
     # -- positions and fills -----------------------------------------------------------
 
@@ -419,17 +409,8 @@ class PaperBroker(Broker):
 
     def fills(self, *, order_id: str | None = None, after: datetime | None = None) -> list[Fill]:
         """Executions of this account in time order, optionally of one order or after a time."""
-        sql = f"SELECT {', '.join(books.FILL_COLUMNS)} FROM paper_fills WHERE account = ?"
-        params: list[Any] = [self.account_name]
-        if order_id is not None:
-            sql += " AND order_id = ?"
-            params.append(order_id)
-        if after is not None:
-            sql += " AND filled_at > ?"
-            params.append(after)
         with self._read() as con:
-            rows = con.execute(sql + " ORDER BY seq", params).fetchall()
-        return [books.fill_from_row(row) for row in rows]
+            return books.fills(con, self.account_name, order_id=order_id, after=after)
 
     # -- the market moves --------------------------------------------------------------
 

@@ -15,10 +15,9 @@ sent once, retries of lost workers, progress across the cluster, and an
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
 
 from engine.errors import InputError
+from engine.executors.executor import Executor
 from engine.executors.failures import IncompleteRunError, TaskFailure
 from engine.executors.local import LocalExecutor
 from engine.executors.plan import Task, plan_tasks
@@ -26,28 +25,6 @@ from engine.executors.ray_cluster import RayExecutor
 
 #: The executor names a notebook parameter, the CLI or the Python API accept.
 EXECUTORS = ("local", "ray")
-
-
-class Executor(Protocol):
-    """Runs a list of tasks and gives back their results in task order."""
-
-    name: str
-
-    @property
-    def workers(self) -> int: ...
-
-    def wanted_tasks(self, cells: int) -> int: ...
-
-    def run(
-        self,
-        fn: Callable[[Any, Any], Any],
-        shared: Any,
-        tasks: Sequence[Task],
-        *,
-        desc: str,
-        unit: str,
-        progress: bool,
-    ) -> list[Any]: ...
 
 
 def resolve_executor(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from engine.executors.plan import Task
+from engine.executors.executor import Executor
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Runs tasks here, in order; an error in a task propagates unchanged (with its traceback)."""
 
     name = "local"
@@ -20,23 +17,12 @@ class LocalExecutor:
         """One: in one process, only memory bounds how the work is cut."""
         return 1
 
-    def run(
-        self,
-        fn: Callable[[Any, Any], Any],
-        shared: Any,
-        tasks: Sequence[Task],
-        *,
-        desc: str,
-        unit: str,
-        progress: bool,
-    ) -> list[Any]:
-        """``[fn(shared, task.payload) for task in tasks]``, with a progress bar of the tasks' weights."""
+    def results(self, fn, shared, tasks, *, bar, desc) -> list[Any]:
+        """Each task in turn, here; an error in one propagates unchanged."""
         results = []
-        total = sum(task.weight for task in tasks)
-        with tqdm(total=total, desc=desc, unit=unit, disable=not progress) as bar:
-            for task in tasks:
-                results.append(fn(shared, task.payload))
-                bar.update(task.weight)
+        for task in tasks:
+            results.append(fn(shared, task.payload))
+            bar.update(task.weight)
         return results
 
     def __repr__(self) -> str:

@@ -25,15 +25,13 @@ import logging
 import os
 import platform
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from engine.errors import InputError, NetworkError, OperatorError
+from engine.executors.executor import Executor
 from engine.executors.failures import IncompleteRunError, RemoteTaskError, TaskFailure
-from engine.executors.plan import Task
 from engine.strategies.plugins import PATH_VARIABLE
 from engine.strategies.plugins import fingerprint as user_strategies_fingerprint
 
@@ -67,7 +65,7 @@ def import_ray():
     return ray
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs tasks on a Ray cluster: the one this process is connected to, ``address``, or a new local one.
 
     ``address`` is a running cluster's address (``10.0.0.5:6379``, ``ray://head:10001`` or
@@ -144,17 +142,11 @@ class RayExecutor:
         """Tasks for work of ``cells`` bars x columns: a few per CPU, none too small to be worth it."""
         return max(1, min(self.workers * self.tasks_per_worker, cells // self.min_task_cells))
 
-    def run(
-        self,
-        fn: Callable[[Any, Any], Any],
-        shared: Any,
-        tasks: Sequence[Task],
-        *,
-        desc: str,
-        unit: str,
-        progress: bool,
-    ) -> list[Any]:
-        """``[fn(shared, task.payload) for task in tasks]``, computed on the cluster (see the module docstring).
+    def progress_label(self, desc: str) -> str:
+        return f"{desc} on ray ({self.workers} CPUs)"
+
+    def results(self, fn, shared, tasks, *, bar, desc) -> list[Any]:
+        """Each task's result computed on the cluster (see the module docstring).
 
         ``fn`` must be importable by the workers (a module-level function of the engine);
         ``shared`` is sent once.
@@ -175,32 +167,25 @@ class RayExecutor:
         results: list[Any] = [None] * len(tasks)
         failures: dict[int, TaskFailure] = {}
         pending, finished = list(refs), 0
-        bar = tqdm(
-            total=sum(task.weight for task in tasks),
-            desc=f"{desc} on ray ({self.workers} CPUs)",
-            unit=unit,
-            disable=not progress,
-        )
-        with bar:
-            try:
-                while pending:
-                    done, pending = ray.wait(pending, num_returns=1)
-                    for ref in done:
-                        k = position[ref]
-                        try:
-                            results[k] = ray.get(ref)
-                        except Exception as exc:  # sorted into lost or raised below
-                            failures[k] = _failure(ray, tasks[k].label, exc)
-                        finished += 1
-                        bar.update(tasks[k].weight)
-                        bar.set_postfix_str(
-                            f"tasks {finished}/{len(tasks)}"
-                            + (f", {len(failures)} failed" if failures else "")
-                        )
-            except KeyboardInterrupt:
-                for ref in pending:  # stop the cluster's work too, not just this process
-                    ray.cancel(ref, force=True)
-                raise
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    k = position[ref]
+                    try:
+                        results[k] = ray.get(ref)
+                    except Exception as exc:  # sorted into lost or raised below
+                        failures[k] = _failure(ray, tasks[k].label, exc)
+                    finished += 1
+                    bar.update(tasks[k].weight)
+                    bar.set_postfix_str(
+                        f"tasks {finished}/{len(tasks)}"
+                        + (f", {len(failures)} failed" if failures else "")
+                    )
+        except KeyboardInterrupt:
+            for ref in pending:  # stop the cluster's work too, not just this process
+                ray.cancel(ref, force=True)
+            raise
         if failures:
             ordered = [failures[k] for k in sorted(failures)]
             first_raised = next((f.error for f in ordered if not f.lost), None)

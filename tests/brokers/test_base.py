@@ -35,6 +35,15 @@ def request(**kw) -> OrderRequest:
     return OrderRequest(**{**spec, **kw})
 
 
+def held_order(**kw) -> Order:
+    """A buy of 10 AAPL at market as the broker holds it, with ``kw`` changed."""
+    spec = dict(
+        id="o-1", client_order_id="c", symbol="AAPL", side=Side.BUY, qty=10.0,
+        type=OrderType.MARKET, time_in_force=TimeInForce.DAY, status=OrderStatus.NEW,
+    )  # fmt: skip
+    return Order(**{**spec, **kw})
+
+
 # -- OrderRequest ----------------------------------------------------------------------
 
 
@@ -81,14 +90,9 @@ def test_fresh_client_order_ids_are_unique_and_fit_alpacas_limit():
 
 def test_a_repeat_is_the_same_intent_and_anything_else_is_a_conflict():
     ask = request(type="limit", limit_price=100.0)
-    held = Order(
-        id="o-1",
+    held = held_order(
         client_order_id=ask.client_order_id,
-        symbol="AAPL",
-        side=Side.BUY,
-        qty=10.0,
         type=OrderType.LIMIT,
-        time_in_force=TimeInForce.DAY,
         status=OrderStatus.FILLED,
         limit_price=100.0,
     )
@@ -100,17 +104,7 @@ def test_a_repeat_is_the_same_intent_and_anything_else_is_a_conflict():
 
 
 def test_an_order_is_open_until_it_closes_and_only_open_orders_have_shares_left():
-    order = Order(
-        id="o-2",
-        client_order_id="c",
-        symbol="AAPL",
-        side=Side.BUY,
-        qty=10.0,
-        type=OrderType.MARKET,
-        time_in_force=TimeInForce.DAY,
-        status=OrderStatus.PARTIALLY_FILLED,
-        filled_qty=4.0,
-    )
+    order = held_order(status=OrderStatus.PARTIALLY_FILLED, filled_qty=4.0)
     assert order.is_open and order.remaining_qty == 6.0
     canceled = replace(order, status=OrderStatus.CANCELED)
     assert not canceled.is_open and canceled.remaining_qty == 0.0

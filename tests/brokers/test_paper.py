@@ -139,6 +139,28 @@ def test_an_order_never_fills_on_the_bar_it_was_placed_after(store, bars):
     assert broker.position("AAPL").qty == 10
 
 
+def test_orders_and_fills_are_listed_by_status_order_and_time(store, bars):
+    clock = [datetime(2010, 1, 4, 21)]  # after the close (UTC)
+    broker = PaperBroker(store, now=lambda: clock[0])
+    broker.process_bar("2010-01-04", bars)
+    first = broker.submit(req("AAPL", "buy", 10, "l-1"))  # fills at the open of the 5th
+    broker.process_bar("2010-01-05", bars)
+    clock[0] = datetime(2010, 1, 5, 21)
+    second = broker.submit(req("GE", "buy", 100, "l-2"))  # fills at the open of the 6th
+    waiting = broker.submit(
+        req("GE", "buy", 1, "l-3", type="limit", limit_price=1.0, time_in_force="gtc")
+    )
+    broker.process_bar("2010-01-06", bars)
+    assert [o.id for o in broker.orders("open")] == [waiting.id]
+    assert [o.id for o in broker.orders("closed")] == [second.id, first.id]  # newest first
+    placed_on_the_5th = broker.orders("all", after=datetime(2010, 1, 5))
+    assert [o.id for o in placed_on_the_5th] == [waiting.id, second.id]
+    assert [f.order_id for f in broker.fills()] == [first.id, second.id]  # in time order
+    assert [f.order_id for f in broker.fills(order_id=second.id)] == [second.id]
+    assert broker.fills(order_id=waiting.id) == []
+    assert [f.order_id for f in broker.fills(after=datetime(2010, 1, 5, 15))] == [second.id]
+
+
 def test_a_day_order_for_a_symbol_without_a_bar_expires(store, bars):
     broker = PaperBroker(store)
     placed = broker.submit(req("GE", "buy", 10, "x-1"))

@@ -37,6 +37,13 @@ def small_account(
     )
 
 
+#: Both settings of ``allow_protective_stop_as_4th_day_trade``, and whether the order goes.
+either_stop_policy = pytest.mark.parametrize(
+    "allowed, approved",
+    [pytest.param(True, True, id="stop-allowed"), pytest.param(False, False, id="strict")],
+)
+
+
 def refused_as_fourth(decision, first: str, last: str) -> None:
     assert not decision.approved and decision.rule == "day_trading"
     assert decision.reason == (
@@ -47,34 +54,37 @@ def refused_as_fourth(decision, first: str, last: str) -> None:
     )
 
 
-def test_three_day_trades_before_a_weekend_still_count_on_tuesday():
-    state = small_account(["2024-11-20", "2024-11-21", "2024-11-22"], bought="2024-11-26 10:00")
-    refused_as_fourth(
-        decide(sell(qty=10), state, now="2024-11-26 14:00"), "2024-11-20", "2024-11-26"
-    )
-
-
-def test_the_oldest_day_trade_leaves_the_window_on_wednesday():
-    state = small_account(["2024-11-20", "2024-11-21", "2024-11-22"], bought="2024-11-27 10:00")
-    assert decide(sell(qty=10), state, now="2024-11-27 14:00").approved
-
-
-def test_thanksgiving_is_not_a_business_day():
-    # Window for Fri 2024-11-29 (a half day): 22, 25, 26, 27, 29 -- the 28th is skipped, so
-    # the day trade of Friday the 22nd still counts.
-    state = small_account(["2024-11-22", "2024-11-25", "2024-11-26"], bought="2024-11-29 10:00")
-    refused_as_fourth(
-        decide(sell(qty=10), state, now="2024-11-29 12:00"), "2024-11-22", "2024-11-29"
-    )
-    state = small_account(["2024-11-22", "2024-11-25", "2024-11-26"], bought="2024-12-02 10:00")
-    assert decide(sell(qty=10), state, now="2024-12-02 12:00").approved
-
-
-def test_july_4th_is_not_a_business_day():
-    state = small_account(["2024-06-28", "2024-07-01", "2024-07-02"], bought="2024-07-05 10:00")
-    refused_as_fourth(
-        decide(sell(qty=10), state, now="2024-07-05 11:00"), "2024-06-28", "2024-07-05"
-    )
+@pytest.mark.parametrize(
+    "day_trades, bought, now, window",
+    [
+        pytest.param(["2024-11-20", "2024-11-21", "2024-11-22"], "2024-11-26 10:00",
+                     "2024-11-26 14:00", ("2024-11-20", "2024-11-26"),
+                     id="three-before-a-weekend-still-count-on-tuesday"),
+        pytest.param(["2024-11-20", "2024-11-21", "2024-11-22"], "2024-11-27 10:00",
+                     "2024-11-27 14:00", None, id="the-oldest-leaves-the-window-on-wednesday"),
+        # Window for Fri 2024-11-29 (a half day): 22, 25, 26, 27, 29 -- the 28th is skipped,
+        # so the day trade of Friday the 22nd still counts; on Monday it has left.
+        pytest.param(["2024-11-22", "2024-11-25", "2024-11-26"], "2024-11-29 10:00",
+                     "2024-11-29 12:00", ("2024-11-22", "2024-11-29"),
+                     id="thanksgiving-is-not-a-business-day"),
+        pytest.param(["2024-11-22", "2024-11-25", "2024-11-26"], "2024-12-02 10:00",
+                     "2024-12-02 12:00", None, id="after-thanksgiving-the-22nd-has-left"),
+        pytest.param(["2024-06-28", "2024-07-01", "2024-07-02"], "2024-07-05 10:00",
+                     "2024-07-05 11:00", ("2024-06-28", "2024-07-05"),
+                     id="july-4th-is-not-a-business-day"),
+        pytest.param(["2024-11-25", "2024-11-26", "2024-11-27"], "2024-11-27 10:00",
+                     "2024-11-29 10:00", None,
+                     id="selling-a-position-bought-yesterday-is-not-a-day-trade"),
+    ],
+)  # fmt: skip
+def test_the_window_is_five_nyse_business_days(day_trades, bought, now, window):
+    """Selling AAPL bought ``bought`` at ``now``: refused as the 4th day trade in ``window``
+    (its first and last business day), or approved (None)."""
+    decision = decide(sell(qty=10), small_account(day_trades, bought=bought), now=now)
+    if window is None:
+        assert decision.approved
+    else:
+        refused_as_fourth(decision, *window)
 
 
 def test_a_sell_queued_after_a_half_day_close_is_judged_against_the_next_session():
@@ -88,11 +98,6 @@ def test_a_sell_queued_after_a_half_day_close_is_judged_against_the_next_session
     assert queued.approved and "queued for the open of Fri 2024-07-05" in queued.reason
 
 
-def test_selling_a_position_bought_yesterday_is_not_a_day_trade():
-    state = small_account(["2024-11-25", "2024-11-26", "2024-11-27"], bought="2024-11-27 10:00")
-    assert decide(sell(qty=10), state, now="2024-11-29 10:00").approved
-
-
 def test_a_buy_added_today_makes_selling_today_a_day_trade():
     state = small_account(["2024-11-25", "2024-11-26", "2024-11-27"], bought="2024-11-20 10:00")
     added = held("AAPL", 10, opened="2024-11-20 10:00", last_buy_at=ny("2024-11-29 10:00"))
@@ -100,10 +105,7 @@ def test_a_buy_added_today_makes_selling_today_a_day_trade():
     assert decide(sell(qty=10), state, now="2024-11-29 11:00").rule == "day_trading"
 
 
-@pytest.mark.parametrize(
-    "allowed, approved",
-    [pytest.param(True, True, id="allowed"), pytest.param(False, False, id="not-allowed")],
-)
+@either_stop_policy
 def test_a_protective_stop_may_be_the_fourth_only_when_the_policy_allows(allowed, approved):
     state = small_account(["2024-11-20", "2024-11-21", "2024-11-22"], bought="2024-11-26 10:00")
     decision = decide(
@@ -162,10 +164,7 @@ def test_the_order_replacing_its_own_symbols_stop_is_not_counted_twice():
     ).approved
 
 
-@pytest.mark.parametrize(
-    "allowed, approved",
-    [pytest.param(True, True, id="stop-allowed"), pytest.param(False, False, id="strict")],
-)
+@either_stop_policy
 def test_buying_more_under_a_resting_stop_can_make_a_fourth_day_trade(allowed, approved):
     # AAPL was bought last week with a resting stop; buying more today means the stop could
     # close shares bought today.

@@ -33,7 +33,18 @@ class JsonHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
-class LoopbackServer:
+class StartStop:
+    """A stand-in used as a context manager: started on entry (its ``start`` gives it back),
+    stopped on exit."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class LoopbackServer(StartStop):
     """Serves ``handler_class`` (whose ``standin`` is this object) on 127.0.0.1 while started.
 
     Use it as a context manager, or :meth:`start` and :meth:`stop`; :attr:`url` is the base
@@ -58,12 +69,6 @@ class LoopbackServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -37,6 +37,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from tests.standins._server import StartStop
 from tests.standins.faults import Faults
 
 API_KEY = "standin-stream-key"
@@ -60,7 +61,7 @@ class Client:
         return self.authenticated and (symbol in bars or "*" in bars)
 
 
-class AlpacaStreamStandIn:
+class AlpacaStreamStandIn(StartStop):
     """Alpaca's stock data stream on a random loopback port; bars are published by the test."""
 
     def __init__(self, *, api_key: str = API_KEY, secret_key: str = SECRET_KEY, seed: int = 0):
@@ -108,12 +109,6 @@ class AlpacaStreamStandIn:
         asyncio.run_coroutine_threadsafe(shut(), self._loop).result(10)
         self._thread.join(10)
         self._server = None
-
-    def __enter__(self) -> AlpacaStreamStandIn:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -9,15 +9,16 @@ small account restricted for 90 days. Under ``pdt``, an account whose equity at 
 close is below ``pdt_equity_threshold`` may make at most ``pdt_max_day_trades`` day trades
 in 5 business days (NYSE sessions, so holidays do not count). A day trade is a sell, in
 the session it trades in, of shares bought in that same session. The count includes the
-day trades already made in the window and those still possible today: every other
-symbol bought today with a working sell, a resting protective stop included (it can
-fire). Opening a position is never a day trade, so the rule stops exits, and a buy only
-when it adds to a position whose working sell could then close shares bought today. A
-protective stop may still be the one day trade too many when
-``allow_protective_stop_as_4th_day_trade`` is on (default), because a 90-day restriction
-is recoverable and an unprotected position is not. Under ``intraday_margin``, a buy may
-not take buying power below zero, counting the working buys the state lists (if the
-broker's figure already deducts them, the check is stricter than it needs to be).
+day trades already made in the window and those still possible today: every other symbol
+bought today with a working sell, a resting protective stop included (it can fire), and
+the symbol's own working sell when the order sells only part of it. Opening a position is
+never a day trade, so the rule stops exits, and a buy only when it adds to a position
+whose working sell could then close shares bought today. A protective stop may still be
+the one day trade too many when ``allow_protective_stop_as_4th_day_trade`` is on
+(default), because a 90-day restriction is recoverable and an unprotected position is not.
+Under ``intraday_margin``, a buy may not take buying power below zero, counting the
+working buys the state lists (if the broker's figure already deducts them, the check is
+stricter than it needs to be).
 
 Wash sales (IRS, 30 calendar days either side of a loss-making sale). A buy within 30 days
 after a loss-making sale of the same symbol is flagged (or, with ``wash_sale_policy:
@@ -98,6 +99,8 @@ def _pattern_day_trader(intent: OrderIntent, ctx: GateContext) -> Outcome | None
     if equity >= limits.pdt_equity_threshold:
         return None
     made, pending = ctx.day_trades_made, ctx.day_trades_pending(besides=symbol)
+    if _leaves_own_working_sell(intent, ctx):
+        pending += 1
     if made + pending < limits.pdt_max_day_trades:
         return None
     window = ctx.day_trade_window
@@ -124,6 +127,20 @@ def _pattern_day_trader(intent: OrderIntent, ctx: GateContext) -> Outcome | None
             "day_trading", "pdt_protective_stop", f"protective stop allowed although {situation}"
         )
     return Deny("day_trading", f"{describe_order(intent)} refused: {situation}; hold it overnight")
+
+
+def _leaves_own_working_sell(intent: OrderIntent, ctx: GateContext) -> bool:
+    """True when a sale of part of a position bought today leaves the symbol's own working
+    sell (its resting stop) in place, free to fire later as one more day trade. A stop
+    replaces its symbol's stop, and a sale of the whole position has it cancelled."""
+    if intent.adds_exposure or intent.purpose is Purpose.STOP:
+        return False
+    position = ctx.state.positions.get(intent.symbol)
+    return (
+        intent.symbol in ctx.state.working_sell_purposes
+        and position is not None
+        and intent.qty < position.qty
+    )
 
 
 def _intraday_margin(intent: OrderIntent, ctx: GateContext) -> Outcome | None:

@@ -164,6 +164,26 @@ def test_the_order_replacing_its_own_symbols_stop_is_not_counted_twice():
     ).approved
 
 
+@pytest.mark.parametrize("shares, approved", [(4, False), (10, True)])
+def test_a_partial_sale_leaves_its_own_stop_resting_as_a_possible_day_trade(shares, approved):
+    # AAPL bought today, 2 day trades made, its protective stop resting. Selling part of it
+    # is day trade 3 and leaves the stop able to fire as a 4th (found by the gate's property
+    # test); selling all of it replaces the stop.
+    state = small_account(["2024-11-21", "2024-11-22"], bought="2024-11-26 10:00")
+    own_stop = SubmittedOrder(
+        "AAPL", "sell", 10, ny("2024-11-26 10:01"), purpose="stop", working=True
+    )
+    decision = decide(
+        sell(qty=shares),
+        replace(state, recent_orders=(own_stop,)),
+        now="2024-11-26 14:00",
+        allow_protective_stop_as_4th_day_trade=False,
+    )
+    assert decision.approved is approved
+    if not approved:
+        assert "day trade 4, with 2 made and 1 more possible from working sells" in decision.reason
+
+
 @either_stop_policy
 def test_buying_more_under_a_resting_stop_can_make_a_fourth_day_trade(allowed, approved):
     # AAPL was bought last week with a resting stop; buying more today means the stop could

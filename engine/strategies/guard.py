@@ -166,22 +166,22 @@ def _aligned(strategy: Strategy, what: str, frame: Any, index: pd.Index, columns
             "(one row per bar, one column per symbol)",
             hint="build signals from the bars' own frames, e.g. bars.close > ...",
         )
-    if not frame.index.equals(index):
-        where = _first_difference(frame.index, index)
-        raise StrategyError(
-            strategy.name,
-            f"{what} is not indexed by the bars' dates (first difference at row {where}: "
-            f"{frame.index[where]} instead of {index[where]})",
-            hint="do not drop, sort or shift the rows; keep bars.index",
-        )
-    if not frame.columns.equals(columns):
-        where = _first_difference(frame.columns, columns)
-        raise StrategyError(
-            strategy.name,
-            f"{what} columns are not the bars' symbols in order (column {where}: "
-            f"{frame.columns[where]!r} instead of {columns[where]!r})",
-            hint="keep the bars' columns and their order",
-        )
+    # Rows are the bars' dates, columns their symbols (or a sweep's blocks): a frame that
+    # dropped, sorted or shifted either is named at its first difference.
+    for axis, got, expected, wrong, hint in (
+        ("row", frame.index, index, "is not indexed by the bars' dates",
+         "do not drop, sort or shift the rows; keep bars.index"),
+        ("column", frame.columns, columns, "columns are not the bars' symbols in order",
+         "keep the bars' columns and their order"),
+    ):  # fmt: skip
+        if not got.equals(expected):
+            where = _first_difference(got, expected)
+            raise StrategyError(
+                strategy.name,
+                f"{what} {wrong} ({axis} {where}: {_label(got[where])} instead of "
+                f"{_label(expected[where])})",
+                hint=hint,
+            )
     return frame
 
 
@@ -223,6 +223,11 @@ def _stop_distance(strategy, frame, index, columns) -> np.ndarray:
             hint="return a distance below the entry price (e.g. 2 * ATR), NaN where unknown",
         )
     return values
+
+
+def _label(value) -> str:
+    """A row or column label as an error shows it: a symbol quoted, a date as written."""
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _first_difference(got: pd.Index, expected: pd.Index) -> int:

@@ -49,7 +49,8 @@ BARS = make_bars({"AAA": [10, 11, 12, 11, 13, 14], "BBB": [5, 4, 6, 7, 6, 8]})
         ),
         (
             lambda b: Signals(rising(b), rising(b).shift(1, freq="B")),
-            "exits is not indexed by the bars' dates",
+            r"exits is not indexed by the bars' dates \(row 0: 2024-01-02 00:00:00 instead of "
+            r"2024-01-01 00:00:00\)",
         ),
         (
             lambda b: Signals(rising(b)[["BBB", "AAA"]], rising(b)),

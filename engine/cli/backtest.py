@@ -6,9 +6,11 @@ Engine imports happen inside the commands so that `wb --help` stays quick.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import click
 
+from engine.backtest.settings import BacktestSettings
 from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
 from engine.cli.data import SYNTHETIC_NOTE, bar_size_option
 from engine.errors import InputError
@@ -25,39 +27,19 @@ def settings_options(command):
     options = [
         click.option("--start", type=date_type, help="First date, YYYY-MM-DD."),
         click.option("--end", type=date_type, help="Last date, YYYY-MM-DD (inclusive)."),
-        click.option(
-            "--fees",
-            type=float,
-            help="Commission per fill, a fraction of its value [default 0.0005].",
-        ),
-        click.option(
-            "--slippage",
-            type=float,
-            help="Adverse price move per fill, a fraction [default 0.0005].",
-        ),
-        click.option(
-            "--size",
-            type=click.Choice(["fraction", "risk", "all"]),
-            help="Sizing: a fraction of equity, risk to the stop, or all cash [default fraction].",
-        ),
-        click.option(
-            "--execution",
-            type=click.Choice(["next_open", "close"]),
-            help="Fill a signal at the next bar's open, or at its own close [default next_open].",
-        ),
-        click.option(
-            "--stop",
-            type=click.Choice(["none", "strategy", "atr"]),
-            help="Protective stop: none, the strategy's own, or the engine's ATR stop [default none].",
-        ),
+        setting_option("fees", "Commission per fill, a fraction of its value"),
+        setting_option("slippage", "Adverse price move per fill, a fraction"),
+        setting_option("size", "Sizing: a fraction of equity, risk to the stop, or all cash"),
+        setting_option("execution", "Fill a signal at the next bar's open, or at its own close"),
+        setting_option("stop", "Protective stop: none, the strategy's own, or an ATR stop"),
         click.option(
             "--trailing-stop",
             is_flag=True,
             default=None,
             help="Trail the stop behind the highest high.",
         ),
-        click.option("--max-positions", type=int, help="Most positions open at once [default 5]."),
-        click.option("--init-cash", type=float, help="Starting cash [default 100000]."),
+        setting_option("max_positions", "Most positions open at once"),
+        setting_option("init_cash", "Starting cash"),
         click.option(
             "--setting",
             "setting_args",
@@ -70,6 +52,19 @@ def settings_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def setting_option(name: str, help: str):
+    """A ``--name`` option for the backtest setting ``name``, its type, choices and default
+    read from BacktestSettings (unset: the setting's default, or ``--setting``'s value)."""
+    field = BacktestSettings.model_fields[name]
+    choices = get_args(field.annotation) if get_origin(field.annotation) is Literal else None
+    default = f"{field.default:g}" if isinstance(field.default, float) else field.default
+    return click.option(
+        "--" + name.replace("_", "-"),
+        type=click.Choice(choices) if choices else field.annotation,
+        help=f"{help} [default {default}].",
+    )
 
 
 def executor_options(command):
@@ -105,7 +100,6 @@ def backtest_settings(strategy: str, setting_args: tuple[str, ...], **flags):
     An unknown key gets a "did you mean"; an execution the strategy cannot trade by
     (filling at the close its signal was computed from) is refused.
     """
-    from engine.backtest.settings import BacktestSettings
     from engine.config.loading import validate_model
     from engine.strategies import check_execution
 

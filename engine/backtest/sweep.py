@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -198,20 +198,15 @@ def sweep(
     n_parts = len(bars.symbols) if per == "symbol" else 1
     cells = len(params_list) * len(bars.symbols) * len(bars)
     plan = plan_tasks([len(c) for c in chunks], n_parts, runner.wanted_tasks(cells))
-    tasks = [
-        Task(
-            label=chunk_label(params_list, combos, bars.symbols if n_parts > 1 else None, parts),
-            payload=(params_list[combos.start : combos.stop], list(parts) if n_parts > 1 else None),
-            weight=len(combos) * len(parts),
-        )
-        for combos, parts in plan
-    ]
-    tables = runner.run(
+    symbols = bars.symbols if n_parts > 1 else None
+    tables = run_planned(
+        runner,
         _sweep_task,
         (bars, strategy, settings, per),
-        tasks,
+        params_list,
+        plan,
+        label=lambda combos, parts: chunk_label(params_list, combos, symbols, parts),
         desc=f"sweep {strategy.name}",
-        unit="backtest",
         progress=progress,
     )
     return SweepResult(
@@ -263,11 +258,41 @@ def chunk_label(
     return label
 
 
+def run_planned(
+    runner: Executor,
+    work: Callable[[Any, tuple[list[StrategyParams], list[int]]], Any],
+    shared: Any,
+    params_list: list[StrategyParams],
+    plan: list[tuple[range, range]],
+    *,
+    label: Callable[[range, range], str],
+    desc: str,
+    progress: bool,
+) -> list:
+    """Each planned task's result, in plan order: ``work(shared, (its combinations, its parts))``.
+
+    A task of ``plan`` (:func:`engine.executors.plan_tasks`) is a run of combinations and a
+    run of parts (symbols, or a walk-forward's full history and folds); it counts as one
+    backtest per combination and part on the progress bar, and ``label`` names it.
+    """
+    tasks = [
+        Task(
+            label=label(combos, parts),
+            payload=(params_list[combos.start : combos.stop], list(parts)),
+            weight=len(combos) * len(parts),
+        )
+        for combos, parts in plan
+    ]
+    return runner.run(work, shared, tasks, desc=desc, unit="backtest", progress=progress)
+
+
 def _sweep_task(shared, payload) -> pd.DataFrame:
     """One task of a sweep (on any executor): a chunk of combinations, on some or all symbols."""
     bars, strategy, settings, per = shared
     params_list, symbol_positions = payload
-    return _sweep_chunk(bars, strategy, params_list, settings, per, symbol_positions)
+    # A portfolio's one part is the whole universe, traded as one book.
+    symbols = symbol_positions if per == "symbol" else None
+    return _sweep_chunk(bars, strategy, params_list, settings, per, symbols)
 
 
 def in_local_order(tables: list[pd.DataFrame], plan: list[tuple[range, range]], n_parts: int):

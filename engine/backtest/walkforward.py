@@ -34,10 +34,10 @@ from engine.backtest.day_trades import day_trade_figures
 from engine.backtest.metrics import OBJECTIVES, compute_metrics, metrics_dict, summarize
 from engine.backtest.runner import trade_table
 from engine.backtest.settings import BacktestSettings
-from engine.backtest.sweep import chunk_label, combination_chunks, expand_grid
+from engine.backtest.sweep import chunk_label, combination_chunks, expand_grid, run_planned
 from engine.data.bars import Bars
 from engine.errors import InputError
-from engine.executors import Executor, Task, plan_tasks, resolve_executor
+from engine.executors import Executor, plan_tasks, resolve_executor
 from engine.strategies import get, signals_for_grid
 from engine.strategies.base import Strategy, StrategyParams
 
@@ -332,20 +332,14 @@ def _trials(
     runner = resolve_executor(executor)
     cells = len(params_list) * len(bars.symbols) * len(bars) * 2  # full history + the windows
     plan = plan_tasks([len(c) for c in chunks], n_parts, runner.wanted_tasks(cells))
-    tasks = [
-        Task(
-            label=chunk_label(params_list, combos) + _parts_label(parts, n_parts),
-            payload=(params_list[combos.start : combos.stop], list(parts)),
-            weight=len(combos) * len(parts),
-        )
-        for combos, parts in plan
-    ]
-    results = runner.run(
+    results = run_planned(
+        runner,
         _trials_task,
         (bars, strategy, settings, windows),
-        tasks,
+        params_list,
+        plan,
+        label=lambda combos, parts: chunk_label(params_list, combos) + _parts_label(parts, n_parts),
         desc=f"walk-forward {strategy.name}",
-        unit="backtest",
         progress=progress,
     )
     # Tasks go combinations first, so each part's pieces come back in params_list order.

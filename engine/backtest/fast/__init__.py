@@ -67,10 +67,16 @@ from engine.backtest.fast._inputs import kernel_inputs
 from engine.backtest.metrics import METRICS, WHOLE_NUMBERS
 from engine.backtest.rules import Terms
 from engine.backtest.settings import BacktestSettings
-from engine.backtest.sweep import SweepResult, chunk_label, expand_grid, in_local_order
+from engine.backtest.sweep import (
+    SweepResult,
+    chunk_label,
+    expand_grid,
+    in_local_order,
+    run_planned,
+)
 from engine.data.bars import Bars
 from engine.errors import InputError
-from engine.executors import Executor, Task, plan_tasks, resolve_executor
+from engine.executors import Executor, plan_tasks, resolve_executor
 from engine.strategies import get, names
 from engine.strategies.base import Signals, Strategy, StrategyError
 from engine.strategies.guard import check_bars, check_history
@@ -156,20 +162,14 @@ def fast_sweep(
         plan = plan_tasks(
             chunk_sizes, n_symbols, runner.wanted_tasks(len(params_list) * n_symbols * n_bars)
         )
-        tasks = [
-            Task(
-                label=chunk_label(params_list, combos, bars.symbols, parts),
-                payload=(params_list[combos.start : combos.stop], list(parts)),
-                weight=len(combos) * len(parts),
-            )
-            for combos, parts in plan
-        ]
-        tables = runner.run(
+        tables = run_planned(
+            runner,
             _screen_task,
             (bars, strategy, settings),
-            tasks,
+            params_list,
+            plan,
+            label=lambda combos, parts: chunk_label(params_list, combos, bars.symbols, parts),
             desc=f"fast sweep {strategy.name}",
-            unit="backtest",
             progress=progress,
         )
         table = in_local_order(tables, plan, n_symbols)

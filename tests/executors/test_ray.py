@@ -42,7 +42,7 @@ def ray_instance():
     os.environ.pop("RAY_ADDRESS", None)  # never a cluster the machine happens to point at
     try:
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    except Exception:  # noqa: BLE001 -- Ray's own "node timed out during startup" is a bare one
+    except Exception:  # Ray raises a bare Exception: "node timed out during startup"
         # Ray gives its raylet a fixed 30 s to register; on a machine busy with other tests
         # that is sometimes not enough. Starting again once is what a user would do.
         ray.shutdown()

@@ -274,10 +274,8 @@ def still_pending(store: Store, command_id: int) -> bool:
 
 def pending_commands(store: Store) -> list[tuple[int, str, _Command]]:
     """Commands not yet applied or denied, oldest first: (id, actor, command)."""
-    rows = store.query(
-        "SELECT id, actor, payload FROM commands WHERE status = 'pending' ORDER BY id"
-    )
-    return [(int(r.id), r.actor, parse_command(json.loads(r.payload))) for r in rows.itertuples()]
+    rows = store.rows("SELECT id, actor, payload FROM commands WHERE status = 'pending' ORDER BY id")
+    return [(int(cid), actor, parse_command(json.loads(payload))) for cid, actor, payload in rows]
 
 
 def resolve_command(

@@ -251,19 +251,19 @@ def controls_now(store) -> tuple[TradingState, str]:
     What is set, and what a command not yet applied asks for (a kill switch on, a halt):
     a trader who pressed one during a step is obeyed before the step's orders go.
     """
-    row = store.query(
+    (kill, state, kill_asked, halt_asked), = store.rows(
         "SELECT (SELECT value FROM trading_state WHERE key = 'kill_switch') AS kill,"
         " (SELECT value FROM trading_state WHERE key = 'state') AS state,"
         " (SELECT count(*) FROM commands WHERE status = 'pending' AND kind = 'kill_switch'"
         "  AND json_extract(payload, '$.on')::BOOLEAN) AS kill_asked,"
         " (SELECT count(*) FROM commands WHERE status = 'pending' AND kind = 'halt') AS halt_asked"
-    ).iloc[0]
-    stored = {k: json.loads(row[k]) for k in ("kill", "state") if row[k] is not None}
+    )
+    stored = {k: json.loads(v) for k, v in (("kill", kill), ("state", state)) if v is not None}
     controls = Controls.from_values(
         {"kill_switch": stored.get("kill", False), "state": stored.get("state")}
     )
-    if controls.state is TradingState.HALTED or row["halt_asked"]:
+    if controls.state is TradingState.HALTED or halt_asked:
         return TradingState.HALTED, "trading_state"
-    if controls.kill_switch or row["kill_asked"]:
+    if controls.kill_switch or kill_asked:
         return states.KILL_SWITCH_STATE, "kill_switch"
     return controls.state, "trading_state"

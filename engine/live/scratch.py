@@ -64,3 +64,7 @@ class ScratchStore(Store):
     def query(self, sql: str, params=None) -> pd.DataFrame:
         with self._guard:
             return self._con.execute(sql, params).df()
+
+    def rows(self, sql: str, params=None) -> list[tuple]:
+        with self._guard:
+            return self._con.execute(sql, params).fetchall()

@@ -219,12 +219,19 @@ class Store:
 
     def query(self, sql: str, params: Any = None) -> pd.DataFrame:
         """The result of one reading statement as a DataFrame."""
+        return self._read(sql, params, lambda result: result.df())
 
-        def attempt() -> pd.DataFrame:
+    def rows(self, sql: str, params: Any = None) -> list[tuple]:
+        """The result of one reading statement as tuples: a loop's small reads every step,
+        without building a DataFrame for a few rows."""
+        return self._read(sql, params, lambda result: result.fetchall())
+
+    def _read(self, sql: str, params: Any, fetch: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        def attempt() -> T:
             with self._lock:
                 con = self._connection()
                 try:
-                    return con.execute(sql, params).df()
+                    return fetch(con.execute(sql, params))
                 finally:
                     con.close()
 

@@ -20,13 +20,16 @@ import pandas as pd
 
 
 class Reader:
-    """The store seen through one open connection (``query`` and ``scalar`` as on the store)."""
+    """The store seen through one open connection (``query``, ``rows`` and ``scalar`` as on the store)."""
 
     def __init__(self, store, con):
         self.store, self.con, self.path, self.data_dir = store, con, store.path, store.data_dir
 
     def query(self, sql: str, params: Any = None) -> pd.DataFrame:
         return self.con.execute(sql, params or []).df()
+
+    def rows(self, sql: str, params: Any = None) -> list[tuple]:
+        return self.con.execute(sql, params or []).fetchall()
 
     def scalar(self, sql: str, params: Any = None) -> Any:
         frame = self.query(sql, params)

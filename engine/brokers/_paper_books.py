@@ -368,17 +368,16 @@ def set_status(con, updates: list[dict[str, Any]]) -> None:
 
 
 def upsert_marks(con, account: str, day: date, closes: pd.Series) -> None:
-    frame = pd.DataFrame({"symbol": closes.index, "price": closes.to_numpy(dtype=float)})
-    con.register("bar_closes", frame)
-    try:
-        con.execute(
-            "INSERT INTO paper_marks SELECT ?, symbol, ?, price FROM bar_closes"
-            " ON CONFLICT (account, symbol) DO UPDATE SET date = excluded.date,"
-            " price = excluded.price",
-            [account, day],
-        )
-    finally:
-        con.unregister("bar_closes")
+    """The bar's closes become the account's marks (one row per symbol)."""
+    # Two lists unnested side by side: one statement, no frame to register (a step's
+    # few symbols cost less this way, and a 500-symbol step no more).
+    con.execute(
+        "INSERT INTO paper_marks SELECT $account, unnest($symbols), $day, unnest($prices)"
+        " ON CONFLICT (account, symbol) DO UPDATE SET date = excluded.date,"
+        " price = excluded.price",
+        {"account": account, "day": day, "symbols": [str(s) for s in closes.index],
+         "prices": closes.to_numpy(dtype=float).tolist()},
+    )  # fmt: skip
 
 
 # -- rows and frames -------------------------------------------------------------------

@@ -460,10 +460,12 @@ class PaperBroker(Broker):
                 f"processed ({newest})",
                 hint="feed bars in time order; a replay over older dates needs a new account",
             )
-        if last is not None and day > last:  # a new session: what went ex at its open first
-            self._take_corporate_actions(con, last, day)
-        waiting = books.open_orders(con, account, placed_before=day, placed_before_at=at)
         cash, held = books.cash_and_held(con, account, self.starting_cash)
+        # A new session: what went ex at its open first (a split or dividend taken in
+        # changes the shares and cash the bar's orders trade with).
+        if last is not None and day > last and self._take_corporate_actions(con, last, day, held):
+            cash, held = books.cash_and_held(con, account, self.starting_cash)
+        waiting = books.open_orders(con, account, placed_before=day, placed_before_at=at)
         done = trade_session(
             waiting,
             books.attached_stops(con, account, [o.id for o in waiting if o.side == Side.BUY]),
@@ -499,15 +501,18 @@ class PaperBroker(Broker):
         )
         return done.fills
 
-    def _take_corporate_actions(self, con, after: date, through: date) -> None:
+    def _take_corporate_actions(
+        self, con, after: date, through: date, held: dict[str, float]
+    ) -> bool:
         """Applies the splits and cash dividends that went ex after ``after`` up to ``through``
-        to what the account holds (see :mod:`engine.brokers.corporate_actions`), each once:
-        ``paper_adjustments`` keeps which, in the same transaction as the bar."""
+        to what the account holds (``held``: shares by symbol, as the store says now; see
+        :mod:`engine.brokers.corporate_actions`), each once: ``paper_adjustments`` keeps
+        which, in the same transaction as the bar. True when it applied any."""
         account = self.account_name
-        held = {s: q for s, q in books.held_qty(con, account).items() if abs(q) > QTY_EPSILON}
+        held = {s: q for s, q in held.items() if abs(q) > QTY_EPSILON}
         actions = actions_between(con, held, after, through)
         if not actions:
-            return
+            return False
         applied = books.applied_adjustments(con, account, [a.symbol for a in actions])
         prices = books.marks(con, account)
         rows, events = [], []
@@ -538,6 +543,7 @@ class PaperBroker(Broker):
         for row in rows:  # one by one: each takes the next seq, in the actions' order
             insert_rows(con, "paper_adjustments", [row])
         append_events(con, self.actor, events)
+        return bool(rows)
 
     # -- the loop's one read -----------------------------------------------------------
 

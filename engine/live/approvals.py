@@ -184,14 +184,16 @@ def alerts(held: list[tuple[PendingOrder, dict]]) -> list[Alert]:
 
 
 def record_step(con, book: str, mode: str, held: list[tuple[PendingOrder, dict]],
-                now: datetime, actor: str) -> None:  # fmt: skip
+                now: datetime, actor: str, *, expire: bool = True) -> None:  # fmt: skip
     """Writes a step's new proposals (``held``: each order with its row's extra fields) and
-    marks expired those still waiting past their expiry, each an event.
+    marks expired those still waiting past their expiry, each an event (``expire`` False:
+    the step read that none is due, and leaves the statement out).
 
     A repeated step proposes the same entries again under the same client order ids: the
     proposals already there (whatever became of them) are left as they are.
     """
-    expire_due(con, book, now, actor)
+    if expire:
+        expire_due(con, book, now, actor)
     for item, extra in held:
         record = item.record
         row = con.execute(
@@ -272,15 +274,6 @@ def listed(store, book: str | None = None, *, waiting_only: bool = False,
         where.append("state = 'proposed'")
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     return _read(store, f"{clause} ORDER BY id DESC LIMIT {int(limit)}", params)
-
-
-def in_flight(store, book: str) -> set[str]:
-    """Client order ids of ``book``'s approved proposals whose sending is not recorded yet
-    (their command is applied again after a restart, and records what it sent)."""
-    rows = store.query(
-        "SELECT client_order_id FROM proposals WHERE book = ? AND state = ?", [book, IN_FLIGHT]
-    )
-    return set(rows["client_order_id"])
 
 
 def _read(store, tail: str, params: list) -> list[Proposal]:

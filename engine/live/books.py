@@ -79,6 +79,16 @@ class Records:
     adjusted: frozenset[tuple[str, str, date]] = frozenset()
     #: The dividends it took in over the last DIVIDENDS_DUE (a broker may pay them since).
     dividends: tuple[Adjustment, ...] = ()
+    #: Client order ids of approved proposals whose sending is not recorded yet (their
+    #: command is applied again after a restart, and records what it sent).
+    in_flight: frozenset[str] = frozenset()
+    #: The soonest expiry of the proposals still waiting for a trader (None: none waits).
+    waiting_until: datetime | None = None
+
+    def proposals_due(self, now: datetime) -> bool:
+        """True when a proposal waiting for a trader has expired by ``now`` (only the loop
+        proposes, so none can have come since this read)."""
+        return self.waiting_until is not None and self.waiting_until <= now
 
 
 def read_records(
@@ -127,6 +137,12 @@ def read_records(
             if config_ids
             else []
         )
+        # The proposals the step's reconciliation and its expiry need (approvals.py's states).
+        proposals = con.execute(
+            "SELECT client_order_id, state, expires_at FROM proposals WHERE book = ?"
+            " AND state IN ('proposed', 'approved')",
+            [book],
+        ).fetchall()
         marks = (
             con.execute(
                 "SELECT s.ts, s.equity FROM equity_snapshots s JOIN heartbeats h USING (loop_id)"
@@ -168,6 +184,8 @@ def read_records(
             for s, k, d, c, a, q, cash, due in adjusted
             if due and k == DIVIDEND
         ),
+        in_flight=frozenset(cid for cid, state, _ in proposals if state == "approved"),
+        waiting_until=min((at for _, state, at in proposals if state == "proposed"), default=None),
     )
 
 

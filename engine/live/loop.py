@@ -429,6 +429,8 @@ class LiveLoop:
 
     def _proposals(self, held, bar, now: datetime, controls: Controls, equity: float):
         """The step's entries held for a trader, each with its reasons and expiry."""
+        if not held:
+            return []  # most steps: no calendar arithmetic for an expiry nobody needs
         expiry = approvals.expires_at(bar, controls.limits.approval_expires)
         return [
             (item, {"bar": str(bar), "why": why, "expires_at": expiry,
@@ -677,6 +679,8 @@ class LiveLoop:
         if not held or records.book is None or records.book.bar_date is None:
             return []
         through = pd.Timestamp(ids.session_of(bar)).date() if bar is not None else new_york_date(self.clock.now())
+        if through <= records.book.bar_date:
+            return []  # the session already stepped (an intraday bar after its first): none new
         with self.store.connect() as con:
             return actions_between(con, held, records.book.bar_date, through)
 
@@ -696,7 +700,7 @@ class LiveLoop:
             actions=self._actions(records, bar),
             recorded_actions=records.adjusted,
             recent_dividends=records.dividends,
-            leave=frozenset(approvals.in_flight(self.store, self.book)),
+            leave=records.in_flight,
         )
 
     def _handle_differences(self, found: Reconciled, *, at_start: bool) -> dict[str, LivePosition]:
@@ -797,7 +801,8 @@ class LiveLoop:
                 con, self.book, positions.values(), found.closed, now, before=records.positions
             )
             books.save_adjustments(con, self.book, found.adjustments, now)
-            approvals.record_step(con, self.book, self.options.mode, proposals, now, self.actor)
+            approvals.record_step(con, self.book, self.options.mode, proposals, now, self.actor,
+                                  expire=records.proposals_due(now))  # fmt: skip
             books.append_events(
                 con,
                 self.actor,

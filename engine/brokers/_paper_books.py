@@ -181,20 +181,19 @@ def attached_stops(con, account: str, order_ids: list[str]) -> dict[str, tuple[f
 
 
 def last_bar(con, account: str) -> date | None:
+    """The newest session the account processed (None: none yet)."""
+    return last_bars(con, account)[0]
+
+
+def last_bars(con, account: str) -> tuple[date | None, datetime | None]:
+    """The newest session the account processed, and the start of its newest intraday bar
+    (None: none yet, or daily), in one read."""
     # fetchall, never fetchone, in this module: DuckDB keeps a half-read result open and
     # a later register() on the same connection then fails.
     row = con.execute(
-        "SELECT last_bar_date FROM paper_accounts WHERE account = ?", [account]
+        "SELECT last_bar_date, last_bar_at FROM paper_accounts WHERE account = ?", [account]
     ).fetchall()
-    return row[0][0] if row else None
-
-
-def last_bar_at(con, account: str) -> datetime | None:
-    """The start of the newest intraday bar the account processed (None: none yet, or daily)."""
-    row = con.execute(
-        "SELECT last_bar_at FROM paper_accounts WHERE account = ?", [account]
-    ).fetchall()
-    return row[0][0] if row else None
+    return row[0] if row else (None, None)
 
 
 # Each fill and each corporate-action adjustment as (symbol, signed shares, cash flow): a

@@ -282,8 +282,7 @@ class PaperBroker(Broker):
             if o.side == Side.SELL:
                 pending_sells[o.symbol] += o.remaining_qty
                 proceeds += self._pending_proceeds(o, held, prices, counted)
-        after_bar, now = books.last_bar(con, account), self.now()
-        after_bar_at = books.last_bar_at(con, account)
+        (after_bar, after_bar_at), now = books.last_bars(con, account), self.now()
 
         outcomes: list[_Outcome] = []
         rows, events = [], []
@@ -451,8 +450,8 @@ class PaperBroker(Broker):
         at: datetime | None = None, last_of_session: bool = True,
     ) -> list[Fill]:  # fmt: skip
         account = self.account_name
-        last = books.last_bar(con, account)
-        last_at = books.last_bar_at(con, account) if at is not None else None
+        last, last_at = books.last_bars(con, account)
+        last_at = last_at if at is not None else None
         if (last is not None and day < last) or (last_at is not None and at < last_at):
             newest = last_at or last
             raise InputError(

@@ -309,9 +309,10 @@ def rebase_mark(con, account: str, symbol: str, ratio: float) -> None:
     )
 
 
-def positions(con, account: str) -> list[Position]:
-    """Open positions from the fills, each marked at its last close (its average cost before any)."""
-    prices = marks(con, account)
+def positions(con, account: str, prices: dict[str, float] | None = None) -> list[Position]:
+    """Open positions from the fills, each marked at its last close (its average cost before
+    any); ``prices``: the account's marks, when the caller read them already."""
+    prices = marks(con, account) if prices is None else prices
     held = []
     for symbol, (qty, avg) in sorted(positions_from_fills(signed_fills(con, account)).items()):
         mark = prices.get(symbol)

@@ -208,9 +208,10 @@ class PaperBroker(Broker):
     def _account(self, con) -> tuple[Account, list[Position], list[Order]]:
         """(the account, its positions, its open orders), read on ``con``."""
         cash = books.cash(con, self.account_name, self.starting_cash)
-        positions = self._positions(con)
+        prices = books.marks(con, self.account_name)
+        positions = books.positions(con, self.account_name, prices)
         open_ = books.open_orders(con, self.account_name)
-        reserved = books.reserved_cash(open_, books.marks(con, self.account_name), self.costs)
+        reserved = books.reserved_cash(open_, prices, self.costs)
         long_value = float(sum(p.market_value for p in positions if p.qty > 0))
         short_value = float(sum(p.market_value for p in positions if p.qty < 0))
         account = Account(
@@ -550,32 +551,26 @@ class PaperBroker(Broker):
         self, order_ids: list[str] | None = None, closed_since: datetime | None = None
     ) -> BrokerView:
         """As :meth:`Broker.snapshot`, in one read (the loop reads it every step)."""
-        order_ids = list(order_ids or [])
+        named = set(order_ids or [])
         with self._read() as con:
             account, positions, open_ = self._account(con)
-            named = []
-            if order_ids:
+            rows = []
+            if named or closed_since is not None:
+                # The orders asked for by id and those closed since, in one read.
                 rows = con.execute(
-                    f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders"
-                    " WHERE account = ? AND id IN (SELECT unnest(?))",
-                    [self.account_name, order_ids],
+                    f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
+                    " AND (id IN (SELECT unnest(?)) OR (updated_at > ?"
+                    " AND status NOT IN (SELECT unnest(?))))",
+                    [self.account_name, sorted(named), closed_since, books.OPEN],
                 ).fetchall()
-                named = [books.order_from_row(row) for row in rows]
-            recent = []
-            if closed_since is not None:
-                rows = con.execute(
-                    f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders"
-                    " WHERE account = ? AND updated_at > ? AND status NOT IN (SELECT unnest(?))",
-                    [self.account_name, closed_since, books.OPEN],
-                ).fetchall()
-                recent = [books.order_from_row(row) for row in rows]
-        looked_up = {o.id: o for o in named}
+        orders = [books.order_from_row(row) for row in rows]
+        looked_up = {o.id: o for o in orders if o.id in named}
         return BrokerView(
             account=account,
             positions={p.symbol: p for p in positions},
             open_orders=sorted(open_, key=_newest_first),
             looked_up=looked_up,
-            recent_closed=[o for o in recent if o.id not in looked_up],
+            recent_closed=[o for o in orders if o.id not in looked_up],
         )
 
 

@@ -12,7 +12,7 @@ from tests.live.conftest import open_replay
 #: Statements of a daily replay step on the paper broker, median over a quarter of a config
 #: that trades often (58 before the step's reads were folded together; most of the rest
 #: are writes, one statement per row).
-MOST_STATEMENTS = 55
+MOST_STATEMENTS = 53
 
 
 class _Counted:

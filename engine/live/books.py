@@ -23,6 +23,7 @@ from typing import Any
 
 from engine.brokers.paper_rules import positions_from_fills
 from engine.data.corporate_actions import DIVIDEND, CorporateAction
+from engine.live import approvals
 from engine.live.adjustments import Adjustment
 from engine.live.controls import (  # the step writes controls and beats in its transaction
     Controls,
@@ -137,12 +138,7 @@ def read_records(
             if config_ids
             else []
         )
-        # The proposals the step's reconciliation and its expiry need (approvals.py's states).
-        proposals = con.execute(
-            "SELECT client_order_id, state, expires_at FROM proposals WHERE book = ?"
-            " AND state IN ('proposed', 'approved')",
-            [book],
-        ).fetchall()
+        in_flight, waiting_until = approvals.open_proposals(con, book)
         marks = (
             con.execute(
                 "SELECT s.ts, s.equity FROM equity_snapshots s JOIN heartbeats h USING (loop_id)"
@@ -184,8 +180,8 @@ def read_records(
             for s, k, d, c, a, q, cash, due in adjusted
             if due and k == DIVIDEND
         ),
-        in_flight=frozenset(cid for cid, state, _ in proposals if state == "approved"),
-        waiting_until=min((at for _, state, at in proposals if state == "proposed"), default=None),
+        in_flight=in_flight,
+        waiting_until=waiting_until,
     )
 
 

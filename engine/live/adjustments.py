@@ -34,7 +34,7 @@ from engine.brokers.corporate_actions import (
     split_shares,
 )
 from engine.data.corporate_actions import SPLIT, CorporateAction
-from engine.live.model import Difference, LiveOrder, LivePosition
+from engine.live.records import Difference, LiveOrder, LivePosition
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from engine.brokers.base import OrderRequest
 from engine.errors import InputError, NotFoundError
 from engine.live.alerts import Alert
 from engine.live.clock import BarClose, next_bar, session_close
-from engine.live.model import LiveOrder
 from engine.live.orders import PendingOrder
+from engine.live.records import LiveOrder
 from engine.risk import OrderIntent
 from engine.store.events import append_event, utcnow
 

@@ -34,7 +34,7 @@ from engine.live.controls import (  # the step writes controls and beats in its 
 )
 from engine.live.decisions import Ladder
 from engine.live.heartbeat import beat  # noqa: F401
-from engine.live.model import LiveOrder, LivePosition
+from engine.live.records import LiveOrder, LivePosition
 from engine.risk import EquityMark, RealisedSale
 
 # The step writes its events with its books, in one transaction (books.append_events).

@@ -10,7 +10,7 @@ from engine.data import earnings
 from engine.data.bars import Bars
 from engine.live import ids
 from engine.live.books import Records
-from engine.live.model import LiveOrder, LivePosition
+from engine.live.records import LiveOrder, LivePosition
 from engine.risk import (
     AccountState,
     Position,

@@ -10,8 +10,8 @@ Every payload names the book.
 from __future__ import annotations
 
 from engine.live.adjustments import Adjustment
-from engine.live.model import Difference, LiveOrder
 from engine.live.reconcile import FillSeen
+from engine.live.records import Difference, LiveOrder
 
 Event = tuple[str, str | None, dict]
 

@@ -56,9 +56,9 @@ from engine.live.decisions import Plan, PlannedExit, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
 from engine.live.feed import ends_at, label_of, traded_window
 from engine.live.gate_state import account_state, with_earnings
-from engine.live.model import Controls, Difference, LivePosition, LoopOptions, StepReport
 from engine.live.orders import OrderRules, orders_for, protective_stops
 from engine.live.reconcile import Reconciled, reconcile
+from engine.live.records import Controls, Difference, LivePosition, LoopOptions, StepReport
 from engine.live.router import Judge, OrderRouter, Routed
 from engine.locks import JobLock
 from engine.risk import RULES, OrderIntent, RiskGate, TradingState

@@ -25,7 +25,7 @@ from engine.brokers.base import Capabilities, Order, OrderRequest, Position, on_
 from engine.live import ids
 from engine.live.clock import BarClose
 from engine.live.decisions import Plan, PlannedStop, planned_stops
-from engine.live.model import LiveOrder, LivePosition
+from engine.live.records import LiveOrder, LivePosition
 from engine.risk import OrderIntent
 from engine.risk.gate_rules import whole
 

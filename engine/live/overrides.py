@@ -61,8 +61,8 @@ from engine.live.commands import (
     resolve_command,
 )
 from engine.live.journal import Event
-from engine.live.model import LiveOrder, LivePosition
 from engine.live.orders import closing_order, command_order
+from engine.live.records import LiveOrder, LivePosition
 from engine.live.router import Judge, OrderRouter, Routed
 from engine.risk import (
     LimitsError,

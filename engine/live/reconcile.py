@@ -22,7 +22,7 @@ start-up) the loop compares what it recorded with what the broker says:
 
 Anything else cannot be explained: a position or an order nobody in the workbench placed,
 a position gone without a sale, an order the broker no longer knows, cash that moved
-with no fill (at start-up). Each is a :class:`~engine.live.model.Difference` with
+with no fill (at start-up). Each is a :class:`~engine.live.records.Difference` with
 ``explained=False``; the loop then refuses to trade (an OperatorError saying which) unless
 a person has told it to adopt the broker's view.
 
@@ -49,7 +49,7 @@ from engine.data.corporate_actions import SPLIT, CorporateAction
 from engine.live import ids
 from engine.live.adjustments import Adjustment, dividends_paid, rebased, take_actions
 from engine.live.decisions import Ladder
-from engine.live.model import FILLED, OPEN, Difference, LiveOrder, LivePosition
+from engine.live.records import FILLED, OPEN, Difference, LiveOrder, LivePosition
 
 #: Share quantities closer than this are equal (float residue).
 QTY_EPSILON = 1e-6

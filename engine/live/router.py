@@ -34,8 +34,8 @@ from datetime import datetime
 from engine.brokers.base import Broker, Order, OrderRejected
 from engine.live import journal
 from engine.live.alerts import Alert, Notifiers
-from engine.live.model import Controls, LiveOrder
 from engine.live.orders import PendingOrder, closing_order
+from engine.live.records import Controls, LiveOrder
 from engine.risk import Decision, OrderIntent, TradingState, states
 
 #: Decides a batch of order intents together (the risk gate against the account now).

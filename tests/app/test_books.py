@@ -17,7 +17,7 @@ from app import facade
 from engine.brokers import OrderRequest, PaperBroker
 from engine.data.repository import load_bars
 from engine.errors import NotFoundError
-from engine.live.model import LivePosition
+from engine.live.records import LivePosition
 from engine.live.runner import run_replay
 from engine.live.setup import open_loop
 from engine.store.events import utcnow

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pandas as pd
 
 from engine.live import books, heartbeat
-from engine.live.model import LiveOrder, LivePosition
+from engine.live.records import LiveOrder, LivePosition
 from engine.store.events import utcnow
 from tests.app.conftest import process_started
 

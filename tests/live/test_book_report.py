@@ -12,7 +12,7 @@ from engine.brokers.paper import PaperBroker
 from engine.data import load_bars
 from engine.data.sample import sample_rows
 from engine.live.book_report import daily_book
-from engine.live.model import LivePosition
+from engine.live.records import LivePosition
 from engine.research.config_registry import save_proposal
 from engine.store.events import utcnow
 from tests.config.factories import make_config

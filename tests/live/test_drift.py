@@ -23,8 +23,8 @@ from engine.live.decisions import warmup_bars
 from engine.live.drift import TradingRecord, backtest_from, drift_report, explain, round_trips
 from engine.live.feed import FrameFeed
 from engine.live.loop import LiveLoop
-from engine.live.model import LoopOptions
 from engine.live.parity import PARITY_RULES
+from engine.live.records import LoopOptions
 from engine.live.runner import run_replay
 from engine.risk import gate_rules as risk_rules
 from tests.live.conftest import REPLAY_LIMITS, allow_replay, approve

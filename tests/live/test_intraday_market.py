@@ -23,7 +23,7 @@ from engine.live.commands import SetRiskLimits, submit_command
 from engine.live.decisions import Plan, PlannedEntry, PlannedExit, PlannedStop
 from engine.live.job import run_step
 from engine.live.loop import flat_plans
-from engine.live.model import LivePosition
+from engine.live.records import LivePosition
 from engine.live.runner import run_market
 from engine.live.setup import open_loop
 from tests.live.conftest import REPLAY_LIMITS, approve

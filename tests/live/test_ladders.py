@@ -12,8 +12,8 @@ from engine.brokers.base import Order, OrderStatus, OrderType, Side, TimeInForce
 from engine.live import books, ids
 from engine.live.commands import SetRiskLimits, submit_command
 from engine.live.decisions import Holding, Ladder, Leg, Plan, PlannedExit, PlannedStop
-from engine.live.model import LiveOrder
 from engine.live.orders import OrderRules, orders_for
+from engine.live.records import LiveOrder
 from engine.live.runner import run_replay
 from engine.live.setup import open_loop
 from tests.live.conftest import REPLAY_LIMITS, approve
@@ -144,7 +144,7 @@ def test_a_ladder_is_refused_where_the_broker_names_attached_stops_itself(sample
 
 def test_a_split_rebases_every_legs_shares_price_and_stop():
     from engine.live.adjustments import rebased
-    from engine.live.model import LivePosition
+    from engine.live.records import LivePosition
 
     ladder = Ladder().bought(1, 10, 100.0, 0.05, 100.0).bought(2, 5, 102.0, 0.02, 101.5)
     position = LivePosition("AAPL", CONFIG, 15, 100.67, datetime(2024, 5, 6), datetime(2024, 5, 7),
@@ -159,7 +159,7 @@ def test_a_book_going_flat_sends_no_leg_for_the_position_it_sells():
     from engine.live.clock import session_bars
     from engine.live.decisions import PlannedEntry
     from engine.live.loop import flat_plans
-    from engine.live.model import LivePosition
+    from engine.live.records import LivePosition
 
     opened = datetime(2024, 11, 29, 15)
     held = {"AAA": LivePosition("AAA", "flat", 10.0, 50.0, opened, opened)}

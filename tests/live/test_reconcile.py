@@ -14,8 +14,8 @@ from engine.brokers import Account, Order, OrderStatus, OrderType, PaperBroker, 
 from engine.brokers.base import OrderRequest, TimeInForce
 from engine.errors import OperatorError
 from engine.live.alerts import Notifiers
-from engine.live.model import LiveOrder, LivePosition
 from engine.live.reconcile import BrokerView, reconcile
+from engine.live.records import LiveOrder, LivePosition
 from engine.live.runner import run_replay
 from engine.live.setup import open_loop
 from engine.store import read_events

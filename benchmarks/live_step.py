@@ -34,7 +34,7 @@ from engine.backtest.settings import BacktestSettings  # noqa: E402
 from engine.brokers import PaperBroker  # noqa: E402
 from engine.config.models import StrategyConfig  # noqa: E402
 from engine.data import calendar  # noqa: E402
-from engine.live import books  # noqa: E402
+from engine.live import ledger  # noqa: E402
 from engine.live import loop as loop_module  # noqa: E402
 from engine.live import router as router_module  # noqa: E402
 from engine.live.alerts import LogNotifier, Notifiers  # noqa: E402
@@ -164,7 +164,7 @@ def main() -> None:
         "signals": [(loop_module, "bar_signals")],
         "gate": [(loop_module, "account_state"), (RiskGate, "check_all")],
         "broker": [(broker, name) for name in ("process_bar", "snapshot", "cancel_many", "submit_many")],
-        "store": [(books, "read_records"), (books, "known_orders"), (loop, "_record_step"),
+        "store": [(ledger, "read_records"), (ledger, "known_orders"), (loop, "_record_step"),
                   (router_module, "controls_now"), (loop_module, "pending_commands")],
     }  # fmt: skip
     phases = Phases()

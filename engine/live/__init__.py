@@ -22,7 +22,7 @@ Modules, in the order a step uses them:
   compares the store with the broker; :mod:`~engine.live.decisions` decides;
   :mod:`~engine.live.router` is the one way orders are sent (gate, kill switch, cancel,
   submit, record), for the step, the commands and the control room's direct flatten;
-  :mod:`~engine.live.gate_state` is the risk gate's view; :mod:`~engine.live.books` is the
+  :mod:`~engine.live.gate_state` is the risk gate's view; :mod:`~engine.live.ledger` is the
   loop's tables; :mod:`~engine.live.controls` the trading state that outlives a loop;
   :mod:`~engine.live.ids` names every order by its decision;
 - :mod:`~engine.live.book_queries` is how everyone else reads the books (the control room,

@@ -1,7 +1,7 @@
 """The books as the control room, the daily report and the CLI read them, every broker alike.
 
 A book is one broker account: ``paper:<account>``, ``alpaca:paper`` or ``alpaca:live``. The
-live loop records what it does to a book (:mod:`engine.live.books`): its orders, its
+live loop records what it does to a book (:mod:`engine.live.ledger`): its orders, its
 positions and cash, and at every bar a mark of its equity and positions. For any book:
 
 - :func:`known_books`, and :func:`book_to_show`: the book asked for, else the running

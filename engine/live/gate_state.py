@@ -9,7 +9,7 @@ from engine.brokers.base import BrokerView, Order
 from engine.data import earnings
 from engine.data.bars import Bars
 from engine.live import ids
-from engine.live.books import Records
+from engine.live.ledger import Records
 from engine.live.records import LiveOrder, LivePosition
 from engine.risk import (
     AccountState,

@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.data.bar_sizes import DAILY
 from engine.errors import InputError
-from engine.live import books
+from engine.live import ledger
 from engine.live.runner import step_with_retries
 from engine.live.setup import open_loop
 
@@ -67,7 +67,7 @@ def run_step(store, options: dict[str, Any], *, actor: str) -> str:
     newest = loop.feed.latest()
     if newest is None:
         return "no stored bars for the configs' universes: nothing to step"
-    done = books.read_records(store, loop.book, list(loop.by_id), loop.clock.now()).book
+    done = ledger.read_records(store, loop.book, list(loop.by_id), loop.clock.now()).book
     if done is not None and done.bar_date is not None and done.bar_date >= newest:
         return f"{loop.book}: {newest} already stepped"
     loop.start(newest)

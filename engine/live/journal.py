@@ -1,7 +1,7 @@
 """The events a step writes, one kind per thing that happened, their payloads in one place.
 
 ``order.filled`` (enough to rebuild positions from the log alone, see
-:func:`engine.live.books.replayed_positions`), ``order.submitted``, ``order.rejected``,
+:func:`engine.live.ledger.replayed_positions`), ``order.submitted``, ``order.rejected``,
 ``order.denied``, ``reconcile.adopted`` / ``reconcile.difference``,
 ``corporate_action.taken`` (a split or dividend taken into the book), ``loop.step``.
 Every payload names the book.

@@ -46,7 +46,7 @@ from engine.data.bar_sizes import DAILY
 from engine.data.bars import Bars
 from engine.data.corporate_actions import CorporateAction, actions_between
 from engine.errors import InputError, OperatorError
-from engine.live import approvals, books, calendar_check, ids, journal, overrides
+from engine.live import approvals, calendar_check, ids, journal, ledger, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.book_lock import book_lock, take
 from engine.live.clock import BarClose, entry_refusal, flat_due
@@ -186,13 +186,13 @@ class LiveLoop:
     def _start(self, next_bar: date | BarClose | None) -> list[Difference]:
         self._check_code()
         last = self.stepped(
-            books.read_records(self.store, self.book, [], self.clock.now(), marks=False).book
+            ledger.read_records(self.store, self.book, [], self.clock.now(), marks=False).book
         )
         if last is not None:
             self._clock_at(last)  # a replay resumes at the last bar it finished
         now = self.clock.now()
         with self.faults.watching():
-            records = books.read_records(self.store, self.book, list(self.by_id), now)
+            records = ledger.read_records(self.store, self.book, list(self.by_id), now)
             view = self._view(records)
         self.last_bar = self.stepped(records.book)
         found = self._reconcile(
@@ -203,16 +203,16 @@ class LiveLoop:
         faults = self.faults.events()
 
         def write(con):
-            books.save_orders(con, self.book, found.changed, now)
-            books.save_positions(con, self.book, adopted.values(), found.closed, now)
-            books.save_adjustments(con, self.book, found.adjustments, now)
-            books.save_book(
+            ledger.save_orders(con, self.book, found.changed, now)
+            ledger.save_positions(con, self.book, adopted.values(), found.closed, now)
+            ledger.save_adjustments(con, self.book, found.adjustments, now)
+            ledger.save_book(
                 con, self.book, mode=self.options.mode, broker=self.broker.name,
                 configs=self.starting_cash(), cash=view.account.cash, equity=equity,
                 bar=None, now=now, buying_power=view.account.buying_power,
             )  # fmt: skip
             self._beat(con, records.controls.state)
-            books.append_events(
+            ledger.append_events(
                 con,
                 self.actor,
                 [
@@ -278,9 +278,9 @@ class LiveLoop:
         At start-up this is all a refused loop writes: it never ran, so no heartbeat says it did.
         """
         refused = ("loop.refused", self.book, {"reason": why, "loop_id": self.loop_id, **details})
-        self.store.transaction(lambda con: books.append_events(con, self.actor, [*events, refused]))
+        self.store.transaction(lambda con: ledger.append_events(con, self.actor, [*events, refused]))
 
-    def stepped(self, row: books.BookRow | None) -> date | BarClose | None:
+    def stepped(self, row: ledger.BookRow | None) -> date | BarClose | None:
         """The last bar the book ``row`` says was stepped (at this loop's bar size)."""
         if row is None:
             return None
@@ -487,9 +487,9 @@ class LiveLoop:
                    "denied": routed.denied}  # fmt: skip
 
         def write(con):
-            books.save_orders(con, self.book, routed.sent, now)
+            ledger.save_orders(con, self.book, routed.sent, now)
             events = [*routed.events, *faults, ("loop.protected", str(day), summary)]
-            books.append_events(con, self.actor, events)
+            ledger.append_events(con, self.actor, events)
 
         self.store.transaction(write)
         self.faults.written(len(faults))
@@ -526,7 +526,7 @@ class LiveLoop:
             event = ("calendar.disagreement", self.book,
                      {"broker": self.broker.name, "differences": found,
                       "rule": "the broker's sessions time the orders"})  # fmt: skip
-            self.store.transaction(lambda con: books.append_events(con, self.actor, [event]))
+            self.store.transaction(lambda con: ledger.append_events(con, self.actor, [event]))
         return found
 
     def _cancel_stale_entries(self, view: BrokerView, records, bar) -> BrokerView:
@@ -647,7 +647,7 @@ class LiveLoop:
         self.notifier.send(Alert("stale_data", f"the data feed is stale: {why}", {"day": str(bar)}))
 
         def write(con):
-            books.append_events(
+            ledger.append_events(
                 con, self.actor, [("loop.stale_data", str(bar), {"newest": str(newest)})]
             )
             self._beat(con, records.controls.state)
@@ -657,10 +657,10 @@ class LiveLoop:
 
     # -- reconciliation ----------------------------------------------------------------
 
-    def _records(self, now: datetime, config_ids: list[str] | None = None) -> books.Records:
+    def _records(self, now: datetime, config_ids: list[str] | None = None) -> ledger.Records:
         """The loop's books at ``now`` (equity marks only for a gate that reads them)."""
         ids = list(self.by_id) if config_ids is None else config_ids
-        return books.read_records(self.store, self.book, ids, now, marks=self.gate.needs_marks)
+        return ledger.read_records(self.store, self.book, ids, now, marks=self.gate.needs_marks)
 
     def _view(self, records) -> BrokerView:
         """The broker now, with the orders that closed since the last step (while the loop
@@ -669,7 +669,7 @@ class LiveLoop:
         tracked = [o.broker_order_id for o in records.tracked.values() if o.broker_order_id]
         view = self.broker.snapshot(tracked, closed_since=since)
         news = [o for o in view.recent_closed if o.client_order_id not in records.tracked]
-        known = books.known_orders(self.store, self.book, [o.client_order_id for o in news])
+        known = ledger.known_orders(self.store, self.book, [o.client_order_id for o in news])
         return replace(view, recent_closed=[o for o in news if o.client_order_id not in known])
 
     def _actions(self, records, bar) -> list[CorporateAction]:
@@ -796,14 +796,14 @@ class LiveLoop:
         faults = self.faults.events()
 
         def write(con):
-            books.save_orders(con, self.book, [*found.changed, *sent], now)
-            books.save_positions(
+            ledger.save_orders(con, self.book, [*found.changed, *sent], now)
+            ledger.save_positions(
                 con, self.book, positions.values(), found.closed, now, before=records.positions
             )
-            books.save_adjustments(con, self.book, found.adjustments, now)
+            ledger.save_adjustments(con, self.book, found.adjustments, now)
             approvals.record_step(con, self.book, self.options.mode, proposals, now, self.actor,
                                   expire=records.proposals_due(now))  # fmt: skip
-            books.append_events(
+            ledger.append_events(
                 con,
                 self.actor,
                 [
@@ -816,14 +816,14 @@ class LiveLoop:
                 ],
             )
             if change is not None and change[0] != controls.state:
-                books.set_control(
+                ledger.set_control(
                     con,
                     "state",
                     {"state": change[0].value, "reason": change[1]},
                     self.actor,
                     reason=change[1],
                 )
-            books.snapshot(
+            ledger.snapshot(
                 con,
                 self.loop_id,
                 day,
@@ -832,7 +832,7 @@ class LiveLoop:
                 equity=view.account.equity,
                 positions=held,
             )
-            books.save_book(
+            ledger.save_book(
                 con, self.book, mode=self.options.mode, broker=self.broker.name,
                 configs=self.starting_cash(), cash=view.account.cash, equity=view.account.equity,
                 bar=day, now=now, buying_power=view.account.buying_power, bar_at=closed,
@@ -845,7 +845,7 @@ class LiveLoop:
             self.notifier.send(Alert("halt", f"trading is {change[0].value}: {change[1]}"))
 
     def _beat(self, con, state, *, bar=None, stopped=False) -> None:
-        books.beat(
+        ledger.beat(
             con, self.loop_id, mode=self.options.mode, broker=self.broker.name, book=self.book,
             pid=self.pid, started_at=self.started_at, bar=bar, state=TradingState(state).value,
             configs=list(self.by_id), stopped=stopped,
@@ -853,17 +853,17 @@ class LiveLoop:
 
     def heartbeat(self) -> None:
         """Beat between steps (a paper or live loop waiting for the next close)."""
-        state = books.read_controls(self.store).state
+        state = ledger.read_controls(self.store).state
         self.store.transaction(lambda con: self._beat(con, state))
 
     def stop(self, reason: str = "finished") -> None:
         """Mark the loop stopped cleanly (the control room then says so, not 'stale')."""
 
-        state = books.read_controls(self.store).state
+        state = ledger.read_controls(self.store).state
 
         def write(con):
             self._beat(con, state, stopped=True)
-            books.append_events(
+            ledger.append_events(
                 con, self.actor, [("loop.stopped", self.loop_id, {"reason": reason})]
             )
 

@@ -41,9 +41,8 @@ from typing import Any
 
 from engine.brokers.base import Broker, Order
 from engine.errors import NotFoundError
-from engine.live import approvals, books
+from engine.live import approvals, ledger
 from engine.live.alerts import Alert, notifier_from
-from engine.live.books import Records
 from engine.live.commands import (
     ApproveProposal,
     CancelOrder,
@@ -61,6 +60,7 @@ from engine.live.commands import (
     resolve_command,
 )
 from engine.live.journal import Event
+from engine.live.ledger import Records
 from engine.live.orders import closing_order, command_order
 from engine.live.records import LiveOrder, LivePosition
 from engine.live.router import Judge, OrderRouter, Routed
@@ -131,11 +131,11 @@ def write(con, resolution: Resolution, *, command_id: int, actor: str, book: str
     """Writes ``resolution`` of command ``command_id`` on ``con``: controls set in ``actor``'s
     name, orders and positions in ``book``, the command resolved by ``by``."""
     for key, value, reason in resolution.controls:
-        books.set_control(con, key, value, actor, reason=reason)
+        ledger.set_control(con, key, value, actor, reason=reason)
     if resolution.positions:
-        books.save_positions(con, book, resolution.positions, [], now)
+        ledger.save_positions(con, book, resolution.positions, [], now)
     if resolution.orders:
-        books.save_orders(con, book, resolution.orders, now)
+        ledger.save_orders(con, book, resolution.orders, now)
     if resolution.events:
         append_events(con, by, resolution.events)
     for proposal_id, state, note in resolution.proposals:
@@ -312,7 +312,7 @@ def flatten_directly(store, broker: Broker, command_id: int, actor: str) -> Rout
     """
     now = utcnow()
     book = broker.book
-    held = books.read_records(store, book, [], now, marks=False).positions
+    held = ledger.read_records(store, book, [], now, marks=False).positions
     router = OrderRouter(store, broker, book, notifier_from(None))
     routed = router.flatten(command_id, actor, now, None, {s: p.config_id for s, p in held.items()})
     result = (
@@ -421,7 +421,7 @@ def cancel_directly(store, broker: Broker, command_id: int, actor: str, command:
     :class:`Resolution` (its ``applied`` and ``result`` are what the trader is told).
     """
     now = utcnow()
-    held = books.read_records(store, broker.book, [], now, marks=False).positions
+    held = ledger.read_records(store, broker.book, [], now, marks=False).positions
     resolution = cancel_at_broker(broker, command, held)
     store.transaction(
         lambda con: write(

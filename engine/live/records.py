@@ -1,6 +1,6 @@
 """The live loop's records: its orders, its positions, what it found (controls: engine.live.controls).
 
-Plain frozen values. :mod:`engine.live.books` reads and writes them in the store;
+Plain frozen values. :mod:`engine.live.ledger` reads and writes them in the store;
 :mod:`engine.live.reconcile` and :mod:`engine.live.decisions` decide with them.
 """
 

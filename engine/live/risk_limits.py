@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from engine.errors import InputError
-from engine.live import books
+from engine.live import ledger
 from engine.live.commands import SetRiskLimits, resolve_command, submit_command
 from engine.live.controls import Controls
 from engine.live.heartbeat import loop_status
@@ -77,7 +77,7 @@ class LimitsChange:
 
 def limits_in_force(store) -> LimitsInForce:
     """The stored limits, validated as the loop validates them (a LimitsError names a bad one)."""
-    stored = books.stored_control(store, KEY)
+    stored = ledger.stored_control(store, KEY)
     pending = _pending(store)
     if stored is None:
         return LimitsInForce(RiskLimits(), None, None, pending)
@@ -92,7 +92,7 @@ def limits_with(store, updates: dict[str, Any]) -> RiskLimits:
     Starts from the limits as stored, not as validated, so that a stored limit that no
     longer validates can be mended by setting it.
     """
-    stored = books.stored_control(store, KEY)
+    stored = ledger.stored_control(store, KEY)
     base = dict(stored[0]) if stored and isinstance(stored[0], dict) else {}
     # A name that is no limit (renamed by an upgrade, mistyped by hand) cannot be mended by
     # setting it, and would fail every change: it is dropped.
@@ -102,7 +102,7 @@ def limits_with(store, updates: dict[str, Any]) -> RiskLimits:
 
 def change_limits(store, new: RiskLimits, actor: str) -> LimitsChange:
     """Put ``new`` in force (see the module docstring for the two ways); nothing if nothing differs."""
-    stored = books.stored_control(store, KEY)
+    stored = ledger.stored_control(store, KEY)
     controls = Controls.from_values({KEY: stored[0]} if stored else {})
     # Stored limits that no longer validate: everything counts as changed.
     old = None if controls.limits_error else controls.limits
@@ -126,7 +126,7 @@ def change_limits(store, new: RiskLimits, actor: str) -> LimitsChange:
                 store, command_id, applied=False, by=actor, con=con,
                 result=f"superseded: {actor} set the risk limits directly while no loop ran",
             )  # fmt: skip
-        books.set_control(
+        ledger.set_control(
             con, KEY, new.to_mapping(), actor, reason=f"set with no live loop running: {listing}"
         )
         return superseded

@@ -17,7 +17,7 @@ from datetime import date
 
 from engine.data.bar_sizes import DAILY
 from engine.errors import TemporaryError
-from engine.live import books, heartbeat
+from engine.live import heartbeat, ledger
 from engine.live.alerts import Alert
 from engine.live.clock import BarClose
 from engine.live.loop import LiveLoop, StepReport
@@ -60,7 +60,7 @@ def run_replay(
 
 
 def _first_undone(loop: LiveLoop, days):
-    book = books.read_records(loop.store, loop.book, list(loop.by_id), loop.clock.now()).book
+    book = ledger.read_records(loop.store, loop.book, list(loop.by_id), loop.clock.now()).book
     done = loop.stepped(book)
     return next((d for d in days if done is None or d > done), None)
 
@@ -172,7 +172,7 @@ def _step_session(loop: LiveLoop, clock, day: date, tick: float, stale_retry: fl
 
 def _last_done(loop: LiveLoop) -> date | BarClose | None:
     """The last bar the loop's book stepped (a session date for a daily loop)."""
-    book = books.read_records(loop.store, loop.book, list(loop.by_id), loop.clock.now()).book
+    book = ledger.read_records(loop.store, loop.book, list(loop.by_id), loop.clock.now()).book
     return loop.stepped(book)
 
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from engine.live import books, heartbeat
+from engine.live import heartbeat, ledger
 from engine.live.records import LiveOrder, LivePosition
 from engine.store.events import utcnow
 from tests.app.conftest import process_started
@@ -18,11 +18,11 @@ def record_step(store, day: date, orders: list[LiveOrder], positions: list[LiveP
     now = utcnow()
 
     def write(con):
-        books.save_orders(con, "alpaca:paper", orders, now)
-        books.save_positions(con, "alpaca:paper", positions, [], now)
-        books.snapshot(con, "paper-alpaca1", day, now, cash=90_000.0, equity=100_000.0,
+        ledger.save_orders(con, "alpaca:paper", orders, now)
+        ledger.save_positions(con, "alpaca:paper", positions, [], now)
+        ledger.snapshot(con, "paper-alpaca1", day, now, cash=90_000.0, equity=100_000.0,
                        positions=[(p, p.avg_price) for p in positions])  # fmt: skip
-        books.save_book(con, "alpaca:paper", mode="paper", broker="alpaca", configs={}, cash=90_000.0,
+        ledger.save_book(con, "alpaca:paper", mode="paper", broker="alpaca", configs={}, cash=90_000.0,
                         equity=100_000.0, bar=day, now=now)  # fmt: skip
         heartbeat.beat(con, "paper-alpaca1", mode="paper", broker="alpaca", book="alpaca:paper",
                    pid=os.getpid(), started_at=process_started(), bar=day, state="ACTIVE",

@@ -11,7 +11,7 @@ import pytest
 
 from engine.brokers.base import to_tick
 from engine.errors import OperatorError
-from engine.live import books
+from engine.live import ledger
 from engine.store import read_events
 from engine.store.events import utcnow
 from tests.live.conftest import open_replay
@@ -54,7 +54,7 @@ def test_a_recorded_4_for_1_split_is_taken_in_once_and_the_loop_carries_on(on_al
     symbol, _ = step_until_holding(loop, days)
     old = resting_stop(server, symbol)
     held = server.positions[symbol]["qty"]
-    before = books.read_records(loop.store, loop.book, [], loop.clock.now()).positions[symbol]
+    before = ledger.read_records(loop.store, loop.book, [], loop.clock.now()).positions[symbol]
 
     day = next(days)
     _record(loop.store, "split", symbol, day, 4.0)
@@ -74,7 +74,7 @@ def test_a_recorded_4_for_1_split_is_taken_in_once_and_the_loop_carries_on(on_al
         "SELECT kind, qty_after FROM live_adjustments WHERE book = ?", [loop.book]
     )
     assert recorded.values.tolist() == [["split", held * 4]]
-    after = books.read_records(loop.store, loop.book, [], loop.clock.now()).positions.get(symbol)
+    after = ledger.read_records(loop.store, loop.book, [], loop.clock.now()).positions.get(symbol)
     if after is not None:  # (unless the adjusted stop was hit)
         assert after.qty == held * 4
         assert after.avg_price == pytest.approx(before.avg_price / 4)

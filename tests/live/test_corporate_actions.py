@@ -21,7 +21,7 @@ from engine.cli._common import run_cli
 from engine.data import calendar
 from engine.data.ingest import ingest
 from engine.data.sources import CsvSource
-from engine.live import books
+from engine.live import ledger
 from engine.live.runner import run_replay
 from engine.live.setup import open_loop
 from engine.store import Store
@@ -128,7 +128,7 @@ def test_a_replay_holds_through_a_4_for_1_split_and_a_dividend_and_its_book_ends
 
     # The stop rests for all the new shares at a quarter of its level, below the price.
     stop = _stop_order(broker)
-    held = books.read_records(store, loop.book, [store.config.config_id], loop.clock.now())
+    held = ledger.read_records(store, loop.book, [store.config.config_id], loop.clock.now())
     mine = held.positions["XYZ"]
     assert stop.qty == shares * RATIO and mine.qty == shares * RATIO
     assert stop.stop_price == pytest.approx(mine.stop_price, abs=0.01) and stop.stop_price < last
@@ -140,7 +140,7 @@ def test_a_replay_holds_through_a_4_for_1_split_and_a_dividend_and_its_book_ends
 
     # Each action applied once, audited by the broker and by the loop: the trail alone
     # rebuilds the position.
-    assert books.replayed_positions(store, loop.book) == {"XYZ": shares * RATIO}
+    assert ledger.replayed_positions(store, loop.book) == {"XYZ": shares * RATIO}
     applied = _payloads(store, "paper.corporate_action")
     assert [(p["kind"], p["qty_before"], p["qty_after"]) for p in applied] == [
         ("split", shares, shares * RATIO),
@@ -184,7 +184,7 @@ def test_a_replay_stopped_after_the_broker_split_the_position_takes_it_in_once_o
     (entry,) = loop.broker.fills()
     (position,) = loop.broker.positions()
     assert position.qty == entry.qty * RATIO  # not 16 times
-    held = books.read_records(store, loop.book, [store.config.config_id], loop.clock.now())
+    held = ledger.read_records(store, loop.book, [store.config.config_id], loop.clock.now())
     assert held.positions["XYZ"].qty == entry.qty * RATIO
     assert len(_payloads(store, "paper.corporate_action")) == 1
     assert [p["ex_date"] for p in _payloads(store, "corporate_action.taken")] == [f"{ex:%Y-%m-%d}"]

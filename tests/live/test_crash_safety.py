@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from engine.brokers import PaperBroker
-from engine.live import books, ids
+from engine.live import ids, ledger
 from engine.live.runner import run_replay
 from engine.live.setup import open_loop
 from engine.store import Store
@@ -178,7 +178,7 @@ def _assert_book_is(store, book: str, held: dict[str, float]) -> None:
         .to_dict()
     )
     assert recorded == pytest.approx(held)
-    assert books.replayed_positions(store, book) == pytest.approx(held)
+    assert ledger.replayed_positions(store, book) == pytest.approx(held)
 
 
 def _run_killed(command: list[str], watcher: Store, tmp_path, *, kills: int) -> int:

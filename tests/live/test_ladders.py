@@ -9,7 +9,7 @@ from datetime import date, datetime
 import pytest
 
 from engine.brokers.base import Order, OrderStatus, OrderType, Side, TimeInForce
-from engine.live import books, ids
+from engine.live import ids, ledger
 from engine.live.commands import SetRiskLimits, submit_command
 from engine.live.decisions import Holding, Ladder, Leg, Plan, PlannedExit, PlannedStop
 from engine.live.orders import OrderRules, orders_for
@@ -96,7 +96,7 @@ def test_the_day_trade_count_sees_a_leg_bought_and_stopped_in_one_session():
         filled(ids.decision_id(CONFIG, "AAPL", "buy", date(2024, 5, 7), leg=2) + "-stop",
                "sell", 8),
     ]  # fmt: skip
-    assert books._day_trades(orders, datetime(2024, 5, 9)) == (date(2024, 5, 8),)
+    assert ledger._day_trades(orders, datetime(2024, 5, 9)) == (date(2024, 5, 8),)
 
 
 def test_the_gate_denies_a_leg_that_would_take_the_position_past_its_cap(sample_store):

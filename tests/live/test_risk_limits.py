@@ -11,7 +11,7 @@ import pytest
 from app.forms import limits_from_form
 from engine.cli import cli
 from engine.cli._common import run_cli
-from engine.live import books
+from engine.live import ledger
 from engine.live.commands import SetRiskLimits, submit_command
 from engine.live.risk_limits import limits_in_force
 from engine.risk.limits import LimitsError, RiskLimits, limits_from_mapping
@@ -161,7 +161,7 @@ def test_an_edit_saved_invalid_and_unchanged_gives_up(store, capsys, tmp_path, m
 
 def test_limits_stored_unbounded_by_an_older_version_are_refused_then_mended(store, capsys):
     store.transaction(
-        lambda con: books.set_control(
+        lambda con: ledger.set_control(
             con, "risk_limits", {"max_order_notional": float("inf"), "max_positions": 4}, "old"
         )
     )

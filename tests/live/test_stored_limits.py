@@ -14,7 +14,7 @@ import pytest
 from app import facade
 from engine.cli import cli
 from engine.cli._common import run_cli
-from engine.live import books
+from engine.live import ledger
 from engine.live.controls import StoredLimitsError
 from engine.live.runner import run_replay
 from engine.live.setup import open_loop
@@ -43,7 +43,7 @@ def test_bad_stored_limits_stop_the_loop_and_the_control_room_shows_why_and_how_
 ):
     store_limits(store, value)
     with pytest.raises(StoredLimitsError) as refused:
-        books.read_controls(store).limits  # noqa: B018 - what the loop reads before it sizes
+        ledger.read_controls(store).limits  # noqa: B018 - what the loop reads before it sizes
     shown = facade.trading_status(store)
     assert shown.limits is None  # never the defaults in their place
     assert shown.limits_problem == str(refused.value)
@@ -58,7 +58,7 @@ def test_good_stored_limits_are_the_same_limits_for_the_loop_and_the_control_roo
     store, value, limits
 ):
     store_limits(store, value)
-    assert books.read_controls(store).limits == limits == facade.trading_status(store).limits
+    assert ledger.read_controls(store).limits == limits == facade.trading_status(store).limits
     assert facade.trading_status(store).limits_problem is None
 
 
@@ -78,7 +78,7 @@ def test_a_set_risk_limits_command_replaces_bad_stored_limits_as_the_loop_starts
                        start="2012-02-01", end="2012-02-10")  # fmt: skip
     reports = run_replay(opened.loop, opened.days)
     assert len(reports) == len(opened.days)
-    assert books.read_controls(replay_store).limits == REPLAY_LIMITS
+    assert ledger.read_controls(replay_store).limits == REPLAY_LIMITS
     applied = replay_store.query("SELECT status, result FROM commands").iloc[0]
     assert (
         applied["status"] == "applied" and "replaced the invalid stored limits" in applied["result"]
@@ -88,12 +88,12 @@ def test_a_set_risk_limits_command_replaces_bad_stored_limits_as_the_loop_starts
 def test_wb_limits_says_what_the_loop_says_and_mends_a_renamed_limit(store, capsys):
     store_limits(store, {"max_positionz": 3, "max_positions": 4})
     with pytest.raises(StoredLimitsError) as refused:
-        books.read_controls(store).limits  # noqa: B018
+        ledger.read_controls(store).limits  # noqa: B018
     assert run_cli(cli, ["--data-dir", str(store.data_dir), "limits", "show"]) == 2
     assert refused.value.message in capsys.readouterr().err
 
     # Setting a limit drops the name that is none (it could never be mended).
     code = run_cli(cli, ["--data-dir", str(store.data_dir), "limits", "set", "max_positions=6"])
     assert code == 0
-    assert books.read_controls(store).limits == RiskLimits(max_positions=6)
+    assert ledger.read_controls(store).limits == RiskLimits(max_positions=6)
     assert facade.trading_status(store).limits_problem is None

@@ -36,7 +36,7 @@ CREATE TABLE paper_adjustments (
 
 -- The live loop's record of the corporate actions it took into its book (a split's new
 -- quantity and stop levels, a dividend's cash in its config's sub-book), once per book.
--- Owner: engine/live/books.py.
+-- Owner: engine/live/ledger.py.
 CREATE TABLE live_adjustments (
     book        VARCHAR NOT NULL,
     symbol      VARCHAR NOT NULL,

@@ -1,4 +1,4 @@
-"""The live loop's books in the store: one read at the start of a step, one write at its end.
+"""The live loop's ledger: its books in the store, read once at the start of a step, written once at its end.
 
 Tables (migrations 0004 and 0006): ``live_orders`` (every order the loop sent, with what
 the broker last said of it), ``live_positions`` (each open position's owner and stop),
@@ -37,7 +37,7 @@ from engine.live.heartbeat import beat  # noqa: F401
 from engine.live.records import LiveOrder, LivePosition
 from engine.risk import EquityMark, RealisedSale
 
-# The step writes its events with its books, in one transaction (books.append_events).
+# The step writes its events with its books, in one transaction (ledger.append_events).
 from engine.store.events import append_events  # noqa: F401
 from engine.store.writing import insert_rows, upsert_rows
 

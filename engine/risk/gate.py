@@ -93,7 +93,7 @@ class RiskGate:
         notes: list[str] = []
         change: TradingState | None = None
         for rule in self.rules:
-            outcome = rule.check(current, ctx)
+            outcome = rule(current, ctx)  # None too for an order the rule does not judge
             if outcome is None:
                 continue
             if isinstance(outcome, Deny):

@@ -8,11 +8,13 @@ numbers in the reasons are worked out by hand from the case's inputs.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
-from engine.risk import OrderIntent, SubmittedOrder, TradingState
+from engine.risk import OrderIntent, RiskGate, RiskLimits, SubmittedOrder, TradingState
+from engine.risk.decision import Deny
+from engine.risk.rule_facts import rule
 from tests.risk.helpers import (
     NOW,
     account,
@@ -627,6 +629,55 @@ def test_a_bigger_buffer_is_honoured():
         "cash_buffer",
         "$5,000.00 (5% of equity)",
     )
+
+
+# -- buys-only rules (the exposure limits) ----------------------------------------------
+
+
+def test_a_buys_only_rule_is_never_asked_about_a_sell():
+    asked = []
+
+    @rule(buys_only=True)
+    def no_buys_today(intent, ctx):
+        asked.append(str(intent.side))
+        return Deny("no_buys_today", "no buys today")
+
+    gate = RiskGate(RiskLimits(), rules=[no_buys_today])
+    assert gate.check(sell(), HOLDING, ny(NOW)).approved
+    assert gate.check(buy(), HOLDING, ny(NOW)).rule == "no_buys_today"
+    assert asked == ["buy"]
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        pytest.param(snapshot(4.0, 0.0), id="penny-stock-nobody-trades"),
+        pytest.param(None, id="no-quote"),
+    ],
+)
+def test_an_exit_goes_out_whole_with_every_exposure_limit_broken(quote):
+    # The exposure limits judge buys only (declared on each rule): one that forgot it would
+    # trap a position that every limit says is too risky to hold. (Max positions never
+    # judges a symbol already held.)
+    state = account(
+        equity=97_900,  # down 2.1% on the day, 5.9% on the week: past the daily and soft limits
+        cash=0,
+        equity_marks=marks(("2024-03-01 16:00", 104_000), ("2024-03-05 16:00", 100_000)),
+        positions={"AAPL": held("AAPL", 100)},
+        paused_configs={"cfg1"},
+        recent_orders=_burst(20),
+        market=market("MSFT") | ({"AAPL": quote} if quote else {}),
+        earnings={"AAPL": (date(2024, 3, 7),)},
+    )
+    limits = {
+        "restricted_symbols": ["AAPL"],
+        "earnings_blackout_sessions": 3,
+        "max_position_pct": 0.001,
+        "max_order_notional": 1.0,
+    }
+    assert not decide(buy(qty=1), state, **limits).approved
+    decision = decide(sell(), state, **limits)
+    assert decision.approved and decision.qty == 100, decision.reason
 
 
 # -- the decision as a trader and the audit trail see it ---------------------------------

@@ -37,11 +37,11 @@ from engine.risk.rule_facts import rule
 HINT = "`wb earnings refresh` fetches dates from Yahoo; `wb earnings import FILE` loads a CSV"
 
 
-@rule(alerts=False)
+@rule(alerts=False, buys_only=True)
 def earnings_blackout(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """A buy within ``earnings_blackout_sessions`` sessions before the symbol's earnings is refused."""
     window = ctx.limits.earnings_blackout_sessions
-    if window <= 0 or not intent.adds_exposure:
+    if window <= 0:
         return None
     symbol, day = intent.symbol, ctx.trade_date
     known = ctx.state.earnings.get(symbol, ())

@@ -14,7 +14,8 @@
 buy 150 AAPL refused: the position would be worth $28,500.00, 28.5% of equity $100,000.00, above the cap of 20% ($20,000.00); at most 105 more shares fit
 
 The rules run in :data:`RULES` order and the first denial wins, so the reason a trader
-reads is the most fundamental one. The order is:
+reads is the most fundamental one; a sell is not asked the rules declared ``buys_only``
+(the exposure limits). The order is:
 
 1. hard stops: a malformed order, the kill switch, the weekly hard loss (which HALTS),
    the trading state, a paused strategy, the market session (an order sent while the NYSE
@@ -79,6 +80,8 @@ class RiskGate:
     def __init__(self, limits: RiskLimits | None = None, rules: Sequence[Callable] = RULES):
         self.limits = limits or RiskLimits()
         self.rules: tuple[Rule, ...] = as_rules(rules)
+        #: What a sell is asked: every rule but the buys-only ones (the exposure limits).
+        self.sell_rules = tuple(r for r in self.rules if not r.buys_only)
 
     @property
     def needs_marks(self) -> bool:
@@ -92,7 +95,7 @@ class RiskGate:
         flags: list[str] = []
         notes: list[str] = []
         change: TradingState | None = None
-        for rule in self.rules:
+        for rule in self.rules if intent.adds_exposure else self.sell_rules:
             outcome = rule.check(current, ctx)
             if outcome is None:
                 continue

@@ -1,16 +1,17 @@
 """The gate's rules about trading state, order hygiene, exposure and drawdown.
 
 Each rule is a plain function ``rule(intent, ctx) -> Outcome | None`` (declared with
-:func:`~engine.risk.rule_facts.rule` where the loop must know a fact about it): None lets
-the order pass; a :class:`Deny` stops it with a reason in a trader's words that carries the numbers;
+:func:`~engine.risk.rule_facts.rule` where the gate or the loop must know a fact about
+it, such as ``buys_only``): None lets the order pass; a :class:`Deny` stops it with a reason in a trader's words that carries the numbers;
 a :class:`Resize` lets it pass smaller; an :class:`Escalate` moves the account to a
 stricter trading state. Rules never raise for an order they dislike and never touch the
 store or a broker. The compliance rules (session, day trading, wash sales) live in
 :mod:`engine.risk.compliance`; :mod:`engine.risk.gate` runs them all in order.
 
 The book is long-only: a buy adds exposure, a sell reduces it. Exposure limits apply to
-buys only, so nothing here can stop a position from being reduced except the trading
-state, the session, the day-trade rule and a malformed order.
+buys only (they are declared ``buys_only``, and the gate passes them every sell), so
+nothing here can stop a position from being reduced except the trading state, the
+session, the day-trade rule and a malformed order.
 """
 
 from __future__ import annotations
@@ -107,10 +108,10 @@ def trading_state(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     )
 
 
-@rule(alerts=False)
+@rule(alerts=False, buys_only=True)
 def paused_strategy(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """A paused config may not open or add; its exits and stops still go, so it can unwind."""
-    if intent.config_id in ctx.state.paused_configs and intent.adds_exposure:
+    if intent.config_id in ctx.state.paused_configs:
         return Deny(
             "paused_strategy",
             f"{describe_order(intent)} refused: config {intent.config_id} is paused; "
@@ -122,9 +123,10 @@ def paused_strategy(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 # -- order hygiene ----------------------------------------------------------------------
 
 
+@rule(buys_only=True)
 def restricted_list(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """Nobody buys a symbol on the restricted list."""
-    if intent.adds_exposure and intent.symbol in ctx.limits.restricted_symbols:
+    if intent.symbol in ctx.limits.restricted_symbols:
         return Deny(
             "restricted_list",
             f"{describe_order(intent)} refused: {intent.symbol} is on the restricted list",
@@ -213,14 +215,13 @@ def duplicate_order(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     return None
 
 
+@rule(buys_only=True)
 def order_throttle(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """At most ``max_orders_per_minute`` buys in any 60 seconds (a runaway-loop guard).
 
     Orders that reduce exposure are not throttled: a flatten of the whole book must go out
     at once, and the long-only rule already bounds how much can be sold.
     """
-    if not intent.adds_exposure:
-        return None
     sent, limit = ctx.buys_last_minute, ctx.limits.max_orders_per_minute
     if sent >= limit:
         return Deny(
@@ -234,9 +235,10 @@ def order_throttle(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 # -- universe filters (buys only) -------------------------------------------------------
 
 
+@rule(buys_only=True)
 def price_known(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """A buy needs a price (its limit, or the last trade) for every dollar limit after this."""
-    if intent.adds_exposure and ctx.price(intent) is None:
+    if ctx.price(intent) is None:
         return Deny(
             "price_known",
             f"{describe_order(intent)} refused: no last price for {intent.symbol}, so its cost cannot "
@@ -245,10 +247,9 @@ def price_known(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     return None
 
 
+@rule(buys_only=True)
 def price_filter(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """Buys only of shares priced between ``min_price`` and ``max_price``."""
-    if not intent.adds_exposure:
-        return None
     price, limits = ctx.price(intent), ctx.limits
     if price is None:
         return price_known(intent, ctx)
@@ -267,10 +268,11 @@ def price_filter(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     return None
 
 
+@rule(buys_only=True)
 def liquidity_filter(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """Buys only of symbols trading at least ``min_avg_dollar_volume`` a day on average."""
     floor = ctx.limits.min_avg_dollar_volume
-    if not intent.adds_exposure or floor <= 0:
+    if floor <= 0:
         return None
     snapshot = ctx.state.market.get(intent.symbol)
     volume = snapshot.avg_dollar_volume if snapshot else None
@@ -292,11 +294,9 @@ def liquidity_filter(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 # -- drawdown (buys only, the hard halt above) ------------------------------------------
 
 
-@rule(needs_marks=True)
+@rule(needs_marks=True, buys_only=True)
 def daily_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """No new entries for the rest of a day that is down ``daily_loss_limit`` or more."""
-    if not intent.adds_exposure:
-        return None
     down, limit = ctx.losses.daily, ctx.limits.daily_loss_limit
     if down >= limit:
         return Deny(
@@ -307,11 +307,9 @@ def daily_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     return None
 
 
-@rule(needs_marks=True)
+@rule(needs_marks=True, buys_only=True)
 def weekly_soft_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """Past the weekly soft loss, new buys are cut to ``weekly_soft_size_factor`` of their size."""
-    if not intent.adds_exposure:
-        return None
     down, limits = ctx.losses.weekly, ctx.limits
     if down < limits.weekly_soft_loss:
         return None
@@ -330,10 +328,9 @@ def weekly_soft_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 # -- exposure (buys only) ---------------------------------------------------------------
 
 
+@rule(buys_only=True)
 def max_positions(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """A buy of a new symbol may not take the book past ``max_positions`` symbols."""
-    if not intent.adds_exposure:
-        return None
     open_symbols, limit = ctx.state.open_symbols, ctx.limits.max_positions
     if intent.symbol in open_symbols or len(open_symbols) < limit:
         return None
@@ -344,10 +341,9 @@ def max_positions(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     )
 
 
+@rule(buys_only=True)
 def position_cap(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """A position (held, being bought and this order) may not exceed ``max_position_pct`` of equity."""
-    if not intent.adds_exposure:
-        return None
     price, state, limits = ctx.price(intent), ctx.state, ctx.limits
     if price is None:
         return price_known(intent, ctx)
@@ -371,10 +367,9 @@ def position_cap(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     )
 
 
+@rule(buys_only=True)
 def order_notional(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """A buy may not cost more than ``max_order_notional`` dollars (a fat-finger guard)."""
-    if not intent.adds_exposure:
-        return None
     if (price := ctx.price(intent)) is None:
         return price_known(intent, ctx)
     cost, limit = intent.qty * price, ctx.limits.max_order_notional
@@ -387,10 +382,9 @@ def order_notional(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     return None
 
 
+@rule(buys_only=True)
 def cash_buffer(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """After a buy (and the buys still working), cash must stay above ``cash_buffer`` of equity."""
-    if not intent.adds_exposure:
-        return None
     if (price := ctx.price(intent)) is None:
         return price_known(intent, ctx)
     state, limits = ctx.state, ctx.limits

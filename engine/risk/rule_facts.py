@@ -1,6 +1,6 @@
 """A gate rule and the facts about it that the live loop acts on, declared with the rule.
 
->>> @rule(needs_marks=True)
+>>> @rule(needs_marks=True, buys_only=True)
 ... def no_entries_after_losses(intent, ctx):
 ...     '''Deny buys after a bad day.'''
 >>> no_entries_after_losses.needs_marks, no_entries_after_losses.alerts
@@ -13,6 +13,9 @@ loop must know, so a new rule needs no edit to the loop:
   set (the kill switch, a halt, a paused strategy) are expected and do not.
 - ``needs_marks``: whether it reads the account's equity history (the drawdown rules);
   the loop reads those marks from the store only for a gate that has such a rule.
+- ``buys_only``: whether it judges only orders that add exposure (buys: the book is
+  long-only). Every other order passes it unasked, so the rule itself never checks the
+  side: exits and protective stops cannot be stopped by an exposure limit by mistake.
 """
 
 from __future__ import annotations
@@ -33,26 +36,33 @@ class Rule:
         *,
         alerts: bool = True,
         needs_marks: bool = False,
+        buys_only: bool = False,
     ):
         self.check = check
         self.alerts = alerts
         self.needs_marks = needs_marks
+        self.buys_only = buys_only
         functools.update_wrapper(self, check)
 
     @property
     def name(self) -> str:
         return self.check.__name__
 
+    def judges(self, intent) -> bool:
+        """True when ``intent`` is an order this rule has a say on (a buys-only rule passes sells)."""
+        return intent.adds_exposure or not self.buys_only
+
     def __call__(self, intent, ctx):
-        return self.check(intent, ctx)
+        """The rule's outcome for ``intent``: None for an order it does not judge."""
+        return self.check(intent, ctx) if self.judges(intent) else None
 
     def __repr__(self) -> str:
         return f"<rule {self.name}>"
 
 
-def rule(*, alerts: bool = True, needs_marks: bool = False):
+def rule(*, alerts: bool = True, needs_marks: bool = False, buys_only: bool = False):
     """Declares a rule function with its facts: ``@rule(alerts=False)`` above ``def ...``."""
-    return lambda check: Rule(check, alerts=alerts, needs_marks=needs_marks)
+    return lambda check: Rule(check, alerts=alerts, needs_marks=needs_marks, buys_only=buys_only)
 
 
 def as_rules(checks: Iterable[Check]) -> tuple[Rule, ...]:

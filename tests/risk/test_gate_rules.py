@@ -8,11 +8,13 @@ numbers in the reasons are worked out by hand from the case's inputs.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
-from engine.risk import OrderIntent, SubmittedOrder, TradingState
+from engine.risk import OrderIntent, RiskGate, RiskLimits, SubmittedOrder, TradingState
+from engine.risk.decision import Deny
+from engine.risk.rule_facts import rule
 from tests.risk.helpers import (
     NOW,
     account,
@@ -98,72 +100,54 @@ MANUAL_LIMIT_BUY = buy("MSFT", config_id=None, actor="alice", purpose="manual",
 
 
 @pytest.mark.parametrize(
-    "intent, now, limits, rule, fragments",
+    "intent, now",
     [
-        pytest.param(buy(), "2024-03-06 11:00", {}, "approved", [], id="in-session"),
-        pytest.param(buy(), "2024-03-06 09:30", {}, "approved", [], id="at-open"),
-        pytest.param(buy(), "2024-03-06 15:59", {}, "approved", [], id="last-minute"),
-        pytest.param(buy(), "2024-11-29 12:59", {}, "approved", [], id="half-day-morning"),
-        pytest.param(
-            buy(), "2024-03-06 16:01", {}, "approved",
-            ["queued for the open of Thu 2024-03-07 09:30 ET", "the NYSE closed at 16:00 ET"],
-            id="daily-decision-after-close",
-        ),
-        pytest.param(
-            buy(), "2024-03-06 09:29", {}, "approved",
-            ["queued for the open of Wed 2024-03-06 09:30 ET", "not open yet"], id="pre-open",
-        ),
-        pytest.param(
-            sell(), "2024-11-27 16:05", {}, "approved",
-            ["queued for the open of Fri 2024-11-29 09:30 ET"], id="thanksgiving-eve",
-        ),
-        pytest.param(
-            sell(), "2024-07-03 13:30", {}, "approved",
-            ["queued for the open of Fri 2024-07-05 09:30 ET", "closed at 13:00 ET (a half day)"],
-            id="july-4th-eve-after-the-half-day",
-        ),
-        pytest.param(
-            buy(), "2024-03-29 12:00", {}, "approved",
-            ["queued for the open of Mon 2024-04-01 09:30 ET", "(Good Friday)"], id="good-friday",
-        ),
-        pytest.param(
-            TRADER_SELL, "2024-03-09 11:00", {}, "approved",
-            ["queued for the open of Mon 2024-03-11 09:30 ET", "(the weekend)"],
-            id="saturday-trader-sell",
-        ),
-        pytest.param(
-            MANUAL_LIMIT_BUY, "2024-03-09 11:00", {}, "approved",
-            ["queued for the open of Mon 2024-03-11 09:30 ET"], id="saturday-trader-limit-buy",
-        ),
-        pytest.param(
-            stop(config_id=None, actor="alice", stop_price=98.0), "2024-03-09 11:00", {},
-            "approved", ["queued for the open of Mon 2024-03-11"], id="saturday-trader-stop",
-        ),
-        pytest.param(
-            MANUAL_BUY, "2024-03-09 11:00", {}, "market_session",
-            ["buy 100 MSFT refused: the NYSE is closed at Sat 2024-03-09 11:00 ET (the weekend)",
-             "would fill at the open of Mon 2024-03-11 at a price not known now",
-             "send a limit order"],
-            id="saturday-trader-market-buy",
-        ),
-        pytest.param(
-            MANUAL_BUY, "2024-07-04 10:00", {}, "market_session",
-            ["(July 4th)", "the open of Fri 2024-07-05"], id="july-4th-trader-market-buy",
-        ),
-        pytest.param(
-            MANUAL_BUY, "2024-03-09 11:00", {"allow_outside_session": True}, "approved",
-            ["queued for the open of Mon 2024-03-11 09:30 ET"], id="trader-market-buy-allowed",
-        ),
-        pytest.param(MANUAL_BUY, "2024-03-06 11:00", {}, "approved", [], id="trader-in-session"),
+        pytest.param(buy(), "2024-03-06 11:00", id="in-session"),
+        pytest.param(buy(), "2024-03-06 09:30", id="at-open"),
+        pytest.param(buy(), "2024-03-06 15:59", id="last-minute"),
+        pytest.param(buy(), "2024-11-29 12:59", id="half-day-morning"),
+        pytest.param(MANUAL_BUY, "2024-03-06 11:00", id="trader-in-session"),
+    ],
+)
+def test_an_order_in_session_goes_at_once(intent, now):
+    decision = decide(intent, HOLDING, now=now)
+    check(decision, "approved")
+    assert "queued_for_open" not in decision.flags
+
+
+@pytest.mark.parametrize(
+    "intent, now, fragments",
+    [
+        pytest.param(buy(), "2024-03-06 16:01", ["queued for the open of Thu 2024-03-07 09:30 ET", "the NYSE closed at 16:00 ET"], id="daily-decision-after-close"),
+        pytest.param(buy(), "2024-03-06 09:29", ["queued for the open of Wed 2024-03-06 09:30 ET", "not open yet"], id="pre-open"),
+        pytest.param(sell(), "2024-11-27 16:05", ["queued for the open of Fri 2024-11-29 09:30 ET"], id="thanksgiving-eve"),
+        pytest.param(sell(), "2024-07-03 13:30", ["queued for the open of Fri 2024-07-05 09:30 ET", "closed at 13:00 ET (a half day)"], id="july-4th-eve-after-the-half-day"),
+        pytest.param(buy(), "2024-03-29 12:00", ["queued for the open of Mon 2024-04-01 09:30 ET", "(Good Friday)"], id="good-friday"),
+        pytest.param(TRADER_SELL, "2024-03-09 11:00", ["queued for the open of Mon 2024-03-11 09:30 ET", "(the weekend)"], id="saturday-trader-sell"),
+        pytest.param(MANUAL_LIMIT_BUY, "2024-03-09 11:00", ["queued for the open of Mon 2024-03-11 09:30 ET"], id="saturday-trader-limit-buy"),
+        pytest.param(stop(config_id=None, actor="alice", stop_price=98.0), "2024-03-09 11:00", ["queued for the open of Mon 2024-03-11"], id="saturday-trader-stop"),
     ],
 )  # fmt: skip
-def test_market_session(intent, now, limits, rule, fragments):
-    decision = decide(intent, HOLDING, now=now, **limits)
-    check(decision, rule, *[f for f in fragments if rule != "approved"])
-    if rule == "approved":
-        notes = "; ".join(decision.notes)
-        assert all(f in notes for f in fragments), notes
-        assert ("queued_for_open" in decision.flags) == bool(fragments)
+def test_an_order_sent_while_shut_queues_for_the_next_open(intent, now, fragments):
+    decision = decide(intent, HOLDING, now=now)
+    check(decision, "approved")
+    notes = "; ".join(decision.notes)
+    assert all(f in notes for f in fragments), notes
+    assert "queued_for_open" in decision.flags
+
+
+@pytest.mark.parametrize(
+    "now, opens, fragments",
+    [
+        pytest.param("2024-03-09 11:00", "Mon 2024-03-11", ["buy 100 MSFT refused: the NYSE is closed at Sat 2024-03-09 11:00 ET (the weekend)", "would fill at the open of Mon 2024-03-11 at a price not known now", "send a limit order"], id="saturday"),
+        pytest.param("2024-07-04 10:00", "Fri 2024-07-05", ["(July 4th)", "the open of Fri 2024-07-05"], id="july-4th"),
+    ],
+)  # fmt: skip
+def test_a_traders_market_buy_while_shut_is_refused_unless_allowed(now, opens, fragments):
+    check(decide(MANUAL_BUY, HOLDING, now=now), "market_session", *fragments)
+    allowed = decide(MANUAL_BUY, HOLDING, now=now, allow_outside_session=True)
+    check(allowed, "approved")
+    assert f"queued for the open of {opens} 09:30 ET" in "; ".join(allowed.notes)
 
 
 # -- order hygiene -----------------------------------------------------------------------
@@ -182,53 +166,21 @@ def test_restricted_list(intent, rule):
     check(decision, rule, *(["AAPL is on the restricted list"] if rule != "approved" else []))
 
 
+WORKING_EXIT = sent(side="sell", qty=40, purpose="exit", working=True, at="2024-03-06 10:00")
+RESTING_STOP = sent(side="sell", qty=100, purpose="stop", working=True, at="2024-03-06 10:00")
+
+
 @pytest.mark.parametrize(
     "intent, orders, rule, fragments",
     [
-        pytest.param(
-            sell("MSFT"),
-            [],
-            "long_only",
-            ["sell 100 MSFT refused: no MSFT is held and the book is long-only"],
-            id="nothing-held",
-        ),
-        pytest.param(
-            sell(qty=150),
-            [],
-            "long_only",
-            ["100 AAPL held; at most 100 can be sold"],
-            id="oversell",
-        ),
-        pytest.param(
-            sell(qty=100),
-            [sent(side="sell", qty=40, purpose="exit", working=True, at="2024-03-06 10:00")],
-            "long_only",
-            ["100 AAPL held, 40 already being sold; at most 60 can be sold"],
-            id="working-sell",
-        ),
-        pytest.param(
-            sell(qty=60),
-            [sent(side="sell", qty=40, purpose="exit", working=True, at="2024-03-06 10:00")],
-            "approved",
-            [],
-            id="rest-of-position",
-        ),
-        pytest.param(
-            stop(stop_price=98),
-            [sent(side="sell", qty=100, purpose="stop", working=True, at="2024-03-06 10:00")],
-            "approved",
-            [],
-            id="stop-replaces-stop",
-        ),
-        pytest.param(
-            sell(qty=100),
-            [sent(side="sell", qty=100, purpose="stop", working=True, at="2024-03-06 10:00")],
-            "approved",
-            [],
-            id="exit-over-resting-stop",
-        ),
+        pytest.param(sell("MSFT"), [], "long_only", ["sell 100 MSFT refused: no MSFT is held and the book is long-only"], id="nothing-held"),
+        pytest.param(sell(qty=150), [], "long_only", ["100 AAPL held; at most 100 can be sold"], id="oversell"),
+        pytest.param(sell(qty=100), [WORKING_EXIT], "long_only", ["100 AAPL held, 40 already being sold; at most 60 can be sold"], id="working-sell"),
+        pytest.param(sell(qty=60), [WORKING_EXIT], "approved", [], id="rest-of-position"),
+        pytest.param(stop(stop_price=98), [RESTING_STOP], "approved", [], id="stop-replaces-stop"),
+        pytest.param(sell(qty=100), [RESTING_STOP], "approved", [], id="exit-over-resting-stop"),
     ],
-)
+)  # fmt: skip
 def test_long_only(intent, orders, rule, fragments):
     check(decide(intent, replace(HOLDING, recent_orders=tuple(orders))), rule, *fragments)
 
@@ -268,57 +220,15 @@ BAR = ny("2024-03-05 16:00")
 @pytest.mark.parametrize(
     "intent, orders, rule, fragments",
     [
-        pytest.param(
-            buy(bar=BAR),
-            [sent(bar=BAR, at="2024-03-06 09:31")],
-            "duplicate_order",
-            ["config cfg1 already sent a buy of AAPL for the bar of 2024-03-05 21:00 UTC"],
-            id="same-bar",
-        ),
-        pytest.param(
-            buy(bar=BAR),
-            [sent(bar=BAR - timedelta(days=1), at="2024-03-05 09:31")],
-            "approved",
-            [],
-            id="earlier-bar",
-        ),
-        pytest.param(
-            buy(bar=BAR),
-            [sent(bar=BAR, config_id="cfg2", at="2024-03-06 09:31")],
-            "approved",
-            [],
-            id="other-config",
-        ),
-        pytest.param(
-            buy(bar=BAR),
-            [sent(bar=BAR, side="sell", at="2024-03-06 09:31")],
-            "approved",
-            [],
-            id="other-side",
-        ),
-        pytest.param(
-            buy(config_id=None, actor="alice"),
-            [sent(config_id=None, actor="alice", at="2024-03-06 10:59:57")],
-            "duplicate_order",
-            ["the same order was sent by alice 3s ago"],
-            id="double-click",
-        ),
-        pytest.param(
-            buy(config_id=None, actor="alice"),
-            [sent(config_id=None, actor="alice", at="2024-03-06 10:59:30")],
-            "approved",
-            [],
-            id="meant-again",
-        ),
-        pytest.param(
-            buy(config_id=None, actor="alice", qty=50),
-            [sent(config_id=None, actor="alice", at="2024-03-06 10:59:57")],
-            "approved",
-            [],
-            id="other-qty",
-        ),
+        pytest.param(buy(bar=BAR), [sent(bar=BAR, at="2024-03-06 09:31")], "duplicate_order", ["config cfg1 already sent a buy of AAPL for the bar of 2024-03-05 21:00 UTC"], id="same-bar"),
+        pytest.param(buy(bar=BAR), [sent(bar=BAR - timedelta(days=1), at="2024-03-05 09:31")], "approved", [], id="earlier-bar"),
+        pytest.param(buy(bar=BAR), [sent(bar=BAR, config_id="cfg2", at="2024-03-06 09:31")], "approved", [], id="other-config"),
+        pytest.param(buy(bar=BAR), [sent(bar=BAR, side="sell", at="2024-03-06 09:31")], "approved", [], id="other-side"),
+        pytest.param(buy(config_id=None, actor="alice"), [sent(config_id=None, actor="alice", at="2024-03-06 10:59:57")], "duplicate_order", ["the same order was sent by alice 3s ago"], id="double-click"),
+        pytest.param(buy(config_id=None, actor="alice"), [sent(config_id=None, actor="alice", at="2024-03-06 10:59:30")], "approved", [], id="meant-again"),
+        pytest.param(buy(config_id=None, actor="alice", qty=50), [sent(config_id=None, actor="alice", at="2024-03-06 10:59:57")], "approved", [], id="other-qty"),
     ],
-)
+)  # fmt: skip
 def test_duplicate_order(intent, orders, rule, fragments):
     check(decide(intent, replace(HOLDING, recent_orders=tuple(orders))), rule, *fragments)
 
@@ -627,6 +537,55 @@ def test_a_bigger_buffer_is_honoured():
         "cash_buffer",
         "$5,000.00 (5% of equity)",
     )
+
+
+# -- buys-only rules (the exposure limits) ----------------------------------------------
+
+
+def test_a_buys_only_rule_is_never_asked_about_a_sell():
+    asked = []
+
+    @rule(buys_only=True)
+    def no_buys_today(intent, ctx):
+        asked.append(str(intent.side))
+        return Deny("no_buys_today", "no buys today")
+
+    gate = RiskGate(RiskLimits(), rules=[no_buys_today])
+    assert gate.check(sell(), HOLDING, ny(NOW)).approved
+    assert gate.check(buy(), HOLDING, ny(NOW)).rule == "no_buys_today"
+    assert asked == ["buy"]
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        pytest.param(snapshot(4.0, 0.0), id="penny-stock-nobody-trades"),
+        pytest.param(None, id="no-quote"),
+    ],
+)
+def test_an_exit_goes_out_whole_with_every_exposure_limit_broken(quote):
+    # The exposure limits judge buys only (declared on each rule): one that forgot it would
+    # trap a position that every limit says is too risky to hold. (Max positions never
+    # judges a symbol already held.)
+    state = account(
+        equity=97_900,  # down 2.1% on the day, 5.9% on the week: past the daily and soft limits
+        cash=0,
+        equity_marks=marks(("2024-03-01 16:00", 104_000), ("2024-03-05 16:00", 100_000)),
+        positions={"AAPL": held("AAPL", 100)},
+        paused_configs={"cfg1"},
+        recent_orders=_burst(20),
+        market=market("MSFT") | ({"AAPL": quote} if quote else {}),
+        earnings={"AAPL": (date(2024, 3, 7),)},
+    )
+    limits = {
+        "restricted_symbols": ["AAPL"],
+        "earnings_blackout_sessions": 3,
+        "max_position_pct": 0.001,
+        "max_order_notional": 1.0,
+    }
+    assert not decide(buy(qty=1), state, **limits).approved
+    decision = decide(sell(), state, **limits)
+    assert decision.approved and decision.qty == 100, decision.reason
 
 
 # -- the decision as a trader and the audit trail see it ---------------------------------

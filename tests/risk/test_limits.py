@@ -51,59 +51,17 @@ def test_an_empty_file_is_the_defaults(tmp_path):
 @pytest.mark.parametrize(
     "data, field, message",
     [
-        pytest.param(
-            {"max_position": 3},
-            "max_position",
-            "unknown limit (did you mean 'max_positions'?)",
-            id="typo",
-        ),
-        pytest.param(
-            {"daily_loss_limit": -0.02},
-            "daily_loss_limit",
-            "write a loss as a positive fraction: 0.02 for a -2% loss",
-            id="negative-loss",
-        ),
-        pytest.param(
-            {"risk_per_trade": 0.02},
-            "limits",
-            "risk_per_trade 0.02 is outside the seeds' range 0.005-0.01; set allow_wide_risk_per_trade: true",
-            id="wide-risk",
-        ),
-        pytest.param(
-            {"risk_per_trade": 0.06, "allow_wide_risk_per_trade": True},
-            "risk_per_trade",
-            "less than or equal to 0.05",
-            id="risk-ceiling",
-        ),
-        pytest.param(
-            {"weekly_soft_loss": 0.08, "weekly_hard_loss": 0.08},
-            "limits",
-            "weekly_soft_loss 0.08 must be smaller than weekly_hard_loss 0.08",
-            id="soft-not-before-hard",
-        ),
-        pytest.param(
-            {"cash_buffer": 0.01}, "cash_buffer", "greater than or equal to 0.02", id="thin-buffer"
-        ),
-        pytest.param(
-            {"pdt_max_day_trades": 4},
-            "pdt_max_day_trades",
-            "less than or equal to 3",
-            id="more-than-finra",
-        ),
-        pytest.param(
-            {"day_trade_policy": "none"},
-            "day_trade_policy",
-            "'pdt', 'intraday_margin' or 'off'",
-            id="policy",
-        ),
-        pytest.param(
-            {"min_price": 10, "max_price": 5},
-            "limits",
-            "max_price 5.0 must be above min_price 10.0",
-            id="price-range",
-        ),
+        pytest.param({"max_position": 3}, "max_position", "unknown limit (did you mean 'max_positions'?)", id="typo"),
+        pytest.param({"daily_loss_limit": -0.02}, "daily_loss_limit", "write a loss as a positive fraction: 0.02 for a -2% loss", id="negative-loss"),
+        pytest.param({"risk_per_trade": 0.02}, "limits", "risk_per_trade 0.02 is outside the seeds' range 0.005-0.01; set allow_wide_risk_per_trade: true", id="wide-risk"),
+        pytest.param({"risk_per_trade": 0.06, "allow_wide_risk_per_trade": True}, "risk_per_trade", "less than or equal to 0.05", id="risk-ceiling"),
+        pytest.param({"weekly_soft_loss": 0.08, "weekly_hard_loss": 0.08}, "limits", "weekly_soft_loss 0.08 must be smaller than weekly_hard_loss 0.08", id="soft-not-before-hard"),
+        pytest.param({"cash_buffer": 0.01}, "cash_buffer", "greater than or equal to 0.02", id="thin-buffer"),
+        pytest.param({"pdt_max_day_trades": 4}, "pdt_max_day_trades", "less than or equal to 3", id="more-than-finra"),
+        pytest.param({"day_trade_policy": "none"}, "day_trade_policy", "'pdt', 'intraday_margin' or 'off'", id="policy"),
+        pytest.param({"min_price": 10, "max_price": 5}, "limits", "max_price 5.0 must be above min_price 10.0", id="price-range"),
     ],
-)
+)  # fmt: skip
 def test_bad_limits_name_the_field_and_the_fix(data, field, message):
     with pytest.raises(LimitsError) as caught:
         limits_from_mapping(data, source="the Settings page")

@@ -31,10 +31,14 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from engine.errors import InputError, NetworkError, NotFoundError
-from engine.risk.gate_inputs import Side  # one side for an order, whether gated or sent
 
 #: Alpaca's limit on client order ids; the paper broker keeps the same so ids port over.
 MAX_CLIENT_ORDER_ID = 128
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
 
 
 class OrderType(StrEnum):

@@ -60,7 +60,12 @@ def test_an_intraday_books_fills_show_their_bar_times_and_sit_on_its_candles(int
         "els => els.map(e => e.textContent)"
     )
     assert {"Buys", "Sells"} & set(legend), legend
-    assert page.get_by_text("prices as traded, with the book's fills and stops").count() >= 1
-    assert page.get_by_text(re.compile(r"^[\d,]+ 5m bars of \w+ as traded")).count() >= 1
+    # The captions may render after the chart: wait for them (a timeout fails the test).
+    page.get_by_text("prices as traded, with the book's fills and stops").first.wait_for(
+        state="attached"
+    )
+    page.get_by_text(re.compile(r"^[\d,]+ 5m bars of \w+ as traded")).first.wait_for(
+        state="attached"
+    )
     shoot(page, "intraday-price-chart")
     page.close()

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from engine.store import Store
 
@@ -61,10 +60,7 @@ class ScratchStore(Store):
             self._con.execute("COMMIT")
             return result
 
-    def query(self, sql: str, params=None) -> pd.DataFrame:
+    def _read(self, sql: str, params, fetch):
+        """``query`` and ``rows`` (the store's own) read on the one connection."""
         with self._guard:
-            return self._con.execute(sql, params).df()
-
-    def rows(self, sql: str, params=None) -> list[tuple]:
-        with self._guard:
-            return self._con.execute(sql, params).fetchall()
+            return fetch(self._con.execute(sql, params))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -72,6 +73,17 @@ def emit_json(data: Any) -> None:
     it for colour codes, which costs seconds on a sweep's table of 170,000 rows.
     """
     click.echo(orjson.dumps(data, default=_json_default, option=_JSON_OPTIONS))
+
+
+def listing(rows, as_json: bool, line: Callable[[Any], str], *, empty: str) -> None:
+    """Print stored rows (a frame): as JSON, or ``line(row)`` for each row, or ``empty`` if none."""
+    if as_json:
+        emit_json(rows)
+    elif rows.empty:
+        click.echo(empty)
+    else:
+        for row in rows.itertuples():
+            click.echo(line(row))
 
 
 def split_symbols(text: str | None) -> list[str] | None:

@@ -162,10 +162,14 @@ def _verdict_text(record, verdict, path) -> str:
         f"({_trials_text(evidence)}), PBO {_fmt(evidence.pbo)}",
         f"  peeking: look-ahead {'passed' if evidence.lookahead_passed else 'FAILED'}, warm-up "
         f"{_passed(evidence.warmup_passed)}",
-        *_classifier_lines(evidence),
-        *_confidence_lines(evidence),
-        *_provenance_lines(evidence),
     ]
+    if "auc" in oos:  # a classifier's evidence
+        lines.append(
+            f"  classifier out of sample: AUC {_fmt(oos.get('auc'), '.3f')}, precision at the "
+            f"threshold {_pct(oos.get('precision_at_threshold'))} (base rate "
+            f"{_pct(oos.get('base_rate'))})"
+        )
+    lines += _confidence_lines(evidence) + _provenance_lines(evidence)
     if evidence.annualisation:
         lines.append(f"  {evidence.annualisation}")
     if evidence.synthetic_bars:
@@ -190,17 +194,6 @@ def _trials_text(evidence) -> str:
 
 def _passed(flag) -> str:
     return "not run" if flag is None else "passed" if flag else "FAILED"
-
-
-def _classifier_lines(evidence) -> list[str]:
-    oos = evidence.out_of_sample
-    if "auc" not in oos:
-        return []
-    return [
-        f"  classifier out of sample: AUC {_fmt(oos.get('auc'), '.3f')}, precision at the "
-        f"threshold {_pct(oos.get('precision_at_threshold'))} (base rate "
-        f"{_pct(oos.get('base_rate'))})"
-    ]
 
 
 def _confidence_lines(evidence) -> list[str]:

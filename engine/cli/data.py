@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
+from engine.cli._common import Context, emit_json, json_option, listing, pass_context, split_symbols
 from engine.data.bar_sizes import BAR_SIZES, DAILY
 from engine.data.sources import SOURCES, SYNTHETIC_SOURCES, make_source
 from engine.errors import InputError, NotFoundError
@@ -236,24 +236,23 @@ def actions_import(ctx: Context, path, as_json):
 @pass_context
 def actions_show(ctx: Context, symbols, as_json):
     """The stored splits and dividends (of SYMBOLS, or all), with their source."""
-    import pandas as pd
-
     from engine.data import corporate_actions
 
     rows = corporate_actions.stored(ctx.store(), [s.upper() for s in symbols] or None)
-    if as_json:
-        emit_json(rows)
-        return
-    if rows.empty:
-        click.echo("no splits or dividends stored (wb ingest keeps a source's; or wb data actions import FILE)")
-        return
-    for row in rows.itertuples():
-        if row.kind == "split":
-            what = f"split {row.ratio:g} new shares per old"
-        else:
-            paid = "" if pd.isna(row.pay_date) else f", paid {row.pay_date:%Y-%m-%d}"
-            what = f"dividend {row.amount:g}/share{paid}"
-        click.echo(f"{row.symbol:8} {row.ex_date:%Y-%m-%d}  {what}  ({row.source})")
+    listing(rows, as_json, _action_line,
+            empty="no splits or dividends stored (wb ingest keeps a source's; or wb data actions import FILE)")
+
+
+def _action_line(row) -> str:
+    """A stored split or dividend in one line: symbol, ex-date, what it was, its source."""
+    import pandas as pd
+
+    if row.kind == "split":
+        what = f"split {row.ratio:g} new shares per old"
+    else:
+        paid = "" if pd.isna(row.pay_date) else f", paid {row.pay_date:%Y-%m-%d}"
+        what = f"dividend {row.amount:g}/share{paid}"
+    return f"{row.symbol:8} {row.ex_date:%Y-%m-%d}  {what}  ({row.source})"
 
 
 @actions.command("applied")

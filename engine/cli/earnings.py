@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from engine.cli._common import Context, emit_json, json_option, pass_context, split_symbols
+from engine.cli._common import Context, emit_json, json_option, listing, pass_context, split_symbols
 from engine.cli.configs import _actor, user_option
 
 
@@ -74,16 +74,9 @@ def show(ctx: Context, symbols, as_json):
     """The stored earnings dates (of SYMBOLS, or all), with their source."""
     from engine.data import earnings as dates
 
-    wanted = [s.upper() for s in symbols] or None
-    rows = dates.stored(ctx.store(), wanted)
-    if as_json:
-        emit_json(rows)
-        return
-    if rows.empty:
-        click.echo("no earnings dates stored (wb earnings refresh, or wb earnings import FILE)")
-        return
-    for row in rows.itertuples():
-        click.echo(f"{row.symbol:8} {row.date:%Y-%m-%d}  {row.source}")
+    rows = dates.stored(ctx.store(), [s.upper() for s in symbols] or None)
+    listing(rows, as_json, lambda row: f"{row.symbol:8} {row.date:%Y-%m-%d}  {row.source}",
+            empty="no earnings dates stored (wb earnings refresh, or wb earnings import FILE)")
 
 
 def _tradable(store) -> list[str]:

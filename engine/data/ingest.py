@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +53,11 @@ class IngestResult:
         return self.source in SYNTHETIC_SOURCES
 
     def as_dict(self) -> dict:
+        """The result as plain values (for ``--json``): the report as its counts and findings."""
+        facts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "report"}
         return {
-            "ingest_id": self.ingest_id,
-            "source": self.source,
+            **facts,
             "synthetic": self.synthetic,
-            "bar_size": self.bar_size,
-            "symbols": self.symbols,
-            "rows_fetched": self.rows_fetched,
-            "rows_added": self.rows_added,
-            "rows_already_stored": self.rows_already_stored,
-            "rows_dropped": self.rows_dropped,
             "errors": len(self.report.errors),
             "warnings": len(self.report.warnings),
             "findings": self.report.summary().to_dict(orient="records"),

@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -61,8 +61,9 @@ class BackupFile:
     size: int  # bytes
 
     def to_dict(self) -> dict:
-        return {"name": self.path.name, "path": str(self.path),
-                "taken_at": self.taken_at.isoformat(), "size": self.size}  # fmt: skip
+        """The backup as plain values (for ``--json``): its file's name, then every field."""
+        return {"name": self.path.name, **asdict(self), "path": str(self.path),
+                "taken_at": self.taken_at.isoformat()}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,6 @@ class Backup(BackupFile):
     rows: int
     events: int
     last_event_id: int | None
-
-    def to_dict(self) -> dict:
-        return {
-            **super().to_dict(),
-            "schema_version": self.schema_version,
-            "tables": self.tables,
-            "rows": self.rows,
-            "events": self.events,
-            "last_event_id": self.last_event_id,
-        }
 
 
 @dataclass(frozen=True)

@@ -200,6 +200,11 @@ def wb(data_dir, *args, capsys) -> tuple[int, str, str]:
 
 
 def test_wb_earnings_import_show_and_refresh_offline(store, data_dir, tmp_path, capsys):
+    code, out, _ = wb(data_dir, "earnings", "show", capsys=capsys)
+    assert (code, out.strip()) == (
+        0,
+        "no earnings dates stored (wb earnings refresh, or wb earnings import FILE)",
+    )
     path = tmp_path / "dates.csv"
     path.write_text("symbol,date\nAAPL,2024-05-02\nGE,2024-04-23\n")
     code, out, _ = wb(data_dir, "earnings", "import", str(path), capsys=capsys)
@@ -211,6 +216,8 @@ def test_wb_earnings_import_show_and_refresh_offline(store, data_dir, tmp_path, 
         ("AAPL", "2024-05-02", "csv:dates.csv"),
         ("GE", "2024-04-23", "csv:dates.csv"),
     ]
+    code, out, _ = wb(data_dir, "earnings", "show", "ge", capsys=capsys)
+    assert out.splitlines() == ["GE       2024-04-23  csv:dates.csv"]
 
     code, out, _ = wb(data_dir, "earnings", "refresh", "--symbols", "AAPL", capsys=capsys)
     assert (code, out.strip()) == (

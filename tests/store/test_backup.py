@@ -96,6 +96,23 @@ def test_a_corrupted_store_restored_from_its_backup_loses_no_event(sample_store,
     assert events(store)["id"].iloc[-1] == after["id"].iloc[-1] + 1
 
 
+def test_wb_backup_json_gives_the_file_and_what_it_holds(store, capsys):
+    add_events(store, 2)
+    wb = ["--data-dir", str(store.data_dir), "backup", "--json"]
+    assert run_cli(cli, wb) == 0
+    taken = json.loads(capsys.readouterr().out)
+    assert run_cli(cli, [*wb, "--list"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+
+    path = Path(taken["path"])
+    assert path.is_file() and taken["name"] == path.name and taken["size"] == path.stat().st_size
+    assert datetime.fromisoformat(taken["taken_at"]) <= datetime.now(UTC).replace(tzinfo=None)
+    assert taken["events"] == 3 and taken["last_event_id"] == 3  # two, and the backup's own
+    assert taken["schema_version"] == store.schema_version() and taken["tables"] > 10
+    assert taken["removed"] == []
+    assert listed == {k: taken[k] for k in ("name", "path", "taken_at", "size")}
+
+
 def test_events_written_after_the_backup_are_saved_from_the_replaced_store(store):
     add_events(store, 3)
     backup, _ = take_backup(store)

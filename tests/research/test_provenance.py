@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
-import textwrap
 
 import pytest
 
@@ -28,63 +26,34 @@ from engine.research.provenance import (
 from engine.research.validation import Verdict
 from tests.config.factories import make_evidence
 from tests.live.conftest import allow_replay
-
-USER_STRATEGY = '''
-"""A user's strategy, outside the engine."""
-from engine.strategies import Signals, StrategyParams, register
-from mystrategies import levels
-
-
-class Params(StrategyParams):
-    window: int = 20
-
-
-@register("test_user_breakout", params=Params, summary="Long above the prior high.",
-          warmup=lambda p: p.window + 1)
-def breakout(bars, p):
-    # enter above the prior high
-    high = levels.prior(bars.close, p.window)
-    return Signals(entries=bars.close > high, exits=bars.close < high * 0.95)
-'''
-LEVELS = '''
-def prior(close, window):
-    """The highest close of the window before this bar."""
-    return close.rolling(window).max().shift(1)
-'''
+from tests.strategies.user_strategies import PACKAGE, forget_user_strategies, write
 
 
 @pytest.fixture
 def user_package(tmp_path, monkeypatch):
-    """A package of user strategies on sys.path; gives its folder."""
-    folder = tmp_path / "mystrategies"
-    folder.mkdir()
-    (folder / "__init__.py").write_text("")
-    (folder / "breakout.py").write_text(textwrap.dedent(USER_STRATEGY))
-    (folder / "levels.py").write_text(textwrap.dedent(LEVELS))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.import_module("mystrategies.breakout")
-    yield folder
-    for name in [m for m in sys.modules if m.startswith("mystrategies")]:
-        del sys.modules[name]
+    """The installed package of user strategies on sys.path, its strategy registered; gives its folder."""
+    monkeypatch.syspath_prepend(str(write(PACKAGE, tmp_path)))
+    importlib.import_module("acme_strategies.momentum")
+    yield tmp_path / "acme_strategies"
+    forget_user_strategies()
 
 
 def test_the_code_hash_covers_the_strategy_its_helpers_and_the_rules(user_package):
-    source, sources = code_fingerprint("test_user_breakout")
+    source, sources = code_fingerprint("acme_momentum")
 
-    assert {"mystrategies.breakout", "mystrategies.levels", "engine.backtest.rules"} <= set(sources)
+    assert {"acme_strategies.momentum", "acme_strategies.trend", "engine.backtest.rules"} <= sources.keys()
     assert "engine.strategies.registry" not in sources  # names strategies, computes nothing
 
     # A comment, a docstring or blank lines are not a change of code...
-    levels = user_package / "levels.py"
-    levels.write_text(
-        '"""Levels."""\n\n\n' + LEVELS.replace('"""The highest', '"""Highest') + "# x\n"
-    )
-    assert code_fingerprint("test_user_breakout")[0] == source
-    # ...a changed window is.
-    levels.write_text(LEVELS.replace("shift(1)", "shift(0)"))
-    changed, now = code_fingerprint("test_user_breakout")
+    helper = user_package / "trend.py"
+    code = helper.read_text()
+    helper.write_text('"""Trend."""\n\n\n' + code.replace('"""The return', '"""Return') + "# x\n")
+    assert code_fingerprint("acme_momentum")[0] == source
+    # ...a changed lookback is.
+    helper.write_text(code.replace("shift(lookback)", "shift(lookback + 1)"))
+    changed, now = code_fingerprint("acme_momentum")
     assert changed != source
-    assert [name for name in now if now[name] != sources[name]] == ["mystrategies.levels"]
+    assert [name for name in now if now[name] != sources[name]] == ["acme_strategies.trend"]
 
 
 def test_the_provenance_names_the_bars_the_libraries_and_the_notebook_run(store, tmp_path):

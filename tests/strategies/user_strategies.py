@@ -3,7 +3,8 @@
 Real files: a folder of modules (one good, one with a look-ahead, one misbehaving, one
 that fails to import, one with a syntax error) and a distribution whose dist-info declares
 a `trading_workbench.strategies` entry point (what `pip install` of a package leaves on
-sys.path, which is all importlib.metadata reads).
+sys.path, which is all importlib.metadata reads); its strategy calls a helper module of
+its own.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ PROBLEMS = {
 PACKAGE = {
     "acme_strategies/__init__.py": "",
     "acme_strategies/momentum.py": '''
+        from acme_strategies import trend
         from engine.strategies import Signals, StrategyParams, register
-        from engine.strategies import indicators as ind
 
 
         class MomentumParams(StrategyParams):
@@ -88,8 +89,13 @@ PACKAGE = {
         @register("acme_momentum", params=MomentumParams, summary="Long while the trailing return is positive.",
                   warmup=lambda p: p.lookback)
         def acme_momentum(bars, p):
-            trend = ind.trailing_return(bars.close, p.lookback)
-            return Signals(entries=trend > 0, exits=trend < 0)
+            change = trend.trailing_return(bars.close, p.lookback)
+            return Signals(entries=change > 0, exits=change < 0)
+    ''',
+    "acme_strategies/trend.py": '''
+        def trailing_return(close, lookback):
+            """The return over the lookback, to each bar's close."""
+            return close / close.shift(lookback) - 1
     ''',
     "acme_strategies-1.2.0.dist-info/METADATA": """
         Metadata-Version: 2.1

@@ -9,6 +9,7 @@ the market, a stop moved away from the price.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pydantic
@@ -22,23 +23,16 @@ PRICE_COLLAR = 0.20
 
 
 def check_manual_order(
-    *,
-    symbol: str,
-    side: str,
-    qty: float,
-    order_type: str,
-    limit_price: float | None,
-    stop_price: float | None,
-    universe: list[str],
-    last_price: float | None,
+    ticket: Mapping[str, Any], *, universe: list[str], last_price: float | None
 ) -> ManualOrder:
     """The ManualOrder a ticket describes, or an InputError saying what to fix.
 
-    ``last_price`` is the newest known price of ``symbol``: limit and stop prices must be
-    within :data:`PRICE_COLLAR` of it, a buy stop above it and a sell stop below it (a
-    stop on the other side would trigger at once).
+    ``ticket`` is what the trader typed, under ManualOrder's field names (symbol, side, qty,
+    order_type, limit_price, stop_price). ``last_price`` is the newest known price of the
+    symbol: a limit or stop price must be within :data:`PRICE_COLLAR` of it, a buy stop
+    above it and a sell stop below it (a stop on the other side would trigger at once).
     """
-    symbol = (symbol or "").strip().upper()
+    symbol = (ticket.get("symbol") or "").strip().upper()
     if not symbol:
         raise InputError("choose a symbol")
     if symbol not in universe:
@@ -46,6 +40,7 @@ def check_manual_order(
             f"{symbol} is not in the universe (approved configs' symbols and stored bars)",
             hint="ingest its bars first (wb ingest --symbols " + symbol + ") or pick another",
         )
+    qty = ticket.get("qty")
     if qty is None or not math.isfinite(qty) or qty <= 0:
         raise InputError(f"quantity must be more than 0 shares, not {qty!r}")
     if last_price is None:
@@ -53,36 +48,31 @@ def check_manual_order(
             f"there is no price for {symbol}, so the order cannot be checked",
             hint=f"ingest {symbol}'s bars first",
         )
-    limit_price = limit_price if order_type == "limit" else None
-    stop_price = stop_price if order_type == "stop" else None
-    for name, price in (("limit", limit_price), ("stop", stop_price)):
-        if price is None:
-            continue
+    kind, side = ticket.get("order_type"), ticket.get("side")
+    price = ticket.get(f"{kind}_price")  # the one price this order type reads (market: none)
+    if price is not None:
         if not math.isfinite(price) or price <= 0:
-            raise InputError(f"the {name} price must be positive, not {price!r}")
-        _within_collar(name, price, last_price)
-    if stop_price is not None:
-        if side == "buy" and stop_price <= last_price:
+            raise InputError(f"the {kind} price must be positive, not {price!r}")
+        _within_collar(kind, price, last_price)
+    if kind == "stop" and price is not None:
+        if side == "buy" and price <= last_price:
             raise InputError(
-                f"a buy stop at {stop_price:,.2f} is at or below the last price {last_price:,.2f}: "
+                f"a buy stop at {price:,.2f} is at or below the last price {last_price:,.2f}: "
                 "it would trigger at once",
                 hint="a buy stop goes above the market; for a cheaper entry use a limit",
             )
-        if side == "sell" and stop_price >= last_price:
+        if side == "sell" and price >= last_price:
             raise InputError(
-                f"a sell stop at {stop_price:,.2f} is at or above the last price {last_price:,.2f}: "
+                f"a sell stop at {price:,.2f} is at or above the last price {last_price:,.2f}: "
                 "it would trigger at once",
                 hint="a sell stop goes below the market; to sell higher use a limit",
             )
+    # Only that price is sent: a limit typed before the trader chose "stop" is not.
+    order = {**ticket, "symbol": symbol, "limit_price": None, "stop_price": None}
+    if price is not None:
+        order[f"{kind}_price"] = price
     try:
-        return ManualOrder(
-            symbol=symbol,
-            side=side,
-            qty=qty,
-            order_type=order_type,
-            limit_price=limit_price,
-            stop_price=stop_price,
-        )
+        return ManualOrder.model_validate(order)
     except pydantic.ValidationError as exc:
         raise InputError(
             "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())

@@ -150,24 +150,6 @@ if visitor.can_trade:
     else:
         with st.form("ticket", border=True):
             row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
-            symbol = row.selectbox(
-                "Symbol", universe, index=None, key="ticket_symbol", placeholder="symbol", width=160
-            )
-            ticket_side = row.segmented_control(
-                "Side", ["buy", "sell"], default="buy", key="ticket_side"
-            )
-            qty = row.number_input(
-                "Quantity",
-                min_value=0.0,
-                value=None,
-                step=1.0,
-                format="%.0f",
-                key="ticket_qty",
-                width=140,
-            )
-            order_type = row.selectbox(
-                "Type", ["market", "limit", "stop"], key="ticket_type", width=120
-            )
 
             def price(kind: str) -> float | None:
                 """The ticket's limit or stop price, to the cent (read only for that order type)."""
@@ -176,20 +158,32 @@ if visitor.can_trade:
                     key=f"ticket_{kind}", width=140, help=f"{kind.title()} orders only",
                 )  # fmt: skip
 
-            limit_price, stop_price = price("limit"), price("stop")
+            # What the trader types, under the order's own field names.
+            ticket = {
+                "symbol": row.selectbox(
+                    "Symbol", universe, index=None, key="ticket_symbol", placeholder="symbol",
+                    width=160,
+                ),
+                "side": row.segmented_control(
+                    "Side", ["buy", "sell"], default="buy", key="ticket_side"
+                ),
+                "qty": row.number_input(
+                    "Quantity", min_value=0.0, value=None, step=1.0, format="%.0f",
+                    key="ticket_qty", width=140,
+                ),
+                "order_type": row.selectbox(
+                    "Type", ["market", "limit", "stop"], key="ticket_type", width=120
+                ),
+                "limit_price": price("limit"),
+                "stop_price": price("stop"),
+            }  # fmt: skip
             review = row.form_submit_button("Review order", key="ticket_review")
         if review:
+            symbol = ticket["symbol"]
             last = facade.last_price(store, symbol) if symbol else None
             try:
                 order = forms.check_manual_order(
-                    symbol=symbol or "",
-                    side=ticket_side or "",
-                    qty=qty,
-                    order_type=order_type,
-                    limit_price=limit_price,
-                    stop_price=stop_price,
-                    universe=universe,
-                    last_price=last[0] if last else None,
+                    ticket, universe=universe, last_price=last[0] if last else None
                 )
                 overrides.ask("manual_order", order=order.model_dump(), last=last)
             except InputError as exc:

@@ -11,19 +11,10 @@ from engine.risk.limits import LimitsError, RiskLimits
 UNIVERSE = ["AAPL", "GE"]
 
 
-def ticket(**changes):
-    fields = {
-        "symbol": "ge",
-        "side": "buy",
-        "qty": 10,
-        "order_type": "market",
-        "limit_price": None,
-        "stop_price": None,
-        "universe": UNIVERSE,
-        "last_price": 25.0,
-    }
-    fields.update(changes)
-    return forms.check_manual_order(**fields)
+def ticket(last_price=25.0, **changes):
+    typed = {"symbol": "ge", "side": "buy", "qty": 10, "order_type": "market",
+             "limit_price": None, "stop_price": None}  # fmt: skip
+    return forms.check_manual_order(typed | changes, universe=UNIVERSE, last_price=last_price)
 
 
 def test_a_sane_ticket_becomes_a_manual_order():

@@ -54,6 +54,15 @@ POSITION_LABELS = {
 }  # fmt: skip
 
 
+def table(data, *, key: str, **options):
+    """``data`` shown as every control-room table is: full width, without the index.
+
+    ``options`` go to ``st.dataframe`` (column_config, height, on_select...); gives what it
+    gives (the selection, for a table that selects rows).
+    """
+    return st.dataframe(data, hide_index=True, width="stretch", key=key, **options)
+
+
 def positions_table(positions: pd.DataFrame, book, names: dict[str, str], cap: float | None,
                     key: str) -> None:  # fmt: skip
     """Positions as a trader reads them: $ and %, a missing stop as unbounded risk and a weight
@@ -77,8 +86,8 @@ def positions_table(positions: pd.DataFrame, book, names: dict[str, str], cap: f
         styler = styler.map(lambda v: WARN_CELL if v != v else "",
                             subset=["stop_price", "risk_to_stop", "risk_pct"])  # fmt: skip
     styler = styler.map(lambda w: WARN_CELL if over(w) else "", subset=["weight"])
-    st.dataframe(styler, hide_index=True, width="stretch", key=key,
-                 column_config={c: st.column_config.Column(label) for c, label in POSITION_LABELS.items()})  # fmt: skip
+    table(styler, key=key,
+          column_config={c: st.column_config.Column(label) for c, label in POSITION_LABELS.items()})  # fmt: skip
 
 
 #: An audit event as every page lists it: when, who, what, and what changed in words.
@@ -317,11 +326,9 @@ def commands_table(commands: pd.DataFrame, key: str) -> None:
         # Text, so that a command not decided yet reads "—" rather than "None".
         decided_at=pd.to_datetime(commands["decided_at"]).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("—"),
     )[["id", "created_at", "actor", "kind", "status", "result", "decided_by", "decided_at"]]  # fmt: skip
-    st.dataframe(
+    table(
         coloured(shown, "status"),
-        hide_index=True,
         key=key,
-        width="stretch",
         column_config={
             "id": st.column_config.NumberColumn("#", width="small"),
             "created_at": st.column_config.DatetimeColumn(

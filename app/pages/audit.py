@@ -58,10 +58,8 @@ if events.empty:
     )
 else:
     shown = views.events_in_words(events)[["id", "ts", "bar", "actor", "kind", "subject", "payload"]]
-    selection = st.dataframe(
+    selection = views.table(
         shown,
-        hide_index=True,
-        width="stretch",
         key="events_table",
         height=560,
         on_select="rerun",

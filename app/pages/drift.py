@@ -65,16 +65,16 @@ else:
 
 parts, fills = st.tabs(["Each part", "Fills, live beside the backtest's"])
 with parts:
-    st.dataframe(report.attribution, hide_index=True, width="stretch", key="drift_parts",
-                 column_config={"amount": MONEY, "entry_date": st.column_config.DateColumn("Entered"),
-                                "detail": st.column_config.TextColumn("Detail", width="large")})  # fmt: skip
+    views.table(report.attribution, key="drift_parts",
+                column_config={"amount": MONEY, "entry_date": st.column_config.DateColumn("Entered"),
+                               "detail": st.column_config.TextColumn("Detail", width="large")})  # fmt: skip
 with fills:
-    st.dataframe(report.fills, hide_index=True, width="stretch", key="drift_fills",
-                 column_config={
-                     "bar_date": st.column_config.DateColumn("Session"),
-                     "price": st.column_config.NumberColumn("Live price", format="$%.2f"),
-                     "model_price": st.column_config.NumberColumn("Model price", format="$%.2f"),
-                     "decision_price": st.column_config.NumberColumn("Decision close", format="$%.2f"),
-                     "slippage_bps": st.column_config.NumberColumn("Slippage vs model (bps)", format="%+.1f"),
-                     "vs_decision_bps": st.column_config.NumberColumn("vs decision close (bps)", format="%+.1f"),
-                 })  # fmt: skip
+    views.table(report.fills, key="drift_fills",
+                column_config={
+                    "bar_date": st.column_config.DateColumn("Session"),
+                    "price": st.column_config.NumberColumn("Live price", format="$%.2f"),
+                    "model_price": st.column_config.NumberColumn("Model price", format="$%.2f"),
+                    "decision_price": st.column_config.NumberColumn("Decision close", format="$%.2f"),
+                    "slippage_bps": st.column_config.NumberColumn("Slippage vs model (bps)", format="%+.1f"),
+                    "vs_decision_bps": st.column_config.NumberColumn("vs decision close (bps)", format="%+.1f"),
+                })  # fmt: skip

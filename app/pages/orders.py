@@ -90,12 +90,10 @@ def tables() -> None:
                 else "No orders yet: the live loop (or a manual order) places them."
             )
         else:
-            st.dataframe(
+            views.table(
                 views.coloured(orders, "status", dollars=["limit_price", "stop_price", "filled_avg_price"],
                                shares=["qty", "filled_qty"], days=days(["decision_bar"]),
                                times=["submitted_at", "updated_at"]),  # fmt: skip
-                hide_index=True,
-                width="stretch",
                 key="orders_table",
                 column_config={
                     **traded,
@@ -115,12 +113,10 @@ def tables() -> None:
         if fills.empty:
             views.empty_state("No fills match." if (symbols or side or since) else "No fills yet.")
         else:
-            st.dataframe(
+            views.table(
                 views.coloured(fills, dollars=["price", "decision_price", "fee", "notional"],
                                shares=["qty"], bps=["slippage_bps"],
                                days=days(["bar_date", "decision_bar"]), times=["filled_at"]),  # fmt: skip
-                hide_index=True,
-                width="stretch",
                 key="fills_table",
                 column_config={
                     **traded,

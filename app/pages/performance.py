@@ -115,10 +115,7 @@ with trades_tab:
         views.empty_state("No closed trades yet: a trade closes when its position is back to flat.")
     else:
         shown = done.assign(holding=done["held"].map(charts.holding_text))
-        st.dataframe(
-            shown[list(TRADE_COLUMNS)], hide_index=True, width="stretch",
-            column_config=TRADE_COLUMNS, key="trades_table",
-        )  # fmt: skip
+        views.table(shown[list(TRADE_COLUMNS)], column_config=TRADE_COLUMNS, key="trades_table")
     still_open = trips[trips["closed_at"].isna()]
     if len(still_open):
         partial = still_open["realised_pnl"].sum()
@@ -139,10 +136,9 @@ for tab, key in ((symbol_tab, "symbol"), (strategy_tab, "strategy")):
             views.empty_state("No trades yet.")
             continue
         grouped = grouped.assign(holding=grouped["avg_held"].map(charts.holding_text))
-        st.dataframe(
-            grouped.drop(columns="avg_held"), hide_index=True, width="stretch",
+        views.table(
+            grouped.drop(columns="avg_held"), key=f"by_{key}_table",
             column_config={key: st.column_config.TextColumn(key.capitalize()), **GROUP_COLUMNS},
-            key=f"by_{key}_table",
         )  # fmt: skip
 
 # -- a symbol's price chart ----------------------------------------------------------------

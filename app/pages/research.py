@@ -38,10 +38,8 @@ def runs_table() -> list:
             for r in runs
         ]
     )
-    st.dataframe(
+    views.table(
         views.coloured(table, "status"),
-        hide_index=True,
-        width="stretch",
         key="runs_table",
         column_config={
             "run_id": "Run",

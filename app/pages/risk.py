@@ -36,10 +36,8 @@ def body() -> None:
     if data.trading.limits_problem:
         st.error(f"No limits to measure against: {data.trading.limits_problem}")
     usage = data.usage
-    st.dataframe(
+    views.table(
         views.coloured(usage, "state"),
-        hide_index=True,
-        width="stretch",
         key="limits_table",
         column_config={
             "limit": st.column_config.TextColumn("Limit", width="medium"),
@@ -63,10 +61,8 @@ def body() -> None:
             views.empty_state(" ".join(data.notes) or "No value at risk to show.")
         else:
             shown = data.var.assign(confidence=data.var["confidence"].map("{:.0%}".format))
-            st.dataframe(
+            views.table(
                 shown,
-                hide_index=True,
-                width="stretch",
                 key="var_table",
                 column_config={
                     "method": "Method",
@@ -136,10 +132,8 @@ def stress_panel(report) -> None:
         key="stress_chart",
         config={"displayModeBar": False},
     )
-    st.dataframe(
+    views.table(
         frame.style.map(_halt_colour, subset=["halt"]),
-        hide_index=True,
-        width="stretch",
         key="stress_table",
         column_order=["scenario", "what", "pnl", "pnl_pct", "stops_hit", "stops_gapped",
                       "cash_after", "buying_power_after", "halt", "halts"],  # fmt: skip

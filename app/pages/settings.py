@@ -104,7 +104,7 @@ if visitor.can_trade:
     overrides.my_commands(store)
 elif not trading.limits_problem:
     mapping = limits.to_mapping()
-    st.dataframe(
+    views.table(
         pd.DataFrame(
             {
                 "limit": [name.replace("_", " ") for name in mapping],
@@ -112,8 +112,6 @@ elif not trading.limits_problem:
                 "meaning": [f.description for _, f in forms.limit_fields()],
             }
         ),
-        hide_index=True,
-        width="stretch",
         key="limits_readonly",
     )
 
@@ -131,9 +129,7 @@ facts = {
     "Data dir": str(session.data_dir()),
     "Heartbeat stale after": f"{stale_after_s():.0f} s (WB_HEARTBEAT_STALE_S)",
 }
-st.dataframe(
+views.table(
     pd.DataFrame({"setting": list(facts), "value": list(facts.values())}),
-    hide_index=True,
-    width="stretch",
     key="access_table",
 )

@@ -69,10 +69,8 @@ statuses = st.pills(
     "Status", sorted(table["status"].unique()), selection_mode="multi", key="cfg_status"
 )
 shown = table[table["status"].isin(statuses)] if statuses else table
-st.dataframe(
+views.table(
     shown,
-    hide_index=True,
-    width="stretch",
     key="configs_table",
     column_config={
         "strategy": st.column_config.TextColumn("Strategy", pinned=True),
@@ -131,11 +129,9 @@ with left:
     st.markdown(" · ".join(f"`{k}` = **{v}**" for k, v in config.params.items()) or "none")
     with st.expander("Execution and sizing settings (shared by the backtest and the live loop)"):
         settings = config.settings.model_dump(mode="json")
-        st.dataframe(
+        views.table(
             pd.DataFrame({"setting": [k.replace("_", " ") for k in settings],
                           "value": [figures.value_text(k, v) for k, v in settings.items()]}),  # fmt: skip
-            hide_index=True,
-            width="stretch",
             key="settings_table",
         )
     if evidence:
@@ -210,12 +206,10 @@ with left:
                     )
                 for name, sha in origin.artifacts.items():
                     st.markdown(f"{name}: `{sha}`")
-                st.dataframe(
+                views.table(
                     pd.DataFrame(
                         {"module": list(origin.sources), "hash": list(origin.sources.values())}
                     ),
-                    hide_index=True,
-                    width="stretch",
                     key="sources_table",
                 )
     else:
@@ -254,7 +248,7 @@ with right:
             legend={"orientation": "h", "y": 1.15},
         )
         st.plotly_chart(figure, key="folds_chart", config={"displayModeBar": False})
-        st.dataframe(folds, hide_index=True, width="stretch", key="folds_table")
+        views.table(folds, key="folds_table")
     st.markdown("###### Backtest on stored bars")
     if st.toggle(
         "Run the backtest",
@@ -283,10 +277,8 @@ with right:
 
 st.markdown("###### History")
 history = facade.config_events(store, record.config_id)
-st.dataframe(
+views.table(
     views.events_in_words(history)[["ts", "actor", "kind", "payload"]],
-    hide_index=True,
-    width="stretch",
     key="config_history",
     column_config=views.EVENT_COLUMNS,
 )

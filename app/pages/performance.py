@@ -81,6 +81,8 @@ else:
     )
 
 # -- closed trades, by symbol, by strategy -------------------------------------------------
+#: Realised P&L, shown alike in a trade's row and in a symbol's or a strategy's total.
+REALISED_PNL = st.column_config.NumberColumn("Realised P&L", format="accounting")
 TRADE_COLUMNS = {
     "closed_at": st.column_config.DatetimeColumn("Closed (UTC)", format="YYYY-MM-DD HH:mm"),
     "opened_at": st.column_config.DatetimeColumn("Opened (UTC)", format="YYYY-MM-DD HH:mm"),
@@ -90,7 +92,7 @@ TRADE_COLUMNS = {
     "qty": st.column_config.NumberColumn("Qty", format="%,.0f"),
     "entry_price": st.column_config.NumberColumn("Avg entry", format="$%.2f"),
     "exit_price": st.column_config.NumberColumn("Avg exit", format="$%.2f"),
-    "realised_pnl": st.column_config.NumberColumn("Realised P&L", format="accounting"),
+    "realised_pnl": REALISED_PNL,
     "return_pct": st.column_config.NumberColumn("Return", format="percent"),
     "holding": "Held",
     "fees": st.column_config.NumberColumn("Fees", format="$%.2f"),
@@ -101,7 +103,7 @@ GROUP_COLUMNS = {
     "trades": st.column_config.NumberColumn("Closed trades", format="%d"),
     "wins": st.column_config.NumberColumn("Wins", format="%d"),
     "win_rate": st.column_config.NumberColumn("Win rate", format="percent"),
-    "realised_pnl": st.column_config.NumberColumn("Realised P&L", format="accounting"),
+    "realised_pnl": REALISED_PNL,
     "avg_pnl": st.column_config.NumberColumn("Avg per trade", format="accounting"),
     "best": st.column_config.NumberColumn("Best", format="accounting"),
     "worst": st.column_config.NumberColumn("Worst", format="accounting"),

@@ -23,7 +23,8 @@ SLIPPAGE = 0.001
 
 @pytest.fixture
 def traded(sample_store):
-    """A paper account that bought AAPL for a config and GE by hand, then sold some GE."""
+    """A paper account that bought AAPL for a config, its protective stop attached to the buy,
+    and GE by hand, then sold some GE."""
     config = make_config()
     save_proposal(sample_store, config, None, "ana")
     bars = load_bars(sample_store, ["AAPL", "GE"], "2013-01-01", "2013-01-31", adjust=False)
@@ -32,22 +33,15 @@ def traded(sample_store):
     broker.process_bar(days[0], bars)
     broker.submit(
         OrderRequest(
-            symbol="AAPL", side="buy", qty=10, client_order_id=f"{config.config_id}-AAPL-buy-1"
+            symbol="AAPL",
+            side="buy",
+            qty=10,
+            client_order_id=f"{config.config_id}-AAPL-buy-1",
+            stop_loss_price=400.0,  # its protective stop, placed as the buy fills
         )
     )
     broker.submit(OrderRequest(symbol="GE", side="buy", qty=100, client_order_id="manual-1"))
     broker.process_bar(days[1], bars)
-    broker.submit(
-        OrderRequest(
-            symbol="AAPL",
-            side="sell",
-            qty=10,
-            type="stop",
-            stop_price=400.0,
-            time_in_force="gtc",
-            client_order_id=f"{config.config_id}-AAPL-stop-1",
-        )
-    )
     broker.process_bar(days[2], bars)
     broker.submit(OrderRequest(symbol="GE", side="sell", qty=40, client_order_id="manual-2"))
     broker.process_bar(days[3], bars)

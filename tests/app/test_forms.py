@@ -26,8 +26,9 @@ def test_a_sane_ticket_becomes_a_manual_order():
         "limit",
         24.5,
     )
-    # A price typed for another order type is not sent.
+    # A price typed for another order type is not sent (nor checked).
     assert ticket(order_type="market", limit_price=24.5).limit_price is None
+    assert ticket(order_type="limit", limit_price=24.5, stop_price=2.5).stop_price is None
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from engine.backtest._ladder import ladder_loop
 from engine.backtest._simulate import order_loop
 from engine.backtest.annualisation import YearOfBars, year_of
 from engine.backtest.flat import flat_bars
@@ -212,9 +211,9 @@ class Simulation:
     book_of_col: np.ndarray
     init_cash: np.ndarray
     cash_sharing: bool
+    #: The ladder leg of each record (0: the first; without a ladder every record's).
+    legs: np.ndarray
     group_by: object = None
-    #: The ladder leg of each record (0: the first; None: no ladder, every record a first leg).
-    legs: np.ndarray | None = None
     _portfolio: vbt.Portfolio | None = None
 
     @property
@@ -258,9 +257,8 @@ class Simulation:
         ``leg``); a last buy without a sell is a trade still open, marked at the symbol's
         last close like vectorbt marks it.
         """
-        legs = np.zeros(len(self.records), dtype=np.int8) if self.legs is None else self.legs
-        order = np.lexsort((self.records["id"], legs, self.records["col"]))
-        records, legs = self.records[order], legs[order]
+        order = np.lexsort((self.records["id"], self.legs, self.records["col"]))
+        records, legs = self.records[order], self.legs[order]
         buys = np.flatnonzero(records["side"] == 0)
         follows = buys + 1
         has_sell = follows < len(records)
@@ -329,19 +327,11 @@ def simulate(
     # An entry, then at most one exit, for each leg.
     max_orders = 2 * n_legs * int(orders.entries.sum()) + 1
     prices = (orders.open, orders.high, orders.low, orders.close, orders.decision_price, sym_of_col)
-    legs = None
-    if settings.ladder:
-        records, reasons, legs, equity, invested = ladder_loop(orders.entries.size)(
-            *prices, orders.entries, orders.exits, orders.stop_distance, group_lens, init_cash,
-            Terms.of(settings), orders.flat_at, orders.no_entry, close_at_end, max_orders,
-            *ladder_terms(settings),
-        )  # fmt: skip
-    else:
-        records, reasons, equity, invested = order_loop(orders.entries.size)(
-            *prices, orders.entries, orders.exits, orders.stop_distance,
-            orders.target_distance, group_lens, init_cash, Terms.of(settings), orders.flat_at,
-            close_at_end, max_orders,
-        )  # fmt: skip
+    records, reasons, legs, equity, invested = order_loop(orders.entries.size)(
+        *prices, orders.entries, orders.exits, orders.stop_distance, orders.target_distance,
+        group_lens, init_cash, Terms.of(settings), orders.flat_at, orders.no_entry,
+        close_at_end, max_orders, *ladder_terms(settings),
+    )  # fmt: skip
     if not shared and book_size > 1:  # one loop group per column: add them up per book
         starts = np.arange(0, n_cols, book_size)
         equity = np.add.reduceat(equity, starts, axis=1)

@@ -64,7 +64,7 @@ left sells at that bar's close.
 next leg when its open legs' average gain at that close, against their share-weighted
 fill prices (:func:`average_gain`), reaches the leg's ``at``; the leg buys ``size`` x the
 first leg's shares, cut to the budget the close's new entries left (:func:`plan_ladder`),
-fills as an entry does, and rests its own stop (:mod:`engine.backtest._ladder`).
+fills as an entry does, and rests its own stop (:mod:`engine.backtest._simulate`).
 
 **Last bar.** Decisions taken at the close of the last bar have no bar to fill on: the
 backtest drops them, and a replay leaves them as open orders at the broker.

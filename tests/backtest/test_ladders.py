@@ -7,14 +7,12 @@ import pandas as pd
 import pydantic
 import pytest
 
-from engine.backtest import BacktestSettings, _ladder, run_backtest
-from engine.backtest._execution import prepare_orders
-from engine.backtest.rules import Terms, average_gain, ladder_terms
+from engine.backtest import BacktestSettings, run_backtest
+from engine.backtest.rules import average_gain
 from engine.backtest.sweep import sweep
 from engine.config.models import StrategyConfig
 from engine.data.sample import sample_bars
 from engine.errors import InputError
-from engine.strategies import compute_signals
 from tests.backtest.conftest import ohlc_bars, scripted
 from tests.backtest.test_flat_by_close import NY, rising
 from tests.backtest.test_intraday import hourly_bars
@@ -195,24 +193,3 @@ def test_the_fast_sweep_refuses_a_ladder_and_auto_takes_the_general_path():
               progress=False)  # fmt: skip
     table = sweep(bars, "sma_crossover", {"fast": [5], "slow": [20]}, settings, progress=False)
     assert len(table.table) == 2
-
-
-def test_interpreted_and_compiled_ladder_loops_fill_alike():
-    bars = sample_bars(["AAPL", "DELL", "GE"], start="2004-01-01", end="2009-12-31")
-    settings = BacktestSettings(stop="atr", fraction=0.1,
-                                ladder=[{"at": 0.01, "size": 0.5}, {"at": 0.03, "size": 0.5,
-                                                                    "stop": 0.03}])  # fmt: skip
-    signals = compute_signals("sma_crossover", bars, {"fast": 5, "slow": 20})
-    orders = prepare_orders(bars, signals, settings)
-    args = (
-        orders.open, orders.high, orders.low, orders.close, orders.decision_price,
-        np.arange(3, dtype=np.int64), orders.entries, orders.exits, orders.stop_distance,
-        np.array([3], dtype=np.int64), np.array([settings.init_cash]), Terms.of(settings),
-        orders.flat_at, orders.no_entry, True, 6 * int(orders.entries.sum()) + 1,
-        *ladder_terms(settings),
-    )  # fmt: skip
-    interpreted = _ladder.simulate_ladder(*args)
-    compiled = _ladder.compiled()(*args)
-    assert (interpreted[2] > 0).sum() > 5  # ladder legs to compare
-    for ours, theirs in zip(interpreted, compiled, strict=True):
-        np.testing.assert_array_equal(ours, theirs)

@@ -7,7 +7,7 @@ import pytest
 
 from engine.backtest import _simulate, metrics
 from engine.backtest._execution import prepare_orders
-from engine.backtest.rules import Terms
+from engine.backtest.rules import Terms, ladder_terms
 from engine.backtest.settings import BacktestSettings
 from engine.data.sample import sample_bars
 from engine.strategies import signals_for_grid
@@ -29,6 +29,14 @@ SETTINGS = {
         execution="close", stop="atr", take_profit="fraction", take_profit_at=0.03,
         slippage=0.001,
     ),
+    "next open, a two-leg ladder": BacktestSettings(
+        stop="atr", fraction=0.1, ladder=[{"at": 0.01, "size": 0.5}, {"at": 0.03, "size": 0.5,
+                                                                      "stop": 0.03}],
+    ),  # fmt: skip
+    "close, a ladder": BacktestSettings(
+        execution="close", stop="atr", fraction=0.2, ladder=[{"at": 0.005, "size": 1.0}],
+        fees=0.001,
+    ),
 }
 
 
@@ -38,7 +46,8 @@ def _run(loop, orders, settings, group_lens, init_cash):
         np.tile(np.arange(orders.n_symbols, dtype=np.int64), orders.n_sets),
         orders.entries, orders.exits, orders.stop_distance, orders.target_distance,
         group_lens, init_cash,
-        Terms.of(settings), orders.flat_at, True, 2 * int(orders.entries.sum()) + 1,
+        Terms.of(settings), orders.flat_at, orders.no_entry, True,
+        2 * (1 + len(settings.ladder)) * int(orders.entries.sum()) + 1, *ladder_terms(settings),
     )  # fmt: skip
 
 
@@ -59,10 +68,11 @@ def test_interpreted_and_compiled_loops_fill_alike(settings):
     interpreted = _run(_simulate.simulate_nb, orders, settings, group_lens, init_cash)
     compiled = _run(_simulate.compiled(), orders, settings, group_lens, init_cash)
     assert len(interpreted[0]) > 20  # fills to compare
+    assert (interpreted[2] > 0).sum() > 5 or not settings.ladder  # ladder legs to compare
     for ours, theirs in zip(interpreted, compiled, strict=True):
         np.testing.assert_array_equal(ours, theirs)
 
-    value = np.ascontiguousarray(interpreted[2].T)
+    value = np.ascontiguousarray(interpreted[3].T)
     cash = init_cash if len(init_cash) == value.shape[0] else np.full(value.shape[0], 1.0)
     for ours, theirs in zip(
         metrics._drawdowns(value, cash), metrics._compiled_drawdowns()(value, cash), strict=True

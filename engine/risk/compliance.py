@@ -33,7 +33,7 @@ from engine.risk import sessions
 from engine.risk.context import GateContext
 from engine.risk.decision import Deny, Flag, Outcome
 from engine.risk.gate_inputs import OrderIntent, OrderType, Purpose
-from engine.risk.gate_rules import describe_order, money, price_known
+from engine.risk.gate_rules import describe_order, money, price_known, refuse
 from engine.risk.limits import PDT_WINDOW_SESSIONS, WASH_SALE_WINDOW_DAYS
 
 
@@ -58,11 +58,11 @@ def market_session(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     why = sessions.closed_reason(ctx.now)
     blind = intent.is_manual and intent.adds_exposure and intent.order_type is OrderType.MARKET
     if blind and not ctx.limits.allow_outside_session:
-        return Deny(
+        return refuse(
             "market_session",
-            f"{describe_order(intent)} refused: {why}; a market buy would fill at {the_open} "
-            "at a price not known now: send a limit order (or set allow_outside_session to "
-            "queue market buys for the open)",
+            intent,
+            f"{why}; a market buy would fill at {the_open} at a price not known now: send a "
+            "limit order (or set allow_outside_session to queue market buys for the open)",
         )
     return Flag(
         "market_session",
@@ -113,10 +113,11 @@ def _pattern_day_trader(intent: OrderIntent, ctx: GateContext) -> Outcome | None
         f"at most {limits.pdt_max_day_trades} day trades are allowed"
     )
     if intent.adds_exposure:
-        return Deny(
+        return refuse(
             "day_trading",
-            f"{describe_order(intent)} refused: buying more {symbol} on {ctx.trade_date} would "
-            f"make its working sell a possible day trade {made + pending + 1}, with {limit}",
+            intent,
+            f"buying more {symbol} on {ctx.trade_date} would make its working sell a possible "
+            f"day trade {made + pending + 1}, with {limit}",
         )
     situation = (
         f"selling {symbol} on {ctx.trade_date} closes shares bought that day, which would be "
@@ -126,7 +127,7 @@ def _pattern_day_trader(intent: OrderIntent, ctx: GateContext) -> Outcome | None
         return Flag(
             "day_trading", "pdt_protective_stop", f"protective stop allowed although {situation}"
         )
-    return Deny("day_trading", f"{describe_order(intent)} refused: {situation}; hold it overnight")
+    return refuse("day_trading", intent, f"{situation}; hold it overnight")
 
 
 def _leaves_own_working_sell(intent: OrderIntent, ctx: GateContext) -> bool:
@@ -153,10 +154,11 @@ def _intraday_margin(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     left = state.buying_power - state.committed_cash - cost
     if left >= 0:
         return None
-    return Deny(
+    return refuse(
         "day_trading",
-        f"{describe_order(intent)} refused: it costs {money(cost)} and would take buying power "
-        f"{money(state.buying_power)} to {money(left)} (intraday margin)",
+        intent,
+        f"it costs {money(cost)} and would take buying power {money(state.buying_power)} to "
+        f"{money(left)} (intraday margin)",
     )
 
 

@@ -29,9 +29,9 @@ import bisect
 
 from engine.risk import sessions
 from engine.risk.context import GateContext
-from engine.risk.decision import Deny, Flag, Outcome
+from engine.risk.decision import Flag, Outcome
 from engine.risk.gate_inputs import OrderIntent
-from engine.risk.gate_rules import describe_order
+from engine.risk.gate_rules import describe_order, refuse
 from engine.risk.rule_facts import rule
 
 HINT = "`wb earnings refresh` fetches dates from Yahoo; `wb earnings import FILE` loads a CSV"
@@ -65,9 +65,10 @@ def earnings_blackout(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
         if left == 0
         else f"{left} session{'s' if left != 1 else ''} after this order's session ({day:%a %Y-%m-%d})"
     )
-    return Deny(
+    return refuse(
         "earnings_blackout",
-        f"{describe_order(intent)} refused: {symbol} reports earnings on {reports:%a %Y-%m-%d}, "
-        f"{when}; no new entries within {window} session{'s' if window != 1 else ''} before "
-        "earnings (earnings_blackout_sessions)",
+        intent,
+        f"{symbol} reports earnings on {reports:%a %Y-%m-%d}, {when}; no new entries within "
+        f"{window} session{'s' if window != 1 else ''} before earnings "
+        "(earnings_blackout_sessions)",
     )

@@ -44,17 +44,22 @@ def describe_order(intent: OrderIntent) -> str:
     return f"{intent.side} {shares(intent.qty)} {intent.symbol}"
 
 
+def refuse(rule_name: str, intent: OrderIntent, why: str, **state_change) -> Deny:
+    """``rule_name``'s denial of ``intent``, its reason ``"buy 100 AAPL refused: <why>"``.
+
+    ``state_change``/``state_reason`` (keywords) move the account to a stricter state too.
+    """
+    return Deny(rule_name, f"{describe_order(intent)} refused: {why}", **state_change)
+
+
 # -- hard stops: malformed orders and trading state -------------------------------------
 
 
 def order_shape(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """Deny a fractional quantity on an account that trades whole shares."""
     if not ctx.limits.fractional_shares and not float(intent.qty).is_integer():
-        return Deny(
-            "order_shape",
-            f"{describe_order(intent)} refused: this account trades whole shares only "
-            "(fractional_shares is off)",
-        )
+        why = "this account trades whole shares only (fractional_shares is off)"
+        return refuse("order_shape", intent, why)
     return None
 
 
@@ -63,11 +68,8 @@ def kill_switch(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """The kill switch stops new entries: exits and protective stops still go (REDUCING)."""
     if not ctx.state.kill_switch or states.lets_through(states.KILL_SWITCH_STATE, intent):
         return None
-    return Deny(
-        "kill_switch",
-        f"{describe_order(intent)} refused: the kill switch is on, "
-        f"{states.refusal(states.KILL_SWITCH_STATE)}",
-    )
+    why = f"the kill switch is on, {states.refusal(states.KILL_SWITCH_STATE)}"
+    return refuse("kill_switch", intent, why)
 
 
 @rule(needs_marks=True)
@@ -85,11 +87,8 @@ def weekly_hard_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     )
     if states.lets_through(TradingState.HALTED, intent):
         return Escalate("weekly_hard_loss", TradingState.HALTED, reason)
-    return Deny(
-        "weekly_hard_loss",
-        f"{describe_order(intent)} refused: {reason}",
-        TradingState.HALTED,
-        state_reason=reason,
+    return refuse(
+        "weekly_hard_loss", intent, reason, state_change=TradingState.HALTED, state_reason=reason
     )
 
 
@@ -101,10 +100,8 @@ def trading_state(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
         return None
     why = f" ({ctx.state_reason})" if ctx.state_reason else ""
     until = " until a trader resumes" if state is TradingState.HALTED else ""
-    return Deny(
-        "trading_state",
-        f"{describe_order(intent)} refused: trading is {state.value}{why}{until}: "
-        f"{states.MEANING[state]}",
+    return refuse(
+        "trading_state", intent, f"trading is {state.value}{why}{until}: {states.MEANING[state]}"
     )
 
 
@@ -112,10 +109,11 @@ def trading_state(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 def paused_strategy(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """A paused config may not open or add; its exits and stops still go, so it can unwind."""
     if intent.config_id in ctx.state.paused_configs:
-        return Deny(
+        return refuse(
             "paused_strategy",
-            f"{describe_order(intent)} refused: config {intent.config_id} is paused; "
-            "it may only exit its positions until a trader resumes it",
+            intent,
+            f"config {intent.config_id} is paused; it may only exit its positions until a "
+            "trader resumes it",
         )
     return None
 
@@ -127,10 +125,7 @@ def paused_strategy(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 def restricted_list(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """Nobody buys a symbol on the restricted list."""
     if intent.symbol in ctx.limits.restricted_symbols:
-        return Deny(
-            "restricted_list",
-            f"{describe_order(intent)} refused: {intent.symbol} is on the restricted list",
-        )
+        return refuse("restricted_list", intent, f"{intent.symbol} is on the restricted list")
     return None
 
 
@@ -140,10 +135,7 @@ def long_only(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
         return None
     held = ctx.state.position_qty(intent.symbol)
     if held <= 0:
-        return Deny(
-            "long_only",
-            f"{describe_order(intent)} refused: no {intent.symbol} is held and the book is long-only",
-        )
+        return refuse("long_only", intent, f"no {intent.symbol} is held and the book is long-only")
     # A protective stop replaces the position's stop, so it may cover every held share.
     selling = (
         0.0 if intent.purpose is Purpose.STOP else ctx.state.working_sells.get(intent.symbol, 0)
@@ -151,11 +143,11 @@ def long_only(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     available = held - selling
     if intent.qty > available + _EPSILON:
         already = f", {shares(selling)} already being sold" if selling else ""
-        return Deny(
-            "long_only",
-            f"{describe_order(intent)} refused: {shares(held)} {intent.symbol} held{already}; "
-            f"at most {shares(max(available, 0))} can be sold (the book is long-only)",
+        why = (
+            f"{shares(held)} {intent.symbol} held{already}; at most "
+            f"{shares(max(available, 0))} can be sold (the book is long-only)"
         )
+        return refuse("long_only", intent, why)
     return None
 
 
@@ -189,11 +181,11 @@ def duplicate_order(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """
     if intent.bar is not None:
         if (intent.source, intent.symbol, intent.side, intent.bar) in ctx.state.sent_keys:
-            return Deny(
-                "duplicate_order",
-                f"{describe_order(intent)} refused: {intent.source} already sent a {intent.side} of "
-                f"{intent.symbol} for the bar of {intent.bar:%Y-%m-%d %H:%M} UTC",
+            why = (
+                f"{intent.source} already sent a {intent.side} of {intent.symbol} for the bar "
+                f"of {intent.bar:%Y-%m-%d %H:%M} UTC"
             )
+            return refuse("duplicate_order", intent, why)
         return None
     window = timedelta(seconds=ctx.limits.duplicate_window_seconds)
     for order in reversed(ctx.state.recent_orders):
@@ -206,12 +198,11 @@ def duplicate_order(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
             intent.qty,
         ):
             ago = (ctx.now - order.submitted_at).total_seconds()
-            return Deny(
-                "duplicate_order",
-                f"{describe_order(intent)} refused: the same order was sent by {intent.source} "
-                f"{ago:.0f}s ago; send it again after "
-                f"{ctx.limits.duplicate_window_seconds:.0f}s if it is meant",
+            why = (
+                f"the same order was sent by {intent.source} {ago:.0f}s ago; send it again "
+                f"after {ctx.limits.duplicate_window_seconds:.0f}s if it is meant"
             )
+            return refuse("duplicate_order", intent, why)
     return None
 
 
@@ -223,13 +214,10 @@ def order_throttle(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     at once, and the long-only rule already bounds how much can be sold.
     """
     sent, limit = ctx.buys_last_minute, ctx.limits.max_orders_per_minute
-    if sent >= limit:
-        return Deny(
-            "order_throttle",
-            f"{describe_order(intent)} refused: {sent} buy orders in the last 60 seconds reached "
-            f"the limit of {limit} per minute",
-        )
-    return None
+    if sent < limit:
+        return None
+    why = f"{sent} buy orders in the last 60 seconds reached the limit of {limit} per minute"
+    return refuse("order_throttle", intent, why)
 
 
 # -- universe filters (buys only) -------------------------------------------------------
@@ -238,13 +226,13 @@ def order_throttle(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 @rule(buys_only=True)
 def price_known(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """A buy needs a price (its limit, or the last trade) for every dollar limit after this."""
-    if ctx.price(intent) is None:
-        return Deny(
-            "price_known",
-            f"{describe_order(intent)} refused: no last price for {intent.symbol}, so its cost cannot "
-            "be checked; send a limit order or refresh the market data",
-        )
-    return None
+    if ctx.price(intent) is not None:
+        return None
+    why = (
+        f"no last price for {intent.symbol}, so its cost cannot be checked; send a limit "
+        "order or refresh the market data"
+    )
+    return refuse("price_known", intent, why)
 
 
 @rule(buys_only=True)
@@ -253,18 +241,13 @@ def price_filter(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     price, limits = ctx.price(intent), ctx.limits
     if price is None:
         return price_known(intent, ctx)
+    priced = f"{intent.symbol} at {money(price)}"
     if price < limits.min_price:
-        return Deny(
-            "price_filter",
-            f"{describe_order(intent)} refused: {intent.symbol} at {money(price)} is below the "
-            f"minimum price {money(limits.min_price)}",
-        )
+        why = f"{priced} is below the minimum price {money(limits.min_price)}"
+        return refuse("price_filter", intent, why)
     if limits.max_price is not None and price > limits.max_price:
-        return Deny(
-            "price_filter",
-            f"{describe_order(intent)} refused: {intent.symbol} at {money(price)} is above the "
-            f"maximum price {money(limits.max_price)}",
-        )
+        why = f"{priced} is above the maximum price {money(limits.max_price)}"
+        return refuse("price_filter", intent, why)
     return None
 
 
@@ -277,17 +260,17 @@ def liquidity_filter(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     snapshot = ctx.state.market.get(intent.symbol)
     volume = snapshot.avg_dollar_volume if snapshot else None
     if volume is None:
-        return Deny(
-            "liquidity_filter",
-            f"{describe_order(intent)} refused: the average dollar volume of {intent.symbol} is "
-            f"unknown and the minimum is {money(floor)} a day",
+        why = (
+            f"the average dollar volume of {intent.symbol} is unknown and the minimum is "
+            f"{money(floor)} a day"
         )
+        return refuse("liquidity_filter", intent, why)
     if volume < floor:
-        return Deny(
-            "liquidity_filter",
-            f"{describe_order(intent)} refused: {intent.symbol} trades {money(volume)} a day on "
-            f"average, below the minimum of {money(floor)}",
+        why = (
+            f"{intent.symbol} trades {money(volume)} a day on average, below the minimum of "
+            f"{money(floor)}"
         )
+        return refuse("liquidity_filter", intent, why)
     return None
 
 
@@ -298,13 +281,13 @@ def liquidity_filter(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
 def daily_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     """No new entries for the rest of a day that is down ``daily_loss_limit`` or more."""
     down, limit = ctx.losses.daily, ctx.limits.daily_loss_limit
-    if down >= limit:
-        return Deny(
-            "daily_loss",
-            f"{describe_order(intent)} refused: equity is down {down:.2%} since the prior close, "
-            f"past the daily limit of {limit:.0%}: no new entries today",
-        )
-    return None
+    if down < limit:
+        return None
+    why = (
+        f"equity is down {down:.2%} since the prior close, past the daily limit of "
+        f"{limit:.0%}: no new entries today"
+    )
+    return refuse("daily_loss", intent, why)
 
 
 @rule(needs_marks=True, buys_only=True)
@@ -319,9 +302,7 @@ def weekly_soft_loss(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
         f"{limits.weekly_soft_loss:.0%}: sizes are cut to {limits.weekly_soft_size_factor:.0%}"
     )
     if qty <= 0:
-        return Deny(
-            "weekly_soft_loss", f"{describe_order(intent)} refused: {why}, which leaves 0 shares"
-        )
+        return refuse("weekly_soft_loss", intent, f"{why}, which leaves 0 shares")
     return Resize("weekly_soft_loss", qty, f"{describe_order(intent)} cut to {shares(qty)}: {why}")
 
 
@@ -334,11 +315,11 @@ def max_positions(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     open_symbols, limit = ctx.state.open_symbols, ctx.limits.max_positions
     if intent.symbol in open_symbols or len(open_symbols) < limit:
         return None
-    return Deny(
-        "max_positions",
-        f"{describe_order(intent)} refused: {len(open_symbols)} positions held or being bought "
-        f"({', '.join(sorted(open_symbols))}) already reach the limit of {limit}",
+    why = (
+        f"{len(open_symbols)} positions held or being bought "
+        f"({', '.join(sorted(open_symbols))}) already reach the limit of {limit}"
     )
+    return refuse("max_positions", intent, why)
 
 
 @rule(buys_only=True)
@@ -353,18 +334,15 @@ def position_cap(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     if value <= cap + _EPSILON:
         return None
     if state.equity <= 0:
-        return Deny(
-            "position_cap",
-            f"{describe_order(intent)} refused: equity {money(state.equity)} leaves no room "
-            "for a position",
-        )
+        why = f"equity {money(state.equity)} leaves no room for a position"
+        return refuse("position_cap", intent, why)
     room = whole(max(cap / price - existing, 0.0), limits.fractional_shares)
-    return Deny(
-        "position_cap",
-        f"{describe_order(intent)} refused: the position would be worth {money(value)}, "
-        f"{value / state.equity:.1%} of equity {money(state.equity)}, above the cap of "
-        f"{limits.max_position_pct:.0%} ({money(cap)}); at most {shares(room)} more shares fit",
+    why = (
+        f"the position would be worth {money(value)}, {value / state.equity:.1%} of equity "
+        f"{money(state.equity)}, above the cap of {limits.max_position_pct:.0%} "
+        f"({money(cap)}); at most {shares(room)} more shares fit"
     )
+    return refuse("position_cap", intent, why)
 
 
 @rule(buys_only=True)
@@ -373,13 +351,10 @@ def order_notional(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     if (price := ctx.price(intent)) is None:
         return price_known(intent, ctx)
     cost, limit = intent.qty * price, ctx.limits.max_order_notional
-    if cost > limit + _EPSILON:
-        return Deny(
-            "order_notional",
-            f"{describe_order(intent)} refused: it costs {money(cost)}, above the largest order "
-            f"allowed, {money(limit)}",
-        )
-    return None
+    if cost <= limit + _EPSILON:
+        return None
+    why = f"it costs {money(cost)}, above the largest order allowed, {money(limit)}"
+    return refuse("order_notional", intent, why)
 
 
 @rule(buys_only=True)
@@ -396,9 +371,8 @@ def cash_buffer(intent: OrderIntent, ctx: GateContext) -> Outcome | None:
     committed = (
         f" and {money(state.committed_cash)} in working buys" if state.committed_cash else ""
     )
-    return Deny(
-        "cash_buffer",
-        f"{describe_order(intent)} refused: it costs {money(cost)}, leaving {money(left)} of cash "
-        f"{money(state.cash)}{committed}; the buffer keeps {money(floor)} "
-        f"({limits.cash_buffer:.0%} of equity)",
+    why = (
+        f"it costs {money(cost)}, leaving {money(left)} of cash {money(state.cash)}{committed}; "
+        f"the buffer keeps {money(floor)} ({limits.cash_buffer:.0%} of equity)"
     )
+    return refuse("cash_buffer", intent, why)

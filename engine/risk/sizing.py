@@ -88,25 +88,16 @@ def position_size(
 
 
 def size_entry(
-    limits: RiskLimits,
-    equity: float,
-    entry_price: float,
-    stop_distance: float,
-    *,
-    correlation_to_book: float = 0.0,
-    volatility_scale: float = 1.0,
+    limits: RiskLimits, equity: float, entry_price: float, stop_distance: float, **scaling: float
 ) -> float:
-    """:func:`position_size` with the account's risk per trade, position cap and share rules."""
+    """:func:`position_size` with the account's risk per trade, position cap and share rules.
+
+    ``scaling`` is what scales the size down: ``correlation_to_book``, ``volatility_scale``.
+    """
     return position_size(
-        equity,
-        limits.risk_per_trade,
-        entry_price,
-        stop_distance,
-        correlation_to_book=correlation_to_book,
-        volatility_scale=volatility_scale,
-        cap_pct=limits.max_position_pct,
-        fractional=limits.fractional_shares,
-    )
+        equity, limits.risk_per_trade, entry_price, stop_distance,
+        cap_pct=limits.max_position_pct, fractional=limits.fractional_shares, **scaling,
+    )  # fmt: skip
 
 
 def correlation_to_book(

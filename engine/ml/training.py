@@ -20,7 +20,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -67,21 +67,12 @@ class TrainingPlan:
     @classmethod
     def from_params(cls, params: Any) -> TrainingPlan:
         """The plan of an ``ml_classifier`` params set (or anything with the same fields)."""
-        return cls(
-            horizon=params.horizon,
-            min_return=params.min_return,
-            embargo=params.embargo,
-            train_bars=params.train_bars,
-            retrain_every=params.retrain_every,
-            model=ModelSpec(
-                classifier=params.classifier,
-                boosting_rounds=params.boosting_rounds,
-                max_depth=params.max_depth,
-                regularization=params.regularization,
-                calibration=params.calibration,
-                random_state=params.random_state,
-            ),
-        )
+
+        def same_named(record: type, *, besides: str = "") -> dict[str, Any]:
+            """The params' values of ``record``'s fields (all but ``besides``)."""
+            return {f.name: getattr(params, f.name) for f in fields(record) if f.name != besides}
+
+        return cls(**same_named(cls, besides="model"), model=ModelSpec(**same_named(ModelSpec)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,17 +62,33 @@ class BacktestResult:
 
     strategy: str
     params: StrategyParams
-    settings: BacktestSettings
     bars: Bars
     simulation: Simulation
-    #: See :mod:`engine.backtest.metrics` for what each figure means.
-    metrics: dict[str, float | int]
-    #: One row per trade (see TRADE_COLUMNS); an open trade is marked at the last close.
-    trades: pd.DataFrame
-    #: The book's value at each bar's close.
-    equity: pd.Series
-    #: What the annualised figures are annualised by (bars a year, and where that comes from).
-    annualisation: YearOfBars
+
+    @property
+    def settings(self) -> BacktestSettings:
+        """The rules it ran under (their ``freq`` that of the bars)."""
+        return self.simulation.settings
+
+    @property
+    def annualisation(self) -> YearOfBars:
+        """What the annualised figures are annualised by (bars a year, and where that comes from)."""
+        return self.simulation.orders.year
+
+    @cached_property
+    def metrics(self) -> dict[str, float | int]:
+        """The book's figures (see :mod:`engine.backtest.metrics` for what each means)."""
+        return metrics_dict(compute_metrics(self.simulation, freq=self.settings.freq).iloc[0])
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        """One row per trade (see TRADE_COLUMNS); an open trade is marked at the last close."""
+        return trade_table(self.simulation, self.bars.symbols)
+
+    @cached_property
+    def equity(self) -> pd.Series:
+        """The book's value at each bar's close."""
+        return self.simulation.equity.iloc[:, 0].rename("equity")
 
     @property
     def portfolio(self) -> vbt.Portfolio:
@@ -117,18 +134,7 @@ def run_backtest(
     signals = compute_signals(strategy, bars, params)
     orders = prepare_orders(bars, signals, settings)
     simulation = simulate(orders, settings, books="one", book_labels=pd.Index(["book"]))
-    metrics = compute_metrics(simulation, freq=settings.freq).iloc[0]
-    return BacktestResult(
-        strategy=strategy.name,
-        params=params,
-        settings=settings,
-        bars=bars,
-        simulation=simulation,
-        metrics=metrics_dict(metrics),
-        trades=trade_table(simulation, bars.symbols),
-        equity=simulation.equity.iloc[:, 0].rename("equity"),
-        annualisation=orders.year,
-    )
+    return BacktestResult(strategy.name, params, bars, simulation)
 
 
 def bar_time(stamp: pd.Timestamp, intraday: bool) -> str:

@@ -26,6 +26,7 @@ import os
 import platform
 import socket
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ def import_ray():
     return ray
 
 
+@dataclass(repr=False, eq=False)
 class RayExecutor(Executor):
     """Runs tasks on a Ray cluster: the one this process is connected to, ``address``, or a new local one.
 
@@ -80,32 +82,22 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(
-        self,
-        address: str | None = None,
-        *,
-        max_retries: int = MAX_RETRIES,
-        tasks_per_worker: int = TASKS_PER_WORKER,
-        min_task_cells: int = MIN_TASK_CELLS,
-        runtime_env: dict | None = None,
-        log_to_driver: bool = True,
-    ):
-        for name, value, least in [
-            ("max_retries", max_retries, 0),
-            ("tasks_per_worker", tasks_per_worker, 1),
-            ("min_task_cells", min_task_cells, 1),
-        ]:
+    address: str | None = None
+    _: KW_ONLY
+    max_retries: int = MAX_RETRIES
+    tasks_per_worker: int = TASKS_PER_WORKER
+    min_task_cells: int = MIN_TASK_CELLS
+    runtime_env: dict | None = None
+    log_to_driver: bool = True
+
+    def __post_init__(self) -> None:
+        for name, least in (("max_retries", 0), ("tasks_per_worker", 1), ("min_task_cells", 1)):
+            value = getattr(self, name)
             if not isinstance(value, int) or value < least:
                 raise InputError(
                     f"{name} must be a whole number of at least {least}, not {value!r}"
                 )
         import_ray()  # fail now, before bars are loaded, if Ray is missing
-        self.address = address
-        self.max_retries = max_retries
-        self.tasks_per_worker = tasks_per_worker
-        self.min_task_cells = min_task_cells
-        self.runtime_env = runtime_env
-        self.log_to_driver = log_to_driver
 
     def __repr__(self) -> str:
         return f"RayExecutor(address={self.address!r}, max_retries={self.max_retries})"

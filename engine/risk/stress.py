@@ -33,7 +33,7 @@ Fees and slippage beyond the gap are left out. The shocks:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Literal
 
@@ -183,36 +183,18 @@ class StressResult:
         return ", ".join(found) or "none"
 
     def to_dict(self) -> dict:
-        """The result as plain values (for ``--json``)."""
+        """The result as plain values (for ``--json``): its fields and what they give."""
         return {
-            "name": self.name,
-            "kind": self.kind,
-            "description": self.description,
+            **asdict(self),
             "pnl": self.pnl,
             "pnl_pct": self.pnl_pct,
-            "equity_before": self.equity_before,
-            "equity_after": self.equity_after,
-            "cash_after": self.cash_after,
             "buying_power_after": self.buying_power_after,
-            "pnl_by_symbol": self.pnl_by_symbol,
-            "stops": [
-                {
-                    "symbol": s.symbol,
-                    "qty": s.qty,
-                    "stop_price": s.stop_price,
-                    "fill_price": s.fill_price,
-                    "session": s.session,
-                    "gapped": s.gapped,
-                    "past_stop": s.past_stop,
-                }
-                for s in self.stops
-            ],
-            "worst_day_loss": self.worst_day_loss,
-            "week_loss": self.week_loss,
+            "stops": [{**asdict(s), "gapped": s.gapped, "past_stop": s.past_stop}
+                      for s in self.stops],
             "halt": self.halt,
             "halts": list(self.halts),
             "notes": list(self.notes),
-        }
+        }  # fmt: skip
 
 
 def apply_shock(book: StressBook, shock: Shock, limits: RiskLimits) -> StressResult:

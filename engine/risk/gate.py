@@ -167,15 +167,9 @@ def submitted(
     price = intent.limit_price or intent.stop_price
     if price is None and state is not None:
         price = state.last_price(intent.symbol)
+    # It keeps what the intent says of it: the symbol, the side, why, who for, which bar.
+    kept = ("symbol", "side", "purpose", "config_id", "actor", "bar")
     return SubmittedOrder(
-        symbol=intent.symbol,
-        side=intent.side,
-        qty=decision.qty,
-        submitted_at=now,
-        purpose=intent.purpose,
-        config_id=intent.config_id,
-        actor=intent.actor,
-        bar=intent.bar,
-        price=price,
-        working=True,
-    )
+        **{name: getattr(intent, name) for name in kept},
+        qty=decision.qty, submitted_at=now, price=price, working=True,
+    )  # fmt: skip

@@ -44,12 +44,17 @@ def describe_order(intent: OrderIntent) -> str:
     return f"{intent.side} {shares(intent.qty)} {intent.symbol}"
 
 
-def refuse(rule_name: str, intent: OrderIntent, why: str, **state_change) -> Deny:
-    """``rule_name``'s denial of ``intent``, its reason ``"buy 100 AAPL refused: <why>"``.
-
-    ``state_change``/``state_reason`` (keywords) move the account to a stricter state too.
-    """
-    return Deny(rule_name, f"{describe_order(intent)} refused: {why}", **state_change)
+def refuse(
+    rule_name: str,
+    intent: OrderIntent,
+    why: str,
+    *,
+    state_change: TradingState | None = None,
+    state_reason: str = "",
+) -> Deny:
+    """``rule_name``'s denial of ``intent``, its reason ``"buy 100 AAPL refused: <why>"``
+    (with ``state_change``, the stricter state the account moves to, and why)."""
+    return Deny(rule_name, f"{describe_order(intent)} refused: {why}", state_change, state_reason)
 
 
 # -- hard stops: malformed orders and trading state -------------------------------------

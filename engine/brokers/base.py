@@ -31,14 +31,10 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from engine.errors import InputError, NetworkError, NotFoundError
+from engine.order_side import Side
 
 #: Alpaca's limit on client order ids; the paper broker keeps the same so ids port over.
 MAX_CLIENT_ORDER_ID = 128
-
-
-class Side(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
 
 
 class OrderType(StrEnum):

@@ -20,6 +20,7 @@ from functools import cached_property
 from operator import attrgetter
 
 from engine.errors import InputError
+from engine.order_side import Side
 
 
 class TradingState(StrEnum):
@@ -30,11 +31,6 @@ class TradingState(StrEnum):
     REDUCING = "REDUCING"
     #: No strategy orders; only a trader's orders that reduce exposure, until a trader resumes.
     HALTED = "HALTED"
-
-
-class Side(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
 
 
 class OrderType(StrEnum):

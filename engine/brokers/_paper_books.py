@@ -38,6 +38,10 @@ ORDER_COLUMNS = [
 FILL_COLUMNS = [
     "id", "order_id", "client_order_id", "symbol", "side", "qty", "price", "fee", "filled_at",
 ]  # fmt: skip
+#: The columns of orders and fills the store keeps as an enum's value.
+_ENUM_COLUMNS = {
+    "side": Side, "type": OrderType, "time_in_force": TimeInForce, "status": OrderStatus,
+}  # fmt: skip
 _RACE_RETRIES = 12
 _LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -384,25 +388,8 @@ def upsert_marks(con, account: str, day: date, closes: pd.Series) -> None:
 
 
 def order_from_row(row) -> Order:
-    (oid, cid, symbol, side, qty, type_, tif, status, filled, avg, limit, stop, sub, upd,
-     target) = row  # fmt: skip
-    return Order(
-        id=oid,
-        client_order_id=cid,
-        symbol=symbol,
-        side=Side(side),
-        qty=qty,
-        type=OrderType(type_),
-        time_in_force=TimeInForce(tif),
-        status=OrderStatus(status),
-        filled_qty=filled,
-        filled_avg_price=avg,
-        limit_price=limit,
-        stop_price=stop,
-        submitted_at=sub,
-        updated_at=upd,
-        take_profit_price=target,
-    )
+    """The order a ``paper_orders`` row read as :data:`ORDER_COLUMNS` holds."""
+    return Order(**_record_fields(ORDER_COLUMNS, row))
 
 
 def order_row(
@@ -415,11 +402,7 @@ def order_row(
     parent_id: str | None = None,
 ) -> dict[str, Any]:
     return {
-        **{c: getattr(order, c) for c in ORDER_COLUMNS},
-        "side": order.side.value,
-        "type": order.type.value,
-        "time_in_force": order.time_in_force.value,
-        "status": order.status.value,
+        **_stored_fields(order, ORDER_COLUMNS),
         "account": account,
         "after_bar": after_bar,
         "after_bar_at": after_bar_at,
@@ -429,27 +412,30 @@ def order_row(
 
 
 def fill_from_row(row) -> Fill:
-    fid, oid, cid, symbol, side, qty, price, fee, at = row
-    return Fill(
-        id=fid,
-        order_id=oid,
-        client_order_id=cid,
-        symbol=symbol,
-        side=Side(side),
-        qty=qty,
-        price=price,
-        fee=fee,
-        filled_at=at,
-    )
+    """The fill a ``paper_fills`` row read as :data:`FILL_COLUMNS` holds."""
+    return Fill(**_record_fields(FILL_COLUMNS, row))
 
 
 def fill_row(fill: Fill, account: str, day: date) -> dict[str, Any]:
-    return {
-        **{c: getattr(fill, c) for c in FILL_COLUMNS},
-        "side": fill.side.value,
-        "account": account,
-        "bar_date": day,
-    }
+    return {**_stored_fields(fill, FILL_COLUMNS), "account": account, "bar_date": day}
+
+
+def _record_fields(columns: Sequence[str], row) -> dict[str, Any]:
+    """A row's values by column, an enum's stored value read back as its member."""
+    values = dict(zip(columns, row, strict=True))
+    for column, enum in _ENUM_COLUMNS.items():
+        if column in values:
+            values[column] = enum(values[column])
+    return values
+
+
+def _stored_fields(record: Order | Fill, columns: Sequence[str]) -> dict[str, Any]:
+    """A record's fields by column, an enum member as the value the store keeps."""
+    values = {column: getattr(record, column) for column in columns}
+    for column in _ENUM_COLUMNS:
+        if column in values:
+            values[column] = values[column].value
+    return values
 
 
 def bar_frame(day: pd.Timestamp, bars: Bars | pd.DataFrame) -> pd.DataFrame:

@@ -174,17 +174,7 @@ class _Session:
             self.close(order, OrderStatus.CANCELED, "paper.order.canceled", f"{short_of}: none")
             return
         fee = self.costs.fee(qty, price)
-        fill = Fill(
-            id=str(uuid.uuid4()),
-            order_id=order.id,
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            qty=qty,
-            price=price,
-            fee=fee,
-            filled_at=self.filled_at,
-        )
+        fill = Fill.for_order(order, qty, price, fee, self.filled_at)
         signed = qty if order.side == Side.BUY else -qty
         self.cash -= signed * price + fee
         self.held[order.symbol] += signed

@@ -25,7 +25,7 @@ import math
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -288,6 +288,22 @@ class Order:
         """Shares still to fill (0 once the order is closed)."""
         return max(self.qty - self.filled_qty, 0.0) if self.is_open else 0.0
 
+    @classmethod
+    def accepted(cls, request: OrderRequest, at: datetime) -> Order:
+        """The order a broker holds once it took ``request`` at ``at``: a new id, accepted."""
+        asked = {name: getattr(request, name) for name in _KEPT_FROM_REQUEST}
+        return cls(
+            **asked, id=str(uuid.uuid4()), status=OrderStatus.ACCEPTED,
+            submitted_at=at, updated_at=at,
+        )  # fmt: skip
+
+
+#: What an order keeps of its request: every field the two records share by name (an
+#: attached stop-loss becomes an order of its own, so it is not one of them).
+_KEPT_FROM_REQUEST = tuple(
+    f.name for f in fields(OrderRequest) if f.name in {g.name for g in fields(Order)}
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Fill:
@@ -306,6 +322,14 @@ class Fill:
     @property
     def signed_qty(self) -> float:
         return self.qty if self.side == Side.BUY else -self.qty
+
+    @classmethod
+    def for_order(cls, order: Order, qty: float, price: float, fee: float, at: datetime) -> Fill:
+        """A new execution: ``qty`` shares of ``order`` at ``price`` at ``at``, costing ``fee``."""
+        return cls(
+            id=str(uuid.uuid4()), order_id=order.id, client_order_id=order.client_order_id,
+            symbol=order.symbol, side=order.side, qty=qty, price=price, fee=fee, filled_at=at,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

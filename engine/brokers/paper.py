@@ -28,7 +28,6 @@ see :mod:`engine.brokers.corporate_actions`).
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
@@ -50,7 +49,6 @@ from engine.brokers.base import (
     Order,
     OrderRejected,
     OrderRequest,
-    OrderStatus,
     OrderType,
     Position,
     Side,
@@ -309,21 +307,7 @@ class PaperBroker(Broker):
                 events.append(("paper.order.rejected", req.symbol, {**payload, "reason": refusal}))
                 outcomes.append((None, refusal))
                 continue
-            order = Order(
-                id=str(uuid.uuid4()),
-                client_order_id=req.client_order_id,
-                symbol=req.symbol,
-                side=req.side,
-                qty=req.qty,
-                type=req.type,
-                time_in_force=req.time_in_force,
-                status=OrderStatus.ACCEPTED,
-                limit_price=req.limit_price,
-                stop_price=req.stop_price,
-                submitted_at=now,
-                updated_at=now,
-                take_profit_price=req.take_profit_price,
-            )
+            order = Order.accepted(req, now)
             known[req.client_order_id] = order  # a repeat later in this batch gets this one
             if req.side == Side.BUY:
                 reserved += reserve_for(req.qty, price, self.costs)

@@ -31,26 +31,8 @@ import dataclasses
 import importlib
 from typing import Any
 
-from engine.brokers.base import (
-    Account,
-    Broker,
-    BrokerSettings,
-    BrokerUnavailable,
-    BrokerView,
-    Capabilities,
-    Clock,
-    Fill,
-    Order,
-    OrderRejected,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
-    Position,
-    Session,
-    Side,
-    TimeInForce,
-    new_client_order_id,
-)
+from engine.brokers import base
+from engine.brokers.base import *  # noqa: F403 (the interface and its records: base.__all__)
 from engine.brokers.paper_rules import Costs
 from engine.errors import InputError
 
@@ -61,10 +43,12 @@ BROKERS = {
     "paper": "engine.brokers.paper:PaperBroker",
     "alpaca": "engine.brokers.alpaca:AlpacaBroker",
 }
-_SETTINGS = {f.name for f in dataclasses.fields(BrokerSettings)}
+_SETTINGS = {f.name for f in dataclasses.fields(base.BrokerSettings)}
 
 
-def open_broker(name: str, *, store=None, live: bool | None = False, **options: Any) -> Broker:
+def open_broker(
+    name: str, *, store=None, live: bool | None = False, **options: Any
+) -> base.Broker:
     """The broker called ``name`` (one of :data:`BROKERS`), built from its settings.
 
     ``store`` is where the paper broker keeps its books; ``live=True`` trades real money
@@ -74,11 +58,11 @@ def open_broker(name: str, *, store=None, live: bool | None = False, **options: 
     apply to it; the rest are that broker's own keywords.
     """
     common = {key: options.pop(key) for key in list(options) if key in _SETTINGS}
-    settings = BrokerSettings(store=store, live=live, **common)
+    settings = base.BrokerSettings(store=store, live=live, **common)
     return broker_class(name).from_settings(settings, **options)
 
 
-def broker_class(name: str) -> type[Broker]:
+def broker_class(name: str) -> type[base.Broker]:
     """The :class:`Broker` called ``name``, to read its capabilities before building one."""
     where = BROKERS.get(str(name).lower())
     if where is None:
@@ -87,7 +71,7 @@ def broker_class(name: str) -> type[Broker]:
     return getattr(importlib.import_module(module), cls)
 
 
-def open_book(store, book: str, *, actor: str) -> Broker:
+def open_book(store, book: str, *, actor: str) -> base.Broker:
     """The broker account of an existing ``book`` (``paper:<account>``, ``alpaca:live``, ...).
 
     What the control room flattens through when no loop runs. An account that was never
@@ -99,31 +83,8 @@ def open_book(store, book: str, *, actor: str) -> Broker:
     )
 
 
-__all__ = [
-    "BROKERS",
-    "Account",
-    "Broker",
-    "BrokerSettings",
-    "BrokerUnavailable",
-    "BrokerView",
-    "Capabilities",
-    "Clock",
-    "Costs",
-    "Fill",
-    "Order",
-    "OrderRejected",
-    "OrderRequest",
-    "OrderStatus",
-    "OrderType",
-    "PaperBroker",
-    "Position",
-    "Session",
-    "Side",
-    "TimeInForce",
-    "broker_class",
-    "new_client_order_id",
-    "open_book",
-    "open_broker",
+__all__ = [  # noqa: F405 (PaperBroker comes from __getattr__, below)
+    *base.__all__, "BROKERS", "Costs", "PaperBroker", "broker_class", "open_book", "open_broker",
 ]
 
 

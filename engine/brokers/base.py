@@ -33,6 +33,13 @@ from typing import Any, ClassVar
 from engine.errors import InputError, NetworkError, NotFoundError
 from engine.order_side import Side
 
+#: What a caller of any broker needs; :mod:`engine.brokers` offers these names as its own.
+__all__ = [
+    "Account", "Broker", "BrokerSettings", "BrokerUnavailable", "BrokerView", "Capabilities",
+    "Clock", "Fill", "Order", "OrderRejected", "OrderRequest", "OrderStatus", "OrderType",
+    "Position", "Session", "Side", "TimeInForce", "new_client_order_id",
+]  # fmt: skip
+
 #: Alpaca's limit on client order ids; the paper broker keeps the same so ids port over.
 MAX_CLIENT_ORDER_ID = 128
 

@@ -96,7 +96,8 @@ def trade_session(
     bar. Day orders the bar leaves open expire when it ends their session
     (``expire_day_orders``: a daily bar, or the session's last intraday bar).
     """
-    session = _Session(bar, dict(held), cash, costs, allow_short, now, filled_at, attached)
+    held = defaultdict(float, held)  # a copy the session moves
+    session = _Session(bar, held, cash, costs, allow_short, now, filled_at, attached)
     for order in waiting:
         if order.side == Side.SELL:
             session.waiting_sells[order.symbol].append(order)
@@ -112,19 +113,21 @@ def trade_session(
     return session.result
 
 
+@dataclass
 class _Session:
-    def __init__(self, bar, held, cash, costs, allow_short, now, filled_at, attached):
-        self.bar = bar
-        self.held = defaultdict(float, held)
-        self.cash = cash
-        self.costs = costs
-        self.allow_short = allow_short
-        self.now = now
-        self.filled_at = filled_at
-        self.attached = attached
-        self.done: set[str] = set()
-        self.result = SessionResult()
-        self.waiting_sells: dict[str, list[Order]] = defaultdict(list)
+    """One bar's trading as it goes: the account it moves, the orders done, what it did."""
+
+    bar: pd.DataFrame
+    held: defaultdict[str, float]  # signed shares by symbol
+    cash: float
+    costs: Costs
+    allow_short: bool
+    now: datetime
+    filled_at: datetime
+    attached: dict[str, tuple[float, float | None]]
+    done: set[str] = field(default_factory=set)
+    result: SessionResult = field(default_factory=SessionResult)
+    waiting_sells: defaultdict[str, list[Order]] = field(default_factory=lambda: defaultdict(list))
 
     def prices(self, order: Order) -> dict[str, float] | None:
         if order.symbol not in self.bar.index:

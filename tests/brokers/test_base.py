@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 
 from engine.brokers import (
-    Order,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -27,21 +26,13 @@ from engine.brokers.base import (
 )
 from engine.brokers.paper_rules import Costs, fill_price, positions_from_fills, rejection_reason
 from engine.errors import InputError
+from tests.brokers.orders import broker_order
 from tests.standins.alpaca import API_KEY, SECRET_KEY
 
 
 def request(**kw) -> OrderRequest:
     spec = dict(symbol="AAPL", side="buy", qty=10, client_order_id="cfg-AAPL-buy-2024-05-01")
     return OrderRequest(**{**spec, **kw})
-
-
-def held_order(**kw) -> Order:
-    """A buy of 10 AAPL at market as the broker holds it, with ``kw`` changed."""
-    spec = dict(
-        id="o-1", client_order_id="c", symbol="AAPL", side=Side.BUY, qty=10.0,
-        type=OrderType.MARKET, time_in_force=TimeInForce.DAY, status=OrderStatus.NEW,
-    )  # fmt: skip
-    return Order(**{**spec, **kw})
 
 
 # -- OrderRequest ----------------------------------------------------------------------
@@ -90,7 +81,7 @@ def test_fresh_client_order_ids_are_unique_and_fit_alpacas_limit():
 
 def test_a_repeat_is_the_same_intent_and_anything_else_is_a_conflict():
     ask = request(type="limit", limit_price=100.0)
-    held = held_order(
+    held = broker_order(
         client_order_id=ask.client_order_id,
         type=OrderType.LIMIT,
         status=OrderStatus.FILLED,
@@ -104,7 +95,7 @@ def test_a_repeat_is_the_same_intent_and_anything_else_is_a_conflict():
 
 
 def test_an_order_is_open_until_it_closes_and_only_open_orders_have_shares_left():
-    order = held_order(status=OrderStatus.PARTIALLY_FILLED, filled_qty=4.0)
+    order = broker_order(status=OrderStatus.PARTIALLY_FILLED, filled_qty=4.0)
     assert order.is_open and order.remaining_qty == 6.0
     canceled = replace(order, status=OrderStatus.CANCELED)
     assert not canceled.is_open and canceled.remaining_qty == 0.0

@@ -17,13 +17,11 @@ from engine.brokers import (
     Order,
     OrderRequest,
     OrderStatus,
-    OrderType,
     PaperBroker,
-    Side,
-    TimeInForce,
 )
 from engine.brokers._paper_session import trade_session
 from engine.store import read_events
+from tests.brokers.orders import broker_order
 
 DAYS = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
 
@@ -94,12 +92,11 @@ def test_at_the_open_sells_come_first_and_their_cash_pays_for_the_buys(broker):
 
 
 def _waiting(cid, side, qty, type_="market", **prices) -> Order:
+    """A good-till-canceled XYZ order accepted the evening before, named ``cid``."""
     now = datetime(2024, 1, 2, 21)
-    return Order(
-        id=cid, client_order_id=cid, symbol="XYZ", side=Side(side), qty=qty,
-        type=OrderType(type_), time_in_force=TimeInForce.GTC, status=OrderStatus.ACCEPTED,
-        submitted_at=now, updated_at=now,
-        **prices,
+    return broker_order(
+        id=cid, client_order_id=cid, symbol="XYZ", side=side, qty=qty, type=type_,
+        time_in_force="gtc", status="accepted", submitted_at=now, updated_at=now, **prices,
     )  # fmt: skip
 
 

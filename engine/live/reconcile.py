@@ -419,27 +419,21 @@ def _position_after(symbol, mine, theirs, seen, trails, laddered, now) -> LivePo
         return replace(position, last_buy_at=now) if bought else position
     entry = next((f.order for f in bought if f.order.purpose == "entry"), None)
     owner = entry.config_id if entry else (bought[0].order.config_id if bought else None)
-    fraction = entry.stop_fraction if entry and entry.stop_fraction is not None else math.nan
-    if entry is not None and laddered(owner):
+    found = LivePosition(
+        symbol=symbol, config_id=owner, qty=theirs.qty, avg_price=theirs.avg_entry_price,
+        opened_at=now, last_buy_at=now, entry_bar=entry.decision_bar if entry else None,
+    )  # fmt: skip
+    if entry is None:
+        return found  # bought by no decision of a config's: no stop, no target
+    if laddered(owner):
         # Each leg keeps its own stop: the position has none of its own.
-        return LivePosition(
-            symbol=symbol, config_id=owner, qty=theirs.qty, avg_price=theirs.avg_entry_price,
-            opened_at=now, last_buy_at=now, entry_bar=entry.decision_bar,
-            ladder=_legs_after(Ladder(), seen),
-        )  # fmt: skip
-    return LivePosition(
-        symbol=symbol,
-        config_id=owner,
-        qty=theirs.qty,
-        avg_price=theirs.avg_entry_price,
-        opened_at=now,
-        last_buy_at=now,
-        entry_bar=entry.decision_bar if entry else None,
-        stop_fraction=fraction,
-        stop_anchor=entry.decision_price if entry and not math.isnan(fraction) else math.nan,
-        trails=bool(entry) and trails(owner) and not math.isnan(fraction),
-        target_price=entry.take_profit_price if entry else None,
-    )
+        return replace(found, ladder=_legs_after(Ladder(), seen))
+    fraction = entry.stop_fraction if entry.stop_fraction is not None else math.nan
+    stopped = not math.isnan(fraction)
+    return replace(
+        found, stop_fraction=fraction, stop_anchor=entry.decision_price if stopped else math.nan,
+        trails=stopped and trails(owner), target_price=entry.take_profit_price,
+    )  # fmt: skip
 
 
 def _legs_after(ladder: Ladder, seen: list[FillSeen]) -> Ladder:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 
 from engine.brokers import (
+    Order,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -92,6 +94,21 @@ def test_a_repeat_is_the_same_intent_and_anything_else_is_a_conflict():
     assert not same_intent(request(side="sell", type="limit", limit_price=100.0), held)
     with pytest.raises(InputError, match="already used by a different order"):
         existing_or_conflict(request(qty=11, type="limit", limit_price=100.0), held)
+
+
+def test_an_accepted_order_is_its_request_under_a_new_id_with_its_target_and_not_its_stop():
+    asked = request(type="limit", limit_price=50.0, time_in_force="gtc", stop_loss_price=45.0,
+                    take_profit_price=60.0)  # fmt: skip
+    at = datetime(2024, 5, 1, 20)
+    first, second = Order.accepted(asked, at), Order.accepted(asked, at)
+    assert first.id != second.id and first.client_order_id == asked.client_order_id
+    assert (first.symbol, first.side, first.qty, first.type, first.time_in_force) == (
+        "AAPL", Side.BUY, 10.0, OrderType.LIMIT, TimeInForce.GTC
+    )  # fmt: skip
+    assert (first.limit_price, first.take_profit_price) == (50.0, 60.0)
+    # The protective stop becomes an order of its own when the buy fills.
+    assert first.stop_price is None and not hasattr(first, "stop_loss_price")
+    assert (first.status, first.filled_qty, first.submitted_at) == (OrderStatus.ACCEPTED, 0.0, at)
 
 
 def test_an_order_is_open_until_it_closes_and_only_open_orders_have_shares_left():

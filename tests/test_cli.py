@@ -1,6 +1,8 @@
 """The `wb` command line: help everywhere, one-line errors, JSON for scripts."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -87,3 +89,29 @@ def test_wb_help_loads_neither_numba_nor_vectorbt():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip().splitlines()[-1] == "[]"
     assert "backtest" in done.stdout and "strategies" in done.stdout
+
+
+def test_wb_strategies_lists_every_strategy_and_its_origin_without_pandas(tmp_path):
+    # `wb strategies` reads each strategy's declaration: the built-ins' signal code (and
+    # pandas, numpy with it) is imported only when signals are computed.
+    (tmp_path / "mine.py").write_text(
+        "from engine.strategies import StrategyParams, register\n"
+        "class Plain(StrategyParams):\n    level: float = 1.0\n"
+        "@register('my_level', Plain, 'Long above a level.')\n"
+        "def my_level(bars, params):\n    raise AssertionError('listing computes nothing')\n"
+    )
+    code = (
+        "import sys; from engine.cli._common import run_cli; from engine.cli import cli\n"
+        "code = run_cli(cli, ['strategies'])\n"
+        "heavy = ('pandas', 'numpy', 'numba', 'vectorbt', 'duckdb', 'sklearn')\n"
+        "print(code, sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "WB_STRATEGY_PATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert done.stderr.strip().splitlines()[-1] == "0 []"
+    listed = dict(re.findall(r"^(\w+): .*\n    from (.+)$", done.stdout, re.MULTILINE))
+    assert listed["sma_crossover"] == listed["ml_classifier"] == "built-in"
+    assert listed["my_level"] == str(tmp_path / "mine.py")
+    assert "fast             int    default 10" in done.stdout

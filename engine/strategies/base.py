@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
 import pydantic
 
-from engine.data.bars import Bars
 from engine.errors import InputError
+
+if TYPE_CHECKING:  # annotations only: declaring and listing strategies needs no pandas
+    import pandas as pd
+
+    from engine.data.bars import Bars
 
 
 class StrategyParams(pydantic.BaseModel):
@@ -40,7 +43,7 @@ class Signals:
     stop_distance: pd.DataFrame | None = None
 
 
-SignalFn = Callable[[Bars, StrategyParams], Signals]
+SignalFn = Callable[["Bars", StrategyParams], Signals]
 SignalsKnown = Literal["at_close", "before_close"]
 
 
@@ -70,6 +73,26 @@ class FastPath:
     values: Callable[[StrategyParams], tuple[float, ...]] = field(default=lambda p: ())
     #: Whether the step writes a stop distance (the strategy's ``stop_distance``).
     gives_stop: bool = False
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a strategy is, without its code: name, params model, summary, warm-up, timing.
+
+    Enough to list a strategy (``wb strategies``) and check its params; ``module`` is the
+    module that declared it (or registered its signal function), which says where it
+    comes from.
+    """
+
+    name: str
+    params: type[StrategyParams]
+    summary: str
+    warmup: Callable[[StrategyParams], int]
+    signals_known: SignalsKnown
+    module: str
+    #: The module holding its signal functions, imported on the strategy's first use
+    #: (None: they were registered with it).
+    code: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ SmaCrossoverParams(fast=10, slow=30)
 from __future__ import annotations
 
 import difflib
+import importlib
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
@@ -17,6 +19,7 @@ import pydantic
 
 from engine.errors import InputError, NotFoundError
 from engine.strategies.base import (
+    Declaration,
     FastPath,
     SignalFn,
     Signals,
@@ -28,6 +31,8 @@ from engine.strategies.plugins import load_user_strategies
 from engine.strategies.plugins import origin as plugin_origin
 
 _STRATEGIES: dict[str, Strategy] = {}
+#: Strategies declared with their code elsewhere (:func:`declare`), by name.
+_DECLARED: dict[str, Declaration] = {}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -50,26 +55,17 @@ def register(
     bar's close: it fills at the next open) or ``"before_close"`` (it reads earlier bars
     only, so it may also fill at that bar's close, ``execution="close"``).
     """
-    if signals_known not in get_args(SignalsKnown):
-        raise ValueError(
-            f"strategy {name!r}: signals_known must be one of {get_args(SignalsKnown)}, "
-            f"not {signals_known!r}"
-        )
-    if not _NAME.match(name):
-        raise ValueError(f"strategy name {name!r} must be lower_snake_case")
-    if not (isinstance(params, type) and issubclass(params, StrategyParams)):
-        raise TypeError(f"strategy {name!r}: params must subclass StrategyParams")
-    if "symbol" in params.model_fields:
-        # Sweep columns are (params fields..., "symbol"): a field of that name would clash.
-        raise ValueError(f"strategy {name!r}: a parameter may not be called 'symbol'")
+    _check_declaration(name, params, signals_known)
 
     def decorate(signal_fn: SignalFn) -> SignalFn:
+        declared = _DECLARED.get(name)
         existing = _STRATEGIES.get(name)
         # Re-running a module (autoreload in a notebook) re-registers the same function.
-        if existing is not None and _qualified(existing.signal_fn) != _qualified(signal_fn):
-            raise ValueError(
-                f"strategy {name!r} is already registered by {_qualified(existing.signal_fn)}"
-            )
+        if declared is not None or (
+            existing is not None and _qualified(existing.signal_fn) != _qualified(signal_fn)
+        ):
+            by = declared.module if declared else _qualified(existing.signal_fn)
+            raise ValueError(f"strategy {name!r} is already registered by {by}")
         _STRATEGIES[name] = Strategy(
             name=name,
             params=params,
@@ -83,6 +79,74 @@ def register(
         return signal_fn
 
     return decorate
+
+
+def declare(
+    name: str,
+    params: type[StrategyParams],
+    summary: str,
+    *,
+    code: str,
+    warmup: Callable[[StrategyParams], int] = lambda p: 0,
+    signals_known: SignalsKnown = "at_close",
+) -> None:
+    """Declare a strategy whose signal functions live in the module ``code``, imported on first use.
+
+    The arguments are :func:`register`'s; ``code`` names the module whose signal function
+    :func:`implements` the strategy. Listing strategies and checking params read the
+    declaration alone, so ``wb strategies`` does not import pandas; :func:`get` imports
+    ``code`` (Python's import lock runs it once, whichever threads ask).
+    """
+    _check_declaration(name, params, signals_known)
+    module = sys._getframe(1).f_globals.get("__name__", "?")  # the caller's, as namedtuple does
+    existing = _STRATEGIES.get(name)
+    declared = _DECLARED.get(name)
+    if (existing is not None and existing.signal_fn.__module__ != code) or (
+        declared is not None and declared.module != module
+    ):
+        by = declared.module if declared else _qualified(existing.signal_fn)
+        raise ValueError(f"strategy {name!r} is already registered by {by}")
+    _DECLARED[name] = Declaration(name, params, summary, warmup, signals_known, module, code)
+
+
+def implements(
+    name: str,
+    grid_fn: Callable[[Any, list[StrategyParams]], Signals] | None = None,
+    fast: FastPath | None = None,
+) -> Callable[[SignalFn], SignalFn]:
+    """A decorator that gives the strategy :func:`declare` declared as ``name`` its signal
+    function (with its optional ``grid_fn`` and ``fast`` path); gives the function back."""
+    declared = _DECLARED[name]
+
+    def decorate(signal_fn: SignalFn) -> SignalFn:
+        _STRATEGIES[name] = Strategy(
+            name=name,
+            params=declared.params,
+            signal_fn=signal_fn,
+            summary=declared.summary,
+            warmup=declared.warmup,
+            grid_fn=grid_fn,
+            signals_known=declared.signals_known,
+            fast=fast,
+        )
+        return signal_fn
+
+    return decorate
+
+
+def _check_declaration(name: str, params: type[StrategyParams], signals_known: str) -> None:
+    if signals_known not in get_args(SignalsKnown):
+        raise ValueError(
+            f"strategy {name!r}: signals_known must be one of {get_args(SignalsKnown)}, "
+            f"not {signals_known!r}"
+        )
+    if not _NAME.match(name):
+        raise ValueError(f"strategy name {name!r} must be lower_snake_case")
+    if not (isinstance(params, type) and issubclass(params, StrategyParams)):
+        raise TypeError(f"strategy {name!r}: params must subclass StrategyParams")
+    if "symbol" in params.model_fields:
+        # Sweep columns are (params fields..., "symbol"): a field of that name would clash.
+        raise ValueError(f"strategy {name!r}: a parameter may not be called 'symbol'")
 
 
 def check_execution(strategy: str | Strategy, execution: str) -> None:
@@ -109,7 +173,7 @@ def _qualified(fn: Callable) -> str:
 def names() -> list[str]:
     """The registered strategy names, sorted: the built-ins and the users' (see plugins)."""
     load_user_strategies()
-    return sorted(_STRATEGIES)
+    return sorted(_STRATEGIES.keys() | _DECLARED.keys())
 
 
 def get(name: str | Strategy) -> Strategy:
@@ -117,6 +181,10 @@ def get(name: str | Strategy) -> Strategy:
     if isinstance(name, Strategy):
         return name
     problems = load_user_strategies()
+    if name not in _STRATEGIES and name in _DECLARED:
+        importlib.import_module(_DECLARED[name].code)  # it implements the declaration
+        if name not in _STRATEGIES:
+            raise RuntimeError(f"{_DECLARED[name].code} does not implement strategy {name!r}")
     try:
         return _STRATEGIES[name]
     except KeyError:
@@ -128,9 +196,22 @@ def get(name: str | Strategy) -> Strategy:
         ) from None
 
 
-def origin(strategy: str | Strategy) -> str:
+def about(strategy: str | Strategy | Declaration) -> Declaration:
+    """What ``strategy`` is (name, params, summary, ...), without importing its signal code."""
+    if isinstance(strategy, Declaration):
+        return strategy
+    if isinstance(strategy, str) and strategy in _DECLARED:
+        return _DECLARED[strategy]
+    found = get(strategy)
+    return Declaration(
+        found.name, found.params, found.summary, found.warmup, found.signals_known,
+        found.signal_fn.__module__,
+    )  # fmt: skip
+
+
+def origin(strategy: str | Strategy | Declaration) -> str:
     """Where a strategy comes from: "built-in", its file, its package, or the module that registered it."""
-    return plugin_origin(get(strategy).signal_fn.__module__)
+    return plugin_origin(about(strategy).module)
 
 
 def make_params(strategy: str | Strategy, values: Mapping[str, Any] | StrategyParams | None = None):
@@ -139,7 +220,7 @@ def make_params(strategy: str | Strategy, values: Mapping[str, Any] | StrategyPa
     Unknown names get a "did you mean" hint; values the model rejects (``fast >= slow``)
     become one :class:`InputError` naming the strategy and every problem.
     """
-    strategy = get(strategy)
+    strategy = about(strategy)
     model = strategy.params
     if isinstance(values, model):
         return values

@@ -10,7 +10,7 @@ from engine.errors import InputError, OperatorError
 from engine.ml.model import save_model
 from engine.ml.training import TrainingPlan, train_final_model
 from engine.strategies import StrategyError
-from engine.strategies.builtins.ml_classifier import _horizon_exits, win_probability
+from engine.strategies.builtins.signals.ml_classifier import _horizon_exits, win_probability
 from engine.strategies.indicators import atr
 from tests.ml.conftest import FAST
 

@@ -9,7 +9,7 @@ import pytest
 from engine import strategies
 from engine.data.sample import sample_bars
 from engine.errors import InputError
-from engine.strategies.builtins.momentum_rotation import rebalance_days
+from engine.strategies.builtins.signals.momentum_rotation import rebalance_days
 from engine.strategies.indicators import crossed_above, crossed_below, sma
 from tests.strategies.helpers import make_bars, rows_where
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pydantic
 import pytest
 
@@ -165,3 +168,27 @@ def test_a_strategy_says_when_its_signals_are_known(scratch_names):
         strategies.check_execution("sma_crossover", "close")
     with pytest.raises(ValueError, match="signals_known must be one of"):
         strategies.register("late", Lagged, "Late.", signals_known="after_close")
+
+
+def test_a_builtins_name_cannot_be_taken_by_other_code(scratch_names):
+    with pytest.raises(ValueError, match="already registered by engine.strategies.builtins"):
+        strategies.register("sma_crossover", _Needs, "mine")(_level_signals)
+    assert strategies.get("sma_crossover").params.__name__ == "SmaCrossoverParams"
+
+
+def test_threads_asking_for_a_builtin_first_all_get_the_one_strategy():
+    # A built-in's signal code is imported on its first lookup: threads asking at once
+    # (the live loop's, a sweep's) all get the one registered strategy, its code complete.
+    code = (
+        "import sys\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from engine import strategies\n"
+        "assert 'engine.strategies.builtins.signals.donchian_breakout' not in sys.modules\n"
+        "with ThreadPoolExecutor(8) as pool:\n"
+        "    got = list(pool.map(lambda _: strategies.get('donchian_breakout'), range(32)))\n"
+        "assert all(s is got[0] for s in got) and got[0].fast is not None\n"
+        "print(got[0].signal_fn.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "engine.strategies.builtins.signals.donchian_breakout"

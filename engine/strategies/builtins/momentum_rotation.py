@@ -13,22 +13,17 @@ A symbol with no bar on a rebalance day keeps its place until it trades again. T
 signal before the warm-up (``lookback`` bars and one block of rebalance days): a symbol
 already in the top set when the data begins has not *joined* it, so a backtest, like a live
 loop started today, buys only the symbols that join after that.
+
+Its signal functions are in :mod:`engine.strategies.builtins.signals.momentum_rotation`,
+imported on the strategy's first use (listing it needs no pandas).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pydantic
 
-from engine.data.bars import Bars, weekday_block_starts
-from engine.errors import InputError
-from engine.strategies.base import Signals, StrategyParams
-from engine.strategies.indicators import trailing_return
-from engine.strategies.registry import register
-
-#: A Monday; blocks of ``rebalance_every`` weekdays are counted from it.
-REBALANCE_ANCHOR = np.datetime64("2000-01-03")
+from engine.strategies.base import StrategyParams
+from engine.strategies.registry import declare
 
 
 class MomentumRotationParams(StrategyParams):
@@ -39,53 +34,16 @@ class MomentumRotationParams(StrategyParams):
     rebalance_every: int = pydantic.Field(21, ge=1, description="Weekdays between rebalances.")
 
 
-def rebalance_days(index: pd.DatetimeIndex, every: int) -> np.ndarray:
-    """True on the first bar of each block of ``every`` weekdays counted from the anchor."""
-    return weekday_block_starts(index, REBALANCE_ANCHOR, every)
-
-
-def _warmup(params: MomentumRotationParams) -> int:
+def warmup_bars(params: MomentumRotationParams) -> int:
     # The first rebalance with a trailing return marks every top symbol as joining, only
     # because nothing was ranked before it: one more block of rebalance days settles that.
     return params.lookback + params.rebalance_every
 
 
-@register(
+declare(
     "momentum_rotation",
     MomentumRotationParams,
     "Cross-sectional momentum: hold the top N symbols by trailing return, re-ranked on a fixed schedule.",
-    warmup=_warmup,
+    warmup=warmup_bars,
+    code="engine.strategies.builtins.signals.momentum_rotation",
 )
-def momentum_rotation(bars: Bars, params: MomentumRotationParams) -> Signals:
-    """Entries when a symbol joins the top set on a rebalance day; exits when it leaves."""
-    if params.top_n >= len(bars.symbols):
-        raise InputError(
-            f"top_n={params.top_n} holds the whole universe of {len(bars.symbols)} "
-            "symbols, so nothing is ranked",
-            hint="give it more symbols than top_n, or a smaller top_n",
-        )
-    close = bars.close
-    rebalance = rebalance_days(close.index, params.rebalance_every)
-    on_rebalance = close.loc[rebalance]
-    ranks = (
-        trailing_return(close, params.lookback)
-        .loc[rebalance]
-        .rank(axis=1, ascending=False, method="first")
-    )
-    top = (ranks <= params.top_n).astype(float)  # no trailing return ranks NaN: not held
-    held = top.where(on_rebalance.notna()).ffill().fillna(0.0).to_numpy(dtype=bool)
-    was_held = np.zeros_like(held)
-    was_held[1:] = held[:-1]
-
-    entries = np.zeros(close.shape, dtype=bool)
-    exits = np.zeros(close.shape, dtype=bool)
-    entries[rebalance] = held & ~was_held
-    exits[rebalance] = was_held & ~held
-    # Before the warm-up, "joining the top set" would mean "the data began": the backtest
-    # gives no signal there, as the live loop, which waits out the warm-up, gives none.
-    unsettled = slice(0, min(_warmup(params), len(close)))
-    entries[unsettled] = False
-    exits[unsettled] = False
-    entries = pd.DataFrame(entries, index=close.index, columns=close.columns)
-    exits = pd.DataFrame(exits, index=close.index, columns=close.columns)
-    return Signals(entries=entries, exits=exits)

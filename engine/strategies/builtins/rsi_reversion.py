@@ -4,17 +4,17 @@ Enters when the RSI crosses up through ``lower``, from at or below it to above i
 pressure has just eased), and exits when the RSI is above ``upper``. A bar that jumps from below ``lower`` straight
 above ``upper`` is an exit, not an entry: the reversion has already happened. The RSI is
 Cutler's (simple averages, see :func:`engine.strategies.indicators.rsi`).
+
+Its signal functions are in :mod:`engine.strategies.builtins.signals.rsi_reversion`,
+imported on the strategy's first use (listing it needs no pandas).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pydantic
 
-from engine.data.bars import Bars
-from engine.strategies.base import FastPath, Signals, StrategyParams
-from engine.strategies.indicators import above, crossed_above, rsi, tie_margin
-from engine.strategies.registry import register
+from engine.strategies.base import StrategyParams
+from engine.strategies.registry import declare
 
 
 class RsiReversionParams(StrategyParams):
@@ -35,39 +35,11 @@ class RsiReversionParams(StrategyParams):
         return self
 
 
-def _strength(bars: Bars, window: int):
-    return rsi(bars.close, window)
-
-
-def _turns_bar_by_bar(series, refs, values, close, entries, exits, stops) -> None:
-    """:func:`rsi_reversion` bar by bar, for the fast sweep (:class:`FastPath`)."""
-    strength = series[refs[0]]
-    lower, upper = values[0], values[1]
-    for t in range(len(close)):
-        now = strength[t]
-        before = strength[t - 1] if t > 0 else np.nan
-        out = (now - upper) > tie_margin(now, upper)  # above upper
-        into = (now - lower) > tie_margin(now, lower)  # above lower
-        was_at_or_below = (before - lower) <= tie_margin(before, lower)
-        exits[t] = out
-        entries[t] = into & was_at_or_below & ~out
-
-
-@register(
+declare(
     "rsi_reversion",
     RsiReversionParams,
     "Mean reversion: long when the RSI crosses up through the oversold level, out above the overbought level.",
     # The RSI needs `window` changes (window + 1 closes); a crossing needs the bar before.
     warmup=lambda p: p.window + 1,
-    fast=FastPath(
-        series=lambda p: ((_strength, p.window),),
-        values=lambda p: (p.lower, p.upper),
-        step=_turns_bar_by_bar,
-    ),
+    code="engine.strategies.builtins.signals.rsi_reversion",
 )
-def rsi_reversion(bars: Bars, params: RsiReversionParams) -> Signals:
-    """Entries where the RSI crosses up through ``lower``; exits where it is above ``upper``."""
-    strength = rsi(bars.close, params.window)
-    exits = above(strength, params.upper)
-    entries = crossed_above(strength, params.lower) & ~exits
-    return Signals(entries=entries, exits=exits)

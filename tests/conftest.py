@@ -76,3 +76,14 @@ def intraday_store(data_dir: Path, _intraday_store_file: Path) -> Store:
     """A store holding the SYNTHETIC 5-minute sample of INTRADAY_SAMPLE (a copy of the test's own)."""
     shutil.copy(_intraday_store_file, data_dir / DB_FILE)
     return Store.open(data_dir)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with slow tests first, each kept whole (its module fixtures built once).
+
+    On several workers (``python3 dev.py test``), the long tests start early and the many
+    short ones fill in at the end, so no worker finishes alone with a 40-second test while
+    the other waits. The order is the same on every worker, as pytest-xdist requires.
+    """
+    slow = {item.module for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module not in slow)  # stable: in file order otherwise

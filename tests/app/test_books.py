@@ -27,6 +27,8 @@ from tests.live.test_alpaca_faults import StandInMarket
 from tests.live.test_cli import wb
 from tests.standins.alpaca import API_KEY, SECRET_KEY, alpaca_standin  # noqa: F401
 
+pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
+
 
 @pytest.fixture
 def approved(sample_store):

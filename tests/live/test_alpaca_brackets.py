@@ -18,6 +18,8 @@ from tests.live.conftest import allow_replay, approve_donchian
 from tests.live.test_alpaca_faults import FAST_RETRY, StandInMarket
 from tests.standins.alpaca import API_KEY, SECRET_KEY, AlpacaStandIn
 
+pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
+
 START, END = "2012-02-01", "2012-03-30"
 TARGETS = {"take_profit": "reward_risk", "take_profit_at": 1.5}
 

@@ -22,6 +22,8 @@ from tests.live.alpaca_replay import closed_bar
 from tests.live.conftest import INTRADAY_15M, allow_replay, approve, approve_donchian
 from tests.standins.alpaca import API_KEY, SECRET_KEY
 
+pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
+
 #: By bar size: (store fixture, first and last session). Daily: two months of the sample;
 #: 15-minute: the Wednesday before Thanksgiving and the early close after it (40 bar closes).
 REPLAYS = {"1d": ("sample_store", "2012-02-01", "2012-03-30"),

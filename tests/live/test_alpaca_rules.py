@@ -33,6 +33,8 @@ from tests.live.test_alpaca_faults import FAST_RETRY, StandInMarket
 from tests.standins.alpaca import API_KEY, SECRET_KEY
 from tests.standins.alpaca_rules import WORKING
 
+pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
+
 START, END = "2012-02-01", "2012-03-30"
 
 

@@ -2,6 +2,9 @@
 
 Real processes (`wb live --mode replay`) on a store file. Each run is killed at a random
 moment while it steps, then started again with the same command, until one run finishes.
+The killed runs are forks of a helper that has imported the engine once
+(tests/live/warm_start.py: the same command, without a second of imports per start); the
+run that finishes is a fresh interpreter, as a person starts it.
 The book must then be exactly what an uninterrupted run makes: the same orders (none
 twice), the same fills; positions equal to the broker's; the event log replaying to them.
 """
@@ -32,15 +35,21 @@ from engine.store.db import DB_FILE
 from tests.live import alpaca_replay
 from tests.live.conftest import INTRADAY_15M, allow_replay, approve, approve_donchian
 from tests.live.test_alpaca_brackets import TARGETS, unprotected
+from tests.live.warm_start import WarmStarter
 from tests.standins.alpaca import AlpacaStandIn
+
+pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "2012-02-01", "2012-03-16"
 KILLS = 15
 
 
-def _wb(data_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "engine.cli", "--data-dir", str(data_dir), *args]
+#: What the killed runs import before they start: the command and what its steps use.
+PRELOAD = ["engine.cli", "engine.cli.live", "engine.live.runner", "engine.live.setup",
+           "engine.brokers.paper", "engine.research.config_registry",
+           "engine.strategies.builtins.signals.donchian_breakout", "engine.brokers.alpaca",
+           "tests.standins.alpaca"]  # fmt: skip
 
 
 def _stepped(store: Store) -> int:
@@ -120,9 +129,9 @@ def _kill_again_and_again(data_dir, twin, config, start, end, tmp_path, *, kills
     """Replays ``config`` from ``start`` to ``end`` in a real process killed ``kills`` times
     at random inside its steps (each time started again), then checks the book is exactly
     an uninterrupted replay's (in ``twin``)."""
-    command = _wb(data_dir, "live", "--config", config.config_id, "--start", start, "--end", end,
-                  "--no-progress")  # fmt: skip
-    killed = _run_killed(command, Store.open(data_dir), tmp_path, kills=kills)
+    args = ["--data-dir", str(data_dir), "live", "--config", config.config_id, "--start", start,
+            "--end", end, "--no-progress"]  # fmt: skip
+    killed = _run_killed("engine.cli", args, Store.open(data_dir), tmp_path, kills=kills)
 
     # The same replay, never interrupted.
     reference = open_loop(
@@ -181,33 +190,36 @@ def _assert_book_is(store, book: str, held: dict[str, float]) -> None:
     assert ledger.replayed_positions(store, book) == pytest.approx(held)
 
 
-def _run_killed(command: list[str], watcher: Store, tmp_path, *, kills: int) -> int:
-    """Runs ``command`` (a replay) in a real process killed ``kills`` times at random inside
-    its steps, each time started again, then lets the last run finish; gives the kills."""
+def _run_killed(module: str, args: list[str], watcher: Store, tmp_path, *, kills: int) -> int:
+    """Runs ``python -m module *args`` (a replay) in a real process killed ``kills`` times at
+    random inside its steps, each time started again, then lets a last run, a fresh
+    interpreter, finish; gives the kills."""
     rng = random.Random(20240501)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     killed = 0
     errors = tmp_path / "stderr.txt"  # a file, not a pipe: an unread pipe would stall the loop
-    while True:
+    with WarmStarter(PRELOAD, env=env, cwd=ROOT) as starter:
+        while killed < kills:
+            child = starter.start(module, args, stderr=errors)
+            before = _stepped(watcher)
+            # Wait until this run has finished a step, then kill it somewhere inside a later one.
+            deadline = time.monotonic() + 120
+            while child.poll() is None and _stepped(watcher) == before:
+                assert time.monotonic() < deadline, "the loop made no progress"
+                time.sleep(0.1)
+            if child.poll() is not None:
+                break  # it finished the replay before we could kill it again
+            # A step takes a tenth of a second to a second (the machine's load): a kill within
+            # a quarter second lands in this step or the next, so the kills outlast the replay.
+            time.sleep(rng.uniform(0.0, 0.25))
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            killed += 1
+    if killed == kills:  # enough: a fresh interpreter finishes the replay
         with errors.open("w") as sink:
-            child = subprocess.Popen(command, cwd=ROOT, env=env, stderr=sink)
-        if killed == kills:
-            break  # enough: let this one finish
-        before = _stepped(watcher)
-        # Wait until this run has finished a step, then kill it somewhere inside a later one.
-        deadline = time.monotonic() + 120
-        while child.poll() is None and _stepped(watcher) == before:
-            assert time.monotonic() < deadline, "the loop made no progress"
-            time.sleep(0.1)
-        if child.poll() is not None:
-            break  # it finished the replay before we could kill it again
-        # A step takes a tenth of a second to a second (the machine's load): a kill within a
-        # quarter second lands in this step or the next, so the kills outlast the replay.
-        time.sleep(rng.uniform(0.0, 0.25))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        killed += 1
-    child.wait(timeout=300)
+            child = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                                     stderr=sink)  # fmt: skip
+        child.wait(timeout=300)
     assert child.returncode == 0, errors.read_text()[-2000:]
     assert killed >= kills * 2 // 3, f"only {killed} kills landed before the replay finished"
     return killed
@@ -288,10 +300,10 @@ def test_sigkill_on_alpaca_never_leaves_two_protections_or_a_position_without_on
                               tzinfo=UTC)  # fmt: skip
 
     with GuardedStandIn(before) as server:
-        command = [sys.executable, "-m", "tests.live.alpaca_replay", "--data-dir", str(data_dir),
-                   "--config", config.config_id, "--start", start, "--end", end,
-                   "--url", server.url]  # fmt: skip
-        killed = _run_killed(command, Store.open(data_dir), tmp_path, kills=kills)
+        args = ["--data-dir", str(data_dir), "--config", config.config_id, "--start", start,
+                "--end", end, "--url", server.url]  # fmt: skip
+        killed = _run_killed("tests.live.alpaca_replay", args, Store.open(data_dir), tmp_path,
+                             kills=kills)  # fmt: skip
         with GuardedStandIn(before) as reference:
             opened = alpaca_replay.open_replay(
                 Store.open(twin), config.config_id, start, end, reference.url

@@ -31,6 +31,8 @@ from tests.standins import alpaca_stream
 from tests.standins.alpaca_data import API_KEY, SECRET_KEY, AlpacaDataStandIn
 from tests.standins.alpaca_stream import AlpacaStreamStandIn
 
+pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
+
 NY = "America/New_York"
 SYMBOLS = ["AAA", "BBB"]
 PARAMS = {"entry_window": 6, "exit_window": 3, "atr_window": 6}

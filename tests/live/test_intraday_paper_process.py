@@ -2,7 +2,7 @@
 
 The command as a person runs it, its bars from alpaca-py's real data client pointed at
 the loopback stand-in (WB_ALPACA_DATA_URL), the NYSE clock running 60 times fast from
-noon on the early close of 2024-11-29 (tests/live/compressed_clock.py). Killed with
+12:10 on the early close of 2024-11-29 (tests/live/compressed_clock.py). Killed with
 SIGKILL after its first steps and started again, it sends no order twice, and its book
 is flat by 12:30, thirty minutes before that day's 13:00 close.
 """
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from engine.brokers import PaperBroker
 from engine.live import ids
@@ -25,6 +26,8 @@ from engine.store import Store
 from tests.live.conftest import REPLAY_LIMITS, approve
 from tests.live.test_intraday_market import PARAMS, SYMBOLS, rising_minutes
 from tests.standins.alpaca_data import API_KEY, SECRET_KEY, AlpacaDataStandIn
+
+pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 NY = "America/New_York"
@@ -57,10 +60,10 @@ def test_a_paper_process_on_the_clock_steps_each_bar_survives_a_kill_and_is_flat
                "APCA_API_SECRET_KEY": SECRET_KEY, "WB_ALPACA_DATA_URL": server.url,
                "WB_HEARTBEAT_STALE_S": "600"}  # fmt: skip
         with errors.open("w") as sink:
-            first = subprocess.Popen(command("12:00"), cwd=ROOT, env=env, stderr=sink,
+            first = subprocess.Popen(command("12:10"), cwd=ROOT, env=env, stderr=sink,
                                      stdout=subprocess.DEVNULL)  # fmt: skip
         deadline = time.monotonic() + 120
-        while _stepped(store) < 2:  # the 12:05 step (its entries) and the next
+        while _stepped(store) < 2:  # the 12:15 step (its entries) and the next
             assert first.poll() is None, errors.read_text()[-2000:]
             assert time.monotonic() < deadline, "the paper loop made no progress"
             time.sleep(0.1)

@@ -28,6 +28,8 @@ from engine.store import Store
 from tests.live.conftest import INTRADAY_15M, approve
 from tests.live.test_cli import wb
 
+pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
+
 UNIVERSE = INTRADAY_15M["symbols"]
 #: Three sessions: the Tuesday and Wednesday before Thanksgiving, and the early close after it.
 START, END = "2013-11-26", "2013-11-29"

@@ -14,6 +14,8 @@ from engine.data.repository import load_bars
 from engine.live.parity import parity_report
 from tests.live.conftest import approve
 
+pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
+
 UNIVERSE = ["AAPL", "BA", "CAT", "GE", "F"]
 START, END = "2011-01-03", "2011-05-31"
 

@@ -54,9 +54,9 @@ def _replay(store, config, start, end, **options):
 
 @pytest.fixture
 def demo_then_alpaca(approved, alpaca_standin):  # noqa: F811
-    """The paper demo replayed over 2013, then a replay through Alpaca over early 2012."""
+    """The paper demo replayed over May 2013, then a replay through Alpaca over early 2012."""
     store, config = approved
-    demo = _replay(store, config, "2013-03-01", "2013-05-31", broker="paper", account="demo")
+    demo = _replay(store, config, "2013-05-01", "2013-05-31", broker="paper", account="demo")
     alpaca = _replay(
         store, config, "2012-02-01", "2012-03-30", broker="alpaca",
         market=StandInMarket(alpaca_standin),
@@ -89,9 +89,8 @@ def test_after_the_paper_demo_the_control_room_shows_the_alpaca_book(demo_then_a
 
     # The demo's book is still there for whoever asks for it.
     assert facade.book(store, book="paper:demo").as_of == date(2013, 5, 31)
-    assert set(
-        facade.orders_and_fills(store, book="paper:demo").orders["client_order_id"]
-    ).isdisjoint(sent)
+    demo_orders = set(facade.orders_and_fills(store, book="paper:demo").orders["client_order_id"])
+    assert demo_orders and demo_orders.isdisjoint(sent)
     assert [b.name for b in facade.books(store)] == ["alpaca:paper", "paper:demo"]
 
 

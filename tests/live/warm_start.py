@@ -22,6 +22,7 @@ import importlib
 import json
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import time
@@ -52,9 +53,9 @@ class WarmProcess:
             time.sleep(0.02)
         return self.returncode
 
-    def send_signal(self, signal: int) -> None:
+    def send_signal(self, sig: int) -> None:
         if self.returncode is None:
-            os.kill(self.pid, signal)
+            os.kill(self.pid, sig)
 
 
 class WarmStarter:
@@ -90,7 +91,7 @@ class WarmStarter:
     def __exit__(self, *exc) -> None:
         for child in self.started:
             if child.poll() is None:
-                child.send_signal(9)
+                child.send_signal(signal.SIGKILL)
                 child.wait()
         self.helper.stdin.close()
         self.helper.wait(timeout=30)

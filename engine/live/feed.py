@@ -18,14 +18,15 @@ Yahoo's bars reads the store that the data refresh job fills (:class:`StoreFeed`
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pandas as pd
 
 from engine.data import calendar
 from engine.data.bar_sizes import DAILY, check_bar_size
-from engine.data.bars import Bars
-from engine.data.repository import load_bars_both
+from engine.data.bars import FIELDS, Bars
+from engine.data.repository import load_bars_both, read_rows
 from engine.errors import InputError
 from engine.live.clock import BarClose, bars_between
 from engine.risk import sessions as nyse
@@ -120,7 +121,13 @@ class FrameFeed:
 
 
 class StoreFeed:
-    """Bars read from the store each step: the last ``lookback`` bars up to the bar."""
+    """Bars read from the store each step: the last ``lookback`` bars up to the bar.
+
+    Daily bars: a step reads the bars stored since the last step's and extends the window
+    it kept, after checking that the store still holds the rows that window was built from
+    (a bar added late, removed or ingested again: the window is read whole). The store stays
+    the truth: a new process reads the whole window at its first step.
+    """
 
     def __init__(self, store, symbols: list[str], *, lookback: int = 300, bar_size: str = DAILY):
         self.store = store
@@ -129,6 +136,8 @@ class StoreFeed:
         self.bar_size = check_bar_size(bar_size)
         #: The last window's bar and its bars as traded, read with it, for :meth:`traded`.
         self._read_with: tuple[date | BarClose, Bars] | None = None
+        #: The last daily window read, which the next step extends by the bars stored since.
+        self._kept: _Kept | None = None
 
     def window(self, bar: date | BarClose) -> Bars:
         adjusted, traded = self._read(bar)
@@ -149,12 +158,37 @@ class StoreFeed:
     def _read(self, bar: date | BarClose) -> tuple[Bars, Bars]:
         """The window at ``bar``, adjusted and as traded."""
         if not isinstance(bar, BarClose):
-            start = pd.Timestamp(bar) - pd.Timedelta(days=int(self.lookback * DAYS_PER_BAR) + 10)
-            both = load_bars_both(self.store, self.symbols, start, bar)
-            return tuple(b.iloc(slice(max(len(b) - self.lookback, 0), None)) for b in both)
+            return self.store.transaction(self._read_daily, pd.Timestamp(bar))
         first = sessions_back(bar.session, self.lookback, self.bar_size)
         both = load_bars_both(self.store, self.symbols, first, bar.session, bar_size=self.bar_size)
         return tuple(through(b, bar, self.lookback) for b in both)
+
+    def _read_daily(self, con, bar: pd.Timestamp) -> tuple[Bars, Bars]:
+        """The daily window at ``bar``: the window kept from the last step and the bars
+        stored since, when the store still holds exactly the rows it was built from; else
+        read whole. One snapshot of the store (a transaction): what is compared is what is read."""
+        span = pd.Timedelta(days=int(self.lookback * DAYS_PER_BAR) + 10)
+        start = bar - span
+        kept, self._kept = self._kept, None
+        # The kept rows must cover the window's start (and cover no more than a second
+        # window's span before it: the count below stays a small read).
+        if (
+            kept is not None
+            and start - span <= kept.low <= start
+            and kept.high <= bar
+            and _seen(con, self.symbols, kept.low, kept.high) == kept.seen
+        ):
+            rows = read_rows(_Snapshot(con), self.symbols, kept.high + pd.Timedelta(days=1), bar)
+            both = tuple(_appended(old, rows, adjust, start, self.lookback)
+                         for old, adjust in ((kept.adjusted, True), (kept.traded, False)))  # fmt: skip
+            if not both[0].close.isna().all().any():  # a symbol with no bar left: read whole
+                self._kept = _Kept(*both, kept.low, bar, _seen(con, self.symbols, kept.low, bar))
+                return both
+        seen = _seen(con, self.symbols, start, bar)
+        both = load_bars_both(_Snapshot(con), self.symbols, start, bar)
+        both = tuple(b.iloc(slice(max(len(b) - self.lookback, 0), None)) for b in both)
+        self._kept = _Kept(*both, start, bar, seen)
+        return both
 
     def latest(self) -> date | None:
         """The newest stored bar date over the symbols (None: no bars)."""
@@ -170,3 +204,54 @@ class StoreFeed:
             )
             value = None if value is None else nyse.new_york_date(pd.Timestamp(value))
         return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A daily window kept between steps: built from the rows stored from ``low`` to
+    ``high``, of which the store then held ``seen`` (:func:`_seen`)."""
+
+    adjusted: Bars
+    traded: Bars
+    low: pd.Timestamp
+    high: pd.Timestamp
+    seen: tuple
+
+
+def _seen(con, symbols: list[str], low: pd.Timestamp, high: pd.Timestamp) -> tuple:
+    """How many daily rows the store holds for ``symbols`` from ``low`` to ``high``, and the
+    newest ingest among them: a bar added, removed or ingested again changes it."""
+    return con.execute(
+        "SELECT count(*), max(ingested_at) FROM bars WHERE symbol IN (SELECT unnest(?))"
+        " AND date >= ? AND date <= ?",
+        [list(symbols), low.date(), high.date()],
+    ).fetchall()[0]
+
+
+def _appended(window: Bars, rows: pd.DataFrame, adjust: bool, start, lookback: int) -> Bars:
+    """``window`` with the bars of the long ``rows`` after it, from ``start``, the last
+    ``lookback`` of them: what a whole read of the store gives (a bar is built from its
+    own row alone)."""
+    frames = {f: getattr(window, f) for f in FIELDS}
+    sources = set(window.sources)
+    if len(rows):
+        new = Bars.from_long(rows.drop(columns="source"), adjust=adjust)
+        sources |= set(rows["source"].unique())
+        symbols = window.open.columns  # a symbol without a new bar: NaN there, as read whole
+        frames = {f: pd.concat([frames[f], getattr(new, f).reindex(columns=symbols)])
+                  for f in FIELDS}  # fmt: skip
+    keep = frames["open"].index >= start
+    first = max(int(keep.sum()) - lookback, 0)
+    frames = {f: frame[keep].iloc[first:] for f, frame in frames.items()}
+    return replace(window, **frames, sources=tuple(sorted(sources)))
+
+
+class _Snapshot:
+    """A transaction's connection as a store that reads (:func:`load_bars_both` and
+    :func:`read_rows` on one snapshot of the store)."""
+
+    def __init__(self, con):
+        self.con = con
+
+    def query(self, sql: str, params=None) -> pd.DataFrame:
+        return self.con.execute(sql, params).df()

@@ -55,7 +55,7 @@ def _ids(text: str) -> list[str]:
     "store disagrees (each difference is recorded) instead of refusing to trade.",
 )
 @click.option("--webhook", help="Alert webhook URL (Slack/Discord style) [env WB_ALERT_WEBHOOK].")
-@click.option("--lookback", type=int, help="Bars of history each paper/live step sees [300].")
+@click.option("--lookback", type=int, help="Bars of history each step sees (replay too) [300].")
 @click.option("--sessions", type=int, help="Paper/live: stop after this many sessions.")
 @click.option("--steps", type=int, help="Paper/live: stop after this many steps (bar closes).")
 @click.option(

@@ -235,7 +235,7 @@ def open_loop(
     symbols = list(dict.fromkeys(s for c in configs for s in c.universe))
     if mode == "replay":
         clock = ReplayClock()
-        feed, days = _replay_feed(store, configs, symbols, start, end)
+        feed, days = _replay_feed(store, configs, symbols, start, end, lookback)
         account = account or replay_account(configs, session_of(days[0]), session_of(days[-1]))
     else:
         clock = clock or MarketClock(bar_size=bar_size)
@@ -271,7 +271,7 @@ def _costs(configs: list[StrategyConfig]) -> dict[str, float]:
     }
 
 
-def _replay_feed(store, configs, symbols, start, end):
+def _replay_feed(store, configs, symbols, start, end, lookback: int | None = None):
     if start is None:
         raise InputError("a replay needs a first date", hint="pass --start YYYY-MM-DD")
     start = pd.Timestamp(start)
@@ -285,7 +285,10 @@ def _replay_feed(store, configs, symbols, start, end):
     # The strategies decide on adjusted history; the paper broker fills, marks and stops
     # at the prices as traded (parity, which matches the backtest, trades the adjusted).
     bars, traded = load_bars_both(store, symbols, first, end, bar_size=bar_size)
-    feed = FrameFeed(bars, traded=traded)
+    # Each step sees the window a paper step would (not every bar since the first: a step's
+    # signals then cost the same in the replay's last week as in its first).
+    window = max(lookback or DEFAULT_LOOKBACK, history)
+    feed = FrameFeed(bars, traded=traded, lookback=window)
     if bar_size == DAILY:
         days = feed.sessions(start, end)
     else:  # every bar close of the calendar: a bar missing from the store is a stale step

@@ -25,7 +25,7 @@ from engine.brokers.paper_rules import Costs, positions_from_fills, reserve_for
 from engine.data import calendar
 from engine.data.bars import Bars
 from engine.errors import InputError
-from engine.store.writing import SMALL_BATCH
+from engine.store.writing import SMALL_BATCH, update_else_upsert
 
 T = TypeVar("T")
 
@@ -375,12 +375,19 @@ def upsert_marks(con, account: str, day: date, closes: pd.Series) -> None:
     """The bar's closes become the account's marks (one row per symbol)."""
     # Two lists unnested side by side: one statement, no frame to register (a step's
     # few symbols cost less this way, and a 500-symbol step no more).
-    con.execute(
-        "INSERT INTO paper_marks SELECT $account, unnest($symbols), $day, unnest($prices)"
-        " ON CONFLICT (account, symbol) DO UPDATE SET date = excluded.date,"
-        " price = excluded.price",
-        {"account": account, "day": day, "symbols": [str(s) for s in closes.index],
-         "prices": closes.to_numpy(dtype=float).tolist()},
+    values = {"account": account, "day": day, "symbols": [str(s) for s in closes.index],
+              "prices": closes.to_numpy(dtype=float).tolist()}  # fmt: skip
+    if not values["symbols"]:
+        return
+    update_else_upsert(
+        con,
+        ("UPDATE paper_marks SET date = $day, price = bar.price FROM (SELECT unnest($symbols)"
+         " AS symbol, unnest($prices) AS price) bar WHERE paper_marks.account = $account"
+         " AND paper_marks.symbol = bar.symbol", values),
+        ("INSERT INTO paper_marks SELECT $account, unnest($symbols), $day, unnest($prices)"
+         " ON CONFLICT (account, symbol) DO UPDATE SET date = excluded.date,"
+         " price = excluded.price", values),
+        rows=len(values["symbols"]),
     )  # fmt: skip
 
 

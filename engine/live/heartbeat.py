@@ -19,6 +19,7 @@ import pandas as pd
 from engine.errors import InputError
 from engine.locks import process_alive
 from engine.store.events import utcnow
+from engine.store.writing import update_else_upsert
 
 STALE_SETTING = "WB_HEARTBEAT_STALE_S"
 DEFAULT_STALE_S = 120.0
@@ -129,14 +130,19 @@ def beat(
 ) -> None:  # fmt: skip
     """Write the loop's heartbeat (wall clock) inside the caller's transaction."""
     now = utcnow()
-    con.execute(
-        "INSERT INTO heartbeats (loop_id, mode, broker, pid, started_at, beat_at, bar_date,"
-        " trading_state, configs, stopped_at, book) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (loop_id) DO UPDATE SET beat_at = excluded.beat_at,"
-        " bar_date = coalesce(excluded.bar_date, heartbeats.bar_date),"
-        " trading_state = excluded.trading_state, stopped_at = excluded.stopped_at",
-        [loop_id, mode, broker, pid, started_at, now, bar, state, json.dumps(configs),
-         now if stopped else None, book],
+    stopped_at = now if stopped else None
+    update_else_upsert(
+        con,
+        ("UPDATE heartbeats SET beat_at = ?, bar_date = coalesce(?, bar_date),"
+         " trading_state = ?, stopped_at = ? WHERE loop_id = ?",
+         [now, bar, state, stopped_at, loop_id]),
+        ("INSERT INTO heartbeats (loop_id, mode, broker, pid, started_at, beat_at, bar_date,"
+         " trading_state, configs, stopped_at, book) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+         " ON CONFLICT (loop_id) DO UPDATE SET beat_at = excluded.beat_at,"
+         " bar_date = coalesce(excluded.bar_date, heartbeats.bar_date),"
+         " trading_state = excluded.trading_state, stopped_at = excluded.stopped_at",
+         [loop_id, mode, broker, pid, started_at, now, bar, state, json.dumps(configs),
+          stopped_at, book]),
     )  # fmt: skip
 
 

@@ -203,12 +203,16 @@ class PaperBroker(Broker):
         with self._read() as con:
             return self._account(con)[0]
 
-    def _account(self, con) -> tuple[Account, list[Position], list[Order]]:
-        """(the account, its positions, its open orders), read on ``con``."""
+    def _account(
+        self, con, open_: list[Order] | None = None
+    ) -> tuple[Account, list[Position], list[Order]]:
+        """(the account, its positions, its open orders), read on ``con`` (the open orders
+        read already when given)."""
         cash = books.cash(con, self.account_name, self.starting_cash)
         prices = books.marks(con, self.account_name)
         positions = books.positions(con, self.account_name, prices)
-        open_ = books.open_orders(con, self.account_name)
+        if open_ is None:
+            open_ = books.open_orders(con, self.account_name)
         reserved = books.reserved_cash(open_, prices, self.costs)
         long_value = float(sum(p.market_value for p in positions if p.qty > 0))
         short_value = float(sum(p.market_value for p in positions if p.qty < 0))
@@ -537,17 +541,20 @@ class PaperBroker(Broker):
         """As :meth:`Broker.snapshot`, in one read (the loop reads it every step)."""
         named = set(order_ids or [])
         with self._read() as con:
-            account, positions, open_ = self._account(con)
-            rows = []
-            if named or closed_since is not None:
-                # The orders asked for by id and those closed since, in one read.
-                rows = con.execute(
-                    f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
-                    " AND (id IN (SELECT unnest(?)) OR (updated_at > ?"
-                    " AND status NOT IN (SELECT unnest(?))))",
-                    [self.account_name, sorted(named), closed_since, books.OPEN],
-                ).fetchall()
-        orders = [books.order_from_row(row) for row in rows]
+            # The open orders, those asked for by id and those closed since, in one read.
+            rows = con.execute(
+                f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
+                " AND (status IN (SELECT unnest(?)) OR id IN (SELECT unnest(?))"
+                " OR (updated_at > ? AND status NOT IN (SELECT unnest(?)))) ORDER BY seq",
+                [self.account_name, books.OPEN, sorted(named), closed_since, books.OPEN],
+            ).fetchall()
+            is_open = [row[_STATUS] in books.OPEN for row in rows]
+            read = [books.order_from_row(row) for row in rows]
+            account, positions, open_ = self._account(
+                con, [o for o, opened in zip(read, is_open, strict=True) if opened]
+            )
+        # An open order not asked for by id came for the open orders only.
+        orders = [o for o, opened in zip(read, is_open, strict=True) if o.id in named or not opened]
         looked_up = {o.id: o for o in orders if o.id in named}
         return BrokerView(
             account=account,
@@ -556,6 +563,10 @@ class PaperBroker(Broker):
             looked_up=looked_up,
             recent_closed=[o for o in orders if o.id not in looked_up],
         )
+
+
+#: Where an order's status is in a row of :data:`books.ORDER_COLUMNS`.
+_STATUS = books.ORDER_COLUMNS.index("status")
 
 
 def _tick(price: float) -> float:

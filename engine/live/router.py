@@ -133,6 +133,8 @@ class OrderRouter:
 
     def _recheck_controls(self, approved: list[PendingOrder], routed: Routed):
         """The approved orders that the trader's controls, as they stand now, still let go."""
+        if not approved:
+            return approved  # most steps: nothing to send, nothing to ask the store
         state, rule = controls_now(self.store)
         if state is TradingState.ACTIVE:
             return approved

@@ -80,6 +80,7 @@ def update_else_upsert(con: duckdb.DuckDBPyConnection, update: tuple[str, Any],
     DuckDB updates a row in about a third of the time an upsert takes, and only the first
     write of a row needs the insert.
     """
-    (changed,) = con.execute(*update).fetchone()
+    # fetchall, not fetchone: a half-read result left open makes a later register() fail.
+    ((changed,),) = con.execute(*update).fetchall()
     if changed < rows:
         con.execute(*upsert)

@@ -13,8 +13,9 @@ A replay (``wb live --mode replay``) on the paper broker, in a store file of its
   inside the real daily bars of 2013 for the sample's 11 symbols and 9 renamed copies of
   them (seeded by name, so each path differs), a Donchian breakout on all 20, every bar
   close of 2013 (19,5xx steps). ``--sessions`` replays the first N sessions only and
-  scales to the year (labelled so); the step's cost grows with the history it sees, so
-  a scaled figure is a floor.
+  scales to the year (labelled so). A step's signals see the paper loop's lookback (300
+  bars) whatever the date, but the books it reads grow with its trades, so a scaled
+  figure is still a floor.
 
 The machine is shared: the load average (``uptime``) is reported at the start and the
 end, and CPU time beside wall time, the less noisy of the two. The 500-symbol step against

@@ -121,7 +121,7 @@ def test_the_engines_kernels_are_keyed_to_the_rules_and_the_strategies_steps(eng
     assert all(after_constant[k] != after_rule[k] for k in before)
 
     # A strategy's signal step: its own screen only.
-    sma = engine_copy / "engine" / "strategies" / "builtins" / "sma_crossover.py"
+    sma = engine_copy / "engine" / "strategies" / "builtins" / "signals" / "sma_crossover.py"
     edit(sma, "entries[0] = exits[0] = False", "entries[0] = False\n    exits[0] = False")
     after_step = run(FINGERPRINTS, engine_copy, cache)
     assert after_step["sma screen"] != after_constant["sma screen"]

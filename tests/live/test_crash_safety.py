@@ -11,6 +11,7 @@ twice), the same fills; positions equal to the broker's; the event log replaying
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -55,6 +56,17 @@ PRELOAD = ["engine.cli", "engine.cli.live", "engine.live.runner", "engine.live.s
 def _stepped(store: Store) -> int:
     """How many steps the loops have finished so far (read while a loop may be writing)."""
     return int(store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.step'") or 0)
+
+
+def _step_seconds(store: Store) -> float:
+    """How long a step takes here and now: the median wall time between two steps recorded so
+    far (a restart's gap is an outlier), from 20 ms (each look at the store makes the loop
+    give way) to a quarter second (before two steps, that)."""
+    times = [
+        at for (at,) in store.rows("SELECT ts FROM events WHERE kind = 'loop.step' ORDER BY id")
+    ]
+    gaps = sorted((later - earlier).total_seconds() for earlier, later in itertools.pairwise(times))
+    return min(max(gaps[len(gaps) // 2], 0.02), 0.25) if gaps else 0.25
 
 
 def _book(data_dir: Path, account: str):
@@ -159,7 +171,9 @@ def _kill_again_and_again(data_dir, twin, config, start, end, tmp_path, *, kills
     if config.settings.take_profit != "none":
         assert resting["take_profit_price"].notna().all()
         targets = fills.merge(orders, on=["client_order_id", "symbol", "side"])
-        hit = targets[(targets["side"] == "sell") & (targets["price"] >= targets["take_profit_price"])]
+        hit = targets[
+            (targets["side"] == "sell") & (targets["price"] >= targets["take_profit_price"])
+        ]
         assert len(hit) >= 2, "the replay should fill some targets"
     starts = store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.started'")
     assert starts == killed + 1
@@ -202,16 +216,18 @@ def _run_killed(module: str, args: list[str], watcher: Store, tmp_path, *, kills
         while killed < kills:
             child = starter.start(module, args, stderr=errors)
             before = _stepped(watcher)
+            # A step takes from tens of milliseconds to a second (the machine, its load): the
+            # watch and the kill follow the steps' pace, so a kill lands inside the step after
+            # the one seen, whatever the pace, and the kills outlast the replay.
+            step = _step_seconds(watcher)
             # Wait until this run has finished a step, then kill it somewhere inside a later one.
             deadline = time.monotonic() + 120
             while child.poll() is None and _stepped(watcher) == before:
                 assert time.monotonic() < deadline, "the loop made no progress"
-                time.sleep(0.1)
+                time.sleep(step / 2)
             if child.poll() is not None:
                 break  # it finished the replay before we could kill it again
-            # A step takes a tenth of a second to a second (the machine's load): a kill within
-            # a quarter second lands in this step or the next, so the kills outlast the replay.
-            time.sleep(rng.uniform(0.0, 0.25))
+            time.sleep(rng.uniform(0.0, step))
             child.send_signal(signal.SIGKILL)
             child.wait()
             killed += 1

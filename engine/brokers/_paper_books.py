@@ -25,7 +25,7 @@ from engine.brokers.paper_rules import Costs, positions_from_fills, reserve_for
 from engine.data import calendar
 from engine.data.bars import Bars
 from engine.errors import InputError
-from engine.store.writing import SMALL_BATCH, update_else_upsert
+from engine.store.writing import SMALL_BATCH, update_else_insert
 
 T = TypeVar("T")
 
@@ -379,7 +379,7 @@ def upsert_marks(con, account: str, day: date, closes: pd.Series) -> None:
               "prices": closes.to_numpy(dtype=float).tolist()}  # fmt: skip
     if not values["symbols"]:
         return
-    update_else_upsert(
+    update_else_insert(
         con,
         ("UPDATE paper_marks SET date = $day, price = bar.price FROM (SELECT unnest($symbols)"
          " AS symbol, unnest($prices) AS price) bar WHERE paper_marks.account = $account"

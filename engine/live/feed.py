@@ -30,6 +30,7 @@ from engine.data.repository import load_bars_both, read_rows
 from engine.errors import InputError
 from engine.live.clock import BarClose, bars_between
 from engine.risk import sessions as nyse
+from engine.store.reading import Reader
 
 #: Calendar days of history read for a year of daily bars, with room for holidays.
 DAYS_PER_BAR = 1.5
@@ -178,14 +179,14 @@ class StoreFeed:
             and kept.high <= bar
             and _seen(con, self.symbols, kept.low, kept.high) == kept.seen
         ):
-            rows = read_rows(_Snapshot(con), self.symbols, kept.high + pd.Timedelta(days=1), bar)
+            rows = read_rows(Reader(self.store, con), self.symbols, kept.high + pd.Timedelta(days=1), bar)
             both = tuple(_appended(old, rows, adjust, start, self.lookback)
                          for old, adjust in ((kept.adjusted, True), (kept.traded, False)))  # fmt: skip
             if not both[0].close.isna().all().any():  # a symbol with no bar left: read whole
                 self._kept = _Kept(*both, kept.low, bar, _seen(con, self.symbols, kept.low, bar))
                 return both
         seen = _seen(con, self.symbols, start, bar)
-        both = load_bars_both(_Snapshot(con), self.symbols, start, bar)
+        both = load_bars_both(Reader(self.store, con), self.symbols, start, bar)
         both = tuple(b.iloc(slice(max(len(b) - self.lookback, 0), None)) for b in both)
         self._kept = _Kept(*both, start, bar, seen)
         return both
@@ -245,13 +246,3 @@ def _appended(window: Bars, rows: pd.DataFrame, adjust: bool, start, lookback: i
     frames = {f: frame[keep].iloc[first:] for f, frame in frames.items()}
     return replace(window, **frames, sources=tuple(sorted(sources)))
 
-
-class _Snapshot:
-    """A transaction's connection as a store that reads (:func:`load_bars_both` and
-    :func:`read_rows` on one snapshot of the store)."""
-
-    def __init__(self, con):
-        self.con = con
-
-    def query(self, sql: str, params=None) -> pd.DataFrame:
-        return self.con.execute(sql, params).df()

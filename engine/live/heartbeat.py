@@ -19,7 +19,7 @@ import pandas as pd
 from engine.errors import InputError
 from engine.locks import process_alive
 from engine.store.events import utcnow
-from engine.store.writing import update_else_upsert
+from engine.store.writing import update_else_insert
 
 STALE_SETTING = "WB_HEARTBEAT_STALE_S"
 DEFAULT_STALE_S = 120.0
@@ -131,16 +131,13 @@ def beat(
     """Write the loop's heartbeat (wall clock) inside the caller's transaction."""
     now = utcnow()
     stopped_at = now if stopped else None
-    update_else_upsert(
+    update_else_insert(
         con,
         ("UPDATE heartbeats SET beat_at = ?, bar_date = coalesce(?, bar_date),"
          " trading_state = ?, stopped_at = ? WHERE loop_id = ?",
          [now, bar, state, stopped_at, loop_id]),
         ("INSERT INTO heartbeats (loop_id, mode, broker, pid, started_at, beat_at, bar_date,"
-         " trading_state, configs, stopped_at, book) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-         " ON CONFLICT (loop_id) DO UPDATE SET beat_at = excluded.beat_at,"
-         " bar_date = coalesce(excluded.bar_date, heartbeats.bar_date),"
-         " trading_state = excluded.trading_state, stopped_at = excluded.stopped_at",
+         " trading_state, configs, stopped_at, book) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
          [loop_id, mode, broker, pid, started_at, now, bar, state, json.dumps(configs),
           stopped_at, book]),
     )  # fmt: skip

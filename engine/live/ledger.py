@@ -39,7 +39,7 @@ from engine.risk import EquityMark, RealisedSale
 
 # The step writes its events with its books, in one transaction (ledger.append_events).
 from engine.store.events import append_events  # noqa: F401
-from engine.store.writing import insert_rows, update_else_upsert, upsert_rows
+from engine.store.writing import insert_rows, update_else_insert, upsert_rows
 
 ORDER_FIELDS = [f.name for f in fields(LiveOrder)]
 POSITION_FIELDS = [f.name for f in fields(LivePosition)]
@@ -292,7 +292,7 @@ def save_book(
 ) -> None:  # fmt: skip
     """The book after a step (``bar`` its session; ``bar_at`` an intraday bar's close, UTC)."""
     configs_json = json.dumps(configs)
-    update_else_upsert(
+    update_else_insert(
         con,
         (
             "UPDATE live_books SET mode = ?, broker = ?, configs = ?, cash = ?, equity = ?,"
@@ -302,14 +302,7 @@ def save_book(
         ),
         (
             "INSERT INTO live_books (book, mode, broker, configs, cash, equity, bar_date,"
-            " updated_at, buying_power, bar_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (book) DO UPDATE SET"
-            " mode = excluded.mode, broker = excluded.broker, configs = excluded.configs,"
-            " cash = excluded.cash, equity = excluded.equity,"
-            " bar_date = coalesce(excluded.bar_date, live_books.bar_date),"
-            " bar_at = coalesce(excluded.bar_at, live_books.bar_at),"
-            " updated_at = greatest(live_books.updated_at, excluded.updated_at),"
-            " buying_power = excluded.buying_power",
+            " updated_at, buying_power, bar_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [book, mode, broker, configs_json, cash, equity, bar, now, buying_power, bar_at],
         ),
     )

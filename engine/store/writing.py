@@ -70,11 +70,10 @@ def _placeholders(rows: int, columns: int) -> str:
     return ", ".join([row] * rows)
 
 
-def update_else_upsert(con: duckdb.DuckDBPyConnection, update: tuple[str, Any],
-                       upsert: tuple[str, Any], rows: int = 1) -> None:  # fmt: skip
+def update_else_insert(con: duckdb.DuckDBPyConnection, update: tuple[str, Any],
+                       insert: tuple[str, Any], rows: int = 1) -> None:  # fmt: skip
     """Run the ``update`` statement (with its parameters); when it changed fewer than ``rows``
-    rows, the ``upsert`` (``INSERT ... ON CONFLICT DO UPDATE``) too, which must leave the
-    same values.
+    rows, the ``insert`` too (an upsert where some of the rows may exist already).
 
     A step rewrites the same few rows (its book, its heartbeat, its marks) again and again:
     DuckDB updates a row in about a third of the time an upsert takes, and only the first
@@ -83,4 +82,4 @@ def update_else_upsert(con: duckdb.DuckDBPyConnection, update: tuple[str, Any],
     # fetchall, not fetchone: a half-read result left open makes a later register() fail.
     ((changed,),) = con.execute(*update).fetchall()
     if changed < rows:
-        con.execute(*upsert)
+        con.execute(*insert)

@@ -43,8 +43,8 @@ from engine.data.repository import load_bars
 from engine.live import book_queries
 from engine.live.commands import describe_commands
 from engine.live.decisions import warmup_bars
-from engine.live.ids import is_command_order
-from engine.live.parity import day_text, same_day
+from engine.live.ids import is_command_order, leg_of
+from engine.live.parity import day_text, legs_sold, same_day
 from engine.risk.gate_rules import money as _usd
 
 #: A live fill's columns that drift reads (a subset of book_queries.FILL_COLUMNS).
@@ -137,46 +137,55 @@ class Drift:
 
 
 def round_trips(fills: pd.DataFrame, marks: pd.Series) -> pd.DataFrame:
-    """A long-only book's fills as trades: a buy opens one, sells close it.
+    """A long-only book's fills as trades, one per leg of a scale-in ladder (as the backtest
+    counts them): a buy opens its leg's trade (the leg its order id names, 1 without a
+    ladder; another fill of the same leg adds to it), sells close them as
+    :func:`~engine.live.parity.legs_sold` splits them.
 
     Each trade keeps how it entered and left (client order ids, purposes, decision closes);
     one still open is marked at ``marks`` (each symbol's last close), as the backtest marks it.
     """
     rows, open_ = [], {}
     for fill in _in_session_order(fills, open_):
+        legs = open_.setdefault(fill.symbol, {})
         if fill.side == "buy":
-            trade = open_.get(fill.symbol)
+            leg = leg_of(fill.client_order_id)
+            trade = legs.get(leg)
             if trade is None:
-                open_[fill.symbol] = {
-                    "symbol": fill.symbol, "entry_date": pd.Timestamp(fill.bar_date),
+                legs[leg] = {
+                    "symbol": fill.symbol, "entry_date": pd.Timestamp(fill.bar_date), "leg": leg,
                     "size": fill.qty, "cost": fill.qty * fill.price, "fees": fill.fee,
                     "left": fill.qty, "proceeds": 0.0, "entry_id": fill.client_order_id,
                     "entry_decision": fill.decision_price, "exit_id": None, "exit_purpose": None,
                     "exit_date": pd.NaT, "exit_decision": np.nan,
                 }  # fmt: skip
-            else:  # a second buy adds to the trade
+            else:  # another fill of the leg's buy adds to its trade
                 trade.update(size=trade["size"] + fill.qty, left=trade["left"] + fill.qty,
                              cost=trade["cost"] + fill.qty * fill.price,
                              fees=trade["fees"] + fill.fee)  # fmt: skip
             continue
-        trade = open_.get(fill.symbol)
-        if trade is None:
-            continue  # a sale of shares held before the period
-        trade["left"] -= fill.qty
-        trade["fees"] += fill.fee
-        trade["proceeds"] += fill.qty * fill.price
-        trade.update(exit_date=pd.Timestamp(fill.bar_date), exit_id=fill.client_order_id,
-                     exit_purpose=fill.purpose, exit_decision=fill.decision_price)  # fmt: skip
-        if trade["left"] <= 1e-9 * trade["size"]:
-            rows.append(_closed(open_.pop(fill.symbol)))
-    for symbol, trade in open_.items():
-        trade["proceeds"] += trade["left"] * float(marks[symbol])
-        trade["exit_date"] = pd.NaT
-        rows.append(_closed(trade))
+        # A sale of shares held before the period has no open leg to close.
+        for number, take in legs_sold(legs, fill.qty, fill.client_order_id):
+            trade = legs[number]
+            trade["left"] -= take
+            trade["fees"] += fill.fee * take / fill.qty
+            trade["proceeds"] += take * fill.price
+            trade.update(exit_date=pd.Timestamp(fill.bar_date), exit_id=fill.client_order_id,
+                         exit_purpose=fill.purpose, exit_decision=fill.decision_price)  # fmt: skip
+            if trade["left"] <= 1e-9 * trade["size"]:
+                rows.append(_closed(legs.pop(number)))
+        if not legs:
+            del open_[fill.symbol]
+    for symbol, legs in open_.items():
+        for trade in legs.values():
+            trade["proceeds"] += trade["left"] * float(marks[symbol])
+            trade["exit_date"] = pd.NaT
+            rows.append(_closed(trade))
     columns = ["symbol", "entry_date", "exit_date", "size", "entry_price", "exit_price", "fees",
-               "pnl", "entry_id", "exit_id", "exit_purpose", "entry_decision", "exit_decision"]  # fmt: skip
+               "pnl", "entry_id", "exit_id", "exit_purpose", "entry_decision", "exit_decision",
+               "leg"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns).sort_values(
-        ["entry_date", "symbol"], ignore_index=True
+        ["entry_date", "symbol", "leg"], ignore_index=True
     )
 
 
@@ -234,8 +243,9 @@ def explain(
                          "entry_date": trade.entry_date.date(), "amount": float(amount),
                          "detail": detail})  # fmt: skip
 
-    ours = {(t.symbol, t.entry_date): t for t in model.itertuples()}
-    theirs = {(t.symbol, t.entry_date): t for t in live.itertuples()}
+    # A trade is known by its symbol, entry and leg (a ladder's legs may enter at one open).
+    ours = {(t.symbol, t.entry_date, getattr(t, "leg", 1)): t for t in model.itertuples()}
+    theirs = {(t.symbol, t.entry_date, getattr(t, "leg", 1)): t for t in live.itertuples()}
     for key in sorted(set(ours) | set(theirs)):
         m, lv = ours.get(key), theirs.get(key)
         if lv is None:
@@ -368,9 +378,14 @@ def match_fills(live_fills: pd.DataFrame, model: pd.DataFrame, attribution: pd.D
         sides.append((t.symbol, "buy", t.entry_date, t.size, t.entry_price))
         if not pd.isna(t.exit_date):
             sides.append((t.symbol, "sell", t.exit_date, t.size, t.exit_price))
-    modelled = pd.DataFrame(
-        sides, columns=["symbol", "side", "bar_date", "model_qty", "model_price"]
+    # One row a side a session on both sides: the legs a ladder sells at one price are one sale.
+    modelled = (
+        pd.DataFrame(sides, columns=["symbol", "side", "bar_date", "model_qty", "model_price"])
+        .assign(notional=lambda f: f["model_qty"] * f["model_price"])
+        .groupby(["symbol", "side", "bar_date"], as_index=False)
+        .agg(model_qty=("model_qty", "sum"), notional=("notional", "sum"))
     )
+    modelled["model_price"] = modelled.pop("notional") / modelled["model_qty"]
     live = live_fills.assign(bar_date=pd.to_datetime(live_fills["bar_date"]),
                              notional=live_fills["qty"] * live_fills["price"])  # fmt: skip
     live = live.groupby(["symbol", "side", "bar_date"], as_index=False).agg(
@@ -501,10 +516,12 @@ def drift_report(store, config_id: str, book: str | None = None) -> Drift:
     marks = period.close.ffill().iloc[-1]
     live = round_trips(fills, marks)
     trades = model.trades[model.trades["entry_date"] >= first]
-    ids = {c for c in map(_command_of, [*live["entry_id"], *live["exit_id"]]) if c is not None}
+    commanded = {
+        c for c in map(_command_of, [*live["entry_id"], *live["exit_id"]]) if c is not None
+    }
     record = TradingRecord(
         denials=book_queries.denials(store, traded.book, config.config_id),
-        commands=describe_commands(store, sorted(ids)),
+        commands=describe_commands(store, sorted(commanded)),
         stale=frozenset(traded.stale),
         stepped=frozenset(traded.stepped),
     )

@@ -268,16 +268,8 @@ def trades_from_fills(fills, bars: Bars) -> pd.DataFrame:
                 "leg": leg,
             }  # fmt: skip
             continue
-        # A protective stop is its leg's sale; an exit sells every open leg.
-        decided = ids.parse_decision_id(fill.client_order_id)
-        stop = decided is None or decided.action in ("stop", "protect")
-        left = fill.qty
-        for number in sorted(legs, key=lambda n: (not stop or n != leg, n)):
+        for number, take in legs_sold(legs, fill.qty, fill.client_order_id):
             trade = legs[number]
-            take = min(left, trade["left"])
-            if take <= 0:
-                continue
-            left -= take
             trade["left"] -= take
             trade["fees"] += fill.fee * take / fill.qty
             trade["proceeds"] += take * fill.price
@@ -291,6 +283,26 @@ def trades_from_fills(fills, bars: Bars) -> pd.DataFrame:
             rows.append(_closed(trade))
     table = pd.DataFrame(rows, columns=[*TRADE_FIELDS, "leg"])
     return table.sort_values(["entry_date", "symbol", "leg"], ignore_index=True)
+
+
+def legs_sold(legs: dict[int, dict], qty: float, client_order_id: str) -> list[tuple[int, float]]:
+    """How a sale of ``qty`` shares splits over a symbol's open legs (leg number -> its trade,
+    with the shares it has ``left``): [(leg, shares)].
+
+    A protective stop (ours, or the one the broker attached to a leg's buy) sells its own leg;
+    any other sale (an exit) sells the open legs from the first, as the backtest sells every
+    leg at one price.
+    """
+    decided = ids.parse_decision_id(client_order_id)
+    stop = decided is None or decided.action in ("stop", "protect")
+    leg = ids.leg_of(client_order_id)
+    sold, left = [], qty
+    for number in sorted(legs, key=lambda n: (not stop or n != leg, n)):
+        take = min(left, legs[number]["left"])
+        if take > 0:
+            sold.append((number, take))
+            left -= take
+    return sold
 
 
 def _closed(trade: dict) -> dict:

@@ -36,15 +36,15 @@ GATE = (*PARITY_RULES, risk_rules.restricted_list)
 SLIP = 1.01  # the slipped fill: 1% above the open the backtest fills at
 
 
-def _replay(store, config, *, account, bump=None, before_step=None):
-    """``config`` replayed from START to END through a paper account of the real store.
+def _replay(store, config, *, account, bump=None, before_step=None, end=END):
+    """``config`` replayed from START to ``end`` through a paper account of the real store.
 
     ``bump`` (symbol, day) raises that open by SLIP in the bars the paper broker fills on
     (the stored bars, which the backtest reads, stay as they are); ``before_step(day)``
     runs before each step, after the one before it.
     """
     history = pd.Timestamp(START) - pd.Timedelta(days=int(warmup_bars(config) * 1.6) + 10)
-    bars = load_bars(store, config.universe, history, END)
+    bars = load_bars(store, config.universe, history, end)
     if bump is not None:
         opens = bars.open.copy()
         opens.loc[pd.Timestamp(bump[1]), bump[0]] *= SLIP
@@ -56,7 +56,7 @@ def _replay(store, config, *, account, bump=None, before_step=None):
     feed = FrameFeed(bars)
     options = LoopOptions(mode="replay", gate_rules=GATE, fractional_shares=True)
     loop = LiveLoop(store, broker, [config], feed, clock, options=options)
-    days = feed.sessions(START, END)
+    days = feed.sessions(START, end)
     after = {days[k]: days[k + 1] for k in range(len(days) - 1)}
     run_replay(loop, days, sleep=lambda s: None,
                on_step=lambda report: before_step and after.get(report.bar)
@@ -172,6 +172,34 @@ def test_each_injected_difference_is_attributed_to_its_cause(drifted, data_dir, 
     assert code == 0 and "prices as traded by the loop, US$" in out
     assert f"{denied['symbol']} entered {denied['entry_date'].date()}: gate denial" in out
     assert "+100.0" in out  # the slipped fill, in bps
+
+
+def test_a_ladders_legs_are_matched_leg_by_leg_and_leave_nothing_unexplained(sample_store):
+    """A scale-in ladder traded exactly as backtested: each leg is a trade of its own on both
+    sides, and a sale of every leg at one price is one fill, so nothing is a difference."""
+    store = sample_store
+    config = approve(store, "donchian_breakout",
+                     {"entry_window": 10, "exit_window": 5, "atr_window": 10},
+                     ["AAPL", "CAT", "GE"], stop="strategy", size="fraction", fraction=0.15,
+                     max_positions=3, trailing_stop=False,
+                     ladder=[{"at": 0.005, "size": 0.5}, {"at": 0.015, "size": 0.5, "stop": 0.02}])  # fmt: skip
+    allow_replay(store)
+    _replay(store, config, account="ladder", end=date(2012, 3, 23))
+    report = drift_report(store, config.config_id)
+
+    fills = report.fills
+    assert (fills["match"] == "matched").all(), fills
+    assert fills["slippage_bps"].abs().max() < 0.01
+    # Each sale of all legs at one exit is one row, its shares the legs' together.
+    assert not fills.duplicated(["symbol", "side", "bar_date"]).any()
+    assert fills["qty"].to_numpy() == pytest.approx(fills["model_qty"].to_numpy(), rel=0.01)
+    entries = fills[fills["side"] == "buy"]
+    assert entries["client_order_id"].str.contains("-buy3-").any(), "the replay should add legs"
+    assert (fills["client_order_id"].str.endswith("-stop")).any(), "a leg's own stop should fill"
+    # No trade missed, added or moved; what is left is the dividend cash's effect on sizing.
+    parts = report.attribution
+    assert not (parts["category"] == "trades").any(), parts
+    assert abs(report.unexplained) < 0.05
 
 
 def test_drift_refuses_a_config_that_never_traded_and_a_book_it_did_not_trade_in(

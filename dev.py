@@ -57,7 +57,9 @@ def test_processes(extra: list[str]) -> list[str]:
     if named or any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in extra):
         return []  # a few named tests start faster in one process; -n given is the user's
     workers = min(os.cpu_count() or 1, 4)
-    return ["-n", str(workers), "--dist", "loadgroup"] if workers > 1 else []
+    # Whole files to a worker: a module's fixtures (a Ray instance, a prepared replay) are
+    # built once, not once per worker that happens to run one of its tests.
+    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
 
 
 def test(extra: list[str]) -> int:

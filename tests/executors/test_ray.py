@@ -29,8 +29,9 @@ from engine.store import read_events
 from engine.store.db import DB_FILE
 
 ray = pytest.importorskip("ray")
-# Ray and its workers take seconds to start; one test process runs them all against one cluster.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+# Ray and its workers take seconds to start: the module's tests share one instance (the
+# suite gives each test file to one pytest-xdist worker, dev.py's --dist loadfile).
+pytestmark = pytest.mark.slow
 
 GRID = {"fast": [5, 10, 20], "slow": [40, 60]}
 SETTINGS = BacktestSettings(stop="atr", trailing_stop=True)

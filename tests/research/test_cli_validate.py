@@ -126,17 +126,17 @@ def test_validate_gives_the_ml_classifier_its_own_evidence(wb, data_dir):
     args = ["validate", "--strategy", "ml_classifier", "--symbols", "AAPL,GE,CAT", *grid,
             "--folds", "2", "--user", "ana"]  # fmt: skip
 
-    code, out, err = wb(*args, "--json")
+    # One run (it is the slow part): its text, then the evidence registered with the config.
+    code, text, err = wb(*args)
     assert code == 0, err
-    result = json.loads(out)
-    oos, params = result["evidence"]["out_of_sample"], result["params"]
+    code, out, err = wb("configs", "show", text.split()[1], "--json")
+    assert code == 0, err
+    config = json.loads(out)["config"]
+    oos, params = config["evidence"]["out_of_sample"], config["params"]
     assert 0.3 < oos["auc"] < 0.7  # out of sample, on real bars: little skill, but scored
     assert oos["precision_at_threshold"] is not None and oos["scored_predictions"] > 500
     # The model the config trades is pinned by its hash, in the params and the provenance.
     assert file_sha256(params["model_file"]) == params["model_sha256"]
-    assert result["evidence"]["provenance"]["artifacts"] == {"model": params["model_sha256"]}
-
-    code, text, err = wb(*args)
-    assert code == 0, err
+    assert config["evidence"]["provenance"]["artifacts"] == {"model": params["model_sha256"]}
     assert "classifier out of sample: AUC" in text
     assert f"artifact model: {params['model_sha256']}" in text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,11 +27,41 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], object]) -> Path:
+    """The folder ``name`` after ``build(folder)`` filled it, once for the whole test run.
+
+    Under pytest-xdist each worker process would build its own (a seeded control room is
+    about 20 s of a core): the first worker to ask builds it in the run's shared temporary
+    folder and the others wait for it. Tests copy what it holds; none writes to it.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        path = tmp_path_factory.mktemp(name)
+        build(path)
+        return path
+    path = tmp_path_factory.getbasetemp().parent / name  # the run's, shared by its workers
+    built, failed = path.with_name(f"{name}.built"), path.with_name(f"{name}.failed")
+    try:
+        path.mkdir()  # atomic: exactly one worker wins and builds
+    except FileExistsError:
+        deadline = time.monotonic() + 900
+        while not built.exists():
+            if failed.exists() or time.monotonic() > deadline:
+                pytest.fail(f"another test process failed to build {name}: see its error")
+            time.sleep(0.1)
+        return path
+    try:
+        build(path)
+    except BaseException:
+        failed.touch()
+        raise
+    built.touch()
+    return path
+
+
 @pytest.fixture(scope="session")
 def _empty_store_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("empty-store")
-    Store.open(path)  # every migration, once: half a second of schema a test need not rebuild
-    return path / DB_FILE
+    # Every migration, once: half a second of schema a test need not rebuild.
+    return built_once(tmp_path_factory, "empty-store", Store.open) / DB_FILE
 
 
 @pytest.fixture
@@ -44,9 +76,10 @@ def _sample_store_file(tmp_path_factory) -> Path:
     from engine.data.ingest import ingest
     from engine.data.sources import SampleSource
 
-    path = tmp_path_factory.mktemp("sample-store")
-    ingest(Store.open(path), SampleSource(), progress=False, actor="test")
-    return path / DB_FILE
+    def build(path: Path) -> None:
+        ingest(Store.open(path), SampleSource(), progress=False, actor="test")
+
+    return built_once(tmp_path_factory, "sample-store", build) / DB_FILE
 
 
 @pytest.fixture
@@ -63,15 +96,16 @@ INTRADAY_SAMPLE = {"symbols": ["AAPL", "F", "GE"], "start": "2013-10-01", "end":
 
 
 def synthetic_store_file(tmp_path_factory, sample: dict, name: str) -> Path:
-    """A store file (in a fresh temporary folder ``name``) holding the SYNTHETIC bars that
-    ``sample`` names: its symbols from its start to its end, at its bar size."""
+    """A store file (in the temporary folder ``name``, built once per run) holding the
+    SYNTHETIC bars that ``sample`` names: its symbols from its start to its end, at its bar size."""
     from engine.data.ingest import ingest
     from engine.data.sources import SyntheticSource
 
-    path = tmp_path_factory.mktemp(name)
-    ingest(Store.open(path), SyntheticSource(), sample["symbols"], sample["start"], sample["end"],
-           bar_size=sample["bar_size"], progress=False, actor="test")  # fmt: skip
-    return path / DB_FILE
+    def build(path: Path) -> None:
+        ingest(Store.open(path), SyntheticSource(), sample["symbols"], sample["start"],
+               sample["end"], bar_size=sample["bar_size"], progress=False, actor="test")  # fmt: skip
+
+    return built_once(tmp_path_factory, name, build) / DB_FILE
 
 
 @pytest.fixture(scope="session")

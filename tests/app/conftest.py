@@ -17,6 +17,7 @@ from engine.store import Store
 from engine.store.db import DB_FILE
 from engine.store.events import utcnow
 from tests.app.seed import NOTEBOOKS, research_run, seed_control_room
+from tests.conftest import built_once
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
@@ -29,14 +30,16 @@ PASSWORDS = {"tina": "tina-trades-2024", "vic": "vic-only-watches"}
 
 @pytest.fixture(scope="session")
 def _seeded_template(tmp_path_factory, _sample_store_file) -> Path:
-    """A data dir seeded once per session (about 20 s); tests copy it."""
-    path = tmp_path_factory.mktemp("control-room")
-    shutil.copy(_sample_store_file, path / DB_FILE)
-    store = Store.open(path)
-    info = seed_control_room(store)
-    research_run(store, path)
-    (path / "seed.txt").write_text(repr(info))
-    return path
+    """A data dir seeded once per test run (about 20 s); tests copy it."""
+
+    def build(path: Path) -> None:
+        shutil.copy(_sample_store_file, path / DB_FILE)
+        store = Store.open(path)
+        info = seed_control_room(store)
+        research_run(store, path)
+        (path / "seed.txt").write_text(repr(info))
+
+    return built_once(tmp_path_factory, "control-room", build)
 
 
 @pytest.fixture

@@ -26,6 +26,14 @@ PAGES = [
     "settings",
 ]  # fmt: skip
 PASSWORDS = {"tina": "tina-trades-2024", "vic": "vic-only-watches"}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +48,26 @@ def _seeded_template(tmp_path_factory, _sample_store_file) -> Path:
         (path / "seed.txt").write_text(repr(info))
 
     return built_once(tmp_path_factory, "control-room", build)
+
+
+def chromium() -> str:
+    found = os.environ.get("WB_CHROMIUM") or next(
+        (p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None
+    )
+    if not found:
+        pytest.skip("no Chromium: apt-get install -y chromium (or set WB_CHROMIUM)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Chromium, launched once for every browser test of this process (each opens its own page)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chrome = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        yield chrome
+        chrome.close()
 
 
 @pytest.fixture

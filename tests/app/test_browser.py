@@ -26,14 +26,6 @@ from tests.app.seed import NOTEBOOKS
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: The navigation: (section, page title, file stem), in the order the menu lists them.
 NAVIGATION = [
     ("Trading", "Overview", "overview"),
@@ -60,15 +52,6 @@ OVERRIDE_BUTTONS = [
     "Review changes",
     "Start run",
 ]
-
-
-def chromium() -> str:
-    found = os.environ.get("WB_CHROMIUM") or next(
-        (p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None
-    )
-    if not found:
-        pytest.skip("no Chromium: apt-get install -y chromium (or set WB_CHROMIUM)")
-    return found
 
 
 def free_port() -> int:
@@ -138,16 +121,6 @@ def serve(data_dir, store, users_line):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chrome = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        yield chrome
-        chrome.close()
 
 
 def log_in(browser, url: str, name: str):

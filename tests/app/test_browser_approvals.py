@@ -12,7 +12,7 @@ import pytest
 
 from engine.live import approvals
 from engine.store import read_events
-from tests.app.test_browser import browser, log_in, server, shoot, visit  # noqa: F401
+from tests.app.test_browser import log_in, server, shoot, visit  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -16,7 +16,7 @@ import pytest
 from engine.live.runner import run_replay
 from engine.store import Store
 from engine.store.db import DB_FILE
-from tests.app.test_browser import browser, log_in, serve, shoot, visit  # noqa: F401
+from tests.app.test_browser import log_in, serve, shoot, visit  # noqa: F401
 from tests.live.conftest import open_replay
 from tests.live.test_intraday_loop import approve_intraday, paper_fills
 

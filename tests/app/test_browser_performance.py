@@ -10,7 +10,7 @@ import pytest
 
 from engine.brokers import PaperBroker
 from tests.app.seed import make_stale
-from tests.app.test_browser import browser, log_in, server, settle, shoot, visit  # noqa: F401
+from tests.app.test_browser import log_in, server, settle, shoot, visit  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

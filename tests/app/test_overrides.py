@@ -231,7 +231,7 @@ def test_research_form_refuses_bad_parameters_and_starts_good_runs(on_seeded, wi
         )
         if len(runs) and runs["status"].iloc[0] != "running":
             break
-        time.sleep(1)
+        time.sleep(0.2)  # a run of the tiny notebook takes seconds: look often
     assert list(runs["status"]) == ["succeeded"]
     assert json.loads(runs["parameters"].iloc[0]) == {"symbols": ["GE", "F"], "lookback": 40}
 

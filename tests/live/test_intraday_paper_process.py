@@ -4,7 +4,10 @@ The command as a person runs it, its bars from alpaca-py's real data client poin
 the loopback stand-in (WB_ALPACA_DATA_URL), the NYSE clock running 60 times fast from
 12:10 on the early close of 2024-11-29 (tests/live/compressed_clock.py). Killed with
 SIGKILL after its first steps and started again, it sends no order twice, and its book
-is flat by 12:30, thirty minutes before that day's 13:00 close.
+is flat by 12:30, thirty minutes before that day's 13:00 close. The run started again
+leaps over its waits between steps (``--leap``): it still sleeps until each bar's step
+is due on the clock, and steps each bar to the close, without half a minute of idle wall
+time.
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ def test_a_paper_process_on_the_clock_steps_each_bar_survives_a_kill_and_is_flat
                      fraction=0.3, max_positions=2, flat_by_close=True,
                      flat_minutes_before_close=30)  # fmt: skip
     submit_command(store, SetRiskLimits(limits=REPLAY_LIMITS.to_mapping()), actor="bob")
-    def command(start: str) -> list[str]:
+    def command(start: str, *leap: str) -> list[str]:
         return [sys.executable, "-m", "tests.live.compressed_clock", f"2024-11-29 {start}", "60",
-                "--data-dir", str(data_dir), "live", "--mode", "paper", "--config",
+                *leap, "--data-dir", str(data_dir), "live", "--mode", "paper", "--config",
                 config.config_id, "--feed", "alpaca", "--sessions", "1", "--tick", "60",
                 "--json"]  # fmt: skip
 
@@ -73,8 +76,9 @@ def test_a_paper_process_on_the_clock_steps_each_bar_survives_a_kill_and_is_flat
         last = store.scalar("SELECT max(bar_at) FROM live_books")
         again_at = pd.Timestamp(last).tz_localize("UTC").tz_convert(NY) + pd.Timedelta(minutes=3)
         with errors.open("w") as sink:
-            again = subprocess.run(command(f"{again_at:%H:%M}"), cwd=ROOT, env=env, stderr=sink,
-                                   stdout=subprocess.PIPE, text=True, timeout=300)  # fmt: skip
+            again = subprocess.run(command(f"{again_at:%H:%M}", "--leap"), cwd=ROOT, env=env,
+                                   stderr=sink, stdout=subprocess.PIPE, text=True,
+                                   timeout=300)  # fmt: skip
     assert again.returncode == 0, errors.read_text()[-2000:]
     summary = json.loads(again.stdout)
     assert summary["mode"] == "paper" and summary["last_bar"].startswith("2024-11-29 12:55-13:00")

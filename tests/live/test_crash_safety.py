@@ -3,15 +3,16 @@
 Real processes (`wb live --mode replay`) on a store file. Each run is killed at a random
 moment while it steps, then started again with the same command, until one run finishes.
 The killed runs are forks of a helper that has imported the engine once
-(tests/live/warm_start.py: the same command, without a second of imports per start); the
-run that finishes is a fresh interpreter, as a person starts it.
+(tests/live/warm_start.py: the same command, without a second of imports per start), each
+noting the steps it finishes in a file the test watches (a look into the store would keep
+the loop waiting: DuckDB opens its file in one process at a time); the run that finishes
+is a fresh interpreter, as a person starts it.
 The book must then be exactly what an uninterrupted run makes: the same orders (none
 twice), the same fills; positions equal to the broker's; the event log replaying to them.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import random
@@ -36,37 +37,37 @@ from engine.store.db import DB_FILE
 from tests.live import alpaca_replay
 from tests.live.conftest import INTRADAY_15M, allow_replay, approve, approve_donchian
 from tests.live.test_alpaca_brackets import TARGETS, unprotected
-from tests.live.warm_start import WarmStarter
+from tests.live.warm_start import WarmStarter, steps_noted
 from tests.standins.alpaca import AlpacaStandIn
 
 pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 START, END = "2012-02-01", "2012-03-16"
 KILLS = 15
 
 
-#: What the killed runs import before they start: the command and what its steps use.
+#: What the killed runs import before they start: the command and what its steps use (and
+#: the calendar its start reads).
 PRELOAD = ["engine.cli", "engine.cli.live", "engine.live.runner", "engine.live.setup",
            "engine.brokers.paper", "engine.research.config_registry",
            "engine.strategies.builtins.signals.donchian_breakout", "engine.brokers.alpaca",
-           "tests.standins.alpaca"]  # fmt: skip
+           "tests.standins.alpaca", "tests.live.warm_start:warm_calendar"]  # fmt: skip
 
 
-def _stepped(store: Store) -> int:
-    """How many steps the loops have finished so far (read while a loop may be writing)."""
-    return int(store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.step'") or 0)
+@pytest.fixture(scope="module")
+def starter():
+    """The warm-start helper the module's killed runs are forked from: its imports paid once."""
+    with WarmStarter(PRELOAD, env=ENV, cwd=ROOT) as helper:
+        yield helper
 
 
-def _step_seconds(store: Store) -> float:
-    """How long a step takes here and now: the median wall time between two steps recorded so
-    far (a restart's gap is an outlier), from 20 ms (each look at the store makes the loop
-    give way) to a quarter second (before two steps, that)."""
-    times = [
-        at for (at,) in store.rows("SELECT ts FROM events WHERE kind = 'loop.step' ORDER BY id")
-    ]
-    gaps = sorted((later - earlier).total_seconds() for earlier, later in itertools.pairwise(times))
-    return min(max(gaps[len(gaps) // 2], 0.02), 0.25) if gaps else 0.25
+def _step_seconds(steps: list[tuple[float, float]]) -> float:
+    """How long a step takes here and now: the median wall time of the steps noted so far,
+    at most a second (a quarter of one before the first step)."""
+    took = sorted(ended - began for began, ended in steps)
+    return min(took[len(took) // 2], 1.0) if took else 0.25
 
 
 def _book(data_dir: Path, account: str):
@@ -109,9 +110,11 @@ def crash_dir(request, sample_store, data_dir, tmp_path):
     return data_dir, twin, config
 
 
-def test_sigkill_at_random_points_never_duplicates_an_order_or_loses_a_fill(crash_dir, tmp_path):
+def test_sigkill_at_random_points_never_duplicates_an_order_or_loses_a_fill(
+    crash_dir, starter, tmp_path
+):
     data_dir, twin, config = crash_dir
-    _kill_again_and_again(data_dir, twin, config, START, END, tmp_path, kills=KILLS)
+    _kill_again_and_again(starter, data_dir, twin, config, START, END, tmp_path, kills=KILLS)
 
 
 @pytest.fixture
@@ -130,20 +133,21 @@ def intraday_crash_dir(intraday_store, data_dir, tmp_path):
 
 
 def test_an_intraday_loop_killed_mid_session_loses_and_duplicates_no_order(
-    intraday_crash_dir, tmp_path
+    intraday_crash_dir, starter, tmp_path
 ):
     data_dir, twin, config = intraday_crash_dir
     # The early-close session: 42 five-minute steps, killed inside some of them.
-    _kill_again_and_again(data_dir, twin, config, "2013-11-29", "2013-11-29", tmp_path, kills=6)
+    _kill_again_and_again(starter, data_dir, twin, config, "2013-11-29", "2013-11-29", tmp_path,
+                          kills=6)  # fmt: skip
 
 
-def _kill_again_and_again(data_dir, twin, config, start, end, tmp_path, *, kills: int):
+def _kill_again_and_again(starter, data_dir, twin, config, start, end, tmp_path, *, kills: int):
     """Replays ``config`` from ``start`` to ``end`` in a real process killed ``kills`` times
     at random inside its steps (each time started again), then checks the book is exactly
     an uninterrupted replay's (in ``twin``)."""
     args = ["--data-dir", str(data_dir), "live", "--config", config.config_id, "--start", start,
             "--end", end, "--no-progress"]  # fmt: skip
-    killed = _run_killed("engine.cli", args, Store.open(data_dir), tmp_path, kills=kills)
+    killed = _run_killed(starter, "engine.cli", args, tmp_path, kills=kills)
 
     # The same replay, never interrupted.
     reference = open_loop(
@@ -204,36 +208,35 @@ def _assert_book_is(store, book: str, held: dict[str, float]) -> None:
     assert ledger.replayed_positions(store, book) == pytest.approx(held)
 
 
-def _run_killed(module: str, args: list[str], watcher: Store, tmp_path, *, kills: int) -> int:
-    """Runs ``python -m module *args`` (a replay) in a real process killed ``kills`` times at
-    random inside its steps, each time started again, then lets a last run, a fresh
-    interpreter, finish; gives the kills."""
+def _run_killed(starter: WarmStarter, module: str, args: list[str], tmp_path, *, kills: int) -> int:
+    """Runs ``python -m module *args`` (a replay) in a real process, forked by ``starter``,
+    killed ``kills`` times at random inside its steps, each time started again, then lets a
+    last run, a fresh interpreter, finish; gives the kills."""
     rng = random.Random(20240501)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     killed = 0
     errors = tmp_path / "stderr.txt"  # a file, not a pipe: an unread pipe would stall the loop
-    with WarmStarter(PRELOAD, env=env, cwd=ROOT) as starter:
-        while killed < kills:
-            child = starter.start(module, args, stderr=errors)
-            before = _stepped(watcher)
-            # A step takes from tens of milliseconds to a second (the machine, its load): the
-            # watch and the kill follow the steps' pace, so a kill lands inside the step after
-            # the one seen, whatever the pace, and the kills outlast the replay.
-            step = _step_seconds(watcher)
-            # Wait until this run has finished a step, then kill it somewhere inside a later one.
-            deadline = time.monotonic() + 120
-            while child.poll() is None and _stepped(watcher) == before:
-                assert time.monotonic() < deadline, "the loop made no progress"
-                time.sleep(step / 2)
-            if child.poll() is not None:
-                break  # it finished the replay before we could kill it again
-            time.sleep(rng.uniform(0.0, step))
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-            killed += 1
+    notes = tmp_path / "steps.txt"  # the killed runs' steps, seen without opening the store
+    while killed < kills:
+        child = starter.start(module, args, stderr=errors, steps=notes)
+        before = len(steps_noted(notes))
+        # A step takes from tens of milliseconds to a second (the machine, its load): the
+        # watch and the kill follow the steps' pace, so a kill lands inside the step after
+        # the one seen, whatever the pace, and the kills outlast the replay.
+        step = _step_seconds(steps_noted(notes))
+        # Wait until this run has finished a step, then kill it somewhere inside a later one.
+        deadline = time.monotonic() + 120
+        while child.poll() is None and len(steps_noted(notes)) == before:
+            assert time.monotonic() < deadline, "the loop made no progress"
+            time.sleep(step / 20)
+        if child.poll() is not None:
+            break  # it finished the replay before we could kill it again
+        time.sleep(rng.uniform(0.0, step))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        killed += 1
     if killed == kills:  # enough: a fresh interpreter finishes the replay
         with errors.open("w") as sink:
-            child = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+            child = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=ENV,
                                      stderr=sink)  # fmt: skip
         child.wait(timeout=300)
     assert child.returncode == 0, errors.read_text()[-2000:]
@@ -308,7 +311,7 @@ def alpaca_crash_dir(request, data_dir, tmp_path):
 
 
 def test_sigkill_on_alpaca_never_leaves_two_protections_or_a_position_without_one(
-    alpaca_crash_dir, tmp_path
+    alpaca_crash_dir, starter, tmp_path
 ):
     data_dir, twin, config, start, end, kills = alpaca_crash_dir
     # The evening before the first session: the market shut, nothing played yet.
@@ -318,8 +321,7 @@ def test_sigkill_on_alpaca_never_leaves_two_protections_or_a_position_without_on
     with GuardedStandIn(before) as server:
         args = ["--data-dir", str(data_dir), "--config", config.config_id, "--start", start,
                 "--end", end, "--url", server.url]  # fmt: skip
-        killed = _run_killed("tests.live.alpaca_replay", args, Store.open(data_dir), tmp_path,
-                             kills=kills)  # fmt: skip
+        killed = _run_killed(starter, "tests.live.alpaca_replay", args, tmp_path, kills=kills)
         with GuardedStandIn(before) as reference:
             opened = alpaca_replay.open_replay(
                 Store.open(twin), config.config_id, start, end, reference.url

@@ -9,8 +9,14 @@ connection, SIGKILL from the test), running the module as ``python -m`` would, f
 ``__main__``, only without the imports.
 
     with WarmStarter(["engine.cli", "engine.live.runner"], env=env) as starter:
-        child = starter.start("engine.cli", ["--data-dir", d, "live", ...], stderr=path)
+        child = starter.start("engine.cli", ["--data-dir", d, "live", ...], stderr=path,
+                              steps=notes)
         child.poll(); child.send_signal(signal.SIGKILL); child.wait()
+
+With ``steps``, the command notes each loop step it finishes in that file (when it began
+and ended), so the test sees the steps without opening the store: DuckDB lets one process
+at a time open the file, and a test that looked into it to watch the loop would keep the
+loop waiting on every look.
 
 The helper itself (``python -m tests.live.warm_start MODULE...``) reads one JSON request
 per line on stdin and answers one per line on stdout.
@@ -27,6 +33,7 @@ import subprocess
 import sys
 import time
 import traceback
+from datetime import date
 from pathlib import Path
 
 
@@ -59,7 +66,10 @@ class WarmProcess:
 
 
 class WarmStarter:
-    """A helper process that has imported ``preload``, forking itself for each command."""
+    """A helper process that has imported ``preload``, forking itself for each command.
+
+    An entry ``module:function`` of ``preload`` also calls the function once imported (a
+    cache every start would otherwise fill for itself: :func:`warm_calendar`)."""
 
     def __init__(self, preload: list[str], *, env: dict[str, str], cwd: Path):
         self.helper = subprocess.Popen(
@@ -69,9 +79,13 @@ class WarmStarter:
         self.started: list[WarmProcess] = []
         assert self._read() == {"ready": True}, "the warm-start helper did not start"
 
-    def start(self, module: str, args: list[str], *, stderr: Path) -> WarmProcess:
-        """``python -m module *args`` as a fork of the helper, its stderr written to ``stderr``."""
-        reply = self._ask({"op": "start", "module": module, "args": args, "stderr": str(stderr)})
+    def start(
+        self, module: str, args: list[str], *, stderr: Path, steps: Path | None = None
+    ) -> WarmProcess:
+        """``python -m module *args`` as a fork of the helper, its stderr written to ``stderr``
+        (and the loop steps it finishes noted in ``steps``: :func:`steps_noted`)."""
+        request = {"op": "start", "module": module, "args": args, "stderr": str(stderr)}
+        reply = self._ask({**request, "steps": steps and str(steps)})
         self.started.append(WarmProcess(self, reply["pid"]))
         return self.started[-1]
 
@@ -98,8 +112,11 @@ class WarmStarter:
 
 
 def _serve(preload: list[str]) -> None:
-    for name in preload:
-        importlib.import_module(name)
+    for name in preload:  # a module, or module:function to call once imported
+        module, _, warm = name.partition(":")
+        loaded = importlib.import_module(module)
+        if warm:
+            getattr(loaded, warm)()
     _answer({"ready": True})
     for line in sys.stdin:
         request = json.loads(line)
@@ -128,6 +145,8 @@ def _run_child(request: dict) -> None:
         for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
             os.dup2(fd, target)
             os.close(fd)
+        if request["steps"]:
+            _note_steps(request["steps"])
         sys.argv = [request["module"], *request["args"]]
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
         code = 0
@@ -142,6 +161,41 @@ def _run_child(request: dict) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def warm_calendar() -> None:
+    """Build the NYSE's holiday rules and its sessions of 2012 and 2013 (the samples' years),
+    which every loop would otherwise build as it starts: a second, the same each time."""
+    from engine.risk import sessions
+
+    for year in (2012, 2013):
+        sessions.session_on(date(year, 1, 3))
+
+
+def _note_steps(path: str) -> None:
+    """Have the loop's runner append a line to ``path`` for each step it finishes."""
+    from engine.live import runner
+
+    notes = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    step = runner.step_with_retries
+
+    def noted(*args, **kwargs):
+        began = time.monotonic()
+        report = step(*args, **kwargs)
+        # One write of one short line: whole, even when a SIGKILL follows at once.
+        os.write(notes, f"{began} {time.monotonic()}\n".encode())
+        return report
+
+    runner.step_with_retries = noted
+
+
+def steps_noted(path: Path) -> list[tuple[float, float]]:
+    """The loop steps the commands started with ``steps=path`` have finished: (began, ended)
+    each, in ``time.monotonic()`` (one clock for every process of the machine)."""
+    if not path.exists():
+        return []
+    lines = path.read_text().split("\n")[:-1]  # whole lines: a line being written is not yet
+    return [tuple(map(float, line.split())) for line in lines]
 
 
 if __name__ == "__main__":

@@ -217,8 +217,8 @@ def _run_killed(starter: WarmStarter, module: str, args: list[str], tmp_path, *,
     errors = tmp_path / "stderr.txt"  # a file, not a pipe: an unread pipe would stall the loop
     notes = tmp_path / "steps.txt"  # the killed runs' steps, seen without opening the store
     while killed < kills:
-        child = starter.start(module, args, stderr=errors, steps=notes)
         before = len(steps_noted(notes))
+        child = starter.start(module, args, stderr=errors, steps=notes)
         # A step takes from tens of milliseconds to a second (the machine, its load): the
         # watch and the kill follow the steps' pace, so a kill lands inside the step after
         # the one seen, whatever the pace, and the kills outlast the replay.

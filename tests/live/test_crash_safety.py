@@ -281,11 +281,12 @@ def _decisions_at(server: AlpacaStandIn) -> dict[str, tuple]:
     }
 
 
-#: Replays on Alpaca, by bar size: (first, last session, kills). Daily: two months of the
-#: sample; 15-minute: the SYNTHETIC bars of the Wednesday before Thanksgiving and the early
+#: Replays on Alpaca, by bar size: (first, last session, kills). Daily: 27 sessions of the
+#: sample (11 fills, three of them targets, the first two inside the killed runs' sessions;
+#: a buy refused for the cash buffer); 15-minute: the SYNTHETIC bars of the Wednesday before Thanksgiving and the early
 #: close after it (40 bar closes, positions and their stops held over the holiday; fewer
 #: kills, as each costs a process start, a third of the bars' time).
-ON_ALPACA = {"1d": ("2012-02-01", "2012-03-30", 8), "15m": ("2013-11-27", "2013-11-29", 6)}
+ON_ALPACA = {"1d": ("2012-02-01", "2012-03-09", 8), "15m": ("2013-11-27", "2013-11-29", 6)}
 
 
 @pytest.fixture(params=list(ON_ALPACA))

@@ -276,16 +276,12 @@ def listed(store, book: str | None = None, *, waiting_only: bool = False,
     return _read(store, f"{clause} ORDER BY id DESC LIMIT {int(limit)}", params)
 
 
-def open_proposals(con, book: str) -> tuple[frozenset[str], datetime | None]:
-    """``book``'s approved proposals whose sending is not recorded yet (client order ids:
-    their command is applied again after a restart, and records what it sent), and the
-    soonest expiry of those still waiting for a trader (None: none waits); read on ``con``
-    with the step's other records."""
-    rows = con.execute(
-        "SELECT client_order_id, state, expires_at FROM proposals WHERE book = ?"
-        " AND state IN (?, ?)",
-        [book, IN_FLIGHT, WAITING],
-    ).fetchall()
+def open_proposals(rows) -> tuple[frozenset[str], datetime | None]:
+    """From ``(client order id, state, expires_at)`` rows of a book's approved and waiting
+    proposals (the loop reads them with its step's other records): the client order ids of
+    the approved ones whose sending is not recorded yet (their command is applied again
+    after a restart, and records what it sent), and the soonest expiry of those still
+    waiting for a trader (None: none waits)."""
     in_flight = frozenset(cid for cid, state, _ in rows if state == IN_FLIGHT)
     return in_flight, min((at for _, state, at in rows if state == WAITING), default=None)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -38,7 +38,7 @@ from engine.live.records import LiveOrder, LivePosition
 from engine.risk import EquityMark, RealisedSale
 
 # The step writes its events with its books, in one transaction (ledger.append_events).
-from engine.store.events import append_events  # noqa: F401
+from engine.store.events import append_events, utcnow  # noqa: F401
 from engine.store.writing import insert_rows, update_else_insert, upsert_rows
 
 ORDER_FIELDS = [f.name for f in fields(LiveOrder)]
@@ -92,76 +92,204 @@ class Records:
         return self.waiting_until is not None and self.waiting_until <= now
 
 
-def read_records(
-    store, book: str, config_ids: list[str], now: datetime, *, marks: bool = True
-) -> Records:
-    """The loop's books for ``book`` as a step starts (one connection, a few small queries).
+@dataclass(frozen=True)
+class Shared:
+    """What others write and a step reads every time: the controls (kill switch, limits,
+    pauses), the configs' registry status, the proposals a trader answered, and the
+    version of the loop's own books (bumped by a write of them outside the loop's steps)."""
 
-    ``marks`` False leaves out the equity marks (a gate without drawdown rules needs none).
-    """
-    order_columns = ", ".join(ORDER_FIELDS)
-    with store.connect() as con:
-        values = stored_values(con.execute("SELECT key, value FROM trading_state").fetchall())
-        # Open orders, and those that filled or were sent lately (day trades, wash sales,
-        # the throttle): never the whole history.
-        orders = con.execute(
-            f"SELECT {order_columns} FROM live_orders WHERE book = ? AND (status = 'open'"
-            " OR (filled_qty > 0 AND filled_at >= ?) OR created_at >= ?)",
-            [book, now - timedelta(days=31), now - RECENT_ORDERS],
-        ).fetchall()
-        # What fills, dividends and cash in lieu did to each config's cash.
-        flows = con.execute(
-            "SELECT config_id, sum(flow) FROM (SELECT config_id, CASE WHEN side = 'sell'"
-            " THEN filled_qty * filled_avg_price ELSE -filled_qty * filled_avg_price END - fees"
-            " AS flow FROM live_orders WHERE book = $book AND filled_qty > 0 UNION ALL"
-            " SELECT config_id, cash FROM live_adjustments WHERE book = $book) GROUP BY config_id",
-            {"book": book},
-        ).fetchall()
-        adjusted = con.execute(
-            "SELECT symbol, kind, ex_date, config_id, amount, qty_before, cash,"
-            " ex_date >= ? AS due FROM live_adjustments WHERE book = ? ORDER BY ex_date",
-            [(now - DIVIDENDS_DUE).date(), book],
-        ).fetchall()
-        held = con.execute(
-            f"SELECT {', '.join(POSITION_FIELDS)} FROM live_positions WHERE book = ?", [book]
-        ).fetchall()
-        row = con.execute(
-            "SELECT cash, equity, bar_date, configs, updated_at, bar_at FROM live_books"
-            " WHERE book = ?",
-            [book],
-        ).fetchall()
-        statuses = dict(
-            con.execute(
-                "SELECT config_id, status FROM configs WHERE config_id IN (SELECT unnest(?))",
-                [list(config_ids)],
-            ).fetchall()
-            if config_ids
-            else []
-        )
-        in_flight, waiting_until = approvals.open_proposals(con, book)
-        marks = (
-            con.execute(
-                "SELECT s.ts, s.equity FROM equity_snapshots s JOIN heartbeats h USING (loop_id)"
-                " WHERE h.book = ? AND s.ts <= ? AND s.ts >= ? ORDER BY s.ts DESC LIMIT 40",
-                [book, now, now - timedelta(days=20)],
-            ).fetchall()
-            if marks
-            else []
-        )
-    live = [_order(dict(zip(ORDER_FIELDS, r, strict=True))) for r in orders]
+    values: dict[str, Any]  # trading_state: key -> decoded value
+    statuses: dict[str, str]
+    in_flight: frozenset[str]
+    waiting_until: datetime | None
+    version: int
+
+
+def read_shared(con, book: str, config_ids: list[str]) -> Shared:
+    """:class:`Shared` for ``book``, in one statement (one snapshot of the store)."""
+    rows = con.execute(
+        "SELECT 'control', key, value::VARCHAR, NULL::TIMESTAMP FROM trading_state"
+        " UNION ALL SELECT 'status', config_id, status, NULL FROM configs"
+        " WHERE config_id IN (SELECT unnest($ids::VARCHAR[]))"
+        " UNION ALL SELECT 'proposal', client_order_id, state, expires_at FROM proposals"
+        " WHERE book = $book AND state IN ($in_flight, $waiting)"
+        " UNION ALL SELECT 'version', NULL, version::VARCHAR, NULL FROM book_versions"
+        " WHERE book = $book",
+        {"ids": list(config_ids), "book": book, "in_flight": approvals.IN_FLIGHT,
+         "waiting": approvals.WAITING},
+    ).fetchall()  # fmt: skip
+    found: dict[str, list] = {"control": [], "status": [], "proposal": [], "version": []}
+    for kind, *row in rows:
+        found[kind].append(row)
+    in_flight, waiting_until = approvals.open_proposals(found["proposal"])
+    return Shared(
+        values=stored_values((key, value) for key, value, _ in found["control"]),
+        statuses={config_id: status for config_id, status, _ in found["status"]},
+        in_flight=in_flight,
+        waiting_until=waiting_until,
+        version=int(found["version"][0][1]) if found["version"] else 0,
+    )
+
+
+class ExactSum:
+    """A running sum of floats kept exact (Shewchuk's partials, as :func:`math.fsum` keeps
+    them): added to one value at a time, it gives what one ``fsum`` of them all gives."""
+
+    def __init__(self, values: Iterable[float] = ()):
+        self._partials: list[float] = []
+        for value in values:
+            self.add(value)
+
+    def add(self, value: float) -> None:
+        partials = []
+        for other in self._partials:
+            if abs(value) < abs(other):
+                value, other = other, value
+            high = value + other
+            low = other - (high - value)
+            if low:
+                partials.append(low)
+            value = high
+        partials.append(value)
+        self._partials = partials
+
+    @property
+    def value(self) -> float:
+        return math.fsum(self._partials)
+
+
+@dataclass
+class Written:
+    """What a transaction of the loop stored of its books, as stored (RETURNING)."""
+
+    orders: list[LiveOrder] = field(default_factory=list)
+    positions: list[LivePosition] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    adjustments: list[tuple] = field(default_factory=list)
+    book: BookRow | None = None
+    mark: tuple[datetime, float] | None = None  # (when, equity)
+
+
+@dataclass
+class Books:
+    """What only the loop writes of a book, as stored: its orders (those a step at ``since``
+    or later may look at), positions, corporate actions taken, book row and equity marks,
+    and the cash each config's fills, dividends and cash in lieu brought or cost."""
+
+    since: datetime  # the earliest step time these rows answer for (the windows below)
+    orders: dict[str, LiveOrder]
+    positions: dict[str, LivePosition]
+    #: client order id -> (config id, cash its fills brought): every filled order's.
+    order_flows: dict[str, tuple[str | None, float]]
+    #: (symbol, kind, ex_date, config_id, amount, qty_before, cash), in ex-date order.
+    adjustments: list[tuple]
+    book: BookRow | None
+    marks: list[tuple[datetime, float]]  # (when, equity), newest first
+    #: config id -> the exact sum of its order flows and adjustments' cash.
+    sums: dict[str | None, ExactSum] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.sums:
+            for config_id, flow in self.order_flows.values():
+                self.sums.setdefault(config_id, ExactSum()).add(flow)
+            for *_, config_id, _, _, cash in self.adjustments:
+                self.sums.setdefault(config_id, ExactSum()).add(cash)
+
+    def flows(self) -> dict[str | None, float]:
+        """Config id -> what its fills, dividends and cash in lieu did to cash."""
+        return {config_id: total.value for config_id, total in self.sums.items()}
+
+    def take(self, written: Written) -> None:
+        """Takes in what a committed transaction of the loop stored (never before it committed)."""
+        for order in written.orders:
+            self.orders[order.client_order_id] = order
+            old = self.order_flows.pop(order.client_order_id, None)
+            if old is not None:  # the order filled more: its old flow out, its new one in
+                self.sums[old[0]].add(-old[1])
+            flow = _flow(order)
+            if flow is not None:
+                self.order_flows[order.client_order_id] = (order.config_id, flow)
+                self.sums.setdefault(order.config_id, ExactSum()).add(flow)
+        for position in written.positions:
+            self.positions[position.symbol] = position
+        for symbol in written.closed:
+            self.positions.pop(symbol, None)
+        for row in written.adjustments:
+            self.adjustments.append(row)
+            self.sums.setdefault(row[3], ExactSum()).add(row[6])
+        self.adjustments.sort(key=lambda r: (r[2], r[0], r[1]))
+        if written.book is not None:
+            self.book = written.book
+        if written.mark is not None:
+            self.marks.append(written.mark)
+            self.marks.sort(key=lambda m: m[0], reverse=True)
+
+    def forget_before(self, now: datetime) -> None:
+        """Drops what no step at ``now`` or later looks at: orders out of every window,
+        marks older than the drawdown rules look (time only moves on)."""
+        if now <= self.since:
+            return
+        since_filled, since_sent = _order_window(now)
+        self.orders = {c: o for c, o in self.orders.items() if _in_window(o, since_filled, since_sent)}
+        self.marks = [m for m in self.marks if m[0] >= now - MARKS_SPAN]
+        self.since = now
+
+
+def read_books(con, book: str, now: datetime) -> Books:
+    """:class:`Books` of ``book`` as stored, for steps at ``now`` or later."""
+    orders = con.execute(
+        f"SELECT {', '.join(ORDER_FIELDS)} FROM live_orders WHERE book = ? AND {_ORDER_WINDOW}"
+        " ORDER BY created_at, client_order_id",
+        [book, *_order_window(now)],
+    ).fetchall()
+    flows = con.execute(
+        f"SELECT client_order_id, config_id, {_FLOW} FROM live_orders WHERE book = ?"
+        " AND filled_qty > 0 AND filled_avg_price IS NOT NULL",
+        [book],
+    ).fetchall()
+    adjusted = con.execute(
+        f"SELECT {', '.join(_ADJUSTMENT_COLUMNS)} FROM live_adjustments"
+        " WHERE book = ? ORDER BY ex_date, symbol, kind",
+        [book],
+    ).fetchall()
+    held = con.execute(
+        f"SELECT {', '.join(POSITION_FIELDS)} FROM live_positions WHERE book = ?", [book]
+    ).fetchall()
+    row = con.execute(f"SELECT {_BOOK_COLUMNS} FROM live_books WHERE book = ?", [book]).fetchall()
+    # Every mark of the window, not only its newest: a later step's window may reach marks
+    # stamped after ``now`` (a book replayed again over earlier bars).
+    marks = con.execute(
+        "SELECT s.ts, s.equity FROM equity_snapshots s JOIN heartbeats h USING (loop_id)"
+        " WHERE h.book = ? AND s.ts >= ? ORDER BY s.ts DESC",
+        [book, now - MARKS_SPAN],
+    ).fetchall()
+    return Books(
+        since=now,
+        orders={o.client_order_id: o for o in map(order_from_row, orders)},
+        positions={p.symbol: p for p in map(position_from_row, held)},
+        order_flows={cid: (config_id, float(flow)) for cid, config_id, flow in flows},
+        adjustments=[tuple(r) for r in adjusted],
+        book=_book_row(row[0]) if row else None,
+        marks=[tuple(m) for m in marks],
+    )
+
+
+def assemble(shared: Shared, books: Books, now: datetime, *, marks: bool = True) -> Records:
+    """The :class:`Records` a step at ``now`` reads: ``books`` seen through their windows at
+    ``now``, with what others wrote (``shared``). Pure."""
+    since_filled, since_sent = _order_window(now)
+    live = [o for o in books.orders.values() if _in_window(o, since_filled, since_sent)]
+    live.sort(key=lambda o: (o.created_at, o.client_order_id))
+    due = (now - DIVIDENDS_DUE).date()
+    shown = [m for m in books.marks if now - MARKS_SPAN <= m[0] <= now][:MARKS_KEPT] if marks else []
     return Records(
-        controls=Controls.from_values(values),
+        controls=Controls.from_values(shared.values),
         tracked={o.client_order_id: o for o in live if o.is_open},
-        positions={
-            p.symbol: p
-            for p in (_position(dict(zip(POSITION_FIELDS, r, strict=True))) for r in held)
-        },
-        flows={config_id: float(flow) for config_id, flow in flows},
-        book=BookRow(*row[0][:3], json.loads(row[0][3]), *row[0][4:])
-        if row
-        else None,
-        statuses=statuses,
-        marks=tuple(EquityMark(ts, equity) for ts, equity in marks),
+        positions=dict(books.positions),
+        flows=books.flows(),
+        book=books.book,
+        statuses=dict(shared.statuses),
+        marks=tuple(EquityMark(at, equity) for at, equity in shown),
         day_trades=_day_trades(live, now),
         sales=tuple(
             RealisedSale(o.symbol, o.filled_at, o.filled_qty, o.realised_pnl)
@@ -169,20 +297,83 @@ def read_records(
             if o.side == "sell"
             and o.realised_pnl is not None
             and o.filled_at is not None
-            and o.filled_at >= now - timedelta(days=31)
+            and o.filled_at >= since_filled
         ),
-        recent=tuple(
-            o for o in live if o.created_at is not None and o.created_at >= now - RECENT_ORDERS
-        ),
-        adjusted=frozenset((s, k, d) for s, k, d, *_ in adjusted),
+        recent=tuple(o for o in live if o.created_at is not None and o.created_at >= since_sent),
+        adjusted=frozenset((s, k, d) for s, k, d, *_ in books.adjustments),
         dividends=tuple(
             Adjustment(CorporateAction(s, d, k, amount=a), c, q, q, cash)
-            for s, k, d, c, a, q, cash, due in adjusted
-            if due and k == DIVIDEND
+            for s, k, d, c, a, q, cash in books.adjustments
+            if d >= due and k == DIVIDEND
         ),
-        in_flight=in_flight,
-        waiting_until=waiting_until,
+        in_flight=shared.in_flight,
+        waiting_until=shared.waiting_until,
     )
+
+
+def read_records(
+    store, book: str, config_ids: list[str], now: datetime, *, marks: bool = True
+) -> Records:
+    """The loop's books for ``book`` as a step starts, read whole (one connection, a few
+    small queries; a running loop keeps them instead: :mod:`engine.live.kept`).
+
+    ``marks`` False leaves out the equity marks (a gate without drawdown rules needs none).
+    """
+    with store.connect() as con:
+        shared = read_shared(con, book, config_ids)
+        books = read_books(con, book, now)
+    return assemble(shared, books, now, marks=marks)
+
+
+#: Open orders, and those that filled or were sent lately (day trades, wash sales, the
+#: throttle): never the whole history.
+_ORDER_WINDOW = "(status = 'open' OR (filled_qty > 0 AND filled_at >= ?) OR created_at >= ?)"
+#: What an order's fills did to cash: a sale brings, a buy costs; fees cost.
+_FLOW = (
+    "CASE WHEN side = 'sell' THEN filled_qty * filled_avg_price"
+    " ELSE -filled_qty * filled_avg_price END - fees"
+)
+_BOOK_COLUMNS = "cash, equity, bar_date, configs, updated_at, bar_at"
+_ADJUSTMENT_COLUMNS = ["symbol", "kind", "ex_date", "config_id", "amount", "qty_before", "cash"]
+#: The equity marks the drawdown rules look at: the newest MARKS_KEPT of the last MARKS_SPAN.
+MARKS_SPAN = timedelta(days=20)
+MARKS_KEPT = 40
+
+
+def _order_window(now: datetime) -> tuple[datetime, datetime]:
+    """(filled since, sent since): the times an order's fill or sending keeps it in view."""
+    return now - timedelta(days=31), now - RECENT_ORDERS
+
+
+def _in_window(order: LiveOrder, filled_since: datetime, sent_since: datetime) -> bool:
+    """:data:`_ORDER_WINDOW` in Python."""
+    return (
+        order.is_open
+        or (order.filled_qty > 0 and order.filled_at is not None and order.filled_at >= filled_since)
+        or (order.created_at is not None and order.created_at >= sent_since)
+    )
+
+
+def _book_row(row) -> BookRow:
+    return BookRow(*row[:3], json.loads(row[3]), *row[4:])
+
+
+def _flow(order: LiveOrder) -> float | None:
+    """:data:`_FLOW` of a stored order (None: no fill)."""
+    if not order.filled_qty > 0 or order.filled_avg_price is None:
+        return None
+    value = order.filled_qty * order.filled_avg_price
+    return (value if order.side == "sell" else -value) - order.fees
+
+
+def order_from_row(row) -> LiveOrder:
+    """A stored ``live_orders`` row (its :data:`ORDER_FIELDS`) as the loop keeps it."""
+    return _order(dict(zip(ORDER_FIELDS, row, strict=True)))
+
+
+def position_from_row(row) -> LivePosition:
+    """A stored ``live_positions`` row (its :data:`POSITION_FIELDS`) as the loop keeps it."""
+    return _position(dict(zip(POSITION_FIELDS, row, strict=True)))
 
 
 def _clean(value):
@@ -234,23 +425,21 @@ def known_orders(store, book: str, client_order_ids: list[str]) -> set[str]:
 # -- writes (inside the caller's transaction) ------------------------------------------
 
 
-def save_orders(con, book: str, orders: Iterable[LiveOrder], now: datetime) -> None:
-    """Insert or update the loop's records of these orders."""
+def save_orders(con, book: str, orders: Iterable[LiveOrder], now: datetime) -> list[LiveOrder]:
+    """Insert or update the loop's records of these orders; gives them as stored."""
     rows = {o.client_order_id: _order_row(o, book, now) for o in orders}
-    upsert_rows(con, "live_orders", list(rows.values()), ["book", "client_order_id"])
+    stored = upsert_rows(con, "live_orders", list(rows.values()), ["book", "client_order_id"],
+                         returning=ORDER_FIELDS)  # fmt: skip
+    return [order_from_row(row) for row in stored]
 
 
-def save_adjustments(con, book: str, adjustments: Iterable, now: datetime) -> None:
+def save_adjustments(con, book: str, adjustments: Iterable, now: datetime) -> list[tuple]:
     """Records the corporate actions the book took in (:class:`engine.live.adjustments.Adjustment`),
-    each once: one already recorded stays as it was."""
-    rows = [[book, *a.row().values(), now] for a in adjustments]
-    if rows:
-        con.executemany(
-            "INSERT INTO live_adjustments (book, symbol, kind, ex_date, config_id, ratio, amount,"
-            " qty_before, qty_after, cash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
-            rows,
-        )
+    each once: one already recorded stays as it was. Gives those recorded now, as
+    :attr:`Books.adjustments` keeps them."""
+    rows = [{"book": book, **a.row(), "recorded_at": now} for a in adjustments]
+    return insert_rows(con, "live_adjustments", rows, on_conflict="DO NOTHING",
+                       returning=_ADJUSTMENT_COLUMNS)  # fmt: skip
 
 
 def save_positions(
@@ -261,8 +450,9 @@ def save_positions(
     now: datetime,
     *,
     before: dict[str, LivePosition] | None = None,
-) -> None:
-    """The book's open positions after a step: these upserted, ``closed`` removed.
+) -> tuple[list[LivePosition], list[str]]:
+    """The book's open positions after a step: these upserted, ``closed`` removed; gives
+    (the positions written, as stored; the symbols removed).
 
     Positions equal to their record in ``before`` are left as they are.
     """
@@ -282,47 +472,55 @@ def save_positions(
         }
         for p in positions
     ]
-    upsert_rows(con, "live_positions", rows, ["book", "symbol"])
+    stored = upsert_rows(con, "live_positions", rows, ["book", "symbol"], returning=POSITION_FIELDS)
+    return [position_from_row(row) for row in stored], closed
 
 
 def save_book(
     con, book: str, *, mode: str, broker: str, configs: dict[str, float], cash: float,
     equity: float, bar: date | None, now: datetime, buying_power: float | None = None,
     bar_at: datetime | None = None,
-) -> None:  # fmt: skip
-    """The book after a step (``bar`` its session; ``bar_at`` an intraday bar's close, UTC)."""
+) -> BookRow:  # fmt: skip
+    """The book after a step (``bar`` its session; ``bar_at`` an intraday bar's close, UTC);
+    gives its row as stored."""
     configs_json = json.dumps(configs)
-    update_else_insert(
+    (row,) = update_else_insert(
         con,
         (
             "UPDATE live_books SET mode = ?, broker = ?, configs = ?, cash = ?, equity = ?,"
             " bar_date = coalesce(?, bar_date), bar_at = coalesce(?, bar_at),"
-            " updated_at = greatest(updated_at, ?), buying_power = ? WHERE book = ?",
+            " updated_at = greatest(updated_at, ?), buying_power = ? WHERE book = ?"
+            f" RETURNING {_BOOK_COLUMNS}",
             [mode, broker, configs_json, cash, equity, bar, bar_at, now, buying_power, book],
         ),
         (
             "INSERT INTO live_books (book, mode, broker, configs, cash, equity, bar_date,"
-            " updated_at, buying_power, bar_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_at, buying_power, bar_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" RETURNING {_BOOK_COLUMNS}",
             [book, mode, broker, configs_json, cash, equity, bar, now, buying_power, bar_at],
         ),
+        returning=True,
     )
+    return _book_row(row)
 
 
 def snapshot(
     con, loop_id: str, bar: date, at: datetime, *, cash: float, equity: float,
-    positions: Iterable[tuple[LivePosition, float]],
-) -> None:  # fmt: skip
-    """The book marked at ``bar``'s close: equity and each position (with its mark).
+    positions: Iterable[tuple[LivePosition, float]], again: bool = True,
+) -> tuple[datetime, float]:  # fmt: skip
+    """The book marked at ``bar``'s close: equity and each position (with its mark); gives
+    the equity mark as stored.
 
     Equity gets a row per step; positions one set per session, the latest step's (an
-    intraday loop steps many times a session).
+    intraday loop steps many times a session): ``again`` False says this loop has not
+    marked ``bar``'s positions yet (none to replace).
     """
     positions = list(positions)
     value = sum(p.qty * mark for p, mark in positions)
-    con.execute(
-        "INSERT INTO equity_snapshots VALUES (?, ?, ?, ?, ?, ?)",
+    ((ts, marked),) = con.execute(
+        "INSERT INTO equity_snapshots VALUES (?, ?, ?, ?, ?, ?) RETURNING ts, equity",
         [loop_id, at, bar, equity, cash, value],
-    )
+    ).fetchall()
     rows = [
         {
             "loop_id": loop_id,
@@ -336,8 +534,22 @@ def snapshot(
         }
         for p, mark in positions
     ]
-    con.execute("DELETE FROM position_snapshots WHERE loop_id = ? AND bar_date = ?", [loop_id, bar])
+    if again:
+        con.execute(
+            "DELETE FROM position_snapshots WHERE loop_id = ? AND bar_date = ?", [loop_id, bar]
+        )
     insert_rows(con, "position_snapshots", rows)  # the latest step's set: one per session
+    return ts, marked
+
+
+def bump_version(con, book: str) -> None:
+    """Says, in the caller's transaction, that ``book``'s orders or positions were written
+    outside the loop's own steps: a running loop reads them from the store again."""
+    con.execute(
+        "INSERT INTO book_versions VALUES (?, 1, ?) ON CONFLICT (book) DO UPDATE"
+        " SET version = book_versions.version + 1, updated_at = excluded.updated_at",
+        [book, utcnow()],
+    )
 
 
 def replayed_positions(store, book: str) -> dict[str, float]:

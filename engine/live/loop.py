@@ -56,6 +56,7 @@ from engine.live.decisions import Plan, PlannedExit, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
 from engine.live.feed import ends_at, label_of, traded_window
 from engine.live.gate_state import account_state, with_earnings
+from engine.live.kept import KeptBooks
 from engine.live.orders import OrderRules, orders_for, protective_stops
 from engine.live.reconcile import Reconciled, reconcile
 from engine.live.records import Controls, Difference, LivePosition, LoopOptions, StepReport
@@ -130,6 +131,11 @@ class LiveLoop:
         self.last_bar: date | BarClose | None = None
         self.calendar_checked: date | None = None  # the New York date of the last check
         self._lock: JobLock | None = None  # the book's, held from start to stop
+        #: The loop's books between steps (a cache of the store: engine/live/kept.py).
+        self.kept = KeptBooks(store, self.book)
+        #: The session whose positions this loop marked last (its own rows: none to replace
+        #: in a new session).
+        self.marked_session: date | None = None
 
     # -- identity ----------------------------------------------------------------------
 
@@ -237,6 +243,7 @@ class LiveLoop:
             )
 
         self.store.transaction(write)
+        self.kept.forget()  # the first step reads the books as start-up left them
         self.faults.written(len(faults))
         # Commands queued while no loop ran (limits, kill switch, pauses) apply now; those
         # that trade wait for the first step's bars.
@@ -487,11 +494,11 @@ class LiveLoop:
                    "denied": routed.denied}  # fmt: skip
 
         def write(con):
-            ledger.save_orders(con, self.book, routed.sent, now)
             events = [*routed.events, *faults, ("loop.protected", str(day), summary)]
             ledger.append_events(con, self.actor, events)
+            return ledger.Written(orders=ledger.save_orders(con, self.book, routed.sent, now))
 
-        self.store.transaction(write)
+        self.kept.take(self.store.transaction(write))
         self.faults.written(len(faults))
         return routed
 
@@ -660,7 +667,7 @@ class LiveLoop:
     def _records(self, now: datetime, config_ids: list[str] | None = None) -> ledger.Records:
         """The loop's books at ``now`` (equity marks only for a gate that reads them)."""
         ids = list(self.by_id) if config_ids is None else config_ids
-        return ledger.read_records(self.store, self.book, ids, now, marks=self.gate.needs_marks)
+        return self.kept.records(ids, now, marks=self.gate.needs_marks)
 
     def _view(self, records) -> BrokerView:
         """The broker now, with the orders that closed since the last step (while the loop
@@ -796,11 +803,13 @@ class LiveLoop:
         faults = self.faults.events()
 
         def write(con):
-            ledger.save_orders(con, self.book, [*found.changed, *sent], now)
-            ledger.save_positions(
+            written = ledger.Written(
+                orders=ledger.save_orders(con, self.book, [*found.changed, *sent], now),
+                adjustments=ledger.save_adjustments(con, self.book, found.adjustments, now),
+            )
+            written.positions, written.closed = ledger.save_positions(
                 con, self.book, positions.values(), found.closed, now, before=records.positions
             )
-            ledger.save_adjustments(con, self.book, found.adjustments, now)
             approvals.record_step(con, self.book, self.options.mode, proposals, now, self.actor,
                                   expire=records.proposals_due(now))  # fmt: skip
             ledger.append_events(
@@ -823,23 +832,21 @@ class LiveLoop:
                     self.actor,
                     reason=change[1],
                 )
-            ledger.snapshot(
-                con,
-                self.loop_id,
-                day,
-                now,
-                cash=view.account.cash,
-                equity=view.account.equity,
-                positions=held,
-            )
-            ledger.save_book(
+            written.mark = ledger.snapshot(
+                con, self.loop_id, day, now, cash=view.account.cash, equity=view.account.equity,
+                positions=held, again=self.marked_session == day,
+            )  # fmt: skip
+            written.book = ledger.save_book(
                 con, self.book, mode=self.options.mode, broker=self.broker.name,
                 configs=self.starting_cash(), cash=view.account.cash, equity=view.account.equity,
                 bar=day, now=now, buying_power=view.account.buying_power, bar_at=closed,
             )  # fmt: skip
             self._beat(con, state, bar=day)
+            return written
 
-        self.store.transaction(write)
+        # The memory changes only once the transaction committed (a failed one: as it was).
+        self.kept.take(self.store.transaction(write))
+        self.marked_session = day
         self.faults.written(len(faults))
         if change is not None and change[0] != controls.state:
             self.notifier.send(Alert("halt", f"trading is {change[0].value}: {change[1]}"))

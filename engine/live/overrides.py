@@ -136,6 +136,8 @@ def write(con, resolution: Resolution, *, command_id: int, actor: str, book: str
         ledger.save_positions(con, book, resolution.positions, [], now)
     if resolution.orders:
         ledger.save_orders(con, book, resolution.orders, now)
+    if resolution.positions or resolution.orders:
+        ledger.bump_version(con, book)  # a running loop's kept books are out of date
     if resolution.events:
         append_events(con, by, resolution.events)
     for proposal_id, state, note in resolution.proposals:

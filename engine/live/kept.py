@@ -1,0 +1,60 @@
+"""The loop's books kept in memory between steps: a cache of the store, never the truth.
+
+Reading its books whole (:func:`engine.live.ledger.read_records`) costs a step several
+queries, and the cash its fills brought a sum over every fill it ever had. What only the
+loop writes (its orders, positions, corporate actions taken, book row and equity marks)
+is kept here instead, as its own transactions stored it (their RETURNING rows), taken in
+only after the transaction committed: a failed or retried one leaves the memory as it
+was. What others write is read every step, in one statement
+(:func:`engine.live.ledger.read_shared`): the controls, the configs' registry status, the
+proposals, and the books' version, which every other writer of the loop's orders or
+positions bumps in its own transaction (a trader's command, applied by the loop or by the
+control room when no loop runs: :func:`engine.live.overrides.write`). A new version, a
+new process, or a time before the kept windows: the books are read whole again.
+
+Only one loop trades a book at a time (:mod:`engine.live.book_lock`), so no other loop
+writes these rows behind this one's back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from engine.live import ledger
+
+
+class KeptBooks:
+    """``book``'s records for each step: read whole once, then kept (see the module docstring)."""
+
+    def __init__(self, store, book: str):
+        self.store = store
+        self.book = book
+        self._books: ledger.Books | None = None
+        self._version: int | None = None
+        #: How many times the books were read whole (start-up, and after others wrote them).
+        self.reads = 0
+
+    def records(self, config_ids: list[str], now: datetime, *, marks: bool = True) -> ledger.Records:
+        """The loop's books at ``now``: what :func:`~engine.live.ledger.read_records` gives."""
+        with self.store.connect() as con:
+            shared = ledger.read_shared(con, self.book, config_ids)
+        books = self._books
+        if books is None or shared.version != self._version or now < books.since:
+            shared, books = self.store.transaction(self._read, config_ids, now)
+            self._books, self._version = books, shared.version
+            self.reads += 1
+        books.forget_before(now)
+        return ledger.assemble(shared, books, now, marks=marks)
+
+    def _read(self, con, config_ids: list[str], now: datetime):
+        """What others wrote and the books, read whole in one snapshot of the store."""
+        return ledger.read_shared(con, self.book, config_ids), ledger.read_books(con, self.book, now)
+
+    def take(self, written: ledger.Written) -> None:
+        """Takes in what a transaction of the loop stored; call it only once it committed."""
+        if self._books is not None:
+            self._books.take(written)
+
+    def forget(self) -> None:
+        """Reads the books whole at the next step (after a write not described to :meth:`take`)."""
+        self._books = None

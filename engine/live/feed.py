@@ -173,19 +173,18 @@ class StoreFeed:
         kept, self._kept = self._kept, None
         # The kept rows must cover the window's start (and cover no more than a second
         # window's span before it: the count below stays a small read).
-        if (
-            kept is not None
-            and start - span <= kept.low <= start
-            and kept.high <= bar
-            and _seen(con, self.symbols, kept.low, kept.high) == kept.seen
-        ):
-            rows = read_rows(Reader(self.store, con), self.symbols, kept.high + pd.Timedelta(days=1), bar)
-            both = tuple(_appended(old, rows, adjust, start, self.lookback)
-                         for old, adjust in ((kept.adjusted, True), (kept.traded, False)))  # fmt: skip
-            if not both[0].close.isna().all().any():  # a symbol with no bar left: read whole
-                self._kept = _Kept(*both, kept.low, bar, _seen(con, self.symbols, kept.low, bar))
-                return both
-        seen = _seen(con, self.symbols, start, bar)
+        if kept is not None and start - span <= kept.low <= start and kept.high <= bar:
+            # One count: the kept rows as they are now, and with the bars stored since.
+            seen, sealed = _seen(con, self.symbols, kept.low, kept.high, bar)
+            if seen == kept.seen:
+                rows = read_rows(Reader(self.store, con), self.symbols,
+                                 kept.high + pd.Timedelta(days=1), bar)  # fmt: skip
+                both = tuple(_appended(old, rows, adjust, start, self.lookback)
+                             for old, adjust in ((kept.adjusted, True), (kept.traded, False)))  # fmt: skip
+                if not both[0].close.isna().all().any():  # a symbol with no bar left: read whole
+                    self._kept = _Kept(*both, kept.low, bar, sealed)
+                    return both
+        seen, _ = _seen(con, self.symbols, start, bar, bar)
         both = load_bars_both(Reader(self.store, con), self.symbols, start, bar)
         both = tuple(b.iloc(slice(max(len(b) - self.lookback, 0), None)) for b in both)
         self._kept = _Kept(*both, start, bar, seen)
@@ -219,14 +218,19 @@ class _Kept:
     seen: tuple
 
 
-def _seen(con, symbols: list[str], low: pd.Timestamp, high: pd.Timestamp) -> tuple:
+def _seen(con, symbols: list[str], low: pd.Timestamp, high: pd.Timestamp,
+          until: pd.Timestamp) -> tuple[tuple, tuple]:  # fmt: skip
     """How many daily rows the store holds for ``symbols`` from ``low`` to ``high``, and the
-    newest ingest among them: a bar added, removed or ingested again changes it."""
-    return con.execute(
-        "SELECT count(*), max(ingested_at) FROM bars WHERE symbol IN (SELECT unnest(?))"
-        " AND date >= ? AND date <= ?",
-        [list(symbols), low.date(), high.date()],
+    newest ingest among them (a bar added, removed or ingested again changes it); and the
+    same from ``low`` to ``until`` (a later date: what the window extended to it is built
+    from), in one statement."""
+    count, newest, count_until, newest_until = con.execute(
+        "SELECT count(*) FILTER (WHERE date <= $high), max(ingested_at) FILTER (WHERE date <= $high),"
+        " count(*), max(ingested_at) FROM bars WHERE symbol IN (SELECT unnest($symbols))"
+        " AND date >= $low AND date <= $until",
+        {"symbols": list(symbols), "low": low.date(), "high": high.date(), "until": until.date()},
     ).fetchall()[0]
+    return (count, newest), (count_until, newest_until)
 
 
 def _appended(window: Bars, rows: pd.DataFrame, adjust: bool, start, lookback: int) -> Bars:

@@ -95,6 +95,36 @@ def actions_between(
     ]  # fmt: skip
 
 
+#: What changes when a split or dividend is added, replaced or removed: how many rows, and
+#: the newest ingest among them (a reader that keeps actions checks it with its other reads).
+STAMP_SQL = (
+    "SELECT count(*)::VARCHAR || '@' || coalesce(max(ingested_at)::VARCHAR, '') FROM"
+    " (SELECT ingested_at FROM splits UNION ALL SELECT ingested_at FROM dividends)"
+)
+
+
+class KnownActions:
+    """The splits and dividends of some symbols, read once and kept while the store's
+    :data:`STAMP_SQL` stays the same (a process that steps through sessions reads them once,
+    not per session)."""
+
+    def __init__(self):
+        self._stamp: str | None = None
+        self._symbols: frozenset[str] = frozenset()
+        self._actions: list[CorporateAction] = []
+
+    def between(self, con, stamp: str, symbols: Iterable[str], after: date,
+                through: date) -> list[CorporateAction]:  # fmt: skip
+        """:func:`actions_between` of ``symbols``, from memory while ``stamp`` (read now) is
+        the one they were read under; else read on ``con`` (a DuckDB connection)."""
+        symbols = frozenset(symbols)
+        if stamp != self._stamp or not symbols <= self._symbols:
+            wanted = self._symbols | symbols if stamp == self._stamp else symbols
+            self._actions = actions_between(con, wanted, date.min, date.max)
+            self._stamp, self._symbols = stamp, wanted
+        return [a for a in self._actions if a.symbol in symbols and after < a.ex_date <= through]
+
+
 def stored(store, symbols: Iterable[str] | None = None) -> pd.DataFrame:
     """Every stored split and dividend (of ``symbols``) with its source, by symbol and date."""
     where, params = "", []

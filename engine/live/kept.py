@@ -10,7 +10,9 @@ was. What others write is read every step, in one statement
 proposals, and the books' version, which every other writer of the loop's orders or
 positions bumps in its own transaction (a trader's command, applied by the loop or by the
 control room when no loop runs: :func:`engine.live.overrides.write`). A new version, a
-new process, or a time before the kept windows: the books are read whole again.
+new process, or a time before the kept windows: the books are read whole again. The
+stored splits and dividends of the symbols held are kept too, read again when a stamp of
+them (read with the rest) moves.
 
 Only one loop trades a book at a time (:mod:`engine.live.book_lock`), so no other loop
 writes these rows behind this one's back.
@@ -18,8 +20,9 @@ writes these rows behind this one's back.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
+from engine.data.corporate_actions import STAMP_SQL, CorporateAction, KnownActions
 from engine.live import ledger
 
 
@@ -33,6 +36,8 @@ class KeptBooks:
         self._version: int | None = None
         #: How many times the books were read whole (start-up, and after others wrote them).
         self.reads = 0
+        self._shared: ledger.Shared | None = None  # the last read of what others write
+        self._actions = KnownActions()
 
     def records(self, config_ids: list[str], now: datetime, *, marks: bool = True) -> ledger.Records:
         """The loop's books at ``now``: what :func:`~engine.live.ledger.read_records` gives."""
@@ -44,7 +49,16 @@ class KeptBooks:
             self._books, self._version = books, shared.version
             self.reads += 1
         books.forget_before(now)
+        self._shared = shared
         return ledger.assemble(shared, books, now, marks=marks)
+
+    def actions(self, symbols: list[str], after: date, through: date) -> list[CorporateAction]:
+        """The stored splits and dividends of ``symbols`` that went ex in (``after``,
+        ``through``]: kept from one read while the last :meth:`records` found none added,
+        replaced or removed since."""
+        with self.store.connect() as con:
+            stamp = self._shared.actions if self._shared else con.execute(STAMP_SQL).fetchone()[0]
+            return self._actions.between(con, stamp, symbols, after, through)
 
     def _read(self, con, config_ids: list[str], now: datetime):
         """What others wrote and the books, read whole in one snapshot of the store."""

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from engine.brokers.paper_rules import positions_from_fills
-from engine.data.corporate_actions import DIVIDEND, CorporateAction
+from engine.data.corporate_actions import DIVIDEND, STAMP_SQL, CorporateAction
 from engine.live import approvals
 from engine.live.adjustments import Adjustment
 from engine.live.controls import (  # the step writes controls and beats in its transaction
@@ -95,14 +95,18 @@ class Records:
 @dataclass(frozen=True)
 class Shared:
     """What others write and a step reads every time: the controls (kill switch, limits,
-    pauses), the configs' registry status, the proposals a trader answered, and the
-    version of the loop's own books (bumped by a write of them outside the loop's steps)."""
+    pauses), the configs' registry status, the proposals a trader answered, the version of
+    the loop's own books (bumped by a write of them outside the loop's steps) and a stamp of
+    the stored corporate actions."""
 
     values: dict[str, Any]  # trading_state: key -> decoded value
     statuses: dict[str, str]
     in_flight: frozenset[str]
     waiting_until: datetime | None
     version: int
+    #: The splits and dividends stored (engine.data.corporate_actions.STAMP_SQL): when it
+    #: moves, the ones kept are read again.
+    actions: str = ""
 
 
 def read_shared(con, book: str, config_ids: list[str]) -> Shared:
@@ -114,11 +118,13 @@ def read_shared(con, book: str, config_ids: list[str]) -> Shared:
         " UNION ALL SELECT 'proposal', client_order_id, state, expires_at FROM proposals"
         " WHERE book = $book AND state IN ($in_flight, $waiting)"
         " UNION ALL SELECT 'version', NULL, version::VARCHAR, NULL FROM book_versions"
-        " WHERE book = $book",
+        " WHERE book = $book"
+        f" UNION ALL SELECT 'actions', NULL, ({STAMP_SQL}), NULL",
         {"ids": list(config_ids), "book": book, "in_flight": approvals.IN_FLIGHT,
          "waiting": approvals.WAITING},
     ).fetchall()  # fmt: skip
-    found: dict[str, list] = {"control": [], "status": [], "proposal": [], "version": []}
+    found: dict[str, list] = {"control": [], "status": [], "proposal": [], "version": [],
+                              "actions": []}  # fmt: skip
     for kind, *row in rows:
         found[kind].append(row)
     in_flight, waiting_until = approvals.open_proposals(found["proposal"])
@@ -128,6 +134,7 @@ def read_shared(con, book: str, config_ids: list[str]) -> Shared:
         in_flight=in_flight,
         waiting_until=waiting_until,
         version=int(found["version"][0][1]) if found["version"] else 0,
+        actions=found["actions"][0][1],
     )
 
 

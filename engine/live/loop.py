@@ -44,7 +44,7 @@ from engine.brokers.base import Broker, BrokerView
 from engine.config.models import StrategyConfig
 from engine.data.bar_sizes import DAILY
 from engine.data.bars import Bars
-from engine.data.corporate_actions import CorporateAction, actions_between
+from engine.data.corporate_actions import CorporateAction
 from engine.errors import InputError, OperatorError
 from engine.live import approvals, calendar_check, ids, journal, ledger, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
@@ -688,8 +688,7 @@ class LiveLoop:
         through = pd.Timestamp(ids.session_of(bar)).date() if bar is not None else new_york_date(self.clock.now())
         if through <= records.book.bar_date:
             return []  # the session already stepped (an intraday bar after its first): none new
-        with self.store.connect() as con:
-            return actions_between(con, held, records.book.bar_date, through)
+        return self.kept.actions(held, records.book.bar_date, through)
 
     def _reconcile(self, records, view: BrokerView, bar, *, expected_cash=None) -> Reconciled:
         return reconcile(

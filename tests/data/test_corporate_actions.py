@@ -125,3 +125,37 @@ def test_wb_data_actions_import_and_show(store, data_dir, tmp_path, capsys):
     assert capsys.readouterr().err.splitlines()[0] == (
         "error: actions.csv: nothing imported, 1 bad line(s): line 2: split_ratio 'four' is not a positive number"
     )
+
+
+def test_kept_actions_are_read_once_and_read_again_when_the_stored_ones_change(store, tmp_path):
+    """A loop steps session after session: it reads the actions once, and again only when
+    an ingest or an import changed them (its stamp, read with its other reads, moves)."""
+    ingest(store, SampleSource(), ["AAPL"], progress=False)
+    known = corporate_actions.KnownActions()
+
+    def between(after, through, con=None):
+        with store.connect() as live:
+            stamp = live.execute(corporate_actions.STAMP_SQL).fetchone()[0]
+            return known.between(con or live, stamp, ["AAPL"], date.fromisoformat(after),
+                                 date.fromisoformat(through))  # fmt: skip
+
+    assert between("2012-08-01", "2012-08-31") == [
+        CorporateAction("AAPL", date(2012, 8, 9), "dividend", amount=2.65)
+    ]
+
+    class NoReads:
+        def execute(self, *_):
+            raise AssertionError("read again while the stored actions were unchanged")
+
+    # The next sessions are answered from memory, the window (after, through] as read.
+    assert between("2012-08-09", "2012-11-07", NoReads()) == [
+        CorporateAction("AAPL", date(2012, 11, 7), "dividend", amount=2.65)
+    ]
+    assert between("2012-11-07", "2012-11-30", NoReads()) == []
+    # A split imported for a session still to come is seen at that session.
+    path = tmp_path / "actions.csv"
+    path.write_text("symbol,date,split_ratio,dividend\nAAPL,2012-11-20,2,\n")
+    corporate_actions.import_csv(store, path, actor="test")
+    assert between("2012-11-07", "2012-11-30") == [
+        CorporateAction("AAPL", date(2012, 11, 20), "split", ratio=2.0)
+    ]

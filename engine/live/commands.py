@@ -275,6 +275,11 @@ def still_pending(store: Store, command_id: int) -> bool:
 def pending_commands(store: Store) -> list[tuple[int, str, _Command]]:
     """Commands not yet applied or denied, oldest first: (id, actor, command)."""
     rows = store.rows("SELECT id, actor, payload FROM commands WHERE status = 'pending' ORDER BY id")
+    return parsed(rows)
+
+
+def parsed(rows) -> list[tuple[int, str, _Command]]:
+    """``(id, actor, JSON payload)`` rows of pending commands as (id, actor, command)."""
     return [(int(cid), actor, parse_command(json.loads(payload))) for cid, actor, payload in rows]
 
 

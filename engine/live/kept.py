@@ -39,10 +39,16 @@ class KeptBooks:
         self._shared: ledger.Shared | None = None  # the last read of what others write
         self._actions = KnownActions()
 
-    def records(self, config_ids: list[str], now: datetime, *, marks: bool = True) -> ledger.Records:
-        """The loop's books at ``now``: what :func:`~engine.live.ledger.read_records` gives."""
+    def shared(self, config_ids: list[str]) -> ledger.Shared:
+        """What others wrote, read now (one statement)."""
         with self.store.connect() as con:
-            shared = ledger.read_shared(con, self.book, config_ids)
+            return ledger.read_shared(con, self.book, config_ids)
+
+    def records(self, config_ids: list[str], now: datetime, *, marks: bool = True,
+                shared: ledger.Shared | None = None) -> ledger.Records:  # fmt: skip
+        """The loop's books at ``now``: what :func:`~engine.live.ledger.read_records` gives
+        (``shared``: what others wrote, read for ``config_ids`` this instant; else read now)."""
+        shared = shared or self.shared(config_ids)
         books = self._books
         if books is None or shared.version != self._version or now < books.since:
             shared, books = self.store.transaction(self._read, config_ids, now)

@@ -96,8 +96,8 @@ class Records:
 class Shared:
     """What others write and a step reads every time: the controls (kill switch, limits,
     pauses), the configs' registry status, the proposals a trader answered, the version of
-    the loop's own books (bumped by a write of them outside the loop's steps) and a stamp of
-    the stored corporate actions."""
+    the loop's own books (bumped by a write of them outside the loop's steps), a stamp of
+    the stored corporate actions and the commands waiting."""
 
     values: dict[str, Any]  # trading_state: key -> decoded value
     statuses: dict[str, str]
@@ -107,34 +107,39 @@ class Shared:
     #: The splits and dividends stored (engine.data.corporate_actions.STAMP_SQL): when it
     #: moves, the ones kept are read again.
     actions: str = ""
+    #: The trader's commands waiting for the loop, oldest first: (id, actor, JSON payload).
+    commands: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def read_shared(con, book: str, config_ids: list[str]) -> Shared:
     """:class:`Shared` for ``book``, in one statement (one snapshot of the store)."""
     rows = con.execute(
-        "SELECT 'control', key, value::VARCHAR, NULL::TIMESTAMP FROM trading_state"
-        " UNION ALL SELECT 'status', config_id, status, NULL FROM configs"
+        "SELECT 'control', key, value::VARCHAR, NULL::TIMESTAMP, NULL::BIGINT FROM trading_state"
+        " UNION ALL SELECT 'status', config_id, status, NULL, NULL FROM configs"
         " WHERE config_id IN (SELECT unnest($ids::VARCHAR[]))"
-        " UNION ALL SELECT 'proposal', client_order_id, state, expires_at FROM proposals"
+        " UNION ALL SELECT 'proposal', client_order_id, state, expires_at, NULL FROM proposals"
         " WHERE book = $book AND state IN ($in_flight, $waiting)"
-        " UNION ALL SELECT 'version', NULL, version::VARCHAR, NULL FROM book_versions"
+        " UNION ALL SELECT 'version', NULL, version::VARCHAR, NULL, NULL FROM book_versions"
         " WHERE book = $book"
-        f" UNION ALL SELECT 'actions', NULL, ({STAMP_SQL}), NULL",
+        f" UNION ALL SELECT 'actions', NULL, ({STAMP_SQL}), NULL, NULL"
+        " UNION ALL SELECT 'command', actor, payload::VARCHAR, NULL, id FROM commands"
+        " WHERE status = 'pending'",
         {"ids": list(config_ids), "book": book, "in_flight": approvals.IN_FLIGHT,
          "waiting": approvals.WAITING},
     ).fetchall()  # fmt: skip
     found: dict[str, list] = {"control": [], "status": [], "proposal": [], "version": [],
-                              "actions": []}  # fmt: skip
+                              "actions": [], "command": []}  # fmt: skip
     for kind, *row in rows:
         found[kind].append(row)
-    in_flight, waiting_until = approvals.open_proposals(found["proposal"])
+    in_flight, waiting_until = approvals.open_proposals([row[:3] for row in found["proposal"]])
     return Shared(
-        values=stored_values((key, value) for key, value, _ in found["control"]),
-        statuses={config_id: status for config_id, status, _ in found["status"]},
+        values=stored_values((key, value) for key, value, *_ in found["control"]),
+        statuses={config_id: status for config_id, status, *_ in found["status"]},
         in_flight=in_flight,
         waiting_until=waiting_until,
         version=int(found["version"][0][1]) if found["version"] else 0,
         actions=found["actions"][0][1],
+        commands=sorted((number, actor, payload) for actor, payload, _, number in found["command"]),
     )
 
 

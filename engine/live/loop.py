@@ -51,7 +51,7 @@ from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.book_lock import book_lock, take
 from engine.live.clock import BarClose, entry_refusal, flat_due
 from engine.live.clock import next_bar as bar_after
-from engine.live.commands import pending_commands, still_pending
+from engine.live.commands import parsed, pending_commands, still_pending
 from engine.live.decisions import Plan, PlannedExit, bar_signals, plan_config
 from engine.live.faults import BrokerFaults
 from engine.live.feed import ends_at, label_of, traded_window
@@ -326,15 +326,20 @@ class LiveLoop:
     def _step(self, bar: date | BarClose) -> StepReport:
         day = ids.session_of(bar)
         with self.faults.watching():
+            # What others wrote, the commands waiting among it, in one read.
+            shared = self.kept.shared(self._registry_ids())
             # Commands queued since the last close apply before the session: a kill switch
             # cancels entries still waiting for the open; a close fills at that open.
-            self.apply_commands(self.clock.now())
+            if self.apply_commands(self.clock.now(), pending=parsed(shared.commands)):
+                shared = None  # they wrote controls, orders: read again
             # Then the stops: a position must not go into the next session unprotected
             # because its stop expired or vanished, whatever else this step finds.
             self.protect(bar)
             self.check_calendar()
+            if not self.broker.capabilities.simulated:
+                shared = None  # the broker's answers took time: read what others wrote since
             now = self._clock_at(bar)
-            records = self._records(now, self._registry_ids())
+            records = self._records(now, self._registry_ids(), shared=shared)
             bars = self.feed.window(bar)
             going_flat = self._going_flat(bar)
             late = not ends_at(bars, bar)
@@ -598,15 +603,15 @@ class LiveLoop:
 
     # -- the trader's commands ---------------------------------------------------------
 
-    def apply_commands(self, now: datetime, day: date | None = None) -> int:
-        """Applies the pending commands, oldest first, each written with its effects in one
-        transaction; gives how many were applied.
+    def apply_commands(self, now: datetime, day: date | None = None, *, pending=None) -> int:
+        """Applies the pending commands (``pending``: as just read; else read now), oldest
+        first, each written with its effects in one transaction; gives how many were applied.
 
         Commands that trade wait for the first step (no bar seen yet, no price to gate by).
         """
         day = day or self.last_bar
         applied = 0
-        for command_id, actor, command in pending_commands(self.store):
+        for command_id, actor, command in pending_commands(self.store) if pending is None else pending:
             if isinstance(command, overrides.TRADING) and day is None:
                 continue
             if not still_pending(self.store, command_id):
@@ -664,10 +669,12 @@ class LiveLoop:
 
     # -- reconciliation ----------------------------------------------------------------
 
-    def _records(self, now: datetime, config_ids: list[str] | None = None) -> ledger.Records:
-        """The loop's books at ``now`` (equity marks only for a gate that reads them)."""
+    def _records(self, now: datetime, config_ids: list[str] | None = None, *,
+                 shared: ledger.Shared | None = None) -> ledger.Records:  # fmt: skip
+        """The loop's books at ``now`` (equity marks only for a gate that reads them;
+        ``shared``: what others wrote, read for these configs this step)."""
         ids = list(self.by_id) if config_ids is None else config_ids
-        return self.kept.records(ids, now, marks=self.gate.needs_marks)
+        return self.kept.records(ids, now, marks=self.gate.needs_marks, shared=shared)
 
     def _view(self, records) -> BrokerView:
         """The broker now, with the orders that closed since the last step (while the loop

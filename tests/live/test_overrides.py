@@ -358,19 +358,19 @@ def test_a_command_canceled_after_the_loop_read_the_queue_is_never_applied(
     replay_store, stepping, monkeypatch
 ):
     from engine.live import loop as loop_module
-    from engine.live.commands import cancel_command, pending_commands
+    from engine.live.commands import cancel_command, parsed
 
     loop, step, until, _ = stepping
     until(lambda r: len(loop.broker.positions()) >= 1)
     held = {p.symbol for p in loop.broker.positions()}
     flatten = submit_command(replay_store, FlattenAll(), actor="bob")
 
-    def read_then_cancel(store):
-        queue = pending_commands(store)
-        cancel_command(store, flatten, "bob")  # the trader's click lands after the loop's read
+    def read_then_cancel(rows):  # the step read the queue with what others wrote
+        queue = parsed(rows)
+        cancel_command(replay_store, flatten, "bob")  # the trader's click lands after the read
         return queue
 
-    monkeypatch.setattr(loop_module, "pending_commands", read_then_cancel)
+    monkeypatch.setattr(loop_module, "parsed", read_then_cancel)
     step()
     row = command_row(replay_store, flatten)
     assert (row["status"], row["decided_by"]) == ("canceled", "bob")

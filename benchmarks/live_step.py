@@ -164,7 +164,8 @@ def main() -> None:
         "signals": [(loop_module, "bar_signals")],
         "gate": [(loop_module, "account_state"), (RiskGate, "check_all")],
         "broker": [(broker, name) for name in ("process_bar", "snapshot", "cancel_many", "submit_many")],
-        "store": [(ledger, "read_records"), (ledger, "known_orders"), (loop, "_record_step"),
+        "store": [(loop.kept, "shared"), (loop.kept, "records"), (loop.kept, "actions"),
+                  (ledger, "known_orders"), (loop, "_record_step"),
                   (router_module, "controls_now"), (loop_module, "pending_commands")],
     }  # fmt: skip
     phases = Phases()

@@ -237,3 +237,16 @@ def test_the_array_path_gives_no_signal_on_a_bar_a_symbol_lacks():
     signals = compute_signals(always, bars, {})
     assert not signals.entries["S1"].iloc[:30].any() and signals.entries["S1"].iloc[30:].all()
     assert signals.stop_distance["S1"].iloc[:30].isna().all()
+
+
+def test_the_engines_atr_stop_and_target_are_the_pandas_atrs(real_daily):
+    from engine.backtest.settings import BacktestSettings
+    from engine.backtest.stops import stop_distances, target_distances
+
+    settings = BacktestSettings(stop="atr", atr_multiple=3, atr_window=20, take_profit="atr",
+                                take_profit_at=2)  # fmt: skip
+    signals = compute_signals("sma_crossover", real_daily, {})
+    stop = stop_distances(real_daily, signals, settings)
+    pandas_atr = indicators.atr(real_daily.high, real_daily.low, real_daily.close, 20).to_numpy()
+    assert_same_bits(stop, 3 * pandas_atr, "stop")
+    assert_same_bits(target_distances(real_daily, settings, stop), 2 * pandas_atr, "target")

@@ -32,7 +32,10 @@ def compute_signals(
     """The strategy's signals on ``bars``: boolean entries/exits aligned to the bars.
 
     ``params`` may be the strategy's params model or a dict of values (None: defaults).
-    There is never a signal, nor a stop distance, on a bar a symbol does not have.
+    There is never a signal, nor a stop distance, on a bar a symbol does not have. A
+    strategy with an array form (:attr:`Strategy.array_fn`, the built-ins) is computed by
+    it, under the same checks: the same signals as its signal function, to the bit, without
+    pandas' per-call cost (the live loop computes a short window every step).
     """
     strategy = get(strategy)
     params = make_params(strategy, params)

@@ -250,3 +250,20 @@ def test_the_engines_atr_stop_and_target_are_the_pandas_atrs(real_daily):
     pandas_atr = indicators.atr(real_daily.high, real_daily.low, real_daily.close, 20).to_numpy()
     assert_same_bits(stop, 3 * pandas_atr, "stop")
     assert_same_bits(target_distances(real_daily, settings, stop), 2 * pandas_atr, "target")
+
+
+def test_the_lookahead_check_judges_the_array_form_the_loop_trades():
+    # A strategy's array form is what compute_signals runs, so the look-ahead check (which
+    # recomputes signals on cut histories through it) judges that form, not only its pandas twin.
+    def tomorrow_is_up(bars, params):
+        close = bars.close.to_numpy(dtype=float)
+        later = np.full(close.shape, np.nan)
+        later[:-1] = close[1:]
+        return later > close, later < close, None
+
+    honest = strategies.get("sma_crossover")
+    peeking = dataclasses.replace(honest, name="test_peeking_arrays", array_fn=tomorrow_is_up)
+    bars = sample_bars(["AAPL", "GE"], start="2011-01-01", end="2012-12-31")
+    assert strategies.check_lookahead(honest, bars, {}).passed
+    found = strategies.check_lookahead(peeking, bars, {})
+    assert not found.passed and found.violations

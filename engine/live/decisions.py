@@ -23,7 +23,7 @@ from engine.backtest import rules
 from engine.backtest.stops import stop_distances, target_distances
 from engine.config.models import StrategyConfig
 from engine.data.bars import Bars
-from engine.strategies import compute_signals, get
+from engine.strategies import arrays, compute_signals, get
 
 
 @dataclass(frozen=True)
@@ -230,16 +230,17 @@ def bar_signals(config: StrategyConfig, bars: Bars, traded: Bars | None = None) 
     None while the history is shorter than the strategy's warmup: it cannot signal yet,
     as its backtest did not on those bars.
     """
-    window = bars.select(config.universe)
-    if len(window) < warmup_bars(config):
+    if len(bars) < warmup_bars(config):
         return None
+    window = _universe(bars, config.universe)
     signals = compute_signals(config.strategy, window, config.params)
     distance = np.asarray(stop_distances(window, signals, config.settings), dtype=float)
     target = target_distances(window, config.settings, distance)[-1]
     distance = distance[-1]
     close = window.close.to_numpy(dtype=float)[-1]
-    prices = window if traded is None else traded.select(config.universe)
-    traded_close = prices.close.to_numpy(dtype=float)[-1]
+    prices = window if traded is None else _universe(traded, config.universe)
+    traded_closes = prices.close.to_numpy(dtype=float)
+    traded_close = traded_closes[-1]
     return BarSignals(
         bar=window.index[-1].date(),
         symbols=list(config.universe),
@@ -249,10 +250,18 @@ def bar_signals(config: StrategyConfig, bars: Bars, traded: Bars | None = None) 
         # close, a target as far above it.
         stop_distance=distance * (traded_close / close),
         close=traded_close,
-        marks=prices.close.ffill().to_numpy(dtype=float)[-1],
+        marks=arrays.ffill(traded_closes)[-1],
         high=prices.high.to_numpy(dtype=float)[-1],
         target_distance=target * (traded_close / close),
     )
+
+
+def _universe(bars: Bars, universe: list[str]) -> Bars:
+    """``bars`` of the ``universe``'s symbols, in its order: ``bars`` themselves when they
+    are already those (nothing here writes to them: no copies a step)."""
+    if bars.close.columns.tolist() == list(universe):
+        return bars
+    return bars.select(universe)
 
 
 def plan_config(

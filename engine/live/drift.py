@@ -564,6 +564,7 @@ def backtest_from(config: StrategyConfig, bars: Bars, first: date, cash: float):
         entries.loc[entries.index < begin] = False
         return dataclasses.replace(signals, entries=entries)
 
-    later = dataclasses.replace(strategy, signal_fn=from_first, grid_fn=None)
+    # Its other forms (grid, arrays) would compute signals without the cut: the function only.
+    later = dataclasses.replace(strategy, signal_fn=from_first, grid_fn=None, array_fn=None)
     settings = config.settings.model_copy(update={"init_cash": cash})
     return run_backtest(bars, later, config.params, settings)

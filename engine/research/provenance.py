@@ -89,7 +89,7 @@ def code_fingerprint(strategy) -> tuple[str, dict[str, str]]:
     strategy = get(strategy)
     roots = {
         fn.__module__
-        for fn in (strategy.signal_fn, strategy.grid_fn, strategy.warmup)
+        for fn in (strategy.signal_fn, strategy.grid_fn, strategy.array_fn, strategy.warmup)
         if fn is not None and getattr(fn, "__module__", None)
     }
     sources = {name: _module_hash(name) for name in sorted(_closure(roots) | set(RULE_MODULES))}

@@ -44,6 +44,9 @@ class Signals:
 
 
 SignalFn = Callable[["Bars", StrategyParams], Signals]
+#: A strategy's array form: (entries, exits, stop distance or None), each a (bars x symbols)
+#: numpy array, computed from the bars' arrays (see :mod:`engine.strategies.arrays`).
+ArrayFn = Callable[["Bars", StrategyParams], tuple]
 SignalsKnown = Literal["at_close", "before_close"]
 
 
@@ -114,6 +117,10 @@ class Strategy:
     signals_known: SignalsKnown = "at_close"
     #: Optional: its form for the fast sweep; without one, sweeps take the general path.
     fast: FastPath | None = None
+    #: Optional: its signals computed on numpy arrays, to the bit what ``signal_fn`` gives
+    #: (the tests compare the two); :func:`~engine.strategies.guard.compute_signals` then
+    #: calls it instead, without pandas' per-call overhead (the live loop's short windows).
+    array_fn: ArrayFn | None = None
 
 
 class StrategyError(InputError):

@@ -32,14 +32,69 @@ def compute_signals(
     """The strategy's signals on ``bars``: boolean entries/exits aligned to the bars.
 
     ``params`` may be the strategy's params model or a dict of values (None: defaults).
-    There is never a signal, nor a stop distance, on a bar a symbol does not have.
+    There is never a signal, nor a stop distance, on a bar a symbol does not have. A
+    strategy with an array form (:attr:`Strategy.array_fn`, the built-ins) is computed by
+    it, under the same checks: the same signals as its signal function, to the bit, without
+    pandas' per-call cost (the live loop computes a short window every step).
     """
     strategy = get(strategy)
     params = make_params(strategy, params)
     check_bars(strategy, bars)
     check_history(strategy, bars, params)
+    if strategy.array_fn is not None:
+        return _array_signals(strategy, bars, params)
     signals = call_strategy(strategy, strategy.signal_fn, private_view(bars), params)
     return checked_signals(strategy, signals, bars.index, bars.close.columns, bars.close.notna())
+
+
+def _array_signals(strategy: Strategy, bars: Bars, params: StrategyParams) -> Signals:
+    """The signals of the strategy's array form (:attr:`Strategy.array_fn`), checked and
+    masked as :func:`checked_signals` checks and masks a signal function's frames."""
+    answer = call_strategy(strategy, strategy.array_fn, bars, params)
+    index, columns = bars.index, bars.close.columns
+    if not (isinstance(answer, tuple) and len(answer) == 3):
+        raise StrategyError(
+            strategy.name, "its array form must return (entries, exits, stop_distance or None)"
+        )
+    has_bar = ~pd.isna(bars.close.to_numpy())
+    entries = _boolean_array(strategy, "entries", answer[0], has_bar.shape)
+    exits = _boolean_array(strategy, "exits", answer[1], has_bar.shape)
+    stop = answer[2]
+    if stop is not None:
+        stop = _shaped(strategy, "stop_distance", stop, has_bar.shape).astype(float, copy=False)
+        stop = _valid_stop(strategy, stop, index, columns)
+    return _masked(entries, exits, stop, has_bar, index, columns)
+
+
+def _masked(entries, exits, stop, has_bar: np.ndarray, index, columns) -> Signals:
+    """Signals frames of checked arrays, with no signal nor stop where ``has_bar`` is False."""
+    if stop is not None:
+        stop = pd.DataFrame(np.where(has_bar, stop, np.nan), index=index, columns=columns,
+                            copy=False)  # fmt: skip
+    return Signals(
+        entries=pd.DataFrame(entries & has_bar, index=index, columns=columns, copy=False),
+        exits=pd.DataFrame(exits & has_bar, index=index, columns=columns, copy=False),
+        stop_distance=stop,
+    )
+
+
+def _shaped(strategy: Strategy, what: str, values: Any, shape: tuple[int, int]) -> np.ndarray:
+    if not (isinstance(values, np.ndarray) and values.shape == shape):
+        raise StrategyError(
+            strategy.name,
+            f"its array form's {what} is not a {shape} array (one row per bar, one column "
+            "per symbol)",
+        )
+    return values
+
+
+def _boolean_array(strategy: Strategy, what: str, values: Any, shape) -> np.ndarray:
+    values = _shaped(strategy, what, values, shape)
+    if values.dtype != np.bool_:
+        raise StrategyError(
+            strategy.name, f"its array form's {what} must be boolean, found dtype {values.dtype}"
+        )
+    return values
 
 
 def private_view(bars: Bars) -> Bars:
@@ -57,7 +112,7 @@ def check_bars(strategy: Strategy, bars: Bars) -> None:
             f"{strategy.name} needs Bars, not {type(bars).__name__}",
             hint="load them with engine.data (e.g. sample_bars() or the bar store)",
         )
-    if not bars.symbols:
+    if not len(bars.close.columns):
         raise InputError(
             f"{strategy.name}: the universe is empty (no symbols)",
             hint="pass at least one symbol, e.g. --symbols AAPL,MSFT",
@@ -72,7 +127,7 @@ def check_bars(strategy: Strategy, bars: Bars) -> None:
             f"{strategy.name}: bars must be in date order with no date twice",
             hint="build bars with Bars.from_long, which sorts and pivots them",
         )
-    listed = bars.close.notna().to_numpy()
+    listed = ~pd.isna(bars.close.to_numpy())
     if not listed.any():
         raise InputError(
             f"{strategy.name}: every close is missing (NaN) for {', '.join(bars.symbols)}",
@@ -80,18 +135,16 @@ def check_bars(strategy: Strategy, bars: Bars) -> None:
         )
     # Missing bars before a symbol lists or after it delists are normal (a ragged panel);
     # missing bars in between are holes, and a history that is mostly holes is no history.
-    # (In numpy: the loop checks its window every step, and pandas' per-column cummax
-    # costs more than the strategy on a few symbols.)
+    # (In numpy, names only for an error: the loop checks its window every step, and
+    # pandas' per-column cummax, or a Series of shares, costs more than the strategy.)
     span = np.logical_or.accumulate(listed, axis=0)
     span &= np.logical_or.accumulate(listed[::-1], axis=0)[::-1]
     spanned = span.sum(axis=0)
-    holes = pd.Series(
-        (span & ~listed).sum(axis=0) / np.where(spanned == 0, np.nan, spanned),
-        index=bars.close.columns,
-    )
-    riddled = holes[holes > MAX_HOLE_SHARE]
+    holes = (span & ~listed).sum(axis=0) / np.where(spanned == 0, np.nan, spanned)
+    riddled = np.flatnonzero(holes > MAX_HOLE_SHARE)
     if len(riddled):
-        shares = ", ".join(f"{symbol} {share:.0%}" for symbol, share in riddled.items())
+        symbols = bars.close.columns
+        shares = ", ".join(f"{symbols[k]} {holes[k]:.0%}" for k in riddled)
         raise InputError(
             f"{strategy.name}: the bars are mostly missing (NaN closes between the first and "
             f"last bar: {shares})",
@@ -148,17 +201,12 @@ def checked_signals(
             f"returned {type(signals).__name__}, expected Signals(entries, exits, stop_distance)",
         )
     mask = np.tile(has_bar.to_numpy(dtype=bool), len(columns) // max(len(has_bar.columns), 1))
-    entries = _boolean(strategy, "entries", signals.entries, index, columns) & mask
-    exits = _boolean(strategy, "exits", signals.exits, index, columns) & mask
+    entries = _boolean(strategy, "entries", signals.entries, index, columns)
+    exits = _boolean(strategy, "exits", signals.exits, index, columns)
     stop = signals.stop_distance
     if stop is not None:
-        stop = np.where(mask, _stop_distance(strategy, stop, index, columns), np.nan)
-        stop = pd.DataFrame(stop, index=index, columns=columns, copy=False)
-    return Signals(
-        entries=pd.DataFrame(entries, index=index, columns=columns, copy=False),
-        exits=pd.DataFrame(exits, index=index, columns=columns, copy=False),
-        stop_distance=stop,
-    )
+        stop = _stop_distance(strategy, stop, index, columns)
+    return _masked(entries, exits, stop, mask, index, columns)
 
 
 def _aligned(strategy: Strategy, what: str, frame: Any, index: pd.Index, columns: pd.Index):
@@ -219,7 +267,11 @@ def _stop_distance(strategy, frame, index, columns) -> np.ndarray:
             f"stop_distance must be a price distance (numbers), found dtypes "
             f"{sorted(str(d) for d in dtypes)}",
         )
-    values = frame.to_numpy(dtype=float)
+    return _valid_stop(strategy, frame.to_numpy(dtype=float), index, columns)
+
+
+def _valid_stop(strategy, values: np.ndarray, index, columns) -> np.ndarray:
+    """``values``, when each is a price distance (non-negative, finite, or NaN for none)."""
     bad = np.isinf(values) | (values < 0)
     if bad.any():
         row, col = np.argwhere(bad)[0]

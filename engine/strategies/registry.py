@@ -19,6 +19,7 @@ import pydantic
 
 from engine.errors import InputError, NotFoundError
 from engine.strategies.base import (
+    ArrayFn,
     Declaration,
     FastPath,
     SignalFn,
@@ -113,9 +114,11 @@ def implements(
     name: str,
     grid_fn: Callable[[Any, list[StrategyParams]], Signals] | None = None,
     fast: FastPath | None = None,
+    arrays: ArrayFn | None = None,
 ) -> Callable[[SignalFn], SignalFn]:
     """A decorator that gives the strategy :func:`declare` declared as ``name`` its signal
-    function (with its optional ``grid_fn`` and ``fast`` path); gives the function back."""
+    function (with its optional ``grid_fn``, ``fast`` path and ``arrays`` form); gives the
+    function back."""
     declared = _DECLARED[name]
 
     def decorate(signal_fn: SignalFn) -> SignalFn:
@@ -128,6 +131,7 @@ def implements(
             grid_fn=grid_fn,
             signals_known=declared.signals_known,
             fast=fast,
+            array_fn=arrays,
         )
         return signal_fn
 

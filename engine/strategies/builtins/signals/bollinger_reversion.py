@@ -6,6 +6,7 @@ Imported on the strategy's first use: the declaration lists it without pandas.
 from __future__ import annotations
 
 from engine.data.bars import Bars
+from engine.strategies import arrays
 from engine.strategies.base import FastPath, Signals
 from engine.strategies.builtins.bollinger_reversion import BollingerReversionParams
 from engine.strategies.indicators import at_or_above, below, bollinger, sma, tie_margin
@@ -35,6 +36,13 @@ def _reversions_bar_by_bar(series, refs, values, close, entries, exits, stops) -
         exits[t] = (middle[t] - price) <= tie_margin(price, middle[t])  # at or above
 
 
+def bollinger_reversion_arrays(bars: Bars, params: BollingerReversionParams):
+    """:func:`bollinger_reversion` on arrays (:mod:`engine.strategies.arrays`), to the bit."""
+    close = bars.close.to_numpy(dtype=float)
+    lower, middle, _upper = arrays.bollinger(close, params.window, params.k)
+    return below(close, lower), at_or_above(close, middle), None
+
+
 @implements(
     "bollinger_reversion",
     fast=FastPath(
@@ -42,6 +50,7 @@ def _reversions_bar_by_bar(series, refs, values, close, entries, exits, stops) -
         values=lambda p: (p.k,),
         step=_reversions_bar_by_bar,
     ),
+    arrays=bollinger_reversion_arrays,
 )
 def bollinger_reversion(bars: Bars, params: BollingerReversionParams) -> Signals:
     """Entries on a close below the lower band; exits on a close at or above the middle band."""

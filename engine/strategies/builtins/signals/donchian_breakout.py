@@ -6,6 +6,7 @@ Imported on the strategy's first use: the declaration lists it without pandas.
 from __future__ import annotations
 
 from engine.data.bars import Bars
+from engine.strategies import arrays
 from engine.strategies.base import FastPath, Signals
 from engine.strategies.builtins.donchian_breakout import DonchianBreakoutParams
 from engine.strategies.indicators import above, atr, below, prior_high, prior_low, tie_margin
@@ -35,6 +36,16 @@ def _breakouts_bar_by_bar(series, refs, values, close, entries, exits, stops) ->
         stops[t] = atr_stop * average_range[t]
 
 
+def donchian_breakout_arrays(bars: Bars, params: DonchianBreakoutParams):
+    """:func:`donchian_breakout` on arrays (:mod:`engine.strategies.arrays`), to the bit."""
+    high, low = bars.high.to_numpy(dtype=float), bars.low.to_numpy(dtype=float)
+    close = bars.close.to_numpy(dtype=float)
+    entries = above(close, arrays.prior_high(high, params.entry_window))
+    exits = below(close, arrays.prior_low(low, params.exit_window))
+    stop_distance = params.atr_stop * arrays.atr(high, low, close, params.atr_window)
+    return entries, exits, stop_distance
+
+
 @implements(
     "donchian_breakout",
     fast=FastPath(
@@ -47,6 +58,7 @@ def _breakouts_bar_by_bar(series, refs, values, close, entries, exits, stops) ->
         step=_breakouts_bar_by_bar,
         gives_stop=True,
     ),
+    arrays=donchian_breakout_arrays,
 )
 def donchian_breakout(bars: Bars, params: DonchianBreakoutParams) -> Signals:
     """Entries on a close above the prior channel high; exits below the prior channel low."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.data.bars import Bars
+from engine.strategies import arrays
 from engine.strategies.base import FastPath, Signals
 from engine.strategies.builtins.rsi_reversion import RsiReversionParams
 from engine.strategies.indicators import above, crossed_above, rsi, tie_margin
@@ -32,6 +33,14 @@ def _turns_bar_by_bar(series, refs, values, close, entries, exits, stops) -> Non
         entries[t] = into & was_at_or_below & ~out
 
 
+def rsi_reversion_arrays(bars: Bars, params: RsiReversionParams):
+    """:func:`rsi_reversion` on arrays (:mod:`engine.strategies.arrays`), to the bit."""
+    strength = arrays.rsi(bars.close.to_numpy(dtype=float), params.window)
+    exits = above(strength, params.upper)
+    entries = arrays.crossed_above(strength, params.lower) & ~exits
+    return entries, exits, None
+
+
 @implements(
     "rsi_reversion",
     fast=FastPath(
@@ -39,6 +48,7 @@ def _turns_bar_by_bar(series, refs, values, close, entries, exits, stops) -> Non
         values=lambda p: (p.lower, p.upper),
         step=_turns_bar_by_bar,
     ),
+    arrays=rsi_reversion_arrays,
 )
 def rsi_reversion(bars: Bars, params: RsiReversionParams) -> Signals:
     """Entries where the RSI crosses up through ``lower``; exits where it is above ``upper``."""

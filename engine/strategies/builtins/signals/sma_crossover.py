@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from engine.data.bars import Bars
+from engine.strategies import arrays
 from engine.strategies.base import FastPath, Signals
 from engine.strategies.builtins.sma_crossover import SmaCrossoverParams
 from engine.strategies.grid import grid_columns
@@ -72,6 +73,13 @@ def _crossings_bar_by_bar(series, refs, values, close, entries, exits, stops) ->
         exits[t] = (gap < -tie) & (gap_before >= -tie_before)
 
 
+def sma_crossover_arrays(bars: Bars, params: SmaCrossoverParams):
+    """:func:`sma_crossover` on arrays (:mod:`engine.strategies.arrays`), to the bit."""
+    close = bars.close.to_numpy(dtype=float)
+    entries, exits = _crossings(arrays.sma(close, params.fast), arrays.sma(close, params.slow))
+    return entries, exits, None
+
+
 @implements(
     "sma_crossover",
     grid_fn=sma_crossover_grid,
@@ -79,6 +87,7 @@ def _crossings_bar_by_bar(series, refs, values, close, entries, exits, stops) ->
         series=lambda p: ((_average, p.fast), (_average, p.slow)),
         step=_crossings_bar_by_bar,
     ),
+    arrays=sma_crossover_arrays,
 )
 def sma_crossover(bars: Bars, params: SmaCrossoverParams) -> Signals:
     """Entries where the fast SMA crosses above the slow one; exits where it crosses below."""

@@ -155,51 +155,6 @@ def has_account(con, account: str) -> bool:
     return bool(rows)
 
 
-def open_orders(
-    con, account: str, *, placed_before: date | None = None, placed_before_at: datetime | None = None
-) -> list[Order]:
-    """Open orders in submission order; with ``placed_before`` (a session) or
-    ``placed_before_at`` (an intraday bar's start), only those placed before that bar."""
-    # An intraday bar's start says more than its session: the session only without it.
-    session = placed_before if placed_before_at is None else None
-    where = [
-        ("status IN (SELECT unnest(?))", OPEN),
-        ("(after_bar_at IS NULL OR after_bar_at < ?)", placed_before_at),
-        ("(after_bar IS NULL OR after_bar < ?)", session),
-    ]
-    rows = _select(con, "paper_orders", ORDER_COLUMNS, account, where, "seq")
-    return [order_from_row(row) for row in rows]
-
-
-def attached_stops(con, account: str, order_ids: list[str]) -> dict[str, tuple[float, float | None]]:
-    """The protective stop price attached to each of these orders that carries one, with
-    its profit target (None: none)."""
-    if not order_ids:
-        return {}
-    rows = con.execute(
-        "SELECT id, stop_loss_price, take_profit_price FROM paper_orders WHERE account = ?"
-        " AND id IN (SELECT unnest(?)) AND stop_loss_price IS NOT NULL",
-        [account, order_ids],
-    ).fetchall()
-    return {oid: (stop, target) for oid, stop, target in rows}
-
-
-def last_bar(con, account: str) -> date | None:
-    """The newest session the account processed (None: none yet)."""
-    return last_bars(con, account)[0]
-
-
-def last_bars(con, account: str) -> tuple[date | None, datetime | None]:
-    """The newest session the account processed, and the start of its newest intraday bar
-    (None: none yet, or daily), in one read."""
-    # fetchall, never fetchone, in this module: DuckDB keeps a half-read result open and
-    # a later register() on the same connection then fails.
-    row = con.execute(
-        "SELECT last_bar_date, last_bar_at FROM paper_accounts WHERE account = ?", [account]
-    ).fetchall()
-    return row[0] if row else (None, None)
-
-
 # Each fill and each corporate-action adjustment as (symbol, signed shares, cash flow): a
 # split adds the shares it made (less any fraction paid out), a dividend or cash in lieu
 # only cash.
@@ -219,25 +174,6 @@ def cash(con, account: str, starting_cash: float) -> float:
         f"SELECT coalesce(sum(flow), 0) FROM ({_MOVES})", {"account": account}
     ).fetchall()[0][0]
     return starting_cash + float(flow)
-
-
-def cash_and_held(con, account: str, starting_cash: float) -> tuple[float, dict[str, float]]:
-    """:func:`cash` and :func:`held_qty` in one read."""
-    rows = con.execute(
-        f"SELECT symbol, sum(shares), sum(flow) FROM ({_MOVES}) GROUP BY symbol",
-        {"account": account},
-    ).fetchall()
-    return starting_cash + sum(float(flow) for _, _, flow in rows), {
-        symbol: float(qty) for symbol, qty, _ in rows
-    }
-
-
-def held_qty(con, account: str) -> dict[str, float]:
-    """Signed shares held per symbol (symbols traded back to flat show 0)."""
-    rows = con.execute(
-        f"SELECT symbol, sum(shares) FROM ({_MOVES}) GROUP BY symbol", {"account": account}
-    ).fetchall()
-    return {symbol: float(qty) for symbol, qty in rows}
 
 
 def marks(con, account: str) -> dict[str, float]:
@@ -260,48 +196,36 @@ def signed_fills(con, account: str) -> list[tuple[str, float, float, float]]:
     return [row[:4] for row in rows]
 
 
-def applied_adjustments(con, account: str, symbols: list[str]) -> set[tuple[str, str, date]]:
-    """The (symbol, kind, ex-date) of the corporate actions already applied to these symbols."""
-    rows = con.execute(
-        "SELECT symbol, kind, ex_date FROM paper_adjustments WHERE account = ?"
-        " AND symbol IN (SELECT unnest(?))",
-        [account, sorted(set(symbols))],
-    ).fetchall()
-    return {(s, k, d) for s, k, d in rows}
-
-
-def rebase_orders(con, account: str, symbol: str, ratio: float, tick) -> list[dict[str, Any]]:
-    """Re-bases the open orders of ``symbol`` for a ``ratio``-for-1 split; gives what changed.
+def rebase_orders(
+    con, orders: list[tuple[Order, float | None]], ratio: float, tick
+) -> list[dict[str, Any]]:
+    """Re-bases these open orders (each with its attached stop-loss price) for a
+    ``ratio``-for-1 split; gives what changed, by order.
 
     ``tick(price)`` is the increment a price is put on. Prices move by the rounding that
     is never worse for the order's owner (:func:`~engine.brokers.base.on_tick`'s rule).
     """
-    rows = con.execute(
-        "SELECT id, client_order_id, side, qty, limit_price, stop_price, take_profit_price,"
-        " stop_loss_price FROM paper_orders WHERE account = ? AND symbol = ?"
-        " AND status IN (SELECT unnest(?))",
-        [account, symbol, OPEN],
-    ).fetchall()
     changed = []
-    for oid, cid, side, qty, limit, stop, target, stop_loss in rows:
-        buy = side == Side.BUY.value
+    for order, stop_loss in orders:
+        buy = order.side == Side.BUY
 
         def moved(price, up):
             return split_price(price, ratio, tick(price / ratio) if price else None, up=up)
 
         new = {
-            "qty": split_order_qty(qty, ratio),
-            "limit_price": moved(limit, up=not buy),
-            "stop_price": moved(stop, up=buy),
-            "take_profit_price": moved(target, up=True),
+            "qty": split_order_qty(order.qty, ratio),
+            "limit_price": moved(order.limit_price, up=not buy),
+            "stop_price": moved(order.stop_price, up=buy),
+            "take_profit_price": moved(order.take_profit_price, up=True),
             "stop_loss_price": moved(stop_loss, up=False),
         }
         con.execute(
             "UPDATE paper_orders SET qty = ?, limit_price = ?, stop_price = ?, take_profit_price = ?,"
             " stop_loss_price = ? WHERE id = ?",
-            [*new.values(), oid],
+            [*new.values(), order.id],
         )
-        changed.append({"order_id": oid, "client_order_id": cid, **{k: v for k, v in new.items() if v is not None}})
+        changed.append({"order_id": order.id, "client_order_id": order.client_order_id,
+                        **{k: v for k, v in new.items() if v is not None}})  # fmt: skip
     return changed
 
 
@@ -317,8 +241,14 @@ def positions(con, account: str, prices: dict[str, float] | None = None) -> list
     """Open positions from the fills, each marked at its last close (its average cost before
     any); ``prices``: the account's marks, when the caller read them already."""
     prices = marks(con, account) if prices is None else prices
+    return marked_positions(positions_from_fills(signed_fills(con, account)), prices)
+
+
+def marked_positions(book: dict[str, tuple[float, float]], prices: dict[str, float]) -> list[Position]:
+    """The positions of ``book`` (``{symbol: (qty, avg cost)}``) by symbol, each marked at its
+    last close in ``prices`` (its average cost before any)."""
     held = []
-    for symbol, (qty, avg) in sorted(positions_from_fills(signed_fills(con, account)).items()):
+    for symbol, (qty, avg) in sorted(book.items()):
         mark = prices.get(symbol)
         valued_at = avg if mark is None else mark
         held.append(
@@ -351,13 +281,15 @@ def set_status(con, updates: list[dict[str, Any]]) -> None:
     if not updates:
         return
     if len(updates) < SMALL_BATCH:
-        con.executemany(
-            "UPDATE paper_orders SET status = ?, filled_qty = ?, filled_avg_price = ?,"
-            " updated_at = ? WHERE id = ?",
-            [
-                [u["status"], u["filled_qty"], u["filled_avg_price"], u["updated_at"], u["id"]]
-                for u in updates
-            ],
+        # The rows' values side by side in one statement (executemany runs one per row).
+        columns = ("id", "status", "filled_qty", "filled_avg_price", "updated_at")
+        con.execute(
+            "UPDATE paper_orders SET status = u.status, filled_qty = u.filled_qty,"
+            " filled_avg_price = u.filled_avg_price, updated_at = u.updated_at FROM (SELECT"
+            " unnest(?) AS id, unnest(?) AS status, unnest(?::DOUBLE[]) AS filled_qty,"
+            " unnest(?::DOUBLE[]) AS filled_avg_price, unnest(?::TIMESTAMP[]) AS updated_at) u"
+            " WHERE paper_orders.id = u.id",
+            [[u[c] for u in updates] for c in columns],
         )
         return
     con.register("order_updates", pd.DataFrame(updates))

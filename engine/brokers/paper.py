@@ -10,7 +10,9 @@ waiting sell orders (its stop) with it; a buy with ``stop_loss_price`` gets its 
 stop the moment it fills. Everything (accounts, orders, fills, the
 last close per symbol) lives in the store, and every change writes an event in the same
 transaction, so a new ``PaperBroker`` on the same store, in this process or another,
-carries on exactly where the last one stopped.
+carries on exactly where the last one stopped. The broker keeps a copy of the account in
+memory and checks it against the store with one read per call
+(:mod:`engine.brokers._paper_memory` says why that copy is safe).
 
 Events (``subject`` is the symbol; the payload names the account, order and client
 order id): ``paper.account.opened``, ``paper.order.submitted``,
@@ -37,6 +39,8 @@ import duckdb
 import pandas as pd
 
 from engine.brokers import _paper_books as books
+from engine.brokers import _paper_memory as memory
+from engine.brokers._paper_memory import Kept
 from engine.brokers._paper_session import trade_session
 from engine.brokers.base import (
     Account,
@@ -49,6 +53,7 @@ from engine.brokers.base import (
     Order,
     OrderRejected,
     OrderRequest,
+    OrderStatus,
     OrderType,
     Position,
     Side,
@@ -122,7 +127,9 @@ class PaperBroker(Broker):
         self.actor = actor
         self.now = now
         self._lock = books.store_lock(store.path)
-        self.starting_cash = self._write(self._open_account, cash)
+        #: The account as last read or written (None: not read yet); see _paper_memory.
+        self._kept: Kept | None = None
+        self.starting_cash = books.writing(self.store, self._lock, self._open_account, cash)
 
     def __repr__(self) -> str:
         return f"PaperBroker(account={self.account_name!r}, store={str(self.store.path)!r})"
@@ -167,10 +174,46 @@ class PaperBroker(Broker):
         return self.costs.fee(qty, price)
 
     def _write(self, work: Callable[..., Any], *args) -> Any:
-        return books.writing(self.store, self._lock, work, *args)
+        """``work(con, kept, *args)`` in one store transaction, ``kept`` a copy of the account
+        it may change; gives what ``work`` gives.
+
+        The copy becomes the kept account only once the transaction has committed; a write
+        that changed the books (``kept.touched``) bumps the account's generation in the same
+        transaction, with the account row's other fields in one statement.
+        """
+
+        def attempt(con, *args):
+            kept = self._current(con).copy()
+            result = work(con, kept, *args)
+            if kept.touched:
+                con.execute(
+                    "UPDATE paper_accounts SET generation = generation + 1, last_bar_date = ?,"
+                    " last_bar_at = ? WHERE account = ?",
+                    [kept.last_bar, kept.last_bar_at, self.account_name],
+                )
+                kept.generation += 1
+            return result, kept
+
+        with self._lock:
+            result, self._kept = books.writing(self.store, self._lock, attempt, *args)
+        return result
 
     def _read(self):
         return books.reading(self.store, self._lock)
+
+    def _current(self, con) -> Kept:
+        """The account as kept, read again from the store when another writer changed it
+        since (its generation moved)."""
+        kept = self._kept
+        if kept is None or kept.generation != memory.generation(con, self.account_name):
+            kept = memory.load(con, self.account_name, self.starting_cash)
+        return kept
+
+    def _kept_now(self) -> Kept:
+        """The account now (one read of the store: its generation)."""
+        with self._read() as con:
+            self._kept = self._current(con)
+            return self._kept
 
     # -- account -----------------------------------------------------------------------
 
@@ -200,30 +243,23 @@ class PaperBroker(Broker):
         return starting
 
     def account(self) -> Account:
-        with self._read() as con:
-            return self._account(con)[0]
+        return self._account(self._kept_now())[0]
 
-    def _account(
-        self, con, open_: list[Order] | None = None
-    ) -> tuple[Account, list[Position], list[Order]]:
-        """(the account, its positions, its open orders), read on ``con`` (the open orders
-        read already when given)."""
-        cash = books.cash(con, self.account_name, self.starting_cash)
-        prices = books.marks(con, self.account_name)
-        positions = books.positions(con, self.account_name, prices)
-        if open_ is None:
-            open_ = books.open_orders(con, self.account_name)
-        reserved = books.reserved_cash(open_, prices, self.costs)
+    def _account(self, kept: Kept) -> tuple[Account, list[Position]]:
+        """(the account, its positions) as ``kept`` has them."""
+        positions = books.marked_positions(kept.book, kept.marks)
+        open_ = [r.order for r in kept.open.values()]
+        reserved = books.reserved_cash(open_, kept.marks, self.costs)
         long_value = float(sum(p.market_value for p in positions if p.qty > 0))
         short_value = float(sum(p.market_value for p in positions if p.qty < 0))
         account = Account(
-            equity=cash + long_value + short_value,
-            cash=cash,
-            buying_power=max(cash - reserved, 0.0),
+            equity=kept.cash + long_value + short_value,
+            cash=kept.cash,
+            buying_power=max(kept.cash - reserved, 0.0),
             long_market_value=long_value,
             short_market_value=short_value,
         )
-        return account, positions, open_
+        return account, positions
 
     def clock(self) -> Clock:
         now = pd.Timestamp(books.naive_utc(self.now())).tz_localize("UTC")
@@ -240,8 +276,7 @@ class PaperBroker(Broker):
 
     def last_bar_date(self) -> date | None:
         """The newest bar this account has processed (None before the first)."""
-        with self._read() as con:
-            return books.last_bar(con, self.account_name)
+        return self._kept_now().last_bar
 
     # -- orders ------------------------------------------------------------------------
 
@@ -269,14 +304,12 @@ class PaperBroker(Broker):
                 )
         return self._write(self._place, orders) if orders else []
 
-    def _place(self, con, requests: list[OrderRequest]) -> list[_Outcome]:
+    def _place(self, con, kept: Kept, requests: list[OrderRequest]) -> list[_Outcome]:
         """Check and place each request in turn, each seeing the ones before it."""
         account = self.account_name
-        known = books.orders_by_client_id(con, account, [r.client_order_id for r in requests])
-        held = books.held_qty(con, account)
-        prices = books.marks(con, account)
-        waiting = books.open_orders(con, account)
-        cash = books.cash(con, account, self.starting_cash)
+        known = self._orders_by_client_id(con, kept, [r.client_order_id for r in requests])
+        held, prices, cash = kept.held, kept.marks, kept.cash
+        waiting = [r.order for r in kept.open.values()]
         reserved = books.reserved_cash(waiting, prices, self.costs)
         pending_sells: dict[str, float] = defaultdict(float)
         # What open market sells of held shares bring at the next open: a buy may use it.
@@ -285,10 +318,10 @@ class PaperBroker(Broker):
             if o.side == Side.SELL:
                 pending_sells[o.symbol] += o.remaining_qty
                 proceeds += self._pending_proceeds(o, held, prices, counted)
-        (after_bar, after_bar_at), now = books.last_bars(con, account), self.now()
+        after_bar, after_bar_at, now = kept.last_bar, kept.last_bar_at, self.now()
 
         outcomes: list[_Outcome] = []
-        rows, events = [], []
+        rows, events, placed = [], [], []
         for req in requests:
             if req.client_order_id in known:
                 outcomes.append((known[req.client_order_id], None))
@@ -318,15 +351,31 @@ class PaperBroker(Broker):
             else:
                 proceeds += self._pending_proceeds(order, held, prices, counted)
                 pending_sells[req.symbol] += req.qty
-            rows.append(
-                books.order_row(order, account, after_bar, after_bar_at=after_bar_at,
-                                stop_loss_price=req.stop_loss_price)  # fmt: skip
-            )
+            stored = {"after_bar": after_bar, "after_bar_at": after_bar_at,
+                      "stop_loss_price": req.stop_loss_price}  # fmt: skip
+            rows.append(books.order_row(order, account, **stored))
+            placed.append((order, stored))
             events.append(("paper.order.submitted", req.symbol, {**payload, "order_id": order.id}))
             outcomes.append((order, None))
-        insert_rows(con, "paper_orders", rows)
+        seqs = dict(insert_rows(con, "paper_orders", rows, returning=["id", "seq"]))
+        for order, stored in placed:
+            kept.place(order, seqs[order.id], **stored)
+        kept.touched = bool(placed)
         append_events(con, self.actor, events)
         return outcomes
+
+    def _orders_by_client_id(self, con, kept: Kept, client_order_ids: list[str]) -> dict[str, Order]:
+        """The account's orders among these client order ids: from memory, or from the store
+        for one it took long ago (every client id the account took is kept, its order not)."""
+        wanted = set(client_order_ids) & kept.client_ids
+        if not wanted:
+            return {}
+        found = {r.order.client_order_id: r.order
+                 for r in (*kept.open.values(), *kept.closed.values())
+                 if r.order.client_order_id in wanted}  # fmt: skip
+        if len(found) < len(wanted):
+            found.update(books.orders_by_client_id(con, self.account_name, sorted(wanted - set(found))))
+        return found
 
     def _pending_proceeds(self, order: Order, held, prices, counted) -> float:
         """What a waiting market sell brings at the next open at the last close (0: none).
@@ -345,55 +394,65 @@ class PaperBroker(Broker):
         key, value = (
             ("id", order_id) if order_id is not None else ("client_order_id", client_order_id)
         )
-        return self._write(self._cancel, key, value)
+        return self._write(self._cancel, key, [value])[0]
 
     def cancel_many(self, order_ids: list[str]) -> list[Order]:
         """Each order after asking to cancel it (as :meth:`cancel`), in one store transaction."""
         if not order_ids:
             return []
-        return self._write(lambda con: [self._cancel(con, "id", oid) for oid in order_ids])
+        return self._write(self._cancel, "id", order_ids)
 
-    def _cancel(self, con, key: str, value: str) -> Order:
-        order = self._known_order(con, key, value)
-        if not order.is_open:
-            return order
-        con.execute(
-            "UPDATE paper_orders SET status = 'canceled', updated_at = ? WHERE id = ?",
-            [self.now(), order.id],
-        )
-        append_event(
-            con, "paper.order.canceled", self.actor, order.symbol, _order_payload(order, self)
-        )
-        return books.find_order(con, self.account_name, "id", order.id)
+    def _cancel(self, con, kept: Kept, key: str, values: list[str]) -> list[Order]:
+        """Each order whose ``key`` is one of ``values`` after canceling it (a closed one as
+        it is), the open ones canceled in one statement."""
+        now, answers, canceled = self.now(), [], []
+        for value in values:
+            order = self._known_order(con, kept, key, value)
+            if order.is_open:
+                order = kept.update(order.id, status=OrderStatus.CANCELED, updated_at=now)
+                canceled.append(order)
+            answers.append(order)
+        if canceled:
+            con.execute(
+                "UPDATE paper_orders SET status = 'canceled', updated_at = ?"
+                " WHERE id IN (SELECT unnest(?))",
+                [now, [o.id for o in canceled]],
+            )
+            append_events(con, self.actor, [
+                ("paper.order.canceled", o.symbol, _order_payload(o, self)) for o in canceled
+            ])  # fmt: skip
+            kept.touched = True
+        return answers
 
     def get_order(self, order_id: str) -> Order:
         with self._read() as con:
-            return self._known_order(con, "id", order_id)
+            return self._known_order(con, self._current(con), "id", order_id)
 
     def get_order_by_client_id(self, client_order_id: str) -> Order:
         with self._read() as con:
-            return self._known_order(con, "client_order_id", client_order_id)
+            return self._known_order(con, self._current(con), "client_order_id", client_order_id)
 
-    def _known_order(self, con, key: str, value: str) -> Order:
-        """The order whose ``key`` (id or client_order_id) is ``value``; NotFoundError if none."""
-        order = books.find_order(con, self.account_name, key, value)
+    def _known_order(self, con, kept: Kept, key: str, value: str) -> Order:
+        """The order whose ``key`` (id or client_order_id) is ``value``, from memory when kept;
+        NotFoundError if none."""
+        order = kept.find(key, value) or books.find_order(con, self.account_name, key, value)
         if order is None:
             raise _unknown_order(key, value)
         return order
 
     def orders(self, status: str = "open", *, after: datetime | None = None) -> list[Order]:
         status = check_order_query(status)
+        if status == "open":
+            open_ = [r.order for r in reversed(self._kept_now().open.values())]
+            return [o for o in open_ if after is None or o.submitted_at > after]
         with self._read() as con:
             return books.orders(con, self.account_name, status, after=after)
 
     # -- positions and fills -----------------------------------------------------------
 
     def positions(self) -> list[Position]:
-        with self._read() as con:
-            return self._positions(con)
-
-    def _positions(self, con) -> list[Position]:
-        return books.positions(con, self.account_name)
+        kept = self._kept_now()
+        return books.marked_positions(kept.book, kept.marks)
 
     def fills(self, *, order_id: str | None = None, after: datetime | None = None) -> list[Fill]:
         """Executions of this account in time order, optionally of one order or after a time."""
@@ -435,12 +494,11 @@ class PaperBroker(Broker):
         return self._write(self._process_bar, session, frame, at, at, last)
 
     def _process_bar(
-        self, con, day: date, frame: pd.DataFrame, filled_at: datetime,
+        self, con, kept: Kept, day: date, frame: pd.DataFrame, filled_at: datetime,
         at: datetime | None = None, last_of_session: bool = True,
     ) -> list[Fill]:  # fmt: skip
         account = self.account_name
-        last, last_at = books.last_bars(con, account)
-        last_at = last_at if at is not None else None
+        last, last_at = kept.last_bar, kept.last_bar_at if at is not None else None
         if (last is not None and day < last) or (last_at is not None and at < last_at):
             newest = last_at or last
             raise InputError(
@@ -448,32 +506,44 @@ class PaperBroker(Broker):
                 f"processed ({newest})",
                 hint="feed bars in time order; a replay over older dates needs a new account",
             )
-        cash, held = books.cash_and_held(con, account, self.starting_cash)
         # A new session: what went ex at its open first (a split or dividend taken in
         # changes the shares and cash the bar's orders trade with).
-        if last is not None and day > last and self._take_corporate_actions(con, last, day, held):
-            cash, held = books.cash_and_held(con, account, self.starting_cash)
-        waiting = books.open_orders(con, account, placed_before=day, placed_before_at=at)
+        if last is not None and day > last:
+            self._take_corporate_actions(con, kept, last, day)
+        waiting = [r for r in kept.open.values() if r.waits_for(day, at)]
         done = trade_session(
-            waiting,
-            books.attached_stops(con, account, [o.id for o in waiting if o.side == Side.BUY]),
+            [r.order for r in waiting],
+            {r.order.id: (r.stop_loss_price, r.order.take_profit_price)
+             for r in waiting if r.order.side == Side.BUY and r.stop_loss_price is not None},
             frame,
-            cash=cash,
-            held=held,
+            cash=kept.cash,
+            held=kept.held,
             costs=self.costs,
             allow_short=self.allow_short,
             now=self.now(),
             filled_at=filled_at,
             expire_day_orders=last_of_session,
-        )
+        )  # fmt: skip
         # Attached stops first: the status updates may already close one of them.
-        insert_rows(
-            con,
-            "paper_orders",
+        seqs = dict(insert_rows(
+            con, "paper_orders",
             [books.order_row(child, account, None, parent_id=pid) for child, pid in done.placed],
-        )
-        insert_rows(con, "paper_fills", [books.fill_row(f, account, day) for f in done.fills])
+            returning=["id", "seq"],
+        ))  # fmt: skip
+        for child, _ in done.placed:
+            kept.place(child, seqs[child.id])
+        seqs = dict(insert_rows(
+            con, "paper_fills", [books.fill_row(f, account, day) for f in done.fills],
+            returning=["id", "seq"],
+        ))  # fmt: skip
+        for fill in sorted(done.fills, key=lambda f: seqs[f.id]):  # the store's order
+            kept.take_fill(fill.symbol, fill.side, fill.qty, fill.price, fill.fee)
         books.set_status(con, done.updates)
+        for update in done.updates:
+            kept.update(update["id"], status=OrderStatus(update["status"]),
+                        filled_qty=update["filled_qty"],
+                        filled_avg_price=update["filled_avg_price"],
+                        updated_at=update["updated_at"])  # fmt: skip
         append_events(
             con,
             self.actor,
@@ -482,38 +552,42 @@ class PaperBroker(Broker):
                 for kind, subject, payload in done.events
             ],
         )
-        books.upsert_marks(con, account, day, frame["close"].dropna())
-        con.execute(
-            "UPDATE paper_accounts SET last_bar_date = ?, last_bar_at = ? WHERE account = ?",
-            [day, at, account],
-        )
+        closes = frame["close"].dropna()
+        books.upsert_marks(con, account, day, closes)
+        kept.marks.update(zip(map(str, closes.index), closes.to_numpy(dtype=float).tolist(), strict=True))
+        kept.last_bar, kept.last_bar_at, kept.touched = day, at, True
         return done.fills
 
-    def _take_corporate_actions(
-        self, con, after: date, through: date, held: dict[str, float]
-    ) -> bool:
+    def _take_corporate_actions(self, con, kept: Kept, after: date, through: date) -> None:
         """Applies the splits and cash dividends that went ex after ``after`` up to ``through``
-        to what the account holds (``held``: shares by symbol, as the store says now; see
-        :mod:`engine.brokers.corporate_actions`), each once: ``paper_adjustments`` keeps
-        which, in the same transaction as the bar. True when it applied any."""
+        to what the account holds (see :mod:`engine.brokers.corporate_actions`), each once:
+        ``paper_adjustments`` keeps which, in the same transaction as the bar."""
         account = self.account_name
-        held = {s: q for s, q in held.items() if abs(q) > QTY_EPSILON}
+        held = {s: q for s, q in kept.held.items() if abs(q) > QTY_EPSILON}
         actions = actions_between(con, held, after, through)
         if not actions:
-            return False
-        applied = books.applied_adjustments(con, account, [a.symbol for a in actions])
-        prices = books.marks(con, account)
+            return
+        prices = dict(kept.marks)
         rows, events = [], []
         for action in actions:
             qty = held.get(action.symbol, 0.0)
-            if action.key in applied or abs(qty) <= QTY_EPSILON:
+            if action.key in kept.applied or abs(qty) <= QTY_EPSILON:
                 continue
             orders: list[dict] = []
             if action.kind == SPLIT:
                 shares = split_shares(qty, action.ratio, prices.get(action.symbol))
                 after_qty, cash, price = shares.qty, shares.cash_in_lieu, shares.price
-                orders = books.rebase_orders(con, account, action.symbol, action.ratio, _tick)
+                resting = [(r.order, r.stop_loss_price) for r in kept.open.values()
+                           if r.order.symbol == action.symbol]  # fmt: skip
+                orders = books.rebase_orders(con, resting, action.ratio, _tick)
+                for change in orders:
+                    kept.update(change["order_id"], **{
+                        k: change.get(k) for k in ("qty", "limit_price", "stop_price",
+                                                   "take_profit_price", "stop_loss_price")
+                    })  # fmt: skip
                 books.rebase_mark(con, account, action.symbol, action.ratio)
+                if action.symbol in kept.marks:
+                    kept.marks[action.symbol] = kept.marks[action.symbol] / action.ratio
                 prices[action.symbol] = price
             else:
                 after_qty, cash, price = qty, dividend_cash(qty, action.amount), None
@@ -530,43 +604,46 @@ class PaperBroker(Broker):
             events.append(("paper.corporate_action", action.symbol, payload))
         for row in rows:  # one by one: each takes the next seq, in the actions' order
             insert_rows(con, "paper_adjustments", [row])
+            kept.take_adjustment(row)
         append_events(con, self.actor, events)
-        return bool(rows)
+        kept.touched = kept.touched or bool(rows)
 
     # -- the loop's one read -----------------------------------------------------------
 
     def snapshot(
         self, order_ids: list[str] | None = None, closed_since: datetime | None = None
     ) -> BrokerView:
-        """As :meth:`Broker.snapshot`, in one read (the loop reads it every step)."""
+        """As :meth:`Broker.snapshot`: from memory after one check of the store (the loop
+        reads it every step), the store asked only for orders that closed before the broker
+        last read the account."""
         named = set(order_ids or [])
         with self._read() as con:
-            # The open orders, those asked for by id and those closed since, in one read.
-            rows = con.execute(
-                f"SELECT {', '.join(books.ORDER_COLUMNS)} FROM paper_orders WHERE account = ?"
-                " AND (status IN (SELECT unnest(?)) OR id IN (SELECT unnest(?))"
-                " OR (updated_at > ? AND status NOT IN (SELECT unnest(?)))) ORDER BY seq",
-                [self.account_name, books.OPEN, sorted(named), closed_since, books.OPEN],
-            ).fetchall()
-            is_open = [row[_STATUS] in books.OPEN for row in rows]
-            read = [books.order_from_row(row) for row in rows]
-            account, positions, open_ = self._account(
-                con, [o for o, opened in zip(read, is_open, strict=True) if opened]
-            )
-        # An open order not asked for by id came for the open orders only.
-        orders = [o for o, opened in zip(read, is_open, strict=True) if o.id in named or not opened]
-        looked_up = {o.id: o for o in orders if o.id in named}
+            kept = self._current(con)
+            missing = [i for i in named if i not in kept.open and i not in kept.closed]
+            if missing or (closed_since is not None and closed_since < kept.horizon):
+                # The orders asked for by id and those closed since, as the store has them.
+                rows = con.execute(
+                    f"SELECT {memory.RESTING_COLUMNS} FROM paper_orders WHERE account = ?"
+                    " AND status NOT IN (SELECT unnest(?)) AND (id IN (SELECT unnest(?))"
+                    " OR updated_at > ?) ORDER BY seq",
+                    [self.account_name, books.OPEN, sorted(missing), closed_since],
+                ).fetchall()
+                kept.learn_closed([memory.resting_from_row(row) for row in rows], closed_since)
+            recent = [] if closed_since is None else kept.closed_since(closed_since)
+            looked_up = {i: kept.find("id", i) for i in sorted(named)}
+            looked_up = {i: o for i, o in looked_up.items() if o is not None}
+            account, positions = self._account(kept)
+            open_ = [r.order for r in kept.open.values()]
+            if closed_since is not None:
+                kept.forget_closed(closed_since)  # the loop has seen what closed by then
+            self._kept = kept
         return BrokerView(
             account=account,
             positions={p.symbol: p for p in positions},
             open_orders=sorted(open_, key=_newest_first),
             looked_up=looked_up,
-            recent_closed=[o for o in orders if o.id not in looked_up],
+            recent_closed=[o for o in recent if o.id not in looked_up],
         )
-
-
-#: Where an order's status is in a row of :data:`books.ORDER_COLUMNS`.
-_STATUS = books.ORDER_COLUMNS.index("status")
 
 
 def _tick(price: float) -> float:

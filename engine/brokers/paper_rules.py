@@ -193,16 +193,25 @@ def positions_from_fills(
     """
     book: dict[str, tuple[float, float]] = {}
     for symbol, signed_qty, price, *split in fills:
-        qty, avg = book.get(symbol, (0.0, 0.0))
-        if split and split[0] != 1.0:
-            qty, avg = qty * split[0], avg / split[0]
-        new_qty = qty + signed_qty
-        if abs(new_qty) < QTY_EPSILON:
-            book.pop(symbol, None)
-            continue
-        if qty == 0 or (qty > 0) == (signed_qty > 0):
-            avg = (qty * avg + signed_qty * price) / new_qty
-        elif (qty > 0) != (new_qty > 0):
-            avg = price  # flipped from long to short or back
-        book[symbol] = (new_qty, avg)
+        add_to_position(book, symbol, signed_qty, price, split[0] if split else 1.0)
     return book
+
+
+def add_to_position(
+    book: dict[str, tuple[float, float]], symbol: str, signed_qty: float, price: float,
+    ratio: float = 1.0,
+) -> None:  # fmt: skip
+    """Moves ``book`` (``{symbol: (qty, avg_entry_price)}``) by one fill, or one split with its
+    ``ratio`` (see :func:`positions_from_fills`, which is this over fills in time order)."""
+    qty, avg = book.get(symbol, (0.0, 0.0))
+    if ratio != 1.0:
+        qty, avg = qty * ratio, avg / ratio
+    new_qty = qty + signed_qty
+    if abs(new_qty) < QTY_EPSILON:
+        book.pop(symbol, None)
+        return
+    if qty == 0 or (qty > 0) == (signed_qty > 0):
+        avg = (qty * avg + signed_qty * price) / new_qty
+    elif (qty > 0) != (new_qty > 0):
+        avg = price  # flipped from long to short or back
+    book[symbol] = (new_qty, avg)

@@ -3,6 +3,7 @@
 python -m tests.brokers.paper_worker submit DATA_DIR CID [CID ...]   -> {cid: order id}
 python -m tests.brokers.paper_worker bar DATA_DIR YYYY-MM-DD          -> [fill, ...]
 python -m tests.brokers.paper_worker state DATA_DIR                   -> account, positions
+python -m tests.brokers.paper_worker cancel DATA_DIR ACCOUNT ORDER_ID  -> the order's status
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from engine.store import Store
 
 def main(argv: list[str]) -> None:
     command, data_dir, *rest = argv
+    if command == "cancel":
+        account, order_id = rest
+        broker = PaperBroker(Store.open(data_dir), account=account, actor="trader")
+        print(json.dumps(broker.cancel(order_id).status.value))
+        return
     broker = PaperBroker(Store.open(data_dir))
     if command == "submit":
         out = {

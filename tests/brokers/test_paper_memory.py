@@ -1,0 +1,223 @@
+"""The paper broker keeps its account in memory: always what the store says, read in one statement.
+
+Before, every call read the account from the store: a daily step's snapshot and bar ran
+about twenty statements. The copy kept in memory must equal a fresh read of the store after
+every step (fills, attached stops, a split, a dividend, a partial fill), see what another
+broker object or another process wrote, and stay as it was when a transaction fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from engine.brokers import PaperBroker
+from engine.brokers import _paper_books as books
+from engine.brokers import _paper_memory as memory
+from engine.data import calendar
+from engine.store import Store
+from tests.brokers.test_paper_corporate_actions import _record
+from tests.live.test_paper_session import bar, order
+
+ROOT = Path(__file__).resolve().parents[2]
+CASH = 10_000.0
+DAYS = [d.date() for d in calendar.sessions("2024-01-02", "2024-01-31")]
+
+
+def _account(kept: memory.Kept) -> tuple:
+    """What a kept account says about the books (its closed orders apart: a cache of those)."""
+    return (kept.generation, kept.cash, kept.held, kept.book, kept.marks, kept.last_bar,
+            kept.last_bar_at, kept.open, kept.client_ids, kept.applied)  # fmt: skip
+
+
+def assert_kept_is_the_store(broker: PaperBroker) -> None:
+    """The account the broker keeps equals a fresh read of the store, to the last bit, and
+    the store's own sums (cash, positions, open orders) as the control room reads them."""
+    kept, account = broker._kept, broker.account_name
+    with broker.store.connect() as con:
+        assert _account(kept) == _account(memory.load(con, account, broker.starting_cash))
+        for order_id, resting in kept.closed.items():
+            assert books.find_order(con, account, "id", order_id) == resting.order
+        assert kept.cash == pytest.approx(books.cash(con, account, broker.starting_cash), abs=1e-6)
+        held = [(p.symbol, p.qty, p.avg_entry_price, p.market_value) for p in broker.positions()]
+        stored = [(p.symbol, pytest.approx(p.qty), pytest.approx(p.avg_entry_price),
+                   pytest.approx(p.market_value)) for p in books.positions(con, account)]  # fmt: skip
+        assert held == stored
+        assert [r.order for r in reversed(kept.open.values())] == books.orders(con, account, "open")
+
+
+def _other_process_cancels(data_dir: Path, account: str, order_id: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.brokers.paper_worker", "cancel", str(data_dir), account,
+         order_id],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def test_the_kept_account_is_the_store_after_every_step(store):
+    broker = PaperBroker(store, cash=CASH)
+    steps = iter(DAYS)
+
+    def step(**prices):
+        fills = broker.process_bar(next(steps), bar(**prices))
+        assert_kept_is_the_store(broker)
+        return [(f.client_order_id, f.qty, f.price) for f in fills]
+
+    step(XYZ=400, ABC=50)
+    broker.submit_many([
+        order("XYZ", "buy", 10, "e-XYZ", stop_loss_price=360.0, take_profit_price=481.0),
+        order("ABC", "buy", 20, "e-ABC"),
+        order("ABC", "buy", 20, "e-ABC-dip", type="limit", limit_price=40.0,
+              time_in_force="gtc"),
+    ])  # fmt: skip
+    assert_kept_is_the_store(broker)
+    assert step(XYZ=400, ABC=50) == [("e-XYZ", 10, 400), ("e-ABC", 20, 50)]
+    dip = broker.get_order_by_client_id("e-ABC-dip")
+
+    # The trader cancels the resting limit from the control room, another process: this
+    # broker sees it at its next read, and the next bar does not fill it.
+    assert _other_process_cancels(store.data_dir, "paper", dip.id) == "canceled"
+    view = broker.snapshot([dip.id])
+    assert dip.id not in {o.id for o in view.open_orders}
+    assert view.looked_up[dip.id].status == "canceled"
+    assert_kept_is_the_store(broker)
+
+    # A 4:1 split of XYZ and a dividend on ABC go ex on the next session.
+    _record(store, splits=[("XYZ", DAYS[2], 4.0)], dividends=[("ABC", DAYS[2], 0.5)])
+    assert step(XYZ=(100.5, 101, 99, 100.25), ABC=(39, 52, 39, 51)) == []  # the dip is gone
+    assert {p.symbol: p.qty for p in broker.positions()} == {"XYZ": 40, "ABC": 20}
+    assert broker.account().cash == pytest.approx(CASH - 4_000 - 1_000 + 20 * 0.5)
+
+    # A second broker object on the same account (in this process) cancels a sell.
+    broker.submit(order("ABC", "sell", 5, "x-ABC", type="limit", limit_price=60.0))
+    PaperBroker(store, actor="trader").cancel(client_order_id="x-ABC")
+    assert broker.orders("open")[0].client_order_id == "e-XYZ-stop"
+    assert_kept_is_the_store(broker)
+
+    # A buy the cash covers at 51 gaps up to 60 at the open and fills in part; then the
+    # re-based stop (90) fires in the bar.
+    broker.submit(order("ABC", "buy", 98, "e-ABC-more"))
+    assert step(XYZ=(95, 95, 85, 88), ABC=60) == [
+        ("e-ABC-more", pytest.approx(CASH_IN_HAND / 60), 60.0), ("e-XYZ-stop", 40, 90.0)
+    ]
+    assert step(XYZ=88, ABC=61) == []
+    assert [p.symbol for p in broker.positions()] == ["ABC"]
+    assert broker.account().cash == pytest.approx(40 * 90)
+
+
+#: Cash after the first buys and the dividend.
+CASH_IN_HAND = CASH - 4_000 - 1_000 + 20 * 0.5
+
+
+class _FailingCommit:
+    """A DuckDB connection whose next COMMITs raise ``errors`` (after all of a transaction's writes)."""
+
+    def __init__(self, con, errors: list[Exception]):
+        self._con, self._errors = con, errors
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def execute(self, sql, *args, **kwargs):
+        if sql == "COMMIT" and self._errors:
+            raise self._errors.pop(0)
+        return self._con.execute(sql, *args, **kwargs)
+
+
+@pytest.fixture
+def holding(store):
+    """A broker holding 10 XYZ with their stop resting, and a buy of ABC waiting."""
+    broker = PaperBroker(store, cash=CASH)
+    broker.process_bar(DAYS[0], bar(XYZ=400, ABC=50))
+    broker.submit(order("XYZ", "buy", 10, "e-XYZ", stop_loss_price=360.0))
+    broker.process_bar(DAYS[1], bar(XYZ=400, ABC=50))
+    broker.submit(order("ABC", "buy", 20, "e-ABC"))
+    return broker
+
+
+def _failing(monkeypatch, errors: list[Exception]) -> None:
+    connection = Store._connection
+    monkeypatch.setattr(Store, "_connection", lambda self: _FailingCommit(connection(self), errors))
+
+
+def test_a_transaction_that_fails_at_its_commit_leaves_the_kept_account_as_it_was(
+    holding, monkeypatch
+):
+    before = copy.deepcopy(holding._kept)
+    _failing(monkeypatch, [duckdb.IOException("could not write the file: disk full")])
+
+    with pytest.raises(duckdb.IOException):
+        holding.process_bar(DAYS[2], bar(XYZ=(380, 380, 350, 355), ABC=51))  # stop and buy fill
+    assert holding._kept == before
+    assert_kept_is_the_store(holding)  # nothing of it reached the store either
+
+    fills = holding.process_bar(DAYS[2], bar(XYZ=(380, 380, 350, 355), ABC=51))
+    assert [f.client_order_id for f in fills] == ["e-ABC", "e-XYZ-stop"]
+    assert_kept_is_the_store(holding)
+
+
+def test_a_transaction_retried_after_a_conflict_is_kept_once(holding, monkeypatch):
+    _failing(monkeypatch, [duckdb.TransactionException("Conflict on tuple deletion")])
+
+    fills = holding.process_bar(DAYS[2], bar(XYZ=(380, 380, 350, 355), ABC=51))
+    assert [f.client_order_id for f in fills] == ["e-ABC", "e-XYZ-stop"]
+    assert {p.symbol: p.qty for p in holding.positions()} == {"ABC": 20}  # not 40
+    assert_kept_is_the_store(holding)
+
+
+def test_an_order_placed_long_ago_is_found_by_its_client_order_id_after_a_restart(holding, store):
+    # A new broker (a restarted loop) keeps open orders only: a filled one is read from the
+    # store when its decision is sent again, and no second order is placed.
+    again = PaperBroker(store)
+    placed = again.submit(order("XYZ", "buy", 10, "e-XYZ", stop_loss_price=360.0))
+    assert placed.status == "filled"
+    assert len(again.orders("all")) == 3  # e-XYZ, its stop, e-ABC
+    assert_kept_is_the_store(again)
+
+
+class _Counted:
+    """A DuckDB connection that counts the statements run through it (executemany: per row)."""
+
+    def __init__(self, con, counter: list[int]):
+        self._con, self._counter = con, counter
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def execute(self, sql, *args, **kwargs):
+        self._counter[0] += 1
+        return self._con.execute(sql, *args, **kwargs)
+
+    def executemany(self, sql, rows, *args, **kwargs):
+        self._counter[0] += len(rows)
+        return self._con.executemany(sql, rows, *args, **kwargs)
+
+
+def test_a_daily_step_asks_the_store_little(holding, monkeypatch):
+    counter = [0]
+    connection = Store._connection
+    monkeypatch.setattr(Store, "_connection", lambda self: _Counted(connection(self), counter))
+
+    def statements(call) -> int:
+        counter[0] = 0
+        call()
+        return counter[0]
+
+    tracked = [o.id for o in holding.orders("open")]
+    since = holding.orders("all")[-1].updated_at
+    # The loop's one read, then the bar (a buy fills; marks move), then its orders. Before
+    # the account was kept: 4 statements, 4, 12, 10 and 10.
+    assert statements(lambda: holding.snapshot(tracked, closed_since=since)) == 1
+    assert statements(lambda: holding.account()) == 1
+    assert statements(lambda: holding.process_bar(DAYS[2], bar(XYZ=401, ABC=51))) <= 9
+    assert statements(lambda: holding.submit_many([order("ABC", "sell", 5, "x-1"),
+                                                   order("XYZ", "sell", 5, "x-2")])) <= 6
+    open_ = [o.id for o in holding.orders("open")]
+    assert statements(lambda: holding.cancel_many(open_)) <= 6

@@ -12,7 +12,7 @@ from tests.live.conftest import open_replay
 #: Statements of a daily replay step on the paper broker, median over a quarter of a config
 #: that trades often (58 before the step's reads were folded together, 53 before a few rows
 #: went in one statement and the paper broker read its orders once, 50 before the loop kept
-#: its books in memory between steps).
+#: its books in memory between steps, 40 before the paper broker kept its account so).
 MOST_STATEMENTS = 40
 
 

@@ -71,20 +71,28 @@ class Kept:
     #: Orders closed after ``horizon`` (every one of them), by id.
     closed: dict[str, Resting]
     horizon: datetime
-    #: Every client order id the account ever took.
+    #: Every client order id the account ever took (shared by a write's copy, which adds
+    #: its own in ``placed_ids`` until it commits: the set may be large, copying it is not).
     client_ids: set[str]
     #: The (symbol, kind, ex-date) of the corporate actions applied.
     applied: set[tuple[str, str, date]]
     #: Set by a write that changed the books (the account's generation moves on).
     touched: bool = field(default=False, compare=False)
+    placed_ids: list[str] = field(default_factory=list, compare=False)
 
     def copy(self) -> Kept:
         """A copy a write can change (the kept one stays as it is until the write commits)."""
         return replace(
             self, held=dict(self.held), book=dict(self.book), marks=dict(self.marks),
-            open=dict(self.open), closed=dict(self.closed), client_ids=set(self.client_ids),
-            applied=set(self.applied), touched=False,
+            open=dict(self.open), closed=dict(self.closed), applied=set(self.applied),
+            touched=False, placed_ids=[],
         )  # fmt: skip
+
+    def committed(self) -> Kept:
+        """This copy once its write has committed: the client ids it placed join the set."""
+        self.client_ids.update(self.placed_ids)
+        self.placed_ids = []
+        return self
 
     # -- money and shares ----------------------------------------------------------------
 
@@ -111,7 +119,7 @@ class Kept:
         """A new order, ``seq`` its number in the store (``stored``: its after_bar,
         after_bar_at, stop_loss_price)."""
         self.open[order.id] = Resting(order, seq, **stored)
-        self.client_ids.add(order.client_order_id)
+        self.placed_ids.append(order.client_order_id)
 
     def learn_closed(self, rows: list[Resting], since: datetime | None) -> None:
         """Closed orders read from the store, among them every one closed after ``since``

@@ -195,7 +195,8 @@ class PaperBroker(Broker):
             return result, kept
 
         with self._lock:
-            result, self._kept = books.writing(self.store, self._lock, attempt, *args)
+            result, kept = books.writing(self.store, self._lock, attempt, *args)
+            self._kept = kept.committed()
         return result
 
     def _read(self):

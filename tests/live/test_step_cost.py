@@ -13,7 +13,7 @@ from tests.live.conftest import open_replay
 #: that trades often (58 before the step's reads were folded together, 53 before a few rows
 #: went in one statement and the paper broker read its orders once, 50 before the loop kept
 #: its books in memory between steps, 40 before the paper broker kept its account so).
-MOST_STATEMENTS = 40
+MOST_STATEMENTS = 30
 
 
 class _Counted:

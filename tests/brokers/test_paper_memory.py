@@ -21,9 +21,9 @@ from engine.brokers import PaperBroker
 from engine.brokers import _paper_books as books
 from engine.brokers import _paper_memory as memory
 from engine.data import calendar
-from engine.store import Store
 from tests.brokers.test_paper_corporate_actions import _record
 from tests.live.test_paper_session import bar, order
+from tests.store_statements import count_statements, watch_statements
 
 ROOT = Path(__file__).resolve().parents[2]
 CASH = 10_000.0
@@ -116,21 +116,6 @@ def test_the_kept_account_is_the_store_after_every_step(store):
 CASH_IN_HAND = CASH - 4_000 - 1_000 + 20 * 0.5
 
 
-class _FailingCommit:
-    """A DuckDB connection whose next COMMITs raise ``errors`` (after all of a transaction's writes)."""
-
-    def __init__(self, con, errors: list[Exception]):
-        self._con, self._errors = con, errors
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-    def execute(self, sql, *args, **kwargs):
-        if sql == "COMMIT" and self._errors:
-            raise self._errors.pop(0)
-        return self._con.execute(sql, *args, **kwargs)
-
-
 @pytest.fixture
 def holding(store):
     """A broker holding 10 XYZ with their stop resting, and a buy of ABC waiting."""
@@ -143,8 +128,13 @@ def holding(store):
 
 
 def _failing(monkeypatch, errors: list[Exception]) -> None:
-    connection = Store._connection
-    monkeypatch.setattr(Store, "_connection", lambda self: _FailingCommit(connection(self), errors))
+    """The next COMMITs raise ``errors``, one each (after all of a transaction's writes)."""
+
+    def fail_commit(sql: str, _n: int) -> None:
+        if sql == "COMMIT" and errors:
+            raise errors.pop(0)
+
+    watch_statements(monkeypatch, fail_commit)
 
 
 def test_a_transaction_that_fails_at_its_commit_leaves_the_kept_account_as_it_was(
@@ -182,28 +172,8 @@ def test_an_order_placed_long_ago_is_found_by_its_client_order_id_after_a_restar
     assert_kept_is_the_store(again)
 
 
-class _Counted:
-    """A DuckDB connection that counts the statements run through it (executemany: per row)."""
-
-    def __init__(self, con, counter: list[int]):
-        self._con, self._counter = con, counter
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-    def execute(self, sql, *args, **kwargs):
-        self._counter[0] += 1
-        return self._con.execute(sql, *args, **kwargs)
-
-    def executemany(self, sql, rows, *args, **kwargs):
-        self._counter[0] += len(rows)
-        return self._con.executemany(sql, rows, *args, **kwargs)
-
-
 def test_a_daily_step_asks_the_store_little(holding, monkeypatch):
-    counter = [0]
-    connection = Store._connection
-    monkeypatch.setattr(Store, "_connection", lambda self: _Counted(connection(self), counter))
+    counter = count_statements(monkeypatch)
 
     def statements(call) -> int:
         counter[0] = 0

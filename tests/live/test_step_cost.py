@@ -6,8 +6,8 @@ from __future__ import annotations
 import statistics
 
 from engine.live.runner import run_replay
-from engine.store import Store
 from tests.live.conftest import open_replay
+from tests.store_statements import count_statements
 
 #: Statements of a daily replay step on the paper broker, median over a quarter of a config
 #: that trades often (58 before the step's reads were folded together, 53 before a few rows
@@ -16,28 +16,8 @@ from tests.live.conftest import open_replay
 MOST_STATEMENTS = 30
 
 
-class _Counted:
-    """A DuckDB connection that counts the statements run through it (executemany: per row)."""
-
-    def __init__(self, con, counter: list[int]):
-        self._con, self._counter = con, counter
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-    def execute(self, sql, *args, **kwargs):
-        self._counter[0] += 1
-        return self._con.execute(sql, *args, **kwargs)
-
-    def executemany(self, sql, rows, *args, **kwargs):
-        self._counter[0] += len(rows)
-        return self._con.executemany(sql, rows, *args, **kwargs)
-
-
 def test_a_daily_replay_step_runs_few_statements(replay_store, monkeypatch):
-    counter, per_step = [0], []
-    connection = Store._connection
-    monkeypatch.setattr(Store, "_connection", lambda self: _Counted(connection(self), counter))
+    counter, per_step = count_statements(monkeypatch), []
     opened = open_replay(replay_store, start="2012-01-03", end="2012-03-30")
 
     def on_step(_report):

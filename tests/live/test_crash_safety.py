@@ -103,7 +103,13 @@ def crash_dir(request, sample_store, data_dir, tmp_path):
     """A data dir with the sample bars, a frequently trading approved config and replay limits,
     and an identical copy of it for the uninterrupted run."""
     config = approve_donchian(sample_store, **EXITS[request.param])
-    allow_replay(sample_store)
+    return _with_twin(sample_store, data_dir, tmp_path, config)
+
+
+def _with_twin(store, data_dir, tmp_path, config):
+    """(the data dir, an identical copy of it for the uninterrupted run, ``config``), with
+    replays allowed."""
+    allow_replay(store)
     twin = tmp_path / "uninterrupted"
     twin.mkdir()
     shutil.copy(data_dir / DB_FILE, twin / DB_FILE)
@@ -125,11 +131,7 @@ def intraday_crash_dir(intraday_store, data_dir, tmp_path):
         ["AAPL", "F", "GE"], bar_size="5m", stop="strategy", size="fraction", fraction=0.3,
         max_positions=3,
     )  # fmt: skip
-    allow_replay(intraday_store)
-    twin = tmp_path / "uninterrupted"
-    twin.mkdir()
-    shutil.copy(data_dir / DB_FILE, twin / DB_FILE)
-    return data_dir, twin, config
+    return _with_twin(intraday_store, data_dir, tmp_path, config)
 
 
 def test_an_intraday_loop_killed_mid_session_loses_and_duplicates_no_order(

@@ -237,6 +237,22 @@ class Bars:
         return cls(**wide, bar_size=bar_size, extended_hours=extended_hours,
                    sources=tuple(sorted(set(sources))))
 
+    @classmethod
+    def from_arrays(cls, index: pd.DatetimeIndex, symbols: pd.Index, fields: np.ndarray, *,
+                    bar_size: str = bar_sizes.DAILY, extended_hours: bool = False,
+                    sources: tuple[str, ...] = ()) -> Bars:  # fmt: skip
+        """Bars over ``fields`` (open, high, low, close, volume along the first axis, each
+        bars x symbols), sharing its memory: a live step's window without copying it.
+
+        The frames are read-only views (writing to one raises instead of changing bars
+        that others hold); ``index`` and ``symbols`` are shared by every frame.
+        """
+        fields = fields.view()
+        fields.flags.writeable = False
+        frames = {f: pd.DataFrame(fields[i], index=index, columns=symbols, copy=False)
+                  for i, f in enumerate(FIELDS)}  # fmt: skip
+        return cls(**frames, bar_size=bar_size, extended_hours=extended_hours, sources=sources)
+
     def to_long(self) -> pd.DataFrame:
         """Long rows (date or timestamp, symbol, open, high, low, close, volume), no empty cells."""
         when = "timestamp" if self.is_intraday else "date"

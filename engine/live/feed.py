@@ -18,16 +18,18 @@ Yahoo's bars reads the store that the data refresh job fills (:class:`StoreFeed`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 
 from engine.data import calendar
 from engine.data.bar_sizes import DAILY, check_bar_size
-from engine.data.bars import FIELDS, Bars
-from engine.data.repository import load_bars_both, read_rows
+from engine.data.bars import Bars
+from engine.data.repository import load_bars_both, no_stored_bars, read_daily_arrays
 from engine.errors import InputError
+from engine.live.bar_window import BarWindow
 from engine.live.clock import BarClose, bars_between
 from engine.risk import sessions as nyse
 from engine.store.reading import Reader
@@ -92,7 +94,10 @@ class FrameFeed:
         self.bars = bars
         self.lookback = lookback
         self._dates = bars.index
-        self._traded = bars if traded is None else traded
+        #: The bars as arrays: a step's window is a view of them, not a slice of ten frames.
+        self._held = BarWindow.of(bars, bars if traded is None else traded)
+        #: The last window handed out, (bar, (adjusted, traded)): a step asks for both.
+        self._last: tuple[date | BarClose, tuple[Bars, Bars]] | None = None
 
     def sessions(self, start=None, end=None) -> list[date]:
         """The bar dates from ``start`` to ``end`` (inclusive) that a replay steps through."""
@@ -111,11 +116,17 @@ class FrameFeed:
 
     def window(self, bar: date | BarClose) -> Bars:
         """The bars a step at ``bar``'s close sees."""
-        return through(self.bars, bar, self.lookback)
+        return self._both(bar)[0]
 
     def traded(self, bar: date | BarClose) -> Bars:
         """:meth:`window` as traded (as the adjusted bars when none were given: parity)."""
-        return through(self._traded, bar, self.lookback)
+        return self._both(bar)[1]
+
+    def _both(self, bar: date | BarClose) -> tuple[Bars, Bars]:
+        # The bars never change, so the window of the bar asked for last is the same bars.
+        if self._last is None or self._last[0] != bar:
+            self._last = (bar, self._held.through(label_of(bar), self.lookback))
+        return self._last[1]
 
     def latest(self) -> date:
         return self._dates[-1].date()
@@ -139,6 +150,7 @@ class StoreFeed:
         self._read_with: tuple[date | BarClose, Bars] | None = None
         #: The last daily window read, which the next step extends by the bars stored since.
         self._kept: _Kept | None = None
+        self._positions = {symbol: k for k, symbol in enumerate(self.symbols)}
 
     def window(self, bar: date | BarClose) -> Bars:
         adjusted, traded = self._read(bar)
@@ -159,36 +171,57 @@ class StoreFeed:
     def _read(self, bar: date | BarClose) -> tuple[Bars, Bars]:
         """The window at ``bar``, adjusted and as traded."""
         if not isinstance(bar, BarClose):
-            return self.store.transaction(self._read_daily, pd.Timestamp(bar))
+            return self._read_daily(pd.Timestamp(bar))
         first = sessions_back(bar.session, self.lookback, self.bar_size)
         both = load_bars_both(self.store, self.symbols, first, bar.session, bar_size=self.bar_size)
         return tuple(through(b, bar, self.lookback) for b in both)
 
-    def _read_daily(self, con, bar: pd.Timestamp) -> tuple[Bars, Bars]:
-        """The daily window at ``bar``: the window kept from the last step and the bars
-        stored since, when the store still holds exactly the rows it was built from; else
-        read whole. One snapshot of the store (a transaction): what is compared is what is read."""
-        span = pd.Timedelta(days=int(self.lookback * DAYS_PER_BAR) + 10)
-        start = bar - span
+    def _read_daily(self, bar: pd.Timestamp) -> tuple[Bars, Bars]:
+        """The daily window at ``bar``: the window kept from the last read extended by the
+        bars stored after it, when the store has changed none of the rows it was built
+        from; else read whole."""
+        start = bar - pd.Timedelta(days=int(self.lookback * DAYS_PER_BAR) + 10)
         kept, self._kept = self._kept, None
-        # The kept rows must cover the window's start (and cover no more than a second
-        # window's span before it: the count below stays a small read).
-        if kept is not None and start - span <= kept.low <= start and kept.high <= bar:
-            # One count: the kept rows as they are now, and with the bars stored since.
-            seen, sealed = _seen(con, self.symbols, kept.low, kept.high, bar)
-            if seen == kept.seen:
-                rows = read_rows(Reader(self.store, con), self.symbols,
-                                 kept.high + pd.Timedelta(days=1), bar)  # fmt: skip
-                both = tuple(_appended(old, rows, adjust, start, self.lookback)
-                             for old, adjust in ((kept.adjusted, True), (kept.traded, False)))  # fmt: skip
-                if not both[0].close.isna().all().any():  # a symbol with no bar left: read whole
-                    self._kept = _Kept(*both, kept.low, bar, sealed)
-                    return both
-        seen, _ = _seen(con, self.symbols, start, bar, bar)
-        both = load_bars_both(Reader(self.store, con), self.symbols, start, bar)
-        both = tuple(b.iloc(slice(max(len(b) - self.lookback, 0), None)) for b in both)
-        self._kept = _Kept(*both, start, bar, seen)
-        return both
+        if kept is not None and kept.low <= start and kept.bar <= bar:
+            # One statement, so one snapshot: what is compared is what is read.
+            with self.store.connect() as con:
+                since = _stored_since(con, kept, start, bar)
+            dates, column, rows, sources = self._ours(since)
+            held = kept.window.index[-1].to_datetime64()
+            # A bar of ours stored or changed among the dates held, or a row removed: read whole.
+            if since.seal.rows == kept.seal.rows + since.added and not (dates <= held).any():
+                window = kept.window.appended(dates, column, rows, sources, start, bar, self.lookback)
+                if not window.empty_columns(bar, self.lookback):  # a symbol with no bar left
+                    self._kept = _Kept(window, kept.low, bar, since.read, since.seal)
+                    return window.through(bar, self.lookback)
+        window, seal = self.store.transaction(self._read_whole, start, bar)
+        self._kept = _Kept(window, start, bar, np.datetime64(bar.date(), "us"), seal)
+        return window.through(bar, self.lookback)
+
+    def _read_whole(self, con, start: pd.Timestamp, bar: pd.Timestamp) -> tuple[BarWindow, _Seal]:
+        """The window from ``start`` to ``bar`` read whole, and the store's :class:`_Seal` then."""
+        rows, newest, latest = con.execute("SELECT count(*), max(ingested_at), max(date) FROM bars").fetchone()
+        dates, column, fields, sources = read_daily_arrays(con, self.symbols, start, bar)
+        missing = sorted(set(self.symbols) - {self.symbols[k] for k in np.unique(column)})
+        if missing:
+            raise no_stored_bars(Reader(self.store, con), missing, start, bar)
+        window = BarWindow.from_rows(self.symbols, dates, column, fields, sources, bar_size=DAILY,
+                                     spare=self.lookback)  # fmt: skip
+        window = window.appended(*_NO_ROWS, start, bar, self.lookback)  # the last lookback bars
+        return window, _Seal(rows, newest, None if latest is None else np.datetime64(latest, "us"))
+
+    def _ours(self, since: _Since) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """The rows of ``since`` of this feed's symbols: dates, each one's symbol's position,
+        the fields (:func:`read_daily_arrays`' shape), and the sources per date."""
+        where = self._positions
+        column = np.fromiter((where.get(s, -1) for s in since.symbol), dtype=np.intp,
+                             count=len(since.symbol))  # fmt: skip
+        ours = column >= 0
+        dates = since.dates[ours]
+        sources: dict = {}
+        for day, source in set(zip(dates.tolist(), since.source[ours].tolist(), strict=True)):
+            sources.setdefault(pd.Timestamp(day), set()).add(source)
+        return dates, column[ours], since.rows[:, ours], {d: frozenset(s) for d, s in sources.items()}
 
     def latest(self) -> date | None:
         """The newest stored bar date over the symbols (None: no bars)."""
@@ -207,46 +240,104 @@ class StoreFeed:
 
 
 @dataclass(frozen=True)
+class _Seal:
+    """What the store's daily bars were when a window was read: how many rows, the newest
+    ingest and the latest date among them."""
+
+    rows: int
+    newest: datetime | None
+    latest: np.datetime64 | None
+
+
+@dataclass(frozen=True)
 class _Kept:
-    """A daily window kept between steps: built from the rows stored from ``low`` to
-    ``high``, of which the store then held ``seen`` (:func:`_seen`)."""
+    """A daily window kept between reads: read from ``low`` on for a step at ``bar``; it
+    holds every row of its symbols dated up to ``read`` that the store held as ``seal`` says
+    (and maybe some after: read ahead)."""
 
-    adjusted: Bars
-    traded: Bars
+    window: BarWindow
     low: pd.Timestamp
-    high: pd.Timestamp
-    seen: tuple
+    bar: pd.Timestamp
+    read: np.datetime64
+    seal: _Seal
 
 
-def _seen(con, symbols: list[str], low: pd.Timestamp, high: pd.Timestamp,
-          until: pd.Timestamp) -> tuple[tuple, tuple]:  # fmt: skip
-    """How many daily rows the store holds for ``symbols`` from ``low`` to ``high``, and the
-    newest ingest among them (a bar added, removed or ingested again changes it); and the
-    same from ``low`` to ``until`` (a later date: what the window extended to it is built
-    from), in one statement."""
-    count, newest, count_until, newest_until = con.execute(
-        "SELECT count(*) FILTER (WHERE date <= $high), max(ingested_at) FILTER (WHERE date <= $high),"
-        " count(*), max(ingested_at) FROM bars WHERE symbol IN (SELECT unnest($symbols))"
-        " AND date >= $low AND date <= $until",
-        {"symbols": list(symbols), "low": low.date(), "high": high.date(), "until": until.date()},
-    ).fetchall()[0]
-    return (count, newest), (count_until, newest_until)
+@dataclass(frozen=True)
+class _Since:
+    """The daily rows (of every symbol) ingested since a window was read, dated from its
+    start on, and those stored before but dated after what it read (read ahead to
+    ``read``): their dates, symbols, sources and fields (open ... adj_close x rows); how many
+    rows were ingested since in all (``added``), and the store's seal now."""
+
+    dates: np.ndarray
+    symbol: np.ndarray
+    source: np.ndarray
+    rows: np.ndarray
+    added: int
+    read: np.datetime64
+    seal: _Seal
 
 
-def _appended(window: Bars, rows: pd.DataFrame, adjust: bool, start, lookback: int) -> Bars:
-    """``window`` with the bars of the long ``rows`` after it, from ``start``, the last
-    ``lookback`` of them: what a whole read of the store gives (a bar is built from its
-    own row alone)."""
-    frames = {f: getattr(window, f) for f in FIELDS}
-    sources = set(window.sources)
-    if len(rows):
-        new = Bars.from_long(rows.drop(columns="source"), adjust=adjust)
-        sources |= set(rows["source"].unique())
-        symbols = window.open.columns  # a symbol without a new bar: NaN there, as read whole
-        frames = {f: pd.concat([frames[f], getattr(new, f).reindex(columns=symbols)])
-                  for f in FIELDS}  # fmt: skip
-    keep = frames["open"].index >= start
-    first = max(int(keep.sum()) - lookback, 0)
-    frames = {f: frame[keep].iloc[first:] for f, frame in frames.items()}
-    return replace(window, **frames, sources=tuple(sorted(sources)))
+#: No rows stored since (:meth:`BarWindow.appended` of them only trims).
+_NO_ROWS = (np.array([], dtype="datetime64[us]"), np.array([], dtype=np.intp), np.empty((6, 0)), {})
+_ROW = "date, symbol, open, high, low, close, volume, adj_close, source"
 
+
+#: Calendar days of stored bars read past a step's bar when they are there (a replay of
+#: stored days): the column blocks a read loads cost more than the rows, so one read serves
+#: a month of steps.
+READ_AHEAD_DAYS = 45
+
+
+def _stored_since(con, kept: _Kept, start: pd.Timestamp, until: pd.Timestamp) -> _Since:
+    """The rows ingested after ``kept`` was read, dated from ``start`` on; when the store
+    then held rows after what it read and ``until`` is past it, the rows stored before and
+    dated from there through ``until`` and :data:`READ_AHEAD_DAYS` more; and how many rows
+    the store holds now. One statement.
+
+    Each part skips what it cannot hold by DuckDB's per-row-group minimum and maximum (the
+    newest ingest, the dates), so a step reads the rows of its new bar and little else,
+    and never counts or scans the kept window's span. Over every symbol: a filter on 500
+    names costs more than the rows of the others.
+    """
+    seal = kept.seal
+    newest = seal.newest or datetime.min
+    params = {"newest": newest, "start": start.date()}
+    before, read = "", kept.read
+    until = np.datetime64(until.date(), "us")
+    if seal.latest is not None and seal.latest > kept.read and until > kept.read:
+        read = until + np.timedelta64(READ_AHEAD_DAYS, "D")
+        before = (f" UNION ALL SELECT 0, {_ROW}, NULL, NULL, NULL FROM bars WHERE date > $high"
+                  " AND date <= $ahead AND ingested_at <= $newest")  # fmt: skip
+        params |= {"high": pd.Timestamp(kept.read).date(), "ahead": pd.Timestamp(read).date()}
+    found = con.execute(
+        f"SELECT 0 AS part, {_ROW}, NULL::TIMESTAMP AS newest, NULL::BIGINT AS added,"
+        " NULL::BIGINT AS total FROM bars WHERE ingested_at > $newest AND date >= $start"
+        f"{before} UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+        " (SELECT max(ingested_at) FROM bars WHERE ingested_at > $newest),"
+        " (SELECT count(*) FROM bars WHERE ingested_at > $newest), (SELECT count(*) FROM bars)",
+        params,
+    ).fetchnumpy()
+    part = np.asarray(found["part"])
+    at = int(np.flatnonzero(part == 1)[0])
+
+    def summary(column):
+        value = found[column][at]
+        return None if value is np.ma.masked else value
+
+    ours = part == 0
+    dates = np.ma.getdata(found["date"])[ours].astype("datetime64[us]")
+    added, latest = int(summary("added")), seal.latest
+    if added:  # the newest ingest and latest date now: the old ones, or those of the rows since
+        newest = max(seal.newest or newest, summary("newest"))
+        if len(dates):
+            latest = dates.max() if latest is None else max(latest, dates.max())
+    else:
+        newest = seal.newest
+    if not before and (seal.latest is None or seal.latest <= kept.read):
+        # Nothing was stored after what the window read: every row since is in this read.
+        read = max(read, latest) if latest is not None else read
+    fields = np.stack([np.ma.getdata(found[f])[ours].astype(float)
+                       for f in ("open", "high", "low", "close", "volume", "adj_close")])  # fmt: skip
+    return _Since(dates, np.ma.getdata(found["symbol"])[ours], np.ma.getdata(found["source"])[ours],
+                  fields, added, read, _Seal(int(summary("total")), newest, latest))  # fmt: skip

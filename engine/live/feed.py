@@ -135,10 +135,13 @@ class FrameFeed:
 class StoreFeed:
     """Bars read from the store each step: the last ``lookback`` bars up to the bar.
 
-    Daily bars: a step reads the bars stored since the last step's and extends the window
-    it kept, after checking that the store still holds the rows that window was built from
-    (a bar added late, removed or ingested again: the window is read whole). The store stays
-    the truth: a new process reads the whole window at its first step.
+    Daily bars: the window is kept as arrays (:class:`BarWindow`), and a step extends it
+    by the rows stored since, read in one statement with what tells whether the rows under
+    the window changed (a bar of its symbols ingested since among the days it holds: late,
+    corrected, or a history re-adjusted after a split; or a row removed: the window is read
+    whole). The kept window is a cache, never the truth: the version it is checked against
+    (the newest ingest, the row count) is written by every writer of bars in the same
+    transaction as the bars, and a new process reads the whole window at its first step.
     """
 
     def __init__(self, store, symbols: list[str], *, lookback: int = 300, bar_size: str = DAILY):
@@ -150,6 +153,7 @@ class StoreFeed:
         self._read_with: tuple[date | BarClose, Bars] | None = None
         #: The last daily window read, which the next step extends by the bars stored since.
         self._kept: _Kept | None = None
+        #: Each symbol's column: the rows read since are placed by name without pandas.
         self._positions = {symbol: k for k, symbol in enumerate(self.symbols)}
 
     def window(self, bar: date | BarClose) -> Bars:
@@ -290,10 +294,10 @@ READ_AHEAD_DAYS = 45
 
 
 def _stored_since(con, kept: _Kept, start: pd.Timestamp, until: pd.Timestamp) -> _Since:
-    """The rows ingested after ``kept`` was read, dated from ``start`` on; when the store
-    then held rows after what it read and ``until`` is past it, the rows stored before and
-    dated from there through ``until`` and :data:`READ_AHEAD_DAYS` more; and how many rows
-    the store holds now. One statement.
+    """The rows ingested after ``kept`` was read (those dated from ``start`` on kept); when
+    the store then held rows after what it read and ``until`` is past it, the rows stored
+    before and dated from there through ``until`` and :data:`READ_AHEAD_DAYS` more; and how
+    many rows the store holds now. One statement.
 
     Each part skips what it cannot hold by DuckDB's per-row-group minimum and maximum (the
     newest ingest, the dates), so a step reads the rows of its new bar and little else,
@@ -301,43 +305,35 @@ def _stored_since(con, kept: _Kept, start: pd.Timestamp, until: pd.Timestamp) ->
     names costs more than the rows of the others.
     """
     seal = kept.seal
-    newest = seal.newest or datetime.min
-    params = {"newest": newest, "start": start.date()}
+    params = {"newest": seal.newest or datetime.min}
     before, read = "", kept.read
     until = np.datetime64(until.date(), "us")
     if seal.latest is not None and seal.latest > kept.read and until > kept.read:
         read = until + np.timedelta64(READ_AHEAD_DAYS, "D")
-        before = (f" UNION ALL SELECT 0, {_ROW}, NULL, NULL, NULL FROM bars WHERE date > $high"
+        before = (f" UNION ALL SELECT 0, {_ROW}, NULL, NULL FROM bars WHERE date > $high"
                   " AND date <= $ahead AND ingested_at <= $newest")  # fmt: skip
         params |= {"high": pd.Timestamp(kept.read).date(), "ahead": pd.Timestamp(read).date()}
     found = con.execute(
-        f"SELECT 0 AS part, {_ROW}, NULL::TIMESTAMP AS newest, NULL::BIGINT AS added,"
-        " NULL::BIGINT AS total FROM bars WHERE ingested_at > $newest AND date >= $start"
-        f"{before} UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-        " (SELECT max(ingested_at) FROM bars WHERE ingested_at > $newest),"
-        " (SELECT count(*) FROM bars WHERE ingested_at > $newest), (SELECT count(*) FROM bars)",
+        f"SELECT 0 AS part, {_ROW}, ingested_at, NULL::BIGINT AS total FROM bars"
+        f" WHERE ingested_at > $newest{before} UNION ALL SELECT 1, NULL, NULL, NULL, NULL,"
+        " NULL, NULL, NULL, NULL, NULL, NULL, count(*) FROM bars",
         params,
     ).fetchnumpy()
     part = np.asarray(found["part"])
-    at = int(np.flatnonzero(part == 1)[0])
-
-    def summary(column):
-        value = found[column][at]
-        return None if value is np.ma.masked else value
-
-    ours = part == 0
-    dates = np.ma.getdata(found["date"])[ours].astype("datetime64[us]")
-    added, latest = int(summary("added")), seal.latest
+    total = int(found["total"][int(np.flatnonzero(part == 1)[0])])
+    dates = np.ma.getdata(found["date"]).astype("datetime64[us]")
+    ingested = found["ingested_at"]
+    since = ~np.ma.getmaskarray(ingested)  # the rows ingested since, of any date
+    added, newest, latest = int(since.sum()), seal.newest, seal.latest
     if added:  # the newest ingest and latest date now: the old ones, or those of the rows since
-        newest = max(seal.newest or newest, summary("newest"))
-        if len(dates):
-            latest = dates.max() if latest is None else max(latest, dates.max())
-    else:
-        newest = seal.newest
+        newest = max(newest or datetime.min, np.ma.getdata(ingested)[since].max().astype(datetime))
+        latest = max(dates[since].max(), latest) if latest is not None else dates[since].max()
     if not before and (seal.latest is None or seal.latest <= kept.read):
         # Nothing was stored after what the window read: every row since is in this read.
         read = max(read, latest) if latest is not None else read
+    ours = (part == 0) & (dates >= np.datetime64(start.date(), "us"))
+    dates = dates[ours]
     fields = np.stack([np.ma.getdata(found[f])[ours].astype(float)
                        for f in ("open", "high", "low", "close", "volume", "adj_close")])  # fmt: skip
     return _Since(dates, np.ma.getdata(found["symbol"])[ours], np.ma.getdata(found["source"])[ours],
-                  fields, added, read, _Seal(int(summary("total")), newest, latest))  # fmt: skip
+                  fields, added, read, _Seal(total, newest, latest))  # fmt: skip

@@ -59,10 +59,13 @@ class BarWindow:
 
     @classmethod
     def of(cls, adjusted: Bars, traded: Bars) -> BarWindow:
-        """A window on ``adjusted`` and ``traded`` (the same bars and symbols)."""
-        fields = [np.stack([getattr(b, f).to_numpy(dtype=float) for f in FIELDS])
+        """A window on ``adjusted`` and ``traded`` (the same bars and symbols: ``traded`` is
+        laid out as ``adjusted``, so a row of one is the same bar in the other)."""
+        index, columns = adjusted.index, adjusted.open.columns
+        fields = [np.stack([getattr(b, f).reindex(index=index, columns=columns).to_numpy(dtype=float)
+                            for f in FIELDS])
                   for b in (traded, adjusted)]  # fmt: skip
-        return cls(adjusted.index, adjusted.open.columns, *fields, frozenset(adjusted.sources),
+        return cls(index, columns, *fields, frozenset(adjusted.sources),
                    bar_size=adjusted.bar_size, extended_hours=adjusted.extended_hours)
 
     @classmethod

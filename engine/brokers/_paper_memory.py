@@ -11,7 +11,10 @@ Why the copy is safe:
 - every write to an account's books (orders, fills, marks, adjustments, its row), by any
   paper broker object in any process, bumps ``paper_accounts.generation`` in the same
   transaction; a broker compares it with the one it keeps (one cheap read) before it uses
-  the copy, and rebuilds the copy from the store (:func:`load`) when another writer moved it;
+  the copy, and rebuilds the copy from the store (:func:`load`) when another writer moved it.
+  A write compares it at its end instead, in the statement that bumps it (and writes the
+  account row): a copy found stale there rolls the write back, which then runs again on
+  the account read afresh, so nothing judged on a stale copy is ever committed;
 - a broker changes its copy only after its own transaction committed: a write works on a
   copy (:meth:`Kept.copy`) and that copy is kept only once the store took it, so a failed
   or retried transaction leaves the kept state as it was;
@@ -79,13 +82,15 @@ class Kept:
     #: Set by a write that changed the books (the account's generation moves on).
     touched: bool = field(default=False, compare=False)
     placed_ids: list[str] = field(default_factory=list, compare=False)
+    #: The store's corporate-actions stamp a write used (its end checks it is still so).
+    actions_stamp: str | None = field(default=None, compare=False)
 
     def copy(self) -> Kept:
         """A copy a write can change (the kept one stays as it is until the write commits)."""
         return replace(
             self, held=dict(self.held), book=dict(self.book), marks=dict(self.marks),
             open=dict(self.open), closed=dict(self.closed), applied=set(self.applied),
-            touched=False, placed_ids=[],
+            touched=False, placed_ids=[], actions_stamp=None,
         )  # fmt: skip
 
     def committed(self) -> Kept:

@@ -11,8 +11,9 @@ stop the moment it fills. Everything (accounts, orders, fills, the
 last close per symbol) lives in the store, and every change writes an event in the same
 transaction, so a new ``PaperBroker`` on the same store, in this process or another,
 carries on exactly where the last one stopped. The broker keeps a copy of the account in
-memory and checks it against the store with one read per call
-(:mod:`engine.brokers._paper_memory` says why that copy is safe).
+memory and checks it against the store once per call: a read of its generation, or, in a
+write, the statement that writes the account row (:mod:`engine.brokers._paper_memory` says
+why that copy is safe).
 
 Events (``subject`` is the symbol; the payload names the account, order and client
 order id): ``paper.account.opened``, ``paper.order.submitted``,
@@ -78,7 +79,7 @@ from engine.brokers.paper_rules import (
 from engine.data import calendar
 from engine.data.bar_sizes import MINUTES
 from engine.data.bars import Bars
-from engine.data.corporate_actions import SPLIT, actions_between
+from engine.data.corporate_actions import SPLIT, STAMP_SQL, KnownActions
 from engine.errors import InputError, NotFoundError
 from engine.store import Store, append_event
 from engine.store.events import append_events, utcnow
@@ -129,6 +130,9 @@ class PaperBroker(Broker):
         self._lock = books.store_lock(store.path)
         #: The account as last read or written (None: not read yet); see _paper_memory.
         self._kept: Kept | None = None
+        #: The splits and dividends this account has looked up, and the store's stamp of
+        #: them when it last did (a write that uses them checks the stamp at its end).
+        self._actions, self._actions_stamp = KnownActions(), None
         self.starting_cash = books.writing(self.store, self._lock, self._open_account, cash)
 
     def __repr__(self) -> str:
@@ -177,27 +181,70 @@ class PaperBroker(Broker):
         """``work(con, kept, *args)`` in one store transaction, ``kept`` a copy of the account
         it may change; gives what ``work`` gives.
 
-        The copy becomes the kept account only once the transaction has committed; a write
-        that changed the books (``kept.touched``) bumps the account's generation in the same
-        transaction, with the account row's other fields in one statement.
+        The copy becomes the kept account only once the transaction has committed. The
+        check that nobody else wrote the account since it was kept comes at the end, in
+        the statement that writes the account row (see :meth:`_close_write`): a copy found
+        stale rolls the transaction back, and the write runs again on the store's account.
         """
+        try:
+            return self._write_once(work, *args)
+        except _Stale:
+            # Another writer moved the account, or the corporate actions changed: read
+            # both again (in the next transaction, which then cannot find them stale).
+            self._kept, self._actions, self._actions_stamp = None, KnownActions(), None
+            return self._write_once(work, *args)
 
+    def _write_once(self, work: Callable[..., Any], *args) -> Any:
         def attempt(con, *args):
-            kept = self._current(con).copy()
-            result = work(con, kept, *args)
-            if kept.touched:
-                con.execute(
-                    "UPDATE paper_accounts SET generation = generation + 1, last_bar_date = ?,"
-                    " last_bar_at = ? WHERE account = ?",
-                    [kept.last_bar, kept.last_bar_at, self.account_name],
-                )
-                kept.generation += 1
+            fresh = self._kept is None
+            kept = (memory.load(con, self.account_name, self.starting_cash) if fresh
+                    else self._kept).copy()  # fmt: skip
+            try:
+                result = work(con, kept, *args)
+            except duckdb.Error:
+                # Perhaps of a stale copy (a client order id another writer took since):
+                # the retry reads the account again.
+                self._kept = None
+                raise
+            except Exception as exc:
+                if not fresh and memory.generation(con, self.account_name) != kept.generation:
+                    raise _Stale from exc  # judged on a stale copy: judge again
+                raise
+            self._close_write(con, kept, fresh)
             return result, kept
 
         with self._lock:
             result, kept = books.writing(self.store, self._lock, attempt, *args)
             self._kept = kept.committed()
+            if kept.actions_stamp is not None:
+                self._actions_stamp = kept.actions_stamp
         return result
+
+    def _close_write(self, con, kept: Kept, fresh: bool) -> None:
+        """Ends a write: a write that changed the books (``kept.touched``) bumps the
+        account's generation with the row's other fields in one statement, which also
+        checks that the generation (and the corporate actions the write used) are the ones
+        the copy was made from; raises :class:`_Stale` when they are not.
+
+        Why that is enough: the account's generation moves with every write to its books
+        by anyone (:mod:`engine.brokers._paper_memory`), and the corporate actions' stamp
+        with every split or dividend stored (:data:`STAMP_SQL`); a write checked at its end
+        was made on what the store held all along, since one writer at a time has the file.
+        """
+        if kept.touched:
+            stamp = kept.actions_stamp
+            changed = con.execute(
+                "UPDATE paper_accounts SET generation = generation + 1, last_bar_date = $bar,"
+                " last_bar_at = $at WHERE account = $account AND generation = $generation"
+                f"{'' if stamp is None else f' AND ({STAMP_SQL}) = $stamp'} RETURNING generation",
+                {"bar": kept.last_bar, "at": kept.last_bar_at, "account": self.account_name,
+                 "generation": kept.generation, **({} if stamp is None else {"stamp": stamp})},
+            ).fetchall()  # fmt: skip
+            if not changed:
+                raise _Stale
+            kept.generation = changed[0][0]
+        elif not fresh and memory.generation(con, self.account_name) != kept.generation:
+            raise _Stale  # nothing written, but what it gave back came from a stale copy
 
     def _read(self):
         return books.reading(self.store, self._lock)
@@ -565,7 +612,7 @@ class PaperBroker(Broker):
         ``paper_adjustments`` keeps which, in the same transaction as the bar."""
         account = self.account_name
         held = {s: q for s, q in kept.held.items() if abs(q) > QTY_EPSILON}
-        actions = actions_between(con, held, after, through)
+        actions = self._actions_between(con, kept, held, after, through)
         if not actions:
             return
         prices = dict(kept.marks)
@@ -609,6 +656,18 @@ class PaperBroker(Broker):
         append_events(con, self.actor, events)
         kept.touched = kept.touched or bool(rows)
 
+    def _actions_between(self, con, kept: Kept, symbols, after: date, through: date):
+        """:func:`~engine.data.corporate_actions.actions_between`, from memory when known: the
+        write checks at its end that the store's stamp is still the one they were read under
+        (``kept.actions_stamp``), instead of a read of the stamp or the actions every session."""
+        if not symbols:
+            return []
+        stamp = self._actions_stamp
+        if stamp is None:
+            stamp = con.execute(STAMP_SQL).fetchall()[0][0]
+        kept.actions_stamp = stamp
+        return self._actions.between(con, stamp, symbols, after, through)
+
     # -- the loop's one read -----------------------------------------------------------
 
     def snapshot(
@@ -645,6 +704,10 @@ class PaperBroker(Broker):
             looked_up=looked_up,
             recent_closed=[o for o in recent if o.id not in looked_up],
         )
+
+
+class _Stale(Exception):
+    """The account kept in memory (or the corporate actions) fell behind the store."""
 
 
 def _tick(price: float) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from engine.brokers import PaperBroker
+from engine.brokers import OrderRejected, PaperBroker
 from engine.brokers import _paper_books as books
 from engine.brokers import _paper_memory as memory
 from engine.data import calendar
@@ -183,11 +183,35 @@ def test_a_daily_step_asks_the_store_little(holding, monkeypatch):
     tracked = [o.id for o in holding.orders("open")]
     since = holding.orders("all")[-1].updated_at
     # The loop's one read, then the bar (a buy fills; marks move), then its orders. Before
-    # the account was kept: 4 statements, 4, 12, 10 and 10.
+    # the account was kept: 4 statements, 4, 12, 10 and 10; before the generation check
+    # went into the statement that writes the account row: 1, 1, 9, 6 and 6.
     assert statements(lambda: holding.snapshot(tracked, closed_since=since)) == 1
     assert statements(lambda: holding.account()) == 1
     assert statements(lambda: holding.process_bar(DAYS[2], bar(XYZ=401, ABC=51))) <= 9
     assert statements(lambda: holding.submit_many([order("ABC", "sell", 5, "x-1"),
-                                                   order("XYZ", "sell", 5, "x-2")])) <= 6
+                                                   order("XYZ", "sell", 5, "x-2")])) <= 5
     open_ = [o.id for o in holding.orders("open")]
-    assert statements(lambda: holding.cancel_many(open_)) <= 6
+    assert statements(lambda: holding.cancel_many(open_)) <= 5
+
+
+def test_an_order_judged_on_cash_another_broker_spent_since_is_judged_again(holding, store):
+    # 5,000 of cash is free (6,000 less the 1,000 the waiting ABC buy holds). A second broker
+    # object on the account spends 4,500 of it; this broker's kept copy still says 5,000,
+    # and its check comes at the end of its write: the buy is judged again on the store's.
+    PaperBroker(store, actor="trader").submit(order("ABC", "buy", 90, "t-ABC"))
+    with pytest.raises(OrderRejected, match="cash"):
+        holding.submit(order("ABC", "buy", 20, "e-ABC-2"))
+    assert_kept_is_the_store(holding)
+    assert [o.client_order_id for o in holding.orders("open")] == ["t-ABC", "e-ABC", "e-XYZ-stop"]
+
+
+def test_a_split_stored_after_the_broker_looked_its_actions_up_still_applies(holding, store):
+    # The bars of DAYS[2] and DAYS[3] look the actions of what is held up (none) and keep
+    # them; a split going ex on DAYS[4] is stored only then. That bar must not trust them.
+    holding.process_bar(DAYS[2], bar(XYZ=400, ABC=50))
+    holding.process_bar(DAYS[3], bar(XYZ=400, ABC=50))
+    _record(store, splits=[("XYZ", DAYS[4], 4.0)])
+    holding.process_bar(DAYS[4], bar(XYZ=100, ABC=50))
+    assert {p.symbol: p.qty for p in holding.positions()}["XYZ"] == 40
+    assert holding.orders("open")[-1].stop_price == 90.0  # its stop re-based: 360 / 4
+    assert_kept_is_the_store(holding)

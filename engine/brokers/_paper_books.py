@@ -25,7 +25,7 @@ from engine.brokers.paper_rules import Costs, positions_from_fills, reserve_for
 from engine.data import calendar
 from engine.data.bars import Bars
 from engine.errors import InputError
-from engine.store.writing import SMALL_BATCH, update_else_insert
+from engine.store.writing import SMALL_BATCH
 
 T = TypeVar("T")
 
@@ -177,10 +177,12 @@ def cash(con, account: str, starting_cash: float) -> float:
 
 
 def marks(con, account: str) -> dict[str, float]:
-    """The last close seen per symbol."""
-    return dict(
-        con.execute("SELECT symbol, price FROM paper_marks WHERE account = ?", [account]).fetchall()
-    )
+    """The last close seen per symbol (kept in the account's row, see migration 0020)."""
+    rows = con.execute(
+        "SELECT mark_symbols, mark_prices FROM paper_accounts WHERE account = ?", [account]
+    ).fetchall()
+    symbols, prices = rows[0] if rows else (None, None)
+    return dict(zip(symbols or [], prices or [], strict=True))
 
 
 def signed_fills(con, account: str) -> list[tuple[str, float, float, float]]:
@@ -227,14 +229,6 @@ def rebase_orders(
         changed.append({"order_id": order.id, "client_order_id": order.client_order_id,
                         **{k: v for k, v in new.items() if v is not None}})  # fmt: skip
     return changed
-
-
-def rebase_mark(con, account: str, symbol: str, ratio: float) -> None:
-    """The last close of ``symbol`` in post-split terms (until the ex-date's own close)."""
-    con.execute(
-        "UPDATE paper_marks SET price = price / ? WHERE account = ? AND symbol = ?",
-        [ratio, account, symbol],
-    )
 
 
 def positions(con, account: str, prices: dict[str, float] | None = None) -> list[Position]:
@@ -301,26 +295,6 @@ def set_status(con, updates: list[dict[str, Any]]) -> None:
         )
     finally:
         con.unregister("order_updates")
-
-
-def upsert_marks(con, account: str, day: date, closes: pd.Series) -> None:
-    """The bar's closes become the account's marks (one row per symbol)."""
-    # Two lists unnested side by side: one statement, no frame to register (a step's
-    # few symbols cost less this way, and a 500-symbol step no more).
-    values = {"account": account, "day": day, "symbols": [str(s) for s in closes.index],
-              "prices": closes.to_numpy(dtype=float).tolist()}  # fmt: skip
-    if not values["symbols"]:
-        return
-    update_else_insert(
-        con,
-        ("UPDATE paper_marks SET date = $day, price = bar.price FROM (SELECT unnest($symbols)"
-         " AS symbol, unnest($prices) AS price) bar WHERE paper_marks.account = $account"
-         " AND paper_marks.symbol = bar.symbol", values),
-        ("INSERT INTO paper_marks SELECT $account, unnest($symbols), $day, unnest($prices)"
-         " ON CONFLICT (account, symbol) DO UPDATE SET date = excluded.date,"
-         " price = excluded.price", values),
-        rows=len(values["symbols"]),
-    )  # fmt: skip
 
 
 # -- rows and frames -------------------------------------------------------------------

@@ -84,13 +84,15 @@ class Kept:
     placed_ids: list[str] = field(default_factory=list, compare=False)
     #: The store's corporate-actions stamp a write used (its end checks it is still so).
     actions_stamp: str | None = field(default=None, compare=False)
+    #: Set by a write that changed the marks (the account row is written with all of them).
+    marks_moved: bool = field(default=False, compare=False)
 
     def copy(self) -> Kept:
         """A copy a write can change (the kept one stays as it is until the write commits)."""
         return replace(
             self, held=dict(self.held), book=dict(self.book), marks=dict(self.marks),
             open=dict(self.open), closed=dict(self.closed), applied=set(self.applied),
-            touched=False, placed_ids=[], actions_stamp=None,
+            touched=False, placed_ids=[], actions_stamp=None, marks_moved=False,
         )  # fmt: skip
 
     def committed(self) -> Kept:

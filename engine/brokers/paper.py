@@ -232,13 +232,19 @@ class PaperBroker(Broker):
         was made on what the store held all along, since one writer at a time has the file.
         """
         if kept.touched:
-            stamp = kept.actions_stamp
+            stamp, values = kept.actions_stamp, {}
+            if stamp is not None:
+                values["stamp"] = stamp
+            if kept.marks_moved:  # every mark, as two lists side by side
+                values["symbols"], values["prices"] = list(kept.marks), list(kept.marks.values())
             changed = con.execute(
                 "UPDATE paper_accounts SET generation = generation + 1, last_bar_date = $bar,"
-                " last_bar_at = $at WHERE account = $account AND generation = $generation"
+                " last_bar_at = $at"
+                f"{', mark_symbols = $symbols, mark_prices = $prices' if kept.marks_moved else ''}"
+                " WHERE account = $account AND generation = $generation"
                 f"{'' if stamp is None else f' AND ({STAMP_SQL}) = $stamp'} RETURNING generation",
                 {"bar": kept.last_bar, "at": kept.last_bar_at, "account": self.account_name,
-                 "generation": kept.generation, **({} if stamp is None else {"stamp": stamp})},
+                 "generation": kept.generation, **values},
             ).fetchall()  # fmt: skip
             if not changed:
                 raise _Stale
@@ -601,7 +607,8 @@ class PaperBroker(Broker):
             ],
         )
         closes = frame["close"].dropna()
-        books.upsert_marks(con, account, day, closes)
+        # The bar's closes become the marks (written with the account row, see _close_write).
+        kept.marks_moved = True
         kept.marks.update(zip(map(str, closes.index), closes.to_numpy(dtype=float).tolist(), strict=True))
         kept.last_bar, kept.last_bar_at, kept.touched = day, at, True
         return done.fills
@@ -633,9 +640,9 @@ class PaperBroker(Broker):
                         k: change.get(k) for k in ("qty", "limit_price", "stop_price",
                                                    "take_profit_price", "stop_loss_price")
                     })  # fmt: skip
-                books.rebase_mark(con, account, action.symbol, action.ratio)
-                if action.symbol in kept.marks:
+                if action.symbol in kept.marks:  # in post-split terms until the ex-date's close
                     kept.marks[action.symbol] = kept.marks[action.symbol] / action.ratio
+                    kept.marks_moved = True
                 prices[action.symbol] = price
             else:
                 after_qty, cash, price = qty, dividend_cash(qty, action.amount), None

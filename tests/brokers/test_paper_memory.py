@@ -21,6 +21,7 @@ from engine.brokers import OrderRejected, PaperBroker
 from engine.brokers import _paper_books as books
 from engine.brokers import _paper_memory as memory
 from engine.data import calendar
+from engine.store import Store
 from tests.brokers.test_paper_corporate_actions import _record
 from tests.live.test_paper_session import bar, order
 from tests.store_statements import count_statements, watch_statements
@@ -184,10 +185,10 @@ def test_a_daily_step_asks_the_store_little(holding, monkeypatch):
     since = holding.orders("all")[-1].updated_at
     # The loop's one read, then the bar (a buy fills; marks move), then its orders. Before
     # the account was kept: 4 statements, 4, 12, 10 and 10; before the generation check
-    # went into the statement that writes the account row: 1, 1, 9, 6 and 6.
+    # went into the statement that writes the account row (with the marks): 1, 1, 9, 6 and 6.
     assert statements(lambda: holding.snapshot(tracked, closed_since=since)) == 1
     assert statements(lambda: holding.account()) == 1
-    assert statements(lambda: holding.process_bar(DAYS[2], bar(XYZ=401, ABC=51))) <= 9
+    assert statements(lambda: holding.process_bar(DAYS[2], bar(XYZ=401, ABC=51))) <= 8
     assert statements(lambda: holding.submit_many([order("ABC", "sell", 5, "x-1"),
                                                    order("XYZ", "sell", 5, "x-2")])) <= 5
     open_ = [o.id for o in holding.orders("open")]
@@ -215,3 +216,35 @@ def test_a_split_stored_after_the_broker_looked_its_actions_up_still_applies(hol
     assert {p.symbol: p.qty for p in holding.positions()}["XYZ"] == 40
     assert holding.orders("open")[-1].stop_price == 90.0  # its stop re-based: 360 / 4
     assert_kept_is_the_store(holding)
+
+
+def test_the_marks_of_a_store_from_before_they_moved_into_the_account_row_are_kept(
+    data_dir, monkeypatch
+):
+    # Migration 0020 moves each account's marks (the last close per symbol) into its row:
+    # an account opened before it values its positions at the same prices after it.
+    from engine.store import db
+
+    real = db.available_migrations()
+    monkeypatch.setattr(db, "available_migrations", lambda: {v: m for v, m in real.items() if v < 20})
+    with Store.open(data_dir).connect() as con:
+        con.execute(
+            "INSERT INTO paper_accounts (account, starting_cash, created_at, last_bar_date)"
+            " VALUES ('paper', 10000, now(), DATE '2024-01-03'), ('idle', 500, now(), NULL)"
+        )
+        con.execute(
+            "INSERT INTO paper_marks VALUES ('paper', 'XYZ', DATE '2024-01-03', 401.5),"
+            " ('paper', 'ABC', DATE '2024-01-02', 51.25)"
+        )
+    db.forget_migrated(data_dir / db.DB_FILE)
+    monkeypatch.setattr(db, "available_migrations", lambda: real)
+    store = Store.open(data_dir)
+
+    with store.connect() as con:
+        assert books.marks(con, "paper") == {"XYZ": 401.5, "ABC": 51.25}
+        assert books.marks(con, "idle") == {}
+    broker = PaperBroker(store)
+    broker.submit(order("ABC", "buy", 10, "e-ABC"))  # judged on ABC's kept mark
+    broker.process_bar(DAYS[2], bar(XYZ=402, ABC=52))
+    assert broker._kept.marks == {"XYZ": 402.0, "ABC": 52.0}
+    assert_kept_is_the_store(broker)

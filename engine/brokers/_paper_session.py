@@ -97,7 +97,13 @@ def trade_session(
     (``expire_day_orders``: a daily bar, or the session's last intraday bar).
     """
     held = defaultdict(float, held)  # a copy the session moves
-    session = _Session(bar, held, cash, costs, allow_short, now, filled_at, attached)
+    # The bar's prices of the symbols with orders, read out of the frame once.
+    traded = bar.loc[bar.index.intersection(sorted({o.symbol for o in waiting})), ["open", "high", "low"]]
+    quotes = {
+        symbol: {"open": float(o), "high": float(h), "low": float(lo)}
+        for symbol, (o, h, lo) in zip(traded.index, traded.to_numpy(dtype=float).tolist(), strict=True)
+    }  # fmt: skip
+    session = _Session(quotes, held, cash, costs, allow_short, now, filled_at, attached)
     for order in waiting:
         if order.side == Side.SELL:
             session.waiting_sells[order.symbol].append(order)
@@ -117,7 +123,7 @@ def trade_session(
 class _Session:
     """One bar's trading as it goes: the account it moves, the orders done, what it did."""
 
-    bar: pd.DataFrame
+    quotes: dict[str, dict[str, float]]  # open, high and low by symbol (none: no bar)
     held: defaultdict[str, float]  # signed shares by symbol
     cash: float
     costs: Costs
@@ -130,10 +136,8 @@ class _Session:
     waiting_sells: defaultdict[str, list[Order]] = field(default_factory=lambda: defaultdict(list))
 
     def prices(self, order: Order) -> dict[str, float] | None:
-        if order.symbol not in self.bar.index:
-            return None
-        row = self.bar.loc[order.symbol]
-        return {f: float(row[f]) for f in ("open", "high", "low")}
+        quote = self.quotes.get(order.symbol)
+        return None if quote is None else dict(quote)
 
     def opens_through(self, order: Order) -> bool:
         prices = self.prices(order)

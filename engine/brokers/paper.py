@@ -32,7 +32,7 @@ see :mod:`engine.brokers.corporate_actions`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -563,7 +563,7 @@ class PaperBroker(Broker):
         # A new session: what went ex at its open first (a split or dividend taken in
         # changes the shares and cash the bar's orders trade with).
         if last is not None and day > last:
-            self._take_corporate_actions(con, kept, last, day)
+            self._take_corporate_actions(con, kept, last, day, frame.index)
         waiting = [r for r in kept.open.values() if r.waits_for(day, at)]
         done = trade_session(
             [r.order for r in waiting],
@@ -613,13 +613,18 @@ class PaperBroker(Broker):
         kept.last_bar, kept.last_bar_at, kept.touched = day, at, True
         return done.fills
 
-    def _take_corporate_actions(self, con, kept: Kept, after: date, through: date) -> None:
+    def _take_corporate_actions(
+        self, con, kept: Kept, after: date, through: date, traded: Iterable[str]
+    ) -> None:
         """Applies the splits and cash dividends that went ex after ``after`` up to ``through``
         to what the account holds (see :mod:`engine.brokers.corporate_actions`), each once:
-        ``paper_adjustments`` keeps which, in the same transaction as the bar."""
+        ``paper_adjustments`` keeps which, in the same transaction as the bar.
+
+        ``traded``: the bar's symbols, whose actions are looked up with the held ones' (and
+        then kept), so that a symbol bought later needs no read of its own."""
         account = self.account_name
         held = {s: q for s, q in kept.held.items() if abs(q) > QTY_EPSILON}
-        actions = self._actions_between(con, kept, held, after, through)
+        actions = self._actions_between(con, kept, held, after, through, traded)
         if not actions:
             return
         prices = dict(kept.marks)
@@ -663,17 +668,18 @@ class PaperBroker(Broker):
         append_events(con, self.actor, events)
         kept.touched = kept.touched or bool(rows)
 
-    def _actions_between(self, con, kept: Kept, symbols, after: date, through: date):
-        """:func:`~engine.data.corporate_actions.actions_between`, from memory when known: the
-        write checks at its end that the store's stamp is still the one they were read under
-        (``kept.actions_stamp``), instead of a read of the stamp or the actions every session."""
-        if not symbols:
+    def _actions_between(self, con, kept: Kept, held, after: date, through: date, traded):
+        """The actions of ``held`` symbols that went ex in (``after``, ``through``], among
+        others of the ``traded`` ones, from memory when known: the write checks at its end
+        that the store's stamp is still the one they were read under (``kept.actions_stamp``),
+        instead of a read of the stamp or the actions every session."""
+        if not held:
             return []
         stamp = self._actions_stamp
         if stamp is None:
             stamp = con.execute(STAMP_SQL).fetchall()[0][0]
         kept.actions_stamp = stamp
-        return self._actions.between(con, stamp, symbols, after, through)
+        return self._actions.between(con, stamp, {*held, *traded}, after, through)
 
     # -- the loop's one read -----------------------------------------------------------
 

@@ -16,6 +16,7 @@ a file. An import checks every line first and writes all of it or nothing.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -112,6 +113,7 @@ class KnownActions:
         self._stamp: str | None = None
         self._symbols: frozenset[str] = frozenset()
         self._actions: list[CorporateAction] = []
+        self._ex_dates: list[date] = []
 
     def between(self, con, stamp: str, symbols: Iterable[str], after: date,
                 through: date) -> list[CorporateAction]:  # fmt: skip
@@ -121,8 +123,11 @@ class KnownActions:
         if stamp != self._stamp or not symbols <= self._symbols:
             wanted = self._symbols | symbols if stamp == self._stamp else symbols
             self._actions = actions_between(con, wanted, date.min, date.max)
+            self._ex_dates = [a.ex_date for a in self._actions]  # in ex-date order
             self._stamp, self._symbols = stamp, wanted
-        return [a for a in self._actions if a.symbol in symbols and after < a.ex_date <= through]
+        # Only the actions of those dates: a step asks about one session among decades.
+        first, last = bisect_right(self._ex_dates, after), bisect_right(self._ex_dates, through)
+        return [a for a in self._actions[first:last] if a.symbol in symbols]
 
 
 def stored(store, symbols: Iterable[str] | None = None) -> pd.DataFrame:

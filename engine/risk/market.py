@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import pandas as pd
+import numpy as np
 
 from engine.data.bars import Bars
 from engine.risk.gate_inputs import SymbolSnapshot
@@ -25,18 +25,25 @@ def market_snapshot(
     close, volume = bars.close, bars.volume
     if at is not None:
         close, volume = close.loc[:at], volume.loc[:at]
-    close, volume = close.iloc[-window:], volume.iloc[-window:]
-    dollar_volume = (close * volume).mean(skipna=True)
-    last = close.ffill().iloc[-1] if len(close) else pd.Series(dtype=float)
+    # Whole arrays, not a Series lookup per symbol: a 500-symbol step builds this every time.
+    prices = close.to_numpy(dtype=float)[-window:]
+    if not len(prices):
+        return {}
+    traded = prices * volume.to_numpy(dtype=float)[-window:]
+    priced = ~np.isnan(prices)
+    # The newest close in the window (a symbol that did not trade on the last bar keeps
+    # its last price), and the mean dollar volume of the bars that have one.
+    newest = len(prices) - 1 - np.argmax(priced[::-1], axis=0)
+    last = prices[newest, np.arange(prices.shape[1])]
+    counted = ~np.isnan(traded)
+    days = counted.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dollar_volume = np.where(counted, traded, 0.0).sum(axis=0) / days
     sectors = sectors or {}
+    columns = zip(close.columns.tolist(), last.tolist(), dollar_volume.tolist(), days.tolist(),
+                  priced.any(axis=0).tolist(), strict=True)  # fmt: skip
     return {
-        symbol: SymbolSnapshot(
-            last_price=float(price),
-            avg_dollar_volume=float(dollar_volume[symbol])
-            if pd.notna(dollar_volume[symbol])
-            else None,
-            sector=sectors.get(symbol),
-        )
-        for symbol, price in last.items()
-        if pd.notna(price)
+        symbol: SymbolSnapshot(price, liquidity if n else None, sectors.get(symbol))
+        for symbol, price, liquidity, n, seen in columns
+        if seen
     }

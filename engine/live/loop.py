@@ -810,7 +810,8 @@ class LiveLoop:
 
         def write(con):
             written = ledger.Written(
-                orders=ledger.save_orders(con, self.book, [*found.changed, *sent], now),
+                orders=ledger.save_orders(con, self.book, [*found.changed, *sent], now,
+                                          stored=records.tracked),
                 adjustments=ledger.save_adjustments(con, self.book, found.adjustments, now),
             )
             written.positions, written.closed = ledger.save_positions(
@@ -846,6 +847,7 @@ class LiveLoop:
                 con, self.book, mode=self.options.mode, broker=self.broker.name,
                 configs=self.starting_cash(), cash=view.account.cash, equity=view.account.equity,
                 bar=day, now=now, buying_power=view.account.buying_power, bar_at=closed,
+                before=records.book,
             )  # fmt: skip
             self._beat(con, state, bar=day)
             return written

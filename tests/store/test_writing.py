@@ -1,6 +1,6 @@
 """Upserts keep the meaning of writing the rows one by one."""
 
-from engine.store.writing import insert_rows, upsert_rows
+from engine.store.writing import insert_rows, put_rows, upsert_rows
 
 MANY = 205  # more rows than a small batch
 
@@ -21,3 +21,35 @@ def test_an_upsert_batch_updates_existing_rows_and_a_repeated_key_keeps_its_last
         got = con.execute("SELECT id, qty, note FROM t WHERE book = 'b' ORDER BY id").fetchall()
     assert got == [("1", 2.0, None), ("2", 4.0, "last")]
     assert store.scalar("SELECT count(*) FROM t WHERE book = 'c'") == MANY
+
+
+def test_put_rows_writes_what_an_upsert_writes_whatever_its_hint_of_stored_keys_says(store):
+    """The hint only saves statements: a key it names that is gone is inserted, one it
+    leaves out that is there is updated, and a repeated key keeps its last row."""
+    store.execute("CREATE TABLE t (book VARCHAR, id VARCHAR, qty DOUBLE, note VARCHAR,"
+                  " PRIMARY KEY (book, id))")  # fmt: skip
+    first = [{"book": "b", "id": "1", "qty": 1.0, "note": "old"},
+             {"book": "b", "id": "3", "qty": 1.0, "note": "old"}]  # fmt: skip
+    store.transaction(lambda con: insert_rows(con, "t", first))
+
+    def put(rows, hint):
+        store.transaction(lambda con: put_rows(con, "t", rows, ["book", "id"], stored=hint))
+        with store.connect() as con:
+            return con.execute("SELECT id, qty, note FROM t ORDER BY id").fetchall()
+
+    # All said to be stored: one is, one is not (and comes twice: its last row wins).
+    said_stored = [{"book": "b", "id": "1", "qty": 2.0, "note": None},
+                   {"book": "b", "id": "2", "qty": 3.0, "note": "first"},
+                   {"book": "b", "id": "2", "qty": 4.0, "note": "last"}]  # fmt: skip
+    assert put(said_stored, [("b", "1"), ("b", "2")]) == [
+        ("1", 2.0, None), ("2", 4.0, "last"), ("3", 1.0, "old")]  # fmt: skip
+    # None said to be stored: one is.
+    said_new = [{"book": "b", "id": "3", "qty": 5.0, "note": "new"},
+                {"book": "b", "id": "4", "qty": 6.0, "note": None}]  # fmt: skip
+    assert put(said_new, []) == [("1", 2.0, None), ("2", 4.0, "last"), ("3", 5.0, "new"),
+                                 ("4", 6.0, None)]  # fmt: skip
+    # Both kinds at once.
+    both = [{"book": "b", "id": "1", "qty": 7.0, "note": "x"},
+            {"book": "b", "id": "5", "qty": 8.0, "note": "y"}]  # fmt: skip
+    assert put(both, [("b", "1")])[0] == ("1", 7.0, "x")
+    assert store.scalar("SELECT qty FROM t WHERE id = '5'") == 8.0

@@ -446,12 +446,12 @@ def save_orders(con, book: str, orders: Iterable[LiveOrder], now: datetime, *,
                 stored: Iterable[str] = ()) -> list[LiveOrder]:  # fmt: skip
     """Insert or update the loop's records of these orders; gives them as stored.
 
-    ``stored``: client order ids the caller knows are recorded (its kept books'), a hint
-    that saves a statement (:func:`~engine.store.writing.put_rows`).
+    ``stored``: client order ids the caller knows are recorded (its kept books'): their
+    rows are updated, the others inserted (:func:`~engine.store.writing.put_rows`).
     """
     rows = {o.client_order_id: _order_row(o, book, now) for o in orders}
-    put_rows(con, "live_orders", list(rows.values()), ["book", "client_order_id"],
-             stored=[(book, cid) for cid in stored])  # fmt: skip
+    known = [(book, cid) for cid in stored or () if cid in rows]
+    put_rows(con, "live_orders", list(rows.values()), ["book", "client_order_id"], stored=known)
     # Every column is written from the row, so the row is what a read would give.
     return [order_from_row([row[f] for f in ORDER_FIELDS]) for row in rows.values()]
 
@@ -487,13 +487,10 @@ def save_positions(
             "DELETE FROM live_positions WHERE book = ? AND symbol IN (SELECT unnest(?))",
             [book, closed],
         )
-    rows = {
-        p.symbol: {**{f: _stored(getattr(p, f)) for f in POSITION_FIELDS}, "book": book,
-                   "updated_at": now}
-        for p in positions
-    }  # fmt: skip
-    put_rows(con, "live_positions", list(rows.values()), ["book", "symbol"],
-             stored=[(book, symbol) for symbol in before])  # fmt: skip
+    rows = {p.symbol: {**_fields(p, POSITION_FIELDS), "book": book, "updated_at": now}
+            for p in positions}  # fmt: skip
+    known = [(book, symbol) for symbol in before if symbol in rows]
+    put_rows(con, "live_positions", list(rows.values()), ["book", "symbol"], stored=known)
     # Every column is written from the row, so the row is what a read would give.
     return [position_from_row([row[f] for f in POSITION_FIELDS]) for row in rows.values()], closed
 
@@ -614,8 +611,13 @@ def _stored(value):
     return value
 
 
+def _fields(record, names: list[str]) -> dict[str, Any]:
+    """A record's columns as the store keeps them."""
+    return {f: _stored(getattr(record, f)) for f in names}
+
+
 def _order_row(order: LiveOrder, book: str, now: datetime) -> dict[str, Any]:
-    row = {f: _stored(getattr(order, f)) for f in ORDER_FIELDS}
+    row = _fields(order, ORDER_FIELDS)
     row["created_at"] = order.created_at or now
     return {**row, "book": book, "updated_at": now}
 

@@ -101,22 +101,16 @@ def update_else_insert(con: duckdb.DuckDBPyConnection, update: tuple[str, Any],
 def put_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]],
              keys: list[str], *, stored: Iterable[tuple] = ()) -> None:  # fmt: skip
     """What :func:`upsert_rows` does (insert ``rows``, or update those whose ``keys`` exist,
-    every other column from the row), in one statement, and in most cases without its ON
-    CONFLICT, which costs DuckDB some 5 ms a statement however few the rows: when the caller
-    knows all the rows are ``stored`` (their key tuples), an UPDATE; when it knows none is,
-    an INSERT of those not there yet (each about half the upsert's time). Rows of both
-    kinds: the upsert.
+    every other column from the row), without its ON CONFLICT, which costs DuckDB some 5 ms
+    a statement however few the rows: an UPDATE of the rows the caller knows are ``stored``
+    (their key tuples) and an INSERT of the others, each about half the upsert's time.
 
     ``stored`` is a hint, never trusted: a row it names that is gone is inserted, and a row
     it leaves out that is there is updated (one statement more, in both cases).
     """
     rows = list({_key(row, keys): row for row in rows}.values())
     stored = set(stored)
-    known = [row for row in rows if _key(row, keys) in stored]
-    if known and len(known) < len(rows):
-        upsert_rows(con, table, rows, keys)
-        return
-    updated = _update_rows(con, table, known, keys)
+    updated = _update_rows(con, table, [row for row in rows if _key(row, keys) in stored], keys)
     others = [row for row in rows if _key(row, keys) not in updated]
     inserted = _insert_absent(con, table, others, keys)
     _update_rows(con, table, [row for row in others if _key(row, keys) not in inserted], keys)

@@ -1,7 +1,7 @@
 """Is a loop alive? Its heartbeat (the ``heartbeats`` table), written here and judged here.
 
-A loop beats at every step and, while it waits for the next close, every ``tick``
-seconds; a beat older than the stale setting, or a process that is gone, means nobody
+A loop beats at every step (a replay, stepping faster, once a second) and, while it
+waits for the next close, every ``tick`` seconds; a beat older than the stale setting, or a process that is gone, means nobody
 is applying the trader's commands (the control room then flattens through the broker
 itself). The setting is one number of seconds, ``WB_HEARTBEAT_STALE_S`` (default 120),
 read by the control room, ``wb loop-status`` and the waiting loop alike.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 
@@ -23,6 +24,14 @@ from engine.store.writing import update_else_insert
 
 STALE_SETTING = "WB_HEARTBEAT_STALE_S"
 DEFAULT_STALE_S = 120.0
+#: The least time between two steps' beats: a loop stepping faster (a replay) beats this
+#: often, not at every step (a statement a step nobody reads).
+STEP_BEAT_EVERY_S = 1.0
+
+
+def seconds() -> float:
+    """Seconds on a clock that only moves on (the time between beats, never the time of day)."""
+    return time.monotonic()
 
 
 def stale_after_s() -> float:

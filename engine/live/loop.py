@@ -19,7 +19,8 @@ One step, for the session that just closed (see :meth:`LiveLoop.step`):
    rules (:mod:`engine.live.decisions`): exits, resting stops (trailing ones move up),
    entries with their attached stops;
 5. the orders sent through the one order path (:mod:`engine.live.router`): the risk gate
-   on every order, the kill switch checked once more right before sending, a position's
+   on every order, the kill switch checked once more right before sending (a step
+   holding the store file: the controls it read, which nobody else could write since), a position's
    stop canceled before it is replaced or exited, sells first;
 6. one transaction records it all: orders, fills, positions, events, the equity and
    position snapshots, the book, the heartbeat.
@@ -46,7 +47,7 @@ from engine.data.bar_sizes import DAILY
 from engine.data.bars import Bars
 from engine.data.corporate_actions import CorporateAction
 from engine.errors import InputError, OperatorError
-from engine.live import approvals, calendar_check, ids, journal, ledger, overrides
+from engine.live import approvals, calendar_check, heartbeat, ids, journal, ledger, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.book_lock import book_lock, take
 from engine.live.clock import BarClose, entry_refusal, flat_due
@@ -136,6 +137,11 @@ class LiveLoop:
         #: The session whose positions this loop marked last (its own rows: none to replace
         #: in a new session).
         self.marked_session: date | None = None
+        #: True while a step holds the store file open (no other process can write it).
+        self._held = False
+        #: The heartbeat as last written (committed): (heartbeat.seconds() then, trading state,
+        #: the newest session stepped since, None when that beat said it).
+        self._beaten: tuple[float, str, date | None] | None = None
 
     # -- identity ----------------------------------------------------------------------
 
@@ -243,6 +249,7 @@ class LiveLoop:
             )
 
         self.store.transaction(write)
+        self._beaten_now(records.controls.state)
         self.kept.forget()  # the first step reads the books as start-up left them
         self.faults.written(len(faults))
         # Commands queued while no loop ran (limits, kill switch, pauses) apply now; those
@@ -312,8 +319,12 @@ class LiveLoop:
     def step(self, bar: date | BarClose) -> StepReport:
         """Act on the close of ``bar``, a session (daily bars) or an intraday bar (see the
         module docstring); gives what it did."""
-        with self.holding():
-            return self._step(bar)
+        with self.holding() as held:
+            self._held = held is not None
+            try:
+                return self._step(bar)
+            finally:
+                self._held = False
 
     def holding(self):
         """The store file held open (:meth:`Store.hold`) on a simulated broker, whose steps
@@ -387,10 +398,12 @@ class LiveLoop:
             reason=controls.reason,
         )
         with self.faults.watching():
+            # Held, the controls read this step are still the trader's: none could write.
             routed = self.router.send(
                 pending, self._judge_step(controls, state, now, bar),
                 hold=lambda item: approvals.needs_approval(
                     item, controls.limits, self._settings(item.record.config_id)),
+                held_controls=controls if self._held else None,
             )  # fmt: skip
         report = StepReport(
             bar=bar,
@@ -662,9 +675,10 @@ class LiveLoop:
             ledger.append_events(
                 con, self.actor, [("loop.stale_data", str(bar), {"newest": str(newest)})]
             )
-            self._beat(con, records.controls.state)
+            self._beat(con, records.controls.state, bar=self._unsaid())
 
         self.store.transaction(write)
+        self._beaten_now(records.controls.state)
         return StepReport(bar=bar, skipped=why)
 
     # -- reconciliation ----------------------------------------------------------------
@@ -807,6 +821,7 @@ class LiveLoop:
         }
 
         faults = self.faults.events()
+        beat = self._beat_due(state)
 
         def write(con):
             written = ledger.Written(
@@ -849,12 +864,17 @@ class LiveLoop:
                 bar=day, now=now, buying_power=view.account.buying_power, bar_at=closed,
                 before=records.book,
             )  # fmt: skip
-            self._beat(con, state, bar=day)
+            if beat:
+                self._beat(con, state, bar=day)
             return written
 
         # The memory changes only once the transaction committed (a failed one: as it was).
         self.kept.take(self.store.transaction(write))
         self.marked_session = day
+        if beat:
+            self._beaten_now(state)
+        else:
+            self._beaten = (*self._beaten[:2], day)
         self.faults.written(len(faults))
         if change is not None and change[0] != controls.state:
             self.notifier.send(Alert("halt", f"trading is {change[0].value}: {change[1]}"))
@@ -866,10 +886,30 @@ class LiveLoop:
             configs=list(self.by_id), stopped=stopped,
         )  # fmt: skip
 
+    def _beat_due(self, state) -> bool:
+        """Whether a step writes the heartbeat: when the trading state changed since the last
+        beat, or that beat is :data:`~engine.live.heartbeat.STEP_BEAT_EVERY_S` old. Nobody
+        reads every step's beat: a replay stepping many sessions a second beats once a second
+        (its newest bar at most that late), a paper loop at every step."""
+        if self._beaten is None:
+            return True
+        at, beaten_state, _ = self._beaten
+        return (TradingState(state).value != beaten_state
+                or heartbeat.seconds() - at >= heartbeat.STEP_BEAT_EVERY_S)  # fmt: skip
+
+    def _beaten_now(self, state) -> None:
+        """Remembers a beat just committed (the time, ``state``, no session left unsaid)."""
+        self._beaten = (heartbeat.seconds(), TradingState(state).value, None)
+
     def heartbeat(self) -> None:
         """Beat between steps (a paper or live loop waiting for the next close)."""
         state = ledger.read_controls(self.store).state
-        self.store.transaction(lambda con: self._beat(con, state))
+        self.store.transaction(lambda con: self._beat(con, state, bar=self._unsaid()))
+        self._beaten_now(state)
+
+    def _unsaid(self) -> date | None:
+        """The newest session stepped that no beat has said yet (None: all said)."""
+        return self._beaten[2] if self._beaten else None
 
     def stop(self, reason: str = "finished") -> None:
         """Mark the loop stopped cleanly (the control room then says so, not 'stale')."""
@@ -877,12 +917,13 @@ class LiveLoop:
         state = ledger.read_controls(self.store).state
 
         def write(con):
-            self._beat(con, state, stopped=True)
+            self._beat(con, state, bar=self._unsaid(), stopped=True)
             ledger.append_events(
                 con, self.actor, [("loop.stopped", self.loop_id, {"reason": reason})]
             )
 
         self.store.transaction(write)
+        self._beaten_now(state)
         self.release()
 
 

@@ -10,7 +10,8 @@ room's direct flatten all send through :class:`OrderRouter`:
 2. **the trader's controls, again**: the kill switch and a halt are checked once more
    right before sending, because a trader may have pressed one while the orders were being
    decided; the orders the state they ask for stops (:mod:`engine.risk.states`) are
-   denied too;
+   denied too (a caller holding the store file open, which no other process can write
+   meanwhile, passes the controls it read in that hold instead);
 3. **cancel**: the resting orders the approved ones replace or exit (a broker reserves the
    shares a stop would sell), in one call that waits until the broker has done them; an
    order whose cancel the broker has not confirmed still holds its shares, so the order
@@ -89,6 +90,7 @@ class OrderRouter:
         *,
         command: int | None = None,
         hold: Callable[[PendingOrder], str | None] | None = None,
+        held_controls: Controls | None = None,
     ) -> Routed:
         """Each of ``pending`` gated, checked against the kill switch, and sent.
 
@@ -96,13 +98,16 @@ class OrderRouter:
         trader's own exit when no loop runs to gate it (it only closes positions).
         ``command`` names the trader's command the orders carry out, in their events.
         ``hold`` says why an approved order waits for a trader (None: it goes); those
-        orders come back in ``held``, unsent.
+        orders come back in ``held``, unsent. ``held_controls``: the trader's controls the
+        judge saw, read while this process holds the store file open
+        (:meth:`~engine.store.Store.hold`), which no other process can write until it lets
+        go: the check right before sending takes them instead of reading them again.
         """
         routed = Routed()
         pending = [item.on_tick(self.broker.capabilities) for item in pending]
         approved = pending if judge is None else self._gate(pending, judge, routed)
         if judge is not None:
-            approved = self._recheck_controls(approved, routed)
+            approved = self._recheck_controls(approved, routed, held_controls)
         if hold is not None:
             waits = [(item, hold(item)) for item in approved]
             routed.held = [(item, why) for item, why in waits if why]
@@ -131,11 +136,13 @@ class OrderRouter:
                 self.notifier.send(Alert("limit", decision.reason, {"rule": decision.rule}))
         return approved
 
-    def _recheck_controls(self, approved: list[PendingOrder], routed: Routed):
-        """The approved orders that the trader's controls, as they stand now, still let go."""
+    def _recheck_controls(self, approved: list[PendingOrder], routed: Routed,
+                          held: Controls | None = None):  # fmt: skip
+        """The approved orders that the trader's controls, as they stand now (``held``: as
+        read in this hold of the store, so still), still let go."""
         if not approved:
             return approved  # most steps: nothing to send, nothing to ask the store
-        state, rule = controls_now(self.store)
+        state, rule = controls_now(self.store) if held is None else strictest(held)
         if state is TradingState.ACTIVE:
             return approved
         reason = (
@@ -264,6 +271,13 @@ def controls_now(store) -> tuple[TradingState, str]:
     controls = Controls.from_values(
         {"kill_switch": stored.get("kill", False), "state": stored.get("state")}
     )
+    return strictest(controls, kill_asked=bool(kill_asked), halt_asked=bool(halt_asked))
+
+
+def strictest(controls: Controls, *, kill_asked: bool = False,
+              halt_asked: bool = False) -> tuple[TradingState, str]:  # fmt: skip
+    """The strictest state ``controls`` (and a kill switch or halt asked but not applied
+    yet) put trading in, and the rule that says so."""
     if controls.state is TradingState.HALTED or halt_asked:
         return TradingState.HALTED, "trading_state"
     if controls.kill_switch or kill_asked:

@@ -65,3 +65,35 @@ def test_a_loop_that_would_beat_less_often_than_the_stale_setting_is_refused(
         run_market(opened.loop, clock, tick=300, sessions=1)
     assert "stale after 120s" in refused.value.message and "--tick" in refused.value.hint
     assert replay_store.scalar("SELECT count(*) FROM heartbeats") == 0  # it never started
+
+
+def test_a_replay_beats_about_once_a_second_and_its_stop_says_the_last_session(
+    replay_store, monkeypatch
+):
+    """Nobody reads every step's beat: a replay stepping many sessions a second writes its
+    heartbeat once a second, a change of trading state at once, and its clean stop the
+    last session it stepped."""
+    from engine.live.runner import run_replay
+    from engine.risk import TradingState
+    from tests.live.conftest import open_replay
+    from tests.store_statements import watch_statements
+
+    beats = []
+    watch_statements(monkeypatch, lambda sql, _n: beats.append(sql)
+                     if sql.startswith("UPDATE heartbeats") else None)  # fmt: skip
+    clock = [0.0]  # a second every ten steps
+    monkeypatch.setattr(heartbeat, "seconds", lambda: clock[0])
+    opened = open_replay(replay_store, start="2012-01-03", end="2012-03-30")
+
+    def on_step(_report):
+        clock[0] += 0.1
+
+    run_replay(opened.loop, opened.days, on_step=on_step)
+    steps = len(opened.days)
+    stepped = len(beats) - 2  # the start's and the stop's
+    assert steps // 12 <= stepped <= steps // 10 + 1, (stepped, steps)
+    row = replay_store.query("SELECT bar_date, stopped_at FROM heartbeats").iloc[0]
+    assert row["bar_date"].date() == opened.days[-1] and row["stopped_at"] is not None
+    # A halt is said at once, whenever the last beat was.
+    loop = opened.loop
+    assert loop._beat_due(TradingState.HALTED) and not loop._beat_due(TradingState.ACTIVE)

@@ -131,3 +131,53 @@ def test_each_broker_reopens_from_its_book_name(store, monkeypatch):
     with pytest.raises(LookupError, match="no paper account 'never'"):
         open_book(store, "paper:never", actor="bob")
     assert store.scalar("SELECT count(*) FROM paper_accounts") == 1  # opened nothing new
+
+
+def test_a_kill_switch_pressed_while_a_step_decides_stops_its_entries_unless_none_could_press_it(
+    replay_store, monkeypatch
+):
+    """The controls are checked once more right before sending: a step on a real broker
+    lets the store go, and a trader may press the kill switch while it decides; a step
+    holding the store file (a simulated broker's) read the controls no one else could
+    have written since, and asks the store nothing more."""
+    from contextlib import nullcontext
+
+    from engine.live.controls import set_control
+    from engine.live.router import KILL_SWITCH_DURING
+    from tests.store_statements import watch_statements
+
+    asked = []
+    watch_statements(monkeypatch, lambda sql, _n: asked.append(sql)
+                     if "kill_switch') AS kill" in sql else None)  # fmt: skip
+    opened = open_replay(replay_store)
+    loop, days = opened.loop, iter(opened.days)
+    loop.start(opened.days[0])
+    while not any("-buy-" in cid for cid in loop.step(next(days)).submitted):
+        pass
+    assert not asked  # held: the controls read at the step's start are the trader's
+
+    monkeypatch.setattr(loop, "holding", nullcontext)  # as a real broker's step: not held
+    judge_step = loop._judge_step
+
+    pressed = []
+
+    def pressed_while_deciding(*args):
+        judge = judge_step(*args)
+
+        def judged(intents):
+            if any(i.purpose == "entry" for i in intents) and not pressed:
+                loop.store.transaction(
+                    lambda con: set_control(con, "kill_switch", {"on": True}, "tina"))
+                pressed.append(True)
+            return judge(intents)
+
+        return judged
+
+    monkeypatch.setattr(loop, "_judge_step", pressed_while_deciding)
+    for day in days:
+        report = loop.step(day)
+        if pressed:
+            break
+    assert asked and report.denied and not [cid for cid in report.submitted if "-buy-" in cid]
+    reasons = replay_store.query("SELECT payload FROM events WHERE kind = 'order.denied'")
+    assert reasons["payload"].str.contains(KILL_SWITCH_DURING).any()

@@ -39,7 +39,7 @@ from engine.risk import EquityMark, RealisedSale
 
 # The step writes its events with its books, in one transaction (ledger.append_events).
 from engine.store.events import append_events, utcnow  # noqa: F401
-from engine.store.writing import insert_rows, put_rows, update_else_insert
+from engine.store.writing import insert_rows, put_rows, python_value, update_else_insert
 
 ORDER_FIELDS = [f.name for f in fields(LiveOrder)]
 POSITION_FIELDS = [f.name for f in fields(LivePosition)]
@@ -453,7 +453,7 @@ def save_orders(con, book: str, orders: Iterable[LiveOrder], now: datetime, *,
     known = [(book, cid) for cid in stored or () if cid in rows]
     put_rows(con, "live_orders", list(rows.values()), ["book", "client_order_id"], stored=known)
     # Every column is written from the row, so the row is what a read would give.
-    return [order_from_row([row[f] for f in ORDER_FIELDS]) for row in rows.values()]
+    return [order_from_row([python_value(row[f]) for f in ORDER_FIELDS]) for row in rows.values()]
 
 
 def save_adjustments(con, book: str, adjustments: Iterable, now: datetime) -> list[tuple]:
@@ -492,7 +492,9 @@ def save_positions(
     known = [(book, symbol) for symbol in before if symbol in rows]
     put_rows(con, "live_positions", list(rows.values()), ["book", "symbol"], stored=known)
     # Every column is written from the row, so the row is what a read would give.
-    return [position_from_row([row[f] for f in POSITION_FIELDS]) for row in rows.values()], closed
+    stored = [position_from_row([python_value(row[f]) for f in POSITION_FIELDS])
+              for row in rows.values()]  # fmt: skip
+    return stored, closed
 
 
 def save_book(

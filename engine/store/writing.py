@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 #: Below this many rows one statement with every row in its VALUES beats registering a frame.
@@ -125,7 +126,13 @@ def _columns(rows: list[dict[str, Any]]) -> tuple[str, dict[str, list]]:
     parameters: cheaper for DuckDB to bind than a placeholder per value."""
     columns = list(rows[0])
     select = "SELECT " + ", ".join(f"unnest(${c}) AS {c}" for c in columns)
-    return select, {c: [row[c] for row in rows] for c in columns}
+    return select, {c: [python_value(row[c]) for row in rows] for c in columns}
+
+
+def python_value(value):
+    """``value`` as Python's own type (a NumPy scalar's ``item()``): DuckDB takes a NumPy scalar
+    as a parameter, but not inside a list."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _update_rows(con, table: str, rows: list[dict[str, Any]], keys: list[str]) -> set[tuple]:

@@ -1,5 +1,7 @@
 """Upserts keep the meaning of writing the rows one by one."""
 
+import numpy as np
+
 from engine.store.writing import insert_rows, put_rows, upsert_rows
 
 MANY = 205  # more rows than a small batch
@@ -48,8 +50,8 @@ def test_put_rows_writes_what_an_upsert_writes_whatever_its_hint_of_stored_keys_
                 {"book": "b", "id": "4", "qty": 6.0, "note": None}]  # fmt: skip
     assert put(said_new, []) == [("1", 2.0, None), ("2", 4.0, "last"), ("3", 5.0, "new"),
                                  ("4", 6.0, None)]  # fmt: skip
-    # Both kinds at once.
-    both = [{"book": "b", "id": "1", "qty": 7.0, "note": "x"},
+    # Both kinds at once (a quantity sized in NumPy among them).
+    both = [{"book": "b", "id": "1", "qty": np.int64(7), "note": "x"},
             {"book": "b", "id": "5", "qty": 8.0, "note": "y"}]  # fmt: skip
     assert put(both, [("b", "1")])[0] == ("1", 7.0, "x")
     assert store.scalar("SELECT qty FROM t WHERE id = '5'") == 8.0

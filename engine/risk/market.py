@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -16,7 +16,7 @@ def market_snapshot(
     at=None,
     window: int = 20,
     sectors: Mapping[str, str] | None = None,
-) -> dict[str, SymbolSnapshot]:
+) -> Mapping[str, SymbolSnapshot]:
     """Each symbol's last close and average daily dollar volume over ``window`` bars up to ``at``.
 
     Symbols without a close in the window are left out (the gate then refuses to buy them
@@ -39,11 +39,29 @@ def market_snapshot(
     days = counted.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         dollar_volume = np.where(counted, traded, 0.0).sum(axis=0) / days
-    sectors = sectors or {}
-    columns = zip(close.columns.tolist(), last.tolist(), dollar_volume.tolist(), days.tolist(),
-                  priced.any(axis=0).tolist(), strict=True)  # fmt: skip
-    return {
-        symbol: SymbolSnapshot(price, liquidity if n else None, sectors.get(symbol))
-        for symbol, price, liquidity, n, seen in columns
-        if seen
-    }
+    return MarketSnapshot(close.columns.tolist(), priced.any(axis=0), last, dollar_volume,
+                          sectors or {})  # fmt: skip
+
+
+class MarketSnapshot(Mapping[str, SymbolSnapshot]):
+    """Symbol -> :class:`SymbolSnapshot` of the symbols with a price, each made when asked
+    for: a step over 500 symbols asks for the few it orders."""
+
+    def __init__(self, symbols: list[str], priced, last, dollar_volume,
+                 sectors: Mapping[str, str]):  # fmt: skip
+        self._where = {symbol: k for k, (symbol, seen) in enumerate(zip(symbols, priced.tolist(), strict=True))
+                       if seen}  # fmt: skip
+        self._last, self._dollar_volume = last.tolist(), dollar_volume.tolist()
+        self._sectors = sectors
+
+    def __getitem__(self, symbol: str) -> SymbolSnapshot:
+        k = self._where[symbol]
+        liquidity = self._dollar_volume[k]
+        return SymbolSnapshot(self._last[k], None if liquidity != liquidity else liquidity,
+                              self._sectors.get(symbol))  # fmt: skip
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)

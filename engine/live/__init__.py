@@ -23,7 +23,8 @@ Modules, in the order a step uses them:
   :mod:`~engine.live.router` is the one way orders are sent (gate, kill switch, cancel,
   submit, record), for the step, the commands and the control room's direct flatten;
   :mod:`~engine.live.gate_state` is the risk gate's view; :mod:`~engine.live.ledger` is the
-  loop's tables; :mod:`~engine.live.controls` the trading state that outlives a loop;
+  loop's tables, :mod:`~engine.live.books` its books in memory (kept between steps by
+  :mod:`~engine.live.kept`); :mod:`~engine.live.controls` the trading state that outlives a loop;
   :mod:`~engine.live.ids` names every order by its decision;
 - :mod:`~engine.live.book_queries` is how everyone else reads the books (the control room,
   the daily report, ``wb books``), any broker alike; :mod:`~engine.live.drift` explains a

@@ -24,6 +24,7 @@ from datetime import date, datetime
 
 from engine.data.corporate_actions import STAMP_SQL, CorporateAction, KnownActions
 from engine.live import ledger
+from engine.live.books import Books, Written
 
 
 class KeptBooks:
@@ -32,7 +33,7 @@ class KeptBooks:
     def __init__(self, store, book: str):
         self.store = store
         self.book = book
-        self._books: ledger.Books | None = None
+        self._books: Books | None = None
         self._version: int | None = None
         #: How many times the books were read whole (start-up, and after others wrote them).
         self.reads = 0
@@ -70,7 +71,7 @@ class KeptBooks:
         """What others wrote and the books, read whole in one snapshot of the store."""
         return ledger.read_shared(con, self.book, config_ids), ledger.read_books(con, self.book, now)
 
-    def take(self, written: ledger.Written) -> None:
+    def take(self, written: Written) -> None:
         """Takes in what a transaction of the loop stored; call it only once it committed."""
         if self._books is not None:
             self._books.take(written)

@@ -25,6 +25,7 @@ from engine.brokers.paper_rules import positions_from_fills
 from engine.data.corporate_actions import DIVIDEND, STAMP_SQL, CorporateAction
 from engine.live import approvals
 from engine.live.adjustments import Adjustment
+from engine.live.books import MARKS_SPAN, Books, in_window, order_window
 from engine.live.controls import (  # the step writes controls and beats in its transaction
     Controls,
     read_controls,  # noqa: F401
@@ -34,7 +35,7 @@ from engine.live.controls import (  # the step writes controls and beats in its 
 )
 from engine.live.decisions import Ladder
 from engine.live.heartbeat import beat  # noqa: F401
-from engine.live.records import LiveOrder, LivePosition
+from engine.live.records import BookRow, LiveOrder, LivePosition
 from engine.risk import EquityMark, RealisedSale
 
 # The step writes its events with its books, in one transaction (ledger.append_events).
@@ -43,20 +44,6 @@ from engine.store.writing import insert_rows, put_rows, python_value, update_els
 
 ORDER_FIELDS = [f.name for f in fields(LiveOrder)]
 POSITION_FIELDS = [f.name for f in fields(LivePosition)]
-#: How far back the gate looks at the loop's own orders (the throttle, duplicate guard).
-RECENT_ORDERS = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class BookRow:
-    """What the loop last recorded of a book."""
-
-    cash: float
-    equity: float
-    bar_date: date | None
-    configs: dict[str, float]
-    updated_at: datetime
-    bar_at: datetime | None = None  # an intraday loop's last bar stepped: its close, UTC
 
 
 #: How long after its ex-date a dividend may still be paid (pay dates come weeks later).
@@ -148,116 +135,12 @@ def read_shared(con, book: str, config_ids: list[str]) -> Shared:
     )
 
 
-class ExactSum:
-    """A running sum of floats kept exact (Shewchuk's partials, as :func:`math.fsum` keeps
-    them): added to one value at a time, it gives what one ``fsum`` of them all gives."""
-
-    def __init__(self, values: Iterable[float] = ()):
-        self._partials: list[float] = []
-        for value in values:
-            self.add(value)
-
-    def add(self, value: float) -> None:
-        partials = []
-        for other in self._partials:
-            if abs(value) < abs(other):
-                value, other = other, value
-            high = value + other
-            low = other - (high - value)
-            if low:
-                partials.append(low)
-            value = high
-        partials.append(value)
-        self._partials = partials
-
-    @property
-    def value(self) -> float:
-        return math.fsum(self._partials)
-
-
-@dataclass
-class Written:
-    """What a transaction of the loop stored of its books, as stored (RETURNING)."""
-
-    orders: list[LiveOrder] = field(default_factory=list)
-    positions: list[LivePosition] = field(default_factory=list)
-    closed: list[str] = field(default_factory=list)
-    adjustments: list[tuple] = field(default_factory=list)
-    book: BookRow | None = None
-    mark: tuple[datetime, float] | None = None  # (when, equity)
-
-
-@dataclass
-class Books:
-    """What only the loop writes of a book, as stored: its orders (those a step at ``since``
-    or later may look at), positions, corporate actions taken, book row and equity marks,
-    and the cash each config's fills, dividends and cash in lieu brought or cost."""
-
-    since: datetime  # the earliest step time these rows answer for (the windows below)
-    orders: dict[str, LiveOrder]
-    positions: dict[str, LivePosition]
-    #: client order id -> (config id, cash its fills brought): every filled order's.
-    order_flows: dict[str, tuple[str | None, float]]
-    #: (symbol, kind, ex_date, config_id, amount, qty_before, cash), in ex-date order.
-    adjustments: list[tuple]
-    book: BookRow | None
-    marks: list[tuple[datetime, float]]  # (when, equity), newest first
-    #: config id -> the exact sum of its order flows and adjustments' cash.
-    sums: dict[str | None, ExactSum] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if not self.sums:
-            for config_id, flow in self.order_flows.values():
-                self.sums.setdefault(config_id, ExactSum()).add(flow)
-            for *_, config_id, _, _, cash in self.adjustments:
-                self.sums.setdefault(config_id, ExactSum()).add(cash)
-
-    def flows(self) -> dict[str | None, float]:
-        """Config id -> what its fills, dividends and cash in lieu did to cash."""
-        return {config_id: total.value for config_id, total in self.sums.items()}
-
-    def take(self, written: Written) -> None:
-        """Takes in what a committed transaction of the loop stored (never before it committed)."""
-        for order in written.orders:
-            self.orders[order.client_order_id] = order
-            old = self.order_flows.pop(order.client_order_id, None)
-            if old is not None:  # the order filled more: its old flow out, its new one in
-                self.sums[old[0]].add(-old[1])
-            flow = _flow(order)
-            if flow is not None:
-                self.order_flows[order.client_order_id] = (order.config_id, flow)
-                self.sums.setdefault(order.config_id, ExactSum()).add(flow)
-        for position in written.positions:
-            self.positions[position.symbol] = position
-        for symbol in written.closed:
-            self.positions.pop(symbol, None)
-        for row in written.adjustments:
-            self.adjustments.append(row)
-            self.sums.setdefault(row[3], ExactSum()).add(row[6])
-        self.adjustments.sort(key=lambda r: (r[2], r[0], r[1]))
-        if written.book is not None:
-            self.book = written.book
-        if written.mark is not None:
-            self.marks.append(written.mark)
-            self.marks.sort(key=lambda m: m[0], reverse=True)
-
-    def forget_before(self, now: datetime) -> None:
-        """Drops what no step at ``now`` or later looks at: orders out of every window,
-        marks older than the drawdown rules look (time only moves on)."""
-        if now <= self.since:
-            return
-        since_filled, since_sent = _order_window(now)
-        self.orders = {c: o for c, o in self.orders.items() if _in_window(o, since_filled, since_sent)}
-        self.marks = [m for m in self.marks if m[0] >= now - MARKS_SPAN]
-        self.since = now
-
-
 def read_books(con, book: str, now: datetime) -> Books:
     """:class:`Books` of ``book`` as stored, for steps at ``now`` or later."""
     orders = con.execute(
         f"SELECT {', '.join(ORDER_FIELDS)} FROM live_orders WHERE book = ? AND {_ORDER_WINDOW}"
         " ORDER BY created_at, client_order_id",
-        [book, *_order_window(now)],
+        [book, *order_window(now)],
     ).fetchall()
     flows = con.execute(
         f"SELECT client_order_id, config_id, {_FLOW} FROM live_orders WHERE book = ?"
@@ -294,8 +177,8 @@ def read_books(con, book: str, now: datetime) -> Books:
 def assemble(shared: Shared, books: Books, now: datetime, *, marks: bool = True) -> Records:
     """The :class:`Records` a step at ``now`` reads: ``books`` seen through their windows at
     ``now``, with what others wrote (``shared``). Pure."""
-    since_filled, since_sent = _order_window(now)
-    live = [o for o in books.orders.values() if _in_window(o, since_filled, since_sent)]
+    since_filled, since_sent = order_window(now)
+    live = [o for o in books.orders.values() if in_window(o, since_filled, since_sent)]
     live.sort(key=lambda o: (o.created_at, o.client_order_id))
     due = (now - DIVIDENDS_DUE).date()
     shown = [m for m in books.marks if now - MARKS_SPAN <= m[0] <= now][:MARKS_KEPT] if marks else []
@@ -343,44 +226,22 @@ def read_records(
 
 
 #: Open orders, and those that filled or were sent lately (day trades, wash sales, the
-#: throttle): never the whole history.
+#: throttle): never the whole history. The kept books' twin: :func:`engine.live.books.in_window`.
 _ORDER_WINDOW = "(status = 'open' OR (filled_qty > 0 AND filled_at >= ?) OR created_at >= ?)"
-#: What an order's fills did to cash: a sale brings, a buy costs; fees cost.
+#: What an order's fills did to cash: a sale brings, a buy costs; fees cost (as the kept
+#: books sum it: :class:`engine.live.books.Books`).
 _FLOW = (
     "CASE WHEN side = 'sell' THEN filled_qty * filled_avg_price"
     " ELSE -filled_qty * filled_avg_price END - fees"
 )
 _BOOK_COLUMNS = "cash, equity, bar_date, configs, updated_at, bar_at"
 _ADJUSTMENT_COLUMNS = ["symbol", "kind", "ex_date", "config_id", "amount", "qty_before", "cash"]
-#: The equity marks the drawdown rules look at: the newest MARKS_KEPT of the last MARKS_SPAN.
-MARKS_SPAN = timedelta(days=20)
+#: How many equity marks of the last MARKS_SPAN the drawdown rules look at (the newest).
 MARKS_KEPT = 40
-
-
-def _order_window(now: datetime) -> tuple[datetime, datetime]:
-    """(filled since, sent since): the times an order's fill or sending keeps it in view."""
-    return now - timedelta(days=31), now - RECENT_ORDERS
-
-
-def _in_window(order: LiveOrder, filled_since: datetime, sent_since: datetime) -> bool:
-    """:data:`_ORDER_WINDOW` in Python."""
-    return (
-        order.is_open
-        or (order.filled_qty > 0 and order.filled_at is not None and order.filled_at >= filled_since)
-        or (order.created_at is not None and order.created_at >= sent_since)
-    )
 
 
 def _book_row(row) -> BookRow:
     return BookRow(*row[:3], json.loads(row[3]), *row[4:])
-
-
-def _flow(order: LiveOrder) -> float | None:
-    """:data:`_FLOW` of a stored order (None: no fill)."""
-    if not order.filled_qty > 0 or order.filled_avg_price is None:
-        return None
-    value = order.filled_qty * order.filled_avg_price
-    return (value if order.side == "sell" else -value) - order.fees
 
 
 def order_from_row(row) -> LiveOrder:

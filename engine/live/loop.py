@@ -50,6 +50,7 @@ from engine.errors import InputError, OperatorError
 from engine.live import approvals, calendar_check, heartbeat, ids, journal, ledger, overrides
 from engine.live.alerts import Alert, Notifiers, notifier_from
 from engine.live.book_lock import book_lock, take
+from engine.live.books import Written
 from engine.live.clock import BarClose, entry_refusal, flat_due
 from engine.live.clock import next_bar as bar_after
 from engine.live.commands import parsed, pending_commands, still_pending
@@ -60,7 +61,7 @@ from engine.live.gate_state import account_state, with_earnings
 from engine.live.kept import KeptBooks
 from engine.live.orders import OrderRules, orders_for, protective_stops
 from engine.live.reconcile import Reconciled, reconcile
-from engine.live.records import Controls, Difference, LivePosition, LoopOptions, StepReport
+from engine.live.records import BookRow, Controls, Difference, LivePosition, LoopOptions, StepReport
 from engine.live.router import Judge, OrderRouter, Routed
 from engine.locks import JobLock
 from engine.risk import RULES, OrderIntent, RiskGate, TradingState
@@ -294,7 +295,7 @@ class LiveLoop:
         refused = ("loop.refused", self.book, {"reason": why, "loop_id": self.loop_id, **details})
         self.store.transaction(lambda con: ledger.append_events(con, self.actor, [*events, refused]))
 
-    def stepped(self, row: ledger.BookRow | None) -> date | BarClose | None:
+    def stepped(self, row: BookRow | None) -> date | BarClose | None:
         """The last bar the book ``row`` says was stepped (at this loop's bar size)."""
         if row is None:
             return None
@@ -514,7 +515,7 @@ class LiveLoop:
         def write(con):
             events = [*routed.events, *faults, ("loop.protected", str(day), summary)]
             ledger.append_events(con, self.actor, events)
-            return ledger.Written(orders=ledger.save_orders(con, self.book, routed.sent, now))
+            return Written(orders=ledger.save_orders(con, self.book, routed.sent, now))
 
         self.kept.take(self.store.transaction(write))
         self.faults.written(len(faults))
@@ -824,7 +825,7 @@ class LiveLoop:
         beat = self._beat_due(state)
 
         def write(con):
-            written = ledger.Written(
+            written = Written(
                 orders=ledger.save_orders(con, self.book, [*found.changed, *sent], now,
                                           stored=records.tracked),
                 adjustments=ledger.save_adjustments(con, self.book, found.adjustments, now),

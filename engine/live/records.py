@@ -1,4 +1,4 @@
-"""The live loop's records: its orders, its positions, what it found (controls: engine.live.controls).
+"""The live loop's records: its orders, positions and book row, what it found (controls: engine.live.controls).
 
 Plain frozen values. :mod:`engine.live.ledger` reads and writes them in the store;
 :mod:`engine.live.reconcile` and :mod:`engine.live.decisions` decide with them.
@@ -99,6 +99,18 @@ class LivePosition:
     @property
     def stop_price(self) -> float | None:
         return self.holding().stop_price
+
+
+@dataclass(frozen=True)
+class BookRow:
+    """What the loop last recorded of a book."""
+
+    cash: float
+    equity: float
+    bar_date: date | None
+    configs: dict[str, float]
+    updated_at: datetime
+    bar_at: datetime | None = None  # an intraday loop's last bar stepped: its close, UTC
 
 
 @dataclass(frozen=True)

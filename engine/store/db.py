@@ -266,9 +266,10 @@ class Store:
         self._retrying(attempt)
 
     def scalar(self, sql: str, params: Any = None) -> Any:
-        """The first column of the first row of a reading statement (None if no rows)."""
-        frame = self.query(sql, params)
-        return None if frame.empty else frame.iat[0, 0]
+        """The first column of the first row of a reading statement, as a Python value (an
+        int, a float, a str, a date...; None for NULL or no row)."""
+        row = self._read(sql, params, lambda result: result.fetchone())
+        return None if row is None else row[0]
 
     # -- schema ------------------------------------------------------------------------
 

@@ -32,8 +32,8 @@ class Reader:
         return self.con.execute(sql, params or []).fetchall()
 
     def scalar(self, sql: str, params: Any = None) -> Any:
-        frame = self.query(sql, params)
-        return None if frame.empty else frame.iat[0, 0]
+        row = self.con.execute(sql, params or []).fetchone()
+        return None if row is None else row[0]
 
 
 def on_one_connection(read):

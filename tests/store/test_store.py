@@ -1,11 +1,14 @@
 """The store: migrations, all-or-nothing transactions, the audit trail."""
 
+from datetime import date
+
 import duckdb
 import pytest
 
 from engine.errors import OperatorError, StoreBusyError
 from engine.store import Store, append_event, read_events
 from engine.store.db import available_migrations
+from engine.store.reading import Reader
 
 
 def test_a_new_store_is_at_the_newest_schema(store):
@@ -106,6 +109,22 @@ def test_threads_of_one_process_share_the_store_without_errors(store):
         t.join()
     assert errors == []
     assert store.scalar("SELECT count(*) FROM events WHERE kind = 'test.thread'") == 60
+
+
+def test_one_value_read_is_a_python_value_on_the_store_and_on_one_connection(store):
+    # What callers compare and format: an int count, a date (not a pandas Timestamp), None
+    # for NULL and for no row (not NaN, NaT or pd.NA), alike however the store is reached.
+    reads = [
+        ("SELECT count(*) FROM events", 0),
+        ("SELECT DATE '2024-01-05'", date(2024, 1, 5)),
+        ("SELECT max(seq) FROM paper_fills", None),
+        ("SELECT kind FROM events WHERE false", None),
+    ]
+    with store.connect() as con:
+        on_one = Reader(store, con)
+        for sql, expected in reads:
+            for value in (store.scalar(sql), on_one.scalar(sql)):
+                assert value == expected and type(value) is type(expected), sql
 
 
 def test_a_failed_commit_reports_the_real_error(store):

@@ -67,16 +67,8 @@ def register(
         ):
             by = declared.module if declared else _qualified(existing.signal_fn)
             raise ValueError(f"strategy {name!r} is already registered by {by}")
-        _STRATEGIES[name] = Strategy(
-            name=name,
-            params=params,
-            signal_fn=signal_fn,
-            summary=summary,
-            warmup=warmup,
-            grid_fn=grid_fn,
-            signals_known=signals_known,
-            fast=fast,
-        )
+        what = Declaration(name, params, summary, warmup, signals_known, signal_fn.__module__)
+        _STRATEGIES[name] = _strategy(what, signal_fn, grid_fn=grid_fn, fast=fast)
         return signal_fn
 
     return decorate
@@ -122,20 +114,33 @@ def implements(
     declared = _DECLARED[name]
 
     def decorate(signal_fn: SignalFn) -> SignalFn:
-        _STRATEGIES[name] = Strategy(
-            name=name,
-            params=declared.params,
-            signal_fn=signal_fn,
-            summary=declared.summary,
-            warmup=declared.warmup,
-            grid_fn=grid_fn,
-            signals_known=declared.signals_known,
-            fast=fast,
-            array_fn=arrays,
-        )
+        _STRATEGIES[name] = _strategy(declared, signal_fn, grid_fn=grid_fn, fast=fast, arrays=arrays)
         return signal_fn
 
     return decorate
+
+
+def _strategy(
+    declared: Declaration,
+    signal_fn: SignalFn,
+    *,
+    grid_fn: Callable[[Any, list[StrategyParams]], Signals] | None = None,
+    fast: FastPath | None = None,
+    arrays: ArrayFn | None = None,
+) -> Strategy:
+    """The registered strategy: what ``declared`` says of it, with its signal function (and
+    its optional vectorized, fast-sweep and array forms)."""
+    return Strategy(
+        name=declared.name,
+        params=declared.params,
+        signal_fn=signal_fn,
+        summary=declared.summary,
+        warmup=declared.warmup,
+        grid_fn=grid_fn,
+        signals_known=declared.signals_known,
+        fast=fast,
+        array_fn=arrays,
+    )
 
 
 def _check_declaration(name: str, params: type[StrategyParams], signals_known: str) -> None:

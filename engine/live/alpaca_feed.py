@@ -18,23 +18,27 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from engine.data import calendar
 from engine.data.bar_sizes import DAILY, check_bar_size
-from engine.data.bars import INTRADAY_COLUMNS, LONG_COLUMNS, Bars
+from engine.data.bars import Bars
 from engine.errors import TemporaryError
+from engine.live.bar_window import ROW_FIELDS, BarWindow
 from engine.live.clock import BarClose, session_bars
-from engine.live.feed import sessions_back, through
+from engine.live.feed import sessions_back
 from engine.store.events import utcnow
 
 
 class HeldBars:
-    """The bars a live feed holds for its lookback, as long rows, one per symbol and bar.
+    """The bars a live feed holds for its lookback, as arrays (a :class:`BarWindow`): a
+    step's window is a view of them, not wide frames rebuilt from long rows every step.
 
-    A bar seen again replaces the one held (the source corrected it); :meth:`window`
-    builds the wide :class:`Bars` a step sees, every symbol a column even when it has no
-    bar yet.
+    A bar seen again replaces the one held (the source corrected it); :meth:`window` gives
+    the wide :class:`Bars` a step sees, every symbol a column even when it has no bar yet
+    (NaN, never guessed). A window handed out never changes: a later correction of one of
+    its bars is written to a new buffer.
     """
 
     def __init__(self, symbols: list[str], bar_size: str, lookback: int, source: str):
@@ -43,46 +47,45 @@ class HeldBars:
         self.lookback = lookback
         self.source = source
         self.when = "date" if self.bar_size == DAILY else "timestamp"
-        self.rows = pd.DataFrame(columns=LONG_COLUMNS if self.bar_size == DAILY else INTRADAY_COLUMNS)
+        self._columns = pd.Index(self.symbols)
+        self._held = self._nothing()
+
+    def _nothing(self) -> BarWindow:
+        tz = None if self.bar_size == DAILY else calendar.TZ
+        index = pd.DatetimeIndex([], tz=tz, name=self.when)
+        none = np.empty((5, 0, len(self.symbols)))
+        return BarWindow(index, self._columns, none, none, frozenset({self.source}),
+                         bar_size=self.bar_size)  # fmt: skip
 
     def reset(self, rows: pd.DataFrame) -> None:
-        self.rows = self.rows.iloc[0:0]
+        self._held = self._nothing()
         self.add(rows)
 
     def add(self, rows: pd.DataFrame) -> None:
+        """Hold ``rows`` (long: date or timestamp, symbol, open ... volume, adj_close); a
+        symbol not followed is left out."""
         if rows.empty:
             return
-        rows = rows[list(self.rows.columns)]
-        both = rows if self.rows.empty else pd.concat([self.rows, rows], ignore_index=True)
-        self.rows = both.drop_duplicates([self.when, "symbol"], keep="last").sort_values(
-            [self.when, "symbol"], ignore_index=True
-        )
+        column = self._columns.get_indexer(rows["symbol"])
+        ours = column >= 0
+        times = pd.DatetimeIndex(rows[self.when], name=self.when)
+        if self.bar_size != DAILY:  # naive times are New York's, as Bars.from_long takes them
+            times = times.tz_convert(calendar.TZ) if times.tz else times.tz_localize(calendar.TZ)
+        fields = rows[list(ROW_FIELDS)].to_numpy(dtype=float).T
+        self._held = self._held.with_rows(times[ours], column[ours], fields[:, ours],
+                                          frozenset({self.source}), self.lookback)  # fmt: skip
 
     def arrived(self, bar: BarClose) -> set[str]:
         """The symbols whose ``bar`` is held."""
-        return set(self.rows.loc[self.rows[self.when] == bar.label, "symbol"])
+        return {s for s, held in zip(self.symbols, self._held.arrived(bar.label), strict=True) if held}
 
     def newest(self) -> pd.Timestamp | None:
-        return None if self.rows.empty else self.rows[self.when].max()
+        index = self._held.index
+        return index[-1] if len(index) else None
 
     def window(self, bar: BarClose) -> Bars:
         """The last ``lookback`` bars up to ``bar``; NaN where a symbol has none."""
-        rows = self.rows[self.rows[self.when] <= bar.label]
-        if rows.empty:
-            return _empty_bars(self.symbols, self.bar_size)
-        bars = Bars.from_long(rows, bar_size=self.bar_size, sources=(self.source,))
-        bars = bars.with_frames(
-            **{f: getattr(bars, f).reindex(columns=self.symbols) for f in ("open", "high", "low",
-                                                                          "close", "volume")}
-        )
-        return through(bars, bar, self.lookback)
-
-
-def _empty_bars(symbols: list[str], bar_size: str) -> Bars:
-    tz = None if bar_size == DAILY else calendar.TZ
-    index = pd.DatetimeIndex([], tz=tz, name="date" if bar_size == DAILY else "timestamp")
-    frame = pd.DataFrame(index=index, columns=list(symbols), dtype=float)
-    return Bars(frame, frame, frame, frame, frame, bar_size=bar_size)
+        return self._held.through(bar.label, self.lookback)[0]
 
 
 def session_start(day: date) -> pd.Timestamp:

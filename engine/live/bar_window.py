@@ -138,6 +138,63 @@ class BarWindow:
         grown._first += first
         return grown
 
+    def with_rows(self, times: pd.DatetimeIndex, column: np.ndarray, rows: np.ndarray,
+                  sources: frozenset, lookback: int) -> BarWindow:  # fmt: skip
+        """This window with long ``rows`` written in (``times``: each row's bar; ``column``
+        and ``rows``: as :meth:`from_rows`; a row repeated: the last one), the last
+        ``lookback`` bars kept: a bar held is replaced where a row changes it (the source
+        corrected it), a later bar added after the last. This window is left as it was: a
+        change to a bar held, or a bar before the last, is written to a new buffer."""
+        codes, days = pd.factorize(times, sort=True)
+        bars = (self._index.union(days) if len(self._index) else days)[-lookback:].rename(self._index.name)
+        where = bars.get_indexer(days)[codes]  # each row's bar among those kept (-1: too old)
+        where, column, rows = _last_of_each(where, np.asarray(column, dtype=np.intp), rows,
+                                            len(self.symbols))  # fmt: skip
+        traded, adjusted = rows[:5], adjusted_prices(rows)
+        # The bars held that stay (the last ``kept`` rows) and whether any given row comes
+        # between them or changes one of them.
+        kept = int((bars.get_indexer(self._index) >= 0).sum())
+        old = where < kept
+        base = self._stop - kept  # the buffer row of bars[0]
+        rewritten = not bars[:kept].equals(self._index[len(self._index) - kept:]) or not (
+            _same(self._traded[:, base + where[old], column[old]], traded[:, old])
+            and _same(self._adjusted[:, base + where[old], column[old]], adjusted[:, old]))
+        if sources != self._sources:
+            sources = _sources_of(self, bars, bars[np.unique(where)], sources)
+        if rewritten:
+            return self._rewritten(bars, where, column, traded, adjusted, sources, lookback)
+        new = ~old
+        grown = self._room(len(bars) - kept, lookback)
+        stop = grown._stop + len(bars) - kept
+        for held, given in ((grown._traded, traded), (grown._adjusted, adjusted)):
+            held[:, grown._stop : stop] = np.nan
+            held[:, grown._stop + where[new] - kept, column[new]] = given[:, new]
+        grown._stop = grown._written[0] = stop
+        grown._first, grown._index, grown._sources = stop - len(bars), bars, sources
+        return grown
+
+    def _rewritten(self, bars: pd.DatetimeIndex, where: np.ndarray, column: np.ndarray,
+                   traded: np.ndarray, adjusted: np.ndarray, sources, lookback: int) -> BarWindow:  # fmt: skip
+        """A new window on ``bars``: the bars held among them, with the cells at ``where``
+        (a bar's position in ``bars``) and ``column`` written over."""
+        held = bars.get_indexer(self._index)
+        stays = np.flatnonzero(held >= 0)
+        fields = []
+        for old, given in ((self._traded, traded), (self._adjusted, adjusted)):
+            wide = np.full((5, len(bars), len(self.symbols)), np.nan)
+            wide[:, held[stays]] = old[:, self._first + stays]
+            wide[:, where, column] = given
+            fields.append(wide)
+        return BarWindow(bars, self.symbols, *fields, sources, bar_size=self.bar_size,
+                         extended_hours=self.extended_hours, spare=lookback)  # fmt: skip
+
+    def arrived(self, label: pd.Timestamp) -> np.ndarray:
+        """Which symbols (in the window's order) have a bar at ``label``."""
+        (at,) = self._index.get_indexer([label])
+        if at < 0:
+            return np.zeros(len(self.symbols), dtype=bool)
+        return ~np.isnan(self._traded[3, self._first + at])
+
     def _room(self, rows: int, lookback: int) -> BarWindow:
         """A shallow copy of this window with room for ``rows`` more bars: the same buffer
         when it has the room and wrote last (its rows past the end were never handed out),
@@ -166,3 +223,28 @@ def _spread(rows: np.ndarray, at: np.ndarray, column: np.ndarray, bars: int, sym
 def _union(sets: list[frozenset]) -> tuple[str, ...]:
     """The sources of bars with these sets of sources, sorted."""
     return tuple(sorted(frozenset().union(*sets)))
+
+
+def _last_of_each(where: np.ndarray, column: np.ndarray, rows: np.ndarray,
+                  symbols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The rows at a bar kept (``where`` not -1), the last of each bar and symbol given twice."""
+    key = np.where(where >= 0, where * symbols + column, -1)
+    _, last = np.unique(key[::-1], return_index=True)
+    last = np.sort(len(key) - 1 - last)
+    last = last[where[last] >= 0]
+    return where[last], column[last], rows[:, last]
+
+
+def _same(held: np.ndarray, given: np.ndarray) -> bool:
+    """True when every value given is the one held (NaN where NaN is held)."""
+    return bool(((held == given) | (np.isnan(held) & np.isnan(given))).all())
+
+
+def _sources_of(window: BarWindow, bars: pd.DatetimeIndex, written: pd.DatetimeIndex,
+                sources: frozenset) -> list[frozenset]:  # fmt: skip
+    """The sources of each of ``bars``: those of ``window``'s bar, with ``sources`` where
+    rows were ``written``."""
+    held = window._sources
+    held = dict(zip(window.index, [held] * len(window.index) if isinstance(held, frozenset) else held,
+                    strict=True))  # fmt: skip
+    return [held.get(b, frozenset()) | (sources if b in written else frozenset()) for b in bars]

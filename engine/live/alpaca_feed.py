@@ -71,7 +71,7 @@ class HeldBars:
         times = pd.DatetimeIndex(rows[self.when], name=self.when)
         if self.bar_size != DAILY:  # naive times are New York's, as Bars.from_long takes them
             times = times.tz_convert(calendar.TZ) if times.tz else times.tz_localize(calendar.TZ)
-        fields = rows[list(ROW_FIELDS)].to_numpy(dtype=float).T
+        fields = np.stack([rows[f].to_numpy(dtype=float) for f in ROW_FIELDS])
         self._held = self._held.with_rows(times[ours], column[ours], fields[:, ours],
                                           frozenset({self.source}), self.lookback)  # fmt: skip
 

@@ -179,14 +179,17 @@ class BarWindow:
         (a bar's position in ``bars``) and ``column`` written over."""
         held = bars.get_indexer(self._index)
         stays = np.flatnonzero(held >= 0)
-        fields = []
-        for old, given in ((self._traded, traded), (self._adjusted, adjusted)):
-            wide = np.full((5, len(bars), len(self.symbols)), np.nan)
+        nothing = np.empty((5, 0, len(self.symbols)))
+        grown = BarWindow(bars[:0], self.symbols, nothing, nothing, sources, bar_size=self.bar_size,
+                          extended_hours=self.extended_hours, spare=len(bars) + lookback)  # fmt: skip
+        for wide, old, given in ((grown._traded, self._traded, traded),
+                                 (grown._adjusted, self._adjusted, adjusted)):  # fmt: skip
+            wide[:, : len(bars)] = np.nan
             wide[:, held[stays]] = old[:, self._first + stays]
             wide[:, where, column] = given
-            fields.append(wide)
-        return BarWindow(bars, self.symbols, *fields, sources, bar_size=self.bar_size,
-                         extended_hours=self.extended_hours, spare=lookback)  # fmt: skip
+        grown._index, grown._stop = bars, len(bars)
+        grown._written[0] = len(bars)
+        return grown
 
     def arrived(self, label: pd.Timestamp) -> np.ndarray:
         """Which symbols (in the window's order) have a bar at ``label``."""

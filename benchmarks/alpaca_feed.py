@@ -1,15 +1,15 @@
 """What the Alpaca feed's held bars cost a 1-minute step: ``HeldBars.add`` + ``window``, before and after.
 
-    .venv/bin/python benchmarks/alpaca_feed.py [--steps 30] [--rounds 3] [--before /work/main]
+    .venv/bin/python benchmarks/alpaca_feed.py [--steps 30] [--rounds 3] [--before OTHER_CHECKOUT]
 
 A 1-minute paper/live loop on Alpaca, lookback 300, for 20 and 500 symbols: the session's
 first step holds the lookback's history (three sessions of generated minute bars, as the
 REST feed's first ask gives them); each later step adds what the REST feed asks for (the
 last bar again, which Alpaca may have corrected, and the new one) and takes the window.
 Two cases: the last bar sent again as it was, and corrected (every close a cent off).
-"before" is the HeldBars of the code at ``--before`` (main's: long rows in a DataFrame),
-"after" this checkout's; each runs in a process of its own, alternating within each round
-so both see the same load. Figures: medians of the process's CPU time per step, in ms.
+"after" is this checkout's HeldBars; with ``--before``, the HeldBars of the code at that
+checkout too (an A/B against an older commit, e.g. a ``git worktree`` of it); each runs
+in a process of its own, alternating within each round so both see the same load. Figures: medians of the process's CPU time per step, in ms.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--before", default="/work/main")
+    parser.add_argument("--before", default=None, help="another checkout to time beside this one")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -101,7 +101,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for symbols in (20, 500):
             for corrected in (False, True):
-                for label, repo in (("before", args.before), ("after", str(HERE))):
+                trees = [("before", args.before)] if args.before else []
+                for label, repo in [*trees, ("after", str(HERE))]:
                     out = subprocess.run(
                         [sys.executable, __file__, "--worker", repo, str(symbols), str(args.steps),
                          "1" if corrected else "0"],

@@ -32,6 +32,16 @@ LONG_COLUMNS = ["date", "symbol", "open", "high", "low", "close", "volume", "adj
 INTRADAY_COLUMNS = ["timestamp", "symbol", "open", "high", "low", "close", "volume", "adj_close"]
 
 
+def adjustment_factors(close: np.ndarray, adj_close: np.ndarray) -> np.ndarray:
+    """Each bar's ``adj_close / close``: what scales its prices to adjusted history (and its
+    volume by the inverse, so dollar volume is kept); 1 where there is none (no adj_close,
+    or no close). The one rule for research's bars and a live feed's window alike."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = adj_close / close
+    factor[~np.isfinite(factor)] = 1.0
+    return factor
+
+
 @dataclass(frozen=True)
 class Bars:
     """OHLCV for many symbols: each field a DataFrame indexed by bar, one column per symbol.
@@ -222,8 +232,8 @@ class Bars:
         else:
             frame["date"] = pd.to_datetime(frame["date"])
         if adjust and "adj_close" in frame:
-            factor = (frame["adj_close"] / frame["close"]).replace([np.inf, -np.inf], np.nan)
-            factor = factor.fillna(1.0)
+            factor = adjustment_factors(frame["close"].to_numpy(dtype=float),
+                                        frame["adj_close"].to_numpy(dtype=float))  # fmt: skip
             for col in ("open", "high", "low", "close"):
                 frame[col] = frame[col] * factor
             frame["volume"] = frame["volume"] / factor

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from engine.data.bars import FIELDS, Bars
+from engine.data.bars import FIELDS, Bars, adjustment_factors
 
 #: The columns of a stored row the window is built from, in this order.
 ROW_FIELDS = (*FIELDS, "adj_close")
@@ -25,11 +25,9 @@ ROW_FIELDS = (*FIELDS, "adj_close")
 
 def adjusted_prices(traded: np.ndarray) -> np.ndarray:
     """The split- and dividend-adjusted fields of ``traded`` (its rows: open, high, low,
-    close, volume, adj_close along the first axis), as :meth:`Bars.from_long` adjusts them:
-    prices scaled by adj_close / close, volume by the inverse (a bar with no factor: 1)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = traded[5] / traded[3]
-    factor[~np.isfinite(factor)] = 1.0
+    close, volume, adj_close along the first axis), as :meth:`Bars.from_long` adjusts them
+    (:func:`~engine.data.bars.adjustment_factors`)."""
+    factor = adjustment_factors(traded[3], traded[5])
     adjusted = traded[:5] * factor
     adjusted[4] = traded[4] / factor
     return adjusted

@@ -34,6 +34,32 @@ def seconds() -> float:
     return time.monotonic()
 
 
+class Pace:
+    """When a loop's steps write its heartbeat: when the trading state changed since the
+    last beat, or that beat is :data:`STEP_BEAT_EVERY_S` old. Nobody reads every step's
+    beat: a replay stepping many sessions a second beats once a second (its newest bar at
+    most that late), a paper loop at every step. Only committed beats are told to it."""
+
+    def __init__(self):
+        #: The last beat committed: (:func:`seconds` then, the trading state it said).
+        self._last: tuple[float, str] | None = None
+        #: The newest session stepped that no beat has said yet (None: all said).
+        self.unsaid: date | None = None
+
+    def due(self, state: str) -> bool:
+        """Whether a step in trading ``state`` (its value) writes the heartbeat."""
+        return (self._last is None or state != self._last[1]
+                or seconds() - self._last[0] >= STEP_BEAT_EVERY_S)  # fmt: skip
+
+    def beaten(self, state: str) -> None:
+        """A beat saying ``state`` and every session stepped has just committed."""
+        self._last, self.unsaid = (seconds(), state), None
+
+    def skipped(self, session: date) -> None:
+        """A step of ``session`` committed without a beat."""
+        self.unsaid = session
+
+
 def stale_after_s() -> float:
     """Seconds after which a heartbeat is stale: ``WB_HEARTBEAT_STALE_S``, else 120."""
     raw = os.environ.get(STALE_SETTING, "").strip()

@@ -140,9 +140,8 @@ class LiveLoop:
         self.marked_session: date | None = None
         #: True while a step holds the store file open (no other process can write it).
         self._held = False
-        #: The heartbeat as last written (committed): (heartbeat.seconds() then, trading state,
-        #: the newest session stepped since, None when that beat said it).
-        self._beaten: tuple[float, str, date | None] | None = None
+        #: When a step writes the heartbeat (the beats committed so far).
+        self.pace = heartbeat.Pace()
 
     # -- identity ----------------------------------------------------------------------
 
@@ -250,7 +249,7 @@ class LiveLoop:
             )
 
         self.store.transaction(write)
-        self._beaten_now(records.controls.state)
+        self._beaten(records.controls.state)
         self.kept.forget()  # the first step reads the books as start-up left them
         self.faults.written(len(faults))
         # Commands queued while no loop ran (limits, kill switch, pauses) apply now; those
@@ -676,10 +675,10 @@ class LiveLoop:
             ledger.append_events(
                 con, self.actor, [("loop.stale_data", str(bar), {"newest": str(newest)})]
             )
-            self._beat(con, records.controls.state, bar=self._unsaid())
+            self._beat(con, records.controls.state, bar=self.pace.unsaid)
 
         self.store.transaction(write)
-        self._beaten_now(records.controls.state)
+        self._beaten(records.controls.state)
         return StepReport(bar=bar, skipped=why)
 
     # -- reconciliation ----------------------------------------------------------------
@@ -822,7 +821,7 @@ class LiveLoop:
         }
 
         faults = self.faults.events()
-        beat = self._beat_due(state)
+        beat = self.pace.due(TradingState(state).value)
 
         def write(con):
             written = Written(
@@ -873,9 +872,9 @@ class LiveLoop:
         self.kept.take(self.store.transaction(write))
         self.marked_session = day
         if beat:
-            self._beaten_now(state)
+            self._beaten(state)
         else:
-            self._beaten = (*self._beaten[:2], day)
+            self.pace.skipped(day)
         self.faults.written(len(faults))
         if change is not None and change[0] != controls.state:
             self.notifier.send(Alert("halt", f"trading is {change[0].value}: {change[1]}"))
@@ -887,30 +886,15 @@ class LiveLoop:
             configs=list(self.by_id), stopped=stopped,
         )  # fmt: skip
 
-    def _beat_due(self, state) -> bool:
-        """Whether a step writes the heartbeat: when the trading state changed since the last
-        beat, or that beat is :data:`~engine.live.heartbeat.STEP_BEAT_EVERY_S` old. Nobody
-        reads every step's beat: a replay stepping many sessions a second beats once a second
-        (its newest bar at most that late), a paper loop at every step."""
-        if self._beaten is None:
-            return True
-        at, beaten_state, _ = self._beaten
-        return (TradingState(state).value != beaten_state
-                or heartbeat.seconds() - at >= heartbeat.STEP_BEAT_EVERY_S)  # fmt: skip
-
-    def _beaten_now(self, state) -> None:
-        """Remembers a beat just committed (the time, ``state``, no session left unsaid)."""
-        self._beaten = (heartbeat.seconds(), TradingState(state).value, None)
+    def _beaten(self, state) -> None:
+        """Tells the pace that a beat saying ``state`` committed."""
+        self.pace.beaten(TradingState(state).value)
 
     def heartbeat(self) -> None:
         """Beat between steps (a paper or live loop waiting for the next close)."""
         state = ledger.read_controls(self.store).state
-        self.store.transaction(lambda con: self._beat(con, state, bar=self._unsaid()))
-        self._beaten_now(state)
-
-    def _unsaid(self) -> date | None:
-        """The newest session stepped that no beat has said yet (None: all said)."""
-        return self._beaten[2] if self._beaten else None
+        self.store.transaction(lambda con: self._beat(con, state, bar=self.pace.unsaid))
+        self._beaten(state)
 
     def stop(self, reason: str = "finished") -> None:
         """Mark the loop stopped cleanly (the control room then says so, not 'stale')."""
@@ -918,13 +902,13 @@ class LiveLoop:
         state = ledger.read_controls(self.store).state
 
         def write(con):
-            self._beat(con, state, bar=self._unsaid(), stopped=True)
+            self._beat(con, state, bar=self.pace.unsaid, stopped=True)
             ledger.append_events(
                 con, self.actor, [("loop.stopped", self.loop_id, {"reason": reason})]
             )
 
         self.store.transaction(write)
-        self._beaten_now(state)
+        self._beaten(state)
         self.release()
 
 

@@ -96,4 +96,4 @@ def test_a_replay_beats_about_once_a_second_and_its_stop_says_the_last_session(
     assert row["bar_date"].date() == opened.days[-1] and row["stopped_at"] is not None
     # A halt is said at once, whenever the last beat was.
     loop = opened.loop
-    assert loop._beat_due(TradingState.HALTED) and not loop._beat_due(TradingState.ACTIVE)
+    assert loop.pace.due(TradingState.HALTED.value) and not loop.pace.due(TradingState.ACTIVE.value)

@@ -25,7 +25,7 @@ from engine.brokers.paper_rules import Costs, positions_from_fills, reserve_for
 from engine.data import calendar
 from engine.data.bars import Bars
 from engine.errors import InputError
-from engine.store.writing import SMALL_BATCH
+from engine.store.writing import update_rows
 
 T = TypeVar("T")
 
@@ -272,29 +272,7 @@ def reserved_cash(open_: Sequence[Order], prices: dict[str, float], costs: Costs
 
 def set_status(con, updates: list[dict[str, Any]]) -> None:
     """Update orders' status, filled qty and average price from dicts keyed by ``id``."""
-    if not updates:
-        return
-    if len(updates) < SMALL_BATCH:
-        # The rows' values side by side in one statement (executemany runs one per row).
-        columns = ("id", "status", "filled_qty", "filled_avg_price", "updated_at")
-        con.execute(
-            "UPDATE paper_orders SET status = u.status, filled_qty = u.filled_qty,"
-            " filled_avg_price = u.filled_avg_price, updated_at = u.updated_at FROM (SELECT"
-            " unnest(?) AS id, unnest(?) AS status, unnest(?::DOUBLE[]) AS filled_qty,"
-            " unnest(?::DOUBLE[]) AS filled_avg_price, unnest(?::TIMESTAMP[]) AS updated_at) u"
-            " WHERE paper_orders.id = u.id",
-            [[u[c] for u in updates] for c in columns],
-        )
-        return
-    con.register("order_updates", pd.DataFrame(updates))
-    try:
-        con.execute(
-            "UPDATE paper_orders SET status = u.status, filled_qty = u.filled_qty,"
-            " filled_avg_price = u.filled_avg_price, updated_at = u.updated_at"
-            " FROM order_updates u WHERE paper_orders.id = u.id"
-        )
-    finally:
-        con.unregister("order_updates")
+    update_rows(con, "paper_orders", updates, ["id"])
 
 
 # -- rows and frames -------------------------------------------------------------------

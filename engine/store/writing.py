@@ -13,8 +13,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-#: Below this many rows one statement with every row in its VALUES beats registering a frame.
-SMALL_BATCH = 16
 #: From this many rows on, an insert registers a frame (column lists measured to 500 rows).
 LARGE_BATCH = 1000
 
@@ -44,38 +42,8 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str,
         con.unregister(name)
 
 
-def upsert_rows(
-    con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]], keys: list[str],
-    *, returning: list[str] | None = None,
-) -> list[tuple]:  # fmt: skip
-    """Insert ``rows`` into ``table``, updating the rows whose ``keys`` already exist; gives
-    the ``returning`` columns of each row as stored.
-
-    A key given twice is written as its last row (DuckDB updates a row once per statement).
-    """
-    if not rows:
-        return []
-    rows = list({tuple(row[k] for k in keys): row for row in rows}.values())
-    columns = list(rows[0])
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-    result = con.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
-        f" {_placeholders(len(rows), len(columns))}"
-        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}{_returning(returning)}",
-        [row[c] for row in rows for c in columns],
-    )
-    return result.fetchall() if returning else []
-
-
 def _returning(columns: list[str] | None) -> str:
     return f" RETURNING {', '.join(columns)}" if columns else ""
-
-
-def _placeholders(rows: int, columns: int) -> str:
-    """``(?, ?), (?, ?)`` for ``rows`` rows of ``columns`` values: a few rows in one statement
-    (DuckDB's ``executemany`` runs one statement per row, at about a millisecond each)."""
-    row = f"({', '.join('?' * columns)})"
-    return ", ".join([row] * rows)
 
 
 def update_else_insert(con: duckdb.DuckDBPyConnection, update: tuple[str, Any],
@@ -101,9 +69,9 @@ def update_else_insert(con: duckdb.DuckDBPyConnection, update: tuple[str, Any],
 
 def put_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]],
              keys: list[str], *, stored: Iterable[tuple] = ()) -> None:  # fmt: skip
-    """What :func:`upsert_rows` does (insert ``rows``, or update those whose ``keys`` exist,
-    every other column from the row), without its ON CONFLICT, which costs DuckDB some 5 ms
-    a statement however few the rows: an UPDATE of the rows the caller knows are ``stored``
+    """An upsert: insert ``rows``, or update those whose ``keys`` exist, every other column
+    from the row (a key given twice: its last row). Not DuckDB's ON CONFLICT, which costs
+    some 5 ms a statement however few the rows, but an UPDATE of the rows the caller knows are ``stored``
     (their key tuples) and an INSERT of the others, each about half the upsert's time.
 
     ``stored`` is a hint, never trusted: a row it names that is gone is inserted, and a row
@@ -111,10 +79,10 @@ def put_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, An
     """
     rows = list({_key(row, keys): row for row in rows}.values())
     stored = set(stored)
-    updated = _update_rows(con, table, [row for row in rows if _key(row, keys) in stored], keys)
+    updated = update_rows(con, table, [row for row in rows if _key(row, keys) in stored], keys)
     others = [row for row in rows if _key(row, keys) not in updated]
     inserted = _insert_absent(con, table, others, keys)
-    _update_rows(con, table, [row for row in others if _key(row, keys) not in inserted], keys)
+    update_rows(con, table, [row for row in others if _key(row, keys) not in inserted], keys)
 
 
 def _key(row: dict[str, Any], keys: list[str]) -> tuple:
@@ -135,10 +103,12 @@ def python_value(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _update_rows(con, table: str, rows: list[dict[str, Any]], keys: list[str]) -> set[tuple]:
-    """Updates the rows of ``table`` with these keys (the other columns from ``rows``); gives the keys found."""
+def update_rows(con, table: str, rows: list[dict[str, Any]], keys: list[str]) -> set[tuple]:
+    """Updates the rows of ``table`` with these keys (the other columns from ``rows``; a key
+    given twice: its last row) in one statement; gives the keys found."""
     if not rows:
         return set()
+    rows = list({_key(row, keys): row for row in rows}.values())  # DuckDB updates a row once
     select, params = _columns(rows)
     sets = ", ".join(f"{c} = v.{c}" for c in rows[0] if c not in keys)
     match = " AND ".join(f"{table}.{k} = v.{k}" for k in keys)

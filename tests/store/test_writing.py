@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from engine.store.writing import insert_rows, put_rows, upsert_rows
+from engine.store.writing import insert_rows, put_rows
 
 MANY = 205  # more rows than a small batch
 
@@ -18,7 +18,7 @@ def test_an_upsert_batch_updates_existing_rows_and_a_repeated_key_keeps_its_last
         {"book": "b", "id": "2", "qty": 4.0, "note": "last"},  # the same key again: it wins
         *({"book": "c", "id": str(i), "qty": float(i), "note": "x"} for i in range(MANY)),
     ]
-    store.transaction(lambda con: upsert_rows(con, "t", rows, ["book", "id"]))
+    store.transaction(lambda con: put_rows(con, "t", rows, ["book", "id"]))
     with store.connect() as con:
         got = con.execute("SELECT id, qty, note FROM t WHERE book = 'b' ORDER BY id").fetchall()
     assert got == [("1", 2.0, None), ("2", 4.0, "last")]

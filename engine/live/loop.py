@@ -330,9 +330,12 @@ class LiveLoop:
         """The store file held open (:meth:`Store.hold`) on a simulated broker, whose steps
         never wait on a network: a step's few milliseconds that other processes wait out,
         instead of opening the file for each of its statements. A real broker's step may
-        wait on its answers: the file stays free then (the context gives None)."""
+        wait on its answers: the file stays free then (the context gives None). A replay's
+        hold is unsynced (:class:`~engine.store.db.Hold`): its steps can be stepped again."""
         hold = getattr(self.store, "hold", None)
-        return hold() if hold and self.broker.capabilities.simulated else nullcontext()
+        if not hold or not self.broker.capabilities.simulated:
+            return nullcontext()
+        return hold(synced=self.options.mode != "replay")
 
     def _step(self, bar: date | BarClose) -> StepReport:
         day = ids.session_of(bar)

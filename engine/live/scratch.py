@@ -39,9 +39,10 @@ class ScratchStore(Store):
         self._con.close()
 
     @contextmanager
-    def hold(self) -> Iterator[None]:
+    def hold(self, *, synced: bool = True) -> Iterator[None]:
         """Nothing to hold: the one in-memory connection is open for the store's life. (The
-        file-backed hold would create and open a file at this store's never-used path.)"""
+        file-backed hold would create and open a file at this store's never-used path.)
+        Nothing to sync either: it is in memory."""
         yield None
 
     @contextmanager

@@ -129,7 +129,7 @@ class Store:
         return held.cursor() if held is not None else duckdb.connect(str(self.path))
 
     @contextmanager
-    def hold(self) -> Iterator[Hold]:
+    def hold(self, *, synced: bool = True) -> Iterator[Hold]:
         """Keep the file open in this process until the block ends: a fast run of many short
         transactions (a replay) without opening, checkpointing and closing the file for each.
 
@@ -137,8 +137,12 @@ class Store:
         a process kept waiting says so (:class:`_Waiting`), and the holder, at its next
         :meth:`Hold.give_way` (between two of its steps), closes the file until the waiters
         are through. Every transaction still commits on its own, as without the hold.
+
+        ``synced=False`` (a replay's hold, see :class:`Hold`): commits reach the operating
+        system but are not flushed to the disk one by one; the file is made durable every
+        :data:`SYNC_EVERY_S` and when the hold lets it go.
         """
-        holding = Hold(self)
+        holding = Hold(self, synced=synced)
         try:
             yield holding
         finally:
@@ -320,12 +324,28 @@ class Store:
             return max(current, newest)
 
 
-class Hold:
-    """The file of a store held open by this process (:meth:`Store.hold`)."""
+#: How often an unsynced hold (a replay's) makes what it committed durable, in seconds.
+SYNC_EVERY_S = 30.0
 
-    def __init__(self, store: Store):
+
+class Hold:
+    """The file of a store held open by this process (:meth:`Store.hold`).
+
+    An unsynced hold (``synced=False``) is a replay's: its steps simulate trading over stored
+    history, so a step need not be on the disk the moment it commits (DuckDB flushes each
+    commit to the disk with ``fsync``, about half of a replay step's time on this machine's
+    disk). Its commits still reach the operating system, so a killed process loses none;
+    only the operating system's own crash can lose what the last sync had not flushed (the
+    replay then steps those bars again). The database file itself is written only by synced
+    checkpoints (never an automatic one while unsynced), so no crash can damage it: every
+    :data:`SYNC_EVERY_S` between two steps, and when the file is let go.
+    """
+
+    def __init__(self, store: Store, *, synced: bool = True):
         self.store = store
+        self.synced = synced
         self._waiters = _Waiting(store.path)
+        self._synced_at = time.monotonic()
         with store._lock:
             #: False inside an outer hold of the same file, which alone opens and gives way.
             self.owner = store.path not in _held
@@ -336,18 +356,40 @@ class Hold:
         con = self.store._retrying(lambda: duckdb.connect(str(self.store.path)))
         # A hold runs many statements of a few rows each: handing each to a pool of threads
         # costs more than it runs (a step's transaction, about 30% more CPU with the default
-        # pool). The setting belongs to this open of the file and goes when it closes.
+        # pool). The settings belong to this open of the file and go when it closes.
         con.execute("SET threads = 1")
+        if not self.synced:
+            con.execute("SET fsync_mode = 'NONE'")
+            con.execute("SET checkpoint_threshold = '1TB'")  # only synced checkpoints
         _held[self.store.path] = con
+        self._synced_at = time.monotonic()
 
     def _close(self) -> None:
         held = _held.pop(self.store.path, None)
         if held is not None:
+            if not self.synced:
+                held.execute("SET fsync_mode = 'STANDARD'")  # the closing checkpoint syncs
             held.close()
+
+    def sync(self) -> None:
+        """Makes what an unsynced hold committed durable: a checkpoint flushed to the disk."""
+        held = _held.get(self.store.path)
+        if self.synced or not self.owner or held is None:
+            return
+        with self.store._lock:
+            held.execute("SET fsync_mode = 'STANDARD'")
+            try:
+                held.execute("CHECKPOINT")
+            finally:
+                held.execute("SET fsync_mode = 'NONE'")
+            self._synced_at = time.monotonic()
 
     def give_way(self, patience: float = 5.0) -> bool:
         """Close the file while other processes wait for it (for up to ``patience`` seconds),
-        then open it again; True if someone was waiting. Call it between two steps."""
+        then open it again; True if someone was waiting. Call it between two steps (an
+        unsynced hold also syncs there, every :data:`SYNC_EVERY_S`)."""
+        if not self.synced and time.monotonic() - self._synced_at >= SYNC_EVERY_S:
+            self.sync()
         if not self.owner or not self._waiters.anyone():
             return False
         with self.store._lock:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from engine.brokers.base import Fill, Order, OrderStatus, OrderType, Position, Side, TimeInForce
@@ -329,20 +331,49 @@ def _stored_fields(record: Order | Fill, columns: Sequence[str]) -> dict[str, An
     return values
 
 
-def bar_frame(day: pd.Timestamp, bars: Bars | pd.DataFrame) -> pd.DataFrame:
-    """One row per symbol (the index) with open, high, low and close of ``day``."""
-    fields = ["open", "high", "low", "close"]
+@dataclass(frozen=True)
+class BarPrices:
+    """One bar's prices as traded, by symbol: open, high, low and close (NaN: none)."""
+
+    symbols: tuple[str, ...]
+    prices: np.ndarray  # one row per symbol: open, high, low, close
+
+    def quotes(self, symbols: Iterable[str]) -> dict[str, dict[str, float]]:
+        """Open, high and low of each of ``symbols`` the bar names (the prices its orders
+        fill at)."""
+        wanted = set(symbols)
+        return {
+            symbol: {"open": o, "high": h, "low": lo}
+            for symbol, (o, h, lo, _) in zip(self.symbols, self.prices.tolist(), strict=True)
+            if symbol in wanted
+        }
+
+    def closes(self) -> dict[str, float]:
+        """The close of each symbol that has one (the account's marks)."""
+        close = self.prices[:, 3]
+        return {s: c for s, c, ok in zip(self.symbols, close.tolist(), ~np.isnan(close),
+                                            strict=True) if ok}  # fmt: skip
+
+
+_PRICES = ("open", "high", "low", "close")
+
+
+def bar_prices(day: pd.Timestamp, bars: Bars | pd.DataFrame) -> BarPrices:
+    """The prices of ``day``'s bar: from :class:`~engine.data.bars.Bars` holding it, or a
+    frame indexed by symbol with open, high, low and close."""
     if isinstance(bars, Bars):
         if day not in bars.index:
             raise InputError(
                 f"the bars given have no row for {day.date()}",
                 hint=f"they run from {bars.index[0].date()} to {bars.index[-1].date()}",
             )
-        return pd.DataFrame({f: bars[f].loc[day] for f in fields}).astype(float)
+        row = bars.index.get_loc(day)  # the row of each field's frame, read as numpy
+        prices = np.column_stack([getattr(bars, f).to_numpy(dtype=float)[row] for f in _PRICES])
+        return BarPrices(tuple(map(str, bars.close.columns)), prices)
     if not isinstance(bars, pd.DataFrame):
         raise InputError("process_bar takes Bars or a DataFrame of one day's bars by symbol")
     frame = bars.set_index("symbol") if "symbol" in bars.columns else bars
-    missing = [f for f in fields if f not in frame.columns]
+    missing = [f for f in _PRICES if f not in frame.columns]
     if missing:
         raise InputError(
             f"the bars for {day.date()} lack {', '.join(missing)}",
@@ -350,7 +381,7 @@ def bar_frame(day: pd.Timestamp, bars: Bars | pd.DataFrame) -> pd.DataFrame:
         )
     if frame.index.has_duplicates:
         raise InputError(f"the bars for {day.date()} name a symbol twice")
-    return frame[fields].astype(float)
+    return BarPrices(tuple(map(str, frame.index)), frame[list(_PRICES)].to_numpy(dtype=float))
 
 
 def session_open(day: date) -> datetime:

@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
-
 from engine.backtest.rules import HIT_NONE, HIT_TARGET, bracket_exit
+from engine.brokers._paper_books import BarPrices
 from engine.brokers.base import (
     MAX_CLIENT_ORDER_ID,
     Fill,
@@ -78,7 +77,7 @@ def attached_stop_id(client_order_id: str) -> str:
 def trade_session(
     waiting: list[Order],
     attached: dict[str, tuple[float, float | None]],
-    bar: pd.DataFrame,
+    bar: BarPrices,
     *,
     cash: float,
     held: dict[str, float],
@@ -88,7 +87,7 @@ def trade_session(
     filled_at: datetime,
     expire_day_orders: bool = True,
 ) -> SessionResult:
-    """What the bar (one row per symbol: open, high, low, close) does to ``waiting`` orders.
+    """What the bar (its prices by symbol, :class:`BarPrices`) does to ``waiting`` orders.
 
     ``waiting`` are the open orders placed before this bar, in the order they were
     placed; ``attached`` maps a buy's order id to its protective stop price and target
@@ -97,12 +96,7 @@ def trade_session(
     (``expire_day_orders``: a daily bar, or the session's last intraday bar).
     """
     held = defaultdict(float, held)  # a copy the session moves
-    # The bar's prices of the symbols with orders, read out of the frame once.
-    traded = bar.loc[bar.index.intersection(sorted({o.symbol for o in waiting})), ["open", "high", "low"]]
-    quotes = {
-        symbol: {"open": float(o), "high": float(h), "low": float(lo)}
-        for symbol, (o, h, lo) in zip(traded.index, traded.to_numpy(dtype=float).tolist(), strict=True)
-    }  # fmt: skip
+    quotes = bar.quotes({o.symbol for o in waiting})  # the bar's prices of the orders' symbols
     session = _Session(quotes, held, cash, costs, allow_short, now, filled_at, attached)
     for order in waiting:
         if order.side == Side.SELL:

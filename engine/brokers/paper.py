@@ -529,8 +529,8 @@ class PaperBroker(Broker):
         if isinstance(bars, Bars) and bars.is_intraday:
             return self._process_intraday(pd.Timestamp(day), bars)
         day = pd.Timestamp(day).normalize()
-        frame = books.bar_frame(day, bars)
-        return self._write(self._process_bar, day.date(), frame, books.session_open(day.date()))
+        bar = books.bar_prices(day, bars)
+        return self._write(self._process_bar, day.date(), bar, books.session_open(day.date()))
 
     def _process_intraday(self, start: pd.Timestamp, bars: Bars) -> list[Fill]:
         """:meth:`process_bar` for the intraday bar that starts at ``start`` (exchange time).
@@ -538,17 +538,17 @@ class PaperBroker(Broker):
         Orders placed before it fill at its prices (market orders at its open, at the bar's
         start); day orders expire only with the session's last bar.
         """
-        frame = books.bar_frame(start, bars)
+        bar = books.bar_prices(start, bars)
         local = start.tz_convert(calendar.TZ)
         session = local.date()
         times = calendar.session_times(session, session)
         minute = local.hour * 60 + local.minute
         last = times.empty or minute + MINUTES[bars.bar_size] >= int(times["close"].iloc[0])
         at = books.naive_utc(start)
-        return self._write(self._process_bar, session, frame, at, at, last)
+        return self._write(self._process_bar, session, bar, at, at, last)
 
     def _process_bar(
-        self, con, kept: Kept, day: date, frame: pd.DataFrame, filled_at: datetime,
+        self, con, kept: Kept, day: date, bar: books.BarPrices, filled_at: datetime,
         at: datetime | None = None, last_of_session: bool = True,
     ) -> list[Fill]:  # fmt: skip
         account = self.account_name
@@ -563,13 +563,13 @@ class PaperBroker(Broker):
         # A new session: what went ex at its open first (a split or dividend taken in
         # changes the shares and cash the bar's orders trade with).
         if last is not None and day > last:
-            self._take_corporate_actions(con, kept, last, day, frame.index)
+            self._take_corporate_actions(con, kept, last, day, bar.symbols)
         waiting = [r for r in kept.open.values() if r.waits_for(day, at)]
         done = trade_session(
             [r.order for r in waiting],
             {r.order.id: (r.stop_loss_price, r.order.take_profit_price)
              for r in waiting if r.order.side == Side.BUY and r.stop_loss_price is not None},
-            frame,
+            bar,
             cash=kept.cash,
             held=kept.held,
             costs=self.costs,
@@ -606,10 +606,9 @@ class PaperBroker(Broker):
                 for kind, subject, payload in done.events
             ],
         )
-        closes = frame["close"].dropna()
         # The bar's closes become the marks (written with the account row, see _close_write).
         kept.marks_moved = True
-        kept.marks.update(zip(map(str, closes.index), closes.to_numpy(dtype=float).tolist(), strict=True))
+        kept.marks.update(bar.closes())
         kept.last_bar, kept.last_bar_at, kept.touched = day, at, True
         return done.fills
 

@@ -19,6 +19,7 @@ from engine.brokers import (
     OrderStatus,
     PaperBroker,
 )
+from engine.brokers._paper_books import BarPrices, bar_prices
 from engine.brokers._paper_session import trade_session
 from engine.store import read_events
 from tests.brokers.orders import broker_order
@@ -30,6 +31,11 @@ def bar(**prices) -> pd.DataFrame:
     """One day's bars by symbol: ``AAA=10`` (one price) or ``AAA=(open, high, low, close)``."""
     rows = {s: p if isinstance(p, tuple) else (p, p, p, p) for s, p in prices.items()}
     return pd.DataFrame(rows, index=["open", "high", "low", "close"]).T
+
+
+def prices(**given) -> BarPrices:
+    """:func:`bar` as the broker's session reads it."""
+    return bar_prices(pd.Timestamp("2024-01-03"), bar(**given))
 
 
 def order(symbol, side, qty, cid, **kw) -> OrderRequest:
@@ -110,7 +116,7 @@ def test_a_position_sold_out_takes_its_other_sells_with_it_and_never_turns_short
         _waiting("take-profit", "sell", 10, "limit", limit_price=12.0),
     ]
     done = trade_session(
-        waiting, {}, bar(XYZ=(8, 13, 8, 12)), cash=0.0, held={"XYZ": 10.0}, costs=Costs(),
+        waiting, {}, prices(XYZ=(8, 13, 8, 12)), cash=0.0, held={"XYZ": 10.0}, costs=Costs(),
         allow_short=False, now=datetime(2024, 1, 3, 21), filled_at=datetime(2024, 1, 3, 14, 30),
     )  # fmt: skip
     assert [(f.client_order_id, f.qty, f.price) for f in done.fills] == [("stop", 10, 8.0)]

@@ -63,7 +63,12 @@ class BarClose:
 
     def due(self, delay: timedelta) -> datetime:
         """When a step for this bar acts, ``delay`` after its close (naive UTC, as the loop keeps time)."""
-        return (self.close + delay).tz_convert("UTC").tz_localize(None).to_pydatetime()
+        return self._close_utc + delay
+
+    @functools.cached_property
+    def _close_utc(self) -> datetime:
+        # Converted once: a replay asks it twice a step, and pandas' time zones are slow.
+        return self.close.tz_convert("UTC").tz_localize(None).to_pydatetime()
 
     def __str__(self) -> str:
         if self.bar_size == DAILY:

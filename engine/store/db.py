@@ -41,8 +41,8 @@ _migrated: set[Path] = set()
 _migrate_lock = threading.Lock()
 _path_locks: dict[Path, threading.RLock] = {}
 _path_locks_guard = threading.Lock()
-#: Database files this process holds open (:meth:`Store.hold`): path -> the held connection.
-_held: dict[Path, duckdb.DuckDBPyConnection] = {}
+#: Database files this process holds (:meth:`Store.hold`): path -> the outermost hold.
+_held: dict[Path, Hold] = {}
 
 
 def _path_lock(path: Path) -> threading.RLock:
@@ -125,8 +125,9 @@ class Store:
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """A new connection to the file: a cheap cursor while this process holds it open
         (:meth:`hold`), else an open of the file. The caller holds ``self._lock``."""
-        held = _held.get(self.path)
-        return held.cursor() if held is not None else duckdb.connect(str(self.path))
+        holder = _held.get(self.path)
+        con = None if holder is None else holder.connection
+        return con.cursor() if con is not None else duckdb.connect(str(self.path))
 
     @contextmanager
     def hold(self, *, synced: bool = True) -> Iterator[Hold]:
@@ -136,7 +137,11 @@ class Store:
         DuckDB lets one process at a time open the file, so the holder gives way to others:
         a process kept waiting says so (:class:`_Waiting`), and the holder, at its next
         :meth:`Hold.give_way` (between two of its steps), closes the file until the waiters
-        are through. Every transaction still commits on its own, as without the hold.
+        are through; or, while it sleeps between steps (:meth:`Hold.idle`), lets it go as soon
+        as anyone waits. A hold inside a hold of the same file is the outer one's, and takes
+        the file back if the outer one let it go. Every transaction still commits on its own,
+        as without the hold: a holder killed loses nothing it committed (DuckDB replays its
+        write-ahead log at the next open).
 
         ``synced=False`` (a replay's hold, see :class:`Hold`): commits reach the operating
         system but are not flushed to the disk one by one; the file is made durable every
@@ -346,37 +351,49 @@ class Hold:
         self.synced = synced
         self._waiters = _Waiting(store.path)
         self._synced_at = time.monotonic()
+        #: The open file; None while let go (to a waiting process) until taken back.
+        self.connection: duckdb.DuckDBPyConnection | None = None
         with store._lock:
+            outer = _held.get(store.path)
             #: False inside an outer hold of the same file, which alone opens and gives way.
-            self.owner = store.path not in _held
+            self.owner = outer is None
             if self.owner:
-                self._open()
+                self.take()
+                _held[store.path] = self
+            else:
+                outer.take()  # a step starting after its loop let the file go while idle
 
-    def _open(self) -> None:
-        con = self.store._retrying(lambda: duckdb.connect(str(self.store.path)))
-        # A hold runs many statements of a few rows each: handing each to a pool of threads
-        # costs more than it runs (a step's transaction, about 30% more CPU with the default
-        # pool). The settings belong to this open of the file and go when it closes.
-        con.execute("SET threads = 1")
-        if not self.synced:
-            con.execute("SET fsync_mode = 'NONE'")
-            con.execute("SET checkpoint_threshold = '1TB'")  # only synced checkpoints
-        _held[self.store.path] = con
-        self._synced_at = time.monotonic()
-
-    def _close(self) -> None:
-        held = _held.pop(self.store.path, None)
-        if held is not None:
+    def take(self) -> None:
+        """Open the file unless it is open already (it was let go to another process)."""
+        with self.store._lock:
+            if self.connection is not None:
+                return
+            con = self.store._retrying(lambda: duckdb.connect(str(self.store.path)))
+            # A hold runs many statements of a few rows each: handing each to a pool of
+            # threads costs more than it runs (a step's transaction, about 30% more CPU with
+            # the default pool). The settings belong to this open of the file and go when
+            # it closes.
+            con.execute("SET threads = 1")
             if not self.synced:
-                held.execute("SET fsync_mode = 'STANDARD'")  # the closing checkpoint syncs
-            held.close()
+                con.execute("SET fsync_mode = 'NONE'")
+                con.execute("SET checkpoint_threshold = '1TB'")  # only synced checkpoints
+            self.connection = con
+            self._synced_at = time.monotonic()
+
+    def _let_go(self) -> None:
+        """Close the file (the caller holds the store's lock); its commits are on disk."""
+        if self.connection is not None:
+            if not self.synced:  # the closing checkpoint syncs
+                self.connection.execute("SET fsync_mode = 'STANDARD'")
+            self.connection.close()
+            self.connection = None
 
     def sync(self) -> None:
         """Makes what an unsynced hold committed durable: a checkpoint flushed to the disk."""
-        held = _held.get(self.store.path)
-        if self.synced or not self.owner or held is None:
-            return
         with self.store._lock:
+            held = self.connection
+            if self.synced or not self.owner or held is None:
+                return
             held.execute("SET fsync_mode = 'STANDARD'")
             try:
                 held.execute("CHECKPOINT")
@@ -393,18 +410,51 @@ class Hold:
         if not self.owner or not self._waiters.anyone():
             return False
         with self.store._lock:
-            self._close()
+            self._let_go()
             deadline = time.monotonic() + patience
             while self._waiters.anyone() and time.monotonic() < deadline:
                 time.sleep(0.005)
-            self._open()
+            self.take()
         return True
+
+    @contextmanager
+    def idle(self, every: float = 0.02) -> Iterator[None]:
+        """While the block runs (the holder asleep between steps, for seconds or a night),
+        let the file go within ``every`` seconds of wall time of another process waiting.
+
+        A thread watches, so the block may sleep on any clock. The file stays let go after
+        the waiter is through, until the next hold of it (the holder's next step) takes it
+        back: a control-room page runs many reads in a row, and each would wait again.
+        """
+        if not self.owner:
+            yield
+            return
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(every):
+                if self._waiters.anyone():
+                    # Under the store's lock: never while this process's thread uses the file.
+                    with self.store._lock:
+                        self._let_go()
+                    return
+
+        watcher = threading.Thread(
+            target=watch, name=f"idle hold of {self.store.path}", daemon=True
+        )
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
 
     def close(self) -> None:
         """Let the file go (its last committed transaction is on disk already)."""
         if self.owner:
             with self.store._lock:
-                self._close()
+                self._let_go()
+                _held.pop(self.store.path, None)
         self._waiters.close()
 
 

@@ -13,12 +13,8 @@ time.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -26,60 +22,27 @@ import pytest
 from engine.brokers import PaperBroker
 from engine.live import ids
 from engine.store import Store
-from tests.live.conftest import REPLAY_LIMITS, approve
-from tests.live.test_intraday_market import PARAMS, SYMBOLS, rising_minutes
-from tests.standins.alpaca_data import API_KEY, SECRET_KEY, AlpacaDataStandIn
+from tests.live.paper_process import paper_process, stepped
 
 pytestmark = pytest.mark.slow  # real processes or long replays: run early (tests/conftest.py)
 
-ROOT = Path(__file__).resolve().parents[2]
 NY = "America/New_York"
-
-
-def _stepped(store: Store) -> int:
-    return int(store.scalar("SELECT count(*) FROM events WHERE kind = 'loop.step'") or 0)
 
 
 def test_a_paper_process_on_the_clock_steps_each_bar_survives_a_kill_and_is_flat_on_time(
     store, data_dir, tmp_path
 ):
-    from engine.live.commands import SetRiskLimits, submit_command
-
-    config = approve(store, "donchian_breakout", PARAMS, SYMBOLS, bar_size="5m", size="fraction",
-                     fraction=0.3, max_positions=2, flat_by_close=True,
-                     flat_minutes_before_close=30)  # fmt: skip
-    submit_command(store, SetRiskLimits(limits=REPLAY_LIMITS.to_mapping()), actor="bob")
-    def command(start: str, *leap: str) -> list[str]:
-        return [sys.executable, "-m", "tests.live.compressed_clock", f"2024-11-29 {start}", "60",
-                *leap, "--data-dir", str(data_dir), "live", "--mode", "paper", "--config",
-                config.config_id, "--feed", "alpaca", "--sessions", "1", "--tick", "60",
-                "--json"]  # fmt: skip
-
-    errors = tmp_path / "stderr.txt"
-    with AlpacaDataStandIn(page_size=10_000) as server:
-        for symbol, start in zip(SYMBOLS, (50.0, 80.0), strict=True):
-            server.add_minutes(symbol, rising_minutes(start))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "APCA_API_KEY_ID": API_KEY,
-               "APCA_API_SECRET_KEY": SECRET_KEY, "WB_ALPACA_DATA_URL": server.url,
-               "WB_HEARTBEAT_STALE_S": "600"}  # fmt: skip
-        with errors.open("w") as sink:
-            first = subprocess.Popen(command("12:10"), cwd=ROOT, env=env, stderr=sink,
-                                     stdout=subprocess.DEVNULL)  # fmt: skip
+    with paper_process(store, data_dir, tmp_path / "stderr.txt") as paper:
+        first = paper.start("12:10")
         deadline = time.monotonic() + 120
-        while _stepped(store) < 2:  # the 12:15 step (its entries) and the next
-            assert first.poll() is None, errors.read_text()[-2000:]
+        while stepped(store) < 2:  # the 12:15 step (its entries) and the next
+            assert first.poll() is None, paper.said()
             assert time.monotonic() < deadline, "the paper loop made no progress"
             time.sleep(0.1)
         first.send_signal(signal.SIGKILL)
         first.wait()
-        # Started again three minutes (of the clock) after the last step it finished.
-        last = store.scalar("SELECT max(bar_at) FROM live_books")
-        again_at = pd.Timestamp(last).tz_localize("UTC").tz_convert(NY) + pd.Timedelta(minutes=3)
-        with errors.open("w") as sink:
-            again = subprocess.run(command(f"{again_at:%H:%M}", "--leap"), cwd=ROOT, env=env,
-                                   stderr=sink, stdout=subprocess.PIPE, text=True,
-                                   timeout=300)  # fmt: skip
-    assert again.returncode == 0, errors.read_text()[-2000:]
+        again = paper.again(store)
+    assert again.returncode == 0, paper.said()
     summary = json.loads(again.stdout)
     assert summary["mode"] == "paper" and summary["last_bar"].startswith("2024-11-29 12:55-13:00")
 

@@ -145,3 +145,85 @@ def test_a_process_killed_in_an_unsynced_hold_loses_no_commit(store):
     )
     # Every step it said it committed is there (perhaps one more, committed before the kill).
     assert [n for (n,) in stored][: committed + 1] == list(range(committed + 1))
+
+
+#: A paper loop's pattern: hold the file from step to step, asleep between steps (here on
+#: stdin, on no clock of the store's) with the file let go to whoever waits. Each line
+#: read: "step" (a step in a hold of its own, which takes the file back) or "beat" (a
+#: heartbeat between steps, held or not); the command is echoed once written.
+IDLE_HOLDER = textwrap.dedent("""
+    import sys
+    from engine.store import Store, append_event
+    store = Store.open(sys.argv[1])
+    with store.hold() as held:
+        command = sys.stdin.readline().strip()
+        while command:
+            if command == "step":
+                with store.hold():
+                    store.transaction(lambda con: append_event(con, "test.step", "holder"))
+            with held.idle():
+                if command == "beat":
+                    store.transaction(lambda con: append_event(con, "test.beat", "holder"))
+                print(command, flush=True)
+                command = sys.stdin.readline().strip()
+""")
+
+
+def file_is_held(path: Path) -> bool:
+    """True when another process has the DuckDB file open (this one cannot open it)."""
+    import duckdb
+
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        return True
+    return False
+
+
+def timed(work):
+    """``work()`` and the wall seconds it took."""
+    start = time.monotonic()
+    result = work()
+    return result, time.monotonic() - start
+
+
+def test_an_idle_holder_keeps_the_file_and_lets_it_go_at_once_to_a_process_that_waits(
+    store, tmp_path
+):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", IDLE_HOLDER, str(store.data_dir)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+    )  # fmt: skip
+
+    def send(command: str) -> None:
+        holder.stdin.write(command + "\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == command, holder.stderr.read()
+
+    other = Store(store.path, busy_timeout=30)  # as the control room: a wait of its own
+    events = "SELECT kind, count(*) FROM events WHERE actor = 'holder' GROUP BY kind"
+    try:
+        send("step")
+        assert file_is_held(store.path)  # asleep between steps, the file stays open
+        seen, seconds = timed(lambda: dict(other.rows(events)))
+        assert seen == {"test.step": 1}
+        assert seconds < 2.0, f"a read waited {seconds:.1f}s for an idle holder"
+        # Let go, it stays let go until the next step: a page's next reads wait on nothing.
+        assert not file_is_held(store.path)
+        send("beat")  # a heartbeat while let go opens the file for itself
+        assert not file_is_held(store.path)
+        send("step")  # the next step takes the file back, and keeps it
+        send("beat")
+        assert file_is_held(store.path)
+        seen, seconds = timed(lambda: dict(other.rows(events)))
+        assert seen == {"test.step": 2, "test.beat": 2} and seconds < 2.0
+        send("step")
+        assert file_is_held(store.path)
+    finally:
+        holder.kill()  # SIGKILL while holding the file, asleep between steps
+        holder.wait()
+    # Everything it committed is there, and the file opens.
+    assert dict(Store(store.path).rows(events)) == {"test.step": 3, "test.beat": 2}

@@ -11,6 +11,11 @@ check), broker (the paper broker's bar, reads and orders) and store (the loop's 
 and its one write); the ratio is a step's time over computing the same signals alone, in
 wall time (means) and in this process's CPU time (medians; the machine may be shared), with
 the load average at the start and the end.
+
+Two loops on two stores step the same days in turn: one as the paper runner runs it (the
+store file kept open from step to step, nobody waiting: the figures without a label), one
+opening the file at each step's start and closing it at its end, as a paper step did before
+(the figures labelled ``per_step_open_``).
 """
 
 from __future__ import annotations
@@ -93,11 +98,11 @@ def prepared_store(days) -> Store:
 
 
 class Phases:
-    """Seconds spent per phase within the current step."""
+    """Seconds spent per phase within the current step, and each step's, by how it ran."""
 
     def __init__(self):
         self.now: dict[str, float] = defaultdict(float)
-        self.steps: list[dict[str, float]] = []
+        self.steps: dict[str, list[dict[str, float]]] = defaultdict(list)
 
     @contextmanager
     def timing(self, phase: str):
@@ -117,15 +122,53 @@ class Phases:
 
         setattr(owner, name, timed)
 
-    def close_step(self, total: float) -> None:
+    def close_step(self, run: str, total: float) -> None:
         self.now["total"] = total
-        self.steps.append(dict(self.now))
+        self.steps[run].append(dict(self.now))
         self.now = defaultdict(float)
+
+
+#: The functions timed, by the phase of a step they belong to, in the modules.
+MODULE_PHASES = {
+    "signals": [(loop_module, "bar_signals")],
+    "gate": [(loop_module, "account_state"), (RiskGate, "check_all")],
+    "store": [(ledger, "known_orders"), (router_module, "controls_now"),
+              (loop_module, "pending_commands")],
+}  # fmt: skip
+
+
+def loop_phases(loop: LiveLoop) -> dict[str, list[tuple[object, str]]]:
+    """The functions timed, by phase, in one loop's own objects."""
+    return {
+        "data": [(loop.feed, "window")],
+        "broker": [(loop.broker, n) for n in ("process_bar", "snapshot", "cancel_many", "submit_many")],
+        "store": [(loop.kept, "shared"), (loop.kept, "records"), (loop.kept, "actions"),
+                  (loop, "_record_step")],
+    }  # fmt: skip
+
+
+def paper_loop(days, config: StrategyConfig, limits: RiskLimits) -> LiveLoop:
+    """A paper loop over 500 symbols in a store of its own."""
+    store = prepared_store(days)
+    submit_command(store, SetRiskLimits(limits=limits.to_mapping()), actor="benchmark")
+    clock = ReplayClock()
+    broker = PaperBroker(store, cash=1_000_000, fees=0.0005, slippage=0.0005, now=clock.now)
+    feed = StoreFeed(store, SYMBOLS, lookback=LOOKBACK)
+    return LiveLoop(
+        store, broker, [config], feed, clock,
+        options=LoopOptions(mode="paper", check_registry=False),
+        notifier=Notifiers(LogNotifier()),
+    )  # fmt: skip
+
+
+#: How each loop runs its steps. "kept hold": as the paper runner runs it (run_market),
+#: the store file held from step to step, nobody waiting; "per-step open": as before it,
+#: each step opening the file at its start and closing it at its end.
+RUNS = ("kept_hold", "per_step_open")
 
 
 def main() -> None:
     days = calendar.sessions("2022-01-03", "2023-03-31")
-    store = prepared_store(days)
     limits = RiskLimits(
         allow_outside_session=True,
         max_positions=20,
@@ -134,7 +177,6 @@ def main() -> None:
         max_orders_per_minute=1000,
         day_trade_policy="off",
     )
-    submit_command(store, SetRiskLimits(limits=limits.to_mapping()), actor="benchmark")
     config = StrategyConfig(
         strategy="donchian_breakout",
         params=PARAMS,
@@ -149,43 +191,36 @@ def main() -> None:
         ),  # fmt: skip
         created_by="benchmark",
     )
-    clock = ReplayClock()
-    broker = PaperBroker(store, cash=1_000_000, fees=0.0005, slippage=0.0005, now=clock.now)
-    feed = StoreFeed(store, SYMBOLS, lookback=LOOKBACK)
-    loop = LiveLoop(
-        store, broker, [config], feed, clock,
-        options=LoopOptions(mode="paper", check_registry=False),
-        notifier=Notifiers(LogNotifier()),
-    )  # fmt: skip
-
-    # The functions timed, by the phase of a step they belong to.
-    timed = {
-        "data": [(feed, "window")],
-        "signals": [(loop_module, "bar_signals")],
-        "gate": [(loop_module, "account_state"), (RiskGate, "check_all")],
-        "broker": [(broker, name) for name in ("process_bar", "snapshot", "cancel_many", "submit_many")],
-        "store": [(loop.kept, "shared"), (loop.kept, "records"), (loop.kept, "actions"),
-                  (ledger, "known_orders"), (loop, "_record_step"),
-                  (router_module, "controls_now"), (loop_module, "pending_commands")],
-    }  # fmt: skip
+    # Two loops on two stores, stepped in turn over the same days: the same load for both.
+    loops = {run: paper_loop(days, config, limits) for run in RUNS}
     phases = Phases()
-    for phase, functions in timed.items():
+    for phase, functions in MODULE_PHASES.items():
         for owner, name in functions:
             phases.wrap(owner, name, phase)
+    for loop in loops.values():
+        for phase, functions in loop_phases(loop).items():
+            for owner, name in functions:
+                phases.wrap(owner, name, phase)
 
     steps = [d.date() for d in days[LOOKBACK + 5 : LOOKBACK + 5 + STEPS]]
     load_at_start = os.getloadavg()
-    loop.start(steps[0])
-    phases.now.clear()
-    cpu = []  # this process's CPU seconds a step: less noisy than wall time on a shared machine
-    for day in steps:
-        start, start_cpu = time.perf_counter(), time.process_time()
-        report = loop.step(day)
-        cpu.append(time.process_time() - start_cpu)
-        phases.close_step(time.perf_counter() - start)
-        print(report.summary())
+    cpu = defaultdict(list)  # this process's CPU seconds a step: less noisy than wall time
+    with loops["kept_hold"].holding() as held:
+        for loop in loops.values():
+            loop.start(steps[0])
+        phases.now.clear()
+        for day in steps:
+            for run, loop in loops.items():
+                start, start_cpu = time.perf_counter(), time.process_time()
+                report = loop.step(day)
+                cpu[run].append(time.process_time() - start_cpu)
+                phases.close_step(run, time.perf_counter() - start)
+                print(f"{run:14} {report.summary()}")
+            with held.idle():  # as between the runner's steps: a watcher, nobody waiting
+                pass
 
     # The same signals alone, on the same windows, for the ratio.
+    feed = loops["kept_hold"].feed
     alone, alone_cpu = [], []
     for day in steps:
         window = feed.window(day)
@@ -194,22 +229,37 @@ def main() -> None:
         alone.append(time.perf_counter() - start)
         alone_cpu.append(time.process_time() - start_cpu)
 
+    figures = {"symbols": len(SYMBOLS), "lookback_bars": LOOKBACK, "steps_timed": len(steps)}
+    for run, loop in loops.items():
+        # The step as the paper runner runs it unlabelled; the old per-step open labelled.
+        label = "" if run == "kept_hold" else f"{run}_"
+        found = step_figures(loop, phases.steps[run], cpu[run], alone, alone_cpu)
+        figures |= {f"{label}{key}": value for key, value in found.items()}
+    figures |= {
+        "signals_alone_seconds_mean": round(statistics.fmean(alone), 4),
+        "signals_alone_cpu_seconds_median": round(statistics.median(alone_cpu), 4),
+        "load_average_at_start": ", ".join(f"{x:.2f}" for x in load_at_start),
+        "load_average_at_end": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+    save("live_step", figures)
+
+
+def step_figures(loop: LiveLoop, steps: list[dict[str, float]], cpu, alone, alone_cpu) -> dict:
+    """One run's figures: the step's time, its phases, and its ratio to the signals alone."""
+
     def mean(key: str) -> float:  # means, so that the phases add up to the step
-        return round(statistics.fmean(s.get(key, 0.0) for s in phases.steps), 4)
+        return round(statistics.fmean(s.get(key, 0.0) for s in steps), 4)
 
     total = mean("total")
-    figures = {
-        "symbols": len(SYMBOLS),
-        "lookback_bars": LOOKBACK,
-        "steps_timed": len(steps),
-        "positions_at_end": len(broker.positions()),
-        "orders_sent": int(broker.store.scalar("SELECT count(*) FROM paper_orders")),
+    return {
+        "positions_at_end": len(loop.broker.positions()),
+        "orders_sent": int(loop.store.scalar("SELECT count(*) FROM paper_orders")),
         "step_seconds_mean": total,
-        "step_seconds_median": round(statistics.median(s["total"] for s in phases.steps), 4),
-        "step_seconds_max": round(max(s["total"] for s in phases.steps), 4),
+        "step_seconds_median": round(statistics.median(s["total"] for s in steps), 4),
+        "step_seconds_max": round(max(s["total"] for s in steps), 4),
         "data_seconds_mean": mean("data"),
         # The first step reads the window whole (a new process); the others extend it.
-        "data_seconds_median": round(statistics.median(s.get("data", 0.0) for s in phases.steps), 4),
+        "data_seconds_median": round(statistics.median(s.get("data", 0.0) for s in steps), 4),
         "signals_seconds_mean": mean("signals"),
         "gate_seconds_mean": mean("gate"),
         "broker_seconds_mean": mean("broker"),
@@ -217,17 +267,12 @@ def main() -> None:
         "other_seconds_mean": round(
             total - sum(mean(k) for k in ("data", "signals", "gate", "broker", "store")), 4
         ),
-        "signals_alone_seconds_mean": round(statistics.fmean(alone), 4),
         "step_over_signals_alone": round(total / statistics.fmean(alone), 2),
         "step_cpu_seconds_median": round(statistics.median(cpu), 4),
-        "signals_alone_cpu_seconds_median": round(statistics.median(alone_cpu), 4),
         "step_over_signals_alone_cpu_medians": round(
             statistics.median(cpu) / statistics.median(alone_cpu), 2
         ),
-        "load_average_at_start": ", ".join(f"{x:.2f}" for x in load_at_start),
-        "load_average_at_end": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
-    save("live_step", figures)
 
 
 if __name__ == "__main__":

@@ -422,9 +422,10 @@ class Hold:
         """While the block runs (the holder asleep between steps, for seconds or a night),
         let the file go within ``every`` seconds of wall time of another process waiting.
 
-        A thread watches, so the block may sleep on any clock. The file stays let go after
-        the waiter is through, until the next hold of it (the holder's next step) takes it
-        back: a control-room page runs many reads in a row, and each would wait again.
+        A thread watches, so the block may sleep on any clock (a look every 20 ms costs
+        about 1% of a core). The file stays let go after the waiter is through, until the
+        next hold of it (the holder's next step) takes it back: a control-room page runs
+        many reads in a row, and each would wait again.
         """
         if not self.owner:
             yield

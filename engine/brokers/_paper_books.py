@@ -27,6 +27,7 @@ from engine.brokers.paper_rules import Costs, positions_from_fills, reserve_for
 from engine.data import calendar
 from engine.data.bars import Bars
 from engine.errors import InputError
+from engine.store.db import StaleStep, path_lock
 from engine.store.writing import update_rows
 
 T = TypeVar("T")
@@ -45,22 +46,22 @@ _ENUM_COLUMNS = {
     "side": Side, "type": OrderType, "time_in_force": TimeInForce, "status": OrderStatus,
 }  # fmt: skip
 _RACE_RETRIES = 12
-_LOCKS: dict[Path, threading.RLock] = {}
-_LOCKS_GUARD = threading.Lock()
 
 
 # -- taking turns ----------------------------------------------------------------------
 
 
 def store_lock(path: Path) -> threading.RLock:
-    """One lock per store file, shared by every paper broker of this process.
+    """One lock per store file, shared by every paper broker of this process: the store's
+    own (:func:`engine.store.db.path_lock`).
 
     DuckDB fails rather than waits when threads of one process open and close the same
     file at once, so paper brokers take turns here; other processes are kept apart by
-    the store's file lock and by the unique constraints.
+    the store's file lock and by the unique constraints. The store's lock, not one of
+    their own: a step's transaction (:meth:`engine.store.Store.step`) holds it from start
+    to end, and a second lock taken in the other order by another thread would deadlock.
     """
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(Path(path), threading.RLock())
+    return path_lock(Path(path).resolve())
 
 
 @contextmanager
@@ -75,14 +76,20 @@ def writing(store, lock: threading.RLock, work: Callable[..., T], *args) -> T:
     Two writers inserting the same client order id (or filling the same order) at once:
     the database fails one on its unique constraint, at insert while the other is still
     open, or at commit. Run again once the winner has committed, the loser reads the
-    winner's rows and returns them, which is exactly what its caller asked for.
+    winner's rows and returns them, which is exactly what its caller asked for. Inside a
+    store's step (:meth:`engine.store.Store.step`) the race lost the step's transaction
+    whole: :class:`~engine.store.db.StaleStep` asks for the step again.
     """
     for attempt in range(_RACE_RETRIES):
         try:
             with lock:
                 return store.transaction(work, *args)
         except duckdb.Error as exc:
-            if not _lost_a_race(exc) or attempt == _RACE_RETRIES - 1:
+            if not _lost_a_race(exc):
+                raise
+            if store.in_step:  # the step's whole transaction is lost, not only this write
+                raise StaleStep from exc
+            if attempt == _RACE_RETRIES - 1:
                 raise
             # The winner's transaction is short: give it time to commit.
             time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))

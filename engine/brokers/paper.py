@@ -82,6 +82,7 @@ from engine.data.bars import Bars
 from engine.data.corporate_actions import SPLIT, STAMP_SQL, KnownActions
 from engine.errors import InputError, NotFoundError
 from engine.store import Store, append_event
+from engine.store.db import StaleStep
 from engine.store.events import append_events, utcnow
 from engine.store.writing import insert_rows
 
@@ -181,18 +182,27 @@ class PaperBroker(Broker):
         """``work(con, kept, *args)`` in one store transaction, ``kept`` a copy of the account
         it may change; gives what ``work`` gives.
 
-        The copy becomes the kept account only once the transaction has committed. The
-        check that nobody else wrote the account since it was kept comes at the end, in
-        the statement that writes the account row (see :meth:`_close_write`): a copy found
-        stale rolls the transaction back, and the write runs again on the store's account.
+        The copy becomes the kept account only once the transaction has committed (inside
+        a store's step, whose later work builds on it: at once, and dropped if the step
+        rolls back). The check that nobody else wrote the account since it was kept comes
+        at the end, in the statement that writes the account row (see :meth:`_close_write`):
+        a copy found stale rolls the transaction back, and the write runs again on the
+        store's account; inside a step, which cannot undo only this write, the whole step
+        runs again (:class:`~engine.store.db.StaleStep`).
         """
         try:
             return self._write_once(work, *args)
         except _Stale:
             # Another writer moved the account, or the corporate actions changed: read
             # both again (in the next transaction, which then cannot find them stale).
-            self._kept, self._actions, self._actions_stamp = None, KnownActions(), None
+            self._forget()
+            if self.store.in_step:
+                raise StaleStep from None
             return self._write_once(work, *args)
+
+    def _forget(self) -> None:
+        """Drops what is kept of the account and the corporate actions: read again at next use."""
+        self._kept, self._actions, self._actions_stamp = None, KnownActions(), None
 
     def _write_once(self, work: Callable[..., Any], *args) -> Any:
         def attempt(con, *args):
@@ -215,6 +225,9 @@ class PaperBroker(Broker):
 
         with self._lock:
             result, kept = books.writing(self.store, self._lock, attempt, *args)
+            # Committed, or inside a store's step: what the step goes on with, forgotten
+            # should the step roll back (the copy shares the set of client ids it adds to).
+            self.store.on_rollback(self._forget)
             self._kept = kept.committed()
             if kept.actions_stamp is not None:
                 self._actions_stamp = kept.actions_stamp
@@ -709,6 +722,7 @@ class PaperBroker(Broker):
             if closed_since is not None:
                 kept.forget_closed(closed_since)  # the loop has seen what closed by then
             self._kept = kept
+            self.store.on_rollback(self._forget)  # it forgot what a rolled-back step saw
         return BrokerView(
             account=account,
             positions={p.symbol: p for p in positions},

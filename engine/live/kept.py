@@ -4,8 +4,10 @@ Reading its books whole (:func:`engine.live.ledger.read_records`) costs a step s
 queries, and the cash its fills brought a sum over every fill it ever had. What only the
 loop writes (its orders, positions, corporate actions taken, book row and equity marks)
 is kept here instead, as its own transactions stored it (their RETURNING rows), taken in
-only after the transaction committed: a failed or retried one leaves the memory as it
-was. What others write is read every step, in one statement
+only after the transaction committed (a step's one transaction, :meth:`Store.step`,
+when the step commits): a failed or retried one leaves the memory as it was. (A step
+reads its books before it writes any of them: what it reads is what was committed.)
+What others write is read every step, in one statement
 (:func:`engine.live.ledger.read_shared`): the controls, the configs' registry status, the
 proposals, and the books' version, which every other writer of the loop's orders or
 positions bumps in its own transaction (a trader's command, applied by the loop or by the
@@ -72,7 +74,11 @@ class KeptBooks:
         return ledger.read_shared(con, self.book, config_ids), ledger.read_books(con, self.book, now)
 
     def take(self, written: Written) -> None:
-        """Takes in what a transaction of the loop stored; call it only once it committed."""
+        """Takes in what a transaction of the loop stored, once it has committed: now, or
+        when the store's open step commits."""
+        self.store.after_commit(lambda: self._take(written))
+
+    def _take(self, written: Written) -> None:
         if self._books is not None:
             self._books.take(written)
 

@@ -67,6 +67,7 @@ from engine.locks import JobLock
 from engine.risk import RULES, OrderIntent, RiskGate, TradingState
 from engine.risk.decision import Decision
 from engine.risk.sessions import new_york_date
+from engine.store.db import StaleStep
 from engine.store.events import utcnow
 
 log = logging.getLogger("engine.live")
@@ -338,7 +339,6 @@ class LiveLoop:
         return hold(synced=self.options.mode != "replay")
 
     def _step(self, bar: date | BarClose) -> StepReport:
-        day = ids.session_of(bar)
         with self.faults.watching():
             # What others wrote, the commands waiting among it, in one read.
             shared = self.kept.shared(self._registry_ids())
@@ -352,6 +352,26 @@ class LiveLoop:
             self.check_calendar()
             if not self.broker.capabilities.simulated:
                 shared = None  # the broker's answers took time: read what others wrote since
+        if not self._held:
+            # A remote broker's answers take their time: each write commits on its own.
+            return self._trade(bar, shared)
+        # Holding the file, the broker's writes (the bar, cancels, submits) and the record
+        # commit as one transaction: a crash or a failure anywhere leaves neither, and the
+        # step, run again, finds the store as it was before it.
+        for again in (False, True):
+            try:
+                with self.store.step():
+                    return self._trade(bar, shared)
+            except StaleStep:
+                if again:
+                    raise
+                log.info("the paper account moved since it was kept: step %s runs again", bar)
+        raise AssertionError("unreachable")
+
+    def _trade(self, bar: date | BarClose, shared: ledger.Shared | None) -> StepReport:
+        """The step after the commands: the bar, reconciling, decisions, orders, the record."""
+        day = ids.session_of(bar)
+        with self.faults.watching():
             now = self._clock_at(bar)
             records = self._records(now, self._registry_ids(), shared=shared)
             bars = self.feed.window(bar)
@@ -426,9 +446,13 @@ class LiveLoop:
             bar, now, traded, view, records, found, positions, [*placed, *routed.sent], events,
             routed.state_change, denied=len(routed.denied), proposals=proposals,
         )  # fmt: skip
-        for alert in approvals.alerts(proposals):
-            self.notifier.send(alert)
-        self.last_bar = bar
+
+        def recorded():
+            for alert in approvals.alerts(proposals):
+                self.notifier.send(alert)
+            self.last_bar = bar
+
+        self.store.after_commit(recorded)
         return report
 
     def _going_flat(self, bar: date | BarClose) -> frozenset[str]:
@@ -681,7 +705,7 @@ class LiveLoop:
             self._beat(con, records.controls.state, bar=self.pace.unsaid)
 
         self.store.transaction(write)
-        self._beaten(records.controls.state)
+        self.store.after_commit(lambda: self._beaten(records.controls.state))
         return StepReport(bar=bar, skipped=why)
 
     # -- reconciliation ----------------------------------------------------------------
@@ -871,16 +895,21 @@ class LiveLoop:
                 self._beat(con, state, bar=day)
             return written
 
-        # The memory changes only once the transaction committed (a failed one: as it was).
+        # The memory changes only once the transaction committed (the step's, when the step
+        # has one: a failed one leaves it as it was).
         self.kept.take(self.store.transaction(write))
-        self.marked_session = day
-        if beat:
-            self._beaten(state)
-        else:
-            self.pace.skipped(day)
-        self.faults.written(len(faults))
-        if change is not None and change[0] != controls.state:
-            self.notifier.send(Alert("halt", f"trading is {change[0].value}: {change[1]}"))
+
+        def recorded():
+            self.marked_session = day
+            if beat:
+                self._beaten(state)
+            else:
+                self.pace.skipped(day)
+            self.faults.written(len(faults))
+            if change is not None and change[0] != controls.state:
+                self.notifier.send(Alert("halt", f"trading is {change[0].value}: {change[1]}"))
+
+        self.store.after_commit(recorded)
 
     def _beat(self, con, state, *, bar=None, stopped=False) -> None:
         ledger.beat(

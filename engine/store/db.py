@@ -43,14 +43,19 @@ _path_locks: dict[Path, threading.RLock] = {}
 _path_locks_guard = threading.Lock()
 #: Database files this process holds (:meth:`Store.hold`): path -> the outermost hold.
 _held: dict[Path, Hold] = {}
+#: The transaction a step has open on each file in this process (:meth:`Store.step`).
+_steps: dict[Path, Step] = {}
 
 
-def _path_lock(path: Path) -> threading.RLock:
-    """One lock per database file for this process.
+def path_lock(path: Path) -> threading.RLock:
+    """One lock per database file (a resolved path) for this process.
 
     DuckDB fails (rather than waits) when threads of one process open and close the same
     file at the same moment, and the control room serves each browser session from its
     own thread; so threads take turns here. Re-entrant: work inside a transaction may read.
+    Whoever keeps a cache of the file's rows (the paper broker) takes this same lock, so a
+    step's transaction (:meth:`Store.step`), which holds it throughout, never waits on a
+    second lock that another thread holds while it waits for this one.
     """
     with _path_locks_guard:
         return _path_locks.setdefault(path, threading.RLock())
@@ -92,7 +97,7 @@ class Store:
     def __init__(self, path: str | Path, *, busy_timeout: float = 60.0):
         self.path = Path(path).resolve()
         self.busy_timeout = busy_timeout
-        self._lock = _path_lock(self.path)
+        self._lock = path_lock(self.path)
         #: Lock waits seen by this object; the concurrency benchmark reports them.
         self.retries = 0
 
@@ -140,8 +145,8 @@ class Store:
         are through; or, while it sleeps between steps (:meth:`Hold.idle`), lets it go as soon
         as anyone waits. A hold inside a hold of the same file is the outer one's, and takes
         the file back if the outer one let it go. Every transaction still commits on its own,
-        as without the hold: a holder killed loses nothing it committed (DuckDB replays its
-        write-ahead log at the next open).
+        as without the hold (unless a :meth:`step` makes many of them one): a holder killed
+        loses nothing it committed (DuckDB replays its write-ahead log at the next open).
 
         ``synced=False`` (a replay's hold, see :class:`Hold`): commits reach the operating
         system but are not flushed to the disk one by one; the file is made durable every
@@ -152,6 +157,80 @@ class Store:
             yield holding
         finally:
             holding.close()
+
+    @contextmanager
+    def step(self) -> Iterator[Step]:
+        """One transaction for all the block writes: each :meth:`transaction` inside it (this
+        thread's, on any store object of the file) joins it, and reads see what it wrote.
+
+        It commits when the block ends, or rolls back whole when an exception leaves the
+        block, or when any work inside it failed, even one whose error was caught: DuckDB
+        has no savepoint to undo only that part. Memory that mirrors what the block writes
+        changes through :meth:`after_commit` (or is dropped by :meth:`on_rollback`), so a
+        rolled-back block leaves no cache ahead of the store. :class:`StaleStep` from
+        inside asks the caller to run the block again from its start.
+
+        The block holds the file's lock throughout (other threads of this process wait);
+        use it where the file is held (:meth:`hold`) and nothing waits on a network. Inside
+        an open step it joins that one.
+        """
+        with self._lock:
+            joined = self._step()
+            if joined is not None:
+                yield joined
+                return
+            con = self._retrying(self._connection)
+            step = Step(con)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                _steps[self.path] = step
+                try:
+                    yield step
+                    del _steps[self.path]
+                    if step.failed is not None:
+                        raise step.failed
+                    con.execute("COMMIT")
+                except BaseException as exc:
+                    _steps.pop(self.path, None)
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
+                    step.rolled_back()
+                    if isinstance(exc, duckdb.Error) and _is_damage(exc):
+                        raise damaged(self.path, exc) from exc
+                    raise
+            finally:
+                con.close()
+        step.committed()
+
+    def _step(self) -> Step | None:
+        """The step open on this file in this thread (the caller holds ``self._lock``, which
+        a step holds from its start to its end: no other thread's step can be open)."""
+        return _steps.get(self.path)
+
+    @property
+    def in_step(self) -> bool:
+        """True inside a :meth:`step` of this thread: a transaction joins it, and its failure
+        fails the step whole."""
+        with self._lock:
+            return self._step() is not None
+
+    def after_commit(self, change: Callable[[], None]) -> None:
+        """``change()`` once what was just written has committed: when the open :meth:`step`
+        commits (never, if it rolls back), or now outside a step (a transaction that
+        returned has committed)."""
+        with self._lock:
+            step = self._step()
+            if step is not None:
+                step.after.append(change)
+                return
+        change()
+
+    def on_rollback(self, forget: Callable[[], None]) -> None:
+        """``forget()`` if the open :meth:`step` rolls back (outside a step: nothing to do)."""
+        with self._lock:
+            step = self._step()
+            if step is not None:
+                step.undo.append(forget)
 
     def _retrying(self, work: Callable[[], T]) -> T:
         """Run ``work`` until it gets past lock contention or ``busy_timeout`` runs out."""
@@ -185,6 +264,11 @@ class Store:
         retried as a whole.
         """
         with self._lock:
+            step = self._step()
+            if step is not None:  # the step's own connection, inside its transaction
+                with step.failing():
+                    yield step.con
+                return
             con = self._retrying(self._connection)
             try:
                 yield con
@@ -199,8 +283,15 @@ class Store:
         """Run ``work(con, *args, **kwargs)`` in one transaction, retried on contention.
 
         ``work`` must be safe to run again from the start: it runs in a fresh
-        transaction each try, and a failed try is rolled back whole.
+        transaction each try, and a failed try is rolled back whole. Inside a
+        :meth:`step` it joins the step's transaction instead: it commits with the step,
+        and its failure rolls back the whole step.
         """
+        with self._lock:
+            step = self._step()
+            if step is not None:
+                with step.failing(any_error=True):
+                    return work(step.con, *args, **kwargs)
 
         def attempt() -> T:
             with self._lock:
@@ -236,6 +327,12 @@ class Store:
         return self._read(sql, params, lambda result: result.fetchall())
 
     def _read(self, sql: str, params: Any, fetch: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        with self._lock:
+            step = self._step()
+            if step is not None:  # what the step has written so far included
+                with step.failing():
+                    return fetch(step.con.execute(sql, params))
+
         def attempt() -> T:
             with self._lock:
                 con = self._connection()
@@ -331,6 +428,44 @@ class Store:
 
 #: How often an unsynced hold (a replay's) makes what it committed durable, in seconds.
 SYNC_EVERY_S = 30.0
+
+
+class StaleStep(Exception):
+    """Work inside a :meth:`Store.step` found a cache it relied on stale: the step is rolled
+    back, and the caller runs it again from its start (on the store's rows)."""
+
+
+class Step:
+    """A step's one open transaction (:meth:`Store.step`): its connection, and what to do
+    with memory once it commits or rolls back."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        #: Memory changes that wait for the commit, in the order they were asked.
+        self.after: list[Callable[[], None]] = []
+        #: Caches to drop if the transaction rolls back.
+        self.undo: list[Callable[[], None]] = []
+        #: The first error a piece of work inside met: the step cannot commit.
+        self.failed: BaseException | None = None
+
+    @contextmanager
+    def failing(self, *, any_error: bool = False) -> Iterator[None]:
+        """Notes the error leaving the block (a database error; ``any_error``: any, as for a
+        transaction's work, which may have written half) as the step's failure."""
+        try:
+            yield
+        except BaseException as exc:
+            if self.failed is None and (any_error or isinstance(exc, duckdb.Error)):
+                self.failed = exc
+            raise
+
+    def committed(self) -> None:
+        for change in self.after:
+            change()
+
+    def rolled_back(self) -> None:
+        for forget in self.undo:
+            forget()
 
 
 class Hold:

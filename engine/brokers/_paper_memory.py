@@ -21,12 +21,23 @@ Why the copy is safe:
 - :func:`load` runs the same moves (:meth:`Kept.take_fill`, :meth:`Kept.take_adjustment`)
   over the stored fills and adjustments in their order, so a rebuilt copy equals the one
   kept step by step, to the last bit.
+
+Inside a store's step (:meth:`engine.store.Store.step`: the loop's bar, cancels, submits
+and record in one transaction) the broker's writes join that transaction, and its copy
+changes at once, for the step's later work; a step that rolls back drops it. Nobody else
+writes the account while the step's transaction is open (this process holds the file,
+and its other threads wait for the step's lock), so the copy needs no check there once it
+has been checked in the step, and the generation needs one bump a step, not one a write:
+:func:`standing` says where a broker's copy stands in the open step, so that a second
+broker object on the same account, were one used inside the step, never takes the
+first one's writes for its own or keeps a copy those writes left behind.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from enum import Enum
 from typing import Any
 
 from engine.brokers import _paper_books as books
@@ -239,3 +250,47 @@ def load(con, account: str, starting_cash: float) -> Kept:
         ).fetchall()
     }  # fmt: skip
     return kept
+
+
+# -- inside a store's step -------------------------------------------------------------
+
+
+class Standing(Enum):
+    """Where a broker's copy of its account stands in the store's open step."""
+
+    #: No step is open: the store's generation says whether the copy is current.
+    OUTSIDE = "outside"
+    #: No broker object has used the account in this step yet: the generation says, too.
+    UNSEEN = "unseen"
+    #: The copy is the step's latest (checked in it, or written in it): no read needed.
+    LATEST = "latest"
+    #: The same, and its writes in this step bumped the generation already: later ones
+    #: need not bump it again (others see the bump when the step commits).
+    BUMPED = "bumped"
+    #: Another broker object's copy is the step's latest: its writes may have left the
+    #: generation where it was, so the account is read again.
+    BEHIND = "behind"
+
+
+#: Standings in which the copy is the store's as the step's transaction has it.
+CHECKED = (Standing.LATEST, Standing.BUMPED)
+
+
+def standing(step, account: str, broker: object) -> Standing:
+    """Where ``broker``'s copy of ``account`` stands in ``step`` (a store's open step, or None)."""
+    if step is None:
+        return Standing.OUTSIDE
+    noted = step.caches.get(("paper_account", account))
+    if noted is None:
+        return Standing.UNSEEN
+    holder, bumped = noted
+    if holder is not broker:
+        return Standing.BEHIND
+    return Standing.BUMPED if bumped else Standing.LATEST
+
+
+def note(step, account: str, broker: object, *, bumped: bool) -> None:
+    """Notes in ``step`` (if any) that ``broker``'s copy of ``account`` is now its latest
+    (``bumped``: and its writes in it have bumped the generation)."""
+    if step is not None:
+        step.caches[("paper_account", account)] = (broker, bumped)

@@ -41,7 +41,7 @@ import pandas as pd
 
 from engine.brokers import _paper_books as books
 from engine.brokers import _paper_memory as memory
-from engine.brokers._paper_memory import Kept
+from engine.brokers._paper_memory import Kept, Standing
 from engine.brokers._paper_session import trade_session
 from engine.brokers.base import (
     Account,
@@ -205,7 +205,12 @@ class PaperBroker(Broker):
         self._kept, self._actions, self._actions_stamp = None, KnownActions(), None
 
     def _write_once(self, work: Callable[..., Any], *args) -> Any:
+        step = self.store.current_step()  # a store's step: one try, in its transaction
+
         def attempt(con, *args):
+            stands = memory.standing(step, self.account_name, self)
+            if stands is Standing.BEHIND:
+                self._kept = None  # another broker object wrote in this step: read again
             fresh = self._kept is None
             kept = (memory.load(con, self.account_name, self.starting_cash) if fresh
                     else self._kept).copy()  # fmt: skip
@@ -217,23 +222,26 @@ class PaperBroker(Broker):
                 self._kept = None
                 raise
             except Exception as exc:
-                if not fresh and memory.generation(con, self.account_name) != kept.generation:
+                if (not fresh and stands not in memory.CHECKED
+                        and memory.generation(con, self.account_name) != kept.generation):  # fmt: skip
                     raise _Stale from exc  # judged on a stale copy: judge again
                 raise
-            self._close_write(con, kept, fresh)
-            return result, kept
+            self._close_write(con, kept, fresh, stands)
+            return result, kept, stands
 
         with self._lock:
-            result, kept = books.writing(self.store, self._lock, attempt, *args)
+            result, kept, stands = books.writing(self.store, self._lock, attempt, *args)
             # Committed, or inside a store's step: what the step goes on with, forgotten
             # should the step roll back (the copy shares the set of client ids it adds to).
             self.store.on_rollback(self._forget)
             self._kept = kept.committed()
+            memory.note(step, self.account_name, self,
+                        bumped=stands is Standing.BUMPED or kept.touched)  # fmt: skip
             if kept.actions_stamp is not None:
                 self._actions_stamp = kept.actions_stamp
         return result
 
-    def _close_write(self, con, kept: Kept, fresh: bool) -> None:
+    def _close_write(self, con, kept: Kept, fresh: bool, stands: Standing) -> None:
         """Ends a write: a write that changed the books (``kept.touched``) bumps the
         account's generation with the row's other fields in one statement, which also
         checks that the generation (and the corporate actions the write used) are the ones
@@ -243,8 +251,13 @@ class PaperBroker(Broker):
         by anyone (:mod:`engine.brokers._paper_memory`), and the corporate actions' stamp
         with every split or dividend stored (:data:`STAMP_SQL`); a write checked at its end
         was made on what the store held all along, since one writer at a time has the file.
+        Inside a store's step, a copy checked there already needs no check, and a write
+        after one that bumped the generation in the step only writes the row when its
+        marks moved (``stands``, :func:`~engine.brokers._paper_memory.standing`).
         """
         if kept.touched:
+            if stands is Standing.BUMPED and not kept.marks_moved:
+                return  # the step's bump, committing with this write, tells others
             stamp, values = kept.actions_stamp, {}
             if stamp is not None:
                 values["stamp"] = stamp
@@ -262,25 +275,34 @@ class PaperBroker(Broker):
             if not changed:
                 raise _Stale
             kept.generation = changed[0][0]
-        elif not fresh and memory.generation(con, self.account_name) != kept.generation:
+        elif (not fresh and stands not in memory.CHECKED
+              and memory.generation(con, self.account_name) != kept.generation):  # fmt: skip
             raise _Stale  # nothing written, but what it gave back came from a stale copy
 
     def _read(self):
         return books.reading(self.store, self._lock)
 
     def _current(self, con) -> Kept:
-        """The account as kept, read again from the store when another writer changed it
-        since (its generation moved)."""
-        kept = self._kept
-        if kept is None or kept.generation != memory.generation(con, self.account_name):
-            kept = memory.load(con, self.account_name, self.starting_cash)
+        """The account as kept (and kept from now on), read again from the store when
+        another writer changed it since (its generation moved); inside a store's step,
+        without a read once checked there (:func:`~engine.brokers._paper_memory.standing`)."""
+        step = self.store.current_step()
+        stands, kept = memory.standing(step, self.account_name, self), self._kept
+        if kept is None or stands is Standing.BEHIND or (
+            stands not in memory.CHECKED
+            and kept.generation != memory.generation(con, self.account_name)
+        ):
+            kept, stands = memory.load(con, self.account_name, self.starting_cash), None
+        self._kept = kept
+        if step is not None:
+            memory.note(step, self.account_name, self, bumped=stands is Standing.BUMPED)
+            self.store.on_rollback(self._forget)  # it may hold what a rolled-back step saw
         return kept
 
     def _kept_now(self) -> Kept:
         """The account now (one read of the store: its generation)."""
         with self._read() as con:
-            self._kept = self._current(con)
-            return self._kept
+            return self._current(con)
 
     # -- account -----------------------------------------------------------------------
 
@@ -722,7 +744,6 @@ class PaperBroker(Broker):
             if closed_since is not None:
                 kept.forget_closed(closed_since)  # the loop has seen what closed by then
             self._kept = kept
-            self.store.on_rollback(self._forget)  # it forgot what a rolled-back step saw
         return BrokerView(
             account=account,
             positions={p.symbol: p for p in positions},

@@ -211,8 +211,12 @@ class Store:
     def in_step(self) -> bool:
         """True inside a :meth:`step` of this thread: a transaction joins it, and its failure
         fails the step whole."""
+        return self.current_step() is not None
+
+    def current_step(self) -> Step | None:
+        """The :meth:`step` open in this thread on this file (None: none)."""
         with self._lock:
-            return self._step() is not None
+            return self._step()
 
     def after_commit(self, change: Callable[[], None]) -> None:
         """``change()`` once what was just written has committed: when the open :meth:`step`
@@ -447,6 +451,9 @@ class Step:
         self.undo: list[Callable[[], None]] = []
         #: The first error a piece of work inside met: the step cannot commit.
         self.failed: BaseException | None = None
+        #: What the caches of this process know of the rows this transaction changed, for
+        #: their owners (a cache's key -> its note; the paper broker's: _paper_memory.py).
+        self.caches: dict[Any, Any] = {}
 
     @contextmanager
     def failing(self, *, any_error: bool = False) -> Iterator[None]:

@@ -248,3 +248,69 @@ def test_the_marks_of_a_store_from_before_they_moved_into_the_account_row_are_ke
     broker.process_bar(DAYS[2], bar(XYZ=402, ABC=52))
     assert broker._kept.marks == {"XYZ": 402.0, "ABC": 52.0}
     assert_kept_is_the_store(broker)
+
+
+# -- inside a store's step: the loop's bar, cancels and submits in one transaction ---------
+
+
+def _generation(store: Store) -> int:
+    return store.scalar("SELECT generation FROM paper_accounts WHERE account = 'paper'")
+
+
+def test_in_a_step_the_account_is_checked_once_and_its_generation_bumped_once(
+    holding, store, monkeypatch
+):
+    other = PaperBroker(store, actor="trader")  # keeps the account as it is before the step
+    other.account()
+    before = _generation(store)
+    asked: list[str] = []
+    watch_statements(monkeypatch, lambda sql, _n: asked.append(" ".join(sql.split()[:3])))
+    with store.hold(), store.step():
+        holding.process_bar(DAYS[2], bar(XYZ=401, ABC=51))  # the buy fills: marks move
+        view = holding.snapshot([o.id for o in holding.orders("open")])
+        holding.cancel_many([o.id for o in view.open_orders])
+        holding.submit_many([order("ABC", "sell", 5, "x-1", type="limit", limit_price=60.0)])
+    # The bar's write checked the copy and bumped the generation; nothing after it needed
+    # either (before the step: two more bumps, and a read of the generation).
+    assert asked.count("UPDATE paper_accounts SET") == 1
+    assert asked.count("SELECT generation FROM") == 0
+    assert asked.count("BEGIN TRANSACTION") == asked.count("COMMIT") == 1
+    assert _generation(store) == before + 1
+    assert_kept_is_the_store(holding)
+    # Another broker object kept the account from before: the one bump tells it.
+    assert [o.client_order_id for o in other.orders("open")] == ["x-1"]
+    assert_kept_is_the_store(other)
+
+
+def test_two_broker_objects_in_one_step_never_keep_what_the_other_wrote(holding, store):
+    other = PaperBroker(store, actor="trader")
+    with store.hold(), store.step():
+        holding.process_bar(DAYS[2], bar(XYZ=401, ABC=51))  # bumps the generation
+        assert [o.client_order_id for o in other.orders("open")] == ["e-XYZ-stop"]  # read
+        holding.submit(order("ABC", "sell", 5, "x-1", type="limit", limit_price=60.0))
+        # The other object read after the bump and before this submit: it must not take
+        # its copy for the step's latest, in the step or after it.
+        assert [o.client_order_id for o in other.orders("open")] == ["x-1", "e-XYZ-stop"]
+        other.cancel(client_order_id="x-1")
+        assert [o.client_order_id for o in holding.orders("open")] == ["e-XYZ-stop"]
+        holding.submit(order("ABC", "sell", 5, "x-2", type="limit", limit_price=61.0))
+    for broker in (holding, other):
+        assert [o.client_order_id for o in broker.orders("open")] == ["x-2", "e-XYZ-stop"]
+        assert_kept_is_the_store(broker)
+
+
+def test_a_step_that_fails_leaves_the_account_as_it_was_in_the_store_and_in_memory(
+    holding, store
+):
+    with store.connect() as con:
+        stored = _account(memory.load(con, "paper", CASH))
+    with pytest.raises(RuntimeError, match="after the bar"), store.hold(), store.step():
+        holding.process_bar(DAYS[2], bar(XYZ=(380, 380, 350, 355), ABC=51))  # stop, buy fill
+        holding.submit(order("ABC", "sell", 5, "x-1", type="limit", limit_price=60.0))
+        raise RuntimeError("a failure after the bar")
+    with store.connect() as con:
+        assert _account(memory.load(con, "paper", CASH)) == stored  # nothing of it stored
+    assert holding._kept is None  # dropped: read again at its next use
+    fills = holding.process_bar(DAYS[2], bar(XYZ=(380, 380, 350, 355), ABC=51))
+    assert [f.client_order_id for f in fills] == ["e-ABC", "e-XYZ-stop"]
+    assert_kept_is_the_store(holding)

@@ -25,9 +25,12 @@ One step, for the session that just closed (see :meth:`LiveLoop.step`):
 6. one transaction records it all: orders, fills, positions, events, the equity and
    position snapshots, the book, the heartbeat.
 
-Client order ids are deterministic (:mod:`engine.live.ids`) and step 6 is the only write,
-so a step repeated after a crash finds its orders at the broker and records them then:
-never a second order for one decision.
+Client order ids are deterministic (:mod:`engine.live.ids`) and step 6 is the loop's only
+write, so a step repeated after a crash finds its orders at the broker and records them
+then: never a second order for one decision. A step holding the store file (a simulated
+broker's) makes steps 2 to 6 one transaction (:meth:`~engine.store.Store.step`): the
+broker's bar, cancels and orders commit with the record, or none of them does, and the
+loop's memory follows only the commit.
 """
 
 from __future__ import annotations

@@ -294,9 +294,20 @@ class LiveLoop:
         """Records ``loop.refused``: why this loop will not trade (``events`` say what it found).
 
         At start-up this is all a refused loop writes: it never ran, so no heartbeat says it did.
+        Inside a step's one transaction, which the refusal's error rolls back, it is written
+        once the step has rolled back, on its own.
         """
         refused = ("loop.refused", self.book, {"reason": why, "loop_id": self.loop_id, **details})
-        self.store.transaction(lambda con: ledger.append_events(con, self.actor, [*events, refused]))
+
+        def write():
+            self.store.transaction(
+                lambda con: ledger.append_events(con, self.actor, [*events, refused])
+            )
+
+        if self.store.in_step:
+            self.store.on_rollback(write)
+        else:
+            write()
 
     def stepped(self, row: BookRow | None) -> date | BarClose | None:
         """The last bar the book ``row`` says was stepped (at this loop's bar size)."""

@@ -230,7 +230,8 @@ class Store:
         change()
 
     def on_rollback(self, forget: Callable[[], None]) -> None:
-        """``forget()`` if the open :meth:`step` rolls back (outside a step: nothing to do)."""
+        """``forget()`` if the open :meth:`step` rolls back (outside a step: nothing to do);
+        it may write (in a transaction of its own: the step's has ended)."""
         with self._lock:
             step = self._step()
             if step is not None:

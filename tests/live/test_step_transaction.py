@@ -20,13 +20,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from engine.brokers import OrderRequest, PaperBroker
 from engine.brokers._paper_memory import load
 from engine.data.bar_sizes import MINUTES
-from engine.errors import StoreBusyError
+from engine.errors import OperatorError, StoreBusyError
 from engine.live.loop import LiveLoop
 from engine.live.runner import run_replay, step_with_retries
 from engine.live.setup import open_loop
-from engine.store import Store
+from engine.store import Store, read_events
 from engine.store.db import DB_FILE
 from tests.live.conftest import allow_replay, approve, approve_donchian, open_replay
 from tests.live.test_crash_safety import ENV, _assert_book_is, _book
@@ -214,3 +215,22 @@ def test_a_step_failing_after_the_bar_leaves_store_and_memory_as_before_and_runs
     pd.testing.assert_frame_equal(orders, want_orders)
     pd.testing.assert_frame_equal(fills, want_fills)
     assert held == want_held
+
+
+def test_a_step_refused_on_a_difference_rolls_back_and_still_says_why(replay_store, data_dir):
+    opened = open_replay(replay_store, start="2012-01-03", end="2012-03-30")
+    loop, days = opened.loop, opened.days
+    account = loop.broker.account_name
+    with replay_store.hold():
+        loop.start(days[0])
+        for day in days[:20]:
+            loop.step(day)
+        # Between two steps, an order placed at the paper account by hand.
+        by_hand = OrderRequest(symbol="GE", side="buy", qty=5, client_order_id="by-hand-1")
+        PaperBroker(replay_store, account=account).submit(by_hand)
+        with pytest.raises(OperatorError, match="the broker holds .* GE"):
+            loop.step(days[20])
+    # The step's bar and record rolled back together; why the loop stopped is kept.
+    assert _stepped_together(data_dir, account, "1d") == ((days[19], None),) * 2
+    refused = read_events(replay_store, kinds=["loop.refused"])
+    assert len(refused) == 1 and "the broker holds" in refused["payload"].iloc[0]

@@ -160,7 +160,7 @@ class Store:
 
     @contextmanager
     def step(self) -> Iterator[Step]:
-        """One transaction for all the block writes: each :meth:`transaction` inside it (this
+        """One transaction for all that the block writes: each :meth:`transaction` inside it (this
         thread's, on any store object of the file) joins it, and reads see what it wrote.
 
         It commits when the block ends, or rolls back whole when an exception leaves the

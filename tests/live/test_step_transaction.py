@@ -12,6 +12,7 @@ memory as they were, and the step run again carries on as if nothing had happene
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import sys
@@ -217,7 +218,10 @@ def test_a_step_failing_after_the_bar_leaves_store_and_memory_as_before_and_runs
     assert held == want_held
 
 
-def test_a_step_refused_on_a_difference_rolls_back_and_still_says_why(replay_store, data_dir):
+def test_a_step_refused_on_a_difference_rolls_back_and_still_says_why(
+    replay_store, data_dir, caplog
+):
+    caplog.set_level(logging.INFO, logger="engine.live")
     opened = open_replay(replay_store, start="2012-01-03", end="2012-03-30")
     loop, days = opened.loop, opened.days
     account = loop.broker.account_name
@@ -230,6 +234,9 @@ def test_a_step_refused_on_a_difference_rolls_back_and_still_says_why(replay_sto
         PaperBroker(replay_store, account=account).submit(by_hand)
         with pytest.raises(OperatorError, match="the broker holds .* GE"):
             loop.step(days[20])
+    # The loop's broker kept the account from before that order: its bar found it stale,
+    # and the whole step ran again on the store's account (where it found the difference).
+    assert f"step {days[20]} runs again" in caplog.text
     # The step's bar and record rolled back together; why the loop stopped is kept.
     assert _stepped_together(data_dir, account, "1d") == ((days[19], None),) * 2
     refused = read_events(replay_store, kinds=["loop.refused"])

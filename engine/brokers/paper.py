@@ -222,8 +222,7 @@ class PaperBroker(Broker):
                 self._kept = None
                 raise
             except Exception as exc:
-                if (not fresh and stands not in memory.CHECKED
-                        and memory.generation(con, self.account_name) != kept.generation):  # fmt: skip
+                if not fresh and self._behind(con, kept, stands):
                     raise _Stale from exc  # judged on a stale copy: judge again
                 raise
             self._close_write(con, kept, fresh, stands)
@@ -233,10 +232,8 @@ class PaperBroker(Broker):
             result, kept, stands = books.writing(self.store, self._lock, attempt, *args)
             # Committed, or inside a store's step: what the step goes on with, forgotten
             # should the step roll back (the copy shares the set of client ids it adds to).
-            self.store.on_rollback(self._forget)
             self._kept = kept.committed()
-            memory.note(step, self.account_name, self,
-                        bumped=stands is Standing.BUMPED or kept.touched)  # fmt: skip
+            self._note_in_step(step, bumped=stands is Standing.BUMPED or kept.touched)
             if kept.actions_stamp is not None:
                 self._actions_stamp = kept.actions_stamp
         return result
@@ -275,9 +272,21 @@ class PaperBroker(Broker):
             if not changed:
                 raise _Stale
             kept.generation = changed[0][0]
-        elif (not fresh and stands not in memory.CHECKED
-              and memory.generation(con, self.account_name) != kept.generation):  # fmt: skip
+        elif not fresh and self._behind(con, kept, stands):
             raise _Stale  # nothing written, but what it gave back came from a stale copy
+
+    def _behind(self, con, kept: Kept, stands: Standing) -> bool:
+        """True when ``kept`` fell behind the store: not checked in the open step, and the
+        account's generation moved since it was read (one read of the store)."""
+        return (stands not in memory.CHECKED
+                and memory.generation(con, self.account_name) != kept.generation)  # fmt: skip
+
+    def _note_in_step(self, step, *, bumped: bool) -> None:
+        """Notes in the store's open ``step`` (None: none) that this broker's copy is the
+        step's latest, to be dropped should the step roll back."""
+        if step is not None:
+            memory.note(step, self.account_name, self, bumped=bumped)
+            self.store.on_rollback(self._forget)
 
     def _read(self):
         return books.reading(self.store, self._lock)
@@ -288,15 +297,10 @@ class PaperBroker(Broker):
         without a read once checked there (:func:`~engine.brokers._paper_memory.standing`)."""
         step = self.store.current_step()
         stands, kept = memory.standing(step, self.account_name, self), self._kept
-        if kept is None or stands is Standing.BEHIND or (
-            stands not in memory.CHECKED
-            and kept.generation != memory.generation(con, self.account_name)
-        ):
+        if kept is None or stands is Standing.BEHIND or self._behind(con, kept, stands):
             kept, stands = memory.load(con, self.account_name, self.starting_cash), None
         self._kept = kept
-        if step is not None:
-            memory.note(step, self.account_name, self, bumped=stands is Standing.BUMPED)
-            self.store.on_rollback(self._forget)  # it may hold what a rolled-back step saw
+        self._note_in_step(step, bumped=stands is Standing.BUMPED)  # it may hold what the step saw
         return kept
 
     def _kept_now(self) -> Kept:

@@ -47,11 +47,7 @@ def run_replay(
         try:
             todo = [d for d in days if loop.last_bar is None or d > loop.last_bar]
             reports = []
-
-            def rest(seconds: float):  # a failed step's pause: nobody kept out meanwhile
-                with _resting(held):
-                    sleep(seconds)
-
+            rest = _resting_sleep(held, sleep)  # a failed step's pause: nobody kept out
             for day in _progress(todo, progress, loop):
                 report = step_with_retries(loop, day, attempts=attempts, sleep=rest)
                 reports.append(report)
@@ -153,9 +149,7 @@ def run_market(
             with _resting(held):
                 clock.wait_until(when, tick=tick, on_tick=idle)
 
-        def sleep(seconds: float):  # between a failed step's tries
-            with _resting(held):
-                time.sleep(seconds)
+        sleep = _resting_sleep(held, time.sleep)  # between a failed step's tries
 
         try:
             while (sessions is None or finished < sessions) and (
@@ -183,6 +177,16 @@ def run_market(
 def _resting(held):
     """The store file let go to any process that waits while the loop sleeps (a held one)."""
     return nullcontext() if held is None else held.idle()
+
+
+def _resting_sleep(held, sleep: Callable[[float], None]) -> Callable[[float], None]:
+    """``sleep`` with the store file let go meanwhile to any process that waits for it."""
+
+    def rest(seconds: float) -> None:
+        with _resting(held):
+            sleep(seconds)
+
+    return rest
 
 
 def _step_session(loop: LiveLoop, clock, day: date, stale_retry: float, wait_until, sleep):

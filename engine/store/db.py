@@ -234,7 +234,7 @@ class Store:
         it may write (in a transaction of its own: the step's has ended)."""
         with self._lock:
             step = self._step()
-            if step is not None:
+            if step is not None and forget not in step.undo:  # once, however often asked
                 step.undo.append(forget)
 
     def _retrying(self, work: Callable[[], T]) -> T:

@@ -15,6 +15,12 @@ import pandas as pd
 
 #: From this many rows on, an insert registers a frame (column lists measured to 500 rows).
 LARGE_BATCH = 1000
+#: Up to this many rows, a statement names each value (a placeholder each) instead of
+#: joining lists of them: what a step writes most (one order, one fill, one event). An
+#: UPDATE of one 25-column row by its key: 1.2 ms, against 2.9 ms joined with a row of
+#: lists; an insert of one row unless its key is there: 1.4 ms against 2.6 ms; a plain
+#: insert: 0.8 against 1.1 ms. From three rows on the lists cost less.
+FEW_ROWS = 2
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]], *,
@@ -25,6 +31,12 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str,
     if not rows:
         return []
     tail = (f" ON CONFLICT {on_conflict}" if on_conflict else "") + _returning(returning)
+    if len(rows) <= FEW_ROWS:
+        columns = list(rows[0])
+        values = ", ".join([f"({', '.join('?' * len(columns))})"] * len(rows))
+        params = [python_value(row[c]) for row in rows for c in columns]
+        result = con.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{tail}", params)
+        return result.fetchall() if returning else []
     if len(rows) < LARGE_BATCH:
         # One list parameter per column: 20 rows in ~0.9 ms, where a placeholder per value
         # or a registered frame takes ~3 ms.
@@ -109,6 +121,12 @@ def update_rows(con, table: str, rows: list[dict[str, Any]], keys: list[str]) ->
     if not rows:
         return set()
     rows = list({_key(row, keys): row for row in rows}.values())  # DuckDB updates a row once
+    if len(rows) <= FEW_ROWS:
+        values = [c for c in rows[0] if c not in keys]
+        sql = (f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in values)}"
+               f" WHERE {' AND '.join(f'{k} = ?' for k in keys)} RETURNING {', '.join(keys)}")  # fmt: skip
+        return {found for row in rows for found in con.execute(
+            sql, [python_value(row[c]) for c in (*values, *keys)]).fetchall()}  # fmt: skip
     select, params = _columns(rows)
     sets = ", ".join(f"{c} = v.{c}" for c in rows[0] if c not in keys)
     match = " AND ".join(f"{table}.{k} = v.{k}" for k in keys)
@@ -123,8 +141,14 @@ def _insert_absent(con, table: str, rows: list[dict[str, Any]], keys: list[str])
     """Inserts those of ``rows`` whose keys ``table`` does not hold; gives the keys inserted."""
     if not rows:
         return set()
-    select, params = _columns(rows)
     columns = ", ".join(rows[0])
+    if len(rows) <= FEW_ROWS:  # the key's own lookup, not a join of the table with the rows
+        sql = (f"INSERT INTO {table} ({columns}) SELECT {', '.join('?' * len(rows[0]))}"
+               f" WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE"
+               f" {' AND '.join(f'{k} = ?' for k in keys)}) RETURNING {', '.join(keys)}")  # fmt: skip
+        return {found for row in rows for found in con.execute(
+            sql, [python_value(v) for v in (*row.values(), *_key(row, keys))]).fetchall()}  # fmt: skip
+    select, params = _columns(rows)
     match = " AND ".join(f"t.{k} = v.{k}" for k in keys)
     found = con.execute(
         f"INSERT INTO {table} ({columns}) SELECT {columns} FROM ({select}) v"

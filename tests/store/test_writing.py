@@ -1,10 +1,21 @@
 """Upserts keep the meaning of writing the rows one by one."""
 
 import numpy as np
+import pytest
 
+from engine.store import writing
 from engine.store.writing import insert_rows, put_rows
 
 MANY = 205  # more rows than a small batch
+
+
+@pytest.fixture(autouse=True, params=["as the batch's size says", "each value named", "lists"])
+def statement_form(request, monkeypatch):
+    """Every test writes its rows in each form a statement may take: the meaning is the same."""
+    if request.param == "each value named":
+        monkeypatch.setattr(writing, "FEW_ROWS", 10_000)
+    elif request.param == "lists":
+        monkeypatch.setattr(writing, "FEW_ROWS", 0)
 
 
 def test_an_upsert_batch_updates_existing_rows_and_a_repeated_key_keeps_its_last_row(store):

@@ -40,12 +40,33 @@ class KeptBooks:
         #: How many times the books were read whole (start-up, and after others wrote them).
         self.reads = 0
         self._shared: ledger.Shared | None = None  # the last read of what others write
+        #: (the store's writes mark, the config ids) under which ``_shared`` is still true.
+        self._quiet: tuple[int, tuple[str, ...]] | None = None
         self._actions = KnownActions()
 
     def shared(self, config_ids: list[str]) -> ledger.Shared:
-        """What others wrote, read now (one statement)."""
+        """What others wrote: read now (one statement), or the last step's read when the
+        store can tell that nothing wrote it since (:meth:`keep_shared`)."""
+        mark = self.store.writes_mark()
+        if mark is not None and self._quiet == (mark, tuple(config_ids)):
+            return self._shared
         with self.store.connect() as con:
             return ledger.read_shared(con, self.book, config_ids)
+
+    def keep_shared(self, config_ids: list[str]) -> None:
+        """Says, inside a step, that the step wrote none of what others write (the controls,
+        the proposals, the commands: :class:`~engine.live.ledger.Shared`): once it commits,
+        what it read of them stays true until anything else may write the store
+        (:meth:`Store.writes_mark <engine.store.db.Store.writes_mark>` moves: a write of this
+        process, or the file let go to another). The next step then reads none of it."""
+        step, shared, ids = self.store.current_step(), self._shared, tuple(config_ids)
+        if step is None or shared is None:
+            return
+
+        def quiet():
+            self._shared, self._quiet = shared, (step.mark, ids)
+
+        self.store.after_commit(quiet)
 
     def records(self, config_ids: list[str], now: datetime, *, marks: bool = True,
                 shared: ledger.Shared | None = None) -> ledger.Records:  # fmt: skip

@@ -909,6 +909,12 @@ class LiveLoop:
                 self._beat(con, state, bar=day)
             return written
 
+        # What others write, as this step read it, is still true after it unless it wrote
+        # some of it: a proposal, an expiry, a new trading state.
+        if not (proposals or records.proposals_due(now)
+                or (change is not None and change[0] != controls.state)):  # fmt: skip
+            self.kept.keep_shared(self._registry_ids())
+
         # The memory changes only once the transaction committed (the step's, when the step
         # has one: a failed one leaves it as it was).
         self.kept.take(self.store.transaction(write))

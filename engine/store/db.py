@@ -45,6 +45,13 @@ _path_locks_guard = threading.Lock()
 _held: dict[Path, Hold] = {}
 #: The transaction a step has open on each file in this process (:meth:`Store.step`).
 _steps: dict[Path, Step] = {}
+#: Each file's writes as this process can count them (:meth:`Store.writes_mark`): moved by
+#: every piece of work that may have written it, and by every let-go of a hold.
+_writes: dict[Path, int] = {}
+
+
+def _may_have_written(path: Path) -> None:
+    _writes[path] = _writes.get(path, 0) + 1
 
 
 def path_lock(path: Path) -> threading.RLock:
@@ -190,8 +197,11 @@ class Store:
                     if step.failed is not None:
                         raise step.failed
                     con.execute("COMMIT")
+                    _may_have_written(self.path)
+                    step.mark = self.writes_mark()
                 except BaseException as exc:
                     _steps.pop(self.path, None)
+                    _may_have_written(self.path)
                     with contextlib.suppress(duckdb.Error):
                         con.execute("ROLLBACK")
                     step.rolled_back()
@@ -228,6 +238,22 @@ class Store:
                 step.after.append(change)
                 return
         change()
+
+    def writes_mark(self) -> int | None:
+        """A mark that stays the same while nothing can have written the file: this process
+        holds it (:meth:`hold`) and has run no work on it that may write since. None when
+        it is not held, as others may write at any time.
+
+        A cache of what others write (the loop's controls, the paper broker's corporate
+        actions) is good while the mark is the one taken when it was last known true: no
+        read needed to tell. A :meth:`step` gives the mark its commit left
+        (:attr:`Step.mark`), taken before any memory changes that follow it.
+        """
+        with self._lock:
+            holder = _held.get(self.path)
+            if holder is None or holder.connection is None:
+                return None
+            return _writes.get(self.path, 0)
 
     def on_rollback(self, forget: Callable[[], None]) -> None:
         """``forget()`` if the open :meth:`step` rolls back (outside a step: nothing to do);
@@ -283,6 +309,7 @@ class Store:
                 raise
             finally:
                 con.close()
+                _may_have_written(self.path)
 
     def transaction(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``work(con, *args, **kwargs)`` in one transaction, retried on contention.
@@ -315,6 +342,7 @@ class Store:
                     return result
                 finally:
                     con.close()
+                    _may_have_written(self.path)
 
         return self._retrying(attempt)
 
@@ -373,6 +401,7 @@ class Store:
                         shutil.copyfile(wal, wal_path(Path(target)))
                 finally:
                     con.close()
+                    _may_have_written(self.path)
 
         self._retrying(attempt)
 
@@ -455,6 +484,8 @@ class Step:
         #: What the caches of this process know of the rows this transaction changed, for
         #: their owners (a cache's key -> its note; the paper broker's: _paper_memory.py).
         self.caches: dict[Any, Any] = {}
+        #: The file's :meth:`Store.writes_mark` once this step committed (None: not held).
+        self.mark: int | None = None
 
     @contextmanager
     def failing(self, *, any_error: bool = False) -> Iterator[None]:
@@ -525,6 +556,7 @@ class Hold:
 
     def _let_go(self) -> None:
         """Close the file (the caller holds the store's lock); its commits are on disk."""
+        _may_have_written(self.store.path)  # others may write it now
         if self.connection is not None:
             if not self.synced:  # the closing checkpoint syncs
                 self.connection.execute("SET fsync_mode = 'STANDARD'")

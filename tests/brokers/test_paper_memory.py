@@ -22,8 +22,10 @@ from engine.brokers import _paper_books as books
 from engine.brokers import _paper_memory as memory
 from engine.data import calendar
 from engine.store import Store
+from engine.store.db import StaleStep
 from tests.brokers.test_paper_corporate_actions import _record
 from tests.live.test_paper_session import bar, order
+from tests.store.test_hold import _let_another_process_in
 from tests.store_statements import count_statements, watch_statements
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,4 +315,34 @@ def test_a_step_that_fails_leaves_the_account_as_it_was_in_the_store_and_in_memo
     assert holding._kept is None  # dropped: read again at its next use
     fills = holding.process_bar(DAYS[2], bar(XYZ=(380, 380, 350, 355), ABC=51))
     assert [f.client_order_id for f in fills] == ["e-ABC", "e-XYZ-stop"]
+    assert_kept_is_the_store(holding)
+
+
+@pytest.mark.parametrize("writer", ["another store object", "another process"])
+def test_a_split_stored_between_two_held_steps_applies_at_the_next(holding, store, writer):
+    # Held, a step trusts the corporate actions it checked at its last step while the
+    # store's writes mark has not moved (nothing else wrote): a split stored in between,
+    # in this process or by another one let in, must move it, and the bar takes the split.
+    with store.hold() as held:
+        for day in DAYS[2:4]:
+            with store.step():
+                holding.process_bar(day, bar(XYZ=400, ABC=50))
+        split = [("XYZ", DAYS[4], 4.0)]
+        if writer == "another store object":
+            _record(Store(store.path), splits=split)
+        else:
+            _let_another_process_in(
+                held, "import sys, datetime; from engine.store import Store;"
+                " from tests.brokers.test_paper_corporate_actions import _record;"
+                " _record(Store(sys.argv[1]), splits=[('XYZ', datetime.date.fromisoformat(sys.argv[2]), 4.0)])",
+                str(store.path), DAYS[4].isoformat(),
+            )  # fmt: skip
+        try:
+            with store.step():
+                holding.process_bar(DAYS[4], bar(XYZ=100, ABC=50))
+        except StaleStep:  # what the loop does: the step runs again, on the store's rows
+            with store.step():
+                holding.process_bar(DAYS[4], bar(XYZ=100, ABC=50))
+    assert {p.symbol: p.qty for p in holding.positions()}["XYZ"] == 40
+    assert holding.orders("open")[-1].stop_price == 90.0  # its stop re-based: 360 / 4
     assert_kept_is_the_store(holding)

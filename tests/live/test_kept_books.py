@@ -22,6 +22,8 @@ from engine.live.setup import open_loop
 from engine.store import Store
 from tests.live.conftest import REPLAY_LIMITS, open_replay
 from tests.live.test_corporate_actions import SESSIONS, split_store  # noqa: F401, F811 - its fixture
+from tests.store.test_hold import _let_another_process_in
+from tests.store_statements import watch_statements
 
 
 def kept_and_fresh(loop, store):
@@ -144,3 +146,39 @@ def test_the_kept_books_equal_the_store_through_a_split_and_a_dividend(split_sto
 
 def _limits(**changes) -> SetRiskLimits:
     return SetRiskLimits(limits={**REPLAY_LIMITS.to_mapping(), **changes})
+
+
+def test_a_held_replay_reads_what_others_write_again_only_after_something_may_have_written_it(
+    replay_store, monkeypatch
+):
+    """Held, a step reads the controls, proposals and commands only when the store's writes
+    mark moved since the last step (Store.writes_mark): a kill switch flipped by another
+    store object of the process, then by another process let in, is seen at the next step."""
+    store = replay_store
+    opened = open_replay(store, start="2012-01-03", end="2012-03-30")
+    loop, ids = opened.loop, list(opened.loop.by_id)
+    reads = []
+    watch_statements(monkeypatch, lambda sql, _n: reads.append(sql) if "FROM trading_state" in sql else None)
+    read_at, seen = {}, {}
+    with loop.holding() as held:
+        loop.start(opened.days[0])
+        for number, day in enumerate(opened.days):
+            before = len(reads)
+            loop.step(day)
+            read_at[number] = len(reads) - before
+            # What the step read, as it kept it (nothing wrote since: no read here either).
+            seen[number] = loop.kept.records(ids, loop.clock.now()).controls.kill_switch
+            if number == 20:
+                Store(store.path).transaction(
+                    lambda con: set_control(con, "kill_switch", {"on": True}, "tina"))
+            if number == 30:
+                _let_another_process_in(
+                    held, "import sys; from engine.store import Store;"
+                    " from engine.live.controls import set_control;"
+                    " Store(sys.argv[1]).transaction(lambda con: set_control(con, 'kill_switch',"
+                    " {'on': False}, 'tina'))", str(store.path))  # fmt: skip
+    # The first step, and the steps after each write: no other step read them.
+    assert {n for n, count in read_at.items() if count} == {0, 21, 31}, read_at
+    assert [seen[n] for n in (20, 21, 30, 31)] == [False, True, True, False]
+    kept, fresh = kept_and_fresh(loop, store)
+    assert kept == fresh

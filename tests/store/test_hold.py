@@ -6,6 +6,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from engine.store import Store, append_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,3 +229,53 @@ def test_an_idle_holder_keeps_the_file_and_lets_it_go_at_once_to_a_process_that_
         holder.wait()
     # Everything it committed is there, and the file opens.
     assert dict(Store(store.path).rows(events)) == {"test.step": 3, "test.beat": 2}
+
+
+def _let_another_process_in(held, code: str, *args: str) -> None:
+    """Runs ``code`` in another process (which waits for the held file), giving way to it."""
+    other = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        while other.poll() is None:
+            held.give_way()
+            time.sleep(0.01)
+        assert other.returncode == 0, other.stderr.read()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_held_files_writes_mark_moves_with_all_that_may_write_it_and_nothing_else(store):
+    """The mark a cache of what others write trusts (Store.writes_mark): it must move with
+    every write, by this process or another, or the cache goes stale."""
+    assert store.writes_mark() is None  # not held: another process may write at any time
+    with store.hold() as held:
+        mark = store.writes_mark()
+        assert mark is not None
+        store.rows("SELECT count(*) FROM events")
+        store.scalar("SELECT count(*) FROM events")
+        store.query("SELECT * FROM events")
+        assert store.writes_mark() == mark  # reads leave it
+
+        marks = [mark]
+        Store(store.path).transaction(lambda con: append_event(con, "test.same", "a"))
+        marks.append(store.writes_mark())  # another store object of the process wrote
+        with Store(store.path).connect() as con:  # a connection lent out may write
+            con.execute("INSERT INTO events VALUES (nextval('events_seq'), now(), 'a', 'x', NULL, '{}')")
+        marks.append(store.writes_mark())
+        with store.step() as step:
+            store.transaction(lambda con: append_event(con, "test.step", "a"))
+            assert store.writes_mark() == marks[-1]  # nothing committed yet
+        assert step.mark == store.writes_mark()
+        marks.append(step.mark)
+        with pytest.raises(RuntimeError), store.step():
+            store.transaction(lambda con: append_event(con, "test.step", "a"))
+            raise RuntimeError("the step fails")
+        marks.append(store.writes_mark())  # rolled back: it moves all the same (never less)
+        _let_another_process_in(held, "from engine.store import Store, append_event; import sys;"
+                                " Store(sys.argv[1]).transaction(lambda con: append_event(con,"
+                                " 'test.other', 'b'))", str(store.path))  # fmt: skip
+        marks.append(store.writes_mark())  # the file was let go: the other process wrote
+        assert None not in marks and len(set(marks)) == len(marks), marks
+    assert store.writes_mark() is None
+    assert store.scalar("SELECT count(*) FROM events WHERE kind = 'test.other'") == 1

@@ -275,13 +275,13 @@ class PaperBroker(Broker):
                 " last_bar_at = $at"
                 f"{', mark_symbols = $symbols, mark_prices = $prices' if kept.marks_moved else ''}"
                 " WHERE account = $account AND generation = $generation"
-                f"{'' if stamp is None else f' AND ({STAMP_SQL}) = $stamp'} RETURNING generation",
+                f"{'' if stamp is None else f' AND ({STAMP_SQL}) = $stamp'}",
                 {"bar": kept.last_bar, "at": kept.last_bar_at, "account": self.account_name,
                  "generation": kept.generation, **values},
-            ).fetchall()  # fmt: skip
+            ).fetchone()[0]  # the rows it changed, one or none: a RETURNING costs 0.3 ms more
             if not changed:
                 raise _Stale
-            kept.generation = changed[0][0]
+            kept.generation += 1
             if stamp is not None:
                 self._stamp_checked = self.store.current_step()
         elif not fresh and self._behind(con, kept, stands):

@@ -196,6 +196,8 @@ class Store:
                     del _steps[self.path]
                     if step.failed is not None:
                         raise step.failed
+                    for write in step.closing:
+                        write()
                     con.execute("COMMIT")
                     _may_have_written(self.path)
                     step.mark = self.writes_mark()
@@ -464,6 +466,12 @@ class Store:
 SYNC_EVERY_S = 30.0
 
 
+def step_on(con) -> Step | None:
+    """The open :meth:`Store.step` whose transaction ``con`` is (None: none): a writer
+    handed only a connection can tell that it writes inside a step."""
+    return next((step for step in _steps.values() if step.con is con), None)
+
+
 class StaleStep(Exception):
     """Work inside a :meth:`Store.step` found a cache it relied on stale: the step is rolled
     back, and the caller runs it again from its start (on the store's rows)."""
@@ -486,6 +494,9 @@ class Step:
         self.caches: dict[Any, Any] = {}
         #: The file's :meth:`Store.writes_mark` once this step committed (None: not held).
         self.mark: int | None = None
+        #: Writes made once for the whole step just before it commits, in order: rows many
+        #: pieces of work append (the audit trail's events), one statement instead of one each.
+        self.closing: list[Callable[[], None]] = []
 
     @contextmanager
     def failing(self, *, any_error: bool = False) -> Iterator[None]:

@@ -10,8 +10,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from engine.store.db import step_on
 from engine.store.reading import conditions, newest_rows
 from engine.store.writing import insert_rows
+
+#: Where a step keeps the events appended in it until it commits (Step.caches).
+_WAITING = "events waiting for the step's end"
 
 
 def utcnow() -> datetime:
@@ -33,6 +37,9 @@ def append_event(
     Call it in the same transaction as the change it records, so the audit trail and
     the state can never disagree.
     """
+    step = step_on(con)
+    if step is not None:
+        _write_waiting(con, step)  # events appended earlier in the step keep their lower ids
     row = con.execute(
         "INSERT INTO events (ts, actor, kind, subject, payload) VALUES (?, ?, ?, ?, ?)"
         " RETURNING id",
@@ -49,23 +56,33 @@ def append_events(
     """Append ``(kind, subject, payload)`` events in this order, in one statement.
 
     The rows :func:`append_event` writes, for many at once (a step's orders, a replay's
-    fills), inside the caller's transaction.
+    fills), inside the caller's transaction. Inside a store's step they wait for its end,
+    with every other piece of work's (the paper broker's bar, cancels and orders, the
+    loop's record): one statement a step, in the order they were appended. Nothing in a
+    step reads the trail back.
     """
     now = utcnow()
-    insert_rows(
-        con,
-        "events",
-        [
-            {
-                "ts": now,
-                "actor": actor,
-                "kind": kind,
-                "subject": subject,
-                "payload": json.dumps(payload, default=str),
-            }
-            for kind, subject, payload in events
-        ],
-    )
+    rows = [
+        {"ts": now, "actor": actor, "kind": kind, "subject": subject,
+         "payload": json.dumps(payload, default=str)}
+        for kind, subject, payload in events
+    ]  # fmt: skip
+    step = step_on(con) if rows else None
+    if step is None:
+        insert_rows(con, "events", rows)
+        return
+    waiting = step.caches.get(_WAITING)
+    if waiting is None:
+        waiting = step.caches[_WAITING] = []
+        step.closing.append(lambda: _write_waiting(con, step))
+    waiting.extend(rows)
+
+
+def _write_waiting(con: duckdb.DuckDBPyConnection, step) -> None:
+    """Writes the events appended in ``step`` (``con`` its transaction) that wait for its end."""
+    waiting = step.caches.pop(_WAITING, None)
+    if waiting:
+        insert_rows(con, "events", waiting)
 
 
 def read_events(

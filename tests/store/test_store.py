@@ -8,7 +8,9 @@ import pytest
 from engine.errors import OperatorError, StoreBusyError
 from engine.store import Store, append_event, read_events
 from engine.store.db import available_migrations
+from engine.store.events import append_events
 from engine.store.reading import Reader
+from tests.store_statements import watch_statements
 
 
 def test_a_new_store_is_at_the_newest_schema(store):
@@ -53,6 +55,37 @@ def test_events_are_appended_with_who_what_and_payload(store):
     approved = read_events(store, kinds=["config."], actor="alice")
     assert approved.iloc[0]["subject"] == "abc123"
     assert '"why": "good OOS"' in approved.iloc[0]["payload"]
+
+
+def test_a_steps_events_are_written_at_its_end_in_the_order_appended_or_not_at_all(
+    store, monkeypatch
+):
+    """Inside a held step, events appended by each piece of work wait for its commit and
+    go in as one statement; one appended alone (its id wanted now) takes those before it
+    first, so ids keep the order the step appended them in."""
+    inserts = []
+    watch_statements(monkeypatch, lambda sql, _n: inserts.append(sql)
+                     if sql.startswith("INSERT INTO events") else None)  # fmt: skip
+
+    def append(actor, *kinds):
+        store.transaction(lambda con: append_events(con, actor, [(k, None, {}) for k in kinds]))
+
+    with store.hold(), store.step():
+        append("broker", "k.1", "k.2")
+        append("loop", "k.3")
+        assert store.scalar("SELECT count(*) FROM events WHERE kind LIKE 'k.%'") == 0
+        alone = store.transaction(lambda con: append_event(con, "k.4", "approvals"))
+        append("loop", "k.5")
+    stored = store.rows("SELECT id, kind, actor FROM events WHERE kind LIKE 'k.%' ORDER BY id")
+    assert [(kind, actor) for _, kind, actor in stored] == [
+        ("k.1", "broker"), ("k.2", "broker"), ("k.3", "loop"), ("k.4", "approvals"),
+        ("k.5", "loop")]  # fmt: skip
+    assert stored[3][0] == alone
+    assert len(inserts) == 3  # k.1 to k.3 together, k.4, then k.5 at the commit
+    with pytest.raises(RuntimeError), store.hold(), store.step():
+        append("loop", "k.6")
+        raise RuntimeError("the step fails")
+    assert store.scalar("SELECT count(*) FROM events WHERE kind = 'k.6'") == 0
 
 
 def test_a_lock_held_too_long_is_a_temporary_error_not_a_crash(data_dir, tmp_path):

@@ -154,7 +154,7 @@ class LiveLoop:
         return f"{self.options.actor}:{self.loop_id}"
 
     def starting_cash(self) -> dict[str, float]:
-        return {c.config_id: c.settings.init_cash for c in self.configs}
+        return {config_id: c.settings.init_cash for config_id, c in self.by_id.items()}
 
     def trails(self, config_id: str | None) -> bool:
         config = self.by_id.get(config_id)
@@ -815,20 +815,17 @@ class LiveLoop:
         for taken in found.adjustments:
             flows[taken.config_id] = flows.get(taken.config_id, 0.0) + taken.cash
         plans = []
-        for config in self.configs:
+        for config_id, config in self.by_id.items():  # an id is a hash of the config: once
             signals = bar_signals(config, bars, traded)
             if signals is None:
                 continue  # still warming up: its backtest had no signal on these bars either
-            mine = {s: p.holding() for s, p in positions.items() if p.config_id == config.config_id}
-            others = {s for s, p in positions.items() if p.config_id != config.config_id}
-            if config.config_id in paused:
+            mine = {s: p.holding() for s, p in positions.items() if p.config_id == config_id}
+            others = {s for s, p in positions.items() if p.config_id != config_id}
+            if config_id in paused:
                 others |= set(config.universe)  # a paused config only exits
-            cash = config.settings.init_cash + flows.get(config.config_id, 0.0)
+            cash = config.settings.init_cash + flows.get(config_id, 0.0)
             plans.append(
-                (
-                    config.config_id,
-                    plan_config(config, signals, cash, mine, unavailable=frozenset(others)),
-                )
+                (config_id, plan_config(config, signals, cash, mine, unavailable=frozenset(others)))
             )
         return plans
 

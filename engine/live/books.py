@@ -126,9 +126,12 @@ class Books:
         self.adjustments.sort(key=lambda r: (r[2], r[0], r[1]))
         if written.book is not None:
             self.book = written.book
-        if written.mark is not None:
-            self.marks.append(written.mark)
-            self.marks.sort(key=lambda m: m[0], reverse=True)
+        if written.mark is not None:  # newest first: a step's mark is almost always the newest
+            if not self.marks or written.mark[0] > self.marks[0][0]:
+                self.marks.insert(0, written.mark)
+            else:  # a tie keeps the sort's order: the older mark first
+                self.marks.append(written.mark)
+                self.marks.sort(key=lambda m: m[0], reverse=True)
 
     def forget_before(self, now: datetime) -> None:
         """Drops what no step at ``now`` or later looks at: orders out of every window,
@@ -137,7 +140,9 @@ class Books:
             return
         since_filled, since_sent = order_window(now)
         self.orders = {c: o for c, o in self.orders.items() if in_window(o, since_filled, since_sent)}
-        self.marks = [m for m in self.marks if m[0] >= now - MARKS_SPAN]
+        oldest = now - MARKS_SPAN
+        while self.marks and self.marks[-1][0] < oldest:  # newest first: the old at the end
+            self.marks.pop()
         self.since = now
 
 

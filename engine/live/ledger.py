@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from engine.brokers.paper_rules import positions_from_fills
@@ -181,7 +182,9 @@ def assemble(shared: Shared, books: Books, now: datetime, *, marks: bool = True)
     live = [o for o in books.orders.values() if in_window(o, since_filled, since_sent)]
     live.sort(key=lambda o: (o.created_at, o.client_order_id))
     due = (now - DIVIDENDS_DUE).date()
-    shown = [m for m in books.marks if now - MARKS_SPAN <= m[0] <= now][:MARKS_KEPT] if marks else []
+    # The marks are newest first: the first MARKS_KEPT in the span, without a look at the rest.
+    shown = list(islice((m for m in books.marks if now - MARKS_SPAN <= m[0] <= now), MARKS_KEPT)
+                 if marks else ())  # fmt: skip
     return Records(
         controls=Controls.from_values(shared.values),
         tracked={o.client_order_id: o for o in live if o.is_open},

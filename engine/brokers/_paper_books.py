@@ -7,6 +7,7 @@ orders) because a step of the live loop may place or fill hundreds at once.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -186,12 +187,9 @@ def cash(con, account: str, starting_cash: float) -> float:
 
 
 def marks(con, account: str) -> dict[str, float]:
-    """The last close seen per symbol (kept in the account's row, see migration 0020)."""
-    rows = con.execute(
-        "SELECT mark_symbols, mark_prices FROM paper_accounts WHERE account = ?", [account]
-    ).fetchall()
-    symbols, prices = rows[0] if rows else (None, None)
-    return dict(zip(symbols or [], prices or [], strict=True))
+    """The last close seen per symbol (kept in the account's row, see migration 0021)."""
+    rows = con.execute("SELECT marks FROM paper_accounts WHERE account = ?", [account]).fetchall()
+    return json.loads(rows[0][0]) if rows and rows[0][0] else {}
 
 
 def signed_fills(con, account: str) -> list[tuple[str, float, float, float]]:

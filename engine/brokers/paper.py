@@ -31,6 +31,7 @@ see :mod:`engine.brokers.corporate_actions`).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
@@ -268,12 +269,12 @@ class PaperBroker(Broker):
                 self._stamp_checked = self.store.current_step()
             if stamp is not None:
                 values["stamp"] = stamp
-            if kept.marks_moved:  # every mark, as two lists side by side
-                values["symbols"], values["prices"] = list(kept.marks), list(kept.marks.values())
+            if kept.marks_moved:  # every mark, as one JSON object (each float exact)
+                values["marks"] = json.dumps(kept.marks)
             changed = con.execute(
                 "UPDATE paper_accounts SET generation = generation + 1, last_bar_date = $bar,"
                 " last_bar_at = $at"
-                f"{', mark_symbols = $symbols, mark_prices = $prices' if kept.marks_moved else ''}"
+                f"{', marks = $marks' if kept.marks_moved else ''}"
                 " WHERE account = $account AND generation = $generation"
                 f"{'' if stamp is None else f' AND ({STAMP_SQL}) = $stamp'}",
                 {"bar": kept.last_bar, "at": kept.last_bar_at, "account": self.account_name,

@@ -252,6 +252,34 @@ def test_the_marks_of_a_store_from_before_they_moved_into_the_account_row_are_ke
     assert_kept_is_the_store(broker)
 
 
+def test_the_marks_kept_as_two_lists_are_the_same_floats_once_they_are_text(data_dir, monkeypatch):
+    # Migration 0021 turns an account's marks from two lists into one JSON object: every
+    # price must come back the same double, to the last bit (0.1 + 0.2 is not 0.3).
+    from engine.store import db
+
+    real = db.available_migrations()
+    monkeypatch.setattr(db, "available_migrations", lambda: {v: m for v, m in real.items() if v < 21})
+    prices = {"XYZ": 0.1 + 0.2, "ABC": 51.25, "TINY": 1e-7 / 3, "BIG": 123456789.123456789}
+    with Store.open(data_dir).connect() as con:
+        con.execute(
+            "INSERT INTO paper_accounts (account, starting_cash, created_at, last_bar_date,"
+            " mark_symbols, mark_prices) VALUES ('paper', 10000, now(), DATE '2024-01-03', ?, ?),"
+            " ('idle', 500, now(), NULL, NULL, NULL)",
+            [list(prices), list(prices.values())],
+        )
+    db.forget_migrated(data_dir / db.DB_FILE)
+    monkeypatch.setattr(db, "available_migrations", lambda: real)
+    store = Store.open(data_dir)
+    with store.connect() as con:
+        assert books.marks(con, "paper") == prices  # == on floats: exact
+        assert books.marks(con, "idle") == {}
+    broker = PaperBroker(store)
+    broker.process_bar(DAYS[2], bar(XYZ=402.1, ABC=52))
+    with store.connect() as con:
+        assert books.marks(con, "paper") == {**prices, "XYZ": 402.1, "ABC": 52.0}
+    assert_kept_is_the_store(broker)
+
+
 # -- inside a store's step: the loop's bar, cancels and submits in one transaction ---------
 
 

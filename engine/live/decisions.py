@@ -250,7 +250,7 @@ def bar_signals(config: StrategyConfig, bars: Bars, traded: Bars | None = None) 
         # close, a target as far above it.
         stop_distance=distance * (traded_close / close),
         close=traded_close,
-        marks=arrays.ffill(traded_closes)[-1],
+        marks=arrays.last_valid(traded_closes),
         high=prices.high.to_numpy(dtype=float)[-1],
         target_distance=target * (traded_close / close),
     )

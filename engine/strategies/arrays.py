@@ -133,3 +133,13 @@ def ffill(values: np.ndarray) -> np.ndarray:
     rows = np.where(np.isnan(values), 0, np.arange(len(values))[:, None])
     np.maximum.accumulate(rows, axis=0, out=rows)
     return np.take_along_axis(values, rows, axis=0)
+
+
+def last_valid(values: np.ndarray) -> np.ndarray:
+    """``ffill(values)[-1]``: each column's last value that is not NaN, looked for only in
+    the columns whose last row is NaN (a live step's marks: one row, not the window)."""
+    last = values[-1].astype(float, copy=True)
+    missing = np.isnan(last)
+    if missing.any():
+        last[missing] = ffill(values[:, missing])[-1]
+    return last

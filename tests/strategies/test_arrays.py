@@ -197,6 +197,15 @@ def test_the_array_indicators_are_the_pandas_ones_to_the_bit(ragged, window):
         assert_same_bits(mine, theirs.to_numpy(), what)
 
 
+@given(st.lists(st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)), min_size=3, max_size=3),
+                min_size=1, max_size=6))
+def test_a_columns_last_valid_value_is_the_last_row_of_its_forward_fill(rows):
+    """A live step's marks: the newest close of each symbol, else the one before it."""
+    values = np.array([[np.nan if v is None else v for v in row] for row in rows])
+    assert_same_bits(arrays.last_valid(values), pd.DataFrame(values).ffill().to_numpy()[-1],
+                     "last_valid")  # fmt: skip
+
+
 def test_without_pandas_kernels_the_public_rolling_gives_the_same_numbers(ragged, monkeypatch):
     # A pandas that keeps its window kernels elsewhere: slower, never different.
     values = ragged.to_numpy()

@@ -116,12 +116,14 @@ class KnownActions:
         self._ex_dates: list[date] = []
 
     def between(self, con, stamp: str, symbols: Iterable[str], after: date,
-                through: date) -> list[CorporateAction]:  # fmt: skip
+                through: date, *, among: Iterable[str] = ()) -> list[CorporateAction]:  # fmt: skip
         """:func:`actions_between` of ``symbols``, from memory while ``stamp`` (read now) is
-        the one they were read under; else read on ``con`` (a DuckDB connection)."""
+        the one they were read under; else read on ``con`` (a DuckDB connection), with
+        those of ``among`` (the symbols asked about later: a loop's universe, read once
+        rather than again at each symbol it comes to hold)."""
         symbols = frozenset(symbols)
         if stamp != self._stamp or not symbols <= self._symbols:
-            wanted = self._symbols | symbols if stamp == self._stamp else symbols
+            wanted = (self._symbols if stamp == self._stamp else frozenset()) | symbols | set(among)
             self._actions = actions_between(con, wanted, date.min, date.max)
             self._ex_dates = [a.ex_date for a in self._actions]  # in ex-date order
             self._stamp, self._symbols = stamp, wanted

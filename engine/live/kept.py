@@ -82,13 +82,14 @@ class KeptBooks:
         self._shared = shared
         return ledger.assemble(shared, books, now, marks=marks)
 
-    def actions(self, symbols: list[str], after: date, through: date) -> list[CorporateAction]:
+    def actions(self, symbols: list[str], after: date, through: date, *,
+                among: list[str] = ()) -> list[CorporateAction]:  # fmt: skip
         """The stored splits and dividends of ``symbols`` that went ex in (``after``,
-        ``through``]: kept from one read while the last :meth:`records` found none added,
-        replaced or removed since."""
+        ``through``]: kept from one read (of those of ``among`` too) while the last
+        :meth:`records` found none added, replaced or removed since."""
         with self.store.connect() as con:
             stamp = self._shared.actions if self._shared else con.execute(STAMP_SQL).fetchone()[0]
-            return self._actions.between(con, stamp, symbols, after, through)
+            return self._actions.between(con, stamp, symbols, after, through, among=among)
 
     def _read(self, con, config_ids: list[str], now: datetime):
         """What others wrote and the books, read whole in one snapshot of the store."""

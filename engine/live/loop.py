@@ -750,7 +750,7 @@ class LiveLoop:
         through = pd.Timestamp(ids.session_of(bar)).date() if bar is not None else new_york_date(self.clock.now())
         if through <= records.book.bar_date:
             return []  # the session already stepped (an intraday bar after its first): none new
-        return self.kept.actions(held, records.book.bar_date, through)
+        return self.kept.actions(held, records.book.bar_date, through, among=self.symbols)
 
     def _reconcile(self, records, view: BrokerView, bar, *, expected_cash=None) -> Reconciled:
         return reconcile(

@@ -258,7 +258,9 @@ class PaperBroker(Broker):
         was made on what the store held all along, since one writer at a time has the file.
         Inside a store's step, a copy checked there already needs no check, and a write
         after one that bumped the generation in the step only writes the row when its
-        marks moved (``stands``, :func:`~engine.brokers._paper_memory.standing`).
+        marks moved (``stands``, :func:`~engine.brokers._paper_memory.standing`). The stamp
+        is left out while nothing can have written the store since a step of this broker
+        checked it and committed (:meth:`_quiet`).
         """
         if kept.touched:
             if stands is Standing.BUMPED and not kept.marks_moved:

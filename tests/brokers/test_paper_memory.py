@@ -25,7 +25,7 @@ from engine.store import Store
 from engine.store.db import StaleStep
 from tests.brokers.test_paper_corporate_actions import _record
 from tests.live.test_paper_session import bar, order
-from tests.store.test_hold import _let_another_process_in
+from tests.store.test_hold import let_another_process_in
 from tests.store_statements import count_statements, watch_statements
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -359,7 +359,7 @@ def test_a_split_stored_between_two_held_steps_applies_at_the_next(holding, stor
         if writer == "another store object":
             _record(Store(store.path), splits=split)
         else:
-            _let_another_process_in(
+            let_another_process_in(
                 held, "import sys, datetime; from engine.store import Store;"
                 " from tests.brokers.test_paper_corporate_actions import _record;"
                 " _record(Store(sys.argv[1]), splits=[('XYZ', datetime.date.fromisoformat(sys.argv[2]), 4.0)])",

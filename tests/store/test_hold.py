@@ -231,7 +231,7 @@ def test_an_idle_holder_keeps_the_file_and_lets_it_go_at_once_to_a_process_that_
     assert dict(Store(store.path).rows(events)) == {"test.step": 3, "test.beat": 2}
 
 
-def _let_another_process_in(held, code: str, *args: str) -> None:
+def let_another_process_in(held, code: str, *args: str) -> None:
     """Runs ``code`` in another process (which waits for the held file), giving way to it."""
     other = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -272,7 +272,7 @@ def test_a_held_files_writes_mark_moves_with_all_that_may_write_it_and_nothing_e
             store.transaction(lambda con: append_event(con, "test.step", "a"))
             raise RuntimeError("the step fails")
         marks.append(store.writes_mark())  # rolled back: it moves all the same (never less)
-        _let_another_process_in(held, "from engine.store import Store, append_event; import sys;"
+        let_another_process_in(held, "from engine.store import Store, append_event; import sys;"
                                 " Store(sys.argv[1]).transaction(lambda con: append_event(con,"
                                 " 'test.other', 'b'))", str(store.path))  # fmt: skip
         marks.append(store.writes_mark())  # the file was let go: the other process wrote

@@ -137,10 +137,9 @@ class PaperBroker(Broker):
         self._actions, self._actions_stamp = KnownActions(), None
         #: The store's writes mark once the last step in which this broker checked the
         #: stamp committed (None: unknown): while the store's mark stays on it, nobody else
-        #: wrote, and the stamp is still right (Store.writes_mark).
+        #: wrote, and the stamp is still right (Store.writes_mark; marks only move on, so
+        #: an old one never matches again).
         self._quiet_mark: int | None = None
-        self._marking = None  # the open step whose commit sets the mark
-        self._stamp_checked = None  # the step in which the stamp was last checked
         self.starting_cash = books.writing(self.store, self._lock, self._open_account, cash)
 
     def __repr__(self) -> str:
@@ -260,15 +259,14 @@ class PaperBroker(Broker):
         after one that bumped the generation in the step only writes the row when its
         marks moved (``stands``, :func:`~engine.brokers._paper_memory.standing`). The stamp
         is left out while nothing can have written the store since a step of this broker
-        checked it and committed (:meth:`_quiet`).
+        checked it and committed (:meth:`Store.unwritten_since`).
         """
         if kept.touched:
             if stands is Standing.BUMPED and not kept.marks_moved:
                 return  # the step's bump, committing with this write, tells others
             stamp, values = kept.actions_stamp, {}
-            if stamp is not None and self._quiet():
+            if stamp is not None and self.store.unwritten_since(self._quiet_mark):
                 stamp = None  # nobody wrote the store since the stamp was last checked
-                self._stamp_checked = self.store.current_step()
             if stamp is not None:
                 values["stamp"] = stamp
             if kept.marks_moved:  # every mark, as one JSON object (each float exact)
@@ -285,21 +283,13 @@ class PaperBroker(Broker):
             if not changed:
                 raise _Stale
             kept.generation += 1
-            if stamp is not None:
-                self._stamp_checked = self.store.current_step()
+            if kept.actions_stamp is not None:  # checked now, or trusted: right at the commit
+                self.store.after_commit_mark(self._stamp_right_at)
         elif not fresh and self._behind(con, kept, stands):
             raise _Stale  # nothing written, but what it gave back came from a stale copy
 
-    def _quiet(self) -> bool:
-        """True when nothing but this broker's own committed steps can have written the
-        store since its last one (the store's writes mark has not moved since)."""
-        return self._quiet_mark is not None and self.store.writes_mark() == self._quiet_mark
-
-    def _take_mark(self) -> None:
-        """After a step committed: its mark, if the step checked the stamp (a step that did
-        not may have followed a write of the corporate actions)."""
-        step = self._marking
-        self._quiet_mark = step.mark if step is self._stamp_checked else None
+    def _stamp_right_at(self, mark: int | None) -> None:
+        self._quiet_mark = mark
 
     def _behind(self, con, kept: Kept, stands: Standing) -> bool:
         """True when ``kept`` fell behind the store: not checked in the open step, and the
@@ -313,9 +303,6 @@ class PaperBroker(Broker):
         if step is not None:
             memory.note(step, self.account_name, self, bumped=bumped)
             self.store.on_rollback(self._forget)
-            if self._marking is not step:  # once a step: its commit's mark
-                self._marking = step
-                self.store.after_commit(self._take_mark)
 
     def _read(self):
         return books.reading(self.store, self._lock)

@@ -47,8 +47,8 @@ class KeptBooks:
     def shared(self, config_ids: list[str]) -> ledger.Shared:
         """What others wrote: read now (one statement), or the last step's read when the
         store can tell that nothing wrote it since (:meth:`keep_shared`)."""
-        mark = self.store.writes_mark()
-        if mark is not None and self._quiet == (mark, tuple(config_ids)):
+        quiet = self._quiet
+        if quiet is not None and quiet[1] == tuple(config_ids) and self.store.unwritten_since(quiet[0]):
             return self._shared
         with self.store.connect() as con:
             return ledger.read_shared(con, self.book, config_ids)
@@ -59,14 +59,14 @@ class KeptBooks:
         what it read of them stays true until anything else may write the store
         (:meth:`Store.writes_mark <engine.store.db.Store.writes_mark>` moves: a write of this
         process, or the file let go to another). The next step then reads none of it."""
-        step, shared, ids = self.store.current_step(), self._shared, tuple(config_ids)
-        if step is None or shared is None:
+        shared, ids = self._shared, tuple(config_ids)
+        if shared is None:
             return
 
-        def quiet():
-            self._shared, self._quiet = shared, (step.mark, ids)
+        def keep(mark):
+            self._shared, self._quiet = shared, (mark, ids)
 
-        self.store.after_commit(quiet)
+        self.store.after_commit_mark(keep)
 
     def records(self, config_ids: list[str], now: datetime, *, marks: bool = True,
                 shared: ledger.Shared | None = None) -> ledger.Records:  # fmt: skip

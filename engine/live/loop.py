@@ -372,15 +372,13 @@ class LiveLoop:
         # Holding the file, the broker's writes (the bar, cancels, submits) and the record
         # commit as one transaction: a crash or a failure anywhere leaves neither, and the
         # step, run again, finds the store as it was before it.
-        for again in (False, True):
-            try:
-                with self.store.step():
-                    return self._trade(bar, shared)
-            except StaleStep:
-                if again:
-                    raise
-                log.info("the paper account moved since it was kept: step %s runs again", bar)
-        raise AssertionError("unreachable")
+        try:
+            with self.store.step():
+                return self._trade(bar, shared)
+        except StaleStep:
+            log.info("the paper account moved since it was kept: step %s runs again", bar)
+        with self.store.step():
+            return self._trade(bar, shared)
 
     def _trade(self, bar: date | BarClose, shared: ledger.Shared | None) -> StepReport:
         """The step after the commands: the bar, reconciling, decisions, orders, the record."""

@@ -199,11 +199,8 @@ class Store:
                     for write in step.closing:
                         write()
                     con.execute("COMMIT")
-                    _may_have_written(self.path)
-                    step.mark = self.writes_mark()
                 except BaseException as exc:
                     _steps.pop(self.path, None)
-                    _may_have_written(self.path)
                     with contextlib.suppress(duckdb.Error):
                         con.execute("ROLLBACK")
                     step.rolled_back()
@@ -212,6 +209,8 @@ class Store:
                     raise
             finally:
                 con.close()
+                _may_have_written(self.path)
+                step.mark = self.writes_mark()  # under the lock: before anyone writes again
         step.committed()
 
     def _step(self) -> Step | None:
@@ -256,6 +255,20 @@ class Store:
             if holder is None or holder.connection is None:
                 return None
             return _writes.get(self.path, 0)
+
+    def after_commit_mark(self, keep: Callable[[int | None], None]) -> None:
+        """Inside a :meth:`step`: ``keep(mark)`` once it commits, with the :meth:`writes_mark`
+        its commit left; outside one, nothing. What the step read or checked of the rows
+        others write stays true while :meth:`unwritten_since` that mark."""
+        with self._lock:
+            step = self._step()
+        if step is not None:
+            self.after_commit(lambda: keep(step.mark))
+
+    def unwritten_since(self, mark: int | None) -> bool:
+        """True when nothing can have written the file since :meth:`writes_mark` was
+        ``mark`` (None, a mark of a file not held: never)."""
+        return mark is not None and self.writes_mark() == mark
 
     def on_rollback(self, forget: Callable[[], None]) -> None:
         """``forget()`` if the open :meth:`step` rolls back (outside a step: nothing to do);

@@ -6,7 +6,7 @@ replay's fills or a step's orders costs one statement, not one per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import duckdb
@@ -102,9 +102,11 @@ def _key(row: dict[str, Any], keys: list[str]) -> tuple:
     return tuple(row[k] for k in keys)
 
 
-def _count(result: duckdb.DuckDBPyConnection) -> int:
-    """How many rows an INSERT, UPDATE or DELETE without RETURNING wrote."""
-    return result.fetchone()[0]
+def _one_by_one(con, sql: str, rows: list[dict[str, Any]], keys: list[str],
+                values: Callable[[dict[str, Any]], list]) -> set[tuple]:  # fmt: skip
+    """Runs ``sql`` (an INSERT or UPDATE of one row, no RETURNING) for each of ``rows``
+    with ``values(row)``; gives the keys of the rows it wrote (by its count of rows)."""
+    return {_key(row, keys) for row in rows if con.execute(sql, values(row)).fetchone()[0]}
 
 
 def _columns(rows: list[dict[str, Any]]) -> tuple[str, dict[str, list]]:
@@ -131,8 +133,8 @@ def update_rows(con, table: str, rows: list[dict[str, Any]], keys: list[str]) ->
         values = [c for c in rows[0] if c not in keys]
         sql = (f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in values)}"
                f" WHERE {' AND '.join(f'{k} = ?' for k in keys)}")  # fmt: skip
-        return {_key(row, keys) for row in rows
-                if _count(con.execute(sql, [python_value(row[c]) for c in (*values, *keys)]))}  # fmt: skip
+        return _one_by_one(con, sql, rows, keys,
+                           lambda row: [python_value(row[c]) for c in (*values, *keys)])
     select, params = _columns(rows)
     sets = ", ".join(f"{c} = v.{c}" for c in rows[0] if c not in keys)
     match = " AND ".join(f"{table}.{k} = v.{k}" for k in keys)
@@ -152,8 +154,8 @@ def _insert_absent(con, table: str, rows: list[dict[str, Any]], keys: list[str])
         sql = (f"INSERT INTO {table} ({columns}) SELECT {', '.join('?' * len(rows[0]))}"
                f" WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE"
                f" {' AND '.join(f'{k} = ?' for k in keys)})")  # fmt: skip
-        return {_key(row, keys) for row in rows
-                if _count(con.execute(sql, [python_value(v) for v in (*row.values(), *_key(row, keys))]))}  # fmt: skip
+        return _one_by_one(con, sql, rows, keys,
+                           lambda row: [python_value(v) for v in (*row.values(), *_key(row, keys))])
     select, params = _columns(rows)
     match = " AND ".join(f"t.{k} = v.{k}" for k in keys)
     found = con.execute(

@@ -374,7 +374,8 @@ def bar_prices(day: pd.Timestamp, bars: Bars | pd.DataFrame) -> BarPrices:
             )
         row = bars.index.get_loc(day)  # the row of each field's frame, read as numpy
         prices = np.column_stack([getattr(bars, f).to_numpy(dtype=float)[row] for f in _PRICES])
-        return BarPrices(tuple(map(str, bars.close.columns)), prices)
+        # tolist() first: iterating an Arrow-backed index is a Python call per symbol.
+        return BarPrices(tuple(map(str, bars.close.columns.tolist())), prices)
     if not isinstance(bars, pd.DataFrame):
         raise InputError("process_bar takes Bars or a DataFrame of one day's bars by symbol")
     frame = bars.set_index("symbol") if "symbol" in bars.columns else bars
@@ -386,7 +387,7 @@ def bar_prices(day: pd.Timestamp, bars: Bars | pd.DataFrame) -> BarPrices:
         )
     if frame.index.has_duplicates:
         raise InputError(f"the bars for {day.date()} name a symbol twice")
-    return BarPrices(tuple(map(str, frame.index)), frame[list(_PRICES)].to_numpy(dtype=float))
+    return BarPrices(tuple(map(str, frame.index.tolist())), frame[list(_PRICES)].to_numpy(dtype=float))
 
 
 def session_open(day: date) -> datetime:

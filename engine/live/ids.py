@@ -99,7 +99,7 @@ def parse_decision_id(client_order_id: str) -> Decision | None:
     config_id, symbol, action, leg, day, at = found.groups()
     if leg and action not in LEG_ACTIONS:
         return None
-    bar = datetime.strptime(day, "%Y%m%d").date()
+    bar = date.fromisoformat(day)  # YYYYMMDD (Python 3.11+); a tenth of strptime's time
     return Decision(config_id, symbol, action, bar, at or "", int(leg or 1))
 
 

@@ -84,7 +84,7 @@ class Books:
 
     since: datetime  # the earliest step time these rows answer for (the windows below)
     orders: dict[str, LiveOrder]
-    positions: dict[str, LivePosition]
+    positions: dict[str, LivePosition]  # by symbol, in symbol order
     #: client order id -> (config id, cash its fills brought): every filled order's.
     order_flows: dict[str, tuple[str | None, float]]
     #: (symbol, kind, ex_date, config_id, amount, qty_before, cash), in ex-date order.
@@ -120,6 +120,8 @@ class Books:
             self.positions[position.symbol] = position
         for symbol in written.closed:
             self.positions.pop(symbol, None)
+        if written.positions:  # in symbol order, as a read gives them (the store's own varies)
+            self.positions = dict(sorted(self.positions.items()))
         for row in written.adjustments:
             self.adjustments.append(row)
             self.sums.setdefault(row[3], ExactSum()).add(row[6])

@@ -154,7 +154,8 @@ def read_books(con, book: str, now: datetime) -> Books:
         [book],
     ).fetchall()
     held = con.execute(
-        f"SELECT {', '.join(POSITION_FIELDS)} FROM live_positions WHERE book = ?", [book]
+        f"SELECT {', '.join(POSITION_FIELDS)} FROM live_positions WHERE book = ? ORDER BY symbol",
+        [book],
     ).fetchall()
     row = con.execute(f"SELECT {_BOOK_COLUMNS} FROM live_books WHERE book = ?", [book]).fetchall()
     # Every mark of the window, not only its newest: a later step's window may reach marks

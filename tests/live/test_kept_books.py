@@ -19,7 +19,7 @@ from engine.live.commands import SetRiskLimits, submit_command
 from engine.live.controls import set_control
 from engine.live.runner import run_replay
 from engine.live.setup import open_loop
-from engine.store import Store
+from engine.store import Store, writing
 from tests.live.conftest import REPLAY_LIMITS, open_replay
 from tests.live.test_corporate_actions import SESSIONS, split_store  # noqa: F401, F811 - its fixture
 from tests.store.test_hold import let_another_process_in
@@ -32,8 +32,16 @@ def kept_and_fresh(loop, store):
     return loop.kept.records(ids, now), ledger.read_records(store, loop.book, ids, now)
 
 
-def test_the_kept_books_equal_the_store_after_every_step_while_others_write(replay_store):
-    """Fills, a kill switch flipped and an entry approved by another process in between."""
+@pytest.mark.parametrize("batches", [False, True], ids=["as written", "every write a batch"])
+def test_the_kept_books_equal_the_store_after_every_step_while_others_write(
+    replay_store, batches, monkeypatch
+):
+    """Fills, a kill switch flipped and an entry approved by another process in between.
+
+    Also with every write of the loop's rows as a batch writes them (a store rewrites them
+    in another order than a row's own update does)."""
+    if batches:
+        monkeypatch.setattr(writing, "FEW_ROWS", 0)
     store = replay_store
     other = Store(store.path)  # the control room's: its own store object, its own writes
     submit_command(other, _limits(approve_entries="above", approve_entries_above=20_000),
@@ -46,6 +54,9 @@ def test_the_kept_books_equal_the_store_after_every_step_while_others_write(repl
         loop.step(day)
         kept, fresh = kept_and_fresh(loop, store)
         assert kept == fresh, day
+        # In the same order too: a restarted loop decides, and sends, in the order it would
+        # have kept running.
+        assert list(kept.positions) == list(fresh.positions), day
         compared += 1
         for proposal in approvals.listed(other, loop.book, waiting_only=True):
             approvals.ask(other, proposal.id, "tina", approve=True)

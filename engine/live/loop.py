@@ -42,6 +42,7 @@ from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from engine.brokers.base import Broker, BrokerView
@@ -72,6 +73,7 @@ from engine.risk.decision import Decision
 from engine.risk.sessions import new_york_date
 from engine.store.db import StaleStep
 from engine.store.events import utcnow
+from engine.strategies import arrays
 
 log = logging.getLogger("engine.live")
 
@@ -405,9 +407,8 @@ class LiveLoop:
         self._handle_differences(found, at_start=False)
         positions = found.positions
         if not late:
-            high = traded.high.iloc[-1]
-            positions = {s: p.after_bar(float(high.get(s, float("nan"))))
-                         for s, p in positions.items()}  # fmt: skip
+            high = _by_symbol(traded.high, traded.high.to_numpy(dtype=float)[-1])
+            positions = {s: p.after_bar(high.get(s, float("nan"))) for s, p in positions.items()}
         controls = records.controls
         paused = self._paused(records)
         # Without the bar nothing is decided, but a flat-by-close book sells out on time.
@@ -840,9 +841,9 @@ class LiveLoop:
     ):  # fmt: skip
         day = ids.session_of(bar)
         closed = bar.due(timedelta(0)) if isinstance(bar, BarClose) else None
-        marks = bars.close.ffill().iloc[-1]
+        marks = _by_symbol(bars.close, arrays.last_valid(bars.close.to_numpy(dtype=float)))
         held = [
-            (p, float(marks[s]) if s in marks and marks[s] == marks[s] else _broker_mark(view, s))
+            (p, marks[s] if s in marks and marks[s] == marks[s] else _broker_mark(view, s))
             for s, p in sorted(positions.items())
         ]
         controls = records.controls
@@ -990,6 +991,12 @@ def flat_plans(plans: list[tuple[str, Plan]], positions: dict[str, LivePosition]
         flat.append((config_id, Plan(config_id, ids.session_of(bar), exits=exits,
                                      entries=entries)))  # fmt: skip
     return [*kept, *flat]
+
+
+def _by_symbol(frame: pd.DataFrame, row: np.ndarray) -> dict[str, float]:
+    """``row`` (one value per column of ``frame``) by symbol, as Python floats: a Series'
+    lookups cost a few microseconds each, a step makes one per held symbol."""
+    return dict(zip(frame.columns.tolist(), row.tolist(), strict=True))
 
 
 def _broker_mark(view: BrokerView, symbol: str) -> float:

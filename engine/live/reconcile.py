@@ -287,6 +287,8 @@ def _take_in(mine: LiveOrder, theirs: Order, fee, now) -> tuple[LiveOrder, FillS
     status = OPEN if theirs.is_open else _STATUS.get(theirs.status, "canceled")
     filled = float(theirs.filled_qty or 0.0)
     new_qty = filled - mine.filled_qty
+    if status == OPEN == mine.status and new_qty <= QTY_EPSILON and theirs.id == mine.broker_order_id:
+        return mine, None  # still resting as recorded: most orders at most steps
     updated = replace(mine, status=status, broker_order_id=theirs.id)
     if new_qty <= QTY_EPSILON:
         if status != FILLED and filled < mine.qty - QTY_EPSILON and status != OPEN:

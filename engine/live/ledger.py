@@ -347,15 +347,11 @@ def save_positions(
     before = before or {}
     positions = [p for p in positions if before.get(p.symbol) != p]
     closed = list(closed)
-    if closed:
-        con.execute(
-            "DELETE FROM live_positions WHERE book = ? AND symbol IN (SELECT unnest(?))",
-            [book, closed],
-        )
     rows = {p.symbol: {**_fields(p, POSITION_FIELDS), "book": book, "updated_at": now}
             for p in positions}  # fmt: skip
     known = [(book, symbol) for symbol in before if symbol in rows]
-    put_rows(con, "live_positions", list(rows.values()), ["book", "symbol"], stored=known)
+    put_rows(con, "live_positions", list(rows.values()), ["book", "symbol"], stored=known,
+             gone=[(book, symbol) for symbol in closed])  # fmt: skip
     # Every column is written from the row, so the row is what a read would give.
     stored = [position_from_row([python_value(row[f]) for f in POSITION_FIELDS])
               for row in rows.values()]  # fmt: skip

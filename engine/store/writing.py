@@ -81,7 +81,8 @@ def update_else_insert(con: duckdb.DuckDBPyConnection, update: tuple[str, Any],
 
 
 def put_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]],
-             keys: list[str], *, stored: Iterable[tuple] = ()) -> None:  # fmt: skip
+             keys: list[str], *, stored: Iterable[tuple] = (),
+             gone: Iterable[tuple] = ()) -> None:  # fmt: skip
     """An upsert: each of ``rows`` written whole, in place of the stored row with its ``keys``
     if there is one (a key given twice: its last row). Not DuckDB's ON CONFLICT, which costs
     some 5 ms a statement however few the rows.
@@ -94,10 +95,14 @@ def put_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, An
     caller knows are ``stored`` (their key tuples), an INSERT unless its key is there for
     the others; ``stored`` is a hint, never trusted (a row it names that is gone is
     inserted, a row it leaves out that is there is updated: one statement more).
+
+    ``gone``: the keys (tuples) of rows deleted too, in the batch's delete (a book's closed
+    positions beside those it rewrites).
     """
     rows = list({_key(row, keys): row for row in rows}.values())
-    if len(rows) > FEW_ROWS:
-        _delete_keys(con, table, rows, keys)
+    gone = list(gone)
+    if len(rows) > FEW_ROWS or gone:
+        _delete_keys(con, table, keys, [*gone, *(_key(row, keys) for row in rows)])
         insert_rows(con, table, rows)
         return
     stored = set(stored)
@@ -107,17 +112,17 @@ def put_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, An
     update_rows(con, table, [row for row in others if _key(row, keys) not in inserted], keys)
 
 
-def _delete_keys(con, table: str, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    """Deletes the rows of ``table`` with the keys of ``rows``: by the last key's list when
-    the rows share the others (a book's rows: its name and their ids), else joined."""
+def _delete_keys(con, table: str, keys: list[str], found: list[tuple]) -> None:
+    """Deletes the rows of ``table`` whose ``keys`` are one of the tuples ``found``: by the
+    last key's list when they share the others (a book's rows: its name and their ids),
+    else joined."""
     *leading, last = keys
-    if all(_key(row, leading) == _key(rows[0], leading) for row in rows):
+    if all(key[:-1] == found[0][:-1] for key in found):
         where = "".join(f"{k} = ? AND " for k in leading)
-        params = [*map(python_value, _key(rows[0], leading)),
-                  [python_value(row[last]) for row in rows]]  # fmt: skip
+        params = [*map(python_value, found[0][:-1]), [python_value(key[-1]) for key in found]]
         con.execute(f"DELETE FROM {table} WHERE {where}{last} IN (SELECT unnest(?))", params)
         return
-    select, params = _columns([{k: row[k] for k in keys} for row in rows])
+    select, params = _columns([dict(zip(keys, key, strict=True)) for key in found])
     match = " AND ".join(f"{table}.{k} = v.{k}" for k in keys)
     con.execute(f"DELETE FROM {table} USING ({select}) v WHERE {match}", params)
 

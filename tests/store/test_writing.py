@@ -66,3 +66,20 @@ def test_put_rows_writes_what_an_upsert_writes_whatever_its_hint_of_stored_keys_
             {"book": "b", "id": "5", "qty": 8.0, "note": "y"}]  # fmt: skip
     assert put(both, [("b", "1")])[0] == ("1", 7.0, "x")
     assert store.scalar("SELECT qty FROM t WHERE id = '5'") == 8.0
+
+
+@pytest.mark.parametrize("books", ["one book", "two books"])
+def test_put_rows_deletes_the_rows_gone_and_a_key_both_gone_and_written_is_written(store, books):
+    """A book's closed positions go with its rewritten ones; one closed and opened again in
+    the same write is there after it."""
+    store.execute("CREATE TABLE t (book VARCHAR, id VARCHAR, qty DOUBLE, PRIMARY KEY (book, id))")
+    other = "b" if books == "one book" else "c"
+    first = [{"book": "b", "id": "1", "qty": 1.0}, {"book": "b", "id": "2", "qty": 1.0},
+             {"book": other, "id": "3", "qty": 1.0}, {"book": "b", "id": "4", "qty": 1.0}]  # fmt: skip
+    store.transaction(lambda con: insert_rows(con, "t", first))
+    rows = [{"book": "b", "id": "2", "qty": 2.0}, {"book": "b", "id": "5", "qty": 5.0}]
+    gone = [("b", "1"), (other, "3"), ("b", "5")]
+    store.transaction(lambda con: put_rows(con, "t", rows, ["book", "id"], gone=gone))
+    with store.connect() as con:
+        got = con.execute("SELECT book, id, qty FROM t ORDER BY book, id").fetchall()
+    assert got == [("b", "2", 2.0), ("b", "4", 1.0), ("b", "5", 5.0)]

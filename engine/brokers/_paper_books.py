@@ -28,7 +28,7 @@ from engine.brokers.paper_rules import Costs, positions_from_fills, reserve_for
 from engine.data import calendar
 from engine.data.bars import Bars
 from engine.errors import InputError
-from engine.store.db import StaleStep, path_lock
+from engine.store.db import StaleStep, path_lock, step_on
 from engine.store.writing import update_rows
 
 T = TypeVar("T")
@@ -121,6 +121,7 @@ def _select(
 
     A condition whose value is None is left out: that filter was not asked for.
     """
+    write_waiting_status(con)  # in a step: the orders as the step changed them
     where = [(condition, value) for condition, value in where if value is not None]
     conditions = "".join(f" AND {condition}" for condition, _ in where)
     sql = f"SELECT {', '.join(columns)} FROM {table} WHERE account = ?{conditions}"
@@ -228,6 +229,7 @@ def rebase_orders(
             "take_profit_price": moved(order.take_profit_price, up=True),
             "stop_loss_price": moved(stop_loss, up=False),
         }
+        write_waiting_status(con)  # in a step: its status changes before this one
         con.execute(
             "UPDATE paper_orders SET qty = ?, limit_price = ?, stop_price = ?, take_profit_price = ?,"
             " stop_loss_price = ? WHERE id = ?",
@@ -277,9 +279,49 @@ def reserved_cash(open_: Sequence[Order], prices: dict[str, float], costs: Costs
 # -- writes ----------------------------------------------------------------------------
 
 
+#: The key of a step's status changes waiting for its end (:attr:`engine.store.db.Step.caches`).
+_STATUS_WAITING = "paper_orders.status"
+
+
 def set_status(con, updates: list[dict[str, Any]]) -> None:
-    """Update orders' status, filled qty and average price from dicts keyed by ``id``."""
-    update_rows(con, "paper_orders", updates, ["id"])
+    """Update orders' status, filled qty, average price and time from dicts keyed by ``id``
+    (each with all four); in a store's step, at its end (:func:`status_waits`)."""
+    if not status_waits(con, updates):
+        update_rows(con, "paper_orders", updates, ["id"])
+
+
+def status_waits(con, updates: list[dict[str, Any]]) -> bool:
+    """True when ``con`` is a store's step's transaction: the orders' status changes
+    (:func:`set_status`'s dicts) then wait for its end, with every other piece of work's
+    (the bar's fills, the cancels): one statement a step, not one a piece of work, the last
+    change of an order winning. Every other statement on the orders in the step writes them
+    first (:func:`write_waiting_status`: the reads here and in ``_paper_memory``, a
+    snapshot's, a split's re-basing), so that it finds the orders as they are. False
+    outside a step: the caller writes them now."""
+    step = step_on(con)
+    if step is None:
+        return False
+    waiting = step.caches.get(_STATUS_WAITING)
+    if waiting is None:
+        waiting = step.caches[_STATUS_WAITING] = {}
+        step.closing.append(lambda: write_waiting_status(con, step))
+    waiting.update((update["id"], update) for update in updates)
+    return True
+
+
+def write_waiting_status(con, step=None) -> None:
+    """Writes the status changes waiting in the store's step ``con`` is the transaction of:
+    before any other statement on ``paper_orders`` in it (a new one must call this)."""
+    step = step or step_on(con)
+    waiting = step.caches.pop(_STATUS_WAITING, None) if step is not None else None
+    if waiting:
+        update_rows(con, "paper_orders", list(waiting.values()), ["id"])
+
+
+def status_row(order: Order) -> dict[str, Any]:
+    """The :func:`set_status` dict of ``order`` as it is now."""
+    return {"id": order.id, "status": order.status.value, "filled_qty": order.filled_qty,
+            "filled_avg_price": order.filled_avg_price, "updated_at": order.updated_at}  # fmt: skip
 
 
 # -- rows and frames -------------------------------------------------------------------

@@ -225,6 +225,7 @@ def generation(con, account: str) -> int:
 
 def load(con, account: str, starting_cash: float) -> Kept:
     """The account's books as the store has them now, read on ``con``."""
+    books.write_waiting_status(con)  # in a step: the orders as the step changed them
     ((gen, last_bar, last_bar_at, newest_change),) = con.execute(
         _ACCOUNT, {"account": account}
     ).fetchall()

@@ -513,7 +513,8 @@ class PaperBroker(Broker):
 
     def _cancel(self, con, kept: Kept, key: str, values: list[str]) -> list[Order]:
         """Each order whose ``key`` is one of ``values`` after canceling it (a closed one as
-        it is), the open ones canceled in one statement."""
+        it is), the open ones canceled in one statement (in a store's step, with its other
+        status changes: :func:`~engine.brokers._paper_books.set_status`)."""
         now, answers, canceled = self.now(), [], []
         for value in values:
             order = self._known_order(con, kept, key, value)
@@ -521,12 +522,13 @@ class PaperBroker(Broker):
                 order = kept.update(order.id, status=OrderStatus.CANCELED, updated_at=now)
                 canceled.append(order)
             answers.append(order)
-        if canceled:
+        if canceled and not books.status_waits(con, [books.status_row(o) for o in canceled]):
             con.execute(
                 "UPDATE paper_orders SET status = 'canceled', updated_at = ?"
                 " WHERE id IN (SELECT unnest(?))",
                 [now, [o.id for o in canceled]],
             )
+        if canceled:
             append_events(con, self.actor, [
                 ("paper.order.canceled", o.symbol, _order_payload(o, self)) for o in canceled
             ])  # fmt: skip
@@ -749,6 +751,7 @@ class PaperBroker(Broker):
             missing = [i for i in named if i not in kept.open and i not in kept.closed]
             if missing or (closed_since is not None and closed_since < kept.horizon):
                 # The orders asked for by id and those closed since, as the store has them.
+                books.write_waiting_status(con)
                 rows = con.execute(
                     f"SELECT {memory.RESTING_COLUMNS} FROM paper_orders WHERE account = ?"
                     " AND status NOT IN (SELECT unnest(?)) AND (id IN (SELECT unnest(?))"

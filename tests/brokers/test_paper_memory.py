@@ -21,7 +21,7 @@ from engine.brokers import OrderRejected, PaperBroker
 from engine.brokers import _paper_books as books
 from engine.brokers import _paper_memory as memory
 from engine.data import calendar
-from engine.store import Store
+from engine.store import Store, writing
 from engine.store.db import StaleStep
 from tests.brokers.test_paper_corporate_actions import _record
 from tests.live.test_paper_session import bar, order
@@ -295,6 +295,7 @@ def test_in_a_step_the_account_is_checked_once_and_its_generation_bumped_once(
     before = _generation(store)
     asked: list[str] = []
     watch_statements(monkeypatch, lambda sql, _n: asked.append(" ".join(sql.split()[:3])))
+    monkeypatch.setattr(writing, "FEW_ROWS", 0)  # a batch of rows is one statement, however few
     with store.hold(), store.step():
         holding.process_bar(DAYS[2], bar(XYZ=401, ABC=51))  # the buy fills: marks move
         view = holding.snapshot([o.id for o in holding.orders("open")])
@@ -304,6 +305,10 @@ def test_in_a_step_the_account_is_checked_once_and_its_generation_bumped_once(
     # either (before the step: two more bumps, and a read of the generation).
     assert asked.count("UPDATE paper_accounts SET") == 1
     assert asked.count("SELECT generation FROM") == 0
+    # The bar's fill and the cancels change the orders' statuses in one statement, at the
+    # step's end (a batch of any size: see below).
+    assert asked.count("UPDATE paper_orders SET") == 1
+    assert asked[-3:] == ["UPDATE paper_orders SET", "INSERT INTO events", "COMMIT"]
     assert asked.count("BEGIN TRANSACTION") == asked.count("COMMIT") == 1
     assert _generation(store) == before + 1
     assert_kept_is_the_store(holding)
@@ -323,6 +328,10 @@ def test_two_broker_objects_in_one_step_never_keep_what_the_other_wrote(holding,
         assert [o.client_order_id for o in other.orders("open")] == ["x-1", "e-XYZ-stop"]
         other.cancel(client_order_id="x-1")
         assert [o.client_order_id for o in holding.orders("open")] == ["e-XYZ-stop"]
+        # The cancel's status waits for the step's end; the store's rows say it already.
+        assert holding.get_order_by_client_id("x-1").status == "canceled"
+        closed = {o.client_order_id: o.status for o in PaperBroker(store).orders("closed")}
+        assert closed["x-1"] == "canceled"
         holding.submit(order("ABC", "sell", 5, "x-2", type="limit", limit_price=61.0))
     for broker in (holding, other):
         assert [o.client_order_id for o in broker.orders("open")] == ["x-2", "e-XYZ-stop"]

@@ -271,12 +271,14 @@ def plan_config(
     holdings: dict[str, Holding],
     *,
     unavailable: frozenset[str] = frozenset(),
+    config_id: str | None = None,
 ) -> Plan:
     """The config's decisions at ``signals.bar``'s close (see :mod:`engine.backtest.rules`).
 
     ``cash`` is the config's sub-book cash and ``holdings`` its open positions after this
     bar (their trailing stops already moved up by it); ``unavailable`` symbols (held by
-    another config) are not entered.
+    another config) are not entered. ``config_id``: the config's id when the caller knows it
+    (a hash of its trading content, else worked out again: 0.2 ms).
     """
     settings = config.settings
     n = len(signals.symbols)
@@ -308,7 +310,7 @@ def plan_config(
         qty,
     )
     leg_qty = _plan_legs(settings, signals, held, exiting, budget) if settings.ladder else qty * 0
-    plan = Plan(config.config_id, signals.bar)
+    plan = Plan(config_id or config.config_id, signals.bar)
     for k, symbol in enumerate(signals.symbols):
         holding = held[k]
         if exiting[k]:

@@ -824,7 +824,8 @@ class LiveLoop:
                 others |= set(config.universe)  # a paused config only exits
             cash = config.settings.init_cash + flows.get(config_id, 0.0)
             plans.append(
-                (config_id, plan_config(config, signals, cash, mine, unavailable=frozenset(others)))
+                (config_id, plan_config(config, signals, cash, mine, unavailable=frozenset(others),
+                                        config_id=config_id))  # fmt: skip
             )
         return plans
 

@@ -242,7 +242,8 @@ class AccountState:
     resumed_at: datetime | None = None
     #: Known earnings dates by symbol, oldest first (read only when the blackout is on).
     earnings: Mapping[str, tuple[date, ...]] = field(default_factory=dict)
-    #: Figures the gate works out once per state and trading day (see GateContext).
+    #: Figures the gate works out once per state and trading day (see GateContext), none
+    #: of them counting the orders sent (:meth:`with_order` shares them).
     memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -279,8 +280,12 @@ class AccountState:
         return snapshot.last_price if snapshot else None
 
     def with_order(self, order: SubmittedOrder) -> AccountState:
-        """This state with ``order`` sent, so the next check counts it (e.g. its cash)."""
-        return replace(self, recent_orders=(*self.recent_orders, order))
+        """This state with ``order`` sent, so the next check counts it (e.g. its cash). The
+        figures worked out once per trading day (:attr:`memo`) do not count orders: the new
+        state shares them."""
+        state = replace(self, recent_orders=(*self.recent_orders, order))
+        object.__setattr__(state, "memo", self.memo)
+        return state
 
     # Figures that depend on the state alone, computed once however many orders are checked.
     @cached_property

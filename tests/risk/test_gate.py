@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from engine.data.sample import sample_bars
-from engine.risk import RULES, RiskGate, RiskLimits, TradingState, market_snapshot
+from engine.risk import RULES, RiskGate, RiskLimits, TradingState, context, market_snapshot
 from tests.risk.helpers import NOW, account, buy, held, marks, ny, sell
 
 
@@ -73,3 +73,17 @@ def test_market_snapshot_as_of_a_date_uses_no_later_bar():
     bars = sample_bars(["AAPL"], start="2013-05-01", end="2013-06-28")
     early = market_snapshot(bars, at="2013-05-31")
     assert early["AAPL"].last_price == pytest.approx(bars.close["AAPL"].loc[:"2013-05-31"].iloc[-1])
+
+
+def test_a_batch_works_out_the_days_losses_once(monkeypatch):
+    """A 500-symbol step checks its orders one after another, each against the state with
+    those before it sent: the day's and the week's losses, which no order changes, are
+    worked out once for all of them."""
+    worked = []
+    real = context.period_losses
+    monkeypatch.setattr(context, "period_losses", lambda *a, **k: worked.append(1) or real(*a, **k))
+    history = marks(("2024-03-01 16:00", 100_000), ("2024-03-05 16:00", 99_000))
+    state = account(equity=99_000, cash=89_000, equity_marks=history)
+    decisions = RiskGate().check_all([buy(s) for s in ("AAPL", "MSFT", "IBM")], state, ny(NOW))
+    assert [d.approved for d in decisions] == [True, True, True]
+    assert len(worked) == 1

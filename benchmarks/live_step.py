@@ -12,10 +12,13 @@ and its one write); the ratio is a step's time over computing the same signals a
 wall time (means) and in this process's CPU time (medians; the machine may be shared), with
 the load average at the start and the end.
 
-Two loops on two stores step the same days, one loop after the other: one as the paper
-runner runs it (the store file kept open from step to step, nobody waiting: the figures
-without a label), one opening the file at each step's start and closing it at its end, as a
-paper step did before (the figures labelled ``per_step_open_``).
+Three loops on three stores step the same days, one loop after the other (see ``RUNS``):
+as the paper runner runs it, the store file kept open from step to step, nobody waiting,
+the steps one after the other as a replay runs them (the figures without a label); the
+same with the CPU's caches filled with other memory before each step, as when a paper
+runner's step comes after it slept since the last bar (``after_wait_``, its ratio to the
+signals alone after a wait too); and opening the file at each step's start and closing it
+at its end, as a paper step did before the hold (``per_step_open_``).
 """
 
 from __future__ import annotations
@@ -161,10 +164,23 @@ def paper_loop(days, config: StrategyConfig, limits: RiskLimits) -> LiveLoop:
     )  # fmt: skip
 
 
-#: How each loop runs its steps. "kept hold": as the paper runner runs it (run_market),
-#: the store file held from step to step, nobody waiting; "per-step open": as before it,
-#: each step opening the file at its start and closing it at its end.
-RUNS = ("kept_hold", "per_step_open")
+#: How each loop runs its steps: (holding the store file, caches filled before each step).
+#: "kept hold": as the paper runner runs it (run_market), the store file held from step to
+#: step, nobody waiting, the steps one after the other as a replay runs them; "after a
+#: wait": the same, each step starting with the CPU's caches filled with other memory, as a
+#: paper runner's step does after it slept since the last bar; "per-step open": as before
+#: the hold, each step opening the file at its start and closing it at its end.
+RUNS = {"kept_hold": (True, False), "after_wait": (True, True), "per_step_open": (False, False)}
+
+_FLUSH = np.zeros(2**24)  # 128 MiB: four times a large L3 cache
+
+
+def as_after_a_wait() -> None:
+    """The CPU's caches filled with other memory, as when a runner's step starts after it
+    slept since the last bar (other processes ran): nothing timed next finds its memory in
+    them. A step reaches its objects and DuckDB's through pointers, and pays for this more
+    than the signals' streaming over arrays do."""
+    np.add(_FLUSH, 1.0, out=_FLUSH)
 
 
 def setting() -> tuple[pd.DatetimeIndex, StrategyConfig, RiskLimits]:
@@ -211,50 +227,68 @@ def main() -> None:
     load_at_start = os.getloadavg()
     cpu = defaultdict(list)  # this process's CPU seconds a step: less noisy than wall time
     loops = {}
+    alone = {False: ([], []), True: ([], [])}  # signals alone, after a wait: (wall, CPU s)
     # One run after the other, each loop stepping all the days alone, as the paper runner
     # runs its one loop in its process: two loops stepping in turn in one process slowed
     # the kept hold's step by about a tenth (its ratio 3.9-4.3 against 3.3-3.9 alone).
-    for run in RUNS:
+    for run, (holds, after_wait) in RUNS.items():
         loop = loops[run] = paper_loop(days, config, limits)
         for phase, functions in loop_phases(loop).items():
             for owner, name in functions:
                 phases.wrap(owner, name, phase)
-        with loop.holding() if run == "kept_hold" else nullcontext() as held:
+        with loop.holding() if holds else nullcontext() as held:
             loop.start(steps[0])
             phases.now.clear()
             for day in steps:
+                if after_wait:
+                    as_after_a_wait()
                 start, start_cpu = time.perf_counter(), time.process_time()
                 report = loop.step(day)
                 cpu[run].append(time.process_time() - start_cpu)
                 phases.close_step(run, time.perf_counter() - start)
                 print(f"{run:14} {report.summary()}")
+                if after_wait:  # the signals alone on the step's window, right after it
+                    time_signals(config, loop.feed.window(day), *alone[True])
+                    phases.now.clear()  # the window asked for is no step's
                 if held is not None:
                     with held.idle():  # as between the runner's steps: nobody waiting
                         pass
 
-    # The same signals alone, on the same windows, for the ratio.
-    feed = loops["kept_hold"].feed
-    alone, alone_cpu = [], []
+    # The same signals alone on the same windows, for the ratios: after each step of the run
+    # after a wait (each after a wait too: the two figures of a step under the same load,
+    # whatever the machine does meanwhile), and one after the other for the other runs.
     for day in steps:
-        window = feed.window(day)
-        start, start_cpu = time.perf_counter(), time.process_time()
-        compute_signals(config.strategy, window, config.params)
-        alone.append(time.perf_counter() - start)
-        alone_cpu.append(time.process_time() - start_cpu)
+        time_signals(config, loops["kept_hold"].feed.window(day), *alone[False], wait=False)
 
     figures = {"symbols": len(SYMBOLS), "lookback_bars": LOOKBACK, "steps_timed": len(steps)}
     for run, loop in loops.items():
-        # The step as the paper runner runs it unlabelled; the old per-step open labelled.
+        # The step as the paper runner runs it unlabelled; the others labelled.
         label = "" if run == "kept_hold" else f"{run}_"
-        found = step_figures(loop, phases.steps[run], cpu[run], alone, alone_cpu)
+        found = step_figures(loop, phases.steps[run], cpu[run], *alone[RUNS[run][1]])
         figures |= {f"{label}{key}": value for key, value in found.items()}
+    for after_wait, (wall, cpu_seconds) in alone.items():
+        label = "after_wait_" if after_wait else ""
+        figures |= {
+            f"{label}signals_alone_seconds_mean": round(statistics.fmean(wall), 4),
+            f"{label}signals_alone_cpu_seconds_median": round(statistics.median(cpu_seconds), 4),
+        }
     figures |= {
-        "signals_alone_seconds_mean": round(statistics.fmean(alone), 4),
-        "signals_alone_cpu_seconds_median": round(statistics.median(alone_cpu), 4),
         "load_average_at_start": ", ".join(f"{x:.2f}" for x in load_at_start),
         "load_average_at_end": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
     save("live_step", figures)
+
+
+def time_signals(config: StrategyConfig, window, wall: list, cpu_seconds: list, *,
+                 wait: bool = True) -> None:  # fmt: skip
+    """Times computing ``config``'s signals alone on ``window`` (after a wait: see
+    :func:`as_after_a_wait`) into ``wall`` and ``cpu_seconds``."""
+    if wait:
+        as_after_a_wait()
+    start, start_cpu = time.perf_counter(), time.process_time()
+    compute_signals(config.strategy, window, config.params)
+    wall.append(time.perf_counter() - start)
+    cpu_seconds.append(time.process_time() - start_cpu)
 
 
 def step_figures(loop: LiveLoop, steps: list[dict[str, float]], cpu, alone, alone_cpu) -> dict:
@@ -284,6 +318,11 @@ def step_figures(loop: LiveLoop, steps: list[dict[str, float]], cpu, alone, alon
         "step_cpu_seconds_median": round(statistics.median(cpu), 4),
         "step_over_signals_alone_cpu_medians": round(
             statistics.median(cpu) / statistics.median(alone_cpu), 2
+        ),
+        # Each step over the signals alone on its window (after a wait: timed right after
+        # the step, so that a change of the machine's load moves both), the median of those.
+        "step_over_signals_alone_cpu_median_of_steps": round(
+            statistics.median(a / b for a, b in zip(cpu, alone_cpu, strict=True)), 2
         ),
     }
 

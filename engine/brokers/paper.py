@@ -522,13 +522,13 @@ class PaperBroker(Broker):
                 order = kept.update(order.id, status=OrderStatus.CANCELED, updated_at=now)
                 canceled.append(order)
             answers.append(order)
-        if canceled and not books.status_waits(con, [books.status_row(o) for o in canceled]):
-            con.execute(
-                "UPDATE paper_orders SET status = 'canceled', updated_at = ?"
-                " WHERE id IN (SELECT unnest(?))",
-                [now, [o.id for o in canceled]],
-            )
         if canceled:
+            if not books.status_waits(con, [books.status_row(o) for o in canceled]):
+                con.execute(
+                    "UPDATE paper_orders SET status = 'canceled', updated_at = ?"
+                    " WHERE id IN (SELECT unnest(?))",
+                    [now, [o.id for o in canceled]],
+                )
             append_events(con, self.actor, [
                 ("paper.order.canceled", o.symbol, _order_payload(o, self)) for o in canceled
             ])  # fmt: skip

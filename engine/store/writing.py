@@ -1,7 +1,7 @@
 """Rows written in one statement: plain inserts and upserts inside the caller's transaction.
 
 Each table's owner module (docs/architecture.md) writes through these, so a batch of a
-replay's fills or a step's orders costs one statement, not one per row.
+replay's fills or a step's orders costs a statement or two, not one per row.
 """
 
 from __future__ import annotations

@@ -306,7 +306,7 @@ def test_in_a_step_the_account_is_checked_once_and_its_generation_bumped_once(
     assert asked.count("UPDATE paper_accounts SET") == 1
     assert asked.count("SELECT generation FROM") == 0
     # The bar's fill and the cancels change the orders' statuses in one statement, at the
-    # step's end (a batch of any size: see below).
+    # step's end (with FEW_ROWS 0, as for a batch of three or more rows).
     assert asked.count("UPDATE paper_orders SET") == 1
     assert asked[-3:] == ["UPDATE paper_orders SET", "INSERT INTO events", "COMMIT"]
     assert asked.count("BEGIN TRANSACTION") == asked.count("COMMIT") == 1

@@ -211,9 +211,9 @@ def setting() -> tuple[pd.DatetimeIndex, StrategyConfig, RiskLimits]:
     return days, config, limits
 
 
-def timed_steps(days) -> list:
-    """The sessions whose steps are timed: after the window fills, and a few more."""
-    return [d.date() for d in days[LOOKBACK + 5 : LOOKBACK + 5 + STEPS]]
+def timed_steps(days, count: int = STEPS) -> list:
+    """The ``count`` sessions whose steps are timed, from a few after the window fills."""
+    return [d.date() for d in days[LOOKBACK + 5 : LOOKBACK + 5 + count]]
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import save  # noqa: E402
-from benchmarks.live_step import LOOKBACK, paper_loop, setting  # noqa: E402
+from benchmarks.live_step import paper_loop, setting, timed_steps  # noqa: E402
 from engine.live import ids  # noqa: E402
 from engine.store import db  # noqa: E402
 from engine.strategies import compute_signals  # noqa: E402
@@ -87,7 +87,7 @@ def main() -> None:
 
     days, config, limits = setting()
     loop = paper_loop(days, config, limits)
-    steps = [d.date() for d in days[LOOKBACK + 5 : LOOKBACK + 5 + STEPS + 1]]
+    steps = timed_steps(days, STEPS + 1)  # the first one untimed
     step_cpu, trades = [], []
     with loop.holding() as held:
         loop.start(steps[0])

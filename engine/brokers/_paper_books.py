@@ -279,7 +279,7 @@ def reserved_cash(open_: Sequence[Order], prices: dict[str, float], costs: Costs
 # -- writes ----------------------------------------------------------------------------
 
 
-#: The key of a step's status changes waiting for its end (:attr:`engine.store.db.Step.caches`).
+#: The key of a step's status changes waiting for its end (:meth:`engine.store.db.Step.waiting`).
 _STATUS_WAITING = "paper_orders.status"
 
 
@@ -287,7 +287,7 @@ def set_status(con, updates: list[dict[str, Any]]) -> None:
     """Update orders' status, filled qty, average price and time from dicts keyed by ``id``
     (each with all four); in a store's step, at its end (:func:`status_waits`)."""
     if not status_waits(con, updates):
-        update_rows(con, "paper_orders", updates, ["id"])
+        _write_status(con, updates)
 
 
 def status_waits(con, updates: list[dict[str, Any]]) -> bool:
@@ -301,21 +301,21 @@ def status_waits(con, updates: list[dict[str, Any]]) -> bool:
     step = step_on(con)
     if step is None:
         return False
-    waiting = step.caches.get(_STATUS_WAITING)
-    if waiting is None:
-        waiting = step.caches[_STATUS_WAITING] = {}
-        step.closing.append(lambda: write_waiting_status(con, step))
+    waiting = step.waiting(_STATUS_WAITING, dict, lambda c, by_id: _write_status(c, list(by_id.values())))
     waiting.update((update["id"], update) for update in updates)
     return True
 
 
-def write_waiting_status(con, step=None) -> None:
+def write_waiting_status(con) -> None:
     """Writes the status changes waiting in the store's step ``con`` is the transaction of:
     before any other statement on ``paper_orders`` in it (a new one must call this)."""
-    step = step or step_on(con)
-    waiting = step.caches.pop(_STATUS_WAITING, None) if step is not None else None
-    if waiting:
-        update_rows(con, "paper_orders", list(waiting.values()), ["id"])
+    step = step_on(con)
+    if step is not None:
+        step.write_waiting(_STATUS_WAITING)
+
+
+def _write_status(con, updates: list[dict[str, Any]]) -> None:
+    update_rows(con, "paper_orders", updates, ["id"])
 
 
 def status_row(order: Order) -> dict[str, Any]:

@@ -196,8 +196,7 @@ class Store:
                     del _steps[self.path]
                     if step.failed is not None:
                         raise step.failed
-                    for write in step.closing:
-                        write()
+                    step.write_waiting()
                     con.execute("COMMIT")
                 except BaseException as exc:
                     _steps.pop(self.path, None)
@@ -507,9 +506,28 @@ class Step:
         self.caches: dict[Any, Any] = {}
         #: The file's :meth:`Store.writes_mark` once this step committed (None: not held).
         self.mark: int | None = None
-        #: Writes made once for the whole step just before it commits, in order: rows many
-        #: pieces of work append (the audit trail's events), one statement instead of one each.
-        self.closing: list[Callable[[], None]] = []
+        #: Rows many pieces of work add, written once just before the commit, one statement
+        #: instead of one each (the audit trail's events, the paper broker's order
+        #: statuses): a key -> (the rows, how to write them). See :meth:`waiting`.
+        self._waiting: dict[Any, tuple[Any, Callable[[duckdb.DuckDBPyConnection, Any], None]]] = {}
+
+    def waiting(self, key: Any, empty: Callable[[], T],
+                write: Callable[[duckdb.DuckDBPyConnection, T], None]) -> T:  # fmt: skip
+        """The rows waiting under ``key`` for the step's end, for the caller to add to:
+        ``empty()`` at the first ask, when ``write(con, rows)`` is set to run just before the
+        commit (the keys in the order first asked for). :meth:`write_waiting` writes them
+        sooner, for a statement that must see them."""
+        if key not in self._waiting:
+            self._waiting[key] = (empty(), write)
+        return self._waiting[key][0]
+
+    def write_waiting(self, key: Any = None) -> None:
+        """Writes the rows waiting under ``key`` now (None: all of them, in order)."""
+        for k in list(self._waiting) if key is None else [key]:
+            found = self._waiting.pop(k, None)
+            if found is not None:
+                rows, write = found
+                write(self.con, rows)
 
     @contextmanager
     def failing(self, *, any_error: bool = False) -> Iterator[None]:

@@ -14,7 +14,7 @@ from engine.store.db import step_on
 from engine.store.reading import conditions, newest_rows
 from engine.store.writing import insert_rows
 
-#: Where a step keeps the events appended in it until it commits (Step.caches).
+#: The key of the events appended in a step, waiting for it to commit (Step.waiting).
 _WAITING = "events waiting for the step's end"
 
 
@@ -39,7 +39,7 @@ def append_event(
     """
     step = step_on(con)
     if step is not None:
-        _write_waiting(con, step)  # events appended earlier in the step keep their lower ids
+        step.write_waiting(_WAITING)  # events appended earlier in the step keep their lower ids
     row = con.execute(
         "INSERT INTO events (ts, actor, kind, subject, payload) VALUES (?, ?, ?, ?, ?)"
         " RETURNING id",
@@ -71,18 +71,11 @@ def append_events(
     if step is None:
         insert_rows(con, "events", rows)
         return
-    waiting = step.caches.get(_WAITING)
-    if waiting is None:
-        waiting = step.caches[_WAITING] = []
-        step.closing.append(lambda: _write_waiting(con, step))
-    waiting.extend(rows)
+    step.waiting(_WAITING, list, _insert_events).extend(rows)
 
 
-def _write_waiting(con: duckdb.DuckDBPyConnection, step) -> None:
-    """Writes the events appended in ``step`` (``con`` its transaction) that wait for its end."""
-    waiting = step.caches.pop(_WAITING, None)
-    if waiting:
-        insert_rows(con, "events", waiting)
+def _insert_events(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+    insert_rows(con, "events", rows)
 
 
 def read_events(

@@ -167,11 +167,15 @@ def update_rows(con, table: str, rows: list[dict[str, Any]], keys: list[str]) ->
     select, params = _columns(rows)
     sets = ", ".join(f"{c} = v.{c}" for c in rows[0] if c not in keys)
     match = " AND ".join(f"{table}.{k} = v.{k}" for k in keys)
-    returning = ", ".join(f"{table}.{k}" for k in keys)
-    found = con.execute(
-        f"UPDATE {table} SET {sets} FROM ({select}) v WHERE {match} RETURNING {returning}", params
-    ).fetchall()
-    return set(found)
+    # Told by its count of rows, not a RETURNING: DuckDB then reads every column of the rows
+    # it updates (a 500-symbol step's order statuses: 2.5 ms against 1.5).
+    changed = con.execute(f"UPDATE {table} SET {sets} FROM ({select}) v WHERE {match}", params).fetchone()[0]
+    if changed == len(rows):
+        return {_key(row, keys) for row in rows}
+    # Some keys are not stored: which are is asked of the table (every row there was updated).
+    select, params = _columns([{k: row[k] for k in keys} for row in rows])
+    found = ", ".join(f"{table}.{k}" for k in keys)
+    return set(con.execute(f"SELECT {found} FROM {table} JOIN ({select}) v ON {match}", params).fetchall())
 
 
 def _insert_absent(con, table: str, rows: list[dict[str, Any]], keys: list[str]) -> set[tuple]:

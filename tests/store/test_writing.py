@@ -83,3 +83,21 @@ def test_put_rows_deletes_the_rows_gone_and_a_key_both_gone_and_written_is_writt
     with store.connect() as con:
         got = con.execute("SELECT book, id, qty FROM t ORDER BY book, id").fetchall()
     assert got == [("b", "2", 2.0), ("b", "4", 1.0), ("b", "5", 5.0)]
+
+
+def test_an_update_batch_tells_which_keys_it_found_and_writes_only_those(store):
+    """An order's status written for orders of which some were never stored: the caller
+    learns which were found (those it must insert instead), and nothing else is written."""
+    store.execute("CREATE TABLE t (book VARCHAR, id VARCHAR, qty DOUBLE, PRIMARY KEY (book, id))")
+    store.transaction(lambda con: insert_rows(con, "t", [{"book": "b", "id": str(i), "qty": 1.0}
+                                                         for i in range(4)]))  # fmt: skip
+    every = [{"book": "b", "id": str(i), "qty": 2.0} for i in range(3)]
+    some = [{"book": "b", "id": "3", "qty": 3.0}, {"book": "b", "id": "9", "qty": 3.0},
+            {"book": "c", "id": "0", "qty": 3.0}]  # fmt: skip
+    assert store.transaction(lambda con: writing.update_rows(con, "t", every, ["book", "id"])) == {
+        ("b", "0"), ("b", "1"), ("b", "2")}  # fmt: skip
+    assert store.transaction(lambda con: writing.update_rows(con, "t", some, ["book", "id"])) == {
+        ("b", "3")}  # fmt: skip
+    with store.connect() as con:
+        got = con.execute("SELECT book, id, qty FROM t ORDER BY book, id").fetchall()
+    assert got == [("b", "0", 2.0), ("b", "1", 2.0), ("b", "2", 2.0), ("b", "3", 3.0)]

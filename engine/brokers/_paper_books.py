@@ -29,7 +29,7 @@ from engine.data import calendar
 from engine.data.bars import Bars
 from engine.errors import InputError
 from engine.store.db import StaleStep, path_lock, step_on
-from engine.store.writing import update_rows
+from engine.store.writing import insert_rows, update_rows
 
 T = TypeVar("T")
 
@@ -121,7 +121,7 @@ def _select(
 
     A condition whose value is None is left out: that filter was not asked for.
     """
-    write_waiting_status(con)  # in a step: the orders as the step changed them
+    write_waiting_orders(con)  # in a step: the orders as the step changed them
     where = [(condition, value) for condition, value in where if value is not None]
     conditions = "".join(f" AND {condition}" for condition, _ in where)
     sql = f"SELECT {', '.join(columns)} FROM {table} WHERE account = ?{conditions}"
@@ -229,7 +229,7 @@ def rebase_orders(
             "take_profit_price": moved(order.take_profit_price, up=True),
             "stop_loss_price": moved(stop_loss, up=False),
         }
-        write_waiting_status(con)  # in a step: its status changes before this one
+        write_waiting_orders(con)  # in a step: its status changes before this one
         con.execute(
             "UPDATE paper_orders SET qty = ?, limit_price = ?, stop_price = ?, take_profit_price = ?,"
             " stop_loss_price = ? WHERE id = ?",
@@ -279,15 +279,53 @@ def reserved_cash(open_: Sequence[Order], prices: dict[str, float], costs: Costs
 # -- writes ----------------------------------------------------------------------------
 
 
-#: The key of a step's status changes waiting for its end (:meth:`engine.store.db.Step.waiting`).
-_STATUS_WAITING = "paper_orders.status"
+#: The key of a step's order writes waiting for its end (:meth:`engine.store.db.Step.waiting`).
+_WAITING = "paper_orders"
+
+
+@dataclass
+class _OrderWrites:
+    """A step's writes of ``paper_orders`` that wait: rows to insert (orders a bar's fills
+    attached), then status changes by order id (the last change of an order wins)."""
+
+    new: list[dict[str, Any]]
+    status: dict[str, dict[str, Any]]
+
+    def write(self, con) -> None:
+        if self.new:  # first: a status change may be of one of them
+            insert_rows(con, "paper_orders", self.new)
+        if self.status:
+            update_rows(con, "paper_orders", list(self.status.values()), ["id"])
+
+
+def _waiting(con) -> _OrderWrites | None:
+    """The order writes waiting in the store's step ``con`` is the transaction of (None:
+    ``con`` is no step's; the caller writes now)."""
+    step = step_on(con)
+    if step is None:
+        return None
+    return step.waiting(_WAITING, lambda: _OrderWrites([], {}), lambda c, w: w.write(c))
+
+
+def insert_orders(con, rows: list[dict[str, Any]], *, wait: bool = False) -> None:
+    """Inserts orders (:func:`order_row`'s dicts), after those waiting in the store's step, in
+    one statement. ``wait``: in a step, they wait instead (for its next insert of orders or
+    its end): a bar's attached stops go in with the orders the step then submits, one
+    statement where there were two (about a millisecond each)."""
+    waiting = _waiting(con)
+    if waiting is not None:
+        if wait:
+            waiting.new.extend(rows)
+            return
+        rows, waiting.new = [*waiting.new, *rows], []
+    insert_rows(con, "paper_orders", rows)
 
 
 def set_status(con, updates: list[dict[str, Any]]) -> None:
     """Update orders' status, filled qty, average price and time from dicts keyed by ``id``
     (each with all four); in a store's step, at its end (:func:`status_waits`)."""
     if not status_waits(con, updates):
-        _write_status(con, updates)
+        update_rows(con, "paper_orders", updates, ["id"])
 
 
 def status_waits(con, updates: list[dict[str, Any]]) -> bool:
@@ -295,27 +333,23 @@ def status_waits(con, updates: list[dict[str, Any]]) -> bool:
     (:func:`set_status`'s dicts) then wait for its end, with every other piece of work's
     (the bar's fills, the cancels): one statement a step, not one a piece of work, the last
     change of an order winning. Every other statement on the orders in the step writes them
-    first (:func:`write_waiting_status`: the reads here and in ``_paper_memory``, a
+    first (:func:`write_waiting_orders`: the reads here and in ``_paper_memory``, a
     snapshot's, a split's re-basing), so that it finds the orders as they are. False
     outside a step: the caller writes them now."""
-    step = step_on(con)
-    if step is None:
+    waiting = _waiting(con)
+    if waiting is None:
         return False
-    waiting = step.waiting(_STATUS_WAITING, dict, lambda c, by_id: _write_status(c, list(by_id.values())))
-    waiting.update((update["id"], update) for update in updates)
+    waiting.status.update((update["id"], update) for update in updates)
     return True
 
 
-def write_waiting_status(con) -> None:
-    """Writes the status changes waiting in the store's step ``con`` is the transaction of:
-    before any other statement on ``paper_orders`` in it (a new one must call this)."""
+def write_waiting_orders(con) -> None:
+    """Writes the order inserts and status changes waiting in the store's step ``con`` is the
+    transaction of: before any other statement on ``paper_orders`` in it (a new one must
+    call this)."""
     step = step_on(con)
     if step is not None:
-        step.write_waiting(_STATUS_WAITING)
-
-
-def _write_status(con, updates: list[dict[str, Any]]) -> None:
-    update_rows(con, "paper_orders", updates, ["id"])
+        step.write_waiting(_WAITING)
 
 
 def status_row(order: Order) -> dict[str, Any]:

@@ -51,10 +51,15 @@ _ALWAYS = datetime.min
 @dataclass(frozen=True)
 class Resting:
     """An order as kept, with what the broker stores beside it: its place in submission
-    order (``seq``), the bar it waits after, and the stop a buy attaches when it fills."""
+    order (``seq``), the bar it waits after, and the stop a buy attaches when it fills.
+
+    ``seq`` orders the account's orders as the store's ``seq`` does, but is not always its
+    value: an order kept before its row is written (a bar's attached stop, whose row waits
+    for the step's next insert of orders) is numbered after every order known then
+    (:meth:`Kept.place`), and the store numbers it later, never lower."""
 
     order: Order
-    seq: int
+    seq: int = field(compare=False)
     after_bar: date | None = None
     after_bar_at: datetime | None = None
     stop_loss_price: float | None = None
@@ -97,6 +102,8 @@ class Kept:
     actions_stamp: str | None = field(default=None, compare=False)
     #: Set by a write that changed the marks (the account row is written with all of them).
     marks_moved: bool = field(default=False, compare=False)
+    #: The highest ``seq`` of the account's orders, stored or kept (see :meth:`place`).
+    top_seq: int = field(default=0, compare=False)
 
     def copy(self) -> Kept:
         """A copy a write can change (the kept one stays as it is until the write commits)."""
@@ -133,9 +140,13 @@ class Kept:
 
     # -- orders --------------------------------------------------------------------------
 
-    def place(self, order: Order, seq: int, **stored: Any) -> None:
+    def place(self, order: Order, seq: int | None = None, **stored: Any) -> None:
         """A new order, ``seq`` its number in the store (``stored``: its after_bar,
-        after_bar_at, stop_loss_price)."""
+        after_bar_at, stop_loss_price). None: its row is not written yet; it is numbered
+        after every order of the account, which the store's sequence numbers it after too
+        (each number it gives is above every one it gave before)."""
+        seq = self.top_seq + 1 if seq is None else seq
+        self.top_seq = max(self.top_seq, seq)
         self.open[order.id] = Resting(order, seq, **stored)
         self.placed_ids.append(order.client_order_id)
 
@@ -191,7 +202,8 @@ _ORDER_FIELDS = {f for f in Order.__dataclass_fields__}
 
 _ACCOUNT = (
     "SELECT generation, last_bar_date, last_bar_at,"
-    " (SELECT max(updated_at) FROM paper_orders WHERE account = $account)"
+    " (SELECT max(updated_at) FROM paper_orders WHERE account = $account),"
+    " (SELECT coalesce(max(seq), 0) FROM paper_orders WHERE account = $account)"
     " FROM paper_accounts WHERE account = $account"
 )
 #: Fills and adjustments in the order they happened (one sequence numbers both).
@@ -225,14 +237,14 @@ def generation(con, account: str) -> int:
 
 def load(con, account: str, starting_cash: float) -> Kept:
     """The account's books as the store has them now, read on ``con``."""
-    books.write_waiting_status(con)  # in a step: the orders as the step changed them
-    ((gen, last_bar, last_bar_at, newest_change),) = con.execute(
+    books.write_waiting_orders(con)  # in a step: the orders as the step changed them
+    ((gen, last_bar, last_bar_at, newest_change, top_seq),) = con.execute(
         _ACCOUNT, {"account": account}
     ).fetchall()
     kept = Kept(
         generation=gen, cash=starting_cash, held={}, book={}, marks=books.marks(con, account),
         last_bar=last_bar, last_bar_at=last_bar_at, open={}, closed={},
-        horizon=newest_change or _ALWAYS, client_ids=set(), applied=set(),
+        horizon=newest_change or _ALWAYS, client_ids=set(), applied=set(), top_seq=top_seq,
     )  # fmt: skip
     for kind, symbol, side, qty, price, amount, ratio, before, after, ex_date, _ in con.execute(
         _MOVES, {"account": account}

@@ -466,9 +466,9 @@ class PaperBroker(Broker):
             placed.append((order, stored))
             events.append(("paper.order.submitted", req.symbol, {**payload, "order_id": order.id}))
             outcomes.append((order, None))
-        seqs = dict(insert_rows(con, "paper_orders", rows, returning=["id", "seq"]))
+        books.insert_orders(con, rows)  # with the attached stops waiting in the step, first
         for order, stored in placed:
-            kept.place(order, seqs[order.id], **stored)
+            kept.place(order, **stored)
         kept.touched = bool(placed)
         append_events(con, self.actor, events)
         return outcomes
@@ -635,14 +635,14 @@ class PaperBroker(Broker):
             filled_at=filled_at,
             expire_day_orders=last_of_session,
         )  # fmt: skip
-        # Attached stops first: the status updates may already close one of them.
-        seqs = dict(insert_rows(
-            con, "paper_orders",
-            [books.order_row(child, account, None, parent_id=pid) for child, pid in done.placed],
-            returning=["id", "seq"],
-        ))  # fmt: skip
+        # Attached stops first: the status updates may already close one of them. In a step,
+        # their rows wait for the orders the step submits next (one insert).
+        books.insert_orders(
+            con, [books.order_row(child, account, None, parent_id=pid) for child, pid in done.placed],
+            wait=True,
+        )  # fmt: skip
         for child, _ in done.placed:
-            kept.place(child, seqs[child.id])
+            kept.place(child)
         seqs = dict(insert_rows(
             con, "paper_fills", [books.fill_row(f, account, day) for f in done.fills],
             returning=["id", "seq"],
@@ -751,7 +751,7 @@ class PaperBroker(Broker):
             missing = [i for i in named if i not in kept.open and i not in kept.closed]
             if missing or (closed_since is not None and closed_since < kept.horizon):
                 # The orders asked for by id and those closed since, as the store has them.
-                books.write_waiting_status(con)
+                books.write_waiting_orders(con)
                 rows = con.execute(
                     f"SELECT {memory.RESTING_COLUMNS} FROM paper_orders WHERE account = ?"
                     " AND status NOT IN (SELECT unnest(?)) AND (id IN (SELECT unnest(?))"

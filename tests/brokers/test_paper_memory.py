@@ -317,6 +317,32 @@ def test_in_a_step_the_account_is_checked_once_and_its_generation_bumped_once(
     assert_kept_is_the_store(other)
 
 
+def test_in_a_step_the_stop_a_fill_attaches_goes_in_with_the_orders_submitted_next(
+    holding, store, monkeypatch
+):
+    """One insert of orders a step, in submission order: the stop attached when the bar
+    fills a buy waits for the step's orders (or, with none, for its end, or for a read)."""
+    holding.submit(order("QRS", "buy", 10, "e-QRS", stop_loss_price=18.0))
+    asked: list[str] = []
+    watch_statements(monkeypatch, lambda sql, _n: asked.append(" ".join(sql.split()[:3])))
+    with store.hold(), store.step():
+        holding.process_bar(DAYS[2], bar(XYZ=401, ABC=51, QRS=20))  # QRS fills: its stop placed
+        holding.submit_many([order("ABC", "sell", 5, "x-1", type="limit", limit_price=60.0)])
+    assert asked.count("INSERT INTO paper_orders") == 1  # two before (stop, then the sell)
+    assert_kept_is_the_store(holding)  # open orders in the store's order: the stop first
+    assert [o.client_order_id for o in holding.orders("open")][:2] == ["x-1", "e-QRS-stop"]
+
+    # No order submitted after the bar: the stop goes in at the step's end; a read of the
+    # orders inside the step finds it already.
+    holding.submit(order("TUV", "buy", 10, "e-TUV", stop_loss_price=9.0))
+    with store.hold(), store.step():
+        holding.process_bar(DAYS[3], bar(XYZ=401, ABC=51, QRS=20, TUV=10))
+        with store.connect() as con:
+            assert books.find_order(con, "paper", "client_order_id", "e-TUV-stop") is not None
+    assert holding.get_order_by_client_id("e-TUV-stop").stop_price == 9.0
+    assert_kept_is_the_store(holding)
+
+
 def test_two_broker_objects_in_one_step_never_keep_what_the_other_wrote(holding, store):
     other = PaperBroker(store, actor="trader")
     with store.hold(), store.step():

@@ -53,10 +53,11 @@ class Resting:
     """An order as kept, with what the broker stores beside it: its place in submission
     order (``seq``), the bar it waits after, and the stop a buy attaches when it fills.
 
-    ``seq`` orders the account's orders as the store's ``seq`` does, but is not always its
-    value: an order kept before its row is written (a bar's attached stop, whose row waits
-    for the step's next insert of orders) is numbered after every order known then
-    (:meth:`Kept.place`), and the store numbers it later, never lower."""
+    ``seq`` orders the account's orders as the store's ``seq`` does, but is the store's value
+    only for an order read from it: one placed here is numbered after every order of the
+    account then (:meth:`Kept.place`), before its row is written (a bar's attached stop
+    waits for the step's next insert of orders), and the store numbers it later, never
+    lower. No RETURNING is asked for, and the orders keep their order."""
 
     order: Order
     seq: int = field(compare=False)

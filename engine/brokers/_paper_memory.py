@@ -103,7 +103,7 @@ class Kept:
     actions_stamp: str | None = field(default=None, compare=False)
     #: Set by a write that changed the marks (the account row is written with all of them).
     marks_moved: bool = field(default=False, compare=False)
-    #: The highest ``seq`` of the account's orders, stored or kept (see :meth:`place`).
+    #: The highest ``seq`` of the account's orders, stored or placed here (:meth:`place`).
     top_seq: int = field(default=0, compare=False)
 
     def copy(self) -> Kept:
@@ -141,14 +141,12 @@ class Kept:
 
     # -- orders --------------------------------------------------------------------------
 
-    def place(self, order: Order, seq: int | None = None, **stored: Any) -> None:
-        """A new order, ``seq`` its number in the store (``stored``: its after_bar,
-        after_bar_at, stop_loss_price). None: its row is not written yet; it is numbered
-        after every order of the account, which the store's sequence numbers it after too
-        (each number it gives is above every one it gave before)."""
-        seq = self.top_seq + 1 if seq is None else seq
-        self.top_seq = max(self.top_seq, seq)
-        self.open[order.id] = Resting(order, seq, **stored)
+    def place(self, order: Order, **stored: Any) -> None:
+        """A new order (``stored``: its after_bar, after_bar_at, stop_loss_price), numbered
+        after every order of the account, as the store's sequence numbers its row (each
+        number it gives is above every one it gave before), whenever that is written."""
+        self.top_seq += 1
+        self.open[order.id] = Resting(order, self.top_seq, **stored)
         self.placed_ids.append(order.client_order_id)
 
     def learn_closed(self, rows: list[Resting], since: datetime | None) -> None:

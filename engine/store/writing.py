@@ -169,7 +169,7 @@ def update_rows(con, table: str, rows: list[dict[str, Any]], keys: list[str]) ->
     match = " AND ".join(f"{table}.{k} = v.{k}" for k in keys)
     # Told by its count of rows, not a RETURNING: DuckDB then reads every column of the rows
     # it updates (a 500-symbol step's order statuses: 2.5 ms against 1.5).
-    changed = con.execute(f"UPDATE {table} SET {sets} FROM ({select}) v WHERE {match}", params).fetchone()[0]
+    ((changed,),) = con.execute(f"UPDATE {table} SET {sets} FROM ({select}) v WHERE {match}", params).fetchall()
     if changed == len(rows):
         return {_key(row, keys) for row in rows}
     # Some keys are not stored: which are is asked of the table (every row there was updated).

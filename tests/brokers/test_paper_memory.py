@@ -12,6 +12,7 @@ import copy
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -341,6 +342,13 @@ def test_in_a_step_the_stop_a_fill_attaches_goes_in_with_the_orders_submitted_ne
             assert books.find_order(con, "paper", "client_order_id", "e-TUV-stop") is not None
     assert holding.get_order_by_client_id("e-TUV-stop").stop_price == 9.0
     assert_kept_is_the_store(holding)
+    # The orders closed since the start, as the loop reads them, in the store's order: those
+    # kept here (numbered in memory) among those read back from the store.
+    holding.cancel(client_order_id="e-QRS-stop")
+    recent = holding.snapshot(closed_since=datetime(2000, 1, 1)).recent_closed
+    stored = store.query("SELECT id FROM paper_orders WHERE status NOT IN ('new', 'accepted',"
+                         " 'partially_filled') ORDER BY seq")["id"].tolist()  # fmt: skip
+    assert [o.id for o in recent] == stored and len(stored) >= 4
 
 
 def test_two_broker_objects_in_one_step_never_keep_what_the_other_wrote(holding, store):

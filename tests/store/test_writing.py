@@ -86,8 +86,8 @@ def test_put_rows_deletes_the_rows_gone_and_a_key_both_gone_and_written_is_writt
 
 
 def test_an_update_batch_tells_which_keys_it_found_and_writes_only_those(store):
-    """An order's status written for orders of which some were never stored: the caller
-    learns which were found (those it must insert instead), and nothing else is written."""
+    """A batch update whose keys are not all stored: the caller learns which were found (the
+    others it must insert), and only those rows change."""
     store.execute("CREATE TABLE t (book VARCHAR, id VARCHAR, qty DOUBLE, PRIMARY KEY (book, id))")
     store.transaction(lambda con: insert_rows(con, "t", [{"book": "b", "id": str(i), "qty": 1.0}
                                                          for i in range(4)]))  # fmt: skip

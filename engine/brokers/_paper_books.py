@@ -121,7 +121,8 @@ def _select(
 
     A condition whose value is None is left out: that filter was not asked for.
     """
-    write_waiting_orders(con)  # in a step: the orders as the step changed them
+    if table == "paper_orders":
+        write_waiting_orders(con)  # in a step: the orders as the step changed them
     where = [(condition, value) for condition, value in where if value is not None]
     conditions = "".join(f" AND {condition}" for condition, _ in where)
     sql = f"SELECT {', '.join(columns)} FROM {table} WHERE account = ?{conditions}"

@@ -25,17 +25,14 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 
-import duckdb
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import save  # noqa: E402
+from benchmarks._common import save, watch_store_statements  # noqa: E402
 from benchmarks.live_step import paper_loop, setting, timed_steps  # noqa: E402
 from engine.live import ids  # noqa: E402
-from engine.store import db  # noqa: E402
 from engine.strategies import compute_signals  # noqa: E402
 
 #: Seconds of each statement run while timing is on, by kind ("UPDATE live_orders").
@@ -52,38 +49,14 @@ def kind(sql: str) -> str:
     return f"{verb} {table.group(1)}" if table and verb != "COMMIT" else verb
 
 
-class TimedConnection:
-    """A DuckDB connection (or cursor) whose statements are timed; all else passes through."""
-
-    def __init__(self, con):
-        self._con = con
-
-    def execute(self, sql, *args, **kwargs):
-        start = time.perf_counter()
-        result = self._con.execute(sql, *args, **kwargs)
-        if TIMING[0]:
-            TIMES[kind(sql)].append(time.perf_counter() - start)
-        return self if result is self._con else result
-
-    def cursor(self):
-        return TimedConnection(self._con.cursor())
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return self._con.__exit__(*exc)
+def timed(sql: str, _params, wall: float, _cpu: float) -> None:
+    """Keeps a statement's wall time by its kind, while timing is on."""
+    if TIMING[0]:
+        TIMES[kind(sql)].append(wall)
 
 
 def main() -> None:
-    # The store module opens the file through its own name for duckdb: that name, timed.
-    db.duckdb = SimpleNamespace(
-        **{name: getattr(duckdb, name) for name in dir(duckdb) if not name.startswith("_")}
-    )
-    db.duckdb.connect = lambda *a, **k: TimedConnection(duckdb.connect(*a, **k))
+    watch_store_statements(timed)
 
     days, config, limits = setting()
     loop = paper_loop(days, config, limits)

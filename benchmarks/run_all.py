@@ -27,7 +27,8 @@ from benchmarks._common import RESULTS, machine  # noqa: E402
 BENCHMARKS = [
     "ingest", "intraday_data", "strategies_signals", "research_core", "sweep_fast",
     "sweep_fast_intraday", "first_call", "ray_sweep",
-    "research_run", "risk", "brokers", "live_step", "step_statements", "replay_step", "control_room", "ml",
+    "research_run", "risk", "brokers", "live_step", "step_statements", "store_floor", "replay_step",
+    "control_room", "ml",
     "store_backup",
     "peeking", "trial_ledger", "analyst_speed",
 ]

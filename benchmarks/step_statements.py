@@ -31,9 +31,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import save, watch_store_statements  # noqa: E402
-from benchmarks.live_step import paper_loop, setting, timed_steps  # noqa: E402
+from benchmarks.live_step import paper_loop, setting, time_signals, timed_steps  # noqa: E402
 from engine.live import ids  # noqa: E402
-from engine.strategies import compute_signals  # noqa: E402
 
 #: Seconds of each statement run while timing is on, by kind ("UPDATE live_orders").
 TIMES: dict[str, list[float]] = defaultdict(list)
@@ -77,12 +76,9 @@ def main() -> None:
                 pass
         TIMING[0] = False
 
-    alone_cpu = []
+    alone_cpu = []  # the same signals alone on each step's window
     for day in steps[1:]:
-        window = loop.feed.window(day)
-        start_cpu = time.process_time()
-        compute_signals(config.strategy, window, config.params)
-        alone_cpu.append(time.process_time() - start_cpu)
+        time_signals(config, loop.feed.window(day), [], alone_cpu, wait=False)
 
     n = len(steps) - 1
     signals = statistics.median(alone_cpu)

@@ -38,9 +38,8 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import save, watch_store_statements  # noqa: E402
-from benchmarks.live_step import paper_loop, setting, timed_steps  # noqa: E402
+from benchmarks.live_step import paper_loop, setting, time_signals, timed_steps  # noqa: E402
 from engine.store.writing import python_value  # noqa: E402
-from engine.strategies import compute_signals  # noqa: E402
 
 STEPS = 40
 #: Each step's writes as DuckDB ran them: (sql, parameters, CPU seconds).
@@ -191,12 +190,9 @@ def main() -> None:
                 pass
         RECORDING[0] = False
 
-    alone_cpu = []
+    alone_cpu = []  # the same signals alone on each step's window
     for day in steps[1:]:
-        window = loop.feed.window(day)
-        start_cpu = time.process_time()
-        compute_signals(config.strategy, window, config.params)
-        alone_cpu.append(time.process_time() - start_cpu)
+        time_signals(config, loop.feed.window(day), [], alone_cpu, wait=False)
     results = [sqlite_step(lite, step) for step in RECORDED]
 
     n = len(RECORDED)
